@@ -1,0 +1,32 @@
+/* roles.h: the role table entry type and the global options every role sees. */
+#ifndef KUBELING_ROLES_H
+#define KUBELING_ROLES_H
+
+#include "util/util.h"
+
+/* Global flags, parsed once by main before the role runs. */
+typedef struct kubeling_globals {
+    char *data_dir;   /* --data-dir; defaulted by main */
+    long verbosity;   /* -v / --v */
+    char *log_format; /* --log-format text|json */
+    char *config;     /* --config FILE */
+    bool help;        /* -h / --help */
+} kubeling_globals_t;
+
+typedef struct kubeling_role {
+    const char *name;
+    const char *summary;   /* one line for `kubeling help` */
+    const char *args_help; /* positional arguments, or NULL when the role takes none */
+    const util_flag_t *flags;
+    int (*run)(const kubeling_globals_t *g, const util_strv_t *args);
+    bool hidden; /* internal roles (shims) are not listed */
+} kubeling_role_t;
+
+/* Exit codes: 0 success, 1 runtime failure, 2 usage error (bad role, flag, config). */
+enum { KUBELING_EXIT_OK = 0, KUBELING_EXIT_FAILURE = 1, KUBELING_EXIT_USAGE = 2 };
+
+extern const kubeling_role_t role_server;
+extern const kubeling_role_t role_agent;
+extern const kubeling_role_t role_version;
+
+#endif
