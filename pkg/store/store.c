@@ -73,12 +73,17 @@ store_event_t *store__event_new(store_event_type_t type, int64_t rev, const stor
         memcpy(pv, prev->value, plen);
     pv[plen] = '\0';
     *e = (store_event_t){.type = type, .rev = rev, .refs = 1};
-    e->kv = (store_kv_t){k, kv->key_len, v, vlen, type == STORE_EVENT_PUT ? kv->create_rev : 0,
-                         rev, type == STORE_EVENT_PUT ? kv->lease : 0};
+    e->kv = (store_kv_t){k,
+                         kv->key_len,
+                         v,
+                         vlen,
+                         type == STORE_EVENT_PUT ? kv->create_rev : 0,
+                         rev,
+                         type == STORE_EVENT_PUT ? kv->lease : 0};
     if (prev) {
         e->has_prev = true;
-        e->prev = (store_kv_t){k, kv->key_len, pv, plen, prev->create_rev, prev->mod_rev,
-                               prev->lease};
+        e->prev =
+            (store_kv_t){k, kv->key_len, pv, plen, prev->create_rev, prev->mod_rev, prev->lease};
     }
     return e;
 }
@@ -127,15 +132,14 @@ void store__req_free(store_req_t *req)
 
 /* ---- completion: writer thread -> loop thread --------------------------------------------- */
 
-void store__complete(store_t *s, store_req_t *req)
+void store__complete(store_t *s, store_req_t *head, store_req_t *tail)
 {
     pthread_mutex_lock(&s->done_mu);
     if (s->done_tail)
-        s->done_tail->next = req;
+        s->done_tail->next = head;
     else
-        s->done_head = req;
-    s->done_tail = req;
-    req->next = NULL;
+        s->done_head = head;
+    s->done_tail = tail;
     pthread_mutex_unlock(&s->done_mu);
     uv_async_send(&s->done_async);
 }
@@ -205,8 +209,8 @@ int store_open(const store_options_t *opts, store_t **ret, util_error_t *err)
     uv_timer_init(s->loop, &s->hub.progress_timer);
     uv_timer_init(s->loop, &s->lease_timer);
     uv_timer_init(s->loop, &s->compact_timer);
-    s->done_async.data = s->hub.progress_timer.data = s->lease_timer.data =
-        s->compact_timer.data = s;
+    s->done_async.data = s->hub.progress_timer.data = s->lease_timer.data = s->compact_timer.data =
+        s;
     s->pending_handles = 4;
     store__hub_init(s);
     int r = s->backend->open(s, err); /* loads revisions and leases, starts the writer */
@@ -229,7 +233,7 @@ void store_close(store_t *s)
     if (!s || s->closing)
         return;
     s->closing = true;
-    s->backend->stop(s);   /* queued writes complete with -ECANCELED */
+    s->backend->stop(s);  /* queued writes complete with -ECANCELED */
     drain_completions(s); /* so every callback runs exactly once */
     store__hub_close(s);
     store__leases_close(s);
@@ -270,14 +274,14 @@ int store_get(store_t *s, const char *key, size_t key_len, int64_t rev, store_kv
     return s->backend->get(s, key, key_len, rev, ret_kv, ret_rev, err);
 }
 
-int store_range(store_t *s, const char *start, size_t start_len, const char *end,
-                size_t end_len, int64_t rev, size_t limit, store_list_t *ret, util_error_t *err)
+int store_range(store_t *s, const char *start, size_t start_len, const char *end, size_t end_len,
+                int64_t rev, size_t limit, store_list_t *ret, util_error_t *err)
 {
     *ret = (store_list_t){0};
     if (start_len > STORE_MAX_KEY || end_len > STORE_MAX_KEY || rev < 0)
         return util_error_make(err, EINVAL, "store: bad range");
-    return s->backend->range(s, start ? start : "", start_len, end, end_len, rev, limit, false,
-                             ret, NULL, err);
+    return s->backend->range(s, start ? start : "", start_len, end, end_len, rev, limit, false, ret,
+                             NULL, err);
 }
 
 int store_count(store_t *s, const char *start, size_t start_len, const char *end, size_t end_len,
@@ -356,6 +360,11 @@ static int check_txn(store_t *s, const store_op_t *ops, size_t n, util_error_t *
         int r = check_op(&ops[i], i, err);
         if (r < 0)
             return r;
+        /* Checks run before writes, so a revoke (which deletes keys) must not share a txn. */
+        if (ops[i].type == STORE_OP_LEASE_REVOKE && n > 1)
+            return util_error_make(err, EINVAL,
+                                   "store: a lease revoke must be alone in its "
+                                   "transaction");
         for (size_t j = 0; j < i && is_key_op(&ops[i]); j++)
             if (is_key_op(&ops[j]) && ops[j].key_len == ops[i].key_len &&
                 !memcmp(ops[j].key, ops[i].key, ops[i].key_len))
@@ -419,8 +428,7 @@ int store_txn_sync(store_t *s, const store_op_t *ops, size_t n, store_txn_result
     req->res = (store_txn_result_t){0};
     store__req_free(req);
     if (res->status < 0)
-        util_error_make(err, res->status > STORE_ECONFLICT ? -res->status : 0, "%s",
-                        res->message);
+        util_error_make(err, res->status > STORE_ECONFLICT ? -res->status : 0, "%s", res->message);
     return res->status;
 }
 

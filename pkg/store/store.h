@@ -45,8 +45,8 @@ typedef struct store_kv {
 typedef struct store_list {
     store_kv_t **kvs; /* each owned */
     size_t n;
-    bool more;       /* the range had more keys than the limit */
-    int64_t rev;     /* the revision the read was served at */
+    bool more;   /* the range had more keys than the limit */
+    int64_t rev; /* the revision the read was served at */
 } store_list_t;
 
 void store_list_free(store_list_t *l);
@@ -56,8 +56,8 @@ void store_list_free(store_list_t *l);
 typedef struct store_options {
     const char *path; /* SQLite database file; its directory must exist */
     uv_loop_t *loop;
-    const char *vfs;  /* SQLite VFS name (tests inject faults); NULL = default */
-    int cache_kib;    /* SQLite page cache per connection */
+    const char *vfs; /* SQLite VFS name (tests inject faults); NULL = default */
+    int cache_kib;   /* SQLite page cache per connection */
     /* History: compaction keeps at least retain_revs_min revisions and at most
      * retain_revs_max, and within those bounds everything younger than retain_age_ms. */
     int64_t retain_revs_min;
@@ -67,7 +67,7 @@ typedef struct store_options {
     size_t compact_batch_rows;    /* rows deleted per compaction transaction */
     size_t history_events;        /* in-memory recent events for watch catch-up */
     size_t history_bytes;
-    int64_t watcher_max_lag;      /* revisions a watcher may lag before it is cut off */
+    int64_t watcher_max_lag; /* revisions a watcher may lag before it is cut off */
     uint64_t progress_interval_ms;
     size_t max_batch_ops; /* operations committed per fsync at most */
     bool verify;          /* PRAGMA quick_check at open */
@@ -92,8 +92,8 @@ int64_t store_compact_rev(store_t *s);
 int store_get(store_t *s, const char *key, size_t key_len, int64_t rev, store_kv_t **ret_kv,
               int64_t *ret_rev, util_error_t *err);
 /* Keys in [start, end) in key order, at most limit (0 = no limit), at rev (0 = latest). */
-int store_range(store_t *s, const char *start, size_t start_len, const char *end,
-                size_t end_len, int64_t rev, size_t limit, store_list_t *ret, util_error_t *err);
+int store_range(store_t *s, const char *start, size_t start_len, const char *end, size_t end_len,
+                int64_t rev, size_t limit, store_list_t *ret, util_error_t *err);
 int store_count(store_t *s, const char *start, size_t start_len, const char *end, size_t end_len,
                 int64_t *ret_count, int64_t *ret_rev, util_error_t *err);
 /* The exclusive end of the range of keys that start with prefix (etcd's prefix range end).
@@ -108,7 +108,7 @@ typedef enum {
     STORE_OP_PUT,             /* create or update, unconditional unless expected_rev */
     STORE_OP_DELETE,          /* fails with -ENOENT if absent, STORE_ECONFLICT on mod rev */
     STORE_OP_LEASE_GRANT,     /* ttl_s; the new lease id is in the result */
-    STORE_OP_LEASE_REVOKE,    /* lease; deletes every key attached to it */
+    STORE_OP_LEASE_REVOKE,    /* lease; deletes every key attached to it; alone in its txn */
     STORE_OP_LEASE_KEEPALIVE, /* lease; expiry moves to now + ttl */
 } store_op_type_t;
 
@@ -130,13 +130,13 @@ typedef struct store_op_result {
 } store_op_result_t;
 
 typedef struct store_txn_result {
-    int status;              /* 0, or why the whole transaction did not apply */
-    size_t failed_op;        /* the op whose condition failed */
-    store_kv_t *current;     /* STORE_ECONFLICT / -EEXIST: the key's current state, owned */
-    int64_t rev;             /* the store's revision after the transaction */
+    int status;          /* 0, or why the whole transaction did not apply */
+    size_t failed_op;    /* the op whose condition failed */
+    store_kv_t *current; /* STORE_ECONFLICT / -EEXIST: the key's current state, owned */
+    int64_t rev;         /* the store's revision after the transaction */
     size_t n;
-    store_op_result_t *ops;  /* n entries */
-    char message[160];       /* human-readable reason when status != 0 */
+    store_op_result_t *ops; /* n entries */
+    char message[160];      /* human-readable reason when status != 0 */
 } store_txn_result_t;
 
 typedef void (*store_txn_cb)(store_t *s, store_txn_result_t *res, void *userdata);

@@ -67,7 +67,8 @@ static void on_compact_timer(uv_timer_t *t)
     store_t *s = t->data;
     uint64_t now = store__now_ms();
     int64_t cur = s->delivered_rev;
-    int64_t target = rev_older_than(s, now > s->opts.retain_age_ms ? now - s->opts.retain_age_ms : 0);
+    int64_t target =
+        rev_older_than(s, now > s->opts.retain_age_ms ? now - s->opts.retain_age_ms : 0);
     if (s->opts.retain_revs_max > 0 && cur - s->opts.retain_revs_max > target)
         target = cur - s->opts.retain_revs_max;
     if (target > cur - s->opts.retain_revs_min)

@@ -22,8 +22,8 @@ typedef struct store_backend_ops {
     int (*get)(store_t *s, const char *key, size_t key_len, int64_t rev, store_kv_t **ret_kv,
                int64_t *ret_rev, util_error_t *err);
     int (*range)(store_t *s, const char *start, size_t start_len, const char *end, size_t end_len,
-                 int64_t rev, size_t limit, bool count_only, store_list_t *ret,
-                 int64_t *ret_count, util_error_t *err);
+                 int64_t rev, size_t limit, bool count_only, store_list_t *ret, int64_t *ret_count,
+                 util_error_t *err);
     /* Takes ownership of req; completion comes back through store__complete. */
     void (*submit)(store_t *s, store_req_t *req);
     /* Events with after < rev <= upto, in order, at most max. */
@@ -131,7 +131,8 @@ struct store {
 
 /* store.c */
 void store__handle_closed(uv_handle_t *h); /* close callback of every handle in store_t */
-void store__complete(store_t *s, store_req_t *req); /* writer thread: hand over a result */
+/* Writer thread: hands a list of finished requests (linked by next) to the loop. */
+void store__complete(store_t *s, store_req_t *head, store_req_t *tail);
 void store__req_free(store_req_t *req);
 store_kv_t *store__kv_new(const void *key, size_t key_len, const void *value, size_t value_len,
                           int64_t create_rev, int64_t mod_rev, int64_t lease);

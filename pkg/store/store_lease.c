@@ -27,9 +27,9 @@ static void lease_upsert(store_t *s, int64_t id, int64_t ttl, int64_t expiry)
     store_lease_t *l = lease_find(s, id);
     if (!l) {
         if (s->nleases == s->cap_leases)
-            s->leases = util_xrealloc(s->leases, (s->cap_leases = s->cap_leases ? s->cap_leases * 2
-                                                                                : 16) *
-                                                     sizeof(*s->leases));
+            s->leases =
+                util_xrealloc(s->leases, (s->cap_leases = s->cap_leases ? s->cap_leases * 2 : 16) *
+                                             sizeof(*s->leases));
         l = &s->leases[s->nleases++];
         l->revoking = false;
     }

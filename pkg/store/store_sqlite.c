@@ -181,8 +181,8 @@ static int check_schema(store_t *s, sqlite3 *db, util_error_t *err)
     if (rc != SQLITE_OK)
         return sql_error(db, rc, s->path, "reading the schema", err);
     if (app == 0 && tables == 0) {
-        int r = exec(db, "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;", s->path,
-                     err);
+        int r =
+            exec(db, "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;", s->path, err);
         if (r == 0)
             r = exec(db, "BEGIN", s->path, err);
         if (r == 0 && (r = exec(db, schema_sql, s->path, err)) < 0)
@@ -209,8 +209,10 @@ static int verify(store_t *s, sqlite3 *db, util_error_t *err)
     if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *res = (const char *)sqlite3_column_text(st, 0);
         if (res && strcmp(res, "ok") != 0) {
-            int r = util_error_make(err, 0, "datastore %s is corrupt: %s (refusing to start; "
-                                            "restore a snapshot)", s->path, res);
+            int r = util_error_make(err, 0,
+                                    "datastore %s is corrupt: %s (refusing to start; "
+                                    "restore a snapshot)",
+                                    s->path, res);
             sqlite3_finalize(st);
             return r;
         }
@@ -348,8 +350,8 @@ static int check_read_rev(store_t *s, int64_t rev, int64_t cur, util_error_t *er
         return STORE_EFUTURE;
     }
     if (rev > 0 && rev < s->compact_rev) {
-        util_error_make(err, 0, "revision %lld has been compacted (oldest is %lld)",
-                        (long long)rev, (long long)s->compact_rev);
+        util_error_make(err, 0, "revision %lld has been compacted (oldest is %lld)", (long long)rev,
+                        (long long)s->compact_rev);
         return STORE_ECOMPACTED;
     }
     return 0;
@@ -362,8 +364,8 @@ static store_kv_t *kv_from_row(sqlite3_stmt *st, int col, const void *key, size_
                          sqlite3_column_int64(st, col + 1), sqlite3_column_int64(st, col + 2));
 }
 
-static int sqlite_get(store_t *s, const char *key, size_t key_len, int64_t rev,
-                      store_kv_t **ret_kv, int64_t *ret_rev, util_error_t *err)
+static int sqlite_get(store_t *s, const char *key, size_t key_len, int64_t rev, store_kv_t **ret_kv,
+                      int64_t *ret_rev, util_error_t *err)
 {
     store_sqlite_t *q = s->sql;
     int64_t cur;
@@ -417,8 +419,8 @@ static int collect_rows(store_t *s, sqlite3_stmt *st, size_t limit, store_list_t
         }
         if (ret->n == cap)
             ret->kvs = util_xrealloc(ret->kvs, (cap = cap ? cap * 2 : 16) * sizeof(*ret->kvs));
-        ret->kvs[ret->n++] = kv_from_row(st, 1, sqlite3_column_blob(st, 0),
-                                         (size_t)sqlite3_column_bytes(st, 0));
+        ret->kvs[ret->n++] =
+            kv_from_row(st, 1, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return sql_error(s->sql->rdb, rc, s->path, "range", err);
@@ -526,8 +528,10 @@ static int sqlite_stats(store_t *s, store_stats_t *st, util_error_t *err)
     int rc;
     st->keys = query_int(q->rdb, "SELECT count(*) FROM kv", &rc);
     if (rc == SQLITE_OK)
-        st->db_bytes = query_int(q->rdb, "SELECT page_count * page_size FROM pragma_page_count, "
-                                         "pragma_page_size", &rc);
+        st->db_bytes = query_int(q->rdb,
+                                 "SELECT page_count * page_size FROM pragma_page_count, "
+                                 "pragma_page_size",
+                                 &rc);
     if (rc != SQLITE_OK)
         return sql_error(q->rdb, rc, s->path, "stats", err);
     char wal[4096];

@@ -33,9 +33,6 @@ enum {
     WS_BEGIN,
     WS_COMMIT,
     WS_ROLLBACK,
-    WS_SAVEPOINT,
-    WS_RELEASE,
-    WS_ROLLBACK_TO,
     WS_GET,
     WS_INSERT_LOG,
     WS_UPSERT_KV,
@@ -61,12 +58,14 @@ struct store_sqlite {
     pthread_mutex_t mu;
     pthread_cond_t work_cond, sync_cond;
     store_req_t *head, *tail;
+    size_t queued;     /* requests in the queue */
+    size_t last_batch; /* requests in the batch committed last */
     bool stopping;
 
     /* Owned by the writer thread once it runs. */
     sqlite3 *wdb;
     sqlite3_stmt *ws[WS_COUNT_STMTS];
-    int64_t rev;               /* last committed revision */
+    int64_t rev; /* last committed revision */
     int64_t next_lease;
     int64_t compact_target;    /* history at or below this is logically gone */
     int64_t compacted_through; /* and physically removed up to here */

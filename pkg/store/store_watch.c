@@ -105,11 +105,11 @@ static bool watcher_check_lag(store_t *s, store_watcher_t *w)
         watcher_end(w, STORE_ECOMPACTED, why);
         return false;
     }
-    if (s->opts.watcher_max_lag > 0 && s->delivered_rev - w->next_rev + 1 > s->opts.watcher_max_lag) {
-        snprintf(why, sizeof(why),
-                 "watcher fell %lld revisions behind (limit %lld): consumer too slow",
-                 (long long)(s->delivered_rev - w->next_rev + 1),
-                 (long long)s->opts.watcher_max_lag);
+    if (s->opts.watcher_max_lag > 0 &&
+        s->delivered_rev - w->next_rev + 1 > s->opts.watcher_max_lag) {
+        snprintf(
+            why, sizeof(why), "watcher fell %lld revisions behind (limit %lld): consumer too slow",
+            (long long)(s->delivered_rev - w->next_rev + 1), (long long)s->opts.watcher_max_lag);
         watcher_end(w, STORE_ESLOW, why);
         return false;
     }

@@ -5,14 +5,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const writer_sql[WS_COUNT_STMTS] = {
     [WS_BEGIN] = "BEGIN IMMEDIATE",
     [WS_COMMIT] = "COMMIT",
     [WS_ROLLBACK] = "ROLLBACK",
-    [WS_SAVEPOINT] = "SAVEPOINT req",
-    [WS_RELEASE] = "RELEASE req",
-    [WS_ROLLBACK_TO] = "ROLLBACK TO req",
     [WS_GET] = "SELECT kv.rev, l.create_rev, l.lease, l.value FROM kv JOIN log l ON l.rev = kv.rev "
                "WHERE kv.key = ?1",
     [WS_INSERT_LOG] = "INSERT INTO log (rev, key, create_rev, prev_rev, lease, deleted, value) "
@@ -112,9 +110,9 @@ static void add_event(apply_ctx_t *c, store_event_t *e)
 {
     store_req_t *req = c->req;
     if (req->nevents == c->events_cap)
-        req->events = util_xrealloc(req->events, (c->events_cap = c->events_cap ? c->events_cap * 2
-                                                                                : 4) *
-                                                     sizeof(*req->events));
+        req->events =
+            util_xrealloc(req->events, (c->events_cap = c->events_cap ? c->events_cap * 2 : 4) *
+                                           sizeof(*req->events));
     req->events[req->nevents++] = e;
 }
 
@@ -122,10 +120,9 @@ static void add_lease_change(apply_ctx_t *c, int64_t id, int64_t ttl, int64_t ex
 {
     store_req_t *req = c->req;
     if (req->nlease_changes == c->changes_cap)
-        req->lease_changes =
-            util_xrealloc(req->lease_changes,
-                          (c->changes_cap = c->changes_cap ? c->changes_cap * 2 : 2) *
-                              sizeof(*req->lease_changes));
+        req->lease_changes = util_xrealloc(
+            req->lease_changes, (c->changes_cap = c->changes_cap ? c->changes_cap * 2 : 2) *
+                                    sizeof(*req->lease_changes));
     req->lease_changes[req->nlease_changes++] = (store_lease_change_t){id, ttl, expiry};
 }
 
@@ -183,7 +180,11 @@ static int write_change(apply_ctx_t *c, size_t i, const store_op_t *op, store_kv
     return SQLITE_OK;
 }
 
-static int apply_key_op(apply_ctx_t *c, size_t i)
+/* Checks one key op against the state before the transaction. Keys within a transaction are
+ * distinct (store.c refuses duplicates), so no op's condition depends on another op's write:
+ * every condition is checked before anything is written, and a refused transaction leaves
+ * nothing to undo. On success *ret_cur holds the key's current state (or NULL). */
+static int check_key_op(apply_ctx_t *c, size_t i, store_kv_t **ret_cur)
 {
     store_sqlite_t *q = c->s->sql;
     const store_op_t *op = &c->req->ops[i];
@@ -214,8 +215,8 @@ static int apply_key_op(apply_ctx_t *c, size_t i)
             return refuse(c, i, -ENOENT, NULL, "lease not found");
         }
     }
-    rc = write_change(c, i, op, cur);
-    return rc == SQLITE_OK ? 0 : -rc;
+    *ret_cur = cur;
+    return 0;
 }
 
 /* Revoking a lease deletes each key attached to it, each at its own revision. */
@@ -236,7 +237,8 @@ static int revoke_lease(apply_ctx_t *c, int64_t id)
     sqlite3_clear_bindings(st);
     rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
     for (size_t k = 0; k < n && rc == SQLITE_OK; k++) {
-        store_op_t del = {.type = STORE_OP_DELETE, .key = keys[k]->key, .key_len = keys[k]->key_len};
+        store_op_t del = {
+            .type = STORE_OP_DELETE, .key = keys[k]->key, .key_len = keys[k]->key_len};
         store_kv_t *cur = NULL;
         rc = lookup(q, &del, &cur);
         if (rc == SQLITE_OK && cur)
@@ -252,10 +254,23 @@ static int revoke_lease(apply_ctx_t *c, int64_t id)
     return rc;
 }
 
-static int apply_lease_op(apply_ctx_t *c, size_t i)
+static int check_lease_op(apply_ctx_t *c, size_t i, int64_t *ret_ttl)
+{
+    const store_op_t *op = &c->req->ops[i];
+    if (op->type == STORE_OP_LEASE_GRANT)
+        return 0;
+    bool found;
+    int rc = lease_exists(c->s->sql, op->lease, ret_ttl, &found);
+    if (rc != SQLITE_OK)
+        return -rc;
+    return found ? 0 : refuse(c, i, -ENOENT, NULL, "lease not found");
+}
+
+static int apply_lease_op(apply_ctx_t *c, size_t i, int64_t ttl)
 {
     store_sqlite_t *q = c->s->sql;
     const store_op_t *op = &c->req->ops[i];
+    int rc;
     if (op->type == STORE_OP_LEASE_GRANT) {
         int64_t id = q->next_lease++;
         int64_t expiry = (int64_t)store__now_ms() + op->ttl_s * 1000;
@@ -263,34 +278,25 @@ static int apply_lease_op(apply_ctx_t *c, size_t i)
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, op->ttl_s);
         sqlite3_bind_int64(st, 3, expiry);
-        int rc = step_done(st);
-        if (rc != SQLITE_OK)
-            return -rc;
+        if ((rc = step_done(st)) != SQLITE_OK)
+            return rc;
         c->req->res.ops[i].lease = id;
         add_lease_change(c, id, op->ttl_s, expiry);
-        return 0;
+        return SQLITE_OK;
     }
-    int64_t ttl = 0;
-    bool found;
-    int rc = lease_exists(q, op->lease, &ttl, &found);
-    if (rc != SQLITE_OK)
-        return -rc;
-    if (!found)
-        return refuse(c, i, -ENOENT, NULL, "lease not found");
     if (op->type == STORE_OP_LEASE_REVOKE) {
         rc = revoke_lease(c, op->lease);
         if (rc == SQLITE_OK)
             add_lease_change(c, op->lease, 0, 0);
-        return rc == SQLITE_OK ? 0 : -rc;
+        return rc;
     }
     int64_t expiry = (int64_t)store__now_ms() + ttl * 1000;
     sqlite3_stmt *st = q->ws[WS_LEASE_UPDATE];
     sqlite3_bind_int64(st, 1, op->lease);
     sqlite3_bind_int64(st, 2, expiry);
-    if ((rc = step_done(st)) != SQLITE_OK)
-        return -rc;
-    add_lease_change(c, op->lease, ttl, expiry);
-    return 0;
+    if ((rc = step_done(st)) == SQLITE_OK)
+        add_lease_change(c, op->lease, ttl, expiry);
+    return rc;
 }
 
 /* Drops what a failed or refused request produced. */
@@ -306,18 +312,31 @@ static void req_reset_output(store_req_t *req)
     }
 }
 
-/* Returns 0 applied, 1 refused (status set), or a negative SQLite code. */
+/* Returns 0 applied, 1 refused (status set, nothing written), or a negative SQLite code (the
+ * whole batch then rolls back). */
 static int apply_txn(store_t *s, store_req_t *req)
 {
     apply_ctx_t c = {.s = s, .req = req};
-    req->res.n = req->nops;
-    req->res.ops = util_xcalloc(req->nops, sizeof(*req->res.ops));
-    for (size_t i = 0; i < req->nops; i++) {
-        int r = req->ops[i].type <= STORE_OP_DELETE ? apply_key_op(&c, i) : apply_lease_op(&c, i);
-        if (r != 0)
-            return r;
+    size_t n = req->nops;
+    req->res.n = n;
+    req->res.ops = util_xcalloc(n, sizeof(*req->res.ops));
+    store_kv_t **cur = util_xcalloc(n, sizeof(*cur));
+    int64_t *ttl = util_xcalloc(n, sizeof(*ttl));
+    int r = 0;
+    for (size_t i = 0; i < n && r == 0; i++)
+        r = req->ops[i].type <= STORE_OP_DELETE ? check_key_op(&c, i, &cur[i])
+                                                : check_lease_op(&c, i, &ttl[i]);
+    for (size_t i = 0; i < n && r == 0; i++) {
+        int rc = req->ops[i].type <= STORE_OP_DELETE ? write_change(&c, i, &req->ops[i], cur[i])
+                                                     : apply_lease_op(&c, i, ttl[i]);
+        cur[i] = NULL; /* write_change took it */
+        r = rc == SQLITE_OK ? 0 : -rc;
     }
-    return 0;
+    for (size_t i = 0; i < n; i++)
+        free(cur[i]);
+    free(cur);
+    free(ttl);
+    return r;
 }
 
 /* ---- batches ------------------------------------------------------------------------------ */
@@ -331,31 +350,55 @@ static void fail_request(store_req_t *req, int status, const char *msg)
     snprintf(req->res.message, sizeof(req->res.message), "%s", msg);
 }
 
-/* Hands a finished request back: async ones through the loop; a sync one wakes its caller,
- * and what it produced (events, lease changes) still goes to the loop for the watch hub. */
-static void finish(store_t *s, store_req_t *req)
+/* Moves what a sync request produced (events, lease changes) into a request of its own for
+ * the loop: the caller gets the result directly, the watch hub still gets the events. */
+static store_req_t *publication_of(store_req_t *req)
+{
+    if (!req->nevents && !req->nlease_changes)
+        return NULL;
+    store_req_t *pub = util_xcalloc(1, sizeof(*pub));
+    pub->kind = STORE_REQ_TXN;
+    pub->events = req->events;
+    pub->nevents = req->nevents;
+    pub->lease_changes = req->lease_changes;
+    pub->nlease_changes = req->nlease_changes;
+    pub->res.rev = req->res.rev;
+    req->events = NULL;
+    req->nevents = 0;
+    req->lease_changes = NULL;
+    req->nlease_changes = 0;
+    return pub;
+}
+
+/* Hands finished requests back: one hand-over to the loop (one wake-up) for the whole list,
+ * then the callers of sync requests are woken; the loop already has their events by then. */
+static void finish_all(store_t *s, store_req_t *list)
 {
     store_sqlite_t *q = s->sql;
-    if (!req->sync) {
-        store__complete(s, req);
+    store_req_t *head = NULL, *tail = NULL, *syncs = NULL;
+    for (store_req_t *req = list, *next; req; req = next) {
+        next = req->next;
+        store_req_t *out = req->sync ? publication_of(req) : req;
+        if (req->sync) {
+            req->next = syncs;
+            syncs = req;
+        }
+        if (!out)
+            continue;
+        out->next = NULL;
+        if (tail)
+            tail->next = out;
+        else
+            head = out;
+        tail = out;
+    }
+    if (head)
+        store__complete(s, head, tail);
+    if (!syncs)
         return;
-    }
-    if (req->nevents || req->nlease_changes) {
-        store_req_t *pub = util_xcalloc(1, sizeof(*pub));
-        pub->kind = STORE_REQ_TXN;
-        pub->events = req->events;
-        pub->nevents = req->nevents;
-        pub->lease_changes = req->lease_changes;
-        pub->nlease_changes = req->nlease_changes;
-        pub->res.rev = req->res.rev;
-        req->events = NULL;
-        req->nevents = 0;
-        req->lease_changes = NULL;
-        req->nlease_changes = 0;
-        store__complete(s, pub);
-    }
     pthread_mutex_lock(&q->mu);
-    req->done = true;
+    for (store_req_t *req = syncs; req; req = req->next)
+        req->done = true;
     pthread_cond_broadcast(&q->sync_cond);
     pthread_mutex_unlock(&q->mu);
 }
@@ -375,12 +418,11 @@ static void fail_batch(store_t *s, store_req_t *batch, int rc, int64_t start_rev
     q->failures++;
     pthread_mutex_unlock(&q->mu);
     int status = -store__sqlite_errno(rc);
-    for (store_req_t *req = batch, *next; req; req = next) {
-        next = req->next;
+    for (store_req_t *req = batch; req; req = req->next) {
         fail_request(req, status ? status : -EIO, msg);
         req->res.rev = q->rev;
-        finish(s, req);
     }
+    finish_all(s, batch);
 }
 
 static int apply_one(store_t *s, store_req_t *req)
@@ -391,22 +433,8 @@ static int apply_one(store_t *s, store_req_t *req)
             q->compact_target = req->compact_rev;
         return set_meta(q, "compact_rev", q->compact_target);
     }
-    int rc = run(q, WS_SAVEPOINT);
-    if (rc != SQLITE_OK)
-        return rc;
-    int64_t rev0 = q->rev, lease0 = q->next_lease;
     int r = apply_txn(s, req);
-    if (r < 0)
-        return -r;
-    if (r > 0) { /* a condition failed: undo this request only */
-        req_reset_output(req);
-        q->rev = rev0;
-        q->next_lease = lease0;
-        rc = run(q, WS_ROLLBACK_TO);
-        if (rc != SQLITE_OK)
-            return rc;
-    }
-    return run(q, WS_RELEASE);
+    return r < 0 ? -r : SQLITE_OK; /* refused (r > 0): its status is set, nothing to undo */
 }
 
 /* One transaction, one fsync, for every request in the batch. */
@@ -433,15 +461,13 @@ static void run_batch(store_t *s, store_req_t *batch)
     q->batches++;
     q->batched_ops += nops;
     pthread_mutex_unlock(&q->mu);
-    for (store_req_t *req = batch, *next; req; req = next) {
-        next = req->next;
+    for (store_req_t *req = batch; req; req = req->next) {
         for (size_t i = 0; i < req->nevents; i++)
             req->events[i]->commit_ns = now;
-        req->res.rev = req->res.status == 0 && req->nevents
-                           ? req->events[req->nevents - 1]->rev
-                           : q->rev;
-        finish(s, req);
+        req->res.rev =
+            req->res.status == 0 && req->nevents ? req->events[req->nevents - 1]->rev : q->rev;
     }
+    finish_all(s, batch);
 }
 
 /* One small step of physical compaction, run only when no request is waiting. */
@@ -480,10 +506,11 @@ static void compact_step(store_t *s)
 static store_req_t *take_batch(store_t *s)
 {
     store_sqlite_t *q = s->sql;
-    size_t limit = s->opts.max_batch_ops ? s->opts.max_batch_ops : 1024, ops = 0;
+    size_t limit = s->opts.max_batch_ops ? s->opts.max_batch_ops : 1024, ops = 0, n = 0;
     store_req_t *head = q->head, *last = NULL, *req = q->head;
     while (req && (ops == 0 || ops + req->nops <= limit)) {
         ops += req->nops ? req->nops : 1;
+        n++;
         last = req;
         req = req->next;
     }
@@ -493,7 +520,32 @@ static store_req_t *take_batch(store_t *s)
     if (!q->head)
         q->tail = NULL;
     last->next = NULL;
+    q->queued -= n;
+    q->last_batch = n;
     return head;
+}
+
+/* Adaptive group commit. The writers of the batch just committed usually come back with their
+ * next request within microseconds; taking the queue at once would split concurrent writers
+ * into two half-size batches that alternate, each paying a full fsync. So when fewer requests
+ * wait than were just committed, wait a little (at most GROUP_COMMIT_WAIT_US) for them. A
+ * single sequential writer (last batch of one) never waits. Called with q->mu held. */
+#define GROUP_COMMIT_WAIT_US 250
+
+static void wait_for_stragglers(store_sqlite_t *q)
+{
+    if (q->last_batch < 2 || q->queued >= q->last_batch || q->stopping)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += GROUP_COMMIT_WAIT_US * 1000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (q->queued < q->last_batch && !q->stopping)
+        if (pthread_cond_timedwait(&q->work_cond, &q->mu, &until) == ETIMEDOUT)
+            break;
 }
 
 /* Stopping drains the queue: whatever was accepted before store_close is committed (or fails
@@ -506,6 +558,7 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&q->mu);
         while (!q->head && !q->stopping && q->compacted_through >= q->compact_target)
             pthread_cond_wait(&q->work_cond, &q->mu);
+        wait_for_stragglers(q);
         store_req_t *batch = take_batch(s);
         bool stopping = q->stopping;
         pthread_mutex_unlock(&q->mu);
@@ -529,7 +582,11 @@ int store__writer_start(store_t *s, util_error_t *err)
      * burst does not leave a large WAL behind on a small disk. */
     sqlite3_exec(q->wdb, "PRAGMA journal_size_limit = 8388608", NULL, NULL, NULL);
     pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->work_cond, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->work_cond, &attr);
+    pthread_condattr_destroy(&attr);
     pthread_cond_init(&q->sync_cond, NULL);
     int e = pthread_create(&q->thread, NULL, writer_main, s);
     if (e != 0) {
@@ -566,7 +623,8 @@ void store__writer_submit(store_t *s, store_req_t *req)
     if (q->stopping) {
         pthread_mutex_unlock(&q->mu);
         fail_request(req, -ECANCELED, "datastore is shutting down");
-        finish(s, req);
+        req->next = NULL;
+        finish_all(s, req);
         return;
     }
     req->next = NULL;
@@ -575,6 +633,7 @@ void store__writer_submit(store_t *s, store_req_t *req)
     else
         q->head = req;
     q->tail = req;
+    q->queued++;
     pthread_cond_signal(&q->work_cond);
     while (sync && !req->done)
         pthread_cond_wait(&q->sync_cond, &q->mu);

@@ -134,8 +134,8 @@ static void create_of_existing_key_fails_with_current_state(void **state)
 {
     fixture_t *f = *state;
     assert_int_equal(put(f, STORE_OP_CREATE, "/k", "one", 0, NULL), 0);
-    store_op_t op = {.type = STORE_OP_CREATE, .key = "/k", .key_len = 2, .value = "two",
-                     .value_len = 3};
+    store_op_t op = {
+        .type = STORE_OP_CREATE, .key = "/k", .key_len = 2, .value = "two", .value_len = 3};
     store_txn_result_t res;
     assert_int_equal(store_txn_sync(f->s, &op, 1, &res, NULL), -EEXIST);
     assert_non_null(res.current);
@@ -150,8 +150,12 @@ static void update_with_stale_revision_is_a_conflict(void **state)
     int64_t r1, r2;
     assert_int_equal(put(f, STORE_OP_CREATE, "/k", "one", 0, &r1), 0);
     assert_int_equal(put(f, STORE_OP_UPDATE, "/k", "two", r1, &r2), 0);
-    store_op_t op = {.type = STORE_OP_UPDATE, .key = "/k", .key_len = 2, .value = "three",
-                     .value_len = 5, .expected_rev = r1};
+    store_op_t op = {.type = STORE_OP_UPDATE,
+                     .key = "/k",
+                     .key_len = 2,
+                     .value = "three",
+                     .value_len = 5,
+                     .expected_rev = r1};
     store_txn_result_t res;
     cleanup_error util_error_t err = NULL;
     assert_int_equal(store_txn_sync(f->s, &op, 1, &res, &err), STORE_ECONFLICT);
@@ -199,8 +203,12 @@ static void transaction_applies_all_or_nothing(void **state)
     assert_int_equal(put(f, STORE_OP_CREATE, "/t/existing", "e", 0, NULL), 0);
     store_op_t ops[] = {
         {.type = STORE_OP_CREATE, .key = "/t/new", .key_len = 6, .value = "n", .value_len = 1},
-        {.type = STORE_OP_UPDATE, .key = "/t/existing", .key_len = 11, .value = "x",
-         .value_len = 1, .expected_rev = 99},
+        {.type = STORE_OP_UPDATE,
+         .key = "/t/existing",
+         .key_len = 11,
+         .value = "x",
+         .value_len = 1,
+         .expected_rev = 99},
     };
     store_txn_result_t res;
     assert_int_equal(store_txn_sync(f->s, ops, 2, &res, NULL), STORE_ECONFLICT);
@@ -221,7 +229,10 @@ static void invalid_requests_are_refused_before_queueing(void **state)
     char *big = calloc(1, STORE_MAX_VALUE + 2);
     memset(big, 'x', STORE_MAX_VALUE + 1);
     cleanup_error util_error_t err = NULL;
-    store_op_t op = {.type = STORE_OP_CREATE, .key = "/big", .key_len = 4, .value = big,
+    store_op_t op = {.type = STORE_OP_CREATE,
+                     .key = "/big",
+                     .key_len = 4,
+                     .value = big,
                      .value_len = STORE_MAX_VALUE + 1};
     store_txn_result_t res;
     assert_int_equal(store_txn_sync(f->s, &op, 1, &res, &err), -E2BIG);
@@ -359,13 +370,16 @@ static void recorder_free(recorder_t *r)
     free(r);
 }
 
-static store_watcher_t *watch_prefix(fixture_t *f, const char *prefix, int64_t after,
-                                     recorder_t *r, int *ret_status)
+static store_watcher_t *watch_prefix(fixture_t *f, const char *prefix, int64_t after, recorder_t *r,
+                                     int *ret_status)
 {
     static char end[256];
     size_t end_len = store_prefix_end(prefix, strlen(prefix), end);
-    store_watch_opts_t o = {.start = prefix, .start_len = strlen(prefix), .end = end,
-                            .end_len = end_len, .after_rev = after};
+    store_watch_opts_t o = {.start = prefix,
+                            .start_len = strlen(prefix),
+                            .end = end,
+                            .end_len = end_len,
+                            .after_rev = after};
     store_watcher_t *w = NULL;
     int st = store_watch(f->s, &o, record_cb, r, &w, NULL);
     if (ret_status)
@@ -431,7 +445,10 @@ static void watch_from_past_revision_catches_up_without_gaps(void **state)
     char key[32];
     for (int i = 0; i < 300; i++) {
         snprintf(key, sizeof(key), "/w/%d", i % 7);
-        store_op_t op = {.type = STORE_OP_PUT, .key = key, .key_len = strlen(key), .value = key,
+        store_op_t op = {.type = STORE_OP_PUT,
+                         .key = key,
+                         .key_len = strlen(key),
+                         .value = key,
                          .value_len = strlen(key)};
         store_txn_result_t res;
         assert_int_equal(store_txn_sync(f->s, &op, 1, &res, NULL), 0);
@@ -574,8 +591,11 @@ static void concurrent_writes_share_fsyncs(void **state)
     char key[32];
     for (int i = 0; i < 200; i++) {
         snprintf(key, sizeof(key), "/g/%d", i);
-        store_op_t op = {.type = STORE_OP_CREATE, .key = key, .key_len = strlen(key),
-                         .value = "v", .value_len = 1};
+        store_op_t op = {.type = STORE_OP_CREATE,
+                         .key = key,
+                         .key_len = strlen(key),
+                         .value = "v",
+                         .value_len = 1};
         assert_int_equal(store_txn(f->s, &op, 1, count_cb, &c, NULL), 0);
     }
     uint64_t syncs0 = fault_vfs_syncs();
@@ -622,17 +642,17 @@ static void disk_full_fails_the_batch_and_the_store_recovers(void **state)
     fault_vfs_clear();
     fx_open(f);
     put(f, STORE_OP_CREATE, "/f/before", "ok", 0, NULL);
-    fault_vfs_config_t full = {.fail_writes_after = 0, .fail_syncs_after = -1,
-                               .error_code = SQLITE_FULL};
+    fault_vfs_config_t full = {
+        .fail_writes_after = 0, .fail_syncs_after = -1, .error_code = SQLITE_FULL};
     fault_vfs_set(&full);
     cleanup_error util_error_t err = NULL;
-    store_op_t op = {.type = STORE_OP_CREATE, .key = "/f/during", .key_len = 9, .value = "x",
-                     .value_len = 1};
+    store_op_t op = {
+        .type = STORE_OP_CREATE, .key = "/f/during", .key_len = 9, .value = "x", .value_len = 1};
     store_txn_result_t res;
     assert_int_equal(store_txn_sync(f->s, &op, 1, &res, &err), -ENOSPC);
     store_txn_result_free(&res);
-    fault_vfs_config_t ioerr = {.fail_writes_after = -1, .fail_syncs_after = 0,
-                                .error_code = SQLITE_IOERR_FSYNC};
+    fault_vfs_config_t ioerr = {
+        .fail_writes_after = -1, .fail_syncs_after = 0, .error_code = SQLITE_IOERR_FSYNC};
     fault_vfs_set(&ioerr);
     assert_int_equal(store_txn_sync(f->s, &op, 1, &res, &err), -EIO);
     store_txn_result_free(&res);
@@ -852,8 +872,12 @@ static void leased_keys_expire_with_a_delete_event(void **state)
     fixture_t *f = *state;
     int64_t id = grant(f, 1);
     assert_true(id > 0);
-    store_op_t op = {.type = STORE_OP_CREATE, .key = "/ev/e1", .key_len = 6, .value = "event",
-                     .value_len = 5, .lease = id};
+    store_op_t op = {.type = STORE_OP_CREATE,
+                     .key = "/ev/e1",
+                     .key_len = 6,
+                     .value = "event",
+                     .value_len = 5,
+                     .lease = id};
     store_txn_result_t res;
     assert_int_equal(store_txn_sync(f->s, &op, 1, &res, NULL), 0);
     store_txn_result_free(&res);
@@ -885,8 +909,12 @@ static void leases_survive_restart_and_revoke_deletes_their_keys(void **state)
     for (int i = 0; i < 3; i++) {
         char key[16];
         snprintf(key, sizeof(key), "/l/%d", i);
-        store_op_t op = {.type = STORE_OP_CREATE, .key = key, .key_len = strlen(key),
-                         .value = "v", .value_len = 1, .lease = id};
+        store_op_t op = {.type = STORE_OP_CREATE,
+                         .key = key,
+                         .key_len = strlen(key),
+                         .value = "v",
+                         .value_len = 1,
+                         .lease = id};
         store_txn_result_t res;
         assert_int_equal(store_txn_sync(f->s, &op, 1, &res, NULL), 0);
         store_txn_result_free(&res);
@@ -895,8 +923,12 @@ static void leases_survive_restart_and_revoke_deletes_their_keys(void **state)
     fx_close(f);
     fx_open(f);
     assert_true(grant(f, 10) > id); /* ids are not reused */
-    store_op_t op = {.type = STORE_OP_LEASE_REVOKE, .lease = id};
     store_txn_result_t res;
+    store_op_t mixed[2] = {{.type = STORE_OP_LEASE_REVOKE, .lease = id},
+                           {.type = STORE_OP_PUT, .key = "/l/0", .key_len = 4}};
+    assert_int_equal(store_txn_sync(f->s, mixed, 2, &res, NULL), -EINVAL); /* revoke is alone */
+    store_txn_result_free(&res);
+    store_op_t op = {.type = STORE_OP_LEASE_REVOKE, .lease = id};
     assert_int_equal(store_txn_sync(f->s, &op, 1, &res, NULL), 0);
     store_txn_result_free(&res);
     int64_t n = 0, at;

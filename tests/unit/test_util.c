@@ -166,9 +166,18 @@ static void path_clean_matches_lexical_rules(void **state)
 {
     (void)state;
     static const char *const cases[][2] = {
-        {"", "."},           {"/", "/"},         {"//a//b/", "/a/b"}, {"/a/./b/.", "/a/b"},
-        {"/a/b/../c", "/a/c"}, {"/../..", "/"},   {"/a/../../b", "/b"}, {"a/../..", ".."},
-        {"../a/..", ".."},   {"a/b/../../../c", "../c"}, {"./a", "a"}, {"a/..", "."},
+        {"", "."},
+        {"/", "/"},
+        {"//a//b/", "/a/b"},
+        {"/a/./b/.", "/a/b"},
+        {"/a/b/../c", "/a/c"},
+        {"/../..", "/"},
+        {"/a/../../b", "/b"},
+        {"a/../..", ".."},
+        {"../a/..", ".."},
+        {"a/b/../../../c", "../c"},
+        {"./a", "a"},
+        {"a/..", "."},
         {"../../x", "../../x"},
     };
     for (size_t i = 0; i < UTIL_ARRAY_SIZE(cases); i++) {
@@ -300,8 +309,9 @@ static int parse_args(util_flagset_t *fs, util_error_t *err, int argc, char **ar
 static void flags_accept_long_short_and_equals_forms(void **state)
 {
     (void)state;
-    char *argv[] = {"--data-dir=/a", "-v", "3", "--disable-agent", "pos", "--tls-san", "x",
-                    "--tls-san=y", "--log-format", "json", "--", "--not-a-flag"};
+    char *argv[] = {"--data-dir=/a", "-v",        "3",  "--disable-agent",
+                    "pos",           "--tls-san", "x",  "--tls-san=y",
+                    "--log-format",  "json",      "--", "--not-a-flag"};
     util_flagset_t fs;
     cleanup_error util_error_t err = NULL;
     assert_int_equal(parse_args(&fs, &err, UTIL_ARRAY_SIZE(argv), argv), 0);
@@ -335,7 +345,8 @@ static void flags_reject_unknown_bad_values_and_missing_arguments(void **state)
         {"-v", "11", "invalid value \"11\" for --v: want an integer in [0, 10]"},
         {"-v", "abc", "invalid value \"abc\" for --v: want an integer in [0, 10]"},
         {"--log-format", "xml", "invalid value \"xml\" for --log-format: want one of text, json"},
-        {"--disable-agent=maybe", NULL, "invalid value \"maybe\" for --disable-agent: want true or false"},
+        {"--disable-agent=maybe", NULL,
+         "invalid value \"maybe\" for --disable-agent: want true or false"},
         {"--data-dir", NULL, "flag needs an argument: --data-dir"},
     };
     for (size_t i = 0; i < UTIL_ARRAY_SIZE(cases); i++) {
@@ -438,7 +449,8 @@ static void malformed_config_names_line_and_problem(void **state)
         {"data-dir /x\n", "line 1: expected \"key: value\", got \"data-dir /x\""},
         {"v: 3\nbogus: 1\n", "line 2: unknown key \"bogus\" (not a flag of this command)"},
         {"v: 3\nv: 4\n", "line 2: duplicate key \"v\""},
-        {"v: high\n", "line 1: key \"v\": invalid value \"high\" for --v: want an integer in [0, 10]"},
+        {"v: high\n",
+         "line 1: key \"v\": invalid value \"high\" for --v: want an integer in [0, 10]"},
         {"data-dir: \"/x\n", "line 1: unterminated double-quoted string"},
         {"data-dir:\n  sub: 1\n", "line 2: nested mappings are not supported (\"sub: 1\")"},
         {"\tv: 1\n", "line 1: tab used for indentation"},

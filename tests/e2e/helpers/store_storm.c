@@ -52,7 +52,7 @@ static void on_done(store_t *s, store_txn_result_t *res, void *ud)
 {
     (void)s;
     char *line = ud;
-    storm_t *st = (storm_t *)(uintptr_t)*(uintptr_t *)line;
+    storm_t *st = (storm_t *)(uintptr_t) * (uintptr_t *)line;
     char *text = line + sizeof(uintptr_t);
     if (res->status == 0) {
         if (res->ops[0].rev <= st->last_rev) {
@@ -177,7 +177,8 @@ static int cmd_verify(const char *db, const char *acklog)
     while (fgets(line, sizeof(line), f)) {
         if (line[0] == 'C' && sscanf(line, "%3s %127s %" SCNd64, kind, key, &rev) == 3)
             bad += check_create(s, key, rev) < 0;
-        else if (line[0] == 'U' && sscanf(line, "%3s %127s %127s %" SCNd64, kind, key, value, &rev) == 4)
+        else if (line[0] == 'U' &&
+                 sscanf(line, "%3s %127s %127s %" SCNd64, kind, key, value, &rev) == 4)
             bad += check_update(s, key, value, rev) < 0;
         else
             bad++; /* a torn or garbage line would be a test bug */
@@ -187,8 +188,8 @@ static int cmd_verify(const char *db, const char *acklog)
     }
     fclose(f);
     int64_t cur = store_current_rev(s);
-    store_op_t op = {.type = STORE_OP_PUT, .key = "/storm/probe", .key_len = 12, .value = "p",
-                     .value_len = 1};
+    store_op_t op = {
+        .type = STORE_OP_PUT, .key = "/storm/probe", .key_len = 12, .value = "p", .value_len = 1};
     store_txn_result_t res;
     int r = store_txn_sync(s, &op, 1, &res, NULL);
     int64_t probe = r == 0 ? res.ops[0].rev : 0;
@@ -196,8 +197,10 @@ static int cmd_verify(const char *db, const char *acklog)
     store_close(s);
     uv_run(&loop, UV_RUN_DEFAULT);
     if (cur < max_rev || probe <= max_rev) {
-        fprintf(stderr, "revision reuse: store at %" PRId64 ", next write got %" PRId64
-                        ", acknowledged up to %" PRId64 "\n", cur, probe, max_rev);
+        fprintf(stderr,
+                "revision reuse: store at %" PRId64 ", next write got %" PRId64
+                ", acknowledged up to %" PRId64 "\n",
+                cur, probe, max_rev);
         bad++;
     }
     if (integrity(db) < 0) {
@@ -205,7 +208,8 @@ static int cmd_verify(const char *db, const char *acklog)
         bad++;
     }
     printf("verified %ld acknowledged writes, max rev %" PRId64 ", store rev %" PRId64
-           ", problems %ld\n", n, max_rev, cur, bad);
+           ", problems %ld\n",
+           n, max_rev, cur, bad);
     return bad ? 2 : 0;
 }
 
@@ -223,8 +227,11 @@ static int cmd_fill(const char *db)
     for (n = 0; n < 100000 && status == 0; n++) {
         char key[64];
         snprintf(key, sizeof(key), "/fill/%ld", n);
-        store_op_t op = {.type = STORE_OP_CREATE, .key = key, .key_len = strlen(key),
-                         .value = value, .value_len = sizeof(value)};
+        store_op_t op = {.type = STORE_OP_CREATE,
+                         .key = key,
+                         .key_len = strlen(key),
+                         .value = value,
+                         .value_len = sizeof(value)};
         store_txn_result_t res;
         status = store_txn_sync(s, &op, 1, &res, NULL);
         store_txn_result_free(&res);
@@ -242,7 +249,10 @@ static int cmd_put(const char *db, const char *key)
     store_t *s;
     if (open_store(db, &loop, &s) < 0)
         return 1;
-    store_op_t op = {.type = STORE_OP_PUT, .key = key, .key_len = strlen(key), .value = key,
+    store_op_t op = {.type = STORE_OP_PUT,
+                     .key = key,
+                     .key_len = strlen(key),
+                     .value = key,
                      .value_len = strlen(key)};
     store_txn_result_t res;
     cleanup_error util_error_t err = NULL;
