@@ -32,7 +32,10 @@ static const kubeling_role_t role_help = {
 
 /* The one role table. Order is the order of `kubeling help`. */
 static const kubeling_role_t *const roles[] = {
-    &role_server, &role_agent, &role_version, &role_help,
+    &role_server,
+    &role_agent,
+    &role_version,
+    &role_help,
 };
 
 static const kubeling_role_t *role_find(const char *name)
@@ -45,8 +48,8 @@ static const kubeling_role_t *role_find(const char *name)
 
 static void print_role_help(FILE *out, const kubeling_role_t *role)
 {
-    fprintf(out, "Usage: kubeling %s [flags]%s%s\n\n%s\n", role->name,
-            role->args_help ? " " : "", role->args_help ? role->args_help : "", role->summary);
+    fprintf(out, "Usage: kubeling %s [flags]%s%s\n\n%s\n", role->name, role->args_help ? " " : "",
+            role->args_help ? role->args_help : "", role->summary);
     if (role->flags && role->flags[0].name) {
         fprintf(out, "\nFlags:\n");
         util_flags_print_help(out, role->flags);

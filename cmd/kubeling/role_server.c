@@ -19,6 +19,7 @@ static int run_server(const kubeling_globals_t *g, const util_strv_t *args)
 }
 
 const kubeling_role_t role_server = {
-    "server", "run the control plane (and, unless --disable-agent, a node agent)", NULL,
-    server_flags, run_server, false,
+    "server",   "run the control plane (and, unless --disable-agent, a node agent)",
+    NULL,       server_flags,
+    run_server, false,
 };

@@ -78,8 +78,9 @@ static int run_version(const kubeling_globals_t *g, const util_strv_t *args)
     libc_description(libc, sizeof(libc));
     if (opt_output && !strcmp(opt_output, "json")) {
         util_buf_t b = {0};
-        util_buf_printf(&b, "{\"version\":\"%s\",\"gitCommit\":\"%s\",\"buildDate\":\"%s\","
-                            "\"arch\":\"%s\",\"libc\":\"%s\",\"libraries\":{",
+        util_buf_printf(&b,
+                        "{\"version\":\"%s\",\"gitCommit\":\"%s\",\"buildDate\":\"%s\","
+                        "\"arch\":\"%s\",\"libc\":\"%s\",\"libraries\":{",
                         KUBELING_VERSION, KUBELING_GIT_COMMIT, KUBELING_BUILD_DATE, TARGET_ARCH,
                         libc);
         for (size_t i = 0; i < n; i++)
@@ -99,6 +100,7 @@ static int run_version(const kubeling_globals_t *g, const util_strv_t *args)
 }
 
 const kubeling_role_t role_version = {
-    "version", "print version, build facts and linked library versions", NULL, version_flags,
+    "version",   "print version, build facts and linked library versions",
+    NULL,        version_flags,
     run_version, false,
 };

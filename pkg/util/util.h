@@ -59,8 +59,7 @@ int util_log_verbosity(void);
 /* severity: 'I', 'W', 'E'; v is the verbosity level of info lines. */
 void util_log_write(char severity, int v, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-void util_log_vwrite(char severity, int v, const char *file, int line, const char *fmt,
-                     va_list ap);
+void util_log_vwrite(char severity, int v, const char *file, int line, const char *fmt, va_list ap);
 /* Formats one line into buf (no I/O); exposed for tests. Returns the length. */
 size_t util_log_format_line(char *buf, size_t len, util_log_format_t format, char severity, int v,
                             const struct timespec *ts, long tid, const char *file, int line,
@@ -69,10 +68,10 @@ size_t util_log_format_line(char *buf, size_t len, util_log_format_t format, cha
 #define util_log_info(...)  util_log_write('I', 0, __FILE__, __LINE__, __VA_ARGS__)
 #define util_log_warn(...)  util_log_write('W', 0, __FILE__, __LINE__, __VA_ARGS__)
 #define util_log_error(...) util_log_write('E', 0, __FILE__, __LINE__, __VA_ARGS__)
-#define util_log_v(n, ...)                                                                         \
-    do {                                                                                           \
-        if (util_log_verbosity() >= (n))                                                           \
-            util_log_write('I', (n), __FILE__, __LINE__, __VA_ARGS__);                             \
+#define util_log_v(n, ...)                                             \
+    do {                                                               \
+        if (util_log_verbosity() >= (n))                               \
+            util_log_write('I', (n), __FILE__, __LINE__, __VA_ARGS__); \
     } while (0)
 
 /* ------------------------------------------------------------------------------------------ */
@@ -163,8 +162,8 @@ typedef struct util_flag {
     void *target;
     const char *arg_name; /* "DIR", shown in help */
     const char *help;
-    long min, max;               /* UTIL_FLAG_INT bounds */
-    const char *const *choices;  /* UTIL_FLAG_CHOICE, NULL-terminated */
+    long min, max;              /* UTIL_FLAG_INT bounds */
+    const char *const *choices; /* UTIL_FLAG_CHOICE, NULL-terminated */
 } util_flag_t;
 
 /* Flag state across sources so that command-line flags win over the config file. */

@@ -17,8 +17,8 @@ typedef struct config_parser {
     void *userdata;
     int line;
     size_t nkeys;
-    util_strv_t seen;  /* keys already defined (duplicates are an error) */
-    char *list_key;    /* key awaiting "- item" lines */
+    util_strv_t seen; /* keys already defined (duplicates are an error) */
+    char *list_key;   /* key awaiting "- item" lines */
     int list_line;
     util_strv_t items; /* items of list_key */
 } config_parser_t;
@@ -65,7 +65,8 @@ static int parse_scalar(config_parser_t *p, const char **pp, bool in_flow, util_
         char q = *s++;
         for (;; s++) {
             if (!*s)
-                return perr(p, err, "unterminated %s-quoted string", q == '"' ? "double" : "single");
+                return perr(p, err, "unterminated %s-quoted string",
+                            q == '"' ? "double" : "single");
             if (*s == q && q == '\'' && s[1] == '\'') {
                 util_buf_append(out, "'", 1);
                 s++;
@@ -74,7 +75,11 @@ static int parse_scalar(config_parser_t *p, const char **pp, bool in_flow, util_
                 break;
             } else if (*s == '\\' && q == '"') {
                 char c = *++s;
-                const char *map = c == 'n' ? "\n" : c == 't' ? "\t" : c == '"' ? "\"" : c == '\\' ? "\\" : NULL;
+                const char *map = c == 'n'    ? "\n"
+                                  : c == 't'  ? "\t"
+                                  : c == '"'  ? "\""
+                                  : c == '\\' ? "\\"
+                                              : NULL;
                 if (!map)
                     return perr(p, err, "unsupported escape \\%.1s in string", s);
                 util_buf_append(out, map, 1);
@@ -95,8 +100,10 @@ static int parse_scalar(config_parser_t *p, const char **pp, bool in_flow, util_
             end--;
         if (end > start && (*start == '{' || *start == '|' || *start == '>' || *start == '&' ||
                             *start == '*' || *start == '!'))
-            return perr(p, err, "unsupported YAML construct \"%.1s\" (only flat keys with "
-                                "scalars and lists are allowed)", start);
+            return perr(p, err,
+                        "unsupported YAML construct \"%.1s\" (only flat keys with "
+                        "scalars and lists are allowed)",
+                        start);
         util_buf_append(out, start, (size_t)(end - start));
     }
     *pp = s;

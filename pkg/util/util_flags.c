@@ -40,8 +40,7 @@ static const util_flag_t *flag_find(util_flagset_t *fs, const char *name, size_t
     return NULL;
 }
 
-static int flag_set(const util_flag_t *f, const char *value, const char *source,
-                    util_error_t *err)
+static int flag_set(const util_flag_t *f, const char *value, const char *source, util_error_t *err)
 {
     switch (f->type) {
     case UTIL_FLAG_BOOL: {

@@ -81,8 +81,7 @@ size_t util_log_format_line(char *buf, size_t len, util_log_format_t format, cha
     return (size_t)n;
 }
 
-void util_log_vwrite(char severity, int v, const char *file, int line, const char *fmt,
-                     va_list ap)
+void util_log_vwrite(char severity, int v, const char *file, int line, const char *fmt, va_list ap)
 {
     int saved_errno = errno;
     char msg[4096], out[8192];
