@@ -5,6 +5,7 @@
 #   make static [ARCH=...]   release build: build/static-$(ARCH)/kubeling (x86_64, aarch64, armv7)
 #   make run                 dev build, then `kubeling server` with a local data dir
 #   make deps                apt-get every build and test dependency (idempotent)
+#   make bench [BENCH=name]  optimized benchmarks, side by side with their peers
 #   make format | lint | clean
 
 SHELL := /bin/bash
@@ -36,6 +37,12 @@ else ifeq ($(FLAVOR),asan)
   CC := gcc
   OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
   LDFLAGS_FLAVOR := -fsanitize=address,undefined
+  LDLIBS_SYS := -lpthread -ldl -lm
+else ifeq ($(FLAVOR),bench)
+  OUT := build/bench
+  SYSROOT_ARCH := host
+  CC := gcc
+  OPT := -O2 -g
   LDLIBS_SYS := -lpthread -ldl -lm
 else ifeq ($(FLAVOR),static)
   OUT ?= build/static-$(ARCH)
@@ -81,6 +88,12 @@ asan:
 static:
 	@$(MAKE) --no-print-directory FLAVOR=static ARCH=$(ARCH) kubeling
 	@ls -l build/static-$(ARCH)/kubeling | awk '{print "static $(ARCH): " $$5 " bytes"}'
+
+# Benchmarks: optimized glibc build of bench/ programs, then bench/run.sh (see docs/benchmarks.md).
+bench: deps
+	@third_party/install-deps.sh bench/deps.txt
+	@$(MAKE) --no-print-directory FLAVOR=bench bench-bins
+	@bench/run.sh $(BENCH)
 
 static-all:
 	@for a in $(ARCHES); do $(MAKE) --no-print-directory static ARCH=$$a || exit 1; done
