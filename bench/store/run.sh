@@ -41,15 +41,42 @@ stop_etcd() {
     ETCD_PID=
 }
 
+# GRPC_WATCHERS etcdctl processes watch the prefix over gRPC (the way the apiserver watches);
+# they are real clients and take CPU on the same cores as etcd, which the notes in
+# docs/benchmarks.md discuss.
+start_grpc_watchers() {
+    local i
+    for i in $(seq "$1"); do
+        ETCDCTL_API=3 etcdctl --endpoints 127.0.0.1:23790 watch --prefix /bench/ >/dev/null 2>&1 &
+        WATCH_PIDS+=("$!")
+    done
+    sleep 2
+}
+stop_grpc_watchers() {
+    [[ ${#WATCH_PIDS[@]} -gt 0 ]] && kill "${WATCH_PIDS[@]}" 2>/dev/null
+    wait "${WATCH_PIDS[@]}" 2>/dev/null || true
+    WATCH_PIDS=()
+}
+WATCH_PIDS=()
+trap 'stop_grpc_watchers; cleanup' EXIT
+
 echo "# etcd: $(etcd --version | head -1); disk: $(df -h /tmp | awk 'NR==2{print $1}')"
 for round in $(seq "$ROUNDS"); do
-    echo "# round $round: $OPS writes, $WRITERS writers, $WATCHERS watchers"
+    echo "# round $round: $WRITERS writers; watchers 0 or $WATCHERS"
     rm -rf "$WORK/raw" "$WORK/kl" && mkdir -p "$WORK/raw" "$WORK/kl"
     "$BIN" write sqlite-raw "$WORK/raw" "$((OPS / 4))"
+    "$BIN" write kubeling "$WORK/kl" "$OPS" "$WRITERS" 0
+    rm -rf "$WORK/kl" && mkdir -p "$WORK/kl"
     "$BIN" write kubeling "$WORK/kl" "$OPS" "$WRITERS" "$WATCHERS"
     start_etcd
-    "$BIN" write etcd 127.0.0.1:23790 "$((OPS / 2))" "$WRITERS" "$WATCHERS"
+    "$BIN" write etcd 127.0.0.1:23790 "$((OPS / 4))" "$WRITERS" 0
     echo "# etcd server rss_kib=$(ps -o rss= -p "$ETCD_PID" | tr -d ' ')"
+    stop_etcd
+    start_etcd
+    start_grpc_watchers "$WATCHERS"
+    "$BIN" write etcd 127.0.0.1:23790 "$((OPS / 20))" "$WRITERS" 0 | sed "s/watchers=0/grpc_watchers=$WATCHERS/"
+    echo "# etcd server rss_kib=$(ps -o rss= -p "$ETCD_PID" | tr -d ' ')"
+    stop_grpc_watchers
     stop_etcd
 done
 rm -rf "$WORK/raw" "$WORK/kl" "$WORK/etcd"

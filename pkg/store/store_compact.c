@@ -30,14 +30,24 @@ static void add_sample(store_t *s, int64_t rev, uint64_t ms)
     s->nsamples++;
 }
 
+/* The timer runs every compact_interval_ms while there is history to drop, and at once when
+ * the history passes twice retain_revs_max, so a burst of writes cannot pile up a whole
+ * interval's worth of history. */
 static void arm(store_t *s)
 {
-    if (s->closing || !s->opts.compact_interval_ms ||
-        uv_is_active((uv_handle_t *)&s->compact_timer))
+    if (s->closing || !s->opts.compact_interval_ms)
         return;
-    if (s->delivered_rev - s->compact_rev <= s->opts.retain_revs_min)
+    int64_t history = s->delivered_rev - s->compact_rev;
+    if (history <= s->opts.retain_revs_min)
         return;
-    uv_timer_start(&s->compact_timer, on_compact_timer, s->opts.compact_interval_ms, 0);
+    bool overdue = s->opts.retain_revs_max > 0 && history > 2 * s->opts.retain_revs_max;
+    if (uv_is_active((uv_handle_t *)&s->compact_timer)) {
+        if (!overdue || uv_timer_get_due_in(&s->compact_timer) == 0)
+            return;
+        uv_timer_stop(&s->compact_timer);
+    }
+    uv_timer_start(&s->compact_timer, on_compact_timer, overdue ? 0 : s->opts.compact_interval_ms,
+                   0);
 }
 
 void store__compact_init(store_t *s)

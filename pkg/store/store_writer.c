@@ -470,7 +470,9 @@ static void run_batch(store_t *s, store_req_t *batch)
     finish_all(s, batch);
 }
 
-/* One small step of physical compaction, run only when no request is waiting. */
+/* One small step of physical compaction: run when no request is waiting, and between batches
+ * under load (COMPACT_EVERY_BATCHES). */
+#define COMPACT_EVERY_BATCHES 8
 static void compact_step(store_t *s)
 {
     store_sqlite_t *q = s->sql;
@@ -554,6 +556,7 @@ static void *writer_main(void *arg)
 {
     store_t *s = arg;
     store_sqlite_t *q = s->sql;
+    unsigned since_compact = 0;
     for (;;) {
         pthread_mutex_lock(&q->mu);
         while (!q->head && !q->stopping && q->compacted_through >= q->compact_target)
@@ -562,12 +565,21 @@ static void *writer_main(void *arg)
         store_req_t *batch = take_batch(s);
         bool stopping = q->stopping;
         pthread_mutex_unlock(&q->mu);
-        if (batch)
+        if (batch) {
             run_batch(s, batch);
-        else if (stopping)
+            /* Under steady load the queue is never empty: give compaction one small step
+             * every few batches so history cannot pile up behind the writers. */
+            if (++since_compact >= COMPACT_EVERY_BATCHES &&
+                q->compacted_through < q->compact_target) {
+                compact_step(s);
+                since_compact = 0;
+            }
+        } else if (stopping) {
             break;
-        else
+        } else {
             compact_step(s);
+            since_compact = 0;
+        }
     }
     return NULL;
 }

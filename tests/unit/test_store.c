@@ -838,6 +838,45 @@ static void compaction_removes_old_history_and_keeps_what_watchers_need(void **s
     store_list_free(&l);
 }
 
+/* Physical compaction must not wait for an idle moment: writers that never pause would
+ * otherwise let history (and the file) grow without bound. */
+static void compaction_progresses_while_writers_never_pause(void **state)
+{
+    fixture_t *f = *state;
+    fx_close(f);
+    f->opts.compact_batch_rows = 50;
+    f->opts.max_batch_ops = 4; /* 400 queued writes make 100 batches */
+    fx_open(f);
+    char key[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "/busy/%d", i % 10);
+        put(f, STORE_OP_PUT, key, "v", 0, NULL);
+    }
+    /* 400 writes, the compaction request, 400 more: all queued before the writer can drain. */
+    counter_t c = {.ordered = true};
+    store_op_t op = {
+        .type = STORE_OP_PUT, .key = "/busy/0", .key_len = 7, .value = "w", .value_len = 1};
+    for (int i = 0; i < 400; i++)
+        assert_int_equal(store_txn(f->s, &op, 1, count_cb, &c, NULL), 0);
+    assert_int_equal(store_compact(f->s, 990, NULL), 0);
+    for (int i = 0; i < 400; i++)
+        assert_int_equal(store_txn(f->s, &op, 1, count_cb, &c, NULL), 0);
+    while (c.calls < 600)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    store_stats_t st;
+    assert_int_equal(store_stats(f->s, &st, NULL), 0);
+    assert_true(st.compacted_through > 0); /* compacted while 200 writes were still queued */
+    while (c.calls < 800)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    assert_int_equal(c.failures, 0);
+    assert_true(c.ordered);
+    for (int i = 0; i < 2000 && st.compacted_through < 990; i++) {
+        usleep(1000);
+        store_stats(f->s, &st, NULL);
+    }
+    assert_int_equal(st.compacted_through, 990);
+}
+
 static void automatic_compaction_follows_the_retention_window(void **state)
 {
     fixture_t *f = *state;
@@ -852,6 +891,24 @@ static void automatic_compaction_follows_the_retention_window(void **state)
     for (int i = 0; i < 200 && store_compact_rev(f->s) < 300; i++)
         uv_run(&f->loop, UV_RUN_ONCE);
     assert_int_equal(store_compact_rev(f->s), 300); /* at most 200 revisions retained */
+}
+
+static void overflowing_history_is_compacted_before_the_interval(void **state)
+{
+    fixture_t *f = *state;
+    fx_close(f);
+    f->opts.compact_interval_ms = 60 * 60 * 1000; /* the timer alone would wait an hour */
+    f->opts.retain_revs_min = 100;
+    f->opts.retain_revs_max = 200;
+    f->opts.retain_age_ms = 0;
+    fx_open(f);
+    for (int i = 0; i < 500; i++)
+        put(f, STORE_OP_PUT, "/burst", "v", 0, NULL);
+    for (int i = 0; i < 200 && store_compact_rev(f->s) < 100; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    /* past 2 x retain_revs_max the compaction runs at once, keeping retain_revs_min */
+    assert_true(store_compact_rev(f->s) >= 100);
+    assert_true(store_current_rev(f->s) - store_compact_rev(f->s) <= 2 * 200);
 }
 
 /* ---- leases --------------------------------------------------------------------------------- */
@@ -989,7 +1046,9 @@ int main(void)
         T(database_and_snapshot_are_private_files),
         T(snapshot_restores_to_an_equal_store),
         T(compaction_removes_old_history_and_keeps_what_watchers_need),
+        T(compaction_progresses_while_writers_never_pause),
         T(automatic_compaction_follows_the_retention_window),
+        T(overflowing_history_is_compacted_before_the_interval),
         T(leased_keys_expire_with_a_delete_event),
         T(leases_survive_restart_and_revoke_deletes_their_keys),
         T(close_completes_queued_writes_and_ends_watchers),
