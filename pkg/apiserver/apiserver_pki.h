@@ -1,0 +1,38 @@
+/* apiserver_pki: the cluster's certificates (internal to pkg/apiserver).
+ *
+ * Layout under <data-dir>/server/ (directories 0700, keys 0600, certificates 0644):
+ *   tls/ca.crt, tls/ca.key            cluster CA, ECDSA P-256, 10 years, CN "kubeling-ca@<unix
+ * time>" tls/serving.crt, tls/serving.key  apiserver serving certificate, 1 year, signed by the CA
+ *   tls/admin.crt, tls/admin.key      client certificate CN "system:admin", O "system:masters", 1
+ * year admin.kubeconfig                  0600, cluster "kubeling", user "admin", embedded base64
+ * PEMs
+ */
+#ifndef KUBELING_APISERVER_PKI_H
+#define KUBELING_APISERVER_PKI_H
+
+#include <stddef.h>
+
+#include "util/util.h"
+
+typedef struct apiserver_pki_opts {
+    const char *data_dir;        /* <data-dir>; files go to <data-dir>/server/ */
+    const char *const *tls_sans; /* extra SANs (DNS names or IP literals), n_tls_sans of them */
+    size_t n_tls_sans;
+    const char
+        *kubeconfig_server; /* URL written into admin.kubeconfig, e.g. https://127.0.0.1:6443 */
+} apiserver_pki_opts_t;
+
+/* PEM text of what the apiserver needs to serve TLS and authenticate clients. */
+typedef struct apiserver_pki {
+    char *ca_cert_pem;
+    char *serving_cert_pem; /* leaf first, then the CA */
+    char *serving_key_pem;
+} apiserver_pki_t;
+
+/* Creates what is missing, reuses what exists, renews leaf certificates that expire within 90
+ * days or whose SANs no longer cover what is asked, and (re)writes admin.kubeconfig. A CA that
+ * exists but cannot be read or parsed is an error (never silently replaced). */
+int apiserver_pki_ensure(const apiserver_pki_opts_t *o, apiserver_pki_t *ret, util_error_t *err);
+void apiserver_pki_free(apiserver_pki_t *p);
+
+#endif
