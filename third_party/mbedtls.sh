@@ -8,11 +8,14 @@ pool/main/m/mbedtls/mbedtls_3.6.6-0.1~deb13u1.debian.tar.xz 210466c522eeebc85cf2
 "
 
 # The release tarball ships the generated sources, so library/Makefile builds without Python.
+# Upstream's default configuration; anything changed must go into the installed
+# mbedtls_config.h (not -D flags), or our code would see different struct layouts. Every TLS
+# and crypto context is used on one thread (the loop), so MBEDTLS_THREADING_C stays off.
 build_mbedtls() {
     local src="$1" bld="$2" prefix="$3"
     cp -a "$src/." "$bld/tree"
     make -s -C "$bld/tree/library" -j "$JOBS" CC="$CC" AR="$AR" \
-        CFLAGS="$CFLAGS_DEP -DMBEDTLS_THREADING_C -DMBEDTLS_THREADING_PTHREAD" static >"$bld/make.log" 2>&1 || {
+        CFLAGS="$CFLAGS_DEP" static >"$bld/make.log" 2>&1 || {
         tail -n 30 "$bld/make.log" >&2
         die "mbedtls make failed"
     }

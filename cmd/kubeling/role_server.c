@@ -1,25 +1,125 @@
-/* role_server: the control plane role (apiserver, scheduler, controllers, local agent). */
+/* role_server: the control plane role (apiserver over the embedded store; scheduler,
+ * controllers and the local agent land with later issues). */
 #include "roles.h"
 
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+#include "apiserver/apiserver.h"
+#include "buildinfo.h" /* generated: KUBELING_VERSION, _GIT_COMMIT, _BUILD_DATE */
+#include "store/store.h"
+
 static bool opt_disable_agent;
+static long opt_port = 6443;
+static char *opt_bind_address;
+static util_strv_t opt_tls_sans;
 
 static const util_flag_t server_flags[] = {
     {"disable-agent", 0, UTIL_FLAG_BOOL, &opt_disable_agent, NULL,
      "do not run a kubelet for this machine", 0, 0, NULL},
+    {"https-listen-port", 0, UTIL_FLAG_INT, &opt_port, "PORT",
+     "HTTPS port of the apiserver (0: any free port)", 0, 65535, NULL},
+    {"bind-address", 0, UTIL_FLAG_STRING, &opt_bind_address, "IP",
+     "address the apiserver listens on (default 0.0.0.0)", 0, 0, NULL},
+    {"tls-san", 0, UTIL_FLAG_STRINGS, &opt_tls_sans, "NAME",
+     "extra host name or IP in the serving certificate (repeatable)", 0, 0, NULL},
     {0},
 };
 
+typedef struct server {
+    uv_loop_t loop;
+    uv_signal_t sigint, sigterm;
+    store_t *store;
+    apiserver_t *api;
+    int signal;
+} server_t;
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    server_t *s = h->data;
+    if (s->signal)
+        return;
+    s->signal = signum;
+    util_log_info("server: %s received, shutting down", strsignal(signum));
+    apiserver_stop(s->api);
+    s->api = NULL;
+    store_close(s->store);
+    s->store = NULL;
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+}
+
+static int open_store(server_t *s, const char *data_dir, util_error_t *err)
+{
+    char dir[4096], path[4096];
+    int r = util_path_join(dir, sizeof(dir), data_dir, "server/db");
+    if (r == 0)
+        r = util_path_join(path, sizeof(path), dir, "state.db");
+    if (r < 0)
+        return util_error_make(err, -r, "server: data dir path too long");
+    if ((r = util_mkdir_p(dir, 0700, err)) < 0)
+        return r;
+    store_options_t o;
+    store_options_default(&o);
+    o.path = path;
+    o.loop = &s->loop;
+    return store_open(&o, &s->store, err);
+}
+
 static int run_server(const kubeling_globals_t *g, const util_strv_t *args)
 {
-    (void)g;
-    (void)args;
-    fprintf(stderr, "kubeling server: not built yet (the apiserver and datastore roles land in "
-                    "issues 3 and 4)\n");
-    return KUBELING_EXIT_FAILURE;
+    cleanup_error util_error_t err = NULL;
+    if (args->n > 0) {
+        fprintf(stderr, "kubeling server: unexpected argument \"%s\"\n", args->v[0]);
+        return KUBELING_EXIT_USAGE;
+    }
+    server_t s = {0};
+    uv_loop_init(&s.loop);
+    int r = util_mkdir_p(g->data_dir, 0700, &err);
+    if (r == 0)
+        r = open_store(&s, g->data_dir, &err);
+    if (r == 0) {
+        apiserver_opts_t o;
+        apiserver_opts_default(&o);
+        o.loop = &s.loop;
+        o.store = s.store;
+        o.data_dir = g->data_dir;
+        o.port = (int)opt_port;
+        if (opt_bind_address)
+            o.bind_address = opt_bind_address;
+        o.tls_sans = (const char *const *)opt_tls_sans.v;
+        o.n_tls_sans = opt_tls_sans.n;
+        o.build_commit = KUBELING_GIT_COMMIT;
+        o.build_date = KUBELING_BUILD_DATE;
+        r = apiserver_start(&o, &s.api, &err);
+    }
+    if (r < 0) {
+        char buf[512];
+        fprintf(stderr, "kubeling server: %s\n", util_error_text(err, buf, sizeof(buf)));
+        if (s.store)
+            store_close(s.store);
+        uv_run(&s.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&s.loop);
+        return KUBELING_EXIT_FAILURE;
+    }
+    if (!opt_disable_agent)
+        util_log_info("server: no local agent yet (the kubelet lands with a later issue)");
+    uv_signal_init(&s.loop, &s.sigint);
+    uv_signal_init(&s.loop, &s.sigterm);
+    s.sigint.data = s.sigterm.data = &s;
+    uv_signal_start(&s.sigint, on_signal, SIGINT);
+    uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+    util_log_info("server: kubeling %s ready; admin kubeconfig: %s/server/admin.kubeconfig",
+                  KUBELING_VERSION, g->data_dir);
+    uv_run(&s.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&s.loop);
+    return KUBELING_EXIT_OK;
 }
 
 const kubeling_role_t role_server = {
-    "server",   "run the control plane (and, unless --disable-agent, a node agent)",
-    NULL,       server_flags,
-    run_server, false,
+    .name = "server",
+    .summary = "run the control plane (and, unless --disable-agent, a node agent)",
+    .flags = server_flags,
+    .run = run_server,
 };

@@ -1,0 +1,182 @@
+/* apiserver: start-up (PKI, TLS configuration, listener) and shutdown. */
+#include "apiserver_internal.h"
+#include "apiserver_pki.h"
+
+#include <errno.h>
+#include <psa/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/error.h>
+
+void apiserver_opts_default(apiserver_opts_t *o)
+{
+    *o = (apiserver_opts_t){
+        .bind_address = "0.0.0.0",
+        .port = 6443,
+        .max_inflight = 400,
+        .max_body_bytes = 3u << 20,
+        .max_header_bytes = 1u << 20,
+        .max_connections = 1024,
+        .handshake_timeout_ms = 10 * 1000,
+        .header_timeout_ms = 10 * 1000,
+        .body_timeout_ms = 60 * 1000,
+        .idle_timeout_ms = 90 * 1000,
+    };
+}
+
+static int tls_error(util_error_t *err, int rc, const char *what)
+{
+    char buf[128];
+    mbedtls_strerror(rc, buf, sizeof(buf));
+    return util_error_make(err, EPROTO, "apiserver: %s: %s (-0x%04x)", what, buf, (unsigned)-rc);
+}
+
+/* AEAD suites only: TLS 1.3's three, and ECDHE-ECDSA with GCM or ChaCha20 for TLS 1.2. */
+static const int aead_suites[] = {
+    MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
+    MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
+    MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    0,
+};
+
+static const char *alpn[] = {"http/1.1", NULL};
+
+static int tls_setup(apiserver_t *a, const apiserver_pki_t *pki, util_error_t *err)
+{
+    int rc;
+    if (psa_crypto_init() != PSA_SUCCESS)
+        return util_error_make(err, EIO, "apiserver: PSA crypto initialisation failed");
+    if ((rc = mbedtls_ctr_drbg_seed(&a->drbg, mbedtls_entropy_func, &a->entropy,
+                                    (const unsigned char *)"kubeling-apiserver", 18)) != 0)
+        return tls_error(err, rc, "seeding the random generator");
+    if ((rc =
+             mbedtls_x509_crt_parse(&a->serving_chain, (const unsigned char *)pki->serving_cert_pem,
+                                    strlen(pki->serving_cert_pem) + 1)) != 0)
+        return tls_error(err, rc, "parsing the serving certificate");
+    if ((rc = mbedtls_pk_parse_key(&a->serving_key, (const unsigned char *)pki->serving_key_pem,
+                                   strlen(pki->serving_key_pem) + 1, NULL, 0,
+                                   mbedtls_ctr_drbg_random, &a->drbg)) != 0)
+        return tls_error(err, rc, "parsing the serving key");
+    if ((rc = mbedtls_x509_crt_parse(&a->client_ca, (const unsigned char *)pki->ca_cert_pem,
+                                     strlen(pki->ca_cert_pem) + 1)) != 0)
+        return tls_error(err, rc, "parsing the cluster CA");
+    if ((rc = mbedtls_ssl_config_defaults(&a->tls, MBEDTLS_SSL_IS_SERVER,
+                                          MBEDTLS_SSL_TRANSPORT_STREAM,
+                                          MBEDTLS_SSL_PRESET_DEFAULT)) != 0)
+        return tls_error(err, rc, "TLS defaults");
+    mbedtls_ssl_conf_rng(&a->tls, mbedtls_ctr_drbg_random, &a->drbg);
+    mbedtls_ssl_conf_min_tls_version(&a->tls, MBEDTLS_SSL_VERSION_TLS1_2);
+    mbedtls_ssl_conf_max_tls_version(&a->tls, MBEDTLS_SSL_VERSION_TLS1_3);
+    mbedtls_ssl_conf_ciphersuites(&a->tls, aead_suites);
+    /* Client certificates are optional: anonymous requests reach the few public paths. */
+    mbedtls_ssl_conf_authmode(&a->tls, MBEDTLS_SSL_VERIFY_OPTIONAL);
+    mbedtls_ssl_conf_ca_chain(&a->tls, &a->client_ca, NULL);
+    if ((rc = mbedtls_ssl_conf_own_cert(&a->tls, &a->serving_chain, &a->serving_key)) != 0)
+        return tls_error(err, rc, "installing the serving certificate");
+    if ((rc = mbedtls_ssl_conf_alpn_protocols(&a->tls, alpn)) != 0)
+        return tls_error(err, rc, "ALPN");
+    return 0;
+}
+
+static int listen_on(apiserver_t *a, util_error_t *err)
+{
+    struct sockaddr_storage addr;
+    const char *host = a->opts.bind_address ? a->opts.bind_address : "0.0.0.0";
+    if (uv_ip4_addr(host, a->opts.port, (struct sockaddr_in *)&addr) != 0 &&
+        uv_ip6_addr(host, a->opts.port, (struct sockaddr_in6 *)&addr) != 0)
+        return util_error_make(err, EINVAL, "apiserver: bind address %s is not an IP address",
+                               host);
+    int rc = uv_tcp_init(a->opts.loop, &a->listener);
+    if (rc < 0)
+        return util_error_make(err, -rc, "apiserver: creating the listener");
+    a->listener.data = a;
+    a->pending_closes++;
+    if ((rc = uv_tcp_bind(&a->listener, (struct sockaddr *)&addr, 0)) < 0 ||
+        (rc = uv_listen((uv_stream_t *)&a->listener, 511, apiserver__on_connection)) < 0)
+        return util_error_make(err, -rc, "apiserver: listening on %s:%d", host, a->opts.port);
+    struct sockaddr_storage bound;
+    int len = sizeof(bound);
+    if ((rc = uv_tcp_getsockname(&a->listener, (struct sockaddr *)&bound, &len)) < 0)
+        return util_error_make(err, -rc, "apiserver: getsockname");
+    a->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                : ((struct sockaddr_in *)&bound)->sin_port);
+    return 0;
+}
+
+static void release(apiserver_t *a)
+{
+    mbedtls_ssl_config_free(&a->tls);
+    mbedtls_x509_crt_free(&a->serving_chain);
+    mbedtls_x509_crt_free(&a->client_ca);
+    mbedtls_pk_free(&a->serving_key);
+    mbedtls_ctr_drbg_free(&a->drbg);
+    mbedtls_entropy_free(&a->entropy);
+    free(a);
+}
+
+void apiserver__unref(apiserver_t *a)
+{
+    if (--a->pending_closes == 0 && a->stopping)
+        release(a);
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+    apiserver__unref(h->data);
+}
+
+int apiserver_start(const apiserver_opts_t *o, apiserver_t **ret, util_error_t *err)
+{
+    apiserver_t *a = util_xcalloc(1, sizeof(*a));
+    a->opts = *o;
+    mbedtls_entropy_init(&a->entropy);
+    mbedtls_ctr_drbg_init(&a->drbg);
+    mbedtls_ssl_config_init(&a->tls);
+    mbedtls_x509_crt_init(&a->serving_chain);
+    mbedtls_x509_crt_init(&a->client_ca);
+    mbedtls_pk_init(&a->serving_key);
+    int r = listen_on(a, err);
+    if (r == 0) {
+        char url[96];
+        snprintf(url, sizeof(url), "https://127.0.0.1:%d", a->port);
+        apiserver_pki_opts_t po = {.data_dir = o->data_dir,
+                                   .tls_sans = o->tls_sans,
+                                   .n_tls_sans = o->n_tls_sans,
+                                   .kubeconfig_server = url};
+        apiserver_pki_t pki = {0};
+        r = apiserver_pki_ensure(&po, &pki, err);
+        if (r == 0)
+            r = tls_setup(a, &pki, err);
+        apiserver_pki_free(&pki);
+    }
+    if (r < 0) {
+        a->stopping = true;
+        if (a->pending_closes)
+            uv_close((uv_handle_t *)&a->listener, listener_closed);
+        else
+            release(a);
+        return r;
+    }
+    util_log_info("apiserver: serving HTTPS on %s:%d", o->bind_address, a->port);
+    *ret = a;
+    return 0;
+}
+
+int apiserver_port(const apiserver_t *a)
+{
+    return a->port;
+}
+
+void apiserver_stop(apiserver_t *a)
+{
+    if (!a || a->stopping)
+        return;
+    a->stopping = true;
+    while (a->conns)
+        apiserver__conn_close(a->conns);
+    uv_close((uv_handle_t *)&a->listener, listener_closed);
+}

@@ -1,0 +1,49 @@
+/* apiserver: the Kubernetes REST API over HTTPS (mbedTLS, HTTP/1.1 with llhttp, libuv). */
+#ifndef KUBELING_APISERVER_H
+#define KUBELING_APISERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "store/store.h"
+#include "util/util.h"
+
+/* The Kubernetes version kubeling serves (what `kubectl version` shows as the server's). */
+#define APISERVER_KUBE_MAJOR       "1"
+#define APISERVER_KUBE_MINOR       "31"
+#define APISERVER_KUBE_GIT_VERSION "v1.31.0+kubeling"
+
+typedef struct apiserver apiserver_t;
+
+typedef struct apiserver_opts {
+    uv_loop_t *loop;
+    store_t *store;
+    const char *data_dir;        /* certificates and admin.kubeconfig go to <data_dir>/server */
+    const char *bind_address;    /* IPv4 or IPv6 literal; default 0.0.0.0 */
+    int port;                    /* default 6443; 0 picks a free port (tests) */
+    const char *const *tls_sans; /* extra serving certificate SANs */
+    size_t n_tls_sans;
+    unsigned max_inflight;         /* requests handled at once; beyond: 429 + Retry-After */
+    size_t max_body_bytes;         /* 413 beyond (default 3 MiB) */
+    size_t max_header_bytes;       /* 431 beyond (default 1 MiB: request line + headers) */
+    unsigned max_connections;      /* accepted at once; beyond, new ones are closed */
+    uint64_t handshake_timeout_ms; /* TLS handshake must finish within (default 10 s) */
+    uint64_t header_timeout_ms;    /* a request's headers must arrive within (default 10 s) */
+    uint64_t body_timeout_ms;      /* its body within (default 60 s) */
+    uint64_t idle_timeout_ms;      /* keep-alive connection with no request (default 90 s) */
+    const char *build_commit;      /* shown by /version */
+    const char *build_date;
+} apiserver_opts_t;
+
+void apiserver_opts_default(apiserver_opts_t *o);
+
+/* Ensures the PKI (see apiserver_pki.h), binds, listens. Returns once listening. */
+int apiserver_start(const apiserver_opts_t *o, apiserver_t **ret, util_error_t *err);
+/* The port actually bound (useful with port 0). */
+int apiserver_port(const apiserver_t *a);
+/* Closes the listener and every connection; memory is released once the loop has run the
+ * close callbacks (run the loop until it returns). */
+void apiserver_stop(apiserver_t *a);
+
+#endif

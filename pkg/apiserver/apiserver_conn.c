@@ -1,0 +1,559 @@
+/* apiserver_conn: one client connection: TLS over libuv (memory BIO), HTTP/1.1 with llhttp,
+ * keep-alive, limits and timeouts. */
+#include "apiserver_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/oid.h>
+
+#define READ_CHUNK      16384
+#define MAX_HEADERS     256
+#define MAX_WRITE_QUEUE (32u << 20) /* a client that does not read is dropped */
+
+static void drive(apiserver_conn_t *c);
+
+/* ---- lifecycle ---------------------------------------------------------------------------- */
+
+static void request_reset(apiserver_request_t *r)
+{
+    util_buf_free(&r->url);
+    free(r->path);
+    free(r->query);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    free(r->headers);
+    util_buf_free(&r->body);
+    util_buf_free(&r->field);
+    util_buf_free(&r->value);
+    *r = (apiserver_request_t){0};
+}
+
+static void conn_free(apiserver_conn_t *c)
+{
+    apiserver_t *a = c->srv;
+    request_reset(&c->req);
+    mbedtls_ssl_free(&c->ssl);
+    util_buf_free(&c->in);
+    util_buf_free(&c->plain);
+    free(c->user.name);
+    util_strv_clear(&c->user.groups);
+    free(c);
+    apiserver__unref(a);
+}
+
+static void conn_handle_closed(uv_handle_t *h)
+{
+    apiserver_conn_t *c = h->data;
+    if (--c->handles == 0)
+        conn_free(c);
+}
+
+void apiserver__conn_close(apiserver_conn_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    apiserver_t *a = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        a->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    a->nconns--;
+    uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    apiserver_conn_t *c = t->data;
+    util_log_v(2, "apiserver: %s: timed out (%s)", c->peer,
+               !c->handshake_done ? "handshake"
+               : c->in_message    ? "request"
+                                  : "idle");
+    apiserver__conn_close(c);
+}
+
+static void arm_timer(apiserver_conn_t *c, uint64_t ms)
+{
+    if (!c->closing)
+        uv_timer_start(&c->timer, on_timeout, ms, 0);
+}
+
+/* ---- TLS over libuv ----------------------------------------------------------------------- */
+
+typedef struct write_req {
+    uv_write_t req;
+    char data[];
+} write_req_t;
+
+static void on_written(uv_write_t *w, int status)
+{
+    apiserver_conn_t *c = w->data;
+    free(w);
+    if (status < 0 && status != UV_ECANCELED)
+        apiserver__conn_close(c);
+}
+
+static int bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+    apiserver_conn_t *c = ctx;
+    if (c->closing)
+        return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > MAX_WRITE_QUEUE) {
+        apiserver__conn_close(c);
+        return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+    }
+    write_req_t *w = util_xmalloc(sizeof(*w) + len);
+    memcpy(w->data, buf, len);
+    w->req.data = c;
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+        free(w);
+        apiserver__conn_close(c);
+        return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+    }
+    return (int)len;
+}
+
+static int bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+    apiserver_conn_t *c = ctx;
+    size_t avail = c->in.len - c->in_off;
+    if (avail == 0)
+        return MBEDTLS_ERR_SSL_WANT_READ;
+    size_t n = avail < len ? avail : len;
+    memcpy(buf, c->in.data + c->in_off, n);
+    c->in_off += n;
+    if (c->in_off == c->in.len) {
+        c->in.len = 0;
+        c->in_off = 0;
+    }
+    return (int)n;
+}
+
+static void tls_write_all(apiserver_conn_t *c, const char *data, size_t len)
+{
+    while (len > 0 && !c->closing) {
+        int rc = mbedtls_ssl_write(&c->ssl, (const unsigned char *)data, len);
+        if (rc < 0) {
+            apiserver__conn_close(c);
+            return;
+        }
+        data += rc;
+        len -= (size_t)rc;
+    }
+}
+
+/* The client certificate, verified against the cluster CA during the handshake. */
+static void authenticate(apiserver_conn_t *c)
+{
+    const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&c->ssl);
+    if (!peer || mbedtls_ssl_get_verify_result(&c->ssl) != 0)
+        return;
+    for (const mbedtls_x509_name *n = &peer->subject; n; n = n->next) {
+        if (!n->oid.p || n->val.len == 0 || n->val.len > 1024)
+            continue;
+        char *v = util_xmalloc(n->val.len + 1);
+        memcpy(v, n->val.p, n->val.len);
+        v[n->val.len] = '\0';
+        if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0 && !c->user.name)
+            c->user.name = v;
+        else if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_ORGANIZATION, &n->oid) == 0) {
+            util_strv_push(&c->user.groups, v);
+            free(v);
+        } else
+            free(v);
+    }
+    if (c->user.name)
+        util_strv_push(&c->user.groups, "system:authenticated");
+}
+
+/* ---- HTTP parsing ------------------------------------------------------------------------- */
+
+static apiserver_conn_t *conn_of(llhttp_t *p)
+{
+    return p->data;
+}
+
+static int limit_headers(apiserver_conn_t *c, size_t more)
+{
+    c->req.header_bytes += more;
+    if (c->req.header_bytes > c->srv->opts.max_header_bytes) {
+        c->req.early_status = 431;
+        return HPE_USER;
+    }
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    apiserver_conn_t *c = conn_of(p);
+    request_reset(&c->req);
+    c->in_message = true;
+    arm_timer(c, c->srv->opts.header_timeout_ms);
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    apiserver_conn_t *c = conn_of(p);
+    if (limit_headers(c, len))
+        return HPE_USER;
+    util_buf_append(&c->req.url, at, len);
+    return 0;
+}
+
+static void finish_header(apiserver_request_t *r)
+{
+    if (!r->in_value)
+        return;
+    r->headers = util_xrealloc(r->headers, (r->nheaders + 1) * sizeof(*r->headers));
+    for (size_t i = 0; i < r->field.len; i++)
+        r->field.data[i] = (char)tolower((unsigned char)r->field.data[i]);
+    r->headers[r->nheaders].name = util_buf_steal(&r->field);
+    r->headers[r->nheaders].value = util_buf_steal(&r->value);
+    r->nheaders++;
+    r->in_value = false;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    apiserver_conn_t *c = conn_of(p);
+    if (limit_headers(c, len))
+        return HPE_USER;
+    finish_header(&c->req);
+    if (c->req.nheaders >= MAX_HEADERS) {
+        c->req.early_status = 431;
+        return HPE_USER;
+    }
+    util_buf_append(&c->req.field, at, len);
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    apiserver_conn_t *c = conn_of(p);
+    if (limit_headers(c, len))
+        return HPE_USER;
+    c->req.in_value = true;
+    util_buf_append(&c->req.value, at, len);
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    apiserver_conn_t *c = conn_of(p);
+    finish_header(&c->req);
+    if (p->content_length > c->srv->opts.max_body_bytes &&
+        !(p->flags & F_CHUNKED)) { /* chunked bodies are counted as they arrive */
+        c->req.early_status = 413;
+        return HPE_USER;
+    }
+    arm_timer(c, c->srv->opts.body_timeout_ms);
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    apiserver_conn_t *c = conn_of(p);
+    if (c->req.body.len + len > c->srv->opts.max_body_bytes) {
+        c->req.early_status = 413;
+        return HPE_USER;
+    }
+    util_buf_append(&c->req.body, at, len);
+    return 0;
+}
+
+static int hex_value(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch = (char)tolower((unsigned char)ch);
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* Splits the URL into a percent-decoded path and the raw query. */
+static int split_url(apiserver_request_t *r)
+{
+    const char *u = r->url.data ? r->url.data : "";
+    if (u[0] != '/')
+        return -1; /* absolute-form and authority-form targets are not served */
+    const char *q = strchr(u, '?');
+    size_t plen = q ? (size_t)(q - u) : strlen(u);
+    r->query = util_xstrdup(q ? q + 1 : "");
+    r->path = util_xmalloc(plen + 1);
+    size_t j = 0;
+    for (size_t i = 0; i < plen; i++) {
+        if (u[i] == '%') {
+            int hi = i + 2 < plen ? hex_value(u[i + 1]) : -1;
+            int lo = i + 2 < plen ? hex_value(u[i + 2]) : -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return -1; /* truncated or invalid escape, or an encoded NUL */
+            r->path[j++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            r->path[j++] = u[i];
+        }
+    }
+    r->path[j] = '\0';
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    apiserver_conn_t *c = conn_of(p);
+    c->req.method = llhttp_method_name((llhttp_method_t)p->method);
+    c->req_ready = true;
+    c->in_message = false;
+    return HPE_PAUSED; /* handled outside the parser, one request at a time */
+}
+
+const char *apiserver__header(const apiserver_request_t *r, const char *name)
+{
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (!strcmp(r->headers[i].name, name))
+            return r->headers[i].value;
+    return NULL;
+}
+
+/* ---- responses ---------------------------------------------------------------------------- */
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 413:
+        return "Request Entity Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Status";
+    }
+}
+
+void apiserver__respond(apiserver_conn_t *c, int status, const char *content_type, const char *body,
+                        size_t len, const char *extra_headers)
+{
+    if (c->closing)
+        return;
+    if (!llhttp_should_keep_alive(&c->parser))
+        c->close_after_response = true;
+    util_buf_t b = {0};
+    util_buf_printf(&b,
+                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                    "Cache-Control: no-cache, private\r\nX-Content-Type-Options: nosniff\r\n%s%s"
+                    "\r\n",
+                    status, reason_phrase(status), content_type, len,
+                    extra_headers ? extra_headers : "",
+                    c->close_after_response ? "Connection: close\r\n" : "");
+    if (len && strcmp(c->req.method ? c->req.method : "", "HEAD"))
+        util_buf_append(&b, body, len);
+    tls_write_all(c, b.data, b.len);
+    util_buf_free(&b);
+    if (c->closing)
+        return;
+    if (c->close_after_response) {
+        mbedtls_ssl_close_notify(&c->ssl);
+        apiserver__conn_close(c);
+        return;
+    }
+    arm_timer(c, c->srv->opts.idle_timeout_ms);
+}
+
+/* ---- the engine --------------------------------------------------------------------------- */
+
+static void handle_request(apiserver_conn_t *c)
+{
+    c->req_ready = false;
+    if (split_url(&c->req) < 0) {
+        c->close_after_response = true;
+        apiserver__respond_status(c, 400, "BadRequest", "malformed request target");
+        return;
+    }
+    apiserver_t *a = c->srv;
+    if (a->inflight >= a->opts.max_inflight) {
+        apiserver__respond_status_ex(c, 429, "TooManyRequests",
+                                     "Too many requests, please try again later.",
+                                     "{\"retryAfterSeconds\":1}", "Retry-After: 1\r\n");
+        return;
+    }
+    a->inflight++;
+    apiserver__dispatch(c);
+    a->inflight--;
+}
+
+/* Feeds parsed plaintext to llhttp and answers each complete request in order. */
+static void parse_plaintext(apiserver_conn_t *c)
+{
+    while (!c->closing && c->plain_off < c->plain.len) {
+        const char *start = c->plain.data + c->plain_off;
+        llhttp_errno_t e = llhttp_execute(&c->parser, start, c->plain.len - c->plain_off);
+        if (e == HPE_OK) {
+            c->plain_off = c->plain.len;
+        } else if (e == HPE_PAUSED) {
+            c->plain_off += (size_t)(llhttp_get_error_pos(&c->parser) - start);
+            llhttp_resume(&c->parser);
+            if (c->req_ready)
+                handle_request(c);
+        } else {
+            int status = c->req.early_status ? c->req.early_status : 400;
+            c->close_after_response = true;
+            if (status == 413)
+                apiserver__respond_status(c, 413, "RequestEntityTooLarge",
+                                          "the request body is too large");
+            else if (status == 431)
+                apiserver__respond_status(c, 431, "BadRequest", "request headers are too large");
+            else
+                apiserver__respond_status(c, 400, "BadRequest",
+                                          llhttp_get_error_reason(&c->parser));
+            return;
+        }
+    }
+    if (c->plain_off == c->plain.len) {
+        c->plain.len = 0;
+        c->plain_off = 0;
+    }
+}
+
+static void drive(apiserver_conn_t *c)
+{
+    if (!c->handshake_done) {
+        int rc = mbedtls_ssl_handshake(&c->ssl);
+        if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
+            return;
+        if (rc != 0) {
+            util_log_v(2, "apiserver: %s: TLS handshake failed (-0x%04x)", c->peer, (unsigned)-rc);
+            apiserver__conn_close(c);
+            return;
+        }
+        c->handshake_done = true;
+        authenticate(c);
+        arm_timer(c, c->srv->opts.idle_timeout_ms);
+    }
+    unsigned char buf[READ_CHUNK];
+    while (!c->closing) {
+        int rc = mbedtls_ssl_read(&c->ssl, buf, sizeof(buf));
+        if (rc > 0) {
+            util_buf_append(&c->plain, buf, (size_t)rc);
+            parse_plaintext(c);
+            continue;
+        }
+        if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE ||
+            rc == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
+            return;
+        /* 0 or close_notify: the client is done; anything else is a protocol error */
+        apiserver__conn_close(c);
+        return;
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    apiserver_conn_t *c = h->data;
+    (void)suggested;
+    util_buf_reserve(&c->in, READ_CHUNK);
+    buf->base = c->in.data + c->in.len;
+    buf->len = READ_CHUNK;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    apiserver_conn_t *c = s->data;
+    (void)buf;
+    if (n < 0) {
+        apiserver__conn_close(c);
+        return;
+    }
+    c->in.len += (size_t)n;
+    drive(c);
+}
+
+void apiserver__on_connection(uv_stream_t *listener, int status)
+{
+    apiserver_t *a = listener->data;
+    if (status < 0 || a->stopping)
+        return;
+    apiserver_conn_t *c = util_xcalloc(1, sizeof(*c));
+    c->srv = a;
+    uv_tcp_init(listener->loop, &c->tcp);
+    uv_timer_init(listener->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles = 2;
+    a->pending_closes++;
+    c->next = a->conns;
+    if (a->conns)
+        a->conns->prev = c;
+    a->conns = c;
+    a->nconns++;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0 || a->nconns > a->opts.max_connections) {
+        apiserver__conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage peer;
+    int len = sizeof(peer);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &len) == 0) {
+        char ip[48] = "?";
+        if (peer.ss_family == AF_INET6)
+            uv_ip6_name((struct sockaddr_in6 *)&peer, ip, sizeof(ip));
+        else
+            uv_ip4_name((struct sockaddr_in *)&peer, ip, sizeof(ip));
+        snprintf(c->peer, sizeof(c->peer), "%s", ip);
+    }
+    mbedtls_ssl_init(&c->ssl);
+    if (mbedtls_ssl_setup(&c->ssl, &a->tls) != 0) {
+        apiserver__conn_close(c);
+        return;
+    }
+    mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+    llhttp_settings_init(&c->settings);
+    c->settings.on_message_begin = on_message_begin;
+    c->settings.on_url = on_url;
+    c->settings.on_header_field = on_header_field;
+    c->settings.on_header_value = on_header_value;
+    c->settings.on_headers_complete = on_headers_complete;
+    c->settings.on_body = on_body;
+    c->settings.on_message_complete = on_message_complete;
+    llhttp_init(&c->parser, HTTP_REQUEST, &c->settings);
+    c->parser.data = c;
+    arm_timer(c, a->opts.handshake_timeout_ms);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}

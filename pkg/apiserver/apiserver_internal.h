@@ -1,0 +1,97 @@
+/* apiserver_internal: types shared by the apiserver's files (not part of the interface). */
+#ifndef KUBELING_APISERVER_INTERNAL_H
+#define KUBELING_APISERVER_INTERNAL_H
+
+#include "apiserver.h"
+
+#include <llhttp.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+
+typedef struct apiserver_conn apiserver_conn_t;
+
+struct apiserver {
+    apiserver_opts_t opts;
+    uv_tcp_t listener;
+    int port;
+    bool stopping;
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+    mbedtls_ssl_config tls;
+    mbedtls_x509_crt serving_chain, client_ca;
+    mbedtls_pk_context serving_key;
+    apiserver_conn_t *conns; /* doubly linked */
+    unsigned nconns, inflight;
+    int pending_closes; /* handles still closing; freed when 0 after stop */
+};
+
+/* The authenticated user of a connection (from its client certificate). */
+typedef struct apiserver_user {
+    char *name;         /* NULL: anonymous */
+    util_strv_t groups; /* O= values, plus system:authenticated */
+} apiserver_user_t;
+
+typedef struct apiserver_header {
+    char *name; /* lower case */
+    char *value;
+} apiserver_header_t;
+
+typedef struct apiserver_request {
+    const char *method;
+    util_buf_t url; /* path and query as sent */
+    char *path;     /* decoded path without the query */
+    char *query;    /* raw query without '?', or "" */
+    apiserver_header_t *headers;
+    size_t nheaders;
+    util_buf_t body;
+    size_t header_bytes;
+    util_buf_t field, value; /* header being parsed */
+    bool in_value;
+    int early_status; /* 413 / 431 found while parsing: answer it and close */
+} apiserver_request_t;
+
+struct apiserver_conn {
+    apiserver_t *srv;
+    apiserver_conn_t *prev, *next;
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    char peer[64];
+    mbedtls_ssl_context ssl;
+    bool handshake_done, closing, close_after_response;
+    util_buf_t in; /* ciphertext received, not yet taken by mbedTLS */
+    size_t in_off;
+    util_buf_t plain; /* plaintext from TLS, not yet parsed */
+    size_t plain_off;
+    llhttp_t parser;
+    llhttp_settings_t settings;
+    apiserver_request_t req;
+    bool req_ready, in_message;
+    apiserver_user_t user;
+    int handles; /* tcp + timer still open */
+};
+
+/* apiserver_conn.c */
+void apiserver__on_connection(uv_stream_t *listener, int status);
+void apiserver__conn_close(apiserver_conn_t *c);
+/* Sends a complete response; the connection then reads the next request (or closes). */
+void apiserver__respond(apiserver_conn_t *c, int status, const char *content_type, const char *body,
+                        size_t len, const char *extra_headers);
+const char *apiserver__header(const apiserver_request_t *r, const char *name);
+
+/* apiserver.c: the server is released once stopped and every handle has closed. */
+void apiserver__unref(apiserver_t *a);
+
+/* apiserver_routes.c */
+void apiserver__dispatch(apiserver_conn_t *c);
+/* A Kubernetes Status object as the response (code, reason, message). */
+void apiserver__respond_status(apiserver_conn_t *c, int code, const char *reason,
+                               const char *message);
+/* The same with a details object (JSON text or NULL) and extra header lines. */
+void apiserver__respond_status_ex(apiserver_conn_t *c, int code, const char *reason,
+                                  const char *message, const char *details_json,
+                                  const char *extra_headers);
+
+#endif

@@ -1,0 +1,131 @@
+/* apiserver_routes: request dispatch: health and version endpoints, authentication gate,
+ * Kubernetes Status errors. Resource handlers plug in here. */
+#include "apiserver_internal.h"
+
+#include <string.h>
+
+#if defined(__x86_64__)
+#define PLATFORM "linux/amd64"
+#elif defined(__aarch64__)
+#define PLATFORM "linux/arm64"
+#elif defined(__arm__)
+#define PLATFORM "linux/arm"
+#else
+#define PLATFORM "linux/unknown"
+#endif
+
+void apiserver__respond_status_ex(apiserver_conn_t *c, int code, const char *reason,
+                                  const char *message, const char *details_json,
+                                  const char *extra_headers)
+{
+    util_buf_t b = {0};
+    util_buf_puts(&b, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+                      "\"status\":\"Failure\",\"message\":");
+    util_buf_json_string(&b, message, strlen(message));
+    util_buf_printf(&b, ",\"reason\":\"%s\",\"details\":%s,\"code\":%d}", reason,
+                    details_json ? details_json : "{}", code);
+    apiserver__respond(c, code, "application/json", b.data, b.len, extra_headers);
+    util_buf_free(&b);
+}
+
+void apiserver__respond_status(apiserver_conn_t *c, int code, const char *reason,
+                               const char *message)
+{
+    apiserver__respond_status_ex(c, code, reason, message, NULL, NULL);
+}
+
+static bool query_has(const char *query, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = query; p && *p;) {
+        if (!strncmp(p, name, n) && (p[n] == '\0' || p[n] == '&' || p[n] == '='))
+            return true;
+        p = strchr(p, '&');
+        if (p)
+            p++;
+    }
+    return false;
+}
+
+/* /healthz, /livez, /readyz: "ok", or with ?verbose one line per check. */
+static void health(apiserver_conn_t *c, const char *which)
+{
+    apiserver_t *a = c->srv;
+    bool store_ok = a->opts.store == NULL || store_current_rev(a->opts.store) >= 0;
+    if (!query_has(c->req.query, "verbose")) {
+        if (store_ok)
+            apiserver__respond(c, 200, "text/plain; charset=utf-8", "ok", 2, NULL);
+        else
+            apiserver__respond(c, 500, "text/plain; charset=utf-8", "store failed", 12, NULL);
+        return;
+    }
+    util_buf_t b = {0};
+    util_buf_printf(&b, "[+]ping ok\n[%c]store %s\n%s check %s\n", store_ok ? '+' : '-',
+                    store_ok ? "ok" : "failed", which, store_ok ? "passed" : "failed");
+    apiserver__respond(c, store_ok ? 200 : 500, "text/plain; charset=utf-8", b.data, b.len, NULL);
+    util_buf_free(&b);
+}
+
+static void version(apiserver_conn_t *c)
+{
+    const apiserver_opts_t *o = &c->srv->opts;
+    util_buf_t b = {0};
+    util_buf_printf(&b, "{\"major\":\"%s\",\"minor\":\"%s\",\"gitVersion\":\"%s\",\"gitCommit\":",
+                    APISERVER_KUBE_MAJOR, APISERVER_KUBE_MINOR, APISERVER_KUBE_GIT_VERSION);
+    const char *commit = o->build_commit ? o->build_commit : "unknown";
+    const char *date = o->build_date ? o->build_date : "unknown";
+    util_buf_json_string(&b, commit, strlen(commit));
+    util_buf_puts(&b, ",\"gitTreeState\":\"clean\",\"buildDate\":");
+    util_buf_json_string(&b, date, strlen(date));
+    util_buf_puts(
+        &b, ",\"goVersion\":\"none (kubeling is C)\",\"compiler\":\"gcc\",\"platform\":\"" PLATFORM
+            "\"}");
+    apiserver__respond(c, 200, "application/json", b.data, b.len, NULL);
+    util_buf_free(&b);
+}
+
+typedef struct public_route {
+    const char *path;
+    void (*handle)(apiserver_conn_t *c, const char *which);
+    const char *which;
+} public_route_t;
+
+static void version_route(apiserver_conn_t *c, const char *which)
+{
+    (void)which;
+    version(c);
+}
+
+/* Paths anonymous clients may read (upstream's system:public-info-viewer). */
+static const public_route_t public_routes[] = {
+    {"/healthz", health, "healthz"},
+    {"/livez", health, "livez"},
+    {"/readyz", health, "readyz"},
+    {"/version", version_route, NULL},
+};
+
+void apiserver__dispatch(apiserver_conn_t *c)
+{
+    apiserver_request_t *r = &c->req;
+    bool read = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+    for (size_t i = 0; i < sizeof(public_routes) / sizeof(public_routes[0]); i++) {
+        const public_route_t *p = &public_routes[i];
+        size_t n = strlen(p->path);
+        if (strncmp(r->path, p->path, n) || (r->path[n] != '\0' && r->path[n] != '/'))
+            continue;
+        if (!read) {
+            apiserver__respond_status(c, 405, "MethodNotAllowed",
+                                      "the server does not allow this method on the requested "
+                                      "resource");
+            return;
+        }
+        p->handle(c, p->which);
+        return;
+    }
+    if (!c->user.name) {
+        apiserver__respond_status(c, 401, "Unauthorized", "Unauthorized");
+        return;
+    }
+    apiserver__respond_status(c, 404, "NotFound",
+                              "the server could not find the requested resource");
+}
