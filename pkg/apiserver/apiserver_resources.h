@@ -1,0 +1,39 @@
+/* apiserver_resources: the table of served resources (internal to pkg/apiserver). Discovery,
+ * routing and storage are all driven by this table. */
+#ifndef KUBELING_APISERVER_RESOURCES_H
+#define KUBELING_APISERVER_RESOURCES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct apiserver_resource {
+    const char *group;    /* "" for the core group */
+    const char *version;  /* "v1" */
+    const char *kind;     /* "ConfigMap" (the list kind is kind + "List") */
+    const char *plural;   /* "configmaps": the URL segment */
+    const char *singular; /* "configmap" */
+    bool namespaced;
+    const char *short_names[4];  /* NULL-terminated */
+    const char *categories[2];   /* NULL-terminated, e.g. "all" */
+    const char *verbs[10];       /* NULL-terminated, e.g. "get", "list", "watch", ... */
+    const char *subresources[3]; /* NULL-terminated, e.g. "status" */
+} apiserver_resource_t;
+
+extern const apiserver_resource_t apiserver_resources[];
+extern const size_t apiserver_nresources;
+
+/* Groups in the order discovery lists them (the core group "" first), each with its one
+ * served version. */
+typedef struct apiserver_group {
+    const char *name;
+    const char *version;
+} apiserver_group_t;
+
+extern const apiserver_group_t apiserver_groups[];
+extern const size_t apiserver_ngroups;
+
+/* Finds a resource by group, version and plural; NULL if not served. */
+const apiserver_resource_t *apiserver_resource_find(const char *group, const char *version,
+                                                    const char *plural);
+
+#endif
