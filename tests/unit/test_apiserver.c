@@ -1,6 +1,9 @@
-/* test_apiserver: the apiserver PKI (CA, serving and admin certificates, admin.kubeconfig). */
+/* test_apiserver: the apiserver PKI (CA, serving and admin certificates, admin.kubeconfig) and
+ * the API discovery documents. */
 #include "unit.h"
+#include "apiserver/apiserver_discovery.h"
 #include "apiserver/apiserver_pki.h"
+#include "apiserver/apiserver_resources.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -8,6 +11,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include <mbedtls/asn1.h>
 #include <mbedtls/base64.h>
@@ -523,6 +528,419 @@ static void test_kubeconfig_embeds_certs_and_follows_server(void **state)
     assert_int_equal(ensure(f, &err), -EINVAL);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Discovery. */
+
+#define AGG_V2      "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+#define AGG_V2BETA1 "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+
+static void test_discovery_negotiate_kubectl_accept_headers(void **state)
+{
+    (void)state;
+    /* kubectl 1.30..1.33 */
+    assert_int_equal(apiserver_discovery_negotiate(AGG_V2 "," AGG_V2BETA1 ",application/json"),
+                     APISERVER_DISCOVERY_V2);
+    /* kubectl 1.27..1.29 */
+    assert_int_equal(apiserver_discovery_negotiate(AGG_V2BETA1 ",application/json"),
+                     APISERVER_DISCOVERY_V2BETA1);
+    assert_int_equal(apiserver_discovery_negotiate("application/json"), APISERVER_DISCOVERY_LEGACY);
+    assert_int_equal(apiserver_discovery_negotiate(NULL), APISERVER_DISCOVERY_LEGACY);
+    assert_int_equal(apiserver_discovery_negotiate(""), APISERVER_DISCOVERY_LEGACY);
+    assert_int_equal(apiserver_discovery_negotiate("*/*"), APISERVER_DISCOVERY_LEGACY);
+    assert_int_equal(
+        apiserver_discovery_negotiate("application/json, application/yaml;q=0.9, */*;q=0.8"),
+        APISERVER_DISCOVERY_LEGACY);
+}
+
+static void test_discovery_negotiate_parameters_any_order_and_whitespace(void **state)
+{
+    (void)state;
+    assert_int_equal(apiserver_discovery_negotiate(
+                         "application/json;as=APIGroupDiscoveryList;v=v2;g=apidiscovery.k8s.io"),
+                     APISERVER_DISCOVERY_V2);
+    assert_int_equal(
+        apiserver_discovery_negotiate(" application/json ; v=v2beta1 ;as=APIGroupDiscoveryList; "
+                                      "g = apidiscovery.k8s.io , application/json "),
+        APISERVER_DISCOVERY_V2BETA1);
+    assert_int_equal(
+        apiserver_discovery_negotiate(
+            "application/json;\tv=v2;\tg=apidiscovery.k8s.io;\tas=APIGroupDiscoveryList"),
+        APISERVER_DISCOVERY_V2);
+    /* Wildcard ranges carry the conversion too. */
+    assert_int_equal(
+        apiserver_discovery_negotiate("*/*;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"),
+        APISERVER_DISCOVERY_V2);
+    assert_int_equal(apiserver_discovery_negotiate(
+                         "application/*;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"),
+                     APISERVER_DISCOVERY_V2BETA1);
+    /* A repeated parameter: the last one wins. */
+    assert_int_equal(apiserver_discovery_negotiate(AGG_V2BETA1 ";v=v2"), APISERVER_DISCOVERY_V2);
+}
+
+static void test_discovery_negotiate_honours_q_and_order(void **state)
+{
+    (void)state;
+    /* q=0 on v2 sorts it after everything else. */
+    assert_int_equal(apiserver_discovery_negotiate(AGG_V2 ";q=0," AGG_V2BETA1 ",application/json"),
+                     APISERVER_DISCOVERY_V2BETA1);
+    assert_int_equal(apiserver_discovery_negotiate(AGG_V2 ";q=0,application/json"),
+                     APISERVER_DISCOVERY_LEGACY);
+    /* Equal q: the listed order decides. */
+    assert_int_equal(apiserver_discovery_negotiate("application/json," AGG_V2),
+                     APISERVER_DISCOVERY_LEGACY);
+    assert_int_equal(apiserver_discovery_negotiate(AGG_V2BETA1 "," AGG_V2),
+                     APISERVER_DISCOVERY_V2BETA1);
+    /* Higher q wins over the order. */
+    assert_int_equal(apiserver_discovery_negotiate("application/json;q=0.5," AGG_V2 ";q=0.9"),
+                     APISERVER_DISCOVERY_V2);
+    assert_int_equal(
+        apiserver_discovery_negotiate(AGG_V2 ";q=0.4," AGG_V2BETA1 ";q=0.6,application/json;q=0.5"),
+        APISERVER_DISCOVERY_V2BETA1);
+    /* Like kube-apiserver, q=0 is only "last", not "refused". */
+    assert_int_equal(apiserver_discovery_negotiate(AGG_V2 ";q=0"), APISERVER_DISCOVERY_V2);
+}
+
+static void test_discovery_negotiate_skips_unacceptable_clauses(void **state)
+{
+    (void)state;
+    /* Media types the server does not encode are skipped. */
+    assert_int_equal(apiserver_discovery_negotiate("text/html," AGG_V2), APISERVER_DISCOVERY_V2);
+    /* Other conversions (Table), unknown versions, sv= and a foreign stream are refused. */
+    assert_int_equal(
+        apiserver_discovery_negotiate("application/json;as=Table;v=v1;g=meta.k8s.io," AGG_V2),
+        APISERVER_DISCOVERY_V2);
+    assert_int_equal(apiserver_discovery_negotiate(
+                         "application/json;g=apidiscovery.k8s.io;v=v3;as=APIGroupDiscoveryList"),
+                     APISERVER_DISCOVERY_LEGACY);
+    assert_int_equal(apiserver_discovery_negotiate("application/json;g=apidiscovery.k8s.io;v=v2"),
+                     APISERVER_DISCOVERY_LEGACY);
+    assert_int_equal(apiserver_discovery_negotiate(AGG_V2 ";sv=v1," AGG_V2BETA1),
+                     APISERVER_DISCOVERY_V2BETA1);
+    assert_int_equal(apiserver_discovery_negotiate(AGG_V2 ";stream=foo,application/json"),
+                     APISERVER_DISCOVERY_LEGACY);
+    /* A plain protobuf clause ahead of the aggregated one asks for the legacy document. */
+    assert_int_equal(apiserver_discovery_negotiate("application/vnd.kubernetes.protobuf," AGG_V2),
+                     APISERVER_DISCOVERY_LEGACY);
+    assert_int_equal(apiserver_discovery_negotiate("garbage,;;,," AGG_V2), APISERVER_DISCOVERY_V2);
+}
+
+static void test_discovery_content_types(void **state)
+{
+    (void)state;
+    assert_string_equal(apiserver_discovery_content_type(APISERVER_DISCOVERY_LEGACY),
+                        "application/json");
+    assert_string_equal(apiserver_discovery_content_type(APISERVER_DISCOVERY_V2), AGG_V2);
+    assert_string_equal(apiserver_discovery_content_type(APISERVER_DISCOVERY_V2BETA1), AGG_V2BETA1);
+}
+
+/* Parses the whole buffer as one JSON document (fails the test otherwise). */
+static cJSON *parse_doc(const util_buf_t *b)
+{
+    assert_non_null(b->data);
+    assert_int_equal(strlen(b->data), b->len);
+    const char *end = NULL;
+    cJSON *doc = cJSON_ParseWithOpts(b->data, &end, 1);
+    if (!doc)
+        fail_msg("invalid JSON near: %.60s", end ? end : "?");
+    return doc;
+}
+
+static const char *jstr(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!cJSON_IsString(v))
+        fail_msg("%s is not a string", key);
+    return v->valuestring;
+}
+
+static const cJSON *jarr(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!cJSON_IsArray(v))
+        fail_msg("%s is not an array", key);
+    return v;
+}
+
+static bool jhas(const cJSON *obj, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(obj, key) != NULL;
+}
+
+/* The element of an array whose string field key equals value, or NULL. */
+static const cJSON *find_by(const cJSON *arr, const char *key, const char *value)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+    {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, key);
+        if (cJSON_IsString(v) && !strcmp(v->valuestring, value))
+            return e;
+    }
+    return NULL;
+}
+
+static void assert_strings(const cJSON *arr, const char *const *want)
+{
+    size_t n = 0;
+    while (want[n])
+        n++;
+    assert_int_equal(cJSON_GetArraySize(arr), n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(cJSON_GetArrayItem(arr, (int)i)->valuestring, want[i]);
+}
+
+static size_t resources_in_group(const char *group)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < apiserver_nresources; i++)
+        n += !strcmp(apiserver_resources[i].group, group);
+    return n;
+}
+
+static const char *const rw_verbs[] = {
+    "create", "delete", "deletecollection", "get", "list", "patch", "update", "watch", NULL};
+static const char *const status_verbs[] = {"get", "patch", "update", NULL};
+
+static void test_discovery_api_legacy_is_api_versions(void **state)
+{
+    (void)state;
+    util_buf_t b = {0};
+    apiserver_discovery_api(&b, APISERVER_DISCOVERY_LEGACY, "10.0.0.1:6443");
+    cJSON *doc = parse_doc(&b);
+    assert_string_equal(jstr(doc, "kind"), "APIVersions");
+    assert_strings(jarr(doc, "versions"), (const char *const[]){"v1", NULL});
+    const cJSON *addrs = jarr(doc, "serverAddressByClientCIDRs");
+    assert_int_equal(cJSON_GetArraySize(addrs), 1);
+    assert_string_equal(jstr(cJSON_GetArrayItem(addrs, 0), "clientCIDR"), "0.0.0.0/0");
+    assert_string_equal(jstr(cJSON_GetArrayItem(addrs, 0), "serverAddress"), "10.0.0.1:6443");
+    cJSON_Delete(doc);
+    util_buf_free(&b);
+}
+
+/* Checks the shape every aggregated document shares and returns its items. */
+static const cJSON *check_aggregated(const cJSON *doc, apiserver_discovery_format_t f)
+{
+    assert_string_equal(jstr(doc, "kind"), "APIGroupDiscoveryList");
+    assert_string_equal(jstr(doc, "apiVersion"), f == APISERVER_DISCOVERY_V2
+                                                     ? "apidiscovery.k8s.io/v2"
+                                                     : "apidiscovery.k8s.io/v2beta1");
+    assert_true(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "metadata")));
+    const cJSON *items = jarr(doc, "items");
+    const cJSON *item;
+    cJSON_ArrayForEach(item, items)
+    {
+        const cJSON *md = cJSON_GetObjectItemCaseSensitive(item, "metadata");
+        assert_true(cJSON_IsObject(md));
+        assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(md, "creationTimestamp")));
+        const cJSON *versions = jarr(item, "versions");
+        assert_int_equal(cJSON_GetArraySize(versions), 1);
+        assert_string_equal(jstr(cJSON_GetArrayItem(versions, 0), "freshness"), "Current");
+    }
+    return items;
+}
+
+static void test_discovery_api_aggregated_has_core_group_only(void **state)
+{
+    (void)state;
+    apiserver_discovery_format_t formats[] = {APISERVER_DISCOVERY_V2, APISERVER_DISCOVERY_V2BETA1};
+    for (size_t k = 0; k < 2; k++) {
+        util_buf_t b = {0};
+        apiserver_discovery_api(&b, formats[k], "10.0.0.1:6443");
+        cJSON *doc = parse_doc(&b);
+        const cJSON *items = check_aggregated(doc, formats[k]);
+        assert_int_equal(cJSON_GetArraySize(items), 1);
+        const cJSON *core = cJSON_GetArrayItem(items, 0);
+        /* ObjectMeta.name is omitempty: the core group has no name (decodes as ""). */
+        assert_false(jhas(cJSON_GetObjectItemCaseSensitive(core, "metadata"), "name"));
+        const cJSON *v1 = cJSON_GetArrayItem(jarr(core, "versions"), 0);
+        assert_string_equal(jstr(v1, "version"), "v1");
+        const cJSON *res = jarr(v1, "resources");
+        assert_int_equal(cJSON_GetArraySize(res), resources_in_group(""));
+        /* Table order. */
+        assert_string_equal(jstr(cJSON_GetArrayItem(res, 0), "resource"), "namespaces");
+        assert_string_equal(jstr(cJSON_GetArrayItem(res, 1), "resource"), "configmaps");
+        assert_null(find_by(res, "resource", "leases"));
+
+        const cJSON *cm = find_by(res, "resource", "configmaps");
+        assert_non_null(cm);
+        const cJSON *rk = cJSON_GetObjectItemCaseSensitive(cm, "responseKind");
+        assert_string_equal(jstr(rk, "group"), "");
+        assert_string_equal(jstr(rk, "version"), "v1");
+        assert_string_equal(jstr(rk, "kind"), "ConfigMap");
+        assert_string_equal(jstr(cm, "scope"), "Namespaced");
+        assert_string_equal(jstr(cm, "singularResource"), "configmap");
+        assert_strings(jarr(cm, "verbs"), rw_verbs);
+        assert_strings(jarr(cm, "shortNames"), (const char *const[]){"cm", NULL});
+        assert_false(jhas(cm, "categories"));
+        assert_false(jhas(cm, "subresources"));
+
+        const cJSON *ns = find_by(res, "resource", "namespaces");
+        assert_non_null(ns);
+        assert_string_equal(jstr(ns, "scope"), "Cluster");
+        assert_strings(jarr(ns, "shortNames"), (const char *const[]){"ns", NULL});
+        const cJSON *subs = jarr(ns, "subresources");
+        assert_int_equal(cJSON_GetArraySize(subs), 1);
+        const cJSON *st = cJSON_GetArrayItem(subs, 0);
+        assert_string_equal(jstr(st, "subresource"), "status");
+        assert_string_equal(jstr(cJSON_GetObjectItemCaseSensitive(st, "responseKind"), "kind"),
+                            "Namespace");
+        assert_strings(jarr(st, "verbs"), status_verbs);
+
+        assert_false(jhas(find_by(res, "resource", "secrets"), "shortNames"));
+        cJSON_Delete(doc);
+        util_buf_free(&b);
+    }
+}
+
+static void test_discovery_apis_legacy_lists_non_core_groups(void **state)
+{
+    (void)state;
+    util_buf_t b = {0};
+    apiserver_discovery_apis(&b, APISERVER_DISCOVERY_LEGACY);
+    cJSON *doc = parse_doc(&b);
+    assert_string_equal(jstr(doc, "kind"), "APIGroupList");
+    assert_string_equal(jstr(doc, "apiVersion"), "v1");
+    const cJSON *groups = jarr(doc, "groups");
+    assert_int_equal(cJSON_GetArraySize(groups), apiserver_ngroups - 1);
+    assert_null(find_by(groups, "name", ""));
+    const cJSON *coord = find_by(groups, "name", "coordination.k8s.io");
+    assert_non_null(coord);
+    assert_false(jhas(coord, "kind"));
+    const cJSON *versions = jarr(coord, "versions");
+    assert_int_equal(cJSON_GetArraySize(versions), 1);
+    assert_string_equal(jstr(cJSON_GetArrayItem(versions, 0), "groupVersion"),
+                        "coordination.k8s.io/v1");
+    assert_string_equal(jstr(cJSON_GetArrayItem(versions, 0), "version"), "v1");
+    const cJSON *pref = cJSON_GetObjectItemCaseSensitive(coord, "preferredVersion");
+    assert_string_equal(jstr(pref, "groupVersion"), "coordination.k8s.io/v1");
+    assert_string_equal(jstr(pref, "version"), "v1");
+    cJSON_Delete(doc);
+    util_buf_free(&b);
+}
+
+static void test_discovery_apis_aggregated_has_leases(void **state)
+{
+    (void)state;
+    util_buf_t b = {0};
+    apiserver_discovery_apis(&b, APISERVER_DISCOVERY_V2);
+    cJSON *doc = parse_doc(&b);
+    const cJSON *items = check_aggregated(doc, APISERVER_DISCOVERY_V2);
+    assert_int_equal(cJSON_GetArraySize(items), apiserver_ngroups - 1);
+    const cJSON *coord = cJSON_GetArrayItem(items, 0);
+    assert_string_equal(jstr(cJSON_GetObjectItemCaseSensitive(coord, "metadata"), "name"),
+                        "coordination.k8s.io");
+    const cJSON *v1 = cJSON_GetArrayItem(jarr(coord, "versions"), 0);
+    assert_string_equal(jstr(v1, "version"), "v1");
+    const cJSON *res = jarr(v1, "resources");
+    assert_null(find_by(res, "resource", "configmaps"));
+    const cJSON *leases = find_by(res, "resource", "leases");
+    assert_non_null(leases);
+    const cJSON *rk = cJSON_GetObjectItemCaseSensitive(leases, "responseKind");
+    assert_string_equal(jstr(rk, "group"), "coordination.k8s.io");
+    assert_string_equal(jstr(rk, "version"), "v1");
+    assert_string_equal(jstr(rk, "kind"), "Lease");
+    assert_string_equal(jstr(leases, "scope"), "Namespaced");
+    assert_string_equal(jstr(leases, "singularResource"), "lease");
+    assert_strings(jarr(leases, "verbs"), rw_verbs);
+    assert_false(jhas(leases, "shortNames"));
+    cJSON_Delete(doc);
+    util_buf_free(&b);
+}
+
+static void test_discovery_core_resource_list(void **state)
+{
+    (void)state;
+    util_buf_t b = {0};
+    assert_int_equal(apiserver_discovery_resource_list(&b, "", "v1"), 0);
+    cJSON *doc = parse_doc(&b);
+    assert_string_equal(jstr(doc, "kind"), "APIResourceList");
+    assert_string_equal(jstr(doc, "apiVersion"), "v1");
+    assert_string_equal(jstr(doc, "groupVersion"), "v1");
+    const cJSON *res = jarr(doc, "resources");
+    const char *const order[] = {"namespaces", "namespaces/status", "configmaps",
+                                 "secrets",    "serviceaccounts",   "events",
+                                 NULL};
+    assert_int_equal(cJSON_GetArraySize(res), 6);
+    for (int i = 0; order[i]; i++)
+        assert_string_equal(jstr(cJSON_GetArrayItem(res, i), "name"), order[i]);
+
+    const cJSON *cm = find_by(res, "name", "configmaps");
+    assert_string_equal(jstr(cm, "singularName"), "configmap");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cm, "namespaced")));
+    assert_string_equal(jstr(cm, "kind"), "ConfigMap");
+    assert_strings(jarr(cm, "verbs"), rw_verbs);
+    assert_strings(jarr(cm, "shortNames"), (const char *const[]){"cm", NULL});
+    assert_false(jhas(cm, "categories"));
+    /* Upstream's hash of "/v1/ConfigMap", as a real kube-apiserver reports it. */
+    assert_string_equal(jstr(cm, "storageVersionHash"), "qFsyl6wFWjQ=");
+
+    const cJSON *ns = find_by(res, "name", "namespaces");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(ns, "namespaced")));
+    const cJSON *st = find_by(res, "name", "namespaces/status");
+    assert_string_equal(jstr(st, "singularName"), "");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(st, "namespaced")));
+    assert_string_equal(jstr(st, "kind"), "Namespace");
+    assert_strings(jarr(st, "verbs"), status_verbs);
+    assert_false(jhas(st, "storageVersionHash"));
+    assert_false(jhas(st, "shortNames"));
+
+    assert_false(jhas(find_by(res, "name", "secrets"), "shortNames"));
+    cJSON_Delete(doc);
+    util_buf_free(&b);
+}
+
+static void test_discovery_group_resource_list(void **state)
+{
+    (void)state;
+    util_buf_t b = {0};
+    assert_int_equal(apiserver_discovery_resource_list(&b, "coordination.k8s.io", "v1"), 0);
+    cJSON *doc = parse_doc(&b);
+    assert_string_equal(jstr(doc, "kind"), "APIResourceList");
+    assert_string_equal(jstr(doc, "groupVersion"), "coordination.k8s.io/v1");
+    const cJSON *res = jarr(doc, "resources");
+    assert_int_equal(cJSON_GetArraySize(res), resources_in_group("coordination.k8s.io"));
+    const cJSON *leases = find_by(res, "name", "leases");
+    assert_non_null(leases);
+    assert_string_equal(jstr(leases, "singularName"), "lease");
+    assert_string_equal(jstr(leases, "kind"), "Lease");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(leases, "namespaced")));
+    assert_string_equal(jstr(leases, "storageVersionHash"), "gqkMMb/YqFM=");
+    assert_null(find_by(res, "name", "configmaps"));
+    cJSON_Delete(doc);
+    util_buf_free(&b);
+}
+
+static void test_discovery_group_document(void **state)
+{
+    (void)state;
+    util_buf_t b = {0};
+    assert_int_equal(apiserver_discovery_group(&b, "coordination.k8s.io"), 0);
+    cJSON *doc = parse_doc(&b);
+    assert_string_equal(jstr(doc, "kind"), "APIGroup");
+    assert_string_equal(jstr(doc, "apiVersion"), "v1");
+    assert_string_equal(jstr(doc, "name"), "coordination.k8s.io");
+    assert_string_equal(jstr(cJSON_GetArrayItem(jarr(doc, "versions"), 0), "groupVersion"),
+                        "coordination.k8s.io/v1");
+    assert_string_equal(jstr(cJSON_GetObjectItemCaseSensitive(doc, "preferredVersion"), "version"),
+                        "v1");
+    cJSON_Delete(doc);
+    util_buf_free(&b);
+}
+
+static void test_discovery_unknown_group_or_version_is_enoent(void **state)
+{
+    (void)state;
+    util_buf_t b = {0};
+    assert_int_equal(apiserver_discovery_resource_list(&b, "", "v2"), -ENOENT);
+    assert_int_equal(apiserver_discovery_resource_list(&b, "apps", "v1"), -ENOENT);
+    assert_int_equal(apiserver_discovery_resource_list(&b, "coordination.k8s.io", "v1beta1"),
+                     -ENOENT);
+    assert_int_equal(apiserver_discovery_group(&b, "apps"), -ENOENT);
+    assert_int_equal(apiserver_discovery_group(&b, ""), -ENOENT);
+    assert_int_equal(b.len, 0);
+    util_buf_free(&b);
+}
+
 int main(void)
 {
     unit_filter_from_env();
@@ -539,6 +957,19 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_kubeconfig_embeds_certs_and_follows_server, setup,
                                         teardown),
+        cmocka_unit_test(test_discovery_negotiate_kubectl_accept_headers),
+        cmocka_unit_test(test_discovery_negotiate_parameters_any_order_and_whitespace),
+        cmocka_unit_test(test_discovery_negotiate_honours_q_and_order),
+        cmocka_unit_test(test_discovery_negotiate_skips_unacceptable_clauses),
+        cmocka_unit_test(test_discovery_content_types),
+        cmocka_unit_test(test_discovery_api_legacy_is_api_versions),
+        cmocka_unit_test(test_discovery_api_aggregated_has_core_group_only),
+        cmocka_unit_test(test_discovery_apis_legacy_lists_non_core_groups),
+        cmocka_unit_test(test_discovery_apis_aggregated_has_leases),
+        cmocka_unit_test(test_discovery_core_resource_list),
+        cmocka_unit_test(test_discovery_group_resource_list),
+        cmocka_unit_test(test_discovery_group_document),
+        cmocka_unit_test(test_discovery_unknown_group_or_version_is_enoent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

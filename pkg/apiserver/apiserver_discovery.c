@@ -1,0 +1,569 @@
+/* apiserver_discovery: /api, /apis and group/version discovery documents, legacy (meta/v1
+ * APIVersions, APIGroupList, APIGroup, APIResourceList) and aggregated (apidiscovery.k8s.io
+ * v2 and v2beta1 APIGroupDiscoveryList), with kube-apiserver's Accept negotiation. */
+#include "apiserver_discovery.h"
+#include "apiserver_resources.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/base64.h>
+#include <mbedtls/sha256.h>
+
+#define CT_V2      "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+#define CT_V2BETA1 "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Accept negotiation. Mirrors k8s.io/apiserver endpoints/handlers/negotiation
+ * NegotiateMediaTypeOptions with aggregated.DiscoveryEndpointRestrictions over goautoneg's
+ * ParseAccept: clauses are sorted by goautoneg's (non-strict) order, the first clause whose
+ * media range matches a type the discovery codecs serve and whose parameters are allowed wins;
+ * it asks for aggregated discovery when its g/v/as name APIGroupDiscoveryList. q=0 is not
+ * "refused" there, only sorted last, and so it is here. */
+
+#define MAX_CLAUSES 32
+
+typedef struct span {
+    const char *p;
+    size_t n;
+} span_t;
+
+typedef struct accept_clause {
+    span_t type, subtype;
+    float q;
+    bool has_convert; /* any of g, v, as present (even empty) */
+    span_t g, v, as, stream, sv;
+} accept_clause_t;
+
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static span_t span_trim(const char *p, size_t n)
+{
+    while (n && is_ows(*p))
+        p++, n--;
+    while (n && is_ows(p[n - 1]))
+        n--;
+    return (span_t){p, n};
+}
+
+static bool span_eq(span_t s, const char *lit)
+{
+    return s.n == strlen(lit) && !memcmp(s.p, lit, s.n);
+}
+
+/* strconv.ParseFloat(v, 32): a malformed q is 0, like goautoneg. */
+static float parse_q(span_t v)
+{
+    char tmp[32];
+    if (v.n == 0 || v.n >= sizeof(tmp))
+        return 0;
+    memcpy(tmp, v.p, v.n);
+    tmp[v.n] = '\0';
+    char *end;
+    float q = strtof(tmp, &end);
+    return *end ? 0 : q;
+}
+
+static void clause_param(accept_clause_t *c, span_t param)
+{
+    const char *eq = memchr(param.p, '=', param.n);
+    if (!eq)
+        return; /* goautoneg drops parameters without '=' */
+    span_t key = span_trim(param.p, (size_t)(eq - param.p));
+    span_t val = span_trim(eq + 1, param.n - (size_t)(eq + 1 - param.p));
+    if (span_eq(key, "q")) {
+        c->q = parse_q(val);
+        return;
+    }
+    span_t *slot = span_eq(key, "g")        ? &c->g
+                   : span_eq(key, "v")      ? &c->v
+                   : span_eq(key, "as")     ? &c->as
+                   : span_eq(key, "stream") ? &c->stream
+                   : span_eq(key, "sv")     ? &c->sv
+                                            : NULL;
+    if (slot)
+        *slot = val; /* a repeated key: the last one wins, as in Go's map */
+    if (slot == &c->g || slot == &c->v || slot == &c->as)
+        c->has_convert = true;
+}
+
+/* Parses one comma-separated part; false when goautoneg skips it (no usable media range). */
+static bool clause_parse(accept_clause_t *c, span_t part)
+{
+    memset(c, 0, sizeof(*c));
+    c->q = 1.0f;
+    const char *end = part.p + part.n;
+    const char *semi = memchr(part.p, ';', part.n);
+    span_t range = {part.p, (size_t)((semi ? semi : end) - part.p)};
+    const char *slash = memchr(range.p, '/', range.n);
+    if (slash) {
+        c->type = span_trim(range.p, (size_t)(slash - range.p));
+        c->subtype = span_trim(slash + 1, range.n - (size_t)(slash + 1 - range.p));
+        if (memchr(c->subtype.p, '/', c->subtype.n))
+            return false;
+    } else {
+        c->type = span_trim(range.p, range.n);
+        if (!span_eq(c->type, "*"))
+            return false;
+        c->subtype = (span_t){"*", 1};
+    }
+    for (const char *p = semi; p && p < end;) {
+        const char *next = memchr(p + 1, ';', (size_t)(end - p - 1));
+        clause_param(c, (span_t){p + 1, (size_t)((next ? next : end) - p - 1)});
+        p = next;
+    }
+    return true;
+}
+
+/* goautoneg's accept_slice.Less, verbatim (not a strict weak order). */
+static bool clause_less(const accept_clause_t *a, const accept_clause_t *b)
+{
+    if (a->q > b->q)
+        return true;
+    if (!span_eq(a->type, "*") && span_eq(b->type, "*"))
+        return true;
+    if (!span_eq(a->subtype, "*") && span_eq(b->subtype, "*"))
+        return true;
+    return false;
+}
+
+/* Go's sort.Sort is an insertion sort for up to 12 elements; with a non-strict Less the
+ * algorithm decides the result, so use the same one. */
+static void clauses_sort(accept_clause_t *c, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        for (size_t j = i; j > 0 && clause_less(&c[j], &c[j - 1]); j--) {
+            accept_clause_t t = c[j];
+            c[j] = c[j - 1];
+            c[j - 1] = t;
+        }
+    }
+}
+
+static size_t clauses_parse(const char *accept, accept_clause_t *out, size_t max)
+{
+    size_t n = 0;
+    for (const char *p = accept; n < max;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (clause_parse(&out[n], span_trim(p, len)))
+            n++;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return n;
+}
+
+/* The media types the discovery codec factory serves, in its order; JSON and protobuf have
+ * stream framers, YAML does not. */
+static const struct {
+    const char *type, *subtype;
+    bool streams;
+} served_media[] = {
+    {"application", "json", true},
+    {"application", "yaml", false},
+    {"application", "vnd.kubernetes.protobuf", true},
+};
+
+static bool clause_matches(const accept_clause_t *c, size_t media)
+{
+    bool type_eq = span_eq(c->type, served_media[media].type);
+    return (type_eq && span_eq(c->subtype, served_media[media].subtype)) ||
+           (type_eq && span_eq(c->subtype, "*")) ||
+           (span_eq(c->type, "*") && span_eq(c->subtype, "*"));
+}
+
+/* acceptMediaTypeOptions: 1 and *ret set when the clause is acceptable for that media type. */
+static bool clause_accept(const accept_clause_t *c, size_t media, apiserver_discovery_format_t *ret)
+{
+    if (c->stream.n && (!served_media[media].streams || !span_eq(c->stream, "watch")))
+        return false;
+    if (c->sv.n) /* AllowsServerVersion is false for discovery */
+        return false;
+    if (!c->has_convert) {
+        *ret = APISERVER_DISCOVERY_LEGACY;
+        return true;
+    }
+    if (!span_eq(c->g, "apidiscovery.k8s.io") || !span_eq(c->as, "APIGroupDiscoveryList"))
+        return false;
+    if (span_eq(c->v, "v2"))
+        *ret = APISERVER_DISCOVERY_V2;
+    else if (span_eq(c->v, "v2beta1"))
+        *ret = APISERVER_DISCOVERY_V2BETA1;
+    else
+        return false;
+    return true;
+}
+
+apiserver_discovery_format_t apiserver_discovery_negotiate(const char *accept)
+{
+    if (!accept || !*accept)
+        return APISERVER_DISCOVERY_LEGACY;
+    accept_clause_t clauses[MAX_CLAUSES];
+    size_t n = clauses_parse(accept, clauses, MAX_CLAUSES);
+    clauses_sort(clauses, n);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t m = 0; m < UTIL_ARRAY_SIZE(served_media); m++) {
+            apiserver_discovery_format_t f;
+            if (clause_matches(&clauses[i], m) && clause_accept(&clauses[i], m, &f))
+                return f;
+        }
+    }
+    return APISERVER_DISCOVERY_LEGACY; /* nothing acceptable: the default media type */
+}
+
+const char *apiserver_discovery_content_type(apiserver_discovery_format_t f)
+{
+    switch (f) {
+    case APISERVER_DISCOVERY_V2:
+        return CT_V2;
+    case APISERVER_DISCOVERY_V2BETA1:
+        return CT_V2BETA1;
+    case APISERVER_DISCOVERY_LEGACY:
+    default:
+        return "application/json";
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* JSON helpers and table look-ups. */
+
+static void json_str(util_buf_t *b, const char *s)
+{
+    util_buf_json_string(b, s, strlen(s));
+}
+
+static void json_strv(util_buf_t *b, const char *const *v)
+{
+    util_buf_puts(b, "[");
+    for (size_t i = 0; v[i]; i++) {
+        if (i)
+            util_buf_puts(b, ",");
+        json_str(b, v[i]);
+    }
+    util_buf_puts(b, "]");
+}
+
+/* "group/version", or "version" for the core group, as a JSON string. */
+static void json_group_version(util_buf_t *b, const char *group, const char *version)
+{
+    util_buf_t gv = {0};
+    if (*group)
+        util_buf_printf(&gv, "%s/%s", group, version);
+    else
+        util_buf_puts(&gv, version);
+    util_buf_json_string(b, gv.data, gv.len);
+    util_buf_free(&gv);
+}
+
+static const apiserver_group_t *group_find(const char *name)
+{
+    for (size_t i = 0; i < apiserver_ngroups; i++)
+        if (!strcmp(apiserver_groups[i].name, name))
+            return &apiserver_groups[i];
+    return NULL;
+}
+
+static bool resource_in(const apiserver_resource_t *r, const apiserver_group_t *g)
+{
+    return !strcmp(r->group, g->name) && !strcmp(r->version, g->version);
+}
+
+/* What the table does not say about a subresource: its verbs and, when it is not the parent
+ * kind, the kind it returns (as upstream reports them: pods/status, deployments/scale...). */
+typedef struct subresource_info {
+    const char *name;
+    const char *group, *version, *kind; /* NULL: the parent's */
+    const char *verbs[4];
+} subresource_info_t;
+
+static const subresource_info_t subresource_infos[] = {
+    {"status", NULL, NULL, NULL, {"get", "patch", "update", NULL}},
+    {"scale", "autoscaling", "v1", "Scale", {"get", "patch", "update", NULL}},
+    {"finalize", NULL, NULL, NULL, {"update", NULL}},
+};
+
+static const subresource_info_t *subresource_info(const char *name)
+{
+    static const subresource_info_t fallback = {NULL, NULL, NULL, NULL, {"get", NULL}};
+    for (size_t i = 0; i < UTIL_ARRAY_SIZE(subresource_infos); i++)
+        if (!strcmp(subresource_infos[i].name, name))
+            return &subresource_infos[i];
+    return &fallback;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Legacy documents (k8s.io/apimachinery/pkg/apis/meta/v1 types.go). */
+
+/* Upstream's storageVersionHash: base64 of the first 8 bytes of sha256("group/version/kind")
+ * (apiserver/pkg/endpoints/discovery/storageversionhash.go). Only an opaque change detector. */
+static void storage_version_hash(util_buf_t *b, const apiserver_resource_t *r)
+{
+    util_buf_t in = {0};
+    unsigned char sum[32], enc[16];
+    size_t olen = 0;
+    util_buf_printf(&in, "%s/%s/%s", r->group, r->version, r->kind);
+    mbedtls_sha256((const unsigned char *)in.data, in.len, sum, 0);
+    util_buf_free(&in);
+    if (mbedtls_base64_encode(enc, sizeof(enc), &olen, sum, 8) != 0)
+        olen = 0;
+    util_buf_json_string(b, (const char *)enc, olen);
+}
+
+static void legacy_subresource(util_buf_t *b, const apiserver_resource_t *r, const char *sub)
+{
+    const subresource_info_t *si = subresource_info(sub);
+    util_buf_puts(b, ",{\"name\":");
+    util_buf_t name = {0};
+    util_buf_printf(&name, "%s/%s", r->plural, sub);
+    util_buf_json_string(b, name.data, name.len);
+    util_buf_free(&name);
+    util_buf_printf(b, ",\"singularName\":\"\",\"namespaced\":%s",
+                    r->namespaced ? "true" : "false");
+    if (si->group) {
+        util_buf_puts(b, ",\"group\":");
+        json_str(b, si->group);
+        util_buf_puts(b, ",\"version\":");
+        json_str(b, si->version);
+    }
+    util_buf_puts(b, ",\"kind\":");
+    json_str(b, si->kind ? si->kind : r->kind);
+    util_buf_puts(b, ",\"verbs\":");
+    json_strv(b, si->verbs);
+    util_buf_puts(b, "}");
+}
+
+/* One APIResource, then one per subresource. */
+static void legacy_resource(util_buf_t *b, const apiserver_resource_t *r)
+{
+    util_buf_puts(b, "{\"name\":");
+    json_str(b, r->plural);
+    util_buf_puts(b, ",\"singularName\":");
+    json_str(b, r->singular);
+    util_buf_printf(b, ",\"namespaced\":%s,\"kind\":", r->namespaced ? "true" : "false");
+    json_str(b, r->kind);
+    util_buf_puts(b, ",\"verbs\":");
+    json_strv(b, r->verbs);
+    if (r->short_names[0]) {
+        util_buf_puts(b, ",\"shortNames\":");
+        json_strv(b, r->short_names);
+    }
+    if (r->categories[0]) {
+        util_buf_puts(b, ",\"categories\":");
+        json_strv(b, r->categories);
+    }
+    util_buf_puts(b, ",\"storageVersionHash\":");
+    storage_version_hash(b, r);
+    util_buf_puts(b, "}");
+    for (size_t i = 0; r->subresources[i]; i++)
+        legacy_subresource(b, r, r->subresources[i]);
+}
+
+/* GroupVersionForDiscovery. */
+static void legacy_group_version(util_buf_t *b, const apiserver_group_t *g)
+{
+    util_buf_puts(b, "{\"groupVersion\":");
+    json_group_version(b, g->name, g->version);
+    util_buf_puts(b, ",\"version\":");
+    json_str(b, g->version);
+    util_buf_puts(b, "}");
+}
+
+/* APIGroup; with its TypeMeta when it is the whole document, without inside an APIGroupList. */
+static void legacy_group(util_buf_t *b, const apiserver_group_t *g, bool whole)
+{
+    util_buf_puts(b,
+                  whole ? "{\"kind\":\"APIGroup\",\"apiVersion\":\"v1\",\"name\":" : "{\"name\":");
+    json_str(b, g->name);
+    util_buf_puts(b, ",\"versions\":[");
+    legacy_group_version(b, g);
+    util_buf_puts(b, "],\"preferredVersion\":");
+    legacy_group_version(b, g);
+    util_buf_puts(b, "}");
+}
+
+static void legacy_api_versions(util_buf_t *b, const char *server_address)
+{
+    util_buf_puts(b, "{\"kind\":\"APIVersions\",\"versions\":[");
+    const apiserver_group_t *core = group_find("");
+    if (core)
+        json_str(b, core->version);
+    util_buf_puts(b, "],\"serverAddressByClientCIDRs\":[");
+    if (server_address) {
+        util_buf_puts(b, "{\"clientCIDR\":\"0.0.0.0/0\",\"serverAddress\":");
+        json_str(b, server_address);
+        util_buf_puts(b, "}");
+    }
+    util_buf_puts(b, "]}");
+}
+
+static void legacy_group_list(util_buf_t *b)
+{
+    util_buf_puts(b, "{\"kind\":\"APIGroupList\",\"apiVersion\":\"v1\",\"groups\":[");
+    bool first = true;
+    for (size_t i = 0; i < apiserver_ngroups; i++) {
+        if (!*apiserver_groups[i].name)
+            continue;
+        if (!first)
+            util_buf_puts(b, ",");
+        first = false;
+        legacy_group(b, &apiserver_groups[i], false);
+    }
+    util_buf_puts(b, "]}");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Aggregated documents (k8s.io/api/apidiscovery/v2 and v2beta1 types.go: same JSON). */
+
+static void json_gvk(util_buf_t *b, const char *group, const char *version, const char *kind)
+{
+    util_buf_puts(b, "{\"group\":");
+    json_str(b, group);
+    util_buf_puts(b, ",\"version\":");
+    json_str(b, version);
+    util_buf_puts(b, ",\"kind\":");
+    json_str(b, kind);
+    util_buf_puts(b, "}");
+}
+
+/* APISubresourceDiscovery list (omitted by the caller when empty). */
+static void aggregated_subresources(util_buf_t *b, const apiserver_resource_t *r)
+{
+    util_buf_puts(b, ",\"subresources\":[");
+    for (size_t i = 0; r->subresources[i]; i++) {
+        const subresource_info_t *si = subresource_info(r->subresources[i]);
+        util_buf_puts(b, i ? ",{\"subresource\":" : "{\"subresource\":");
+        json_str(b, r->subresources[i]);
+        util_buf_puts(b, ",\"responseKind\":");
+        if (si->group)
+            json_gvk(b, si->group, si->version, si->kind);
+        else
+            json_gvk(b, r->group, r->version, r->kind);
+        util_buf_puts(b, ",\"verbs\":");
+        json_strv(b, si->verbs);
+        util_buf_puts(b, "}");
+    }
+    util_buf_puts(b, "]");
+}
+
+/* APIResourceDiscovery. */
+static void aggregated_resource(util_buf_t *b, const apiserver_resource_t *r)
+{
+    util_buf_puts(b, "{\"resource\":");
+    json_str(b, r->plural);
+    util_buf_puts(b, ",\"responseKind\":");
+    json_gvk(b, r->group, r->version, r->kind);
+    util_buf_printf(
+        b, ",\"scope\":\"%s\",\"singularResource\":", r->namespaced ? "Namespaced" : "Cluster");
+    json_str(b, r->singular);
+    util_buf_puts(b, ",\"verbs\":");
+    json_strv(b, r->verbs);
+    if (r->short_names[0]) {
+        util_buf_puts(b, ",\"shortNames\":");
+        json_strv(b, r->short_names);
+    }
+    if (r->categories[0]) {
+        util_buf_puts(b, ",\"categories\":");
+        json_strv(b, r->categories);
+    }
+    if (r->subresources[0])
+        aggregated_subresources(b, r);
+    util_buf_puts(b, "}");
+}
+
+/* APIGroupDiscovery: ObjectMeta's name is omitempty (the core group has none) and
+ * creationTimestamp is serialized as null, exactly as kube-apiserver does. */
+static void aggregated_group(util_buf_t *b, const apiserver_group_t *g)
+{
+    util_buf_puts(b, "{\"metadata\":{");
+    if (*g->name) {
+        util_buf_puts(b, "\"name\":");
+        json_str(b, g->name);
+        util_buf_puts(b, ",");
+    }
+    util_buf_puts(b, "\"creationTimestamp\":null},\"versions\":[{\"version\":");
+    json_str(b, g->version);
+    bool first = true;
+    for (size_t i = 0; i < apiserver_nresources; i++) {
+        if (!resource_in(&apiserver_resources[i], g))
+            continue;
+        util_buf_puts(b, first ? ",\"resources\":[" : ",");
+        first = false;
+        aggregated_resource(b, &apiserver_resources[i]);
+    }
+    util_buf_puts(b, first ? ",\"freshness\":\"Current\"}]}" : "],\"freshness\":\"Current\"}]}");
+}
+
+/* APIGroupDiscoveryList of the core group (core) or of every other group. */
+static void aggregated_list(util_buf_t *b, apiserver_discovery_format_t f, bool core)
+{
+    util_buf_printf(b,
+                    "{\"kind\":\"APIGroupDiscoveryList\",\"apiVersion\":\"apidiscovery.k8s.io/%s\","
+                    "\"metadata\":{},\"items\":[",
+                    f == APISERVER_DISCOVERY_V2BETA1 ? "v2beta1" : "v2");
+    bool first = true;
+    for (size_t i = 0; i < apiserver_ngroups; i++) {
+        if ((*apiserver_groups[i].name == '\0') != core)
+            continue;
+        if (!first)
+            util_buf_puts(b, ",");
+        first = false;
+        aggregated_group(b, &apiserver_groups[i]);
+    }
+    util_buf_puts(b, "]}");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Endpoints. */
+
+void apiserver_discovery_api(util_buf_t *out, apiserver_discovery_format_t f,
+                             const char *server_address)
+{
+    if (f == APISERVER_DISCOVERY_LEGACY)
+        legacy_api_versions(out, server_address);
+    else
+        aggregated_list(out, f, true);
+}
+
+void apiserver_discovery_apis(util_buf_t *out, apiserver_discovery_format_t f)
+{
+    if (f == APISERVER_DISCOVERY_LEGACY)
+        legacy_group_list(out);
+    else
+        aggregated_list(out, f, false);
+}
+
+int apiserver_discovery_resource_list(util_buf_t *out, const char *group, const char *version)
+{
+    const apiserver_group_t *g = group_find(group ? group : "");
+    if (!g || !version || strcmp(g->version, version))
+        return -ENOENT;
+    util_buf_puts(out, "{\"kind\":\"APIResourceList\",\"apiVersion\":\"v1\",\"groupVersion\":");
+    json_group_version(out, g->name, g->version);
+    util_buf_puts(out, ",\"resources\":[");
+    bool first = true;
+    for (size_t i = 0; i < apiserver_nresources; i++) {
+        if (!resource_in(&apiserver_resources[i], g))
+            continue;
+        if (!first)
+            util_buf_puts(out, ",");
+        first = false;
+        legacy_resource(out, &apiserver_resources[i]);
+    }
+    util_buf_puts(out, "]}");
+    return 0;
+}
+
+int apiserver_discovery_group(util_buf_t *out, const char *group)
+{
+    const apiserver_group_t *g = group ? group_find(group) : NULL;
+    if (!g || !*g->name)
+        return -ENOENT;
+    legacy_group(out, g, true);
+    return 0;
+}
