@@ -13,8 +13,15 @@ read_lists() {
     done
 }
 
-is_installed() {
-    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
+is_installed() { # a name without ":arch" means the native architecture's (or an "all") package
+    local p=$1 s
+    if [[ "$p" != *:* ]]; then
+        s=$(dpkg-query -W -f='${Status}' "$p:$(dpkg --print-architecture)" 2>/dev/null) ||
+            s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) || s=
+    else
+        s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) || s=
+    fi
+    [[ "$s" == "install ok installed" ]]
 }
 
 as_root() {
