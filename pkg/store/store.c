@@ -271,7 +271,9 @@ int store_get(store_t *s, const char *key, size_t key_len, int64_t rev, store_kv
         return r;
     if (rev < 0)
         return util_error_make(err, EINVAL, "store: negative revision");
-    return s->backend->get(s, key, key_len, rev, ret_kv, ret_rev, err);
+    int64_t served;
+    *ret_kv = NULL;
+    return s->backend->get(s, key, key_len, rev, ret_kv, ret_rev ? ret_rev : &served, err);
 }
 
 int store_range(store_t *s, const char *start, size_t start_len, const char *end, size_t end_len,

@@ -88,7 +88,8 @@ int64_t store_compact_rev(store_t *s);
 
 /* ---- reads (loop thread, served from the read connection's snapshot) --------------------- */
 
-/* rev 0 = latest. -ENOENT if absent at that revision; *ret_rev = revision served at. */
+/* rev 0 = latest. -ENOENT if absent at that revision; *ret_rev = revision served at
+ * (ret_rev may be NULL). */
 int store_get(store_t *s, const char *key, size_t key_len, int64_t rev, store_kv_t **ret_kv,
               int64_t *ret_rev, util_error_t *err);
 /* Keys in [start, end) in key order, at most limit (0 = no limit), at rev (0 = latest). */

@@ -182,6 +182,9 @@ static void update_and_delete_of_missing_key_are_not_found(void **state)
     int64_t at = 0;
     assert_int_equal(store_get(f->s, "/missing", 8, 0, &kv, &at, NULL), -ENOENT);
     assert_int_equal(at, 1);
+    assert_int_equal(store_get(f->s, "/missing", 8, 0, &kv, NULL, NULL), -ENOENT); /* no rev */
+    assert_int_equal(store_get(f->s, "/nope", 5, 0, &kv, NULL, NULL), 0);
+    free(kv);
 }
 
 static void delete_returns_previous_value(void **state)
