@@ -1,6 +1,7 @@
 /* apiserver: start-up (PKI, TLS configuration, listener) and shutdown. */
 #include "apiserver_internal.h"
 #include "apiserver_pki.h"
+#include "apiserver_registry.h"
 
 #include <errno.h>
 #include <psa/crypto.h>
@@ -151,6 +152,8 @@ int apiserver_start(const apiserver_opts_t *o, apiserver_t **ret, util_error_t *
         r = apiserver_pki_ensure(&po, &pki, err);
         if (r == 0)
             r = tls_setup(a, &pki, err);
+        if (r == 0 && o->store)
+            r = apiserver_registry_bootstrap(a, err);
         apiserver_pki_free(&pki);
     }
     if (r < 0) {

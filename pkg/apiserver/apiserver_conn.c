@@ -9,9 +9,10 @@
 
 #include <mbedtls/oid.h>
 
-#define READ_CHUNK      16384
-#define MAX_HEADERS     256
-#define MAX_WRITE_QUEUE (32u << 20) /* a client that does not read is dropped */
+#define READ_CHUNK         16384
+#define MAX_HEADERS        256
+#define MAX_WRITE_QUEUE    (32u << 20) /* a client that does not read is dropped */
+#define MAX_BUFFERED_INPUT (8u << 20)
 
 static void drive(apiserver_conn_t *c);
 
@@ -49,7 +50,18 @@ static void conn_free(apiserver_conn_t *c)
 static void conn_handle_closed(uv_handle_t *h)
 {
     apiserver_conn_t *c = h->data;
-    if (--c->handles == 0)
+    if (--c->handles == 0 && c->refs == 0)
+        conn_free(c);
+}
+
+void apiserver__conn_ref(apiserver_conn_t *c)
+{
+    c->refs++;
+}
+
+void apiserver__conn_unref(apiserver_conn_t *c)
+{
+    if (--c->refs == 0 && c->handles == 0)
         conn_free(c);
 }
 
@@ -66,6 +78,14 @@ void apiserver__conn_close(apiserver_conn_t *c)
     if (c->next)
         c->next->prev = c->prev;
     a->nconns--;
+    if (c->counted)
+        a->inflight--; /* the answer will never be sent */
+    c->counted = c->busy = false;
+    if (c->on_close) {
+        void (*cb)(apiserver_conn_t *, void *) = c->on_close;
+        c->on_close = NULL;
+        cb(c, c->on_close_data);
+    }
     uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
 }
@@ -369,25 +389,14 @@ static const char *reason_phrase(int status)
     }
 }
 
-void apiserver__respond(apiserver_conn_t *c, int status, const char *content_type, const char *body,
-                        size_t len, const char *extra_headers)
+static void parse_plaintext(apiserver_conn_t *c);
+
+/* The request is answered: count it out and go on with any pipelined request. */
+static void request_done(apiserver_conn_t *c)
 {
-    if (c->closing)
-        return;
-    if (!llhttp_should_keep_alive(&c->parser))
-        c->close_after_response = true;
-    util_buf_t b = {0};
-    util_buf_printf(&b,
-                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                    "Cache-Control: no-cache, private\r\nX-Content-Type-Options: nosniff\r\n%s%s"
-                    "\r\n",
-                    status, reason_phrase(status), content_type, len,
-                    extra_headers ? extra_headers : "",
-                    c->close_after_response ? "Connection: close\r\n" : "");
-    if (len && strcmp(c->req.method ? c->req.method : "", "HEAD"))
-        util_buf_append(&b, body, len);
-    tls_write_all(c, b.data, b.len);
-    util_buf_free(&b);
+    if (c->counted)
+        c->srv->inflight--;
+    c->counted = c->busy = false;
     if (c->closing)
         return;
     if (c->close_after_response) {
@@ -396,6 +405,77 @@ void apiserver__respond(apiserver_conn_t *c, int status, const char *content_typ
         return;
     }
     arm_timer(c, c->srv->opts.idle_timeout_ms);
+    if (!c->dispatching) { /* answered from a callback: go on with what was pipelined */
+        parse_plaintext(c);
+        if (!c->busy && !c->closing)
+            drive(c);
+    }
+}
+
+static void write_head(apiserver_conn_t *c, util_buf_t *b, int status, const char *content_type,
+                       const char *length_header, const char *extra_headers)
+{
+    if (!llhttp_should_keep_alive(&c->parser))
+        c->close_after_response = true;
+    util_buf_printf(b,
+                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s"
+                    "Cache-Control: no-cache, private\r\nX-Content-Type-Options: nosniff\r\n%s%s"
+                    "\r\n",
+                    status, reason_phrase(status), content_type, length_header,
+                    extra_headers ? extra_headers : "",
+                    c->close_after_response ? "Connection: close\r\n" : "");
+}
+
+void apiserver__respond(apiserver_conn_t *c, int status, const char *content_type, const char *body,
+                        size_t len, const char *extra_headers)
+{
+    if (c->closing || c->streaming)
+        return;
+    util_buf_t b = {0};
+    char length[48];
+    snprintf(length, sizeof(length), "Content-Length: %zu\r\n", len);
+    write_head(c, &b, status, content_type, length, extra_headers);
+    if (len && strcmp(c->req.method ? c->req.method : "", "HEAD"))
+        util_buf_append(&b, body, len);
+    tls_write_all(c, b.data, b.len);
+    util_buf_free(&b);
+    request_done(c);
+}
+
+void apiserver__stream_begin(apiserver_conn_t *c, int status, const char *content_type)
+{
+    if (c->closing || c->streaming)
+        return;
+    util_buf_t b = {0};
+    write_head(c, &b, status, content_type, "Transfer-Encoding: chunked\r\n", NULL);
+    tls_write_all(c, b.data, b.len);
+    util_buf_free(&b);
+    c->streaming = true;
+    uv_timer_stop(&c->timer); /* a watch may stay quiet for minutes */
+    if (c->counted)           /* long-running requests do not count against max_inflight */
+        c->srv->inflight--;
+    c->counted = false;
+}
+
+void apiserver__stream_write(apiserver_conn_t *c, const char *data, size_t len)
+{
+    if (c->closing || !c->streaming || len == 0)
+        return;
+    util_buf_t b = {0};
+    util_buf_printf(&b, "%zx\r\n", len);
+    util_buf_append(&b, data, len);
+    util_buf_puts(&b, "\r\n");
+    tls_write_all(c, b.data, b.len);
+    util_buf_free(&b);
+}
+
+void apiserver__stream_end(apiserver_conn_t *c)
+{
+    if (c->closing || !c->streaming)
+        return;
+    tls_write_all(c, "0\r\n\r\n", 5);
+    c->streaming = false;
+    request_done(c);
 }
 
 /* ---- the engine --------------------------------------------------------------------------- */
@@ -416,14 +496,16 @@ static void handle_request(apiserver_conn_t *c)
         return;
     }
     a->inflight++;
-    apiserver__dispatch(c);
-    a->inflight--;
+    c->counted = c->busy = true;
+    c->dispatching = true;
+    apiserver__dispatch(c); /* answers now, or later from a callback */
+    c->dispatching = false;
 }
 
 /* Feeds parsed plaintext to llhttp and answers each complete request in order. */
 static void parse_plaintext(apiserver_conn_t *c)
 {
-    while (!c->closing && c->plain_off < c->plain.len) {
+    while (!c->closing && !c->busy && c->plain_off < c->plain.len) {
         const char *start = c->plain.data + c->plain_off;
         llhttp_errno_t e = llhttp_execute(&c->parser, start, c->plain.len - c->plain_off);
         if (e == HPE_OK) {
@@ -469,7 +551,7 @@ static void drive(apiserver_conn_t *c)
         arm_timer(c, c->srv->opts.idle_timeout_ms);
     }
     unsigned char buf[READ_CHUNK];
-    while (!c->closing) {
+    while (!c->closing && c->plain.len - c->plain_off < MAX_BUFFERED_INPUT) {
         int rc = mbedtls_ssl_read(&c->ssl, buf, sizeof(buf));
         if (rc > 0) {
             util_buf_append(&c->plain, buf, (size_t)rc);
@@ -503,6 +585,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     }
     c->in.len += (size_t)n;
+    if (c->in.len > MAX_BUFFERED_INPUT) { /* pipelining far ahead of a busy request */
+        apiserver__conn_close(c);
+        return;
+    }
     drive(c);
 }
 

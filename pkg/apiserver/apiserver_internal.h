@@ -70,7 +70,16 @@ struct apiserver_conn {
     apiserver_request_t req;
     bool req_ready, in_message;
     apiserver_user_t user;
-    int handles; /* tcp + timer still open */
+    int handles;      /* tcp + timer still open */
+    int refs;         /* async work (store callbacks, watches) that still points here */
+    bool busy;        /* a request is being answered; later requests wait */
+    bool counted;     /* the request counts against max_inflight */
+    bool dispatching; /* inside apiserver__dispatch */
+    bool streaming;   /* a chunked response (watch) is open */
+    /* Called once when the connection closes while a handler still holds it (cancel a
+     * watch, drop a pending store callback's interest). */
+    void (*on_close)(apiserver_conn_t *c, void *data);
+    void *on_close_data;
 };
 
 /* apiserver_conn.c */
@@ -80,6 +89,14 @@ void apiserver__conn_close(apiserver_conn_t *c);
 void apiserver__respond(apiserver_conn_t *c, int status, const char *content_type, const char *body,
                         size_t len, const char *extra_headers);
 const char *apiserver__header(const apiserver_request_t *r, const char *name);
+/* Async handlers hold a reference across callbacks; after unref, c may be gone. A closing
+ * connection (c->closing) must not be answered. */
+void apiserver__conn_ref(apiserver_conn_t *c);
+void apiserver__conn_unref(apiserver_conn_t *c);
+/* Chunked streaming responses (watch). */
+void apiserver__stream_begin(apiserver_conn_t *c, int status, const char *content_type);
+void apiserver__stream_write(apiserver_conn_t *c, const char *data, size_t len);
+void apiserver__stream_end(apiserver_conn_t *c);
 
 /* apiserver.c: the server is released once stopped and every handle has closed. */
 void apiserver__unref(apiserver_t *a);

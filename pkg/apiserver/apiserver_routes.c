@@ -4,6 +4,9 @@
 
 #include <string.h>
 
+#include "apiserver_discovery.h"
+#include "apiserver_registry.h"
+
 #if defined(__x86_64__)
 #define PLATFORM "linux/amd64"
 #elif defined(__aarch64__)
@@ -84,6 +87,94 @@ static void version(apiserver_conn_t *c)
     util_buf_free(&b);
 }
 
+static const char *r_path(apiserver_conn_t *c)
+{
+    return c->req.path;
+}
+
+/* The address this connection reached, for APIVersions.serverAddressByClientCIDRs. */
+static void local_address(apiserver_conn_t *c, char *out, size_t n)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char ip[64] = "127.0.0.1";
+    int port = c->srv->port;
+    if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+            snprintf(out, n, "[%s]:%d", ip, port);
+            return;
+        }
+        uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+    }
+    snprintf(out, n, "%s:%d", ip, port);
+}
+
+/* /api, /apis, /api/v1, /apis/<group>, /apis/<group>/<version>: true when answered. */
+static bool discovery(apiserver_conn_t *c, bool read)
+{
+    const char *p = c->req.path;
+    char group[128] = "", version[64] = "";
+    enum { NONE, API, APIS, CORE_LIST, GROUP, GROUP_LIST } kind = NONE;
+    if (!strcmp(p, "/api") || !strcmp(p, "/api/"))
+        kind = API;
+    else if (!strcmp(p, "/apis") || !strcmp(p, "/apis/"))
+        kind = APIS;
+    else if (!strncmp(p, "/api/", 5) && !strchr(p + 5, '/')) {
+        kind = CORE_LIST;
+        util_strlcpy(version, p + 5, sizeof(version));
+    } else if (!strncmp(p, "/apis/", 6)) {
+        const char *g = p + 6, *slash = strchr(g, '/');
+        if (!slash) {
+            kind = GROUP;
+            util_strlcpy(group, g, sizeof(group));
+        } else if (!strchr(slash + 1, '/') && slash[1]) {
+            kind = GROUP_LIST;
+            if ((size_t)(slash - g) < sizeof(group)) {
+                memcpy(group, g, (size_t)(slash - g));
+                group[slash - g] = '\0';
+            }
+            util_strlcpy(version, slash + 1, sizeof(version));
+        }
+    }
+    if (kind == NONE)
+        return false;
+    if (!read) {
+        apiserver__respond_status(c, 405, "MethodNotAllowed",
+                                  "the server does not allow this method on the requested "
+                                  "resource");
+        return true;
+    }
+    util_buf_t b = {0};
+    const char *ctype = "application/json";
+    int r = 0;
+    if (kind == API || kind == APIS) {
+        apiserver_discovery_format_t f =
+            apiserver_discovery_negotiate(apiserver__header(&c->req, "accept"));
+        ctype = apiserver_discovery_content_type(f);
+        if (kind == API) {
+            char addr[96];
+            local_address(c, addr, sizeof(addr));
+            apiserver_discovery_api(&b, f, addr);
+        } else {
+            apiserver_discovery_apis(&b, f);
+        }
+    } else if (kind == CORE_LIST) {
+        r = apiserver_discovery_resource_list(&b, "", version);
+    } else if (kind == GROUP) {
+        r = apiserver_discovery_group(&b, group);
+    } else {
+        r = apiserver_discovery_resource_list(&b, group, version);
+    }
+    if (r < 0)
+        apiserver__respond_status(c, 404, "NotFound",
+                                  "the server could not find the requested resource");
+    else
+        apiserver__respond(c, 200, ctype, b.data, b.len, "Vary: Accept\r\n");
+    util_buf_free(&b);
+    return true;
+}
+
 typedef struct public_route {
     const char *path;
     void (*handle)(apiserver_conn_t *c, const char *which);
@@ -124,6 +215,13 @@ void apiserver__dispatch(apiserver_conn_t *c)
     }
     if (!c->user.name) {
         apiserver__respond_status(c, 401, "Unauthorized", "Unauthorized");
+        return;
+    }
+    if (discovery(c, read))
+        return;
+    apiserver_target_t t;
+    if (apiserver_registry_parse(r_path(c), &t) > 0) {
+        apiserver_registry_handle(c, &t);
         return;
     }
     apiserver__respond_status(c, 404, "NotFound",

@@ -52,3 +52,46 @@ expect_lines() { # expect_lines FILE N
     n=$(wc -l <"$1")
     [[ "$n" -eq "$2" ]] || { cat "$1" >&2; fail "output has $n lines, want $2"; }
 }
+
+# ---- a kubeling server for API tests ------------------------------------------------------------
+KUBECTL_DIR=$(dirname "$(readlink -f "$(command -v kubectl)")")
+DATA="$E2E_TMP/data"
+PY=/usr/bin/python3 # Debian's python3, with python3-kubernetes
+SERVER_PID=
+
+# start_server: starts `kubeling server` on a free loopback port; sets SERVER_PID and PORT.
+start_server() {
+    "$KUBELING_BIN" server --data-dir "$DATA" --https-listen-port 0 --bind-address 127.0.0.1 \
+        --tls-san e2e.example.test >>"$E2E_TMP/server.log" 2>&1 &
+    SERVER_PID=$!
+    E2E_CLEANUPS+=("kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null")
+    local i n
+    n=$(grep -c 'ready; admin kubeconfig' "$E2E_TMP/server.log" 2>/dev/null)
+    for i in $(seq 200); do
+        if [[ $(grep -c 'ready; admin kubeconfig' "$E2E_TMP/server.log") -gt $n ]]; then
+            PORT=$(sed -n 's|.*server: https://127.0.0.1:\([0-9]*\).*|\1|p' "$DATA/server/admin.kubeconfig")
+            return 0
+        fi
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$E2E_TMP/server.log"; fail "server exited"; }
+        sleep 0.05
+    done
+    cat "$E2E_TMP/server.log"
+    fail "server did not become ready"
+}
+
+kc() { # kc VERSION ARGS...: the real kubectl of that minor version with the admin kubeconfig
+    local v=$1
+    shift
+    "$KUBECTL_DIR/kubectl.$v" --kubeconfig "$DATA/server/admin.kubeconfig" "$@"
+}
+
+# curl_admin ARGS...: curl with the admin client certificate, verifying the server.
+curl_admin() {
+    local kcfg="$DATA/server/admin.kubeconfig"
+    [[ -f "$E2E_TMP/admin.crt" ]] || {
+        sed -n 's/.*client-certificate-data: //p' "$kcfg" | base64 -d >"$E2E_TMP/admin.crt"
+        sed -n 's/.*client-key-data: //p' "$kcfg" | base64 -d >"$E2E_TMP/admin.key"
+    }
+    curl -sS --cacert "$DATA/server/tls/ca.crt" --cert "$E2E_TMP/admin.crt" \
+        --key "$E2E_TMP/admin.key" "$@"
+}

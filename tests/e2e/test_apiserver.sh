@@ -4,35 +4,6 @@
 # paths; limits answer with Status objects; bad input does not hurt the server; a restart
 # reuses the certificates.
 . "$(dirname "$0")/lib.sh"
-KUBECTL_DIR=$(dirname "$(readlink -f "$(command -v kubectl)")")
-DATA="$E2E_TMP/data"
-PY=/usr/bin/python3
-SERVER_PID=
-
-start_server() {
-    "$KUBELING_BIN" server --data-dir "$DATA" --https-listen-port 0 --bind-address 127.0.0.1 \
-        --tls-san e2e.example.test >>"$E2E_TMP/server.log" 2>&1 &
-    SERVER_PID=$!
-    E2E_CLEANUPS+=("kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null")
-    local i
-    for i in $(seq 200); do
-        if grep -q 'ready; admin kubeconfig' "$E2E_TMP/server.log" 2>/dev/null; then
-            PORT=$(sed -n 's|.*server: https://127.0.0.1:\([0-9]*\).*|\1|p' "$DATA/server/admin.kubeconfig")
-            return 0
-        fi
-        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$E2E_TMP/server.log"; fail "server exited"; }
-        sleep 0.05
-    done
-    cat "$E2E_TMP/server.log"
-    fail "server did not become ready"
-}
-
-kc() { # kc VERSION ARGS...
-    local v=$1
-    shift
-    "$KUBECTL_DIR/kubectl.$v" --kubeconfig "$DATA/server/admin.kubeconfig" "$@"
-}
-
 # raw REQUEST-BYTES-PYTHON-EXPR: sends bytes over TLS without a client certificate and prints
 # everything the server answers until it closes the connection.
 raw() {

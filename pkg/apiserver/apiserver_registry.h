@@ -1,0 +1,49 @@
+/* apiserver_registry: resource requests (internal to pkg/apiserver). */
+#ifndef KUBELING_APISERVER_REGISTRY_H
+#define KUBELING_APISERVER_REGISTRY_H
+
+#include <cjson/cJSON.h>
+
+#include "apiserver_internal.h"
+#include "apiserver_resources.h"
+#include "labels/labels.h"
+
+/* What a resource URL names. */
+typedef struct apiserver_target {
+    const apiserver_resource_t *res;
+    char ns[254];   /* "" for cluster-scoped resources and all-namespace lists */
+    char name[254]; /* "" for the collection */
+    char sub[32];   /* subresource, or "" */
+} apiserver_target_t;
+
+/* 1 and *t filled for a resource path, 0 for a path that is not one (discovery, health, ...),
+ * -1 for a resource path naming nothing served (404). */
+int apiserver_registry_parse(const char *path, apiserver_target_t *t);
+void apiserver_registry_handle(apiserver_conn_t *c, const apiserver_target_t *t);
+/* Creates the system namespaces (default, kube-system, kube-public, kube-node-lease). */
+int apiserver_registry_bootstrap(apiserver_t *a, util_error_t *err);
+
+void apiserver_registry_prefix(const apiserver_resource_t *r, const char *ns, char *out, size_t n);
+void apiserver_registry_key(const apiserver_resource_t *r, const char *ns, const char *name,
+                            char *out, size_t n);
+/* A resourceVersion: a positive 64-bit integer (*ok false otherwise). */
+int64_t apiserver_parse_rv(const char *s, bool *ok);
+/* Finds a query parameter and decodes its value (form encoding). */
+bool apiserver_query_get(const char *query, const char *name, char *out, size_t n);
+
+/* Label and field selectors of a list or watch request. */
+typedef struct apiserver_filter {
+    labels_selector_t *labels; /* NULL: everything */
+    labels_fields_t *fields;   /* NULL: everything */
+    const apiserver_resource_t *res;
+} apiserver_filter_t;
+
+/* Parses labelSelector and fieldSelector; answers 400 and returns -1 when invalid. */
+int apiserver_filter_parse(apiserver_conn_t *c, const apiserver_target_t *t, apiserver_filter_t *f);
+bool apiserver_filter_matches(const apiserver_filter_t *f, const cJSON *obj);
+void apiserver_filter_free(apiserver_filter_t *f);
+
+/* Starts a watch stream for t; takes ownership of f. */
+void apiserver_watch_start(apiserver_conn_t *c, const apiserver_target_t *t, apiserver_filter_t *f);
+
+#endif

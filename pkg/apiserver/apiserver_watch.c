@@ -1,0 +1,340 @@
+/* apiserver_watch: label/field selector filters and watch streams (newline-delimited JSON
+ * events over a chunked response), fed by store watchers without polling. */
+#include "apiserver_registry.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apiserver_object.h"
+
+#define MAX_SELECTOR 65536
+
+/* ---- filters -------------------------------------------------------------------------------- */
+
+/* Fields every resource supports, plus the few upstream adds per resource. */
+static const char *const common_fields[] = {"metadata.name", "metadata.namespace", NULL};
+static const char *const event_fields[] = {"metadata.name",
+                                           "metadata.namespace",
+                                           "involvedObject.kind",
+                                           "involvedObject.namespace",
+                                           "involvedObject.name",
+                                           "involvedObject.uid",
+                                           "involvedObject.apiVersion",
+                                           "involvedObject.resourceVersion",
+                                           "involvedObject.fieldPath",
+                                           "reason",
+                                           "reportingComponent",
+                                           "source",
+                                           "type",
+                                           NULL};
+static const char *const secret_fields[] = {"metadata.name", "metadata.namespace", "type", NULL};
+static const char *const namespace_fields[] = {"metadata.name", "status.phase", NULL};
+
+static const char *const *supported_fields(const apiserver_resource_t *r)
+{
+    if (!strcmp(r->plural, "events"))
+        return event_fields;
+    if (!strcmp(r->plural, "secrets"))
+        return secret_fields;
+    if (!strcmp(r->plural, "namespaces"))
+        return namespace_fields;
+    return common_fields;
+}
+
+/* Follows a dotted path to a string ("source" of events is source.component upstream). */
+static const char *field_value(const cJSON *obj, const char *field, void *ud)
+{
+    (void)ud;
+    if (!strcmp(field, "source"))
+        field = "source.component";
+    char path[128];
+    if (util_strlcpy(path, field, sizeof(path)) < 0)
+        return NULL;
+    const cJSON *cur = obj;
+    for (char *part = path, *dot; cur && part; part = dot ? dot + 1 : NULL) {
+        dot = strchr(part, '.');
+        if (dot)
+            *dot = '\0';
+        cur = cJSON_GetObjectItemCaseSensitive(cur, part);
+    }
+    return cJSON_IsString(cur) ? cur->valuestring : NULL;
+}
+
+int apiserver_filter_parse(apiserver_conn_t *c, const apiserver_target_t *t, apiserver_filter_t *f)
+{
+    *f = (apiserver_filter_t){.res = t->res};
+    char *text = util_xmalloc(MAX_SELECTOR + 1);
+    cleanup_error util_error_t err = NULL;
+    int r = 0;
+    if (apiserver_query_get(c->req.query, "labelSelector", text, MAX_SELECTOR + 1))
+        r = labels_selector_parse(text, &f->labels, &err);
+    if (r == 0 && apiserver_query_get(c->req.query, "fieldSelector", text, MAX_SELECTOR + 1)) {
+        r = labels_fields_parse(text, &f->fields, &err);
+        if (r == 0)
+            r = labels_fields_check_supported(f->fields, supported_fields(t->res), &err);
+    }
+    free(text);
+    if (r < 0) {
+        apiserver_status_bad_request(c, err && err->msg ? err->msg : "invalid selector");
+        apiserver_filter_free(f);
+        return -1;
+    }
+    return 0;
+}
+
+bool apiserver_filter_matches(const apiserver_filter_t *f, const cJSON *obj)
+{
+    if (f->labels && !labels_selector_matches_object(f->labels, obj))
+        return false;
+    if (f->fields && !labels_fields_matches(f->fields, obj, field_value, NULL))
+        return false;
+    return true;
+}
+
+void apiserver_filter_free(apiserver_filter_t *f)
+{
+    f->labels = labels_selector_free(f->labels);
+    f->fields = labels_fields_free(f->fields);
+}
+
+/* ---- watch streams -------------------------------------------------------------------------- */
+
+typedef struct watch {
+    apiserver_conn_t *c;
+    apiserver_target_t t;
+    apiserver_filter_t f;
+    store_watcher_t *w;
+    uv_timer_t timeout;
+    bool bookmarks;
+    bool ended;
+    char api_version[128];
+} watch_t;
+
+static void watch_freed(uv_handle_t *h)
+{
+    watch_t *wt = h->data;
+    apiserver_conn_t *c = wt->c;
+    apiserver_filter_free(&wt->f);
+    free(wt);
+    apiserver__conn_unref(c);
+}
+
+/* Stops the store watcher and the timer; ends the stream unless the connection is gone. */
+static void watch_end(watch_t *wt)
+{
+    if (wt->ended)
+        return;
+    wt->ended = true;
+    if (wt->w)
+        store_watch_cancel(wt->w);
+    wt->w = NULL;
+    apiserver_conn_t *c = wt->c;
+    c->on_close = NULL;
+    if (!c->closing)
+        apiserver__stream_end(c);
+    uv_close((uv_handle_t *)&wt->timeout, watch_freed);
+}
+
+static void on_conn_close(apiserver_conn_t *c, void *data)
+{
+    (void)c;
+    watch_end(data);
+}
+
+static void send_event(watch_t *wt, const char *type, const cJSON *obj)
+{
+    util_buf_t b = {0};
+    util_buf_printf(&b, "{\"type\":\"%s\",\"object\":", type);
+    char *text = cJSON_PrintUnformatted(obj);
+    util_buf_puts(&b, text);
+    cJSON_free(text);
+    util_buf_puts(&b, "}\n");
+    apiserver__stream_write(wt->c, b.data, b.len);
+    util_buf_free(&b);
+}
+
+static void send_expired(watch_t *wt, const char *message)
+{
+    util_buf_t b = {0};
+    util_buf_puts(&b, "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\","
+                      "\"metadata\":{},\"status\":\"Failure\",\"message\":");
+    util_buf_json_string(&b, message, strlen(message));
+    util_buf_puts(&b, ",\"reason\":\"Expired\",\"code\":410}}\n");
+    apiserver__stream_write(wt->c, b.data, b.len);
+    util_buf_free(&b);
+}
+
+static void send_bookmark(watch_t *wt, int64_t rev)
+{
+    util_buf_t b = {0};
+    util_buf_printf(&b,
+                    "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"%s\",\"apiVersion\":\"%s\","
+                    "\"metadata\":{\"resourceVersion\":\"%" PRId64
+                    "\",\"creationTimestamp\":null}}}\n",
+                    wt->t.res->kind, wt->api_version, rev);
+    apiserver__stream_write(wt->c, b.data, b.len);
+    util_buf_free(&b);
+}
+
+/* One store event: ADDED, MODIFIED or DELETED as seen through the selectors (an object that
+ * stops matching is DELETED for this watcher, one that starts matching is ADDED). */
+static void deliver(watch_t *wt, const store_event_t *e)
+{
+    if (e->type == STORE_EVENT_PROGRESS) {
+        if (wt->bookmarks)
+            send_bookmark(wt, e->rev);
+        return;
+    }
+    cJSON *now =
+        e->type == STORE_EVENT_PUT ? cJSON_ParseWithLength(e->kv.value, e->kv.value_len) : NULL;
+    cJSON *before = e->has_prev ? cJSON_ParseWithLength(e->prev.value, e->prev.value_len) : NULL;
+    bool now_in = now && apiserver_filter_matches(&wt->f, now);
+    bool before_in = before && apiserver_filter_matches(&wt->f, before);
+    if (now_in && (!before || !before_in)) {
+        apiserver_obj_set_rv(now, e->rev);
+        send_event(wt, "ADDED", now);
+    } else if (now_in) {
+        apiserver_obj_set_rv(now, e->rev);
+        send_event(wt, "MODIFIED", now);
+    } else if (before_in) { /* deleted, or no longer selected */
+        cJSON *last = now ? now : before;
+        apiserver_obj_set_rv(last, e->rev);
+        send_event(wt, "DELETED", last);
+    }
+    cJSON_Delete(now);
+    cJSON_Delete(before);
+}
+
+static void on_store_event(store_watcher_t *w, void *ud)
+{
+    watch_t *wt = ud;
+    (void)w;
+    for (;;) {
+        const store_event_t *e = NULL;
+        cleanup_error util_error_t err = NULL;
+        int r = store_watch_next(wt->w, &e, &err);
+        if (r == 0)
+            return;
+        if (r < 0) {
+            if (r == STORE_ECOMPACTED)
+                send_expired(wt, err && err->msg ? err->msg : "too old resource version");
+            watch_end(wt);
+            return;
+        }
+        deliver(wt, e);
+        store_event_unref(e);
+        if (wt->c->closing || wt->ended)
+            return;
+    }
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    watch_end(t->data);
+}
+
+/* For a watch without a resourceVersion (or "0"): the current objects as ADDED events, at the
+ * returned revision. */
+static int send_initial(watch_t *wt, int64_t *ret_rev)
+{
+    char prefix[512], end[512];
+    apiserver_registry_prefix(wt->t.res, wt->t.ns, prefix, sizeof(prefix));
+    size_t elen = store_prefix_end(prefix, strlen(prefix), end);
+    store_t *s = wt->c->srv->opts.store;
+    int64_t at = 0;
+    char start[1100];
+    size_t slen = strlen(prefix);
+    memcpy(start, prefix, slen);
+    for (;;) {
+        store_list_t l = {0};
+        int r = store_range(s, start, slen, end, elen, at, 500, &l, NULL);
+        if (r < 0)
+            return r;
+        at = l.rev;
+        for (size_t k = 0; k < l.n; k++) {
+            cJSON *obj = cJSON_ParseWithLength(l.kvs[k]->value, l.kvs[k]->value_len);
+            if (obj && apiserver_filter_matches(&wt->f, obj)) {
+                apiserver_obj_set_rv(obj, l.kvs[k]->mod_rev);
+                send_event(wt, "ADDED", obj);
+            }
+            cJSON_Delete(obj);
+        }
+        bool more = l.more && l.n;
+        if (more) {
+            memcpy(start, l.kvs[l.n - 1]->key, l.kvs[l.n - 1]->key_len);
+            start[l.kvs[l.n - 1]->key_len] = '\0';
+            slen = l.kvs[l.n - 1]->key_len + 1;
+        }
+        store_list_free(&l);
+        if (!more)
+            break;
+    }
+    *ret_rev = at;
+    return 0;
+}
+
+void apiserver_watch_start(apiserver_conn_t *c, const apiserver_target_t *t, apiserver_filter_t *f)
+{
+    const char *q = c->req.query;
+    char rv_s[24] = "", timeout_s[24] = "", bm[8] = "";
+    apiserver_query_get(q, "resourceVersion", rv_s, sizeof(rv_s));
+    apiserver_query_get(q, "timeoutSeconds", timeout_s, sizeof(timeout_s));
+    apiserver_query_get(q, "allowWatchBookmarks", bm, sizeof(bm));
+    int64_t after = 0;
+    long timeout = 0;
+    bool rv_ok = true;
+    if (rv_s[0] && strcmp(rv_s, "0"))
+        after = apiserver_parse_rv(rv_s, &rv_ok);
+    if (!rv_ok || (timeout_s[0] && util_parse_long(timeout_s, 0, 24 * 3600, &timeout) < 0)) {
+        apiserver_filter_free(f);
+        apiserver_status_bad_request(c, "resourceVersion and timeoutSeconds must be integers");
+        return;
+    }
+    watch_t *wt = util_xcalloc(1, sizeof(*wt));
+    wt->c = c;
+    wt->t = *t;
+    wt->f = *f;
+    *f = (apiserver_filter_t){0};
+    wt->bookmarks = !strcmp(bm, "true") || !strcmp(bm, "1");
+    if (t->res->group[0])
+        snprintf(wt->api_version, sizeof(wt->api_version), "%s/%s", t->res->group, t->res->version);
+    else
+        snprintf(wt->api_version, sizeof(wt->api_version), "%s", t->res->version);
+    apiserver__conn_ref(c);
+    uv_timer_init(c->srv->opts.loop, &wt->timeout);
+    wt->timeout.data = wt;
+    c->on_close = on_conn_close;
+    c->on_close_data = wt;
+    apiserver__stream_begin(c, 200, "application/json");
+    int64_t from = after;
+    if (after == 0 && send_initial(wt, &from) < 0) {
+        watch_end(wt);
+        return;
+    }
+    char prefix[512], end[512];
+    apiserver_registry_prefix(t->res, t->ns, prefix, sizeof(prefix));
+    store_watch_opts_t o = {.start = prefix,
+                            .start_len = strlen(prefix),
+                            .end = end,
+                            .end_len = store_prefix_end(prefix, strlen(prefix), end),
+                            .after_rev = from,
+                            .progress_notify = wt->bookmarks};
+    cleanup_error util_error_t err = NULL;
+    int r = store_watch(c->srv->opts.store, &o, on_store_event, wt, &wt->w, &err);
+    if (r < 0) {
+        wt->w = NULL;
+        if (r == STORE_ECOMPACTED) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "too old resource version: %" PRId64 " (%" PRId64 ")", after,
+                     store_compact_rev(c->srv->opts.store));
+            send_expired(wt, msg);
+        }
+        watch_end(wt);
+        return;
+    }
+    if (timeout > 0)
+        uv_timer_start(&wt->timeout, on_timeout, (uint64_t)timeout * 1000, 0);
+    on_store_event(wt->w, wt); /* events already past `from` (catch-up) */
+}

@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# test_api_resources: discovery and the resource API (create, get, list with selectors and
+# pagination, update with conflicts, patch, delete, watch) driven by real kubectl 1.27 and 1.33
+# and by the Python client library.
+. "$(dirname "$0")/lib.sh"
+
+start_server
+
+manifest() { # manifest NAME [NAMESPACE] [LABEL-VALUE]: a ConfigMap in YAML
+    cat <<EOF
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: $1
+  namespace: ${2:-default}
+  labels: {app: ${3:-web}}
+data:
+  k: v
+EOF
+}
+
+system_namespaces_exist() {
+    run_cmd "$E2E_TMP/ns" kc 1.27 get namespaces -o name
+    expect_rc 0 "get namespaces"
+    local ns
+    for ns in default kube-system kube-public kube-node-lease; do
+        expect_grep "$E2E_TMP/ns" "^namespace/$ns\$"
+    done
+    run_cmd "$E2E_TMP/nsl" kc 1.33 get ns default -o jsonpath='{.metadata.labels.kubernetes\.io/metadata\.name} {.status.phase}'
+    expect_grep "$E2E_TMP/nsl" '^default Active$'
+}
+
+discovery_lists_resources() {
+    local v
+    for v in 1.27 1.33; do
+        run_cmd "$E2E_TMP/ar-$v" kc "$v" api-resources
+        expect_rc 0 "api-resources $v"
+        expect_grep "$E2E_TMP/ar-$v" '^configmaps +cm +v1 +true +ConfigMap'
+        expect_grep "$E2E_TMP/ar-$v" '^namespaces +ns +v1 +false +Namespace'
+        expect_grep "$E2E_TMP/ar-$v" '^leases +coordination.k8s.io/v1 +true +Lease'
+    done
+    run_cmd "$E2E_TMP/agg" curl_admin -D "$E2E_TMP/agg.h" \
+        -H 'Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json' \
+        "https://127.0.0.1:$PORT/apis"
+    expect_grep "$E2E_TMP/agg.h" 'Content-Type: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList'
+    expect_grep "$E2E_TMP/agg" '"kind":"APIGroupDiscoveryList"'
+}
+
+crud_with_kubectl() {
+    local v name
+    for v in 1.27 1.33; do
+        name="crud-${v/./-}"
+        manifest "$name" >"$E2E_TMP/$name.yaml"
+        run_cmd "$E2E_TMP/c" kc "$v" create --validate=false -f "$E2E_TMP/$name.yaml"
+        expect_rc 0 "create $v"
+        expect_grep "$E2E_TMP/c" "configmap/$name created"
+        run_cmd "$E2E_TMP/dup" kc "$v" create --validate=false -f "$E2E_TMP/$name.yaml"
+        expect_rc 1 "duplicate create"
+        expect_grep "$E2E_TMP/dup" "AlreadyExists.*configmaps \"$name\" already exists"
+        run_cmd "$E2E_TMP/l" kc "$v" label configmap "$name" tier=front
+        expect_rc 0 "label"
+        run_cmd "$E2E_TMP/p" kc "$v" patch configmap "$name" --type=merge -p '{"data":{"k2":"v2"}}'
+        expect_rc 0 "merge patch"
+        run_cmd "$E2E_TMP/sp" kc "$v" patch configmap "$name" -p '{"data":{"k":null,"k3":"v3"}}'
+        expect_rc 0 "strategic merge patch"
+        run_cmd "$E2E_TMP/g" kc "$v" get configmap "$name" -o 'jsonpath={.data} {.metadata.labels.tier} {.metadata.uid}'
+        expect_grep "$E2E_TMP/g" '^\{"k2":"v2","k3":"v3"\} front [0-9a-f-]{36}$'
+        # replace with a stale resourceVersion: a conflict
+        kc "$v" get configmap "$name" -o json >"$E2E_TMP/obj.json"
+        kc "$v" label configmap "$name" bump=1 >/dev/null
+        run_cmd "$E2E_TMP/r" kc "$v" replace --validate=false -f "$E2E_TMP/obj.json"
+        expect_rc 1 "stale replace"
+        expect_grep "$E2E_TMP/r" 'Conflict|the object has been modified'
+        run_cmd "$E2E_TMP/d" kc "$v" delete configmap "$name"
+        expect_rc 0 "delete"
+        run_cmd "$E2E_TMP/nf" kc "$v" get configmap "$name"
+        expect_rc 1 "get after delete"
+        expect_grep "$E2E_TMP/nf" "NotFound.*configmaps \"$name\" not found"
+    done
+}
+
+bad_requests_get_upstream_errors() {
+    manifest ghost nope >"$E2E_TMP/ghost.yaml"
+    run_cmd "$E2E_TMP/ns" kc 1.33 create --validate=false -f "$E2E_TMP/ghost.yaml"
+    expect_rc 1 "create in a missing namespace"
+    expect_grep "$E2E_TMP/ns" 'namespaces "nope" not found'
+    manifest Bad_Name >"$E2E_TMP/bad.yaml"
+    run_cmd "$E2E_TMP/bad" kc 1.33 create --validate=false -f "$E2E_TMP/bad.yaml"
+    expect_rc 1 "invalid name"
+    expect_grep "$E2E_TMP/bad" 'ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain'
+    run_cmd "$E2E_TMP/sel" kc 1.33 get configmaps -l 'a in (b'
+    expect_rc 1 "bad label selector"
+    run_cmd "$E2E_TMP/fs" kc 1.33 get configmaps --field-selector spec.x=1
+    expect_rc 1 "unsupported field"
+    expect_grep "$E2E_TMP/fs" 'field label not supported: spec.x'
+    run_cmd "$E2E_TMP/json" curl_admin -X POST -H 'Content-Type: application/json' --data-binary '{"kind":' \
+        "https://127.0.0.1:$PORT/api/v1/namespaces/default/configmaps"
+    expect_grep "$E2E_TMP/json" '"code":400'
+}
+
+selectors_filter_lists() {
+    local i
+    for i in 1 2 3; do manifest "sel-web-$i" default web; done >"$E2E_TMP/web.yaml"
+    for i in 1 2; do
+        manifest "sel-db-$i" default db
+        echo ---
+    done >"$E2E_TMP/db.yaml"
+    sed -i 's/^apiVersion/---\napiVersion/' "$E2E_TMP/web.yaml"
+    kc 1.33 create --validate=false -f "$E2E_TMP/web.yaml" >/dev/null
+    kc 1.33 create --validate=false -f "$E2E_TMP/db.yaml" >/dev/null
+    run_cmd "$E2E_TMP/db" kc 1.27 get configmaps -l app=db -o name
+    expect_lines "$E2E_TMP/db" 2
+    run_cmd "$E2E_TMP/notdb" kc 1.33 get configmaps -l 'app notin (db),app' -o name
+    expect_grep "$E2E_TMP/notdb" 'sel-web-3'
+    grep -q sel-db "$E2E_TMP/notdb" && fail "notin selected a db object"
+    run_cmd "$E2E_TMP/fs" kc 1.33 get configmaps --field-selector metadata.name=sel-db-2 -o name
+    expect_lines "$E2E_TMP/fs" 1
+    kc 1.33 delete configmaps -l app=db >/dev/null
+    run_cmd "$E2E_TMP/left" kc 1.33 get configmaps -l app=db -o name
+    expect_lines "$E2E_TMP/left" 0
+}
+
+pagination_with_continue() {
+    local i
+    for i in $(seq -w 1 25); do manifest "page-$i" default page; echo ---; done >"$E2E_TMP/page.yaml"
+    kc 1.33 create --validate=false -f "$E2E_TMP/page.yaml" >/dev/null
+    run_cmd "$E2E_TMP/chunked" kc 1.33 get configmaps -l app=page --chunk-size=10 -o name
+    expect_lines "$E2E_TMP/chunked" 25
+    curl_admin "https://127.0.0.1:$PORT/api/v1/namespaces/default/configmaps?labelSelector=app%3Dpage&limit=10" >"$E2E_TMP/p1"
+    "$PY" - "$E2E_TMP/p1" <<'PYEOF' || fail "first page"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert len(d["items"]) == 10, len(d["items"])
+assert d["metadata"].get("continue"), d["metadata"]
+open(sys.argv[1] + ".token", "w").write(d["metadata"]["continue"])
+PYEOF
+    curl_admin -G --data-urlencode "continue=$(cat "$E2E_TMP/p1.token")" --data-urlencode 'labelSelector=app=page' \
+        --data-urlencode 'limit=100' "https://127.0.0.1:$PORT/api/v1/namespaces/default/configmaps" >"$E2E_TMP/p2"
+    "$PY" - "$E2E_TMP/p2" <<'PYEOF' || fail "second page"
+import json, sys
+d = json.load(open(sys.argv[1]))
+names = [i["metadata"]["name"] for i in d["items"]]
+assert names == ["page-%02d" % i for i in range(11, 26)], names
+assert not d["metadata"].get("continue")
+PYEOF
+}
+
+watch_streams_changes() {
+    local v
+    for v in 1.27 1.33; do
+        manifest "watched" default watch >"$E2E_TMP/w.yaml"
+        kc "$v" get configmaps -l app=watch -w --output-watch-events -o json >"$E2E_TMP/w-$v" 2>&1 &
+        local wpid=$!
+        sleep 1
+        kc "$v" create --validate=false -f "$E2E_TMP/w.yaml" >/dev/null
+        kc "$v" label configmap watched extra=1 >/dev/null
+        kc "$v" label configmap watched app=other --overwrite >/dev/null # leaves the selector
+        kc "$v" delete configmap watched >/dev/null
+        sleep 1
+        kill "$wpid" 2>/dev/null
+        wait "$wpid" 2>/dev/null
+        # ADDED on create, MODIFIED on the label, DELETED when it leaves the selector; the
+        # real delete afterwards is not seen (the object no longer matches)
+        [[ "$(grep -oE '"type": ?"(ADDED|MODIFIED|DELETED|ERROR)"' "$E2E_TMP/w-$v" | tr -d ' "' | tr '\n' ' ')" == 'type:ADDED type:MODIFIED type:DELETED ' ]] ||
+            { cat "$E2E_TMP/w-$v"; fail "kubectl $v saw the wrong events"; }
+    done
+    # from a resourceVersion: exactly the changes after it, then the stream ends on timeout
+    local rv
+    rv=$(curl_admin "https://127.0.0.1:$PORT/api/v1/namespaces/default/configmaps?limit=1" |
+        "$PY" -c 'import json,sys; print(json.load(sys.stdin)["metadata"]["resourceVersion"])')
+    [[ $rv -gt 0 ]] || fail "list resourceVersion '$rv'"
+    manifest after-rv default rv >"$E2E_TMP/rv.yaml"
+    kc 1.33 create --validate=false -f "$E2E_TMP/rv.yaml" >/dev/null
+    run_cmd "$E2E_TMP/rvw" curl_admin --max-time 10 \
+        "https://127.0.0.1:$PORT/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=$rv&timeoutSeconds=1"
+    expect_rc 0 "watch ends at timeoutSeconds"
+    expect_grep "$E2E_TMP/rvw" '^\{"type":"ADDED","object":\{.*"name":"after-rv"'
+    expect_lines "$E2E_TMP/rvw" 1
+}
+
+secrets_and_namespaces() {
+    cat >"$E2E_TMP/s.yaml" <<'EOF'
+apiVersion: v1
+kind: Namespace
+metadata: {name: scratch}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: scratch}
+stringData: {password: hunter2}
+EOF
+    kc 1.33 create --validate=false -f "$E2E_TMP/s.yaml" >/dev/null
+    run_cmd "$E2E_TMP/sec" kc 1.33 -n scratch get secret creds -o 'jsonpath={.type} {.data.password}'
+    expect_grep "$E2E_TMP/sec" "^Opaque $(printf hunter2 | base64)\$"
+    run_cmd "$E2E_TMP/dns" kc 1.33 delete namespace scratch
+    expect_rc 0 "delete namespace"
+    run_cmd "$E2E_TMP/gone" curl_admin "https://127.0.0.1:$PORT/api/v1/namespaces/scratch/secrets"
+    expect_grep "$E2E_TMP/gone" '"items":\[\]'
+}
+
+python_client_works() {
+    "$PY" - "$DATA/server/admin.kubeconfig" <<'PYEOF' || fail "python client"
+import sys
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+config.load_kube_config(config_file=sys.argv[1])
+v1 = client.CoreV1Api()
+names = [n.metadata.name for n in v1.list_namespace().items]
+assert "kube-system" in names, names
+cm = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="from-python", labels={"via": "py"}), data={"x": "1"})
+created = v1.create_namespaced_config_map("default", cm)
+assert created.metadata.uid and created.metadata.resource_version
+got = v1.read_namespaced_config_map("from-python", "default")
+assert got.data == {"x": "1"}
+got.data["y"] = "2"
+v1.replace_namespaced_config_map("from-python", "default", got)
+try:
+    v1.replace_namespaced_config_map("from-python", "default", got)  # stale resourceVersion
+    raise SystemExit("stale replace succeeded")
+except ApiException as e:
+    assert e.status == 409, e.status
+listed = v1.list_namespaced_config_map("default", label_selector="via=py")
+assert [i.metadata.name for i in listed.items] == ["from-python"]
+lease_api = client.CoordinationV1Api()
+lease = client.V1Lease(metadata=client.V1ObjectMeta(name="holder"), spec=client.V1LeaseSpec(holder_identity="me", lease_duration_seconds=10))
+lease_api.create_namespaced_lease("kube-node-lease", lease)
+assert lease_api.read_namespaced_lease("holder", "kube-node-lease").spec.holder_identity == "me"
+v1.delete_namespaced_config_map("from-python", "default")
+try:
+    v1.read_namespaced_config_map("from-python", "default")
+    raise SystemExit("read after delete succeeded")
+except ApiException as e:
+    assert e.status == 404
+PYEOF
+}
+
+t system_namespaces_exist system_namespaces_exist
+t discovery_lists_resources discovery_lists_resources
+t crud_with_kubectl crud_with_kubectl
+t bad_requests_get_upstream_errors bad_requests_get_upstream_errors
+t selectors_filter_lists selectors_filter_lists
+t pagination_with_continue pagination_with_continue
+t watch_streams_changes watch_streams_changes
+t secrets_and_namespaces secrets_and_namespaces
+t python_client_works python_client_works
+
+# The server shuts down cleanly (under ASan this also means no leaks after all the above).
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID"
+STOP_RC=$?
+stopped_cleanly() {
+    [[ $STOP_RC -eq 0 ]] || { tail -n 40 "$E2E_TMP/server.log"; fail "server exited $STOP_RC"; }
+}
+t server_stops_cleanly stopped_cleanly
