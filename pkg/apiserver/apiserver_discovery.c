@@ -2,6 +2,7 @@
  * APIVersions, APIGroupList, APIGroup, APIResourceList) and aggregated (apidiscovery.k8s.io
  * v2 and v2beta1 APIGroupDiscoveryList), with kube-apiserver's Accept negotiation. */
 #include "apiserver_discovery.h"
+#include "apiserver_accept.h"
 #include "apiserver_resources.h"
 
 #include <errno.h>
@@ -24,141 +25,6 @@
 
 #define MAX_CLAUSES 32
 
-typedef struct span {
-    const char *p;
-    size_t n;
-} span_t;
-
-typedef struct accept_clause {
-    span_t type, subtype;
-    float q;
-    bool has_convert; /* any of g, v, as present (even empty) */
-    span_t g, v, as, stream, sv;
-} accept_clause_t;
-
-static bool is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-static span_t span_trim(const char *p, size_t n)
-{
-    while (n && is_ows(*p))
-        p++, n--;
-    while (n && is_ows(p[n - 1]))
-        n--;
-    return (span_t){p, n};
-}
-
-static bool span_eq(span_t s, const char *lit)
-{
-    return s.n == strlen(lit) && !memcmp(s.p, lit, s.n);
-}
-
-/* strconv.ParseFloat(v, 32): a malformed q is 0, like goautoneg. */
-static float parse_q(span_t v)
-{
-    char tmp[32];
-    if (v.n == 0 || v.n >= sizeof(tmp))
-        return 0;
-    memcpy(tmp, v.p, v.n);
-    tmp[v.n] = '\0';
-    char *end;
-    float q = strtof(tmp, &end);
-    return *end ? 0 : q;
-}
-
-static void clause_param(accept_clause_t *c, span_t param)
-{
-    const char *eq = memchr(param.p, '=', param.n);
-    if (!eq)
-        return; /* goautoneg drops parameters without '=' */
-    span_t key = span_trim(param.p, (size_t)(eq - param.p));
-    span_t val = span_trim(eq + 1, param.n - (size_t)(eq + 1 - param.p));
-    if (span_eq(key, "q")) {
-        c->q = parse_q(val);
-        return;
-    }
-    span_t *slot = span_eq(key, "g")        ? &c->g
-                   : span_eq(key, "v")      ? &c->v
-                   : span_eq(key, "as")     ? &c->as
-                   : span_eq(key, "stream") ? &c->stream
-                   : span_eq(key, "sv")     ? &c->sv
-                                            : NULL;
-    if (slot)
-        *slot = val; /* a repeated key: the last one wins, as in Go's map */
-    if (slot == &c->g || slot == &c->v || slot == &c->as)
-        c->has_convert = true;
-}
-
-/* Parses one comma-separated part; false when goautoneg skips it (no usable media range). */
-static bool clause_parse(accept_clause_t *c, span_t part)
-{
-    memset(c, 0, sizeof(*c));
-    c->q = 1.0f;
-    const char *end = part.p + part.n;
-    const char *semi = memchr(part.p, ';', part.n);
-    span_t range = {part.p, (size_t)((semi ? semi : end) - part.p)};
-    const char *slash = memchr(range.p, '/', range.n);
-    if (slash) {
-        c->type = span_trim(range.p, (size_t)(slash - range.p));
-        c->subtype = span_trim(slash + 1, range.n - (size_t)(slash + 1 - range.p));
-        if (memchr(c->subtype.p, '/', c->subtype.n))
-            return false;
-    } else {
-        c->type = span_trim(range.p, range.n);
-        if (!span_eq(c->type, "*"))
-            return false;
-        c->subtype = (span_t){"*", 1};
-    }
-    for (const char *p = semi; p && p < end;) {
-        const char *next = memchr(p + 1, ';', (size_t)(end - p - 1));
-        clause_param(c, (span_t){p + 1, (size_t)((next ? next : end) - p - 1)});
-        p = next;
-    }
-    return true;
-}
-
-/* goautoneg's accept_slice.Less, verbatim (not a strict weak order). */
-static bool clause_less(const accept_clause_t *a, const accept_clause_t *b)
-{
-    if (a->q > b->q)
-        return true;
-    if (!span_eq(a->type, "*") && span_eq(b->type, "*"))
-        return true;
-    if (!span_eq(a->subtype, "*") && span_eq(b->subtype, "*"))
-        return true;
-    return false;
-}
-
-/* Go's sort.Sort is an insertion sort for up to 12 elements; with a non-strict Less the
- * algorithm decides the result, so use the same one. */
-static void clauses_sort(accept_clause_t *c, size_t n)
-{
-    for (size_t i = 1; i < n; i++) {
-        for (size_t j = i; j > 0 && clause_less(&c[j], &c[j - 1]); j--) {
-            accept_clause_t t = c[j];
-            c[j] = c[j - 1];
-            c[j - 1] = t;
-        }
-    }
-}
-
-static size_t clauses_parse(const char *accept, accept_clause_t *out, size_t max)
-{
-    size_t n = 0;
-    for (const char *p = accept; n < max;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (clause_parse(&out[n], span_trim(p, len)))
-            n++;
-        if (!comma)
-            break;
-        p = comma + 1;
-    }
-    return n;
-}
-
 /* The media types the discovery codec factory serves, in its order; JSON and protobuf have
  * stream framers, YAML does not. */
 static const struct {
@@ -170,18 +36,19 @@ static const struct {
     {"application", "vnd.kubernetes.protobuf", true},
 };
 
-static bool clause_matches(const accept_clause_t *c, size_t media)
+static bool clause_matches(const apiserver_accept_clause_t *c, size_t media)
 {
-    bool type_eq = span_eq(c->type, served_media[media].type);
-    return (type_eq && span_eq(c->subtype, served_media[media].subtype)) ||
-           (type_eq && span_eq(c->subtype, "*")) ||
-           (span_eq(c->type, "*") && span_eq(c->subtype, "*"));
+    bool type_eq = apiserver_span_eq(c->type, served_media[media].type);
+    return (type_eq && apiserver_span_eq(c->subtype, served_media[media].subtype)) ||
+           (type_eq && apiserver_span_eq(c->subtype, "*")) ||
+           (apiserver_span_eq(c->type, "*") && apiserver_span_eq(c->subtype, "*"));
 }
 
 /* acceptMediaTypeOptions: 1 and *ret set when the clause is acceptable for that media type. */
-static bool clause_accept(const accept_clause_t *c, size_t media, apiserver_discovery_format_t *ret)
+static bool clause_accept(const apiserver_accept_clause_t *c, size_t media,
+                          apiserver_discovery_format_t *ret)
 {
-    if (c->stream.n && (!served_media[media].streams || !span_eq(c->stream, "watch")))
+    if (c->stream.n && (!served_media[media].streams || !apiserver_span_eq(c->stream, "watch")))
         return false;
     if (c->sv.n) /* AllowsServerVersion is false for discovery */
         return false;
@@ -189,11 +56,12 @@ static bool clause_accept(const accept_clause_t *c, size_t media, apiserver_disc
         *ret = APISERVER_DISCOVERY_LEGACY;
         return true;
     }
-    if (!span_eq(c->g, "apidiscovery.k8s.io") || !span_eq(c->as, "APIGroupDiscoveryList"))
+    if (!apiserver_span_eq(c->g, "apidiscovery.k8s.io") ||
+        !apiserver_span_eq(c->as, "APIGroupDiscoveryList"))
         return false;
-    if (span_eq(c->v, "v2"))
+    if (apiserver_span_eq(c->v, "v2"))
         *ret = APISERVER_DISCOVERY_V2;
-    else if (span_eq(c->v, "v2beta1"))
+    else if (apiserver_span_eq(c->v, "v2beta1"))
         *ret = APISERVER_DISCOVERY_V2BETA1;
     else
         return false;
@@ -204,9 +72,8 @@ apiserver_discovery_format_t apiserver_discovery_negotiate(const char *accept)
 {
     if (!accept || !*accept)
         return APISERVER_DISCOVERY_LEGACY;
-    accept_clause_t clauses[MAX_CLAUSES];
-    size_t n = clauses_parse(accept, clauses, MAX_CLAUSES);
-    clauses_sort(clauses, n);
+    apiserver_accept_clause_t clauses[MAX_CLAUSES];
+    size_t n = apiserver_accept_parse(accept, clauses, MAX_CLAUSES);
     for (size_t i = 0; i < n; i++) {
         for (size_t m = 0; m < UTIL_ARRAY_SIZE(served_media); m++) {
             apiserver_discovery_format_t f;

@@ -1,9 +1,10 @@
-/* test_apiserver: the apiserver PKI (CA, serving and admin certificates, admin.kubeconfig) and
- * the API discovery documents. */
+/* test_apiserver: the apiserver PKI (CA, serving and admin certificates, admin.kubeconfig), the
+ * API discovery documents and server-side Table output. */
 #include "unit.h"
 #include "apiserver/apiserver_discovery.h"
 #include "apiserver/apiserver_pki.h"
 #include "apiserver/apiserver_resources.h"
+#include "apiserver/apiserver_table.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -941,6 +942,443 @@ static void test_discovery_unknown_group_or_version_is_enoent(void **state)
     util_buf_free(&b);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Server-side Table output. */
+
+#define TABLE_NOW 1704067200 /* 2024-01-01T00:00:00Z */
+#define KUBECTL_ACCEPT                                          \
+    "application/json;as=Table;v=v1;g=meta.k8s.io,application/" \
+    "json;as=Table;v=v1beta1;g=meta.k8s.io,"                    \
+    "application/json"
+
+static int64_t fixed_clock(void)
+{
+    return TABLE_NOW;
+}
+
+/* Renders one object (JSON text) and parses the Table back. */
+static cJSON *table_of(const char *group, const char *plural, const char *json, const char *inc)
+{
+    apiserver_table_clock = fixed_clock;
+    cJSON *obj = cJSON_Parse(json);
+    assert_non_null(obj);
+    util_buf_t b = {0};
+    cJSON *objs[1] = {obj};
+    apiserver_table_render(&b, "v1", group, plural, objs, 1, inc, "42", NULL);
+    cJSON *t = cJSON_Parse(b.data);
+    assert_non_null(t);
+    util_buf_free(&b);
+    cJSON_Delete(obj);
+    return t;
+}
+
+static const cJSON *table_cell(const cJSON *t, int row, int col)
+{
+    const cJSON *r = cJSON_GetArrayItem(cJSON_GetObjectItem(t, "rows"), row);
+    const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "cells"), col);
+    assert_non_null(c);
+    return c;
+}
+
+static const char *table_cell_str(const cJSON *t, int col)
+{
+    const char *s = cJSON_GetStringValue(table_cell(t, 0, col));
+    assert_non_null(s);
+    return s;
+}
+
+static void assert_columns(const cJSON *t, const char *const *names, const int *prio, size_t n)
+{
+    const cJSON *cols = cJSON_GetObjectItem(t, "columnDefinitions");
+    assert_int_equal(cJSON_GetArraySize(cols), (int)n);
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *c = cJSON_GetArrayItem(cols, (int)i);
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(c, "name")), names[i]);
+        assert_int_equal(cJSON_GetObjectItem(c, "priority")->valueint, prio[i]);
+        assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItem(c, "type")));
+        assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItem(c, "format")));
+        assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItem(c, "description")));
+    }
+}
+
+static void test_table_wanted_for_kubectl_accept_only(void **state)
+{
+    (void)state;
+    const char *v = NULL;
+    assert_true(apiserver_table_wanted(KUBECTL_ACCEPT, &v));
+    assert_string_equal(v, "v1");
+    assert_true(apiserver_table_wanted(
+        "application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json", &v));
+    assert_string_equal(v, "v1beta1");
+    assert_true(apiserver_table_wanted("application/json ; g=meta.k8s.io ; v=v1 ; as=Table", &v));
+    assert_string_equal(v, "v1");
+    assert_false(apiserver_table_wanted("application/json", &v));
+    assert_false(apiserver_table_wanted(NULL, &v));
+    assert_false(apiserver_table_wanted("", &v));
+    assert_false(apiserver_table_wanted("*/*", &v));
+    /* A higher q for plain JSON wins; an unknown Table version is skipped. */
+    assert_false(apiserver_table_wanted(
+        "application/json;as=Table;v=v1;g=meta.k8s.io;q=0.5,application/json", &v));
+    assert_true(apiserver_table_wanted(
+        "application/json;q=0.5,application/json;as=Table;v=v1;g=meta.k8s.io", &v));
+    assert_false(apiserver_table_wanted(
+        "application/json;as=Table;v=v2;g=meta.k8s.io,application/json", &v));
+    assert_false(apiserver_table_wanted(
+        "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json", &v));
+    assert_true(apiserver_table_include_object_valid(NULL));
+    assert_true(apiserver_table_include_object_valid("Object"));
+    assert_false(apiserver_table_include_object_valid("All"));
+}
+
+static void assert_human(int64_t secs, const char *want)
+{
+    char buf[32];
+    apiserver_table_human_duration(buf, sizeof(buf), secs);
+    assert_string_equal(buf, want);
+}
+
+static void test_table_human_duration_matches_upstream(void **state)
+{
+    (void)state;
+    assert_human(-5, "<invalid>");
+    assert_human(-1, "0s");
+    assert_human(0, "0s");
+    assert_human(59, "59s");
+    assert_human(119, "119s");
+    assert_human(120, "2m");
+    assert_human(192, "3m12s");
+    assert_human(61 * 60, "61m");
+    assert_human(3 * 3600, "3h");
+    assert_human(3 * 3600 + 5 * 60, "3h5m");
+    assert_human(47 * 3600, "47h");
+    assert_human(2 * 86400, "2d");
+    assert_human(2 * 86400 + 4 * 3600, "2d4h");
+    assert_human(400LL * 86400, "400d");
+    assert_human(3LL * 365 * 86400 + 12 * 86400, "3y12d");
+    assert_human(10LL * 365 * 86400, "10y");
+}
+
+static void test_table_configmap_columns_cells_and_metadata(void **state)
+{
+    (void)state;
+    cJSON *t =
+        table_of("", "configmaps",
+                 "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"cm\","
+                 "\"namespace\":\"default\",\"resourceVersion\":\"7\","
+                 "\"creationTimestamp\":\"2023-12-31T23:59:55Z\"},"
+                 "\"data\":{\"a\":\"1\",\"b\":\"2\"},\"binaryData\":{\"c\":\"AA==\"}}",
+                 NULL);
+    static const char *const names[] = {"Name", "Data", "Age"};
+    static const int prio[] = {0, 0, 0};
+    assert_columns(t, names, prio, 3);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(t, "kind")), "Table");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(t, "apiVersion")),
+                        "meta.k8s.io/v1");
+    const cJSON *meta = cJSON_GetObjectItem(t, "metadata");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(meta, "resourceVersion")), "42");
+    assert_null(cJSON_GetObjectItem(meta, "continue"));
+    const cJSON *name_col = cJSON_GetArrayItem(cJSON_GetObjectItem(t, "columnDefinitions"), 0);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(name_col, "format")), "name");
+    assert_string_equal(table_cell_str(t, 0), "cm");
+    assert_true(cJSON_IsNumber(table_cell(t, 0, 1)));
+    assert_int_equal(table_cell(t, 0, 1)->valueint, 3);
+    assert_string_equal(table_cell_str(t, 2), "5s");
+    /* Default includeObject=Metadata: a PartialObjectMetadata with the whole metadata. */
+    const cJSON *o =
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(t, "rows"), 0), "object");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(o, "kind")),
+                        "PartialObjectMetadata");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(o, "apiVersion")),
+                        "meta.k8s.io/v1");
+    const cJSON *om = cJSON_GetObjectItem(o, "metadata");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(om, "namespace")), "default");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(om, "resourceVersion")), "7");
+    assert_null(cJSON_GetObjectItem(o, "data"));
+    cJSON_Delete(t);
+}
+
+#define CM_JSON                                                                    \
+    "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"cm\"," \
+    "\"resourceVersion\":\"7\",\"creationTimestamp\":\"2023-12-31T00:00:00Z\"},"   \
+    "\"data\":{\"a\":\"1\"}}"
+
+static void test_table_include_object_none_metadata_object(void **state)
+{
+    (void)state;
+    cJSON *t = table_of("", "configmaps", CM_JSON, "None");
+    const cJSON *row = cJSON_GetArrayItem(cJSON_GetObjectItem(t, "rows"), 0);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(row, "object")));
+    assert_string_equal(table_cell_str(t, 2), "24h");
+    cJSON_Delete(t);
+
+    t = table_of("", "configmaps", CM_JSON, "Object");
+    row = cJSON_GetArrayItem(cJSON_GetObjectItem(t, "rows"), 0);
+    const cJSON *o = cJSON_GetObjectItem(row, "object");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(o, "kind")), "ConfigMap");
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "data"), "a")), "1");
+    cJSON_Delete(t);
+
+    t = table_of("", "configmaps", CM_JSON, "Metadata");
+    row = cJSON_GetArrayItem(cJSON_GetObjectItem(t, "rows"), 0);
+    o = cJSON_GetObjectItem(row, "object");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(o, "kind")),
+                        "PartialObjectMetadata");
+    cJSON_Delete(t);
+}
+
+static void test_table_empty_list_and_continue(void **state)
+{
+    (void)state;
+    apiserver_table_clock = fixed_clock;
+    util_buf_t b = {0};
+    apiserver_table_render(&b, "v1beta1", "apps", "deployments", NULL, 0, NULL, "9", "tok");
+    cJSON *t = cJSON_Parse(b.data);
+    assert_non_null(t);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(t, "apiVersion")),
+                        "meta.k8s.io/v1beta1");
+    const cJSON *meta = cJSON_GetObjectItem(t, "metadata");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(meta, "continue")), "tok");
+    assert_true(cJSON_IsArray(cJSON_GetObjectItem(t, "rows")));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(t, "rows")), 0);
+    cJSON_Delete(t);
+    util_buf_free(&b);
+}
+
+static void test_table_watch_event_headers_only_first(void **state)
+{
+    (void)state;
+    apiserver_table_clock = fixed_clock;
+    cJSON *obj = cJSON_Parse(CM_JSON);
+    util_buf_t b = {0};
+    apiserver_table_render_event(&b, "v1", "", "configmaps", obj, NULL, true);
+    cJSON *t = cJSON_Parse(b.data);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(t, "columnDefinitions")), 3);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(t, "rows")), 1);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(t, "metadata"),
+                                                                 "resourceVersion")),
+                        "7");
+    cJSON_Delete(t);
+    util_buf_reset(&b);
+    apiserver_table_render_event(&b, "v1", "", "configmaps", obj, NULL, false);
+    t = cJSON_Parse(b.data);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(t, "columnDefinitions")));
+    assert_string_equal(table_cell_str(t, 0), "cm");
+    cJSON_Delete(t);
+    util_buf_free(&b);
+    cJSON_Delete(obj);
+}
+
+static const char *pod_status_of(const char *spec_status_json, char *buf, size_t n)
+{
+    char *json =
+        util_strdup_printf("{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"p\","
+                           "\"creationTimestamp\":\"2023-12-31T23:00:00Z\"%s}",
+                           spec_status_json);
+    cJSON *t = table_of("", "pods", json, NULL);
+    snprintf(buf, n, "%s|%s|%s", table_cell_str(t, 1), table_cell_str(t, 2), table_cell_str(t, 3));
+    free(json);
+    cJSON_Delete(t);
+    return buf;
+}
+
+#define TWO_CONTAINERS ",\"spec\":{\"containers\":[{\"name\":\"a\"},{\"name\":\"b\"}]}"
+#define INIT_SPEC                                                          \
+    ",\"spec\":{\"initContainers\":[{\"name\":\"i1\"},{\"name\":\"i2\"}]," \
+    "\"containers\":[{\"name\":\"a\"}]}"
+
+static void test_table_pod_status_strings(void **state)
+{
+    (void)state;
+    char b[256];
+    assert_string_equal(
+        pod_status_of("}" TWO_CONTAINERS ",\"status\":{\"phase\":\"Pending\"}", b, sizeof(b)),
+        "0/2|Pending|0");
+    assert_string_equal(
+        pod_status_of(
+            "}" TWO_CONTAINERS ",\"status\":{\"phase\":\"Running\",\"containerStatuses\":["
+            "{\"name\":\"a\",\"ready\":true,\"restartCount\":0,\"state\":{\"running\":{}}},"
+            "{\"name\":\"b\",\"ready\":true,\"restartCount\":0,\"state\":{\"running\":{}}}]}",
+            b, sizeof(b)),
+        "2/2|Running|0");
+    assert_string_equal(
+        pod_status_of("}" TWO_CONTAINERS
+                      ",\"status\":{\"phase\":\"Pending\",\"containerStatuses\":["
+                      "{\"name\":\"a\",\"ready\":false,\"state\":{\"waiting\":{\"reason\":"
+                      "\"ContainerCreating\"}}}]}",
+                      b, sizeof(b)),
+        "0/2|ContainerCreating|0");
+    assert_string_equal(
+        pod_status_of("}" TWO_CONTAINERS
+                      ",\"status\":{\"phase\":\"Running\",\"containerStatuses\":["
+                      "{\"name\":\"a\",\"ready\":false,\"restartCount\":5,\"lastState\":{"
+                      "\"terminated\":{\"exitCode\":1,\"finishedAt\":\"2023-12-31T23:55:00Z\"}},"
+                      "\"state\":{\"waiting\":{\"reason\":\"CrashLoopBackOff\"}}}]}",
+                      b, sizeof(b)),
+        "0/2|CrashLoopBackOff|5 (5m ago)");
+    assert_string_equal(
+        pod_status_of("}" TWO_CONTAINERS ",\"status\":{\"phase\":\"Failed\",\"containerStatuses\":["
+                      "{\"name\":\"a\",\"state\":{\"terminated\":{\"exitCode\":3}}}]}",
+                      b, sizeof(b)),
+        "0/2|ExitCode:3|0");
+    assert_string_equal(
+        pod_status_of("}" TWO_CONTAINERS
+                      ",\"status\":{\"phase\":\"Succeeded\",\"containerStatuses\":["
+                      "{\"name\":\"a\",\"state\":{\"terminated\":{\"exitCode\":0,\"reason\":"
+                      "\"Completed\"}}}]}",
+                      b, sizeof(b)),
+        "0/2|Completed|0");
+    assert_string_equal(
+        pod_status_of(",\"deletionTimestamp\":\"2024-01-01T00:00:00Z\"}" TWO_CONTAINERS
+                      ",\"status\":{\"phase\":\"Running\"}",
+                      b, sizeof(b)),
+        "0/2|Terminating|0");
+    assert_string_equal(
+        pod_status_of(",\"deletionTimestamp\":\"2024-01-01T00:00:00Z\"}" TWO_CONTAINERS
+                      ",\"status\":{\"phase\":\"Succeeded\"}",
+                      b, sizeof(b)),
+        "0/2|Succeeded|0");
+    assert_string_equal(pod_status_of("}" TWO_CONTAINERS ",\"status\":{\"phase\":\"Failed\","
+                                      "\"reason\":\"Evicted\"}",
+                                      b, sizeof(b)),
+                        "0/2|Evicted|0");
+    assert_string_equal(
+        pod_status_of("}" INIT_SPEC ",\"status\":{\"phase\":\"Pending\",\"initContainerStatuses\":["
+                      "{\"name\":\"i1\",\"state\":{\"terminated\":{\"exitCode\":0}}},"
+                      "{\"name\":\"i2\",\"state\":{\"running\":{}}}]}",
+                      b, sizeof(b)),
+        "0/1|Init:1/2|0");
+    assert_string_equal(
+        pod_status_of("}" INIT_SPEC ",\"status\":{\"phase\":\"Pending\",\"initContainerStatuses\":["
+                      "{\"name\":\"i1\",\"restartCount\":2,\"state\":{\"terminated\":{\"exitCode\":"
+                      "1,\"reason\":\"Error\"}}}]}",
+                      b, sizeof(b)),
+        "0/1|Init:Error|2");
+    assert_string_equal(
+        pod_status_of(
+            "}" INIT_SPEC ",\"status\":{\"phase\":\"Pending\",\"initContainerStatuses\":["
+            "{\"name\":\"i1\",\"state\":{\"waiting\":{\"reason\":\"ImagePullBackOff\"}}}]}",
+            b, sizeof(b)),
+        "0/1|Init:ImagePullBackOff|0");
+    assert_string_equal(pod_status_of("}" TWO_CONTAINERS
+                                      ",\"status\":{\"phase\":\"Pending\",\"conditions\":["
+                                      "{\"type\":\"PodScheduled\",\"status\":\"False\",\"reason\":"
+                                      "\"SchedulingGated\"}]}",
+                                      b, sizeof(b)),
+                        "0/2|SchedulingGated|0");
+}
+
+static void test_table_pod_columns_and_wide_cells(void **state)
+{
+    (void)state;
+    cJSON *t = table_of("", "pods",
+                        "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"creationTimestamp\":"
+                        "\"2023-12-31T21:00:00+00:00\"},\"spec\":{\"nodeName\":\"n1\","
+                        "\"containers\":[{\"name\":\"a\"}],\"readinessGates\":[{\"conditionType\":"
+                        "\"x\"}]},\"status\":{\"phase\":\"Succeeded\",\"podIPs\":[{\"ip\":"
+                        "\"10.42.0.5\"}],\"conditions\":[{\"type\":\"x\",\"status\":\"True\"}]}}",
+                        NULL);
+    static const char *const names[] = {"Name", "Ready", "Status",         "Restarts",       "Age",
+                                        "IP",   "Node",  "Nominated Node", "Readiness Gates"};
+    static const int prio[] = {0, 0, 0, 0, 0, 1, 1, 1, 1};
+    assert_columns(t, names, prio, 9);
+    assert_string_equal(table_cell_str(t, 4), "3h");
+    assert_string_equal(table_cell_str(t, 5), "10.42.0.5");
+    assert_string_equal(table_cell_str(t, 6), "n1");
+    assert_string_equal(table_cell_str(t, 7), "<none>");
+    assert_string_equal(table_cell_str(t, 8), "1/1");
+    const cJSON *row = cJSON_GetArrayItem(cJSON_GetObjectItem(t, "rows"), 0);
+    const cJSON *cond = cJSON_GetArrayItem(cJSON_GetObjectItem(row, "conditions"), 0);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(cond, "type")), "Completed");
+    cJSON_Delete(t);
+}
+
+static void test_table_deployment_columns_and_cells(void **state)
+{
+    (void)state;
+    cJSON *t = table_of(
+        "apps", "deployments",
+        "{\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\",\"creationTimestamp\":"
+        "\"2023-12-29T20:00:00Z\"},\"spec\":{\"replicas\":3,\"selector\":{\"matchLabels\":{"
+        "\"app\":\"web\",\"tier\":\"fe\"},\"matchExpressions\":[{\"key\":\"env\",\"operator\":"
+        "\"In\",\"values\":[\"prod\",\"dev\"]}]},\"template\":{\"spec\":{\"containers\":["
+        "{\"name\":\"nginx\",\"image\":\"nginx:1\"},{\"name\":\"side\",\"image\":\"busybox\"}]}}},"
+        "\"status\":{\"readyReplicas\":2,\"updatedReplicas\":3,\"availableReplicas\":2}}",
+        NULL);
+    static const char *const names[] = {"Name", "Ready",      "Up-to-date", "Available",
+                                        "Age",  "Containers", "Images",     "Selector"};
+    static const int prio[] = {0, 0, 0, 0, 0, 1, 1, 1};
+    assert_columns(t, names, prio, 8);
+    assert_string_equal(table_cell_str(t, 1), "2/3");
+    assert_int_equal(table_cell(t, 0, 2)->valueint, 3);
+    assert_int_equal(table_cell(t, 0, 3)->valueint, 2);
+    assert_string_equal(table_cell_str(t, 4), "2d4h");
+    assert_string_equal(table_cell_str(t, 5), "nginx,side");
+    assert_string_equal(table_cell_str(t, 6), "nginx:1,busybox");
+    assert_string_equal(table_cell_str(t, 7), "app=web,env in (dev,prod),tier=fe");
+    cJSON_Delete(t);
+}
+
+static void test_table_service_node_event_and_generic(void **state)
+{
+    (void)state;
+    cJSON *t = table_of("", "services",
+                        "{\"metadata\":{\"name\":\"s\",\"creationTimestamp\":"
+                        "\"2024-01-01T00:00:30Z\"},\"spec\":{\"type\":\"NodePort\",\"clusterIPs\":"
+                        "[\"10.43.0.10\"],\"ports\":[{\"port\":80,\"nodePort\":30080,\"protocol\":"
+                        "\"TCP\"},{\"port\":53,\"protocol\":\"UDP\"}],\"selector\":{\"b\":\"2\","
+                        "\"a\":\"1\"}}}",
+                        NULL);
+    assert_string_equal(table_cell_str(t, 1), "NodePort");
+    assert_string_equal(table_cell_str(t, 2), "10.43.0.10");
+    assert_string_equal(table_cell_str(t, 3), "<none>");
+    assert_string_equal(table_cell_str(t, 4), "80:30080/TCP,53/UDP");
+    assert_string_equal(table_cell_str(t, 5), "<invalid>"); /* created 30s in the future */
+    assert_string_equal(table_cell_str(t, 6), "a=1,b=2");
+    cJSON_Delete(t);
+
+    t = table_of("", "nodes",
+                 "{\"metadata\":{\"name\":\"n1\",\"labels\":{\"node-role.kubernetes.io/"
+                 "control-plane\":\"true\",\"node-role.kubernetes.io/master\":\"true\"}},"
+                 "\"spec\":{\"unschedulable\":true},\"status\":{\"conditions\":[{\"type\":"
+                 "\"Ready\",\"status\":\"True\"}],\"addresses\":[{\"type\":\"InternalIP\","
+                 "\"address\":\"192.168.1.2\"}],\"nodeInfo\":{\"kubeletVersion\":\"v1.30.0\"}}}",
+                 NULL);
+    assert_string_equal(table_cell_str(t, 1), "Ready,SchedulingDisabled");
+    assert_string_equal(table_cell_str(t, 2), "control-plane,master");
+    assert_string_equal(table_cell_str(t, 3), "<unknown>");
+    assert_string_equal(table_cell_str(t, 4), "v1.30.0");
+    assert_string_equal(table_cell_str(t, 5), "192.168.1.2");
+    assert_string_equal(table_cell_str(t, 6), "<none>");
+    assert_string_equal(table_cell_str(t, 7), "<unknown>");
+    cJSON_Delete(t);
+
+    t = table_of("", "events",
+                 "{\"metadata\":{\"name\":\"e1\"},\"involvedObject\":{\"kind\":\"Pod\",\"name\":"
+                 "\"p\"},\"reason\":\"Pulled\",\"type\":\"Normal\",\"message\":\" done \\n\","
+                 "\"source\":{\"component\":\"kubelet\",\"host\":\"n1\"},\"firstTimestamp\":"
+                 "\"2023-12-31T23:50:00Z\",\"lastTimestamp\":\"2023-12-31T23:59:00Z\",\"count\":"
+                 "4}",
+                 NULL);
+    assert_string_equal(table_cell_str(t, 0), "60s");
+    assert_string_equal(table_cell_str(t, 3), "pod/p");
+    assert_string_equal(table_cell_str(t, 5), "kubelet, n1");
+    assert_string_equal(table_cell_str(t, 6), "done");
+    assert_string_equal(table_cell_str(t, 7), "10m");
+    assert_int_equal(table_cell(t, 0, 8)->valueint, 4);
+    assert_string_equal(table_cell_str(t, 9), "e1");
+    cJSON_Delete(t);
+
+    t = table_of("example.com", "widgets",
+                 "{\"metadata\":{\"name\":\"w\",\"creationTimestamp\":\"2023-12-31T23:58:00Z\"}}",
+                 NULL);
+    static const char *const names[] = {"Name", "Age"};
+    static const int prio[] = {0, 0};
+    assert_columns(t, names, prio, 2);
+    assert_string_equal(table_cell_str(t, 1), "2m");
+    cJSON_Delete(t);
+}
+
 int main(void)
 {
     unit_filter_from_env();
@@ -970,6 +1408,16 @@ int main(void)
         cmocka_unit_test(test_discovery_group_resource_list),
         cmocka_unit_test(test_discovery_group_document),
         cmocka_unit_test(test_discovery_unknown_group_or_version_is_enoent),
+        cmocka_unit_test(test_table_wanted_for_kubectl_accept_only),
+        cmocka_unit_test(test_table_human_duration_matches_upstream),
+        cmocka_unit_test(test_table_configmap_columns_cells_and_metadata),
+        cmocka_unit_test(test_table_include_object_none_metadata_object),
+        cmocka_unit_test(test_table_empty_list_and_continue),
+        cmocka_unit_test(test_table_watch_event_headers_only_first),
+        cmocka_unit_test(test_table_pod_status_strings),
+        cmocka_unit_test(test_table_pod_columns_and_wide_cells),
+        cmocka_unit_test(test_table_deployment_columns_and_cells),
+        cmocka_unit_test(test_table_service_node_event_and_generic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
