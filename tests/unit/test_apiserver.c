@@ -1,7 +1,9 @@
 /* test_apiserver: the apiserver PKI (CA, serving and admin certificates, admin.kubeconfig), the
- * API discovery documents and server-side Table output. */
+ * API discovery documents, server-side Table output, and JSON, merge and strategic merge
+ * patches. */
 #include "unit.h"
 #include "apiserver/apiserver_discovery.h"
+#include "apiserver/apiserver_patch.h"
 #include "apiserver/apiserver_pki.h"
 #include "apiserver/apiserver_resources.h"
 #include "apiserver/apiserver_table.h"
@@ -1379,6 +1381,436 @@ static void test_table_service_node_event_and_generic(void **state)
     cJSON_Delete(t);
 }
 
+/* ---- patches ------------------------------------------------------------------------------- */
+
+/* Parses test JSON written with single quotes. */
+static cJSON *tj(const char *s)
+{
+    char *d = strdup(s);
+    assert_non_null(d);
+    for (char *c = d; *c; c++)
+        if (*c == '\'')
+            *c = '"';
+    cJSON *j = cJSON_Parse(d);
+    if (!j)
+        fail_msg("bad test JSON: %s", d);
+    free(d);
+    return j;
+}
+
+static void expect_json(cJSON *got, const char *want)
+{
+    cJSON *w = tj(want);
+    if (!cJSON_Compare(got, w, true)) {
+        char *g = got ? cJSON_PrintUnformatted(got) : NULL, *e = cJSON_PrintUnformatted(w);
+        print_error("got  %s\nwant %s\n", g ? g : "NULL", e);
+        free(g);
+        free(e);
+        cJSON_Delete(w);
+        cJSON_Delete(got);
+        fail();
+    }
+    cJSON_Delete(w);
+    cJSON_Delete(got);
+}
+
+static void expect_error(cJSON *got, util_error_t *err, const char *substr)
+{
+    if (got || !*err || !strstr((*err)->msg, substr)) {
+        char *g = got ? cJSON_PrintUnformatted(got) : NULL;
+        print_error("got %s, error %s; want error with \"%s\"\n", g ? g : "NULL",
+                    *err ? (*err)->msg : "none", substr);
+        free(g);
+        cJSON_Delete(got);
+        fail();
+    }
+    util_error_free(err);
+}
+
+static void jp_case(const char *doc, const char *ops, const char *want, const char *error)
+{
+    cJSON *d = tj(doc), *o = tj(ops);
+    util_error_t err = NULL;
+    cJSON *got = apiserver_json_patch(d, o, &err);
+    if (error)
+        expect_error(got, &err, error);
+    else
+        expect_json(got, want);
+    cJSON_Delete(d);
+    cJSON_Delete(o);
+    util_error_free(&err);
+}
+
+static void test_json_patch_rfc6902_appendix_a(void **state)
+{
+    (void)state;
+    jp_case("{'foo':'bar'}", "[{'op':'add','path':'/baz','value':'qux'}]",
+            "{'baz':'qux','foo':'bar'}", NULL);
+    jp_case("{'foo':['bar','baz']}", "[{'op':'add','path':'/foo/1','value':'qux'}]",
+            "{'foo':['bar','qux','baz']}", NULL);
+    jp_case("{'baz':'qux','foo':'bar'}", "[{'op':'remove','path':'/baz'}]", "{'foo':'bar'}", NULL);
+    jp_case("{'foo':['bar','qux','baz']}", "[{'op':'remove','path':'/foo/1'}]",
+            "{'foo':['bar','baz']}", NULL);
+    jp_case("{'baz':'qux','foo':'bar'}", "[{'op':'replace','path':'/baz','value':'boo'}]",
+            "{'baz':'boo','foo':'bar'}", NULL);
+    jp_case("{'foo':{'bar':'baz','waldo':'fred'},'qux':{'corge':'grault'}}",
+            "[{'op':'move','from':'/foo/waldo','path':'/qux/thud'}]",
+            "{'foo':{'bar':'baz'},'qux':{'corge':'grault','thud':'fred'}}", NULL);
+    jp_case("{'foo':['all','grass','cows','eat']}",
+            "[{'op':'move','from':'/foo/1','path':'/foo/3'}]",
+            "{'foo':['all','cows','eat','grass']}", NULL);
+    jp_case("{'baz':'qux','foo':['a',2,'c']}",
+            "[{'op':'test','path':'/baz','value':'qux'},{'op':'test','path':'/foo/1','value':2}]",
+            "{'baz':'qux','foo':['a',2,'c']}", NULL);
+    jp_case("{'baz':'qux'}", "[{'op':'test','path':'/baz','value':'bar'}]", NULL,
+            "test operation failed");
+    jp_case("{'foo':'bar'}", "[{'op':'add','path':'/child','value':{'grandchild':{}}}]",
+            "{'foo':'bar','child':{'grandchild':{}}}", NULL);
+    jp_case("{'foo':'bar'}", "[{'op':'add','path':'/baz','value':'qux','xyz':123}]",
+            "{'foo':'bar','baz':'qux'}", NULL);
+    jp_case("{'foo':'bar'}", "[{'op':'add','path':'/baz/bat','value':'qux'}]", NULL,
+            "doc is missing path: \"/baz/bat\": missing value");
+    jp_case("{'/':9,'~1':10}", "[{'op':'test','path':'/~01','value':10}]", "{'/':9,'~1':10}", NULL);
+    jp_case("{'/':9,'~1':10}", "[{'op':'test','path':'/~01','value':'10'}]", NULL,
+            "test operation failed");
+    jp_case("{'foo':['bar']}", "[{'op':'add','path':'/foo/-','value':['abc','def']}]",
+            "{'foo':['bar',['abc','def']]}", NULL);
+}
+
+static void test_json_patch_more(void **state)
+{
+    (void)state;
+    jp_case("{'a':{'b':1}}", "[{'op':'copy','from':'/a','path':'/c'}]", "{'a':{'b':1},'c':{'b':1}}",
+            NULL);
+    jp_case("{'a':1}", "[{'op':'replace','path':'','value':[1]}]", "[1]", NULL);
+    jp_case("{'a':[1,2,3]}", "[{'op':'remove','path':'/a/-1'}]", "{'a':[1,2]}", NULL);
+    jp_case("{'a':[1,2,3]}", "[{'op':'add','path':'/a/3','value':4}]", "{'a':[1,2,3,4]}", NULL);
+    jp_case("{'a':[1,2,3]}", "[{'op':'add','path':'/a/4','value':4}]", NULL, "missing path");
+    jp_case("{'a':[1,2,3]}", "[{'op':'remove','path':'/a/01'}]", NULL, "missing path");
+    jp_case("{'a':1}", "[{'op':'remove','path':'/b'}]", NULL, "doc is missing path: \"/b\"");
+    jp_case("{'a':1}", "[{'op':'replace','path':'/b','value':2}]", NULL, "missing path");
+    jp_case("{'a':{'b':1}}", "[{'op':'move','from':'/a','path':'/a/c'}]", NULL, "child");
+    jp_case("{'a':1}", "[{'op':'frob','path':'/a'}]", NULL, "Unexpected kind: frob");
+    jp_case("{'a':1}", "[{'path':'/a'}]", NULL, "missing op");
+    jp_case("{'a':1}", "[{'op':'add','path':'/a'}]", NULL, "missing value");
+    jp_case("{'a':1}", "[{'op':'add','path':'a','value':1}]", NULL, "invalid JSON pointer");
+    jp_case("{'a':1}", "[{'op':'test','path':'/a~2','value':1}]", NULL, "invalid JSON pointer");
+    jp_case("{'a':1}", "{'op':'add'}", NULL, "array");
+    /* a failed operation leaves no partial result behind */
+    jp_case("{'a':1}", "[{'op':'add','path':'/b','value':2},{'op':'test','path':'/a','value':2}]",
+            NULL, "test operation failed");
+
+    cJSON *doc = tj("{}"), *ops = cJSON_CreateArray();
+    for (int i = 0; i < APISERVER_JSON_PATCH_MAX_OPS + 1; i++)
+        cJSON_AddItemToArray(ops, tj("{'op':'test','path':'','value':{}}"));
+    util_error_t err = NULL;
+    expect_error(apiserver_json_patch(doc, ops, &err), &err, "maximum operations");
+    cJSON_DeleteItemFromArray(ops, 0);
+    expect_json(apiserver_json_patch(doc, ops, &err), "{}");
+    cJSON_Delete(ops);
+
+    /* doubling the document by copies is bounded */
+    ops = cJSON_CreateArray();
+    cJSON_AddItemToArray(ops, tj("{'op':'add','path':'/a','value':[1,2,3,4,5,6,7,8]}"));
+    for (int i = 0; i < 40; i++)
+        cJSON_AddItemToArray(ops, tj("{'op':'copy','from':'/a','path':'/a/0'}"));
+    expect_error(apiserver_json_patch(doc, ops, &err), &err, "copy");
+    cJSON_Delete(ops);
+
+    char deep[4096] = "";
+    for (int i = 0; i < APISERVER_PATCH_MAX_DEPTH + 1; i++)
+        strcat(deep, "/x");
+    ops = cJSON_CreateArray();
+    cJSON *op = tj("{'op':'add','value':1}");
+    cJSON_AddStringToObject(op, "path", deep);
+    cJSON_AddItemToArray(ops, op);
+    expect_error(apiserver_json_patch(doc, ops, &err), &err, "too deep");
+    cJSON_Delete(ops);
+    cJSON_Delete(doc);
+}
+
+static void mp_case(const char *doc, const char *patch, const char *want)
+{
+    cJSON *d = tj(doc), *p = tj(patch);
+    expect_json(apiserver_merge_patch(d, p), want);
+    cJSON_Delete(d);
+    cJSON_Delete(p);
+}
+
+static void test_merge_patch_rfc7386_appendix_a(void **state)
+{
+    (void)state;
+    mp_case("{'a':'b'}", "{'a':'c'}", "{'a':'c'}");
+    mp_case("{'a':'b'}", "{'b':'c'}", "{'a':'b','b':'c'}");
+    mp_case("{'a':'b'}", "{'a':null}", "{}");
+    mp_case("{'a':'b','b':'c'}", "{'a':null}", "{'b':'c'}");
+    mp_case("{'a':['b']}", "{'a':'c'}", "{'a':'c'}");
+    mp_case("{'a':'c'}", "{'a':['b']}", "{'a':['b']}");
+    mp_case("{'a':{'b':'c'}}", "{'a':{'b':'d','c':null}}", "{'a':{'b':'d'}}");
+    mp_case("{'a':[{'b':'c'}]}", "{'a':[1]}", "{'a':[1]}");
+    mp_case("['a','b']", "['c','d']", "['c','d']");
+    mp_case("{'a':'b'}", "['c']", "['c']");
+    mp_case("{'a':'foo'}", "null", "null");
+    mp_case("{'a':'foo'}", "'bar'", "'bar'");
+    mp_case("{'e':null}", "{'a':1}", "{'e':null,'a':1}");
+    mp_case("[1,2]", "{'a':'b','c':null}", "{'a':'b'}");
+    mp_case("{}", "{'a':{'bb':{'ccc':null}}}", "{'a':{'bb':{}}}");
+}
+
+static void sp_case(const char *kind, const char *doc, const char *patch, const char *want,
+                    const char *error)
+{
+    cJSON *d = tj(doc), *p = tj(patch);
+    util_error_t err = NULL;
+    cJSON *got = apiserver_strategic_patch(d, p, kind, &err);
+    if (error)
+        expect_error(got, &err, error);
+    else
+        expect_json(got, want);
+    cJSON_Delete(d);
+    cJSON_Delete(p);
+    util_error_free(&err);
+}
+
+static void test_strategic_merge_lists_by_key(void **state)
+{
+    (void)state;
+    /* containers by name: change a field, keep the rest */
+    sp_case("Pod", "{'spec':{'containers':[{'name':'a','image':'x'},{'name':'b','image':'y'}]}}",
+            "{'spec':{'containers':[{'name':'a','image':'z'}]}}",
+            "{'spec':{'containers':[{'name':'a','image':'z'},{'name':'b','image':'y'}]}}", NULL);
+    /* env by name, ports by containerPort, volumeMounts by mountPath, nested in containers */
+    sp_case("Pod",
+            "{'spec':{'containers':[{'name':'a','env':[{'name':'A','value':'1'},{'name':'B',"
+            "'value':'2'}],'ports':[{'containerPort':80,'name':'http'}],"
+            "'volumeMounts':[{'mountPath':'/d','name':'v'}]}]}}",
+            "{'spec':{'containers':[{'name':'a','env':[{'name':'B','value':'3'},{'name':'A',"
+            "'$patch':'delete'}],'ports':[{'containerPort':80,'protocol':'TCP'}],"
+            "'volumeMounts':[{'mountPath':'/d','readOnly':true}]}]}}",
+            "{'spec':{'containers':[{'name':'a','env':[{'name':'B','value':'3'}],"
+            "'ports':[{'containerPort':80,'name':'http','protocol':'TCP'}],"
+            "'volumeMounts':[{'mountPath':'/d','name':'v','readOnly':true}]}]}}",
+            NULL);
+    /* a new item goes in front of server-only items, as upstream's mergeSortedSlice does */
+    sp_case("Pod", "{'spec':{'containers':[{'name':'a'}]}}",
+            "{'spec':{'containers':[{'name':'b'}]}}",
+            "{'spec':{'containers':[{'name':'b'},{'name':'a'}]}}", NULL);
+    /* upstream "merge lists of maps": $setElementOrder places new and server items */
+    sp_case("Pod",
+            "{'spec':{'containers':[{'name':'1','other':'a'},{'name':'2','value':2,'other':'b'}]}}",
+            "{'spec':{'$setElementOrder/containers':[{'name':'4'},{'name':'1'},{'name':'2'},"
+            "{'name':'3'}],'containers':[{'name':'4','value':4},{'name':'3','value':3}]}}",
+            "{'spec':{'containers':[{'name':'4','value':4},{'name':'1','other':'a'},"
+            "{'name':'2','value':2,'other':'b'},{'name':'3','value':3}]}}",
+            NULL);
+    /* upstream "set elements order in a list with server-only items" */
+    sp_case("Pod",
+            "{'spec':{'containers':[{'name':'1','other':'a'},{'name':'3','value':3},"
+            "{'name':'4','value':4},{'name':'2','value':2},{'name':'9'}]}}",
+            "{'spec':{'$setElementOrder/containers':[{'name':'4'},{'name':'2'},{'name':'3'},"
+            "{'name':'1'}]}}",
+            "{'spec':{'containers':[{'name':'4','value':4},{'name':'2','value':2},"
+            "{'name':'3','value':3},{'name':'1','other':'a'},{'name':'9'}]}}",
+            NULL);
+    /* $patch: replace inside a list */
+    sp_case("Pod", "{'spec':{'volumes':[{'name':'a'},{'name':'b'}]}}",
+            "{'spec':{'volumes':[{'$patch':'replace'},{'name':'c','emptyDir':{}}]}}",
+            "{'spec':{'volumes':[{'name':'c','emptyDir':{}}]}}", NULL);
+    /* delete a missing item is a no-op */
+    sp_case("Pod", "{'spec':{'volumes':[{'name':'a'}]}}",
+            "{'spec':{'volumes':[{'name':'z','$patch':'delete'}]}}",
+            "{'spec':{'volumes':[{'name':'a'}]}}", NULL);
+    /* lists without a merge strategy are replaced: tolerations, readinessGates */
+    sp_case("Pod",
+            "{'spec':{'tolerations':[{'key':'a'}],'readinessGates':[{'conditionType':'x'}]}}",
+            "{'spec':{'tolerations':[{'key':'b'}],'readinessGates':[]}}",
+            "{'spec':{'tolerations':[{'key':'b'}],'readinessGates':[]}}", NULL);
+    /* pod templates in workloads; the CronJob's is two levels down */
+    sp_case("Deployment",
+            "{'spec':{'template':{'spec':{'containers':[{'name':'a','image':'x'}]}}}}",
+            "{'spec':{'template':{'spec':{'containers':[{'name':'a','image':'y'}]}}}}",
+            "{'spec':{'template':{'spec':{'containers':[{'name':'a','image':'y'}]}}}}", NULL);
+    sp_case("CronJob",
+            "{'spec':{'jobTemplate':{'spec':{'template':{'spec':{'containers':[{'name':'a',"
+            "'image':'x'},{'name':'b'}]}}}}}}",
+            "{'spec':{'jobTemplate':{'spec':{'template':{'spec':{'containers':[{'name':'a',"
+            "'image':'y'}]}}}}}}",
+            "{'spec':{'jobTemplate':{'spec':{'template':{'spec':{'containers':[{'name':'a',"
+            "'image':'y'},{'name':'b'}]}}}}}}",
+            NULL);
+    /* ...but a ConfigMap (no table) replaces its lists */
+    sp_case("ConfigMap", "{'spec':{'containers':[{'name':'a','image':'x'},{'name':'b'}]}}",
+            "{'spec':{'containers':[{'name':'a','image':'y'}]}}",
+            "{'spec':{'containers':[{'name':'a','image':'y'}]}}", NULL);
+    sp_case("Service", "{'spec':{'ports':[{'port':80,'name':'http'},{'port':443}]}}",
+            "{'spec':{'ports':[{'port':80,'targetPort':8080}]}}",
+            "{'spec':{'ports':[{'port':80,'name':'http','targetPort':8080},{'port':443}]}}", NULL);
+    sp_case("Node",
+            "{'status':{'addresses':[{'type':'InternalIP','address':'10.0.0.1'},"
+            "{'type':'Hostname','address':'n'}],'conditions':[{'type':'Ready','status':'False'}]}}",
+            "{'status':{'addresses':[{'type':'InternalIP','address':'10.0.0.2'}],"
+            "'conditions':[{'type':'Ready','status':'True'}]}}",
+            "{'status':{'addresses':[{'type':'InternalIP','address':'10.0.0.2'},"
+            "{'type':'Hostname','address':'n'}],'conditions':[{'type':'Ready','status':'True'}]}}",
+            NULL);
+    sp_case("Pod", "{'metadata':{'ownerReferences':[{'uid':'1','name':'a'}]}}",
+            "{'metadata':{'ownerReferences':[{'uid':'1','controller':true}]}}",
+            "{'metadata':{'ownerReferences':[{'uid':'1','name':'a','controller':true}]}}", NULL);
+    sp_case(
+        "Deployment", "{'status':{'conditions':[{'type':'A','status':'True'},{'type':'B'}]}}",
+        "{'status':{'conditions':[{'type':'B','status':'False'}]}}",
+        "{'status':{'conditions':[{'type':'A','status':'True'},{'type':'B','status':'False'}]}}",
+        NULL);
+}
+
+static void test_strategic_primitive_lists(void **state)
+{
+    (void)state;
+    /* upstream "merge lists of scalars" (finalizers merge) */
+    sp_case("Pod", "{'metadata':{'finalizers':['1','2','4']}}",
+            "{'metadata':{'$setElementOrder/finalizers':['1','2','3'],'finalizers':['3']}}",
+            "{'metadata':{'finalizers':['1','2','3','4']}}", NULL);
+    sp_case("Pod", "{'metadata':{'finalizers':['a','b']}}", "{'metadata':{'finalizers':['b','c']}}",
+            "{'metadata':{'finalizers':['a','b','c']}}", NULL);
+    /* upstream "delete items in lists of scalars" */
+    sp_case("Pod", "{'metadata':{'finalizers':['1','2','3','4']}}",
+            "{'metadata':{'$setElementOrder/finalizers':['1','2'],"
+            "'$deleteFromPrimitiveList/finalizers':['3']}}",
+            "{'metadata':{'finalizers':['1','2','4']}}", NULL);
+    /* "delete all duplicate items", and deleting what is not there adds nothing */
+    sp_case("Pod", "{'metadata':{'finalizers':['a','b','a']}}",
+            "{'metadata':{'$deleteFromPrimitiveList/finalizers':['a','z']}}",
+            "{'metadata':{'finalizers':['b']}}", NULL);
+    sp_case("Pod", "{'metadata':{}}", "{'metadata':{'$deleteFromPrimitiveList/finalizers':['a']}}",
+            "{'metadata':{}}", NULL);
+    /* $deleteFromPrimitiveList also works on lists without merge strategy */
+    sp_case("Pod", "{'spec':{'args':['a','b']}}",
+            "{'spec':{'$deleteFromPrimitiveList/args':['a']}}", "{'spec':{'args':['b']}}", NULL);
+    /* primitive lists without strategy are replaced */
+    sp_case("Pod", "{'spec':{'containers':[{'name':'a','args':['1','2']}]}}",
+            "{'spec':{'containers':[{'name':'a','args':['3']}]}}",
+            "{'spec':{'containers':[{'name':'a','args':['3']}]}}", NULL);
+}
+
+static void test_strategic_maps_and_directives(void **state)
+{
+    (void)state;
+    sp_case("ConfigMap", "{'data':{'a':'1','b':'2'},'x':1}", "{'data':{'a':null,'c':'3'},'x':null}",
+            "{'data':{'b':'2','c':'3'}}", NULL);
+    sp_case("Pod", "{'spec':{'nodeSelector':{'a':'1'}}}",
+            "{'spec':{'nodeSelector':{'$patch':'replace','b':'2'}}}",
+            "{'spec':{'nodeSelector':{'b':'2'}}}", NULL);
+    sp_case("Pod", "{'spec':{'nodeSelector':{'a':'1'}}}",
+            "{'spec':{'nodeSelector':{'$patch':'delete'}}}", "{'spec':{'nodeSelector':{}}}", NULL);
+    /* new content loses nulls and marked maps */
+    sp_case("Pod", "{}", "{'spec':{'a':null,'b':{'$patch':'delete'},'c':1}}", "{'spec':{'c':1}}",
+            NULL);
+    /* upstream "retainKeys map should clear defaulted field" (Deployment strategy) */
+    sp_case("Deployment",
+            "{'spec':{'strategy':{'type':'RollingUpdate','rollingUpdate':{'maxSurge':1}}}}",
+            "{'spec':{'strategy':{'$retainKeys':['type'],'type':'Recreate'}}}",
+            "{'spec':{'strategy':{'type':'Recreate'}}}", NULL);
+    /* retainKeys in a merging list of maps (volumes) */
+    sp_case("Pod", "{'spec':{'volumes':[{'name':'v','hostPath':{'path':'/a'}}]}}",
+            "{'spec':{'volumes':[{'name':'v','$retainKeys':['name','emptyDir'],'emptyDir':{}}]}}",
+            "{'spec':{'volumes':[{'name':'v','emptyDir':{}}]}}", NULL);
+    sp_case("Deployment", "{'spec':{'strategy':{}}}",
+            "{'spec':{'strategy':{'$retainKeys':['type'],'rollingUpdate':{}}}}", NULL,
+            "invalid patch format of retainKeys");
+    sp_case("Pod", "{}", "{'spec':{'$frob':1}}", NULL, "unknown patch directive: $frob");
+    sp_case("Pod", "{'spec':{}}", "{'spec':{'$patch':'frob'}}", NULL, "unknown patch type: frob");
+    sp_case("Pod", "{'spec':{'containers':[{'name':'a'}]}}",
+            "{'spec':{'containers':[{'$patch':'merge'}]}}", NULL, "merging lists cannot");
+    sp_case("Pod", "{'spec':{'containers':[{'name':'a'}]}}",
+            "{'spec':{'containers':[{'image':'x'}]}}", NULL, "merge key: name");
+    sp_case("Pod", "{'spec':{'containers':[{'name':'a'}]}}",
+            "{'spec':{'containers':[{'$patch':'delete'}]}}", NULL, "merge key: name");
+    sp_case("Pod", "{'spec':{'containers':[{'name':'a'}]}}", "{'spec':{'containers':['x']}}", NULL,
+            "not identical");
+    sp_case("Pod", "{'spec':{'containers':[{'name':'1'}]}}",
+            "{'spec':{'$setElementOrder/containers':[{'name':'1'}],'containers':[{'name':'2'}]}}",
+            NULL, "doesn't match");
+    sp_case("Pod", "{}", "[]", NULL, "JSON object");
+    /* the top-level $patch: delete empties the object */
+    sp_case("Pod", "{'a':1}", "{'$patch':'delete'}", "{}", NULL);
+}
+
+/* Random operation arrays and patches: every call returns a document or an error. */
+static cJSON *random_value(unsigned *seed, int depth)
+{
+    static const char *const keys[] = {"a",
+                                       "b",
+                                       "name",
+                                       "$patch",
+                                       "containers",
+                                       "finalizers",
+                                       "$retainKeys",
+                                       "$setElementOrder/containers",
+                                       "$deleteFromPrimitiveList/finalizers",
+                                       "spec"};
+    static const char *const strs[] = {"delete", "replace", "merge", "a", "name", "x"};
+    int r = rand_r(seed) % (depth > 3 ? 4 : 7);
+    cJSON *v;
+    switch (r) {
+    case 0:
+        return cJSON_CreateNull();
+    case 1:
+        return cJSON_CreateNumber(rand_r(seed) % 4);
+    case 2:
+        return cJSON_CreateString(strs[rand_r(seed) % UTIL_ARRAY_SIZE(strs)]);
+    case 3:
+        return cJSON_CreateBool(rand_r(seed) % 2);
+    case 4:
+    case 5:
+        v = cJSON_CreateObject();
+        for (int i = rand_r(seed) % 4; i > 0; i--)
+            cJSON_AddItemToObject(v, keys[rand_r(seed) % UTIL_ARRAY_SIZE(keys)],
+                                  random_value(seed, depth + 1));
+        return v;
+    default:
+        v = cJSON_CreateArray();
+        for (int i = rand_r(seed) % 4; i > 0; i--)
+            cJSON_AddItemToArray(v, random_value(seed, depth + 1));
+        return v;
+    }
+}
+
+static void test_patches_random_input_never_crash(void **state)
+{
+    (void)state;
+    static const char *const opnames[] = {"add", "remove", "replace", "move", "copy", "test", "x"};
+    static const char *const paths[] = {"",          "/",     "/a",  "/a/0", "/a/-",  "/b/c",
+                                        "/a/1/name", "/spec", "/~1", "/~",   "/a/-1", "/a/99"};
+    unsigned seed = 12345;
+    for (int iter = 0; iter < 3000; iter++) {
+        cJSON *doc = random_value(&seed, 0), *ops = cJSON_CreateArray();
+        for (int i = rand_r(&seed) % 6; i > 0; i--) {
+            cJSON *op = cJSON_CreateObject();
+            cJSON_AddStringToObject(op, "op", opnames[rand_r(&seed) % UTIL_ARRAY_SIZE(opnames)]);
+            cJSON_AddStringToObject(op, "path", paths[rand_r(&seed) % UTIL_ARRAY_SIZE(paths)]);
+            cJSON_AddStringToObject(op, "from", paths[rand_r(&seed) % UTIL_ARRAY_SIZE(paths)]);
+            if (rand_r(&seed) % 4)
+                cJSON_AddItemToObject(op, "value", random_value(&seed, 1));
+            cJSON_AddItemToArray(ops, op);
+        }
+        util_error_t err = NULL;
+        cJSON *out = apiserver_json_patch(doc, ops, &err);
+        assert_true((out != NULL) != (err != NULL));
+        cJSON_Delete(out);
+        util_error_free(&err);
+
+        cJSON *patch = random_value(&seed, 0);
+        out = apiserver_strategic_patch(doc, patch, iter % 2 ? "Pod" : "Deployment", &err);
+        assert_true((out != NULL) != (err != NULL));
+        cJSON_Delete(out);
+        util_error_free(&err);
+        cJSON_Delete(apiserver_merge_patch(doc, patch));
+        cJSON_Delete(patch);
+        cJSON_Delete(ops);
+        cJSON_Delete(doc);
+    }
+}
+
 int main(void)
 {
     unit_filter_from_env();
@@ -1418,6 +1850,13 @@ int main(void)
         cmocka_unit_test(test_table_pod_columns_and_wide_cells),
         cmocka_unit_test(test_table_deployment_columns_and_cells),
         cmocka_unit_test(test_table_service_node_event_and_generic),
+        cmocka_unit_test(test_json_patch_rfc6902_appendix_a),
+        cmocka_unit_test(test_json_patch_more),
+        cmocka_unit_test(test_merge_patch_rfc7386_appendix_a),
+        cmocka_unit_test(test_strategic_merge_lists_by_key),
+        cmocka_unit_test(test_strategic_primitive_lists),
+        cmocka_unit_test(test_strategic_maps_and_directives),
+        cmocka_unit_test(test_patches_random_input_never_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
