@@ -10,6 +10,8 @@
 #include <mbedtls/base64.h>
 
 #include "apiserver_object.h"
+#include "apiserver_patch.h"
+#include "apiserver_table.h"
 
 #define MAX_SEGMENTS   8
 #define MAX_NAME       253
@@ -210,14 +212,29 @@ static void respond_object(apiserver_conn_t *c, int status, cJSON *obj)
     cJSON_free(text);
 }
 
-static void respond_kv(apiserver_conn_t *c, const store_kv_t *kv)
+static void respond_kv(apiserver_conn_t *c, const apiserver_target_t *t, const store_kv_t *kv)
 {
     cJSON *obj = decode_stored(kv->value, kv->value_len, kv->mod_rev);
     if (!obj) {
         apiserver__respond_status(c, 500, "InternalError", "stored object is not valid JSON");
         return;
     }
-    respond_object(c, 200, obj);
+    const char *table_version = NULL;
+    if (!t->sub[0] &&
+        apiserver_table_wanted(apiserver__header(&c->req, "accept"), &table_version)) {
+        char include[16] = "", rv[24];
+        apiserver_query_get(c->req.query, "includeObject", include, sizeof(include));
+        snprintf(rv, sizeof(rv), "%" PRId64, kv->mod_rev);
+        util_buf_t b = {0};
+        apiserver_table_render(&b, table_version, t->res->group, t->res->plural, &obj, 1,
+                               include[0] ? include : NULL, rv, NULL);
+        char ct[96];
+        snprintf(ct, sizeof(ct), "application/json;as=Table;v=%s;g=meta.k8s.io", table_version);
+        apiserver__respond(c, 200, ct, b.data, b.len, NULL);
+        util_buf_free(&b);
+    } else {
+        respond_object(c, 200, obj);
+    }
     cJSON_Delete(obj);
 }
 
@@ -481,7 +498,7 @@ static void handle_get(apiserver_conn_t *c, const apiserver_target_t *t)
     else if (r < 0)
         apiserver_status_store_error(c, r, err ? err->msg : NULL);
     else
-        respond_kv(c, kv);
+        respond_kv(c, t, kv);
     free(kv);
 }
 
@@ -668,48 +685,6 @@ static void handle_update(apiserver_conn_t *c, const apiserver_target_t *t)
 
 /* ---- patches --------------------------------------------------------------------------------- */
 
-/* RFC 7386 merge patch; strategic merge patch directives for maps are honoured ($patch:
- * replace/delete; $setElementOrder and $retainKeys are dropped). Lists are replaced. */
-static cJSON *merge_patch(cJSON *target, const cJSON *patch, bool strategic)
-{
-    if (!cJSON_IsObject(patch)) {
-        cJSON_Delete(target);
-        return cJSON_Duplicate(patch, true);
-    }
-    if (strategic) {
-        const char *directive = apiserver_obj_string(patch, "$patch");
-        if (directive && !strcmp(directive, "delete")) {
-            cJSON_Delete(target);
-            return NULL;
-        }
-        if (directive && !strcmp(directive, "replace")) {
-            cJSON_Delete(target);
-            cJSON *copy = cJSON_Duplicate(patch, true);
-            cJSON_DeleteItemFromObjectCaseSensitive(copy, "$patch");
-            return copy;
-        }
-    }
-    if (!cJSON_IsObject(target)) {
-        cJSON_Delete(target);
-        target = cJSON_CreateObject();
-    }
-    for (const cJSON *p = patch->child; p; p = p->next) {
-        if (!p->string)
-            continue;
-        if (strategic && p->string[0] == '$')
-            continue; /* $patch (handled), $setElementOrder/..., $retainKeys, ... */
-        if (cJSON_IsNull(p)) {
-            cJSON_DeleteItemFromObjectCaseSensitive(target, p->string);
-            continue;
-        }
-        cJSON *cur = cJSON_DetachItemFromObjectCaseSensitive(target, p->string);
-        cJSON *merged = merge_patch(cur, p, strategic);
-        if (merged)
-            cJSON_AddItemToObject(target, p->string, merged);
-    }
-    return target;
-}
-
 static void handle_patch(apiserver_conn_t *c, const apiserver_target_t *t)
 {
     const char *ct = apiserver__header(&c->req, "content-type");
@@ -720,21 +695,28 @@ static void handle_patch(apiserver_conn_t *c, const apiserver_target_t *t)
         if (semi)
             *semi = '\0';
     }
-    bool strategic = !strcmp(type, "application/strategic-merge-patch+json");
-    if (!strategic && strcmp(type, "application/merge-patch+json")) {
+    enum { MERGE, STRATEGIC, JSON_PATCH } kind;
+    if (!strcmp(type, "application/merge-patch+json"))
+        kind = MERGE;
+    else if (!strcmp(type, "application/strategic-merge-patch+json"))
+        kind = STRATEGIC;
+    else if (!strcmp(type, "application/json-patch+json"))
+        kind = JSON_PATCH;
+    else {
         char msg[384];
         snprintf(msg, sizeof(msg),
-                 "the body of the request was in an unknown format - accepted "
-                 "media types include: application/merge-patch+json, "
+                 "the body of the request was in an unknown format - accepted media types "
+                 "include: application/json-patch+json, application/merge-patch+json, "
                  "application/strategic-merge-patch+json (got %s)",
                  type[0] ? type : "none");
         apiserver__respond_status(c, 415, "UnsupportedMediaType", msg);
         return;
     }
     cJSON *patch = cJSON_ParseWithLength(c->req.body.data ? c->req.body.data : "", c->req.body.len);
-    if (!patch || !cJSON_IsObject(patch)) {
+    if (!patch || (kind == JSON_PATCH ? !cJSON_IsArray(patch) : !cJSON_IsObject(patch))) {
         cJSON_Delete(patch);
-        apiserver_status_bad_request(c, "the patch is not a JSON object");
+        apiserver_status_bad_request(c, kind == JSON_PATCH ? "a JSON patch must be an array"
+                                                           : "the patch is not a JSON object");
         return;
     }
     store_kv_t *kv = read_current(c, t);
@@ -742,13 +724,29 @@ static void handle_patch(apiserver_conn_t *c, const apiserver_target_t *t)
         cJSON_Delete(patch);
         return;
     }
-    cJSON *obj = cJSON_ParseWithLength(kv->value, kv->value_len);
-    obj = merge_patch(obj, patch, strategic);
+    cJSON *cur = cJSON_ParseWithLength(kv->value, kv->value_len);
+    apiserver_obj_set_rv(cur, kv->mod_rev); /* a patch may test or keep the resourceVersion */
+    cleanup_error util_error_t perr = NULL;
+    cJSON *obj = kind == MERGE       ? apiserver_merge_patch(cur, patch)
+                 : kind == STRATEGIC ? apiserver_strategic_patch(cur, patch, t->res->kind, &perr)
+                                     : apiserver_json_patch(cur, patch, &perr);
+    cJSON_Delete(cur);
     cJSON_Delete(patch);
+    if (!obj) {
+        free(kv);
+        int code = util_error_code(perr) == -E2BIG ? 413 : 422;
+        if (code == 413)
+            apiserver__respond_status(c, 413, "RequestEntityTooLarge",
+                                      perr && perr->msg ? perr->msg : "patch too large");
+        else
+            apiserver__respond_status(c, 422, "Invalid",
+                                      perr && perr->msg ? perr->msg : "the patch does not apply");
+        return;
+    }
     if (!cJSON_IsObject(obj)) {
         free(kv);
         cJSON_Delete(obj);
-        apiserver_status_bad_request(c, "the patch would delete the whole object");
+        apiserver_status_bad_request(c, "the patch would replace the object with a non-object");
         return;
     }
     cJSON *meta = apiserver_obj_metadata(obj);
@@ -889,6 +887,67 @@ static int decode_continue(const char *token, const char *prefix, int64_t *rev, 
     return 0;
 }
 
+/* A growable array of owned objects. */
+typedef struct objects {
+    cJSON **v;
+    size_t n, cap;
+} objects_t;
+
+static void objects_push(objects_t *o, cJSON *obj)
+{
+    if (o->n == o->cap) {
+        o->cap = o->cap ? o->cap * 2 : 16;
+        o->v = util_xrealloc(o->v, o->cap * sizeof(*o->v));
+    }
+    o->v[o->n++] = obj;
+}
+
+static void objects_free(objects_t *o)
+{
+    for (size_t i = 0; i < o->n; i++)
+        cJSON_Delete(o->v[i]);
+    free(o->v);
+    *o = (objects_t){0};
+}
+
+/* A <Kind>List, or a meta.k8s.io Table when the client asked for one (table_version set). */
+static void respond_collection(apiserver_conn_t *c, const apiserver_target_t *t,
+                               const objects_t *items, int64_t rev, const char *cont,
+                               const char *table_version, const char *include)
+{
+    char rv[24];
+    snprintf(rv, sizeof(rv), "%" PRId64, rev);
+    util_buf_t b = {0};
+    if (table_version) {
+        apiserver_table_render(&b, table_version, t->res->group, t->res->plural, items->v, items->n,
+                               include[0] ? include : NULL, rv, cont);
+        char ct[96];
+        snprintf(ct, sizeof(ct), "application/json;as=Table;v=%s;g=meta.k8s.io", table_version);
+        apiserver__respond(c, 200, ct, b.data, b.len, NULL);
+        util_buf_free(&b);
+        return;
+    }
+    char av[128];
+    api_version_of(t->res, av, sizeof(av));
+    util_buf_printf(&b,
+                    "{\"kind\":\"%sList\",\"apiVersion\":\"%s\",\"metadata\":{"
+                    "\"resourceVersion\":\"%s\"",
+                    t->res->kind, av, rv);
+    if (cont)
+        util_buf_printf(&b, ",\"continue\":\"%s\"", cont);
+    util_buf_puts(&b, "},\"items\":[");
+    for (size_t i = 0; i < items->n; i++) {
+        char *text = cJSON_PrintUnformatted(items->v[i]);
+        if (i)
+            util_buf_puts(&b, ",");
+        util_buf_puts(&b, text);
+        cJSON_free(text);
+    }
+    util_buf_puts(&b, "]}");
+    apiserver__respond(c, 200, "application/json", b.data, b.len, NULL);
+    util_buf_free(&b);
+}
+
 static void handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
                         const apiserver_filter_t *f)
 {
@@ -932,9 +991,15 @@ static void handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
             return;
         }
     }
-    char av[128];
-    api_version_of(t->res, av, sizeof(av));
-    util_buf_t items = {0};
+    const char *table_version = NULL;
+    char include[16] = "";
+    apiserver_query_get(q, "includeObject", include, sizeof(include));
+    bool table = apiserver_table_wanted(apiserver__header(&c->req, "accept"), &table_version);
+    if (table && !apiserver_table_include_object_valid(include)) {
+        apiserver_status_bad_request(c, "includeObject must be None, Metadata or Object");
+        return;
+    }
+    objects_t items = {0};
     size_t count = 0;
     bool more = false;
     int64_t served = at;
@@ -950,7 +1015,7 @@ static void handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
             want = 64;
         int r = store_range(s, start, slen, end, elen, served, want, &l, &err);
         if (r < 0) {
-            util_buf_free(&items);
+            objects_free(&items);
             if (r == STORE_ECOMPACTED)
                 apiserver__respond_status(c, 410, "Expired", "the list's revision was compacted");
             else
@@ -968,16 +1033,14 @@ static void handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
             if (!obj)
                 continue;
             if (apiserver_filter_matches(f, obj)) {
-                char *text = cJSON_PrintUnformatted(obj);
-                if (count++)
-                    util_buf_puts(&items, ",");
-                util_buf_puts(&items, text);
-                cJSON_free(text);
+                count++;
+                objects_push(&items, obj);
                 memcpy(last_key, l.kvs[k]->key, l.kvs[k]->key_len);
                 next_len = l.kvs[k]->key_len;
                 next_key = last_key;
+            } else {
+                cJSON_Delete(obj);
             }
-            cJSON_Delete(obj);
         }
         bool page_more = l.more;
         if (!more && page_more && l.n) { /* continue after the last key read */
@@ -990,23 +1053,12 @@ static void handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
         if (more || !page_more)
             break;
     }
-    util_buf_t b = {0};
-    util_buf_printf(&b,
-                    "{\"kind\":\"%sList\",\"apiVersion\":\"%s\",\"metadata\":{"
-                    "\"resourceVersion\":\"%" PRId64 "\"",
-                    t->res->kind, av, served);
-    if (more && next_key) {
-        util_buf_puts(&b, ",\"continue\":\"");
-        encode_continue(&b, served, next_key, next_len);
-        util_buf_puts(&b, "\"");
-    }
-    util_buf_puts(&b, "},\"items\":[");
-    if (items.len)
-        util_buf_append(&b, items.data, items.len);
-    util_buf_puts(&b, "]}");
-    apiserver__respond(c, 200, "application/json", b.data, b.len, NULL);
-    util_buf_free(&b);
-    util_buf_free(&items);
+    util_buf_t token = {0};
+    if (more && next_key)
+        encode_continue(&token, served, next_key, next_len);
+    respond_collection(c, t, &items, served, token.len ? token.data : NULL, table_version, include);
+    util_buf_free(&token);
+    objects_free(&items);
 }
 
 static void handle_delete_collection(apiserver_conn_t *c, const apiserver_target_t *t,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "apiserver_object.h"
+#include "apiserver_table.h"
 
 #define MAX_SELECTOR 65536
 
@@ -110,6 +111,9 @@ typedef struct watch {
     bool bookmarks;
     bool ended;
     char api_version[128];
+    const char *table_version; /* events carry Tables (kubectl get -w) */
+    char include[16];
+    bool headers_sent;
 } watch_t;
 
 static void watch_freed(uv_handle_t *h)
@@ -143,13 +147,19 @@ static void on_conn_close(apiserver_conn_t *c, void *data)
     watch_end(data);
 }
 
-static void send_event(watch_t *wt, const char *type, const cJSON *obj)
+static void send_event(watch_t *wt, const char *type, cJSON *obj)
 {
     util_buf_t b = {0};
     util_buf_printf(&b, "{\"type\":\"%s\",\"object\":", type);
-    char *text = cJSON_PrintUnformatted(obj);
-    util_buf_puts(&b, text);
-    cJSON_free(text);
+    if (wt->table_version) {
+        apiserver_table_render_event(&b, wt->table_version, wt->t.res->group, wt->t.res->plural,
+                                     obj, wt->include[0] ? wt->include : NULL, !wt->headers_sent);
+        wt->headers_sent = true;
+    } else {
+        char *text = cJSON_PrintUnformatted(obj);
+        util_buf_puts(&b, text);
+        cJSON_free(text);
+    }
     util_buf_puts(&b, "}\n");
     apiserver__stream_write(wt->c, b.data, b.len);
     util_buf_free(&b);
@@ -302,12 +312,17 @@ void apiserver_watch_start(apiserver_conn_t *c, const apiserver_target_t *t, api
         snprintf(wt->api_version, sizeof(wt->api_version), "%s/%s", t->res->group, t->res->version);
     else
         snprintf(wt->api_version, sizeof(wt->api_version), "%s", t->res->version);
+    if (apiserver_table_wanted(apiserver__header(&c->req, "accept"), &wt->table_version))
+        apiserver_query_get(q, "includeObject", wt->include, sizeof(wt->include));
     apiserver__conn_ref(c);
     uv_timer_init(c->srv->opts.loop, &wt->timeout);
     wt->timeout.data = wt;
     c->on_close = on_conn_close;
     c->on_close_data = wt;
-    apiserver__stream_begin(c, 200, "application/json");
+    char ct[96] = "application/json";
+    if (wt->table_version)
+        snprintf(ct, sizeof(ct), "application/json;as=Table;v=%s;g=meta.k8s.io", wt->table_version);
+    apiserver__stream_begin(c, 200, ct);
     int64_t from = after;
     if (after == 0 && send_initial(wt, &from) < 0) {
         watch_end(wt);

@@ -234,7 +234,26 @@ except ApiException as e:
 PYEOF
 }
 
+tables_and_json_patch() {
+    local v
+    manifest table-demo >"$E2E_TMP/td.yaml"
+    kc 1.33 create --validate=false -f "$E2E_TMP/td.yaml" >/dev/null
+    for v in 1.27 1.33; do
+        run_cmd "$E2E_TMP/tns-$v" kc "$v" get namespaces
+        expect_grep "$E2E_TMP/tns-$v" '^NAME +STATUS +AGE$'
+        expect_grep "$E2E_TMP/tns-$v" '^kube-system +Active +[0-9]+[smh]'
+        run_cmd "$E2E_TMP/jp-$v" kc "$v" patch configmap table-demo --type=json -p "[{\"op\":\"add\",\"path\":\"/data/v$v\",\"value\":\"x\"}]"
+        expect_rc 0 "json patch $v"
+        run_cmd "$E2E_TMP/tcm-$v" kc "$v" get configmap table-demo
+        expect_grep "$E2E_TMP/tcm-$v" '^NAME +DATA +AGE$'
+    done
+    expect_grep "$E2E_TMP/tcm-1.33" '^table-demo +3 +'
+    run_cmd "$E2E_TMP/bad-jp" kc 1.33 patch configmap table-demo --type=json -p '[{"op":"test","path":"/data/k","value":"nope"}]'
+    expect_rc 1 "failed JSON patch test op"
+}
+
 t system_namespaces_exist system_namespaces_exist
+t tables_and_json_patch tables_and_json_patch
 t discovery_lists_resources discovery_lists_resources
 t crud_with_kubectl crud_with_kubectl
 t bad_requests_get_upstream_errors bad_requests_get_upstream_errors
