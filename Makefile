@@ -63,7 +63,7 @@ CFLAGS := $(WARN) $(OPT) $(EXTRA_CFLAGS)
 CPPFLAGS := $(CPPFLAGS_COMMON) -isystem $(SYSROOT)/include -I$(OUT)/gen
 DEPLIBS := $(SYSROOT)/lib/libllhttp.a $(SYSROOT)/lib/libcjson.a $(SYSROOT)/lib/libuv.a \
 	$(SYSROOT)/lib/libmbedtls.a $(SYSROOT)/lib/libmbedx509.a $(SYSROOT)/lib/libmbedcrypto.a \
-	$(SYSROOT)/lib/libsqlite3.a $(SYSROOT)/lib/libz.a
+	$(SYSROOT)/lib/libsqlite3.a $(SYSROOT)/lib/libz.a $(SYSROOT)/lib/libk8sschema.a
 
 PKG_SRCS := $(sort $(wildcard pkg/*/*.c))
 CMD_SRCS := $(sort $(wildcard cmd/kubeling/*.c))
@@ -104,7 +104,7 @@ unit-tests: $(UNIT_BINS) $(E2E_HELPER_BINS)
 bench-bins: $(BENCH_BINS)
 
 # Sysroots are built by third_party/build.sh and cached outside the clone, keyed by recipes.
-$(SYSROOT)/.complete: third_party/build.sh $(wildcard third_party/*.sh)
+$(SYSROOT)/.complete: third_party/build.sh $(wildcard third_party/*.sh third_party/*/*)
 	@third_party/build.sh $(SYSROOT_ARCH) $(SYSROOT)
 sysroot: $(SYSROOT)/.complete
 

@@ -4,6 +4,8 @@
 #
 # Sources are Debian source packages (orig tarball + debian tarball with its patch series) or,
 # for llhttp, the all-arch .deb that ships its C sources; each file is pinned by sha256.
+# k8s-schema is generated: its recipe runs k8s-schema/gen-k8s-schema.py over the models of the
+# python3-kubernetes .deb and compiles the tables into libk8sschema.a.
 # Sysroots are cached in $KUBELING_CACHE (default ~/.cache/kubeling) under a key made from the
 # recipes and the compiler, so a clean clone reuses them and a changed recipe rebuilds.
 set -euo pipefail
@@ -13,7 +15,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ARCH="${1:?usage: build.sh ARCH OUT-LINK}"
 OUT_LINK="${2:?usage: build.sh ARCH OUT-LINK}"
 CACHE="${KUBELING_CACHE:-$HOME/.cache/kubeling}"
-RECIPES=(zlib cjson llhttp libuv mbedtls sqlite3)
+RECIPES=(zlib cjson llhttp libuv mbedtls sqlite3 k8s-schema)
 
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
@@ -22,7 +24,13 @@ toolchain_for "$ARCH"
 key_material() {
     cat "$HERE/build.sh" "$HERE/lib.sh"
     local r
-    for r in "${RECIPES[@]}"; do cat "$HERE/$r.sh"; done
+    for r in "${RECIPES[@]}"; do
+        cat "$HERE/$r.sh"
+        # a recipe's own files (generator, sources) live in a directory named after it
+        if [[ -d "$HERE/$r" ]]; then
+            find "$HERE/$r" -type f -print0 | LC_ALL=C sort -z | xargs -0 cat
+        fi
+    done
     printf '%s\n' "$ARCH" "$CFLAGS_DEP"
     "$CC" --version | head -n 1
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <k8s_schema.h>
 
 #include <mbedtls/asn1.h>
 #include <mbedtls/base64.h>
@@ -1811,6 +1812,129 @@ static void test_patches_random_input_never_crash(void **state)
     }
 }
 
+/* ---- k8s_schema (third_party k8s-schema, generated from python3-kubernetes) ---------------- */
+
+static const k8s_field_t *schema_field(const k8s_kind_t *t, const char *json)
+{
+    assert_non_null(t);
+    const k8s_field_t *f = k8s_schema_field(t, json);
+    assert_non_null(f);
+    assert_string_equal(f->json, json);
+    return f;
+}
+
+static void test_schema_pod_containers_need_a_name(void **state)
+{
+    (void)state;
+    const k8s_kind_t *pod = k8s_schema_find("", "v1", "Pod");
+    assert_non_null(pod);
+    assert_string_equal(pod->name, "V1Pod");
+    assert_ptr_equal(k8s_schema_find(NULL, "v1", "Pod"), pod);
+    const k8s_field_t *spec = schema_field(pod, "spec");
+    assert_int_equal(spec->type, K8S_T_OBJECT);
+    assert_false(spec->list);
+    const k8s_kind_t *pod_spec = k8s_schema_type(spec->ref);
+    assert_non_null(pod_spec);
+    assert_string_equal(pod_spec->name, "V1PodSpec");
+    const k8s_field_t *containers = schema_field(pod_spec, "containers");
+    assert_int_equal(containers->type, K8S_T_OBJECT);
+    assert_true(containers->list);
+    assert_false(containers->map);
+    assert_true(containers->required);
+    const k8s_kind_t *container = k8s_schema_type(containers->ref);
+    assert_non_null(container);
+    assert_string_equal(container->name, "V1Container");
+    assert_ptr_equal(k8s_schema_type_by_name("V1Container"), container);
+    assert_int_equal(k8s_schema_type_index(container), containers->ref);
+    const k8s_field_t *name = schema_field(container, "name");
+    assert_int_equal(name->type, K8S_T_STRING);
+    assert_true(name->required);
+    assert_false(schema_field(container, "image")->required);
+    assert_int_equal(schema_field(container, "imagePullPolicy")->type, K8S_T_STRING);
+    assert_null(k8s_schema_field(container, "image_pull_policy"));
+    assert_null(k8s_schema_field(container, "bogus"));
+    /* a field's JSON name, not the python attribute's */
+    assert_int_equal(schema_field(pod_spec, "terminationGracePeriodSeconds")->type, K8S_T_INT);
+    const char *d = k8s_schema_field_description(name);
+    assert_non_null(d);
+    assert_non_null(strstr(d, "DNS_LABEL"));
+    assert_null(strstr(d, "noqa"));
+}
+
+static void test_schema_object_meta_and_special_types(void **state)
+{
+    (void)state;
+    const k8s_kind_t *meta = k8s_schema_type_by_name("V1ObjectMeta");
+    assert_non_null(meta);
+    const k8s_field_t *labels = schema_field(meta, "labels");
+    assert_int_equal(labels->type, K8S_T_STRING);
+    assert_true(labels->map);
+    assert_false(labels->list);
+    assert_int_equal(labels->ref, -1);
+    assert_int_equal(schema_field(meta, "creationTimestamp")->type, K8S_T_TIME);
+    assert_int_equal(schema_field(meta, "generation")->type, K8S_T_INT);
+    const k8s_field_t *owners = schema_field(meta, "ownerReferences");
+    assert_true(owners->list);
+    assert_string_equal(k8s_schema_type(owners->ref)->name, "V1OwnerReference");
+    assert_true(schema_field(k8s_schema_type(owners->ref), "uid")->required);
+    /* IntOrString is free-form, Quantity a string */
+    const k8s_kind_t *port = k8s_schema_type_by_name("V1ServicePort");
+    assert_int_equal(schema_field(port, "targetPort")->type, K8S_T_ANY);
+    const k8s_kind_t *req = k8s_schema_type_by_name("V1ResourceRequirements");
+    const k8s_field_t *limits = schema_field(req, "limits");
+    assert_true(limits->map);
+    assert_int_equal(limits->type, K8S_T_STRING);
+    /* JSONSchemaProps refers to itself; its items (schema or array of schemas) is free-form */
+    const k8s_kind_t *props = k8s_schema_type_by_name("V1JSONSchemaProps");
+    const k8s_field_t *properties = schema_field(props, "properties");
+    assert_true(properties->map);
+    assert_ptr_equal(k8s_schema_type(properties->ref), props);
+    assert_int_equal(schema_field(props, "items")->type, K8S_T_ANY);
+    assert_int_equal(schema_field(props, "x-kubernetes-preserve-unknown-fields")->type, K8S_T_BOOL);
+    /* the top-level fields of every kind */
+    const k8s_field_t *ver = schema_field(k8s_schema_find("", "v1", "ConfigMap"), "apiVersion");
+    assert_int_equal(ver->type, K8S_T_STRING);
+    assert_non_null(strstr(k8s_schema_field_description(ver), "APIVersion defines"));
+    assert_non_null(strstr(k8s_schema_api_version, "1."));
+}
+
+static void test_schema_kinds_by_group_version(void **state)
+{
+    (void)state;
+    const k8s_kind_t *deploy = k8s_schema_find("apps", "v1", "Deployment");
+    assert_non_null(deploy);
+    assert_string_equal(deploy->name, "V1Deployment");
+    const k8s_gvk_t *g = k8s_schema_gvk("apps", "v1", "Deployment");
+    assert_non_null(g);
+    assert_string_equal(g->resource, "deployments");
+    assert_true(g->namespaced);
+    assert_null(k8s_schema_gvk("apps", "v1", "DeploymentList")->resource);
+    const k8s_kind_t *lease = k8s_schema_find("coordination.k8s.io", "v1", "Lease");
+    assert_non_null(lease);
+    assert_string_equal(lease->name, "V1Lease");
+    assert_non_null(
+        k8s_schema_field(k8s_schema_type(schema_field(lease, "spec")->ref), "holderIdentity"));
+    g = k8s_schema_gvk("", "v1", "Namespace");
+    assert_string_equal(g->resource, "namespaces");
+    assert_false(g->namespaced);
+    /* the core and events.k8s.io Events are different types */
+    assert_string_equal(k8s_schema_find("", "v1", "Event")->name, "CoreV1Event");
+    assert_string_equal(k8s_schema_find("events.k8s.io", "v1", "Event")->name, "EventsV1Event");
+    assert_null(k8s_schema_find("", "v1", "Deployment"));
+    assert_null(k8s_schema_find("apps", "v2", "Deployment"));
+    assert_null(k8s_schema_find("example.com", "v1", "Widget"));
+    assert_null(k8s_schema_find("", "v1", NULL));
+    assert_null(k8s_schema_type(-1));
+    assert_null(k8s_schema_type((int)k8s_schema_ntypes()));
+    assert_null(k8s_schema_type_by_name("V1Bogus"));
+    /* the table is sorted, and every entry finds itself */
+    for (unsigned i = 0; i < k8s_schema_ngvks(); i++) {
+        const k8s_gvk_t *e = k8s_schema_gvk_at(i);
+        assert_ptr_equal(k8s_schema_gvk(e->group, e->version, e->kind), e);
+    }
+    assert_null(k8s_schema_gvk_at(k8s_schema_ngvks()));
+}
+
 int main(void)
 {
     unit_filter_from_env();
@@ -1857,6 +1981,9 @@ int main(void)
         cmocka_unit_test(test_strategic_primitive_lists),
         cmocka_unit_test(test_strategic_maps_and_directives),
         cmocka_unit_test(test_patches_random_input_never_crash),
+        cmocka_unit_test(test_schema_pod_containers_need_a_name),
+        cmocka_unit_test(test_schema_object_meta_and_special_types),
+        cmocka_unit_test(test_schema_kinds_by_group_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
