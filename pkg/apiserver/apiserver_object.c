@@ -33,21 +33,19 @@ static bool valid_label(const char *s, size_t n)
     return true;
 }
 
-const char *apiserver_obj_name_problem(const char *name, bool dns_label)
+#define DNS1035_MSG                                                                              \
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an " \
+    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "         \
+    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+
+static const char *subdomain_problem(const char *name, size_t n)
 {
-    size_t n = strlen(name);
-    if (dns_label) {
-        if (n > 63)
-            return "must be no more than 63 characters";
-        return valid_label(name, n) ? NULL : LABEL_MSG;
-    }
     if (n > 253)
         return "must be no more than 253 characters";
     const char *p = name;
     for (;;) {
         const char *dot = strchr(p, '.');
         size_t len = dot ? (size_t)(dot - p) : strlen(p);
-        /* subdomain parts may be longer than 63 only as a whole; check the character rules */
         if (len == 0 || !alnum_lower(p[0]) || !alnum_lower(p[len - 1]))
             return SUBDOMAIN_MSG;
         for (size_t i = 0; i < len; i++)
@@ -56,6 +54,32 @@ const char *apiserver_obj_name_problem(const char *name, bool dns_label)
         if (!dot)
             return NULL;
         p = dot + 1;
+    }
+}
+
+const char *apiserver_obj_name_problem(const char *name, apiserver_name_rule_t rule)
+{
+    size_t n = strlen(name);
+    switch (rule) {
+    case APISERVER_NAME_LABEL:
+        if (n > 63)
+            return "must be no more than 63 characters";
+        return valid_label(name, n) ? NULL : LABEL_MSG;
+    case APISERVER_NAME_DNS1035:
+        if (n > 63)
+            return "must be no more than 63 characters";
+        return valid_label(name, n) && name[0] >= 'a' && name[0] <= 'z' ? NULL : DNS1035_MSG;
+    case APISERVER_NAME_PATH_SEGMENT:
+        if (!strcmp(name, ".") || !strcmp(name, ".."))
+            return !strcmp(name, ".") ? "may not be '.'" : "may not be '..'";
+        if (strchr(name, '/'))
+            return "may not contain '/'";
+        if (strchr(name, '%'))
+            return "may not contain '%'";
+        return n > 253 ? "must be no more than 253 characters" : NULL;
+    case APISERVER_NAME_SUBDOMAIN:
+    default:
+        return subdomain_problem(name, n);
     }
 }
 

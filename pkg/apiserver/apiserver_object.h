@@ -7,9 +7,8 @@
 #include "apiserver_internal.h"
 #include "apiserver_resources.h"
 
-/* The upstream messages for names: NULL if valid, else the reason (RFC 1123 label or
- * subdomain). */
-const char *apiserver_obj_name_problem(const char *name, bool dns_label);
+/* The upstream messages for names under a resource's rule: NULL if valid, else the reason. */
+const char *apiserver_obj_name_problem(const char *name, apiserver_name_rule_t rule);
 /* A random (version 4) UUID, 36 characters plus NUL. */
 void apiserver_obj_uuid(char out[37]);
 /* Now as RFC 3339 in UTC with second precision ("2026-11-28T07:40:00Z"). */

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <mbedtls/base64.h>
 
@@ -396,9 +397,111 @@ static int normalize(apiserver_conn_t *c, const apiserver_target_t *t, cJSON *ob
     return 0;
 }
 
+/* ---- lifecycle rules ---------------------------------------------------------------------- */
+
+static bool dry_run(apiserver_conn_t *c)
+{
+    char v[16];
+    return apiserver_query_get(c->req.query, "dryRun", v, sizeof(v)) && !strcmp(v, "All");
+}
+
+/* Resources whose metadata.generation counts spec changes (upstream's strategies). */
+static bool tracks_generation(const apiserver_resource_t *r)
+{
+    static const char *const plurals[] = {"deployments",
+                                          "replicasets",
+                                          "statefulsets",
+                                          "daemonsets",
+                                          "jobs",
+                                          "cronjobs",
+                                          "replicationcontrollers",
+                                          "horizontalpodautoscalers",
+                                          "poddisruptionbudgets",
+                                          "networkpolicies",
+                                          "ingresses",
+                                          "customresourcedefinitions",
+                                          NULL};
+    for (size_t i = 0; plurals[i]; i++)
+        if (!strcmp(r->plural, plurals[i]))
+            return true;
+    return false;
+}
+
+static void set_int(cJSON *obj, const char *name, double v)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(obj, name);
+    cJSON_AddNumberToObject(obj, name, v);
+}
+
+/* A pod's QoS class from its containers' requests and limits (upstream's GetPodQOS, simplified
+ * to "has any" / "limits equal requests for cpu and memory in every container"). */
+static const char *pod_qos(const cJSON *pod)
+{
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
+    const cJSON *ctrs = cJSON_GetObjectItemCaseSensitive(spec, "containers");
+    bool any = false, guaranteed = cJSON_GetArraySize(ctrs) > 0;
+    const cJSON *ct;
+    cJSON_ArrayForEach(ct, ctrs)
+    {
+        const cJSON *res = cJSON_GetObjectItemCaseSensitive(ct, "resources");
+        const cJSON *req = cJSON_GetObjectItemCaseSensitive(res, "requests");
+        const cJSON *lim = cJSON_GetObjectItemCaseSensitive(res, "limits");
+        static const char *const names[] = {"cpu", "memory"};
+        for (int i = 0; i < 2; i++) {
+            const char *r = apiserver_obj_string(req, names[i]);
+            const char *l = apiserver_obj_string(lim, names[i]);
+            if (r || l)
+                any = true;
+            if (!l || (r && strcmp(r, l)))
+                guaranteed = false;
+        }
+    }
+    return !any ? "BestEffort" : guaranteed ? "Guaranteed" : "Burstable";
+}
+
+/* Server-set fields of a new object: generation, and a fresh status for resources whose status
+ * is written only through the status subresource. */
+static void prepare_create(const apiserver_target_t *t, cJSON *obj)
+{
+    cJSON *meta = apiserver_obj_metadata(obj);
+    if (tracks_generation(t->res))
+        set_int(meta, "generation", 1);
+    bool has_status = false;
+    for (size_t i = 0; t->res->subresources[i]; i++)
+        has_status |= !strcmp(t->res->subresources[i], "status");
+    if (!has_status || !strcmp(t->res->plural, "namespaces"))
+        return;
+    cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
+    cJSON *status = cJSON_AddObjectToObject(obj, "status");
+    if (!strcmp(t->res->plural, "pods")) {
+        cJSON_AddStringToObject(status, "phase", "Pending");
+        cJSON_AddStringToObject(status, "qosClass", pod_qos(obj));
+    }
+}
+
+/* generation follows spec changes; an object being deleted whose finalizers are all gone is
+ * removed. Returns true when the update is the removal. */
+static bool prepare_update(const apiserver_target_t *t, cJSON *obj, const cJSON *cur)
+{
+    cJSON *meta = apiserver_obj_metadata(obj);
+    const cJSON *cmeta = cJSON_GetObjectItemCaseSensitive(cur, "metadata");
+    if (tracks_generation(t->res)) {
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(cmeta, "generation");
+        double gen = cJSON_IsNumber(g) ? g->valuedouble : 1;
+        bool changed = !cJSON_Compare(cJSON_GetObjectItemCaseSensitive(obj, "spec"),
+                                      cJSON_GetObjectItemCaseSensitive(cur, "spec"), true);
+        set_int(meta, "generation", changed && !t->sub[0] ? gen + 1 : gen);
+    }
+    const cJSON *deleting = cJSON_GetObjectItemCaseSensitive(cmeta, "deletionTimestamp");
+    const cJSON *fin = cJSON_GetObjectItemCaseSensitive(meta, "finalizers");
+    return deleting && cJSON_GetArraySize(fin) == 0;
+}
+
 /* ---- async writes --------------------------------------------------------------------------- */
 
-typedef enum { W_CREATE, W_UPDATE, W_DELETE } write_kind_t;
+/* W_REMOVE: an update that removed the last finalizer of an object being deleted: the object
+ * goes, and the answer is the object as last written. */
+typedef enum { W_CREATE, W_UPDATE, W_DELETE, W_REMOVE } write_kind_t;
 
 typedef struct write_ctx {
     apiserver_conn_t *c;
@@ -418,6 +521,8 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
         if (res->status == 0) {
             if (w->kind == W_DELETE) {
                 apiserver_status_success(c, w->t.res, w->name, w->uid[0] ? w->uid : NULL);
+            } else if (w->kind == W_REMOVE) {
+                respond_object(c, 200, w->obj);
             } else {
                 apiserver_obj_set_rv(w->obj, res->ops[0].rev);
                 respond_object(c, w->kind == W_CREATE ? 201 : 200, w->obj);
@@ -450,7 +555,16 @@ static void submit_write(apiserver_conn_t *c, const apiserver_target_t *t, write
     util_strlcpy(w->name, name, sizeof(w->name));
     if (uid)
         util_strlcpy(w->uid, uid, sizeof(w->uid));
-    char *text = obj ? cJSON_PrintUnformatted(obj) : NULL;
+    if (dry_run(c)) { /* everything but the write */
+        if (kind == W_DELETE)
+            apiserver_status_success(c, t->res, name, uid);
+        else
+            respond_object(c, kind == W_CREATE ? 201 : 200, obj);
+        cJSON_Delete(obj);
+        free(w);
+        return;
+    }
+    char *text = obj && kind != W_REMOVE ? cJSON_PrintUnformatted(obj) : NULL;
     store_op_t op = {
         .type = kind == W_CREATE   ? STORE_OP_CREATE
                 : kind == W_UPDATE ? STORE_OP_UPDATE
@@ -530,7 +644,7 @@ static void handle_create(apiserver_conn_t *c, const apiserver_target_t *t)
                                  "name or generateName is required");
         return;
     }
-    const char *why = apiserver_obj_name_problem(name, !strcmp(t->res->plural, "namespaces"));
+    const char *why = apiserver_obj_name_problem(name, t->res->name_rule);
     if (why) {
         char copy[MAX_NAME + 64];
         util_strlcpy(copy, name, sizeof(copy));
@@ -556,6 +670,7 @@ static void handle_create(apiserver_conn_t *c, const apiserver_target_t *t)
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "managedFields");
     cJSON_AddStringToObject(meta, "uid", uid);
     cJSON_AddStringToObject(meta, "creationTimestamp", now);
+    prepare_create(t, obj);
     char copy[MAX_NAME + 1];
     util_strlcpy(copy, name, sizeof(copy));
     submit_write(c, t, W_CREATE, copy, obj, 0, NULL);
@@ -566,8 +681,9 @@ static void keep_server_fields(cJSON *obj, const cJSON *cur)
 {
     cJSON *meta = apiserver_obj_metadata(obj);
     const cJSON *cmeta = cJSON_GetObjectItemCaseSensitive(cur, "metadata");
-    static const char *const owned[] = {"uid", "creationTimestamp", "deletionTimestamp",
-                                        "generateName"};
+    static const char *const owned[] = {
+        "uid",          "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+        "generateName", "generation"};
     for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(cmeta, owned[i]);
         cJSON_DeleteItemFromObjectCaseSensitive(meta, owned[i]);
@@ -627,12 +743,13 @@ static void finish_update(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
     }
     apply_subresource_rules(t, obj, cur);
     keep_server_fields(obj, cur);
+    bool remove = prepare_update(t, obj, cur);
     cJSON_Delete(cur);
     if (normalize(c, t, obj, t->name) < 0) {
         cJSON_Delete(obj);
         return;
     }
-    submit_write(c, t, W_UPDATE, t->name, obj, expected_rev, NULL);
+    submit_write(c, t, remove ? W_REMOVE : W_UPDATE, t->name, obj, expected_rev, NULL);
 }
 
 int64_t apiserver_parse_rv(const char *s, bool *ok)
@@ -808,35 +925,88 @@ static int purge_namespace(apiserver_t *a, const char *ns, util_error_t *err)
     return 0;
 }
 
+/* An RFC 3339 time seconds from now. */
+static void time_after(char out[21], int64_t seconds)
+{
+    time_t when = time(NULL) + (time_t)seconds;
+    struct tm tm;
+    gmtime_r(&when, &tm);
+    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* gracePeriodSeconds from the query or the DeleteOptions body; -1 when not given. */
+static int64_t grace_period(apiserver_conn_t *c, const cJSON *opts)
+{
+    char v[24];
+    long g;
+    if (apiserver_query_get(c->req.query, "gracePeriodSeconds", v, sizeof(v)) &&
+        util_parse_long(v, 0, 1L << 30, &g) == 0)
+        return g;
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(opts, "gracePeriodSeconds");
+    return cJSON_IsNumber(n) && n->valuedouble >= 0 ? (int64_t)n->valuedouble : -1;
+}
+
 static void handle_delete(apiserver_conn_t *c, const apiserver_target_t *t)
 {
     store_kv_t *kv = read_current(c, t);
     if (!kv)
         return;
     int64_t expected = kv->mod_rev;
-    char uid[64] = "";
     cJSON *cur = cJSON_ParseWithLength(kv->value, kv->value_len);
-    const char *u = apiserver_obj_string(apiserver_obj_metadata(cur), "uid");
+    free(kv);
+    cJSON *meta = apiserver_obj_metadata(cur);
+    char uid[64] = "";
+    const char *u = apiserver_obj_string(meta, "uid");
     if (u)
         util_strlcpy(uid, u, sizeof(uid));
-    cJSON_Delete(cur);
-    free(kv);
-    if (c->req.body.len) { /* DeleteOptions: preconditions */
-        cJSON *opts = cJSON_ParseWithLength(c->req.body.data, c->req.body.len);
-        const cJSON *pre = cJSON_GetObjectItemCaseSensitive(opts, "preconditions");
-        const char *puid = apiserver_obj_string(pre, "uid");
-        const char *prv = apiserver_obj_string(pre, "resourceVersion");
-        bool bad = (puid && strcmp(puid, uid));
-        bool rv_ok = false;
-        int64_t rv = apiserver_parse_rv(prv, &rv_ok);
-        bad = bad || (prv && (!rv_ok || rv != expected));
-        cJSON_Delete(opts);
-        if (bad) {
-            apiserver_status_conflict(c, t->res, t->name);
-            return;
-        }
+    cJSON *opts = c->req.body.len ? cJSON_ParseWithLength(c->req.body.data, c->req.body.len) : NULL;
+    const cJSON *pre = cJSON_GetObjectItemCaseSensitive(opts, "preconditions");
+    const char *puid = apiserver_obj_string(pre, "uid");
+    const char *prv = apiserver_obj_string(pre, "resourceVersion");
+    bool rv_ok = false;
+    int64_t rv = apiserver_parse_rv(prv, &rv_ok);
+    int64_t grace = grace_period(c, opts);
+    cJSON_Delete(opts);
+    if ((puid && strcmp(puid, uid)) || (prv && (!rv_ok || rv != expected))) {
+        cJSON_Delete(cur);
+        apiserver_status_conflict(c, t->res, t->name);
+        return;
     }
-    if (!strcmp(t->res->plural, "namespaces")) {
+    if (!meta) {
+        cJSON_Delete(cur);
+        apiserver__respond_status(c, 500, "InternalError", "stored object has no metadata");
+        return;
+    }
+    /* Finalizers: the object is only marked; it goes when the last finalizer is removed. */
+    bool finalizers = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(meta, "finalizers")) > 0;
+    bool deleting = cJSON_GetObjectItemCaseSensitive(meta, "deletionTimestamp") != NULL;
+    /* A pod bound to a node is marked with a grace period and left to its kubelet. */
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(cur, "spec");
+    bool graceful =
+        !strcmp(t->res->plural, "pods") && apiserver_obj_string(spec, "nodeName") && grace != 0;
+    if ((finalizers || graceful) && !deleting) {
+        if (graceful && grace < 0) {
+            const cJSON *tg =
+                cJSON_GetObjectItemCaseSensitive(spec, "terminationGracePeriodSeconds");
+            grace = cJSON_IsNumber(tg) ? (int64_t)tg->valuedouble : 30;
+        }
+        if (!graceful)
+            grace = 0;
+        char when[21];
+        time_after(when, grace);
+        cJSON_AddStringToObject(meta, "deletionTimestamp", when);
+        set_int(meta, "deletionGracePeriodSeconds", (double)grace);
+        submit_write(c, t, W_UPDATE, t->name, cur, expected, NULL);
+        return;
+    }
+    if ((finalizers || graceful) && deleting) { /* already marked: nothing changes */
+        apiserver_obj_set_rv(cur, expected);
+        respond_object(c, 200, cur);
+        cJSON_Delete(cur);
+        return;
+    }
+    cJSON_Delete(cur);
+    if (!strcmp(t->res->plural, "namespaces") && !dry_run(c)) {
         cleanup_error util_error_t err = NULL;
         int r = purge_namespace(c->srv, t->name, &err);
         if (r < 0) {

@@ -7,56 +7,126 @@
     {                                                                                           \
         "create", "delete", "deletecollection", "get", "list", "patch", "update", "watch", NULL \
     }
+#define NS_VERBS                                                            \
+    {                                                                       \
+        "create", "delete", "get", "list", "patch", "update", "watch", NULL \
+    }
+#define STATUS         \
+    {                  \
+        "status", NULL \
+    }
+#define NONE \
+    {        \
+        NULL \
+    }
+#define SHORT(...)        \
+    {                     \
+        __VA_ARGS__, NULL \
+    }
+#define ALL         \
+    {               \
+        "all", NULL \
+    }
 
 const apiserver_resource_t apiserver_resources[] = {
-    {"",
-     "v1",
-     "Namespace",
-     "namespaces",
-     "namespace",
-     false,
-     {"ns", NULL},
-     {NULL},
-     {"create", "delete", "get", "list", "patch", "update", "watch", NULL},
-     {"status", NULL}},
-    {"",
-     "v1",
-     "ConfigMap",
-     "configmaps",
-     "configmap",
-     true,
-     {"cm", NULL},
-     {NULL},
-     RW_VERBS,
-     {NULL}},
-    {"", "v1", "Secret", "secrets", "secret", true, {NULL}, {NULL}, RW_VERBS, {NULL}},
-    {"",
-     "v1",
-     "ServiceAccount",
-     "serviceaccounts",
-     "serviceaccount",
-     true,
-     {"sa", NULL},
-     {NULL},
-     RW_VERBS,
-     {NULL}},
-    {"", "v1", "Event", "events", "event", true, {"ev", NULL}, {NULL}, RW_VERBS, {NULL}},
-    {"coordination.k8s.io",
-     "v1",
-     "Lease",
-     "leases",
-     "lease",
-     true,
-     {NULL},
-     {NULL},
-     RW_VERBS,
-     {NULL}},
+    /* core/v1 */
+    {"", "v1", "Namespace", "namespaces", "namespace", false, SHORT("ns"), NONE, NS_VERBS, STATUS,
+     APISERVER_NAME_LABEL},
+    {"", "v1", "ConfigMap", "configmaps", "configmap", true, SHORT("cm"), NONE, RW_VERBS, NONE,
+     APISERVER_NAME_SUBDOMAIN},
+    {"", "v1", "Secret", "secrets", "secret", true, NONE, NONE, RW_VERBS, NONE,
+     APISERVER_NAME_SUBDOMAIN},
+    {"", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", true, SHORT("sa"), NONE,
+     RW_VERBS, NONE, APISERVER_NAME_SUBDOMAIN},
+    {"", "v1", "Event", "events", "event", true, SHORT("ev"), NONE, RW_VERBS, NONE,
+     APISERVER_NAME_SUBDOMAIN},
+    {"", "v1", "Pod", "pods", "pod", true, SHORT("po"), ALL, RW_VERBS, STATUS,
+     APISERVER_NAME_SUBDOMAIN},
+    {"", "v1", "Service", "services", "service", true, SHORT("svc"), ALL, RW_VERBS, STATUS,
+     APISERVER_NAME_DNS1035},
+    {"", "v1", "Endpoints", "endpoints", "endpoints", true, SHORT("ep"), NONE, RW_VERBS, NONE,
+     APISERVER_NAME_SUBDOMAIN},
+    {"", "v1", "Node", "nodes", "node", false, SHORT("no"), NONE, RW_VERBS, STATUS,
+     APISERVER_NAME_SUBDOMAIN},
+    {"", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", false, SHORT("pv"),
+     NONE, RW_VERBS, STATUS, APISERVER_NAME_SUBDOMAIN},
+    {"", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", true,
+     SHORT("pvc"), NONE, RW_VERBS, STATUS, APISERVER_NAME_SUBDOMAIN},
+    {"", "v1", "ReplicationController", "replicationcontrollers", "replicationcontroller", true,
+     SHORT("rc"), ALL, RW_VERBS, STATUS, APISERVER_NAME_SUBDOMAIN},
+    {"", "v1", "LimitRange", "limitranges", "limitrange", true, SHORT("limits"), NONE, RW_VERBS,
+     NONE, APISERVER_NAME_SUBDOMAIN},
+    {"", "v1", "ResourceQuota", "resourcequotas", "resourcequota", true, SHORT("quota"), NONE,
+     RW_VERBS, STATUS, APISERVER_NAME_SUBDOMAIN},
+    {"", "v1", "PodTemplate", "podtemplates", "podtemplate", true, NONE, NONE, RW_VERBS, NONE,
+     APISERVER_NAME_SUBDOMAIN},
+    /* apps/v1 */
+    {"apps", "v1", "Deployment", "deployments", "deployment", true, SHORT("deploy"), ALL, RW_VERBS,
+     STATUS, APISERVER_NAME_SUBDOMAIN},
+    {"apps", "v1", "ReplicaSet", "replicasets", "replicaset", true, SHORT("rs"), ALL, RW_VERBS,
+     STATUS, APISERVER_NAME_SUBDOMAIN},
+    {"apps", "v1", "StatefulSet", "statefulsets", "statefulset", true, SHORT("sts"), ALL, RW_VERBS,
+     STATUS, APISERVER_NAME_SUBDOMAIN},
+    {"apps", "v1", "DaemonSet", "daemonsets", "daemonset", true, SHORT("ds"), ALL, RW_VERBS, STATUS,
+     APISERVER_NAME_SUBDOMAIN},
+    {"apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision", true, NONE,
+     NONE, RW_VERBS, NONE, APISERVER_NAME_SUBDOMAIN},
+    /* batch/v1 */
+    {"batch", "v1", "Job", "jobs", "job", true, NONE, ALL, RW_VERBS, STATUS,
+     APISERVER_NAME_SUBDOMAIN},
+    {"batch", "v1", "CronJob", "cronjobs", "cronjob", true, SHORT("cj"), ALL, RW_VERBS, STATUS,
+     APISERVER_NAME_SUBDOMAIN},
+    /* autoscaling/v2 */
+    {"autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
+     "horizontalpodautoscaler", true, SHORT("hpa"), ALL, RW_VERBS, STATUS,
+     APISERVER_NAME_SUBDOMAIN},
+    /* coordination.k8s.io/v1 */
+    {"coordination.k8s.io", "v1", "Lease", "leases", "lease", true, NONE, NONE, RW_VERBS, NONE,
+     APISERVER_NAME_SUBDOMAIN},
+    /* discovery.k8s.io/v1 */
+    {"discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", true, NONE, NONE,
+     RW_VERBS, NONE, APISERVER_NAME_SUBDOMAIN},
+    /* policy/v1 */
+    {"policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", true,
+     SHORT("pdb"), NONE, RW_VERBS, STATUS, APISERVER_NAME_SUBDOMAIN},
+    /* networking.k8s.io/v1 */
+    {"networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", true,
+     SHORT("netpol"), NONE, RW_VERBS, NONE, APISERVER_NAME_SUBDOMAIN},
+    {"networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", true, SHORT("ing"), NONE,
+     RW_VERBS, STATUS, APISERVER_NAME_SUBDOMAIN},
+    {"networking.k8s.io", "v1", "IngressClass", "ingressclasses", "ingressclass", false, NONE, NONE,
+     RW_VERBS, NONE, APISERVER_NAME_SUBDOMAIN},
+    /* storage.k8s.io/v1 */
+    {"storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", false, SHORT("sc"),
+     NONE, RW_VERBS, NONE, APISERVER_NAME_SUBDOMAIN},
+    /* rbac.authorization.k8s.io/v1: stored now, enforced by a later issue */
+    {"rbac.authorization.k8s.io", "v1", "Role", "roles", "role", true, NONE, NONE, RW_VERBS, NONE,
+     APISERVER_NAME_PATH_SEGMENT},
+    {"rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", true, NONE,
+     NONE, RW_VERBS, NONE, APISERVER_NAME_PATH_SEGMENT},
+    {"rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", false, NONE,
+     NONE, RW_VERBS, NONE, APISERVER_NAME_PATH_SEGMENT},
+    {"rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
+     "clusterrolebinding", false, NONE, NONE, RW_VERBS, NONE, APISERVER_NAME_PATH_SEGMENT},
+    /* apiextensions.k8s.io/v1: the definitions are stored; serving their resources is later */
+    {"apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
+     "customresourcedefinition", false, SHORT("crd", "crds"), NONE, RW_VERBS, STATUS,
+     APISERVER_NAME_SUBDOMAIN},
 };
 const size_t apiserver_nresources = sizeof(apiserver_resources) / sizeof(apiserver_resources[0]);
 
 const apiserver_group_t apiserver_groups[] = {
     {"", "v1"},
+    {"apps", "v1"},
+    {"batch", "v1"},
+    {"autoscaling", "v2"},
     {"coordination.k8s.io", "v1"},
+    {"discovery.k8s.io", "v1"},
+    {"policy", "v1"},
+    {"networking.k8s.io", "v1"},
+    {"storage.k8s.io", "v1"},
+    {"rbac.authorization.k8s.io", "v1"},
+    {"apiextensions.k8s.io", "v1"},
 };
 const size_t apiserver_ngroups = sizeof(apiserver_groups) / sizeof(apiserver_groups[0]);
 

@@ -6,6 +6,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* How object names are validated (upstream's per-resource rules). */
+typedef enum {
+    APISERVER_NAME_SUBDOMAIN = 0, /* RFC 1123 subdomain: most resources */
+    APISERVER_NAME_LABEL,         /* RFC 1123 label: namespaces */
+    APISERVER_NAME_DNS1035,       /* RFC 1035 label (starts with a letter): services */
+    APISERVER_NAME_PATH_SEGMENT,  /* any name usable as a path segment: RBAC objects */
+} apiserver_name_rule_t;
+
 typedef struct apiserver_resource {
     const char *group;    /* "" for the core group */
     const char *version;  /* "v1" */
@@ -17,6 +25,7 @@ typedef struct apiserver_resource {
     const char *categories[2];   /* NULL-terminated, e.g. "all" */
     const char *verbs[10];       /* NULL-terminated, e.g. "get", "list", "watch", ... */
     const char *subresources[3]; /* NULL-terminated, e.g. "status" */
+    apiserver_name_rule_t name_rule;
 } apiserver_resource_t;
 
 extern const apiserver_resource_t apiserver_resources[];

@@ -234,6 +234,63 @@ except ApiException as e:
 PYEOF
 }
 
+workloads_lifecycle() {
+    cat >"$E2E_TMP/wl.yaml" <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - {name: c, image: busybox, resources: {limits: {cpu: 100m, memory: 64Mi}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: bound, finalizers: [example.com/hold]}
+spec:
+  nodeName: node-a
+  containers:
+  - {name: c, image: busybox}
+YAML
+    run_cmd "$E2E_TMP/wl" kc 1.33 apply --validate=false -f "$E2E_TMP/wl.yaml"
+    expect_rc 0 "apply workloads"
+    run_cmd "$E2E_TMP/g1" kc 1.27 get deployment web -o 'jsonpath={.metadata.generation} {.status}'
+    expect_grep "$E2E_TMP/g1" '^1 \{\}$'
+    kc 1.33 label deployment web touched=yes >/dev/null # metadata only: same generation
+    kc 1.33 patch deployment web -p '{"spec":{"replicas":3}}' >/dev/null
+    run_cmd "$E2E_TMP/g2" kc 1.33 get deployment web -o 'jsonpath={.metadata.generation} {.spec.replicas}'
+    expect_grep "$E2E_TMP/g2" '^2 3$'
+    run_cmd "$E2E_TMP/pod" kc 1.33 get pod bound
+    expect_grep "$E2E_TMP/pod" '^bound +0/1 +Pending +0 +'
+    run_cmd "$E2E_TMP/qos" kc 1.33 get pod bound -o 'jsonpath={.status.phase} {.status.qosClass}'
+    expect_grep "$E2E_TMP/qos" '^Pending BestEffort$'
+    # a pod bound to a node is only marked on delete; a finalizer keeps it after that too
+    run_cmd "$E2E_TMP/del" kc 1.33 delete pod bound --wait=false
+    expect_rc 0 "graceful delete"
+    run_cmd "$E2E_TMP/term" kc 1.33 get pod bound
+    expect_grep "$E2E_TMP/term" ' Terminating '
+    run_cmd "$E2E_TMP/grace" kc 1.33 get pod bound -o 'jsonpath={.metadata.deletionGracePeriodSeconds}'
+    expect_grep "$E2E_TMP/grace" '^30$'
+    kc 1.33 patch pod bound --type=json -p '[{"op":"remove","path":"/metadata/finalizers"}]' >/dev/null
+    run_cmd "$E2E_TMP/gone" kc 1.33 get pod bound
+    expect_rc 1 "removing the last finalizer of a deleted object removes it"
+    expect_grep "$E2E_TMP/gone" 'pods "bound" not found'
+    # dry run: answered, not stored
+    run_cmd "$E2E_TMP/dry" kc 1.27 create deployment dry --image=busybox --dry-run=server -o name
+    expect_grep "$E2E_TMP/dry" 'deployment.apps/dry'
+    run_cmd "$E2E_TMP/nodry" kc 1.33 get deployment dry
+    expect_rc 1 "a dry-run object is not stored"
+    # services follow RFC 1035 names
+    printf 'apiVersion: v1\nkind: Service\nmetadata: {name: 1svc}\nspec: {ports: [{port: 80}]}\n' >"$E2E_TMP/svc.yaml"
+    run_cmd "$E2E_TMP/svc" kc 1.33 create --validate=false -f "$E2E_TMP/svc.yaml"
+    expect_rc 1 "service name starting with a digit"
+    expect_grep "$E2E_TMP/svc" 'a DNS-1035 label must consist of'
+}
+
 tables_and_json_patch() {
     local v
     manifest table-demo >"$E2E_TMP/td.yaml"
@@ -253,6 +310,7 @@ tables_and_json_patch() {
 }
 
 t system_namespaces_exist system_namespaces_exist
+t workloads_lifecycle workloads_lifecycle
 t tables_and_json_patch tables_and_json_patch
 t discovery_lists_resources discovery_lists_resources
 t crud_with_kubectl crud_with_kubectl
