@@ -153,6 +153,12 @@ static const subresource_info_t subresource_infos[] = {
     {"status", NULL, NULL, NULL, {"get", "patch", "update", NULL}},
     {"scale", "autoscaling", "v1", "Scale", {"get", "patch", "update", NULL}},
     {"finalize", NULL, NULL, NULL, {"update", NULL}},
+    {"binding", "", "v1", "Binding", {"create", NULL}},
+    {"eviction", "policy", "v1", "Eviction", {"create", NULL}},
+    {"log", "", "v1", "Pod", {"get", NULL}},
+    {"exec", "", "v1", "PodExecOptions", {"create", "get", NULL}},
+    {"attach", "", "v1", "PodAttachOptions", {"create", "get", NULL}},
+    {"portforward", "", "v1", "PodPortForwardOptions", {"create", "get", NULL}},
 };
 
 static const subresource_info_t *subresource_info(const char *name)

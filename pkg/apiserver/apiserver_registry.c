@@ -206,7 +206,7 @@ static cJSON *decode_stored(const char *value, size_t len, int64_t rev)
     return obj;
 }
 
-static void respond_object(apiserver_conn_t *c, int status, cJSON *obj)
+void apiserver_reg_respond_object(apiserver_conn_t *c, int status, cJSON *obj)
 {
     char *text = cJSON_PrintUnformatted(obj);
     apiserver__respond(c, status, "application/json", text, strlen(text), NULL);
@@ -234,7 +234,7 @@ static void respond_kv(apiserver_conn_t *c, const apiserver_target_t *t, const s
         apiserver__respond(c, 200, ct, b.data, b.len, NULL);
         util_buf_free(&b);
     } else {
-        respond_object(c, 200, obj);
+        apiserver_reg_respond_object(c, 200, obj);
     }
     cJSON_Delete(obj);
 }
@@ -501,7 +501,7 @@ static bool prepare_update(const apiserver_target_t *t, cJSON *obj, const cJSON 
 
 /* W_REMOVE: an update that removed the last finalizer of an object being deleted: the object
  * goes, and the answer is the object as last written. */
-typedef enum { W_CREATE, W_UPDATE, W_DELETE, W_REMOVE } write_kind_t;
+typedef enum { W_CREATE, W_UPDATE, W_DELETE, W_REMOVE, W_SCALE, W_BIND } write_kind_t;
 
 typedef struct write_ctx {
     apiserver_conn_t *c;
@@ -522,10 +522,22 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
             if (w->kind == W_DELETE) {
                 apiserver_status_success(c, w->t.res, w->name, w->uid[0] ? w->uid : NULL);
             } else if (w->kind == W_REMOVE) {
-                respond_object(c, 200, w->obj);
+                apiserver_reg_respond_object(c, 200, w->obj);
+            } else if (w->kind == W_BIND) {
+                apiserver__respond(c, 201, "application/json",
+                                   "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+                                   "\"status\":\"Success\",\"code\":201}",
+                                   strlen("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":"
+                                          "{},\"status\":\"Success\",\"code\":201}"),
+                                   NULL);
+            } else if (w->kind == W_SCALE) { /* an update through the scale subresource */
+                apiserver_obj_set_rv(w->obj, res->ops[0].rev);
+                cJSON *scale = apiserver_scale_of(w->t.res, w->obj);
+                apiserver_reg_respond_object(c, 200, scale);
+                cJSON_Delete(scale);
             } else {
                 apiserver_obj_set_rv(w->obj, res->ops[0].rev);
-                respond_object(c, w->kind == W_CREATE ? 201 : 200, w->obj);
+                apiserver_reg_respond_object(c, w->kind == W_CREATE ? 201 : 200, w->obj);
             }
         } else if (res->status == -EEXIST) {
             apiserver_status_already_exists(c, w->t.res, w->name);
@@ -556,19 +568,24 @@ static void submit_write(apiserver_conn_t *c, const apiserver_target_t *t, write
     if (uid)
         util_strlcpy(w->uid, uid, sizeof(w->uid));
     if (dry_run(c)) { /* everything but the write */
-        if (kind == W_DELETE)
+        if (kind == W_DELETE) {
             apiserver_status_success(c, t->res, name, uid);
-        else
-            respond_object(c, kind == W_CREATE ? 201 : 200, obj);
+        } else if (kind == W_SCALE) {
+            cJSON *scale = apiserver_scale_of(t->res, obj);
+            apiserver_reg_respond_object(c, 200, scale);
+            cJSON_Delete(scale);
+        } else {
+            apiserver_reg_respond_object(c, kind == W_CREATE ? 201 : 200, obj);
+        }
         cJSON_Delete(obj);
         free(w);
         return;
     }
     char *text = obj && kind != W_REMOVE ? cJSON_PrintUnformatted(obj) : NULL;
     store_op_t op = {
-        .type = kind == W_CREATE   ? STORE_OP_CREATE
-                : kind == W_UPDATE ? STORE_OP_UPDATE
-                                   : STORE_OP_DELETE,
+        .type = kind == W_CREATE                                        ? STORE_OP_CREATE
+                : kind == W_UPDATE || kind == W_SCALE || kind == W_BIND ? STORE_OP_UPDATE
+                                                                        : STORE_OP_DELETE,
         .key = key,
         .key_len = strlen(key),
         .value = text,
@@ -585,6 +602,24 @@ static void submit_write(apiserver_conn_t *c, const apiserver_target_t *t, write
         free(w);
         apiserver__conn_unref(c);
     }
+}
+
+void apiserver_reg_write_scale(apiserver_conn_t *c, const apiserver_target_t *t, cJSON *obj,
+                               int64_t expected_rev)
+{
+    submit_write(c, t, W_SCALE, t->name, obj, expected_rev, NULL);
+}
+
+void apiserver_reg_write_binding(apiserver_conn_t *c, const apiserver_target_t *t, cJSON *pod,
+                                 int64_t expected_rev)
+{
+    submit_write(c, t, W_BIND, t->name, pod, expected_rev, NULL);
+}
+
+void apiserver_reg_delete(apiserver_conn_t *c, const apiserver_target_t *t, int64_t expected_rev,
+                          const char *uid)
+{
+    submit_write(c, t, W_DELETE, t->name, NULL, expected_rev, uid);
 }
 
 /* ---- handlers ------------------------------------------------------------------------------ */
@@ -693,7 +728,7 @@ static void keep_server_fields(cJSON *obj, const cJSON *cur)
 }
 
 /* Reads the current object for an update; answers and returns NULL when absent or broken. */
-static store_kv_t *read_current(apiserver_conn_t *c, const apiserver_target_t *t)
+store_kv_t *apiserver_reg_read_current(apiserver_conn_t *c, const apiserver_target_t *t)
 {
     char key[1024];
     apiserver_registry_key(t->res, t->ns, t->name, key, sizeof(key));
@@ -783,7 +818,7 @@ static void handle_update(apiserver_conn_t *c, const apiserver_target_t *t)
                                         "positive integer");
         return;
     }
-    store_kv_t *kv = read_current(c, t);
+    store_kv_t *kv = apiserver_reg_read_current(c, t);
     if (!kv) {
         cJSON_Delete(obj);
         return;
@@ -836,7 +871,7 @@ static void handle_patch(apiserver_conn_t *c, const apiserver_target_t *t)
                                                            : "the patch is not a JSON object");
         return;
     }
-    store_kv_t *kv = read_current(c, t);
+    store_kv_t *kv = apiserver_reg_read_current(c, t);
     if (!kv) {
         cJSON_Delete(patch);
         return;
@@ -948,7 +983,7 @@ static int64_t grace_period(apiserver_conn_t *c, const cJSON *opts)
 
 static void handle_delete(apiserver_conn_t *c, const apiserver_target_t *t)
 {
-    store_kv_t *kv = read_current(c, t);
+    store_kv_t *kv = apiserver_reg_read_current(c, t);
     if (!kv)
         return;
     int64_t expected = kv->mod_rev;
@@ -1001,7 +1036,7 @@ static void handle_delete(apiserver_conn_t *c, const apiserver_target_t *t)
     }
     if ((finalizers || graceful) && deleting) { /* already marked: nothing changes */
         apiserver_obj_set_rv(cur, expected);
-        respond_object(c, 200, cur);
+        apiserver_reg_respond_object(c, 200, cur);
         cJSON_Delete(cur);
         return;
     }
@@ -1300,6 +1335,10 @@ static void method_not_allowed(apiserver_conn_t *c)
 
 void apiserver_registry_handle(apiserver_conn_t *c, const apiserver_target_t *t)
 {
+    if (t->sub[0] && strcmp(t->sub, "status")) {
+        apiserver_subresource_handle(c, t);
+        return;
+    }
     const char *m = c->req.method;
     bool collection = !t->name[0];
     const char *q = c->req.query;

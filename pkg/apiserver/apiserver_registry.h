@@ -31,6 +31,23 @@ int64_t apiserver_parse_rv(const char *s, bool *ok);
 /* Finds a query parameter and decodes its value (form encoding). */
 bool apiserver_query_get(const char *query, const char *name, char *out, size_t n);
 
+/* Shared by the registry's files. */
+store_kv_t *apiserver_reg_read_current(apiserver_conn_t *c, const apiserver_target_t *t);
+void apiserver_reg_respond_object(apiserver_conn_t *c, int status, cJSON *obj);
+/* Writes obj (the parent object with new replicas) and answers with its Scale. */
+void apiserver_reg_write_scale(apiserver_conn_t *c, const apiserver_target_t *t, cJSON *obj,
+                               int64_t expected_rev);
+/* Writes the pod (now bound) and answers 201 with a Success Status. */
+void apiserver_reg_write_binding(apiserver_conn_t *c, const apiserver_target_t *t, cJSON *pod,
+                                 int64_t expected_rev);
+void apiserver_reg_delete(apiserver_conn_t *c, const apiserver_target_t *t, int64_t expected_rev,
+                          const char *uid);
+
+/* apiserver_subresources.c: scale, binding, eviction, and the kubelet-served ones. */
+void apiserver_subresource_handle(apiserver_conn_t *c, const apiserver_target_t *t);
+/* The autoscaling/v1 Scale view of a scalable object (owned by the caller). */
+cJSON *apiserver_scale_of(const apiserver_resource_t *r, const cJSON *obj);
+
 /* Label and field selectors of a list or watch request. */
 typedef struct apiserver_filter {
     labels_selector_t *labels; /* NULL: everything */

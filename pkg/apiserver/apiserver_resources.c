@@ -15,6 +15,14 @@
     {                  \
         "status", NULL \
     }
+#define SCALABLE                \
+    {                           \
+        "scale", "status", NULL \
+    }
+#define POD_SUBS                                                                      \
+    {                                                                                 \
+        "attach", "binding", "eviction", "exec", "log", "portforward", "status", NULL \
+    }
 #define NONE \
     {        \
         NULL \
@@ -40,7 +48,7 @@ const apiserver_resource_t apiserver_resources[] = {
      RW_VERBS, NONE, APISERVER_NAME_SUBDOMAIN},
     {"", "v1", "Event", "events", "event", true, SHORT("ev"), NONE, RW_VERBS, NONE,
      APISERVER_NAME_SUBDOMAIN},
-    {"", "v1", "Pod", "pods", "pod", true, SHORT("po"), ALL, RW_VERBS, STATUS,
+    {"", "v1", "Pod", "pods", "pod", true, SHORT("po"), ALL, RW_VERBS, POD_SUBS,
      APISERVER_NAME_SUBDOMAIN},
     {"", "v1", "Service", "services", "service", true, SHORT("svc"), ALL, RW_VERBS, STATUS,
      APISERVER_NAME_DNS1035},
@@ -53,7 +61,7 @@ const apiserver_resource_t apiserver_resources[] = {
     {"", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", true,
      SHORT("pvc"), NONE, RW_VERBS, STATUS, APISERVER_NAME_SUBDOMAIN},
     {"", "v1", "ReplicationController", "replicationcontrollers", "replicationcontroller", true,
-     SHORT("rc"), ALL, RW_VERBS, STATUS, APISERVER_NAME_SUBDOMAIN},
+     SHORT("rc"), ALL, RW_VERBS, SCALABLE, APISERVER_NAME_SUBDOMAIN},
     {"", "v1", "LimitRange", "limitranges", "limitrange", true, SHORT("limits"), NONE, RW_VERBS,
      NONE, APISERVER_NAME_SUBDOMAIN},
     {"", "v1", "ResourceQuota", "resourcequotas", "resourcequota", true, SHORT("quota"), NONE,
@@ -62,11 +70,11 @@ const apiserver_resource_t apiserver_resources[] = {
      APISERVER_NAME_SUBDOMAIN},
     /* apps/v1 */
     {"apps", "v1", "Deployment", "deployments", "deployment", true, SHORT("deploy"), ALL, RW_VERBS,
-     STATUS, APISERVER_NAME_SUBDOMAIN},
+     SCALABLE, APISERVER_NAME_SUBDOMAIN},
     {"apps", "v1", "ReplicaSet", "replicasets", "replicaset", true, SHORT("rs"), ALL, RW_VERBS,
-     STATUS, APISERVER_NAME_SUBDOMAIN},
+     SCALABLE, APISERVER_NAME_SUBDOMAIN},
     {"apps", "v1", "StatefulSet", "statefulsets", "statefulset", true, SHORT("sts"), ALL, RW_VERBS,
-     STATUS, APISERVER_NAME_SUBDOMAIN},
+     SCALABLE, APISERVER_NAME_SUBDOMAIN},
     {"apps", "v1", "DaemonSet", "daemonsets", "daemonset", true, SHORT("ds"), ALL, RW_VERBS, STATUS,
      APISERVER_NAME_SUBDOMAIN},
     {"apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision", true, NONE,

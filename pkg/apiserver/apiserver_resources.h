@@ -24,7 +24,7 @@ typedef struct apiserver_resource {
     const char *short_names[4];  /* NULL-terminated */
     const char *categories[2];   /* NULL-terminated, e.g. "all" */
     const char *verbs[10];       /* NULL-terminated, e.g. "get", "list", "watch", ... */
-    const char *subresources[3]; /* NULL-terminated, e.g. "status" */
+    const char *subresources[8]; /* NULL-terminated, e.g. "status" */
     apiserver_name_rule_t name_rule;
 } apiserver_resource_t;
 

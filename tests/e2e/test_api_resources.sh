@@ -284,6 +284,29 @@ YAML
     expect_grep "$E2E_TMP/dry" 'deployment.apps/dry'
     run_cmd "$E2E_TMP/nodry" kc 1.33 get deployment dry
     expect_rc 1 "a dry-run object is not stored"
+    # scale subresource (both kubectl versions), pods/binding, and the kubelet-served 503
+    local v
+    for v in 1.27 1.33; do
+        run_cmd "$E2E_TMP/scale-$v" kc "$v" scale deployment web --replicas=7
+        expect_rc 0 "scale $v"
+    done
+    run_cmd "$E2E_TMP/scaled" kc 1.33 get --raw /apis/apps/v1/namespaces/default/deployments/web/scale
+    expect_grep "$E2E_TMP/scaled" '"kind":"Scale".*"spec":\{"replicas":7\}.*"selector":"app=web"'
+    printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: tobind}\nspec: {containers: [{name: c, image: busybox}]}\n' >"$E2E_TMP/tb.yaml"
+    kc 1.33 create --validate=false -f "$E2E_TMP/tb.yaml" >/dev/null
+    run_cmd "$E2E_TMP/bind" curl_admin -X POST -H 'Content-Type: application/json' \
+        -d '{"apiVersion":"v1","kind":"Binding","metadata":{"name":"tobind"},"target":{"kind":"Node","name":"node-b"}}' \
+        "https://127.0.0.1:$PORT/api/v1/namespaces/default/pods/tobind/binding"
+    expect_grep "$E2E_TMP/bind" '"status":"Success"'
+    run_cmd "$E2E_TMP/bound" kc 1.33 get pod tobind -o 'jsonpath={.spec.nodeName}'
+    expect_grep "$E2E_TMP/bound" '^node-b$'
+    run_cmd "$E2E_TMP/rebind" curl_admin -X POST -H 'Content-Type: application/json' \
+        -d '{"apiVersion":"v1","kind":"Binding","metadata":{"name":"tobind"},"target":{"kind":"Node","name":"node-c"}}' \
+        "https://127.0.0.1:$PORT/api/v1/namespaces/default/pods/tobind/binding"
+    expect_grep "$E2E_TMP/rebind" '"code":409'
+    run_cmd "$E2E_TMP/logs" kc 1.33 logs tobind
+    expect_rc 1 "logs before the kubelet exists"
+    expect_grep "$E2E_TMP/logs" 'ServiceUnavailable'
     # services follow RFC 1035 names
     printf 'apiVersion: v1\nkind: Service\nmetadata: {name: 1svc}\nspec: {ports: [{port: 80}]}\n' >"$E2E_TMP/svc.yaml"
     run_cmd "$E2E_TMP/svc" kc 1.33 create --validate=false -f "$E2E_TMP/svc.yaml"
