@@ -1,5 +1,6 @@
 /* apiserver: start-up (PKI, TLS configuration, listener) and shutdown. */
 #include "apiserver_internal.h"
+#include "apiserver_metrics.h"
 #include "apiserver_pki.h"
 #include "apiserver_registry.h"
 
@@ -116,6 +117,7 @@ static void release(apiserver_t *a)
     mbedtls_pk_free(&a->serving_key);
     mbedtls_ctr_drbg_free(&a->drbg);
     mbedtls_entropy_free(&a->entropy);
+    apiserver_metrics_free(a->metrics);
     free(a);
 }
 
@@ -134,6 +136,7 @@ int apiserver_start(const apiserver_opts_t *o, apiserver_t **ret, util_error_t *
 {
     apiserver_t *a = util_xcalloc(1, sizeof(*a));
     a->opts = *o;
+    a->metrics = apiserver_metrics_new();
     mbedtls_entropy_init(&a->entropy);
     mbedtls_ctr_drbg_init(&a->drbg);
     mbedtls_ssl_config_init(&a->tls);

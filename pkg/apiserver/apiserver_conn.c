@@ -1,6 +1,7 @@
 /* apiserver_conn: one client connection: TLS over libuv (memory BIO), HTTP/1.1 with llhttp,
  * keep-alive, limits and timeouts. */
 #include "apiserver_internal.h"
+#include "apiserver_metrics.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -390,6 +391,7 @@ static const char *reason_phrase(int status)
 }
 
 static void parse_plaintext(apiserver_conn_t *c);
+static void record(apiserver_conn_t *c, int status);
 
 /* The request is answered: count it out and go on with any pipelined request. */
 static void request_done(apiserver_conn_t *c)
@@ -437,6 +439,7 @@ void apiserver__respond(apiserver_conn_t *c, int status, const char *content_typ
     write_head(c, &b, status, content_type, length, extra_headers);
     if (len && strcmp(c->req.method ? c->req.method : "", "HEAD"))
         util_buf_append(&b, body, len);
+    record(c, status);
     tls_write_all(c, b.data, b.len);
     util_buf_free(&b);
     request_done(c);
@@ -448,6 +451,7 @@ void apiserver__stream_begin(apiserver_conn_t *c, int status, const char *conten
         return;
     util_buf_t b = {0};
     write_head(c, &b, status, content_type, "Transfer-Encoding: chunked\r\n", NULL);
+    record(c, status);
     tls_write_all(c, b.data, b.len);
     util_buf_free(&b);
     c->streaming = true;
@@ -480,9 +484,34 @@ void apiserver__stream_end(apiserver_conn_t *c)
 
 /* ---- the engine --------------------------------------------------------------------------- */
 
+static uint64_t mono_ns(void)
+{
+    return uv_hrtime();
+}
+
+/* Counts the answered request in the metrics (once). */
+static void record(apiserver_conn_t *c, int status)
+{
+    apiserver_request_t *r = &c->req;
+    if (!r->start_ns)
+        return;
+    const char *verb = r->verb;
+    if (!verb) { /* non-resource paths: the method */
+        static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"};
+        verb = "OTHER";
+        for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+            if (r->method && !strcmp(r->method, methods[i]))
+                verb = methods[i];
+    }
+    apiserver_metrics_request(c->srv->metrics, verb, r->resource, r->subresource, status,
+                              (double)(mono_ns() - r->start_ns) / 1e9);
+    r->start_ns = 0;
+}
+
 static void handle_request(apiserver_conn_t *c)
 {
     c->req_ready = false;
+    c->req.start_ns = mono_ns();
     if (split_url(&c->req) < 0) {
         c->close_after_response = true;
         apiserver__respond_status(c, 400, "BadRequest", "malformed request target");

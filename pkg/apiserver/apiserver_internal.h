@@ -23,6 +23,7 @@ struct apiserver {
     mbedtls_ssl_config tls;
     mbedtls_x509_crt serving_chain, client_ca;
     mbedtls_pk_context serving_key;
+    struct apiserver_metrics *metrics;
     apiserver_conn_t *conns; /* doubly linked */
     unsigned nconns, inflight;
     int pending_closes; /* handles still closing; freed when 0 after stop */
@@ -50,7 +51,11 @@ typedef struct apiserver_request {
     size_t header_bytes;
     util_buf_t field, value; /* header being parsed */
     bool in_value;
-    int early_status; /* 413 / 431 found while parsing: answer it and close */
+    int early_status;  /* 413 / 431 found while parsing: answer it and close */
+    uint64_t start_ns; /* when the request was complete */
+    const char *verb;  /* metrics verb (static), set by handlers */
+    const struct apiserver_resource *resource; /* NULL: a non-resource path */
+    const char *subresource;                   /* static or NULL */
 } apiserver_request_t;
 
 struct apiserver_conn {

@@ -10,6 +10,7 @@
 
 #include <mbedtls/base64.h>
 
+#include "apiserver_metrics.h"
 #include "apiserver_object.h"
 #include "apiserver_patch.h"
 #include "apiserver_table.h"
@@ -510,6 +511,7 @@ typedef struct write_ctx {
     char name[MAX_NAME + 1];
     char uid[64];
     cJSON *obj; /* what was written (create/update), without resourceVersion */
+    uint64_t start_ns;
 } write_ctx_t;
 
 static void write_done(store_t *s, store_txn_result_t *res, void *ud)
@@ -517,6 +519,7 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
     (void)s;
     write_ctx_t *w = ud;
     apiserver_conn_t *c = w->c;
+    apiserver_metrics_store_txn(c->srv->metrics, (double)(uv_hrtime() - w->start_ns) / 1e9);
     if (!c->closing) {
         if (res->status == 0) {
             if (w->kind == W_DELETE) {
@@ -564,6 +567,7 @@ static void submit_write(apiserver_conn_t *c, const apiserver_target_t *t, write
     w->t = *t;
     w->kind = kind;
     w->obj = obj;
+    w->start_ns = uv_hrtime();
     util_strlcpy(w->name, name, sizeof(w->name));
     if (uid)
         util_strlcpy(w->uid, uid, sizeof(w->uid));
@@ -1333,8 +1337,32 @@ static void method_not_allowed(apiserver_conn_t *c)
                               "the server does not allow this method on the requested resource");
 }
 
+/* Labels the request for the metrics: upstream's verb spelling, the resource, the subresource
+ * (static strings from the resource table). */
+static void label_request(apiserver_conn_t *c, const apiserver_target_t *t)
+{
+    apiserver_request_t *r = &c->req;
+    const char *m = r->method;
+    r->resource = t->res;
+    for (size_t i = 0; t->sub[0] && t->res->subresources[i]; i++)
+        if (!strcmp(t->res->subresources[i], t->sub))
+            r->subresource = t->res->subresources[i];
+    bool collection = !t->name[0];
+    if (!strcmp(m, "GET") || !strcmp(m, "HEAD"))
+        r->verb = !collection ? "GET" : query_true(r->query, "watch") ? "WATCH" : "LIST";
+    else if (!strcmp(m, "DELETE"))
+        r->verb = collection ? "DELETECOLLECTION" : "DELETE";
+    else if (!strcmp(m, "POST"))
+        r->verb = "POST";
+    else if (!strcmp(m, "PUT"))
+        r->verb = "PUT";
+    else if (!strcmp(m, "PATCH"))
+        r->verb = "PATCH";
+}
+
 void apiserver_registry_handle(apiserver_conn_t *c, const apiserver_target_t *t)
 {
+    label_request(c, t);
     if (t->sub[0] && strcmp(t->sub, "status")) {
         apiserver_subresource_handle(c, t);
         return;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "apiserver_discovery.h"
+#include "apiserver_metrics.h"
 #include "apiserver_registry.h"
 
 #if defined(__x86_64__)
@@ -215,6 +216,20 @@ void apiserver__dispatch(apiserver_conn_t *c)
     }
     if (!c->user.name) {
         apiserver__respond_status(c, 401, "Unauthorized", "Unauthorized");
+        return;
+    }
+    if (!strcmp(c->req.path, "/metrics")) {
+        if (!read) {
+            apiserver__respond_status(c, 405, "MethodNotAllowed",
+                                      "the server does not allow this method on the requested "
+                                      "resource");
+            return;
+        }
+        util_buf_t b = {0};
+        apiserver_metrics_render(c->srv->metrics, c->srv->opts.store, c->srv->inflight,
+                                 c->srv->nconns, &b);
+        apiserver__respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len, NULL);
+        util_buf_free(&b);
         return;
     }
     if (discovery(c, read))

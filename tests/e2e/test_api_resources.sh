@@ -198,6 +198,19 @@ EOF
     expect_grep "$E2E_TMP/gone" '"items":\[\]'
 }
 
+metrics_count_requests() {
+    run_cmd "$E2E_TMP/m" kc 1.33 get --raw /metrics
+    expect_rc 0 "GET /metrics"
+    expect_grep "$E2E_TMP/m" '^apiserver_request_total\{verb="POST",group="",version="v1",resource="configmaps",subresource="",scope="namespace",component="apiserver",code="201"\} [1-9][0-9]*$'
+    expect_grep "$E2E_TMP/m" '^apiserver_request_total\{verb="WATCH",.*resource="configmaps".*code="200"\} [1-9]'
+    expect_grep "$E2E_TMP/m" '^apiserver_request_total\{verb="GET",.*resource="configmaps".*code="404"\} [1-9]'
+    expect_grep "$E2E_TMP/m" '^apiserver_request_duration_seconds_bucket\{verb="LIST",.*resource="configmaps".*le="\+Inf"\} [1-9]'
+    expect_grep "$E2E_TMP/m" '^kubeling_store_txn_duration_seconds_count\{\} [1-9]'
+    expect_grep "$E2E_TMP/m" '^process_resident_memory_bytes [1-9]'
+    run_cmd "$E2E_TMP/anon" curl -sS --cacert "$DATA/server/tls/ca.crt" "https://127.0.0.1:$PORT/metrics"
+    expect_grep "$E2E_TMP/anon" '"code":401'
+}
+
 python_client_works() {
     "$PY" - "$DATA/server/admin.kubeconfig" <<'PYEOF' || fail "python client"
 import sys
@@ -343,6 +356,7 @@ t pagination_with_continue pagination_with_continue
 t watch_streams_changes watch_streams_changes
 t secrets_and_namespaces secrets_and_namespaces
 t python_client_works python_client_works
+t metrics_count_requests metrics_count_requests
 
 # The server shuts down cleanly (under ASan this also means no leaks after all the above).
 kill -TERM "$SERVER_PID"
