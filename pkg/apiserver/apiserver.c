@@ -1,6 +1,7 @@
 /* apiserver: start-up (PKI, TLS configuration, listener) and shutdown. */
 #include "apiserver_internal.h"
 #include "apiserver_pki.h"
+#include "apiserver_openapi.h"
 #include "apiserver_registry.h"
 
 #include <errno.h>
@@ -116,6 +117,7 @@ static void release(apiserver_t *a)
     mbedtls_pk_free(&a->serving_key);
     mbedtls_ctr_drbg_free(&a->drbg);
     mbedtls_entropy_free(&a->entropy);
+    apiserver_openapi_free(a->openapi);
     free(a);
 }
 

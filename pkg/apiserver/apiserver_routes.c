@@ -217,7 +217,7 @@ void apiserver__dispatch(apiserver_conn_t *c)
         apiserver__respond_status(c, 401, "Unauthorized", "Unauthorized");
         return;
     }
-    if (discovery(c, read))
+    if (discovery(c, read) || apiserver__openapi(c, read))
         return;
     apiserver_target_t t;
     if (apiserver_registry_parse(r_path(c), &t) > 0) {
