@@ -2,6 +2,7 @@
 #include "apiserver_internal.h"
 #include "apiserver_metrics.h"
 #include "apiserver_pki.h"
+#include "apiserver_openapi.h"
 #include "apiserver_registry.h"
 
 #include <errno.h>
@@ -118,6 +119,7 @@ static void release(apiserver_t *a)
     mbedtls_ctr_drbg_free(&a->drbg);
     mbedtls_entropy_free(&a->entropy);
     apiserver_metrics_free(a->metrics);
+    apiserver_openapi_free(a->openapi);
     free(a);
 }
 

@@ -32,6 +32,7 @@ static void request_reset(apiserver_request_t *r)
     util_buf_free(&r->body);
     util_buf_free(&r->field);
     util_buf_free(&r->value);
+    util_buf_free(&r->resp_headers);
     *r = (apiserver_request_t){0};
 }
 
@@ -421,10 +422,11 @@ static void write_head(apiserver_conn_t *c, util_buf_t *b, int status, const cha
         c->close_after_response = true;
     util_buf_printf(b,
                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s"
-                    "Cache-Control: no-cache, private\r\nX-Content-Type-Options: nosniff\r\n%s%s"
+                    "Cache-Control: no-cache, private\r\nX-Content-Type-Options: nosniff\r\n%s%s%s"
                     "\r\n",
                     status, reason_phrase(status), content_type, length_header,
                     extra_headers ? extra_headers : "",
+                    c->req.resp_headers.data ? c->req.resp_headers.data : "",
                     c->close_after_response ? "Connection: close\r\n" : "");
 }
 

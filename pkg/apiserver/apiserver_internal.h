@@ -12,6 +12,7 @@
 #include <mbedtls/x509_crt.h>
 
 typedef struct apiserver_conn apiserver_conn_t;
+struct apiserver_openapi;
 
 struct apiserver {
     apiserver_opts_t opts;
@@ -26,7 +27,8 @@ struct apiserver {
     struct apiserver_metrics *metrics;
     apiserver_conn_t *conns; /* doubly linked */
     unsigned nconns, inflight;
-    int pending_closes; /* handles still closing; freed when 0 after stop */
+    int pending_closes;                /* handles still closing; freed when 0 after stop */
+    struct apiserver_openapi *openapi; /* rendered on first use (apiserver_openapi.c) */
 };
 
 /* The authenticated user of a connection (from its client certificate). */
@@ -56,6 +58,7 @@ typedef struct apiserver_request {
     const char *verb;  /* metrics verb (static), set by handlers */
     const struct apiserver_resource *resource; /* NULL: a non-resource path */
     const char *subresource;                   /* static or NULL */
+    util_buf_t resp_headers; /* header lines added to the response (Warning: ...) */
 } apiserver_request_t;
 
 struct apiserver_conn {
@@ -105,6 +108,9 @@ void apiserver__stream_end(apiserver_conn_t *c);
 
 /* apiserver.c: the server is released once stopped and every handle has closed. */
 void apiserver__unref(apiserver_t *a);
+
+/* apiserver_openapi.c: /openapi/v2 and /openapi/v3...; true when answered. */
+bool apiserver__openapi(apiserver_conn_t *c, bool read);
 
 /* apiserver_routes.c */
 void apiserver__dispatch(apiserver_conn_t *c);

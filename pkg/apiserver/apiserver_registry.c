@@ -1,6 +1,7 @@
 /* apiserver_registry: resource requests: URL routing to a resource, and get, list, create,
  * update, patch, delete and deletecollection of objects kept as JSON in the store. */
 #include "apiserver_registry.h"
+#include "apiserver_validate.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -296,6 +297,10 @@ static cJSON *parse_body(apiserver_conn_t *c, const apiserver_target_t *t)
     if (meta && !cJSON_IsObject(meta)) {
         cJSON_Delete(obj);
         apiserver_status_bad_request(c, "metadata must be an object");
+        return NULL;
+    }
+    if (apiserver__validate_request(c, t->res, obj, true) < 0) {
+        cJSON_Delete(obj);
         return NULL;
     }
     return obj;
@@ -914,6 +919,11 @@ static void handle_patch(apiserver_conn_t *c, const apiserver_target_t *t)
         free(kv);
         cJSON_Delete(obj);
         apiserver_status_bad_request(c, "a patch may not change the object's name");
+        return;
+    }
+    if (apiserver__validate_request(c, t->res, obj, false) < 0) {
+        free(kv);
+        cJSON_Delete(obj);
         return;
     }
     if (rv_ok && rv != kv->mod_rev) { /* the patch carried a resourceVersion precondition */

@@ -232,7 +232,7 @@ void apiserver__dispatch(apiserver_conn_t *c)
         util_buf_free(&b);
         return;
     }
-    if (discovery(c, read))
+    if (discovery(c, read) || apiserver__openapi(c, read))
         return;
     apiserver_target_t t;
     if (apiserver_registry_parse(r_path(c), &t) > 0) {

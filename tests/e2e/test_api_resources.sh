@@ -345,6 +345,63 @@ tables_and_json_patch() {
     expect_rc 1 "failed JSON patch test op"
 }
 
+openapi_documents_served() {
+    run_cmd "$E2E_TMP/oa3" curl_admin "https://127.0.0.1:$PORT/openapi/v3"
+    expect_grep "$E2E_TMP/oa3" '"api/v1":\{"serverRelativeURL":"/openapi/v3/api/v1\?hash=[0-9A-F]{128}"'
+    expect_grep "$E2E_TMP/oa3" '"apis/coordination.k8s.io/v1"'
+    run_cmd "$E2E_TMP/oa2" curl_admin -D "$E2E_TMP/oa2.h" \
+        -H 'Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf' \
+        "https://127.0.0.1:$PORT/openapi/v2"
+    expect_grep "$E2E_TMP/oa2.h" 'Content-Type: application/com.github.proto-openapi.spec.v2.v1.0\+protobuf'
+    run_cmd "$E2E_TMP/oa-anon" curl -sk "https://127.0.0.1:$PORT/openapi/v3"
+    expect_grep "$E2E_TMP/oa-anon" '"code":401'
+}
+
+apply_and_create_validate() {
+    local v name
+    for v in 1.27 1.33; do
+        name="val-${v/./-}"
+        manifest "$name" >"$E2E_TMP/$name.yaml"
+        run_cmd "$E2E_TMP/va" kc "$v" apply -f "$E2E_TMP/$name.yaml"
+        expect_rc 0 "apply $v"
+        expect_grep "$E2E_TMP/va" "configmap/$name created"
+        run_cmd "$E2E_TMP/va2" kc "$v" apply -f "$E2E_TMP/$name.yaml"
+        expect_rc 0 "apply again $v"
+        expect_grep "$E2E_TMP/va2" "configmap/$name unchanged"
+        manifest "$name-c" >"$E2E_TMP/$name-c.yaml"
+        run_cmd "$E2E_TMP/vc" kc "$v" create -f "$E2E_TMP/$name-c.yaml"
+        expect_rc 0 "create $v"
+        { manifest "$name-bad"; echo "bogus: 1"; } | sed 's/^  labels:/  labelz: {x: y}\n  labels:/' >"$E2E_TMP/$name-bad.yaml"
+        run_cmd "$E2E_TMP/vb" kc "$v" apply -f "$E2E_TMP/$name-bad.yaml"
+        expect_rc 1 "apply unknown field $v"
+        expect_grep "$E2E_TMP/vb" 'strict decoding error: unknown field "bogus"'
+        expect_grep "$E2E_TMP/vb" 'unknown field "metadata.labelz"'
+        run_cmd "$E2E_TMP/vcb" kc "$v" create -f "$E2E_TMP/$name-bad.yaml"
+        expect_rc 1 "create unknown field $v"
+        expect_grep "$E2E_TMP/vcb" 'unknown field "bogus"'
+        run_cmd "$E2E_TMP/vw" kc "$v" create --validate=warn -f "$E2E_TMP/$name-bad.yaml"
+        expect_rc 0 "create with warnings $v"
+        expect_grep "$E2E_TMP/vw" 'Warning: unknown field "bogus"'
+        # kubectl patch sends no fieldValidation: the server's default, Warn, applies.
+        run_cmd "$E2E_TMP/vp" kc "$v" patch configmap "$name" -p '{"data":{"a":"b"},"nope":1}'
+        expect_rc 0 "patch with an unknown field $v"
+        expect_grep "$E2E_TMP/vp" 'Warning: unknown field "nope"'
+    done
+}
+
+explain_reads_openapi() {
+    local v
+    for v in 1.27 1.33; do
+        run_cmd "$E2E_TMP/ex-$v" kc "$v" explain configmap.data
+        expect_rc 0 "explain $v"
+        expect_grep "$E2E_TMP/ex-$v" 'KIND: +ConfigMap'
+        expect_grep "$E2E_TMP/ex-$v" 'Data contains the configuration data'
+    done
+    run_cmd "$E2E_TMP/ex-lease" kc 1.33 explain lease.spec.holderIdentity
+    expect_rc 0 "explain lease"
+    expect_grep "$E2E_TMP/ex-lease" 'GROUP: +coordination.k8s.io'
+}
+
 t system_namespaces_exist system_namespaces_exist
 t workloads_lifecycle workloads_lifecycle
 t tables_and_json_patch tables_and_json_patch
@@ -357,6 +414,9 @@ t watch_streams_changes watch_streams_changes
 t secrets_and_namespaces secrets_and_namespaces
 t python_client_works python_client_works
 t metrics_count_requests metrics_count_requests
+t openapi_documents_served openapi_documents_served
+t apply_and_create_validate apply_and_create_validate
+t explain_reads_openapi explain_reads_openapi
 
 # The server shuts down cleanly (under ASan this also means no leaks after all the above).
 kill -TERM "$SERVER_PID"
