@@ -38,6 +38,13 @@ else ifeq ($(FLAVOR),asan)
   OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
   LDFLAGS_FLAVOR := -fsanitize=address,undefined
   LDLIBS_SYS := -lpthread -ldl -lm
+else ifeq ($(FLAVOR),fuzz)
+  OUT := build/fuzz
+  SYSROOT_ARCH := host
+  CC := clang
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
+  LDFLAGS_FLAVOR := -fsanitize=fuzzer,address,undefined
+  LDLIBS_SYS := -lpthread -ldl -lm
 else ifeq ($(FLAVOR),bench)
   OUT := build/bench
   SYSROOT_ARCH := host
@@ -73,10 +80,11 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_HELPERS := $(filter-out $(UNIT_SRCS),$(sort $(wildcard tests/unit/*.c)))
 E2E_HELPER_BINS := $(patsubst tests/e2e/helpers/%.c,$(OUT)/tests/helpers/%,$(wildcard tests/e2e/helpers/*.c))
 BENCH_BINS := $(patsubst bench/%.c,$(OUT)/bench/%,$(wildcard bench/*/*.c))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(wildcard tests/fuzz/*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(OUT)/tests/%)
 
 .PHONY: all dev asan static static-all test run deps format format-check lint clean \
-	kubeling unit-tests bench-bins bench sysroot FORCE
+	kubeling unit-tests bench-bins bench fuzz fuzz-bins sysroot FORCE
 .DEFAULT_GOAL := all
 
 all:
@@ -95,6 +103,11 @@ bench: deps
 	@$(MAKE) --no-print-directory FLAVOR=bench bench-bins
 	@bench/run.sh $(BENCH)
 
+# Longer fuzzing on demand: make fuzz FUZZ_SECONDS=600
+fuzz: deps
+	@$(MAKE) --no-print-directory FLAVOR=fuzz fuzz-bins
+	@KUBELING_FUZZ_SECONDS=$(or $(FUZZ_SECONDS),300) tests/run.sh fuzz
+
 static-all:
 	@for a in $(ARCHES); do $(MAKE) --no-print-directory static ARCH=$$a || exit 1; done
 
@@ -102,6 +115,7 @@ static-all:
 kubeling: $(OUT)/kubeling
 unit-tests: $(UNIT_BINS) $(E2E_HELPER_BINS)
 bench-bins: $(BENCH_BINS)
+fuzz-bins: $(FUZZ_BINS)
 
 # Sysroots are built by third_party/build.sh and cached outside the clone, keyed by recipes.
 $(SYSROOT)/.complete: third_party/build.sh $(wildcard third_party/*.sh third_party/*/*)
@@ -142,6 +156,12 @@ $(OUT)/tests/helpers/%: tests/e2e/helpers/%.c $(OUT)/libkubeling.a
 	@echo "  HELPER  $<"
 	@$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS_FLAVOR) -o $@ $< $(OUT)/libkubeling.a $(DEPLIBS) $(LDLIBS_SYS)
 
+# libFuzzer targets (FLAVOR=fuzz, clang); tests/run.sh runs each briefly, `make fuzz` longer.
+$(OUT)/fuzz/%: tests/fuzz/%.c $(OUT)/libkubeling.a
+	@mkdir -p $(@D)
+	@echo "  FUZZ    $<"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS_FLAVOR) -o $@ $< $(OUT)/libkubeling.a $(DEPLIBS) $(LDLIBS_SYS)
+
 $(OUT)/bench/%: bench/%.c $(OUT)/libkubeling.a
 	@mkdir -p $(@D)
 	@echo "  BENCH   $<"
@@ -156,6 +176,7 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory format-check
 	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory FLAVOR=fuzz fuzz-bins
 	@$(MAKE) --no-print-directory static-all
 	@tests/run.sh
 

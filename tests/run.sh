@@ -56,13 +56,48 @@ run_e2e() {
     done
 }
 
+# Each libFuzzer target runs KUBELING_FUZZ_SECONDS (default 20) from its committed seed corpus
+# (copied, so the repository's corpus stays as committed); a crash fails the run and leaves the
+# reproducer in build/fuzz/crashes/.
+fuzz_pass=0 fuzz_fail=0
+run_fuzz() {
+    local bin name work out
+    for bin in build/fuzz/fuzz/*; do
+        [[ -x "$bin" ]] || continue
+        name=$(basename "$bin")
+        work=$(mktemp -d)
+        cp tests/fuzz/corpus/"$name"/* "$work/" 2>/dev/null
+        mkdir -p build/fuzz/crashes
+        out=$("$bin" -max_total_time="${KUBELING_FUZZ_SECONDS:-20}" -max_len=16384 \
+            -artifact_prefix=build/fuzz/crashes/ "$work" 2>&1)
+        local rc=$?
+        rm -rf "$work"
+        if [[ $rc -eq 0 ]]; then
+            fuzz_pass=$((fuzz_pass + 1))
+            echo "fuzz: ok   $name ($(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' <<<"$out") runs)"
+        else
+            fuzz_fail=$((fuzz_fail + 1))
+            failed+=("fuzz/$name")
+            echo "fuzz: FAIL $name"
+            tail -n 40 <<<"$out" | sed 's/^/    /'
+        fi
+    done
+}
+
 start=$(date +%s)
+if [[ "${1:-}" == fuzz ]]; then
+    run_fuzz
+    [[ $fuzz_fail -eq 0 ]] && { echo "SUMMARY: PASS - fuzz ${fuzz_pass} targets"; exit 0; }
+    echo "SUMMARY: FAIL - fuzz: ${failed[*]}"
+    exit 1
+fi
 run_unit
+run_fuzz
 run_e2e
 secs=$(($(date +%s) - start))
-if [[ $unit_fail -eq 0 && $e2e_fail -eq 0 && $((unit_pass + e2e_pass)) -gt 0 ]]; then
-    echo "SUMMARY: PASS - unit ${unit_pass} binaries (${unit_cases} tests), e2e ${e2e_pass} checks, ${secs}s"
+if [[ $unit_fail -eq 0 && $e2e_fail -eq 0 && $fuzz_fail -eq 0 && $((unit_pass + e2e_pass)) -gt 0 ]]; then
+    echo "SUMMARY: PASS - unit ${unit_pass} binaries (${unit_cases} tests), fuzz ${fuzz_pass} targets, e2e ${e2e_pass} checks, ${secs}s"
     exit 0
 fi
-echo "SUMMARY: FAIL - unit ${unit_fail} of $((unit_pass + unit_fail)) binaries failed, e2e ${e2e_fail} failed of $((e2e_pass + e2e_fail)): ${failed[*]}"
+echo "SUMMARY: FAIL - unit ${unit_fail} of $((unit_pass + unit_fail)) binaries failed, fuzz ${fuzz_fail} failed, e2e ${e2e_fail} failed of $((e2e_pass + e2e_fail)): ${failed[*]}"
 exit 1
