@@ -33,9 +33,11 @@ void apiserver_registry_prefix(const apiserver_resource_t *r, const char *ns, ch
 void apiserver_registry_key(const apiserver_resource_t *r, const char *ns, const char *name,
                             char *out, size_t n)
 {
-    char prefix[512];
-    apiserver_registry_prefix(r, ns, prefix, sizeof(prefix));
-    snprintf(out, n, "%s%s", prefix, name);
+    /* the prefix is written in place (a temporary buffer trips -Wformat-truncation at -O2) */
+    apiserver_registry_prefix(r, ns, out, n);
+    size_t used = strnlen(out, n);
+    if (used < n)
+        snprintf(out + used, n - used, "%s", name);
 }
 
 /* ---- query parameters ---------------------------------------------------------------------- */

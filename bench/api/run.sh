@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# bench/api/run.sh: the API server benchmark. Builds nothing: uses the release build
+# (build/static-x86_64/kubeling) if present, else build/bench or build/dev, and
+# build/bench/bench/api/api_bench. Prints start-up figures, create/get/list with 24 clients
+# (and with 1 client, for unloaded latency), watch delivery with 1000 watchers, and idle RSS
+# and CPU with 1000 pods stored.
+# Env: CREATE_N (10000), GET_N (20000), LIST_N (1000), CLIENTS (24), WATCHERS (1000),
+# WATCH_N (200), IDLE_OBJECTS (1000).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BENCH=build/bench/bench/api/api_bench
+[[ -x $BENCH ]] || { echo "build it first: make FLAVOR=bench bench-bins" >&2; exit 1; }
+BIN=
+for b in build/static-x86_64/kubeling build/bench/kubeling build/dev/kubeling; do
+    [[ -x $b ]] && { BIN=$b; break; }
+done
+[[ -n $BIN ]] || { echo "no kubeling binary: make static (or make)" >&2; exit 1; }
+CREATE_N=${CREATE_N:-10000} GET_N=${GET_N:-20000} LIST_N=${LIST_N:-1000} CLIENTS=${CLIENTS:-24}
+WATCHERS=${WATCHERS:-1000} WATCH_N=${WATCH_N:-200} IDLE_OBJECTS=${IDLE_OBJECTS:-1000}
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true # 1000 watch streams need more than 1024 fds
+
+WORK=$(mktemp -d /tmp/klbench-api.XXXXXX)
+PID=
+stop_server() {
+    [[ -n $PID ]] || return 0
+    kill -TERM "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+    PID=
+}
+trap 'stop_server; rm -rf "$WORK"' EXIT
+
+# start_server DIR: starts the server on a free port (0: the kernel picks; the kubeconfig
+# names it) and waits for /readyz; sets PID and KUBECONFIG.
+start_server() {
+    local data=$1 url= tries=0
+    "$BIN" server --data-dir "$data" --https-listen-port 0 --bind-address 127.0.0.1 \
+        >"$WORK/server.log" 2>&1 &
+    PID=$!
+    KUBECONFIG=$data/server/admin.kubeconfig
+    until [[ -n $url ]] && curl -sf --cacert "$data/server/tls/ca.crt" "$url/readyz" >/dev/null 2>&1; do
+        sleep 0.02
+        [[ -f $KUBECONFIG ]] && url=$(awk '/server: /{print $2; exit}' "$KUBECONFIG")
+        tries=$((tries + 1))
+        [[ $tries -lt 1000 ]] || { cat "$WORK/server.log" >&2; echo "server not ready" >&2; exit 1; }
+    done
+}
+
+# cpu_ticks: utime + stime of the server (fields 14 and 15 of /proc/PID/stat, after the comm).
+cpu_ticks() {
+    sed 's/^.*) //' "/proc/$PID/stat" | awk '{print $12 + $13}'
+}
+
+rss_kib() {
+    awk '/^VmRSS:/{print $2}' "/proc/$PID/status"
+}
+
+echo "# server: $BIN ($(stat -c %s "$BIN") bytes); client: $BENCH"
+bench/api/startup.sh "$BIN"
+
+start_server "$WORK/data"
+"$BENCH" create "$KUBECONFIG" "$CLIENTS" "$CREATE_N"
+"$BENCH" get "$KUBECONFIG" "$CLIENTS" "$GET_N"
+"$BENCH" list "$KUBECONFIG" "$CLIENTS" "$LIST_N"
+"$BENCH" create "$KUBECONFIG" 1 $((CREATE_N / 10))
+"$BENCH" get "$KUBECONFIG" 1 $((GET_N / 10))
+"$BENCH" list "$KUBECONFIG" 1 $((LIST_N / 5))
+echo "# server rss_kib=$(rss_kib) after the runs above"
+"$BENCH" watch "$KUBECONFIG" "$WATCHERS" "$WATCH_N" "$PID"
+stop_server
+
+# Idle: a fresh server holding IDLE_OBJECTS pods and no clients.
+start_server "$WORK/idle"
+"$BENCH" create "$KUBECONFIG" 4 "$IDLE_OBJECTS" >/dev/null
+sleep 5
+rss=$(rss_kib) t0=$(cpu_ticks)
+sleep 10
+t1=$(cpu_ticks)
+echo "idle objects=$IDLE_OBJECTS rss_kib=$rss cpu_ticks_10s=$((t1 - t0)) clk_tck=$(getconf CLK_TCK)"
