@@ -119,6 +119,7 @@ static void release(apiserver_t *a)
     mbedtls_ctr_drbg_free(&a->drbg);
     mbedtls_entropy_free(&a->entropy);
     apiserver_metrics_free(a->metrics);
+    apiserver_watch_cache_free(a);
     apiserver_openapi_free(a->openapi);
     free(a);
 }

@@ -25,7 +25,8 @@ struct apiserver {
     mbedtls_x509_crt serving_chain, client_ca;
     mbedtls_pk_context serving_key;
     struct apiserver_metrics *metrics;
-    apiserver_conn_t *conns; /* doubly linked */
+    struct apiserver_watch_cache *watch_cache; /* apiserver_watch.c */
+    apiserver_conn_t *conns;                   /* doubly linked */
     unsigned nconns, inflight;
     int pending_closes;                /* handles still closing; freed when 0 after stop */
     struct apiserver_openapi *openapi; /* rendered on first use (apiserver_openapi.c) */

@@ -250,3 +250,66 @@ void apiserver_status_success(apiserver_conn_t *c, const apiserver_resource_t *r
     apiserver__respond(c, 200, "application/json", b.data, b.len, NULL);
     util_buf_free(&b);
 }
+
+/* Moves apiVersion, kind and metadata to the front, in that order, so that the stored text
+ * has the top-level metadata where apiserver_obj_splice_rv looks for it. */
+void apiserver_obj_canonical_order(cJSON *obj)
+{
+    static const char *const front[] = {"metadata", "kind", "apiVersion"};
+    for (size_t i = 0; i < 3; i++) {
+        cJSON *item = cJSON_DetachItemFromObjectCaseSensitive(obj, front[i]);
+        if (!item)
+            continue;
+        /* prepend: cJSON keeps a circular prev link on the first child */
+        item->next = obj->child;
+        item->prev = obj->child ? obj->child->prev : item;
+        if (obj->child)
+            obj->child->prev = item;
+        obj->child = item;
+    }
+}
+
+/* Skips one JSON string starting at s (at its opening quote); NULL if it holds escapes. */
+static const char *skip_plain_string(const char *s, const char *end)
+{
+    for (const char *p = s + 1; p < end; p++) {
+        if (*p == '\\')
+            return NULL;
+        if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+bool apiserver_obj_splice_rv(const char *json, size_t len, int64_t rev, util_buf_t *out)
+{
+    const char *p = json, *end = json + len;
+    if (p >= end || *p != '{')
+        return false;
+    p++;
+    for (;;) {
+        static const char meta[] = "\"metadata\":{";
+        if ((size_t)(end - p) >= sizeof(meta) - 1 && !memcmp(p, meta, sizeof(meta) - 1)) {
+            const char *after = p + sizeof(meta) - 1;
+            util_buf_append(out, json, (size_t)(after - json));
+            util_buf_printf(out, "\"resourceVersion\":\"%" PRId64 "\"%s", rev,
+                            after < end && *after == '}' ? "" : ",");
+            util_buf_append(out, after, (size_t)(end - after));
+            return true;
+        }
+        /* only "apiVersion":"...", and "kind":"...", may come before metadata */
+        if (*p != '"')
+            return false;
+        const char *key_end = skip_plain_string(p, end);
+        if (!key_end || key_end >= end || *key_end != ':' || key_end[1] != '"')
+            return false;
+        size_t klen = (size_t)(key_end - p);
+        if (!(klen == 12 && !memcmp(p, "\"apiVersion\"", 12)) &&
+            !(klen == 6 && !memcmp(p, "\"kind\"", 6)))
+            return false;
+        const char *v_end = skip_plain_string(key_end + 1, end);
+        if (!v_end || v_end >= end || *v_end != ',')
+            return false;
+        p = v_end + 1;
+    }
+}

@@ -20,6 +20,12 @@ const char *apiserver_obj_string(const cJSON *obj, const char *name);
 /* Sets obj.metadata.resourceVersion to rev (as a string). */
 void apiserver_obj_set_rv(cJSON *obj, int64_t rev);
 
+/* Stored objects keep apiVersion, kind and metadata first (see apiserver_obj_splice_rv). */
+void apiserver_obj_canonical_order(cJSON *obj);
+/* Appends the stored text with metadata.resourceVersion = rev spliced in, without parsing;
+ * false (nothing appended) when the text is not in the canonical order. */
+bool apiserver_obj_splice_rv(const char *json, size_t len, int64_t rev, util_buf_t *out);
+
 /* "configmaps" for the core group, "leases.coordination.k8s.io" otherwise. */
 void apiserver_obj_qualified(const apiserver_resource_t *r, char *out, size_t n);
 

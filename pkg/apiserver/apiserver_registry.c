@@ -219,6 +219,14 @@ void apiserver_reg_respond_object(apiserver_conn_t *c, int status, cJSON *obj)
 
 static void respond_kv(apiserver_conn_t *c, const apiserver_target_t *t, const store_kv_t *kv)
 {
+    if (!apiserver_table_wanted(apiserver__header(&c->req, "accept"), NULL) || t->sub[0]) {
+        util_buf_t b = {0};
+        if (apiserver_obj_splice_rv(kv->value, kv->value_len, kv->mod_rev, &b)) {
+            apiserver__respond(c, 200, "application/json", b.data, b.len, NULL);
+            util_buf_free(&b);
+            return;
+        }
+    }
     cJSON *obj = decode_stored(kv->value, kv->value_len, kv->mod_rev);
     if (!obj) {
         apiserver__respond_status(c, 500, "InternalError", "stored object is not valid JSON");
@@ -592,6 +600,8 @@ static void submit_write(apiserver_conn_t *c, const apiserver_target_t *t, write
         free(w);
         return;
     }
+    if (obj)
+        apiserver_obj_canonical_order(obj);
     char *text = obj && kind != W_REMOVE ? cJSON_PrintUnformatted(obj) : NULL;
     store_op_t op = {
         .type = kind == W_CREATE                                        ? STORE_OP_CREATE
@@ -1112,6 +1122,9 @@ static int decode_continue(const char *token, const char *prefix, int64_t *rev, 
 typedef struct objects {
     cJSON **v;
     size_t n, cap;
+    bool raw_mode; /* items are stored text with resourceVersion spliced in, in raw */
+    util_buf_t raw;
+    size_t nraw;
 } objects_t;
 
 static void objects_push(objects_t *o, cJSON *obj)
@@ -1128,7 +1141,30 @@ static void objects_free(objects_t *o)
     for (size_t i = 0; i < o->n; i++)
         cJSON_Delete(o->v[i]);
     free(o->v);
+    util_buf_free(&o->raw);
     *o = (objects_t){0};
+}
+
+/* Raw mode: appends one stored object to the JSON array text without parsing it when it is in
+ * the canonical order (parsed and printed otherwise). */
+static bool objects_push_raw(objects_t *o, const store_kv_t *kv)
+{
+    if (o->nraw++)
+        util_buf_puts(&o->raw, ",");
+    if (apiserver_obj_splice_rv(kv->value, kv->value_len, kv->mod_rev, &o->raw))
+        return true;
+    cJSON *obj = decode_stored(kv->value, kv->value_len, kv->mod_rev);
+    if (!obj) {
+        o->raw.len--; /* drop the comma */
+        o->raw.data[o->raw.len] = '\0';
+        o->nraw--;
+        return false;
+    }
+    char *text = cJSON_PrintUnformatted(obj);
+    util_buf_puts(&o->raw, text);
+    cJSON_free(text);
+    cJSON_Delete(obj);
+    return true;
 }
 
 /* A <Kind>List, or a meta.k8s.io Table when the client asked for one (table_version set). */
@@ -1157,6 +1193,8 @@ static void respond_collection(apiserver_conn_t *c, const apiserver_target_t *t,
     if (cont)
         util_buf_printf(&b, ",\"continue\":\"%s\"", cont);
     util_buf_puts(&b, "},\"items\":[");
+    if (items->raw_mode && items->raw.len)
+        util_buf_append(&b, items->raw.data, items->raw.len);
     for (size_t i = 0; i < items->n; i++) {
         char *text = cJSON_PrintUnformatted(items->v[i]);
         if (i)
@@ -1220,7 +1258,7 @@ static void handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
         apiserver_status_bad_request(c, "includeObject must be None, Metadata or Object");
         return;
     }
-    objects_t items = {0};
+    objects_t items = {.raw_mode = !table && apiserver_filter_empty(f)};
     size_t count = 0;
     bool more = false;
     int64_t served = at;
@@ -1249,6 +1287,15 @@ static void handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
             if (limit && count == (size_t)limit) {
                 more = true;
                 break;
+            }
+            if (items.raw_mode) { /* no selector, no Table: no need to parse */
+                if (objects_push_raw(&items, l.kvs[k])) {
+                    count++;
+                    memcpy(last_key, l.kvs[k]->key, l.kvs[k]->key_len);
+                    next_len = l.kvs[k]->key_len;
+                    next_key = last_key;
+                }
+                continue;
             }
             cJSON *obj = decode_stored(l.kvs[k]->value, l.kvs[k]->value_len, l.kvs[k]->mod_rev);
             if (!obj)

@@ -58,8 +58,11 @@ typedef struct apiserver_filter {
 /* Parses labelSelector and fieldSelector; answers 400 and returns -1 when invalid. */
 int apiserver_filter_parse(apiserver_conn_t *c, const apiserver_target_t *t, apiserver_filter_t *f);
 bool apiserver_filter_matches(const apiserver_filter_t *f, const cJSON *obj);
+bool apiserver_filter_empty(const apiserver_filter_t *f);
 void apiserver_filter_free(apiserver_filter_t *f);
 
+/* Releases the watch fan-out cache (at server release). */
+void apiserver_watch_cache_free(apiserver_t *a);
 /* Starts a watch stream for t; takes ownership of f. */
 void apiserver_watch_start(apiserver_conn_t *c, const apiserver_target_t *t, apiserver_filter_t *f);
 

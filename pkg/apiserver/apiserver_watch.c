@@ -94,6 +94,12 @@ bool apiserver_filter_matches(const apiserver_filter_t *f, const cJSON *obj)
     return true;
 }
 
+bool apiserver_filter_empty(const apiserver_filter_t *f)
+{
+    return (!f->labels || labels_selector_empty(f->labels)) &&
+           (!f->fields || labels_fields_empty(f->fields));
+}
+
 void apiserver_filter_free(apiserver_filter_t *f)
 {
     f->labels = labels_selector_free(f->labels);
@@ -188,6 +194,95 @@ static void send_bookmark(watch_t *wt, int64_t rev)
     util_buf_free(&b);
 }
 
+/* ---- fan-out cache: each event is parsed and rendered once, whatever the number of watchers */
+
+#define CACHE_SLOTS 64
+
+typedef struct cached_event {
+    const store_event_t *e; /* referenced while cached */
+    cJSON *now, *before;    /* parsed on first need */
+    bool parsed;
+    util_buf_t line[3]; /* rendered "ADDED" (now), "MODIFIED" (now), "DELETED" (last) lines */
+} cached_event_t;
+
+struct apiserver_watch_cache {
+    cached_event_t slot[CACHE_SLOTS];
+};
+
+static void cached_clear(cached_event_t *ce)
+{
+    if (ce->e)
+        store_event_unref(ce->e);
+    cJSON_Delete(ce->now);
+    cJSON_Delete(ce->before);
+    for (int i = 0; i < 3; i++)
+        util_buf_free(&ce->line[i]);
+    *ce = (cached_event_t){0};
+}
+
+void apiserver_watch_cache_free(apiserver_t *a)
+{
+    if (!a->watch_cache)
+        return;
+    for (size_t i = 0; i < CACHE_SLOTS; i++)
+        cached_clear(&a->watch_cache->slot[i]);
+    free(a->watch_cache);
+    a->watch_cache = NULL;
+}
+
+static cached_event_t *cache_get(apiserver_t *a, const store_event_t *e)
+{
+    if (!a->watch_cache)
+        a->watch_cache = util_xcalloc(1, sizeof(*a->watch_cache));
+    cached_event_t *ce = &a->watch_cache->slot[(uint64_t)e->rev % CACHE_SLOTS];
+    if (ce->e != e) {
+        cached_clear(ce);
+        ce->e = store_event_ref(e);
+    }
+    return ce;
+}
+
+static void cache_parse(cached_event_t *ce)
+{
+    if (ce->parsed)
+        return;
+    const store_event_t *e = ce->e;
+    ce->parsed = true;
+    if (e->type == STORE_EVENT_PUT)
+        ce->now = cJSON_ParseWithLength(e->kv.value, e->kv.value_len);
+    if (e->has_prev)
+        ce->before = cJSON_ParseWithLength(e->prev.value, e->prev.value_len);
+}
+
+/* The event line for type (0 ADDED, 1 MODIFIED, 2 DELETED) with the object's stored text and
+ * resourceVersion = the event's revision; rendered once per event. */
+static const util_buf_t *cache_line(cached_event_t *ce, int type)
+{
+    static const char *const names[] = {"ADDED", "MODIFIED", "DELETED"};
+    util_buf_t *b = &ce->line[type];
+    if (b->len)
+        return b;
+    const store_event_t *e = ce->e;
+    bool use_now = e->type == STORE_EVENT_PUT; /* DELETED of a put: it left the selector */
+    const char *text = use_now ? e->kv.value : e->prev.value;
+    size_t len = use_now ? e->kv.value_len : e->prev.value_len;
+    util_buf_printf(b, "{\"type\":\"%s\",\"object\":", names[type]);
+    if (!apiserver_obj_splice_rv(text, len, e->rev, b)) {
+        cJSON *obj = cJSON_ParseWithLength(text, len);
+        if (obj) {
+            apiserver_obj_set_rv(obj, e->rev);
+            char *printed = cJSON_PrintUnformatted(obj);
+            util_buf_puts(b, printed);
+            cJSON_free(printed);
+            cJSON_Delete(obj);
+        } else {
+            util_buf_puts(b, "null");
+        }
+    }
+    util_buf_puts(b, "}\n");
+    return b;
+}
+
 /* One store event: ADDED, MODIFIED or DELETED as seen through the selectors (an object that
  * stops matching is DELETED for this watcher, one that starts matching is ADDED). */
 static void deliver(watch_t *wt, const store_event_t *e)
@@ -197,24 +292,29 @@ static void deliver(watch_t *wt, const store_event_t *e)
             send_bookmark(wt, e->rev);
         return;
     }
-    cJSON *now =
-        e->type == STORE_EVENT_PUT ? cJSON_ParseWithLength(e->kv.value, e->kv.value_len) : NULL;
-    cJSON *before = e->has_prev ? cJSON_ParseWithLength(e->prev.value, e->prev.value_len) : NULL;
-    bool now_in = now && apiserver_filter_matches(&wt->f, now);
-    bool before_in = before && apiserver_filter_matches(&wt->f, before);
-    if (now_in && (!before || !before_in)) {
-        apiserver_obj_set_rv(now, e->rev);
-        send_event(wt, "ADDED", now);
-    } else if (now_in) {
-        apiserver_obj_set_rv(now, e->rev);
-        send_event(wt, "MODIFIED", now);
-    } else if (before_in) { /* deleted, or no longer selected */
-        cJSON *last = now ? now : before;
-        apiserver_obj_set_rv(last, e->rev);
-        send_event(wt, "DELETED", last);
+    cached_event_t *ce = cache_get(wt->c->srv, e);
+    bool has_now = e->type == STORE_EVENT_PUT, has_before = e->has_prev;
+    bool now_in = has_now, before_in = has_before;
+    if (!apiserver_filter_empty(&wt->f) || wt->table_version) {
+        cache_parse(ce);
+        now_in = ce->now && apiserver_filter_matches(&wt->f, ce->now);
+        before_in = ce->before && apiserver_filter_matches(&wt->f, ce->before);
+        has_now = ce->now != NULL;
+        has_before = ce->before != NULL;
     }
-    cJSON_Delete(now);
-    cJSON_Delete(before);
+    int type = now_in && (!has_before || !before_in) ? 0 : now_in ? 1 : before_in ? 2 : -1;
+    if (type < 0)
+        return;
+    if (!wt->table_version) {
+        const util_buf_t *line = cache_line(ce, type);
+        apiserver__stream_write(wt->c, line->data, line->len);
+        return;
+    }
+    static const char *const names[] = {"ADDED", "MODIFIED", "DELETED"};
+    cJSON *obj = cJSON_Duplicate(type < 2 || ce->now ? ce->now : ce->before, true);
+    apiserver_obj_set_rv(obj, e->rev);
+    send_event(wt, names[type], obj);
+    cJSON_Delete(obj);
 }
 
 static void on_store_event(store_watcher_t *w, void *ud)

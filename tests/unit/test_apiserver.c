@@ -3,6 +3,7 @@
  * patches. */
 #include "unit.h"
 #include "apiserver/apiserver_discovery.h"
+#include "apiserver/apiserver_object.h"
 #include "apiserver/apiserver_patch.h"
 #include "apiserver/apiserver_pki.h"
 #include "apiserver/apiserver_resources.h"
@@ -1949,10 +1950,55 @@ static void test_schema_kinds_by_group_version(void **state)
     assert_null(k8s_schema_gvk_at(k8s_schema_ngvks()));
 }
 
+/* ---- stored objects: canonical order and resourceVersion splicing --------------------------- */
+
+static void test_splice_rv_into_canonical_text(void **state)
+{
+    (void)state;
+    cJSON *obj = cJSON_Parse("{\"data\":{\"metadata\":{\"x\":1}},\"metadata\":{\"name\":\"a\"},"
+                             "\"kind\":\"ConfigMap\",\"apiVersion\":\"v1\"}");
+    apiserver_obj_canonical_order(obj);
+    char *text = cJSON_PrintUnformatted(obj);
+    assert_string_equal(text, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{"
+                              "\"name\":\"a\"},\"data\":{\"metadata\":{\"x\":1}}}");
+    util_buf_t b = {0};
+    assert_true(apiserver_obj_splice_rv(text, strlen(text), 42, &b));
+    cJSON *back = cJSON_Parse(b.data); /* the top-level metadata got it, the nested one not */
+    assert_non_null(back);
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(back, "metadata");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion")->valuestring,
+                        "42");
+    assert_null(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(back, "data"),
+                                         "metadata"),
+        "resourceVersion"));
+    cJSON_Delete(back);
+    util_buf_free(&b);
+    /* empty metadata: no dangling comma */
+    assert_true(apiserver_obj_splice_rv("{\"metadata\":{}}", 15, 7, &b));
+    assert_string_equal(b.data, "{\"metadata\":{\"resourceVersion\":\"7\"}}");
+    util_buf_free(&b);
+    /* not canonical, escapes before metadata, or not JSON: refused, nothing appended */
+    static const char *const refused[] = {"{\"data\":{},\"metadata\":{}}",
+                                          "{\"kind\":\"a\\\"b\",\"metadata\":{}}",
+                                          "[]",
+                                          "",
+                                          "{",
+                                          "{\"kind\":\"x\"",
+                                          "{\"apiVersion\":1,\"metadata\":{}}"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        assert_false(apiserver_obj_splice_rv(refused[i], strlen(refused[i]), 1, &b));
+        assert_int_equal(b.len, 0);
+    }
+    cJSON_free(text);
+    cJSON_Delete(obj);
+}
+
 int main(void)
 {
     unit_filter_from_env();
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_splice_rv_into_canonical_text),
         cmocka_unit_test_setup_teardown(test_first_call_creates_files_with_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ca_is_a_ca_and_serving_cert_verifies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin_cert_is_system_masters_client, setup, teardown),
