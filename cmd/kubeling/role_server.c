@@ -14,6 +14,7 @@ static bool opt_disable_agent;
 static long opt_port = 6443;
 static char *opt_bind_address;
 static util_strv_t opt_tls_sans;
+static char *opt_service_cidr;
 
 static const util_flag_t server_flags[] = {
     {"disable-agent", 0, UTIL_FLAG_BOOL, &opt_disable_agent, NULL,
@@ -24,6 +25,8 @@ static const util_flag_t server_flags[] = {
      "address the apiserver listens on (default 0.0.0.0)", 0, 0, NULL},
     {"tls-san", 0, UTIL_FLAG_STRINGS, &opt_tls_sans, "NAME",
      "extra host name or IP in the serving certificate (repeatable)", 0, 0, NULL},
+    {"service-cidr", 0, UTIL_FLAG_STRING, &opt_service_cidr, "CIDR",
+     "IPv4 range for service cluster IPs (default 10.43.0.0/16)", 0, 0, NULL},
     {0},
 };
 
@@ -88,6 +91,7 @@ static int run_server(const kubeling_globals_t *g, const util_strv_t *args)
         o.port = (int)opt_port;
         if (opt_bind_address)
             o.bind_address = opt_bind_address;
+        o.service_cidr = opt_service_cidr;
         o.tls_sans = (const char *const *)opt_tls_sans.v;
         o.n_tls_sans = opt_tls_sans.n;
         o.build_commit = KUBELING_GIT_COMMIT;

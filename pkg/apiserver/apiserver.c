@@ -4,6 +4,7 @@
 #include "apiserver_pki.h"
 #include "apiserver_openapi.h"
 #include "apiserver_registry.h"
+#include "apiserver_services.h"
 
 #include <errno.h>
 #include <psa/crypto.h>
@@ -120,6 +121,7 @@ static void release(apiserver_t *a)
     mbedtls_entropy_free(&a->entropy);
     apiserver_metrics_free(a->metrics);
     apiserver_watch_cache_free(a);
+    apiserver_services_free(a);
     apiserver_openapi_free(a->openapi);
     free(a);
 }
@@ -158,8 +160,12 @@ int apiserver_start(const apiserver_opts_t *o, apiserver_t **ret, util_error_t *
         r = apiserver_pki_ensure(&po, &pki, err);
         if (r == 0)
             r = tls_setup(a, &pki, err);
+        if (r == 0)
+            r = apiserver_services_init(a, o->service_cidr, err);
         if (r == 0 && o->store)
             r = apiserver_registry_bootstrap(a, err);
+        if (r == 0 && o->store)
+            r = apiserver_services_bootstrap(a, err);
         apiserver_pki_free(&pki);
     }
     if (r < 0) {

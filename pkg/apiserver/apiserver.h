@@ -32,6 +32,7 @@ typedef struct apiserver_opts {
     uint64_t header_timeout_ms;    /* a request's headers must arrive within (default 10 s) */
     uint64_t body_timeout_ms;      /* its body within (default 60 s) */
     uint64_t idle_timeout_ms;      /* keep-alive connection with no request (default 90 s) */
+    const char *service_cidr;      /* cluster IPs (default 10.43.0.0/16) */
     const char *build_commit;      /* shown by /version */
     const char *build_date;
 } apiserver_opts_t;

@@ -12,6 +12,7 @@
 #include <mbedtls/x509_crt.h>
 
 typedef struct apiserver_conn apiserver_conn_t;
+typedef struct apiserver_services apiserver_services_t;
 struct apiserver_openapi;
 
 struct apiserver {
@@ -26,6 +27,7 @@ struct apiserver {
     mbedtls_pk_context serving_key;
     struct apiserver_metrics *metrics;
     struct apiserver_watch_cache *watch_cache; /* apiserver_watch.c */
+    struct apiserver_services *services;       /* apiserver_services.c */
     apiserver_conn_t *conns;                   /* doubly linked */
     unsigned nconns, inflight;
     int pending_closes;                /* handles still closing; freed when 0 after stop */

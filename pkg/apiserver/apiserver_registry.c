@@ -11,6 +11,8 @@
 
 #include <mbedtls/base64.h>
 
+#include "apiserver_defaults.h"
+#include "apiserver_services.h"
 #include "apiserver_metrics.h"
 #include "apiserver_object.h"
 #include "apiserver_patch.h"
@@ -410,6 +412,7 @@ static int normalize(apiserver_conn_t *c, const apiserver_target_t *t, cJSON *ob
         cJSON_DeleteItemFromObjectCaseSensitive(status, "phase");
         cJSON_AddStringToObject(status, "phase", "Active");
     }
+    apiserver_defaults_apply(t->res, obj);
     return 0;
 }
 
@@ -527,6 +530,7 @@ typedef struct write_ctx {
     char uid[64];
     cJSON *obj; /* what was written (create/update), without resourceVersion */
     uint64_t start_ns;
+    apiserver_services_claim_t claim; /* service IP/ports reserved until the write is done */
 } write_ctx_t;
 
 static void write_done(store_t *s, store_txn_result_t *res, void *ud)
@@ -534,6 +538,7 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
     (void)s;
     write_ctx_t *w = ud;
     apiserver_conn_t *c = w->c;
+    apiserver_services_release(c->srv, &w->claim);
     apiserver_metrics_store_txn(c->srv->metrics, (double)(uv_hrtime() - w->start_ns) / 1e9);
     if (!c->closing) {
         if (res->status == 0) {
@@ -572,8 +577,19 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
     apiserver__conn_unref(c);
 }
 
+static void submit_write_claim(apiserver_conn_t *c, const apiserver_target_t *t, write_kind_t kind,
+                               const char *name, cJSON *obj, int64_t expected_rev, const char *uid,
+                               const apiserver_services_claim_t *claim);
+
 static void submit_write(apiserver_conn_t *c, const apiserver_target_t *t, write_kind_t kind,
                          const char *name, cJSON *obj, int64_t expected_rev, const char *uid)
+{
+    submit_write_claim(c, t, kind, name, obj, expected_rev, uid, NULL);
+}
+
+static void submit_write_claim(apiserver_conn_t *c, const apiserver_target_t *t, write_kind_t kind,
+                               const char *name, cJSON *obj, int64_t expected_rev, const char *uid,
+                               const apiserver_services_claim_t *claim)
 {
     char key[1024];
     apiserver_registry_key(t->res, t->ns, name, key, sizeof(key));
@@ -583,10 +599,13 @@ static void submit_write(apiserver_conn_t *c, const apiserver_target_t *t, write
     w->kind = kind;
     w->obj = obj;
     w->start_ns = uv_hrtime();
+    if (claim)
+        w->claim = *claim;
     util_strlcpy(w->name, name, sizeof(w->name));
     if (uid)
         util_strlcpy(w->uid, uid, sizeof(w->uid));
     if (dry_run(c)) { /* everything but the write */
+        apiserver_services_release(c->srv, &w->claim);
         if (kind == W_DELETE) {
             apiserver_status_success(c, t->res, name, uid);
         } else if (kind == W_SCALE) {
@@ -618,6 +637,7 @@ static void submit_write(apiserver_conn_t *c, const apiserver_target_t *t, write
     int r = store_txn(c->srv->opts.store, &op, 1, write_done, w, &err);
     cJSON_free(text);
     if (r < 0) {
+        apiserver_services_release(c->srv, &w->claim);
         apiserver_status_store_error(c, r, err ? err->msg : NULL);
         cJSON_Delete(w->obj);
         free(w);
@@ -727,9 +747,15 @@ static void handle_create(apiserver_conn_t *c, const apiserver_target_t *t)
     cJSON_AddStringToObject(meta, "uid", uid);
     cJSON_AddStringToObject(meta, "creationTimestamp", now);
     prepare_create(t, obj);
+    apiserver_services_claim_t claim = {0};
+    if (!strcmp(t->res->plural, "services") &&
+        apiserver_services_allocate(c, obj, NULL, &claim) < 0) {
+        cJSON_Delete(obj); /* answered */
+        return;
+    }
     char copy[MAX_NAME + 1];
     util_strlcpy(copy, name, sizeof(copy));
-    submit_write(c, t, W_CREATE, copy, obj, 0, NULL);
+    submit_write_claim(c, t, W_CREATE, copy, obj, 0, NULL, &claim);
 }
 
 /* Carries the server-owned metadata of the current object into a replacement. */
@@ -800,12 +826,21 @@ static void finish_update(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
     apply_subresource_rules(t, obj, cur);
     keep_server_fields(obj, cur);
     bool remove = prepare_update(t, obj, cur);
-    cJSON_Delete(cur);
     if (normalize(c, t, obj, t->name) < 0) {
+        cJSON_Delete(cur);
         cJSON_Delete(obj);
         return;
     }
-    submit_write(c, t, remove ? W_REMOVE : W_UPDATE, t->name, obj, expected_rev, NULL);
+    apiserver_services_claim_t claim = {0};
+    if (!remove && !strcmp(t->res->plural, "services") &&
+        apiserver_services_allocate(c, obj, cur, &claim) < 0) {
+        cJSON_Delete(cur);
+        cJSON_Delete(obj); /* answered */
+        return;
+    }
+    cJSON_Delete(cur);
+    submit_write_claim(c, t, remove ? W_REMOVE : W_UPDATE, t->name, obj, expected_rev, NULL,
+                       &claim);
 }
 
 int64_t apiserver_parse_rv(const char *s, bool *ok)

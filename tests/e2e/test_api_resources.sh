@@ -327,6 +327,38 @@ YAML
     expect_grep "$E2E_TMP/svc" 'a DNS-1035 label must consist of'
 }
 
+services_get_ips_and_node_ports() {
+    run_cmd "$E2E_TMP/k8s" kc 1.33 get service kubernetes -o 'jsonpath={.spec.clusterIP} {.spec.ports[0].port}'
+    expect_grep "$E2E_TMP/k8s" '^10\.43\.0\.1 443$'
+    run_cmd "$E2E_TMP/ep" kc 1.33 get endpoints kubernetes -o 'jsonpath={.subsets[0].addresses[0].ip} {.subsets[0].ports[0].port}'
+    expect_grep "$E2E_TMP/ep" "^127\\.0\\.0\\.1 $PORT\$"
+    run_cmd "$E2E_TMP/np" kc 1.27 create service nodeport np1 --tcp=80:8080
+    expect_rc 0 "create a NodePort service"
+    run_cmd "$E2E_TMP/npv" kc 1.33 get service np1 -o 'jsonpath={.spec.clusterIP} {.spec.ports[0].nodePort} {.spec.ports[0].targetPort}'
+    expect_grep "$E2E_TMP/npv" '^10\.43\.[0-9]+\.[0-9]+ 3[0-2][0-9]{3} 8080$'
+    local ip np
+    ip=$(cut -d' ' -f1 "$E2E_TMP/npv")
+    np=$(cut -d' ' -f2 "$E2E_TMP/npv")
+    # asking for a taken IP or node port: upstream's errors
+    printf 'apiVersion: v1\nkind: Service\nmetadata: {name: clash}\nspec: {clusterIP: %s, ports: [{port: 80}]}\n' "$ip" >"$E2E_TMP/clash.yaml"
+    run_cmd "$E2E_TMP/clash" kc 1.33 create -f "$E2E_TMP/clash.yaml"
+    expect_rc 1 "taken cluster IP"
+    expect_grep "$E2E_TMP/clash" "failed to allocate IP $ip: provided IP is already allocated"
+    printf 'apiVersion: v1\nkind: Service\nmetadata: {name: clash2}\nspec: {type: NodePort, ports: [{port: 80, nodePort: %s}]}\n' "$np" >"$E2E_TMP/clash2.yaml"
+    run_cmd "$E2E_TMP/clash2" kc 1.33 create -f "$E2E_TMP/clash2.yaml"
+    expect_rc 1 "taken node port"
+    expect_grep "$E2E_TMP/clash2" "spec.ports\\[0\\].nodePort: Invalid value: \"$np\": provided port is already allocated"
+    # the cluster IP is immutable; a delete frees IP and port at once
+    run_cmd "$E2E_TMP/imm" kc 1.33 patch service np1 -p '{"spec":{"clusterIP":"10.43.9.9"}}'
+    expect_rc 1 "changing the cluster IP"
+    expect_grep "$E2E_TMP/imm" 'may not change once set'
+    kc 1.33 delete service np1 >/dev/null
+    run_cmd "$E2E_TMP/reuse" kc 1.33 create -f "$E2E_TMP/clash.yaml"
+    expect_rc 0 "the deleted service's IP is free again"
+    run_cmd "$E2E_TMP/reuse2" kc 1.33 create -f "$E2E_TMP/clash2.yaml"
+    expect_rc 0 "the deleted service's node port is free again"
+}
+
 tables_and_json_patch() {
     local v
     manifest table-demo >"$E2E_TMP/td.yaml"
@@ -404,6 +436,7 @@ explain_reads_openapi() {
 
 t system_namespaces_exist system_namespaces_exist
 t workloads_lifecycle workloads_lifecycle
+t services_get_ips_and_node_ports services_get_ips_and_node_ports
 t tables_and_json_patch tables_and_json_patch
 t discovery_lists_resources discovery_lists_resources
 t crud_with_kubectl crud_with_kubectl

@@ -1,0 +1,213 @@
+/* apiserver_defaults: upstream's defaulting (SetDefaults_*) of the fields kubectl, controllers
+ * and users rely on, applied to every object written, in one place per resource. */
+#include "apiserver_defaults.h"
+
+#include <string.h>
+
+#include "apiserver_object.h"
+
+static cJSON *object(cJSON *parent, const char *name)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(parent, name);
+    if (cJSON_IsObject(v))
+        return v;
+    if (v && !cJSON_IsNull(v))
+        return NULL; /* wrong type: validation's business, not ours */
+    cJSON_DeleteItemFromObjectCaseSensitive(parent, name);
+    return cJSON_AddObjectToObject(parent, name);
+}
+
+static void str(cJSON *obj, const char *name, const char *value)
+{
+    if (obj && !cJSON_GetObjectItemCaseSensitive(obj, name))
+        cJSON_AddStringToObject(obj, name, value);
+}
+
+static void num(cJSON *obj, const char *name, double value)
+{
+    if (obj && !cJSON_GetObjectItemCaseSensitive(obj, name))
+        cJSON_AddNumberToObject(obj, name, value);
+}
+
+static void boolean(cJSON *obj, const char *name, bool value)
+{
+    if (obj && !cJSON_GetObjectItemCaseSensitive(obj, name))
+        cJSON_AddBoolToObject(obj, name, value);
+}
+
+/* imagePullPolicy: Always for ":latest" or no tag, IfNotPresent otherwise (digests too). */
+static const char *pull_policy(const char *image)
+{
+    if (!image)
+        return "IfNotPresent";
+    if (strchr(image, '@'))
+        return "IfNotPresent";
+    const char *slash = strrchr(image, '/');
+    const char *colon = strrchr(slash ? slash : image, ':');
+    return !colon || !strcmp(colon, ":latest") ? "Always" : "IfNotPresent";
+}
+
+static void container(cJSON *c)
+{
+    if (!cJSON_IsObject(c))
+        return;
+    str(c, "imagePullPolicy", pull_policy(apiserver_obj_string(c, "image")));
+    str(c, "terminationMessagePath", "/dev/termination-log");
+    str(c, "terminationMessagePolicy", "File");
+    object(c, "resources");
+    cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(c, "ports"))
+    {
+        if (cJSON_IsObject(p))
+            str(p, "protocol", "TCP");
+    }
+}
+
+/* PodSpec (pods and every pod template); restart_policy NULL for Jobs, which must say. */
+static void pod_spec(cJSON *spec, const char *restart_policy)
+{
+    if (!spec)
+        return;
+    if (restart_policy)
+        str(spec, "restartPolicy", restart_policy);
+    str(spec, "dnsPolicy", "ClusterFirst");
+    num(spec, "terminationGracePeriodSeconds", 30);
+    str(spec, "schedulerName", "default-scheduler");
+    object(spec, "securityContext");
+    boolean(spec, "enableServiceLinks", true);
+    str(spec, "preemptionPolicy", "PreemptLowerPriority");
+    num(spec, "priority", 0);
+    static const char *const lists[] = {"containers", "initContainers"};
+    for (size_t i = 0; i < 2; i++) {
+        cJSON *c;
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(spec, lists[i]))
+        {
+            container(c);
+        }
+    }
+}
+
+static cJSON *template_spec(cJSON *spec)
+{
+    cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(spec, "template");
+    if (!cJSON_IsObject(tmpl))
+        return NULL;
+    object(tmpl, "metadata");
+    return object(tmpl, "spec");
+}
+
+static void rolling_update(cJSON *strategy, const char *max_unavailable_s, double max_unavailable,
+                           const char *max_surge_s, double max_surge)
+{
+    if (!strategy)
+        return;
+    str(strategy, "type", "RollingUpdate");
+    const char *type = apiserver_obj_string(strategy, "type");
+    if (!type || strcmp(type, "RollingUpdate"))
+        return;
+    cJSON *ru = object(strategy, "rollingUpdate");
+    if (max_unavailable_s)
+        str(ru, "maxUnavailable", max_unavailable_s);
+    else
+        num(ru, "maxUnavailable", max_unavailable);
+    if (max_surge_s)
+        str(ru, "maxSurge", max_surge_s);
+    else
+        num(ru, "maxSurge", max_surge);
+}
+
+static void service(cJSON *obj)
+{
+    cJSON *spec = object(obj, "spec");
+    if (!spec)
+        return;
+    str(spec, "type", "ClusterIP");
+    str(spec, "sessionAffinity", "None");
+    const char *type = apiserver_obj_string(spec, "type");
+    if (type && strcmp(type, "ExternalName")) {
+        str(spec, "internalTrafficPolicy", "Cluster");
+        if (!cJSON_GetObjectItemCaseSensitive(spec, "ipFamilies")) {
+            cJSON *f = cJSON_AddArrayToObject(spec, "ipFamilies");
+            cJSON_AddItemToArray(f, cJSON_CreateString("IPv4"));
+        }
+        str(spec, "ipFamilyPolicy", "SingleStack");
+    }
+    if (type && (!strcmp(type, "NodePort") || !strcmp(type, "LoadBalancer")))
+        str(spec, "externalTrafficPolicy", "Cluster");
+    cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(spec, "ports"))
+    {
+        if (!cJSON_IsObject(p))
+            continue;
+        str(p, "protocol", "TCP");
+        const cJSON *port = cJSON_GetObjectItemCaseSensitive(p, "port");
+        if (cJSON_IsNumber(port))
+            num(p, "targetPort", port->valuedouble);
+    }
+}
+
+void apiserver_defaults_apply(const apiserver_resource_t *r, cJSON *obj)
+{
+    const char *plural = r->plural;
+    if (!strcmp(plural, "pods")) {
+        pod_spec(object(obj, "spec"), "Always");
+    } else if (!strcmp(plural, "services")) {
+        service(obj);
+    } else if (!strcmp(plural, "podtemplates")) {
+        pod_spec(template_spec(obj), "Always");
+    } else if (!strcmp(plural, "replicationcontrollers") || !strcmp(plural, "replicasets")) {
+        cJSON *spec = object(obj, "spec");
+        num(spec, "replicas", 1);
+        pod_spec(template_spec(spec), "Always");
+    } else if (!strcmp(plural, "deployments")) {
+        cJSON *spec = object(obj, "spec");
+        num(spec, "replicas", 1);
+        rolling_update(object(spec, "strategy"), "25%", 0, "25%", 0);
+        num(spec, "revisionHistoryLimit", 10);
+        num(spec, "progressDeadlineSeconds", 600);
+        pod_spec(template_spec(spec), "Always");
+    } else if (!strcmp(plural, "statefulsets")) {
+        cJSON *spec = object(obj, "spec");
+        num(spec, "replicas", 1);
+        str(spec, "podManagementPolicy", "OrderedReady");
+        cJSON *us = object(spec, "updateStrategy");
+        str(us, "type", "RollingUpdate");
+        const char *ut = apiserver_obj_string(us, "type");
+        if (ut && !strcmp(ut, "RollingUpdate"))
+            num(object(us, "rollingUpdate"), "partition", 0);
+        num(spec, "revisionHistoryLimit", 10);
+        cJSON *ret = object(spec, "persistentVolumeClaimRetentionPolicy");
+        str(ret, "whenDeleted", "Retain");
+        str(ret, "whenScaled", "Retain");
+        pod_spec(template_spec(spec), "Always");
+    } else if (!strcmp(plural, "daemonsets")) {
+        cJSON *spec = object(obj, "spec");
+        rolling_update(object(spec, "updateStrategy"), NULL, 1, NULL, 0);
+        num(spec, "revisionHistoryLimit", 10);
+        pod_spec(template_spec(spec), "Always");
+    } else if (!strcmp(plural, "jobs")) {
+        cJSON *spec = object(obj, "spec");
+        bool has_c = cJSON_GetObjectItemCaseSensitive(spec, "completions") != NULL;
+        bool has_p = cJSON_GetObjectItemCaseSensitive(spec, "parallelism") != NULL;
+        if (!has_c && !has_p)
+            num(spec, "completions", 1);
+        num(spec, "parallelism", 1);
+        num(spec, "backoffLimit", 6);
+        str(spec, "completionMode", "NonIndexed");
+        boolean(spec, "suspend", false);
+        pod_spec(template_spec(spec), NULL);
+    } else if (!strcmp(plural, "cronjobs")) {
+        cJSON *spec = object(obj, "spec");
+        str(spec, "concurrencyPolicy", "Allow");
+        boolean(spec, "suspend", false);
+        num(spec, "successfulJobsHistoryLimit", 3);
+        num(spec, "failedJobsHistoryLimit", 1);
+        cJSON *jt = cJSON_GetObjectItemCaseSensitive(spec, "jobTemplate");
+        cJSON *jspec = cJSON_IsObject(jt) ? object(jt, "spec") : NULL;
+        if (jspec) {
+            num(jspec, "backoffLimit", 6);
+            str(jspec, "completionMode", "NonIndexed");
+            pod_spec(template_spec(jspec), NULL);
+        }
+    }
+}
