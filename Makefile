@@ -175,6 +175,7 @@ deps:
 
 test: deps
 	@$(MAKE) --no-print-directory format-check
+	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory FLAVOR=fuzz fuzz-bins
 	@$(MAKE) --no-print-directory static-all
@@ -195,6 +196,7 @@ format-check:
 lint:
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--std=c11 --inline-suppr --suppress=missingIncludeSystem -D__GNUC__ \
+		--library=.cppcheck.cfg \
 		-Ipkg -Icmd/kubeling pkg cmd && echo "lint: ok"
 
 clean:
