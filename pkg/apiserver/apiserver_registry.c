@@ -1284,6 +1284,28 @@ static void handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
             apiserver__respond_status(c, 504, "Timeout", "Too large resource version");
             return;
         }
+        char match[24] = "";
+        apiserver_query_get(q, "resourceVersionMatch", match, sizeof(match));
+        if (!strcmp(match, "Exact")) { /* the list as it was at that revision */
+            if (want <= store_compact_rev(s)) {
+                char msg[128];
+                snprintf(msg, sizeof(msg), "too old resource version: %" PRId64 " (%" PRId64 ")",
+                         want, store_compact_rev(s));
+                apiserver__respond_status(c, 410, "Expired", msg);
+                return;
+            }
+            at = want;
+        } else if (match[0] && strcmp(match, "NotOlderThan")) {
+            apiserver_status_bad_request(c, "resourceVersionMatch must be Exact or NotOlderThan");
+            return;
+        }
+    } else if (rv_s[0] == '\0') {
+        char match[24] = "";
+        if (apiserver_query_get(q, "resourceVersionMatch", match, sizeof(match)) && match[0]) {
+            apiserver_status_bad_request(c, "resourceVersionMatch is forbidden unless "
+                                            "resourceVersion is provided");
+            return;
+        }
     }
     const char *table_version = NULL;
     char include[16] = "";

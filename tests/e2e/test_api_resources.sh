@@ -145,6 +145,25 @@ assert not d["metadata"].get("continue")
 PYEOF
 }
 
+list_at_exact_revision() {
+    local rv
+    rv=$(curl_admin "https://127.0.0.1:$PORT/api/v1/namespaces/default/configmaps?limit=1" |
+        "$PY" -c 'import json,sys; print(json.load(sys.stdin)["metadata"]["resourceVersion"])')
+    manifest after-exact default exact >"$E2E_TMP/ex.yaml"
+    kc 1.33 create --validate=false -f "$E2E_TMP/ex.yaml" >/dev/null
+    curl_admin "https://127.0.0.1:$PORT/api/v1/namespaces/default/configmaps?resourceVersion=$rv&resourceVersionMatch=Exact" >"$E2E_TMP/exact"
+    curl_admin "https://127.0.0.1:$PORT/api/v1/namespaces/default/configmaps?resourceVersion=$rv&resourceVersionMatch=NotOlderThan" >"$E2E_TMP/newer"
+    "$PY" - "$E2E_TMP/exact" "$E2E_TMP/newer" "$rv" <<'PYEOF' || fail "Exact list"
+import json, sys
+exact, newer, rv = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+names = lambda d: {i["metadata"]["name"] for i in d["items"]}
+assert exact["metadata"]["resourceVersion"] == rv, exact["metadata"]
+assert "after-exact" not in names(exact) and "after-exact" in names(newer)
+PYEOF
+    run_cmd "$E2E_TMP/bad" curl_admin "https://127.0.0.1:$PORT/api/v1/namespaces/default/configmaps?resourceVersionMatch=Exact"
+    expect_grep "$E2E_TMP/bad" '"code":400'
+}
+
 watch_streams_changes() {
     local v
     for v in 1.27 1.33; do
@@ -443,6 +462,7 @@ t crud_with_kubectl crud_with_kubectl
 t bad_requests_get_upstream_errors bad_requests_get_upstream_errors
 t selectors_filter_lists selectors_filter_lists
 t pagination_with_continue pagination_with_continue
+t list_at_exact_revision list_at_exact_revision
 t watch_streams_changes watch_streams_changes
 t secrets_and_namespaces secrets_and_namespaces
 t python_client_works python_client_works
