@@ -12,6 +12,7 @@
 #include <mbedtls/base64.h>
 
 #include "apiserver_defaults.h"
+#include "apiserver_rules.h"
 #include "apiserver_services.h"
 #include "apiserver_metrics.h"
 #include "apiserver_object.h"
@@ -747,6 +748,10 @@ static void handle_create(apiserver_conn_t *c, const apiserver_target_t *t)
     cJSON_AddStringToObject(meta, "uid", uid);
     cJSON_AddStringToObject(meta, "creationTimestamp", now);
     prepare_create(t, obj);
+    if (apiserver_rules_check(c, t->res, obj, name) < 0) {
+        cJSON_Delete(obj); /* answered */
+        return;
+    }
     apiserver_services_claim_t claim = {0};
     if (!strcmp(t->res->plural, "services") &&
         apiserver_services_allocate(c, obj, NULL, &claim) < 0) {
@@ -829,6 +834,11 @@ static void finish_update(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
     if (normalize(c, t, obj, t->name) < 0) {
         cJSON_Delete(cur);
         cJSON_Delete(obj);
+        return;
+    }
+    if (!remove && apiserver_rules_check(c, t->res, obj, t->name) < 0) {
+        cJSON_Delete(cur);
+        cJSON_Delete(obj); /* answered */
         return;
     }
     apiserver_services_claim_t claim = {0};

@@ -98,6 +98,40 @@ bad_requests_get_upstream_errors() {
     expect_grep "$E2E_TMP/json" '"code":400'
 }
 
+invalid_objects_list_every_cause() {
+    cat >"$E2E_TMP/inv.yaml" <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: bad}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: b}}
+    spec:
+      containers:
+      - {name: c}
+      - {name: c, image: x, ports: [{containerPort: 70000}]}
+YAML
+    local v
+    for v in 1.27 1.33; do
+        run_cmd "$E2E_TMP/inv-$v" kc "$v" create -f "$E2E_TMP/inv.yaml"
+        expect_rc 1 "invalid deployment ($v)"
+        expect_grep "$E2E_TMP/inv-$v" 'The Deployment "bad" is invalid'
+        expect_grep "$E2E_TMP/inv-$v" 'spec.template.metadata.labels: Invalid value: map\[string\]string\{"app":"b"\}: `selector` does not match template `labels`'
+        expect_grep "$E2E_TMP/inv-$v" 'spec.template.spec.containers\[0\].image: Required value'
+        expect_grep "$E2E_TMP/inv-$v" 'spec.template.spec.containers\[1\].name: Duplicate value: "c"'
+        expect_grep "$E2E_TMP/inv-$v" 'containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive'
+    done
+    run_cmd "$E2E_TMP/causes" curl_admin -X POST -H 'Content-Type: application/json' \
+        -d '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"restartPolicy":"Sometimes"}}' \
+        "https://127.0.0.1:$PORT/api/v1/namespaces/default/pods"
+    expect_grep "$E2E_TMP/causes" '"code":422'
+    expect_grep "$E2E_TMP/causes" '\{"reason":"FieldValueRequired","message":"Required value","field":"spec.containers"\}'
+    expect_grep "$E2E_TMP/causes" '"reason":"FieldValueNotSupported"'
+    run_cmd "$E2E_TMP/none" kc 1.33 get deployment bad
+    expect_rc 1 "nothing stored"
+}
+
 selectors_filter_lists() {
     local i
     for i in 1 2 3; do manifest "sel-web-$i" default web; done >"$E2E_TMP/web.yaml"
@@ -460,6 +494,7 @@ t tables_and_json_patch tables_and_json_patch
 t discovery_lists_resources discovery_lists_resources
 t crud_with_kubectl crud_with_kubectl
 t bad_requests_get_upstream_errors bad_requests_get_upstream_errors
+t invalid_objects_list_every_cause invalid_objects_list_every_cause
 t selectors_filter_lists selectors_filter_lists
 t pagination_with_continue pagination_with_continue
 t list_at_exact_revision list_at_exact_revision
