@@ -748,7 +748,7 @@ static void handle_create(apiserver_conn_t *c, const apiserver_target_t *t)
     cJSON_AddStringToObject(meta, "uid", uid);
     cJSON_AddStringToObject(meta, "creationTimestamp", now);
     prepare_create(t, obj);
-    if (apiserver_rules_check(c, t->res, obj, name) < 0) {
+    if (apiserver_rules_check(c, t->res, obj, NULL, name) < 0) {
         cJSON_Delete(obj); /* answered */
         return;
     }
@@ -836,7 +836,7 @@ static void finish_update(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
         cJSON_Delete(obj);
         return;
     }
-    if (!remove && apiserver_rules_check(c, t->res, obj, t->name) < 0) {
+    if (!remove && apiserver_rules_check(c, t->res, obj, t->sub[0] ? NULL : cur, t->name) < 0) {
         cJSON_Delete(cur);
         cJSON_Delete(obj); /* answered */
         return;

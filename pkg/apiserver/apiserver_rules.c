@@ -282,10 +282,67 @@ static void service(verrs_t *v, const cJSON *spec)
     }
 }
 
+/* A copy of a pod spec without the fields a pod update may change. */
+static cJSON *pod_spec_frozen(const cJSON *spec)
+{
+    cJSON *copy = cJSON_Duplicate(spec, true);
+    if (!copy)
+        return NULL;
+    static const char *const free_fields[] = {"activeDeadlineSeconds", "tolerations",
+                                              "terminationGracePeriodSeconds"};
+    for (size_t i = 0; i < 3; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(copy, free_fields[i]);
+    static const char *const lists[] = {"containers", "initContainers"};
+    for (size_t i = 0; i < 2; i++) {
+        cJSON *ct;
+        cJSON_ArrayForEach(ct, cJSON_GetObjectItemCaseSensitive(copy, lists[i]))
+        {
+            cJSON_DeleteItemFromObjectCaseSensitive(ct, "image");
+        }
+    }
+    return copy;
+}
+
+/* Fields that may not change after creation (upstream's ValidateXUpdate). */
+static void immutable(verrs_t *v, const apiserver_resource_t *r, const cJSON *obj, const cJSON *old)
+{
+    const char *p = r->plural;
+    const cJSON *spec = get(obj, "spec"), *ospec = get(old, "spec");
+    if (!strcmp(p, "pods") && ospec) {
+        cJSON *a = pod_spec_frozen(spec), *b = pod_spec_frozen(ospec);
+        if (!cJSON_Compare(a, b, true))
+            add(v, "FieldValueForbidden", "spec",
+                "Forbidden: pod updates may not change fields other than "
+                "`spec.containers[*].image`,`spec.initContainers[*].image`,"
+                "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing "
+                "tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it "
+                "was previously negative)");
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+    }
+    bool apps = !strcmp(p, "deployments") || !strcmp(p, "replicasets") ||
+                !strcmp(p, "statefulsets") || !strcmp(p, "daemonsets") || !strcmp(p, "jobs");
+    if (apps && ospec && !cJSON_Compare(get(spec, "selector"), get(ospec, "selector"), true))
+        add(v, "FieldValueInvalid", "spec.selector",
+            "Invalid value: the selector: field is immutable");
+    if (!strcmp(p, "jobs") && ospec &&
+        !cJSON_Compare(get(spec, "template"), get(ospec, "template"), true))
+        add(v, "FieldValueInvalid", "spec.template",
+            "Invalid value: the template: field is immutable");
+    if ((!strcmp(p, "secrets") || !strcmp(p, "configmaps")) &&
+        cJSON_IsTrue(get(old, "immutable"))) {
+        if (!cJSON_Compare(get(obj, "data"), get(old, "data"), true))
+            add(v, "FieldValueForbidden", "data",
+                "Forbidden: field is immutable when `immutable` is set");
+    }
+}
+
 int apiserver_rules_check(apiserver_conn_t *c, const apiserver_resource_t *r, const cJSON *obj,
-                          const char *name)
+                          const cJSON *old, const char *name)
 {
     verrs_t v = {0};
+    if (old)
+        immutable(&v, r, obj, old);
     const cJSON *meta = get(obj, "metadata");
     labels_map(&v, get(meta, "labels"), "metadata.labels");
     const cJSON *spec = get(obj, "spec");

@@ -334,6 +334,15 @@ YAML
     expect_grep "$E2E_TMP/pod" '^bound +0/1 +Pending +0 +'
     run_cmd "$E2E_TMP/qos" kc 1.33 get pod bound -o 'jsonpath={.status.phase} {.status.qosClass}'
     expect_grep "$E2E_TMP/qos" '^Pending BestEffort$'
+    # pod updates may change images, not the rest of the spec; selectors are immutable
+    run_cmd "$E2E_TMP/img" kc 1.33 patch pod bound -p '{"spec":{"containers":[{"name":"c","image":"busybox:1.36"}]}}'
+    expect_rc 0 "changing a pod's image"
+    run_cmd "$E2E_TMP/frozen" kc 1.33 patch pod bound -p '{"spec":{"dnsPolicy":"Default"}}'
+    expect_rc 1 "changing a pod's dnsPolicy"
+    expect_grep "$E2E_TMP/frozen" 'Forbidden: pod updates may not change fields other than'
+    run_cmd "$E2E_TMP/sel" kc 1.33 patch deployment web -p '{"spec":{"selector":{"matchLabels":{"app":"x"}},"template":{"metadata":{"labels":{"app":"x"}}}}}'
+    expect_rc 1 "changing a deployment's selector"
+    expect_grep "$E2E_TMP/sel" 'spec.selector: Invalid value: .*field is immutable'
     # a pod bound to a node is only marked on delete; a finalizer keeps it after that too
     run_cmd "$E2E_TMP/del" kc 1.33 delete pod bound --wait=false
     expect_rc 0 "graceful delete"
