@@ -437,11 +437,23 @@ static void entries_store(cJSON *obj, cJSON *managed)
         cJSON_Delete(managed);
 }
 
+/* A copy of managedFields without entries that are not objects (a client may send anything). */
+static cJSON *entries_copy(const cJSON *mf)
+{
+    cJSON *out = cJSON_CreateArray();
+    const cJSON *e, *list = cJSON_IsArray(mf) ? mf : NULL;
+    cJSON_ArrayForEach(e, list)
+    {
+        if (cJSON_IsObject(e))
+            cJSON_AddItemToArray(out, cJSON_Duplicate(e, true));
+    }
+    return out;
+}
+
 static cJSON *entries_of(const cJSON *obj)
 {
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-    const cJSON *mf = cJSON_GetObjectItemCaseSensitive(meta, "managedFields");
-    return cJSON_IsArray(mf) ? cJSON_Duplicate(mf, true) : cJSON_CreateArray();
+    return entries_copy(cJSON_GetObjectItemCaseSensitive(meta, "managedFields"));
 }
 
 /* upstream's printManager: `"kubectl" with subresource "scale" using apps/v1`. */
@@ -510,9 +522,11 @@ static void remove_unowned(const keypath_t *p, bool leaf, void *ud)
     (void)leaf;
     apply_ctx_t *x = ud;
     const cJSON *e;
-    cJSON_ArrayForEach(
-        e, x->managed) if (e != x->mine &&
-                           set_has(cJSON_GetObjectItemCaseSensitive(e, "fieldsV1"), p)) return;
+    cJSON_ArrayForEach(e, x->managed)
+    {
+        if (e != x->mine && set_has(cJSON_GetObjectItemCaseSensitive(e, "fieldsV1"), p))
+            return;
+    }
     /* Maps left empty go too (Go's omitempty would not show them either). */
     for (size_t n = p->n; n > 0; n--) {
         cJSON *parent = value_at(x->merged, p, n - 1);
@@ -585,7 +599,7 @@ void apiserver_managed_update(cJSON *obj, const cJSON *cur, const apiserver_mana
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *given = cJSON_GetObjectItemCaseSensitive(meta, "managedFields");
     /* A body without managedFields keeps the stored ones; an empty list resets them. */
-    cJSON *managed = cJSON_IsArray(given) ? cJSON_Duplicate(given, true) : entries_of(cur);
+    cJSON *managed = cJSON_IsArray(given) ? entries_copy(given) : entries_of(cur);
     cJSON *changed = apiserver_fields_of(obj, m->kind, m->strip_status);
     set_keep_changed(changed, cur, obj);
     cJSON *e;
