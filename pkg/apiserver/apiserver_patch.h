@@ -28,4 +28,9 @@ cJSON *apiserver_merge_patch(const cJSON *doc, const cJSON *patch);
 cJSON *apiserver_strategic_patch(const cJSON *doc, const cJSON *patch, const char *kind,
                                  util_error_t *err);
 
+/* The merge key of the list at path (dotted field names from the root, "spec.template.spec.
+ * containers") in objects of kind: a key, "" for a merging list of primitives, or NULL when the
+ * list is replaced whole. Server-side apply uses the same lists as associative. */
+const char *apiserver_strategic_list_key(const char *kind, const char *path);
+
 #endif

@@ -162,6 +162,11 @@ static const char *list_merge_key(const char *kind, const char *path)
     return key;
 }
 
+const char *apiserver_strategic_list_key(const char *kind, const char *path)
+{
+    return list_merge_key(kind, path);
+}
+
 /* ---- context and small helpers --------------------------------------------------------------- */
 
 typedef struct sm {

@@ -14,6 +14,7 @@
 #include "apiserver_defaults.h"
 #include "apiserver_rules.h"
 #include "apiserver_services.h"
+#include "apiserver_apply.h"
 #include "apiserver_metrics.h"
 #include "apiserver_object.h"
 #include "apiserver_patch.h"
@@ -693,11 +694,10 @@ static void handle_get(apiserver_conn_t *c, const apiserver_target_t *t)
     free(kv);
 }
 
-static void handle_create(apiserver_conn_t *c, const apiserver_target_t *t)
+/* Creates obj (taken): names, defaults and server-set metadata, then the write. Shared by POST
+ * and by server-side apply to a missing object. */
+void apiserver_reg_create(apiserver_conn_t *c, const apiserver_target_t *t, cJSON *obj)
 {
-    cJSON *obj = parse_body(c, t);
-    if (!obj)
-        return;
     cJSON *meta = apiserver_obj_metadata(obj);
     const char *name = apiserver_obj_string(meta, "name");
     const char *gen = apiserver_obj_string(meta, "generateName");
@@ -744,10 +744,10 @@ static void handle_create(apiserver_conn_t *c, const apiserver_target_t *t)
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "uid");
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "creationTimestamp");
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "deletionTimestamp");
-    cJSON_DeleteItemFromObjectCaseSensitive(meta, "managedFields");
     cJSON_AddStringToObject(meta, "uid", uid);
     cJSON_AddStringToObject(meta, "creationTimestamp", now);
     prepare_create(t, obj);
+    apiserver_managed_track(c, t, obj, NULL);
     if (apiserver_rules_check(c, t->res, obj, NULL, name) < 0) {
         cJSON_Delete(obj); /* answered */
         return;
@@ -761,6 +761,13 @@ static void handle_create(apiserver_conn_t *c, const apiserver_target_t *t)
     char copy[MAX_NAME + 1];
     util_strlcpy(copy, name, sizeof(copy));
     submit_write_claim(c, t, W_CREATE, copy, obj, 0, NULL, &claim);
+}
+
+static void handle_create(apiserver_conn_t *c, const apiserver_target_t *t)
+{
+    cJSON *obj = parse_body(c, t);
+    if (obj)
+        apiserver_reg_create(c, t, obj);
 }
 
 /* Carries the server-owned metadata of the current object into a replacement. */
@@ -819,8 +826,8 @@ static void apply_subresource_rules(const apiserver_target_t *t, cJSON *obj, con
         cJSON_AddItemToObject(obj, "status", cJSON_Duplicate(cs, true));
 }
 
-static void finish_update(apiserver_conn_t *c, const apiserver_target_t *t, cJSON *obj,
-                          const store_kv_t *kv, int64_t expected_rev)
+void apiserver_reg_finish_update(apiserver_conn_t *c, const apiserver_target_t *t, cJSON *obj,
+                                 const store_kv_t *kv, int64_t expected_rev)
 {
     cJSON *cur = cJSON_ParseWithLength(kv->value, kv->value_len);
     if (!cur) {
@@ -836,6 +843,7 @@ static void finish_update(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
         cJSON_Delete(obj);
         return;
     }
+    apiserver_managed_track(c, t, obj, cur);
     if (!remove && apiserver_rules_check(c, t->res, obj, t->sub[0] ? NULL : cur, t->name) < 0) {
         cJSON_Delete(cur);
         cJSON_Delete(obj); /* answered */
@@ -897,7 +905,7 @@ static void handle_update(apiserver_conn_t *c, const apiserver_target_t *t)
         apiserver_status_conflict(c, t->res, t->name);
         return;
     }
-    finish_update(c, t, obj, kv, kv->mod_rev);
+    apiserver_reg_finish_update(c, t, obj, kv, kv->mod_rev);
     free(kv);
 }
 
@@ -914,6 +922,10 @@ static void handle_patch(apiserver_conn_t *c, const apiserver_target_t *t)
             *semi = '\0';
     }
     enum { MERGE, STRATEGIC, JSON_PATCH } kind;
+    if (!strcmp(type, "application/apply-patch+yaml")) {
+        apiserver_apply_handle(c, t);
+        return;
+    }
     if (!strcmp(type, "application/merge-patch+json"))
         kind = MERGE;
     else if (!strcmp(type, "application/strategic-merge-patch+json"))
@@ -925,7 +937,7 @@ static void handle_patch(apiserver_conn_t *c, const apiserver_target_t *t)
         snprintf(msg, sizeof(msg),
                  "the body of the request was in an unknown format - accepted media types "
                  "include: application/json-patch+json, application/merge-patch+json, "
-                 "application/strategic-merge-patch+json (got %s)",
+                 "application/apply-patch+yaml, application/strategic-merge-patch+json (got %s)",
                  type[0] ? type : "none");
         apiserver__respond_status(c, 415, "UnsupportedMediaType", msg);
         return;
@@ -989,7 +1001,7 @@ static void handle_patch(apiserver_conn_t *c, const apiserver_target_t *t)
         apiserver_status_conflict(c, t->res, t->name);
         return;
     }
-    finish_update(c, t, obj, kv, kv->mod_rev);
+    apiserver_reg_finish_update(c, t, obj, kv, kv->mod_rev);
     free(kv);
 }
 

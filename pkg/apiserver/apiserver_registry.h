@@ -34,6 +34,11 @@ bool apiserver_query_get(const char *query, const char *name, char *out, size_t 
 /* Shared by the registry's files. */
 store_kv_t *apiserver_reg_read_current(apiserver_conn_t *c, const apiserver_target_t *t);
 void apiserver_reg_respond_object(apiserver_conn_t *c, int status, cJSON *obj);
+/* Creates obj (taken) as a POST would, past decoding. */
+void apiserver_reg_create(apiserver_conn_t *c, const apiserver_target_t *t, cJSON *obj);
+/* Stores obj (taken), a new version of the object read as kv, with the server's rules. */
+void apiserver_reg_finish_update(apiserver_conn_t *c, const apiserver_target_t *t, cJSON *obj,
+                                 const store_kv_t *kv, int64_t expected_rev);
 /* Writes obj (the parent object with new replicas) and answers with its Scale. */
 void apiserver_reg_write_scale(apiserver_conn_t *c, const apiserver_target_t *t, cJSON *obj,
                                int64_t expected_rev);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apiserver_apply.h"
 #include "apiserver_object.h"
 #include "apiserver_patch.h"
 
@@ -159,11 +160,14 @@ static void handle_scale(apiserver_conn_t *c, const apiserver_target_t *t)
         apiserver__respond_status(c, 422, "Invalid", err && err->msg ? err->msg : "bad scale");
         return;
     }
+    cJSON *before = cJSON_Duplicate(obj, true);
     cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
     if (!cJSON_IsObject(spec))
         spec = cJSON_AddObjectToObject(obj, "spec");
     cJSON_DeleteItemFromObjectCaseSensitive(spec, "replicas");
     cJSON_AddNumberToObject(spec, "replicas", replicas);
+    apiserver_managed_track(c, t, obj, before);
+    cJSON_Delete(before);
     cJSON *meta = apiserver_obj_metadata(obj);
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "resourceVersion");
     const cJSON *g = cJSON_GetObjectItemCaseSensitive(meta, "generation");

@@ -10,6 +10,11 @@ E2E_CLEANUPS=()
 e2e_cleanup() {
     local c
     for c in "${E2E_CLEANUPS[@]}"; do eval "$c" || true; done
+    if [[ -f "$E2E_TMP/server.log" ]]; then # kept for post-mortems (sanitizer reports)
+        local logs
+        logs="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/e2e-logs"
+        mkdir -p "$logs" && cp "$E2E_TMP/server.log" "$logs/$(basename "$0" .sh).server.log"
+    fi
     rm -rf "$E2E_TMP"
 }
 

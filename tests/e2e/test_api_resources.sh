@@ -496,6 +496,79 @@ explain_reads_openapi() {
     expect_grep "$E2E_TMP/ex-lease" 'GROUP: +coordination.k8s.io'
 }
 
+ssa_deployment() { # ssa_deployment NAME REPLICAS IMAGE [EXTRA-CONTAINER]: a Deployment in YAML
+    cat <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: $1
+  labels: {app: $1}
+spec:
+  replicas: $2
+  selector: {matchLabels: {app: $1}}
+  template:
+    metadata: {labels: {app: $1}}
+    spec:
+      containers:
+      - {name: main, image: "$3"}
+EOF
+    [[ -z "${4:-}" ]] || echo "      - {name: $4, image: \"$3\"}"
+}
+
+server_side_apply() {
+    local v name f
+    for v in 1.27 1.33; do
+        name="ssa-${v/./-}"
+        f="$E2E_TMP/$name.yaml"
+        ssa_deployment "$name" 2 busybox:1 side >"$f"
+        run_cmd "$E2E_TMP/sa1" kc "$v" apply --server-side -f "$f"
+        expect_rc 0 "ssa create $v"
+        expect_grep "$E2E_TMP/sa1" "deployment.apps/$name serverside-applied"
+        run_cmd "$E2E_TMP/sa2" kc "$v" apply --server-side -f "$f"
+        expect_rc 0 "ssa again $v"
+        expect_grep "$E2E_TMP/sa2" "deployment.apps/$name serverside-applied"
+        # A change merges containers by name; dropping "side" removes what only kubectl owned.
+        ssa_deployment "$name" 2 busybox:2 >"$f"
+        run_cmd "$E2E_TMP/sa3" kc "$v" apply --server-side -f "$f"
+        expect_rc 0 "ssa change $v"
+        run_cmd "$E2E_TMP/sa4" kc "$v" get deployment "$name" \
+            -o jsonpath='{.spec.template.spec.containers[*].name}={.spec.template.spec.containers[0].image}'
+        expect_grep "$E2E_TMP/sa4" '^main=busybox:2$'
+        run_cmd "$E2E_TMP/sa5" kc "$v" get deployment "$name" -o yaml --show-managed-fields
+        expect_grep "$E2E_TMP/sa5" 'manager: kubectl$'
+        expect_grep "$E2E_TMP/sa5" 'operation: Apply'
+        expect_grep "$E2E_TMP/sa5" 'k:\{"name":"main"\}'
+        # kubectl scale takes .spec.replicas; applying another count then conflicts.
+        run_cmd "$E2E_TMP/sa6" kc "$v" scale deployment "$name" --replicas=5
+        expect_rc 0 "scale $v"
+        ssa_deployment "$name" 3 busybox:2 >"$f"
+        run_cmd "$E2E_TMP/sa7" kc "$v" apply --server-side -f "$f"
+        expect_rc 1 "ssa conflict $v"
+        expect_grep "$E2E_TMP/sa7" 'Apply failed with 1 conflict: conflict with "kubectl[.0-9]*" with subresource "scale" using apps/v1: .spec.replicas'
+        expect_grep "$E2E_TMP/sa7" 'force-conflicts'
+        run_cmd "$E2E_TMP/sa8" kc "$v" apply --server-side --force-conflicts -f "$f"
+        expect_rc 0 "ssa force $v"
+        run_cmd "$E2E_TMP/sa9" kc "$v" get deployment "$name" -o jsonpath='{.spec.replicas}'
+        expect_grep "$E2E_TMP/sa9" '^3$'
+        run_cmd "$E2E_TMP/sa10" kc "$v" get deployment "$name" -o yaml --show-managed-fields
+        expect_grep "$E2E_TMP/sa10" 'manager: kubectl$'
+        run_cmd "$E2E_TMP/sa11" kc "$v" delete deployment "$name"
+        expect_rc 0 "delete $v"
+    done
+    # kubectl create records an Update entry for its field manager.
+    manifest ssa-created >"$E2E_TMP/ssa-created.yaml"
+    run_cmd "$E2E_TMP/sc" kc 1.33 create -f "$E2E_TMP/ssa-created.yaml"
+    expect_rc 0 "create"
+    run_cmd "$E2E_TMP/sc2" kc 1.33 get cm ssa-created -o yaml --show-managed-fields
+    expect_grep "$E2E_TMP/sc2" 'manager: kubectl-create'
+    expect_grep "$E2E_TMP/sc2" 'operation: Update'
+    # YAML that is not JSON is refused with a clear error.
+    run_cmd "$E2E_TMP/sy" curl_admin -X PATCH -H 'Content-Type: application/apply-patch+yaml' \
+        --data-binary 'kind: ConfigMap' \
+        "https://127.0.0.1:$PORT/api/v1/namespaces/default/configmaps/ssa-created?fieldManager=x"
+    expect_grep "$E2E_TMP/sy" 'JSON only'
+}
+
 t system_namespaces_exist system_namespaces_exist
 t workloads_lifecycle workloads_lifecycle
 t services_get_ips_and_node_ports services_get_ips_and_node_ports
@@ -514,6 +587,7 @@ t metrics_count_requests metrics_count_requests
 t openapi_documents_served openapi_documents_served
 t apply_and_create_validate apply_and_create_validate
 t explain_reads_openapi explain_reads_openapi
+t server_side_apply server_side_apply
 
 # The server shuts down cleanly (under ASan this also means no leaks after all the above).
 kill -TERM "$SERVER_PID"

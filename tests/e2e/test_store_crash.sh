@@ -14,8 +14,14 @@ kill9_during_write_storm_loses_nothing() {
         before=$(wc -l <"$acks")
         "$STORM" write "$db" "$acks" "$i" 2>"$E2E_TMP/storm.err" &
         pid=$!
-        # let it run a random 100-400 ms, long enough to be mid-storm
-        sleep "0.$((RANDOM % 300 + 100))"
+        # wait for its first acknowledgements (a loaded machine may start it slowly), then let
+        # it run a random 0-300 ms more, so the kill lands mid-storm
+        local waited=0
+        while [[ $(wc -l <"$acks") -le $before && $waited -lt 1000 ]] && kill -0 "$pid" 2>/dev/null; do
+            sleep 0.01
+            waited=$((waited + 1))
+        done
+        sleep "0.$((RANDOM % 300))"
         kill -9 "$pid"
         wait "$pid" 2>/dev/null
         after=$(wc -l <"$acks")

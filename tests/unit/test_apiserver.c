@@ -1,7 +1,8 @@
 /* test_apiserver: the apiserver PKI (CA, serving and admin certificates, admin.kubeconfig), the
- * API discovery documents, server-side Table output, and JSON, merge and strategic merge
- * patches. */
+ * API discovery documents, server-side Table output, JSON, merge and strategic merge patches,
+ * and server-side apply's field ownership. */
 #include "unit.h"
+#include "apiserver/apiserver_apply.h"
 #include "apiserver/apiserver_discovery.h"
 #include "apiserver/apiserver_object.h"
 #include "apiserver/apiserver_patch.h"
@@ -1994,6 +1995,154 @@ static void test_splice_rv_into_canonical_text(void **state)
     cJSON_Delete(obj);
 }
 
+/* ---- server-side apply and managedFields ------------------------------------------------------
+ */
+
+static apiserver_manager_t ssa_manager(const char *name, bool force)
+{
+    return (apiserver_manager_t){.kind = "Deployment",
+                                 .name = name,
+                                 .api_version = "apps/v1",
+                                 .subresource = "",
+                                 .now = "2026-01-02T03:04:05Z",
+                                 .force = force,
+                                 .strip_status = true};
+}
+
+/* The fieldsV1 of obj's entry for manager/operation, detached for expect_json (NULL if none). */
+static cJSON *ssa_fields(const cJSON *obj, const char *manager, const char *op)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata"), *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(meta, "managedFields"))
+    {
+        if (!strcmp(apiserver_obj_string(e, "manager"), manager) &&
+            !strcmp(apiserver_obj_string(e, "operation"), op))
+            return cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(e, "fieldsV1"), true);
+    }
+    return NULL;
+}
+
+#define SSA_DEPLOY(replicas, image, extra)                                                      \
+    "{'apiVersion':'apps/v1','kind':'Deployment','metadata':{'name':'d','labels':{'app':'d'}}," \
+    "'spec':{'replicas':" replicas ",'selector':{'matchLabels':{'app':'d'}},'template':{"       \
+    "'spec':{'containers':[{'name':'main','image':'" image "'}" extra "]}}}}"
+
+static cJSON *ssa_apply(const cJSON *live, const char *applied, const char *manager, bool force,
+                        cJSON **ret_causes)
+{
+    cJSON *a = tj(applied), *obj = NULL, *causes = NULL;
+    apiserver_manager_t m = ssa_manager(manager, force);
+    util_error_t err = NULL;
+    int r = apiserver_apply_merge(live, a, &m, &obj, &causes, &err);
+    cJSON_Delete(a);
+    util_error_free(&err);
+    if (ret_causes)
+        *ret_causes = causes;
+    else
+        assert_int_equal(r, 0);
+    return obj;
+}
+
+static void test_ssa_field_set_of_applied_config(void **state)
+{
+    (void)state;
+    cJSON *obj = tj("{'apiVersion':'apps/v1','kind':'Deployment','metadata':{'name':'d',"
+                    "'namespace':'n','uid':'u','labels':{'a':'b'},'finalizers':['x'],"
+                    "'annotations':{}},'spec':{'replicas':2,'selector':{'matchLabels':{'a':'b'}},"
+                    "'template':{'spec':{'containers':[{'name':'c','image':'i','args':['1'],"
+                    "'ports':[{'containerPort':80}]}]}}},'status':{'replicas':1}}");
+    expect_json(apiserver_fields_of(obj, "Deployment", true),
+                "{'f:metadata':{'f:labels':{'f:a':{}},'f:finalizers':{'v:\\'x\\'':{}}},"
+                "'f:spec':{'f:replicas':{},'f:selector':{},'f:template':{'f:spec':{"
+                "'f:containers':{'k:{\\'name\\':\\'c\\'}':{'.':{},'f:name':{},'f:image':{},"
+                "'f:args':{},'f:ports':{'k:{\\'containerPort\\':80}':{'.':{},"
+                "'f:containerPort':{}}}}}}}}}");
+    cJSON_Delete(obj);
+}
+
+static void test_ssa_create_then_change_and_remove(void **state)
+{
+    (void)state;
+    cJSON *obj = ssa_apply(NULL, SSA_DEPLOY("2", "a", ",{'name':'side','image':'s'}"), "kubectl",
+                           false, NULL);
+    const cJSON *mf =
+        cJSON_GetObjectItemCaseSensitive(apiserver_obj_metadata(obj), "managedFields");
+    assert_int_equal(cJSON_GetArraySize(mf), 1);
+    assert_string_equal(apiserver_obj_string(mf->child, "apiVersion"), "apps/v1");
+    assert_string_equal(apiserver_obj_string(mf->child, "fieldsType"), "FieldsV1");
+    assert_string_equal(apiserver_obj_string(mf->child, "time"), "2026-01-02T03:04:05Z");
+    /* A second apply without "side" and the label changes the image and drops what it left. */
+    cJSON *next = ssa_apply(obj,
+                            "{'apiVersion':'apps/v1','kind':'Deployment','metadata':{"
+                            "'name':'d'},'spec':{'replicas':2,'selector':{'matchLabels':{"
+                            "'app':'d'}},'template':{'spec':{'containers':[{'name':'main',"
+                            "'image':'b'}]}}}}",
+                            "kubectl", false, NULL);
+    cJSON_DeleteItemFromObjectCaseSensitive(apiserver_obj_metadata(next), "managedFields");
+    expect_json(next, "{'apiVersion':'apps/v1','kind':'Deployment','metadata':{'name':'d'},"
+                      "'spec':{'replicas':2,'selector':{'matchLabels':{'app':'d'}},'template':{"
+                      "'spec':{'containers':[{'name':'main','image':'b'}]}}}}");
+    cJSON_Delete(obj);
+}
+
+static void test_ssa_conflicts_force_and_shared_fields(void **state)
+{
+    (void)state;
+    cJSON *created = tj(SSA_DEPLOY("1", "a", ""));
+    apiserver_manager_t m = ssa_manager("kubectl-create", false);
+    apiserver_managed_update(created, NULL, &m);
+    expect_json(ssa_fields(created, "kubectl-create", "Update"),
+                "{'f:metadata':{'f:labels':{'f:app':{}}},'f:spec':{'f:replicas':{},"
+                "'f:selector':{},'f:template':{'f:spec':{'f:containers':{"
+                "'k:{\\'name\\':\\'main\\'}':{'.':{},'f:name':{},'f:image':{}}}}}}}");
+    /* A different replicas count conflicts, with upstream's message and cause. */
+    cJSON *causes = NULL;
+    assert_null(ssa_apply(created, SSA_DEPLOY("3", "a", ""), "kubectl", false, &causes));
+    char *msg = apiserver_apply_conflict_message(causes);
+    assert_string_equal(msg, "Apply failed with 1 conflict: conflict with \"kubectl-create\" "
+                             "using apps/v1: .spec.replicas");
+    free(msg);
+    expect_json(causes, "[{'reason':'FieldManagerConflict','message':'conflict with "
+                        "\\'kubectl-create\\' using apps/v1','field':'.spec.replicas'}]");
+    /* The same values are shared; force takes the changed field over. */
+    cJSON *shared = ssa_apply(created, SSA_DEPLOY("1", "a", ""), "kubectl", false, NULL);
+    expect_json(ssa_fields(shared, "kubectl-create", "Update"),
+                "{'f:metadata':{'f:labels':{'f:app':{}}},'f:spec':{'f:replicas':{},"
+                "'f:selector':{},'f:template':{'f:spec':{'f:containers':{"
+                "'k:{\\'name\\':\\'main\\'}':{'.':{},'f:name':{},'f:image':{}}}}}}}");
+    cJSON *forced = ssa_apply(created,
+                              "{'apiVersion':'apps/v1','kind':'Deployment','metadata':"
+                              "{'name':'d'},'spec':{'replicas':3}}",
+                              "kubectl", true, NULL);
+    expect_json(ssa_fields(forced, "kubectl", "Apply"), "{'f:spec':{'f:replicas':{}}}");
+    cJSON *theirs = ssa_fields(forced, "kubectl-create", "Update");
+    cJSON *spec = cJSON_GetObjectItemCaseSensitive(theirs, "f:spec");
+    assert_null(cJSON_GetObjectItemCaseSensitive(spec, "f:replicas"));
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(spec, "f:selector"));
+    cJSON_Delete(theirs);
+    /* Dropping a co-owned field from the apply keeps it on the object. */
+    cJSON *kept = ssa_apply(shared,
+                            "{'apiVersion':'apps/v1','kind':'Deployment','metadata':{"
+                            "'name':'d'},'spec':{'replicas':1}}",
+                            "kubectl", false, NULL);
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(kept, "spec"),
+                                                     "template"));
+    /* An Update by another manager takes the fields it changes from the applier. */
+    cJSON *scaled = cJSON_Duplicate(forced, true);
+    cJSON *sp = cJSON_GetObjectItemCaseSensitive(scaled, "spec");
+    cJSON_ReplaceItemInObjectCaseSensitive(sp, "replicas", cJSON_CreateNumber(5));
+    apiserver_manager_t s = ssa_manager("kubectl", false);
+    s.subresource = "scale";
+    apiserver_managed_update(scaled, forced, &s);
+    assert_null(ssa_fields(scaled, "kubectl", "Apply"));
+    expect_json(ssa_fields(scaled, "kubectl", "Update"), "{'f:spec':{'f:replicas':{}}}");
+    cJSON_Delete(scaled);
+    cJSON_Delete(kept);
+    cJSON_Delete(forced);
+    cJSON_Delete(shared);
+    cJSON_Delete(created);
+}
+
 int main(void)
 {
     unit_filter_from_env();
@@ -2040,6 +2189,9 @@ int main(void)
         cmocka_unit_test(test_strategic_merge_lists_by_key),
         cmocka_unit_test(test_strategic_primitive_lists),
         cmocka_unit_test(test_strategic_maps_and_directives),
+        cmocka_unit_test(test_ssa_field_set_of_applied_config),
+        cmocka_unit_test(test_ssa_create_then_change_and_remove),
+        cmocka_unit_test(test_ssa_conflicts_force_and_shared_fields),
         cmocka_unit_test(test_patches_random_input_never_crash),
         cmocka_unit_test(test_schema_pod_containers_need_a_name),
         cmocka_unit_test(test_schema_object_meta_and_special_types),
