@@ -70,7 +70,8 @@ CFLAGS := $(WARN) $(OPT) $(EXTRA_CFLAGS)
 CPPFLAGS := $(CPPFLAGS_COMMON) -isystem $(SYSROOT)/include -I$(OUT)/gen
 DEPLIBS := $(SYSROOT)/lib/libllhttp.a $(SYSROOT)/lib/libcjson.a $(SYSROOT)/lib/libuv.a \
 	$(SYSROOT)/lib/libmbedtls.a $(SYSROOT)/lib/libmbedx509.a $(SYSROOT)/lib/libmbedcrypto.a \
-	$(SYSROOT)/lib/libsqlite3.a $(SYSROOT)/lib/libz.a $(SYSROOT)/lib/libk8sschema.a
+	$(SYSROOT)/lib/libsqlite3.a $(SYSROOT)/lib/libz.a $(SYSROOT)/lib/libk8sschema.a \
+	$(SYSROOT)/lib/libk8sproto.a
 
 PKG_SRCS := $(sort $(wildcard pkg/*/*.c))
 CMD_SRCS := $(sort $(wildcard cmd/kubeling/*.c))

@@ -1,6 +1,7 @@
 /* apiserver_registry: resource requests: URL routing to a resource, and get, list, create,
  * update, patch, delete and deletecollection of objects kept as JSON in the store. */
 #include "apiserver_registry.h"
+#include "apiserver_proto.h"
 #include "apiserver_validate.h"
 
 #include <errno.h>
@@ -269,7 +270,9 @@ static cJSON *parse_body(apiserver_conn_t *c, const apiserver_target_t *t)
 {
     apiserver_request_t *rq = &c->req;
     const char *ct = apiserver__header(rq, "content-type");
-    if (ct && strncmp(ct, "application/json", 16) != 0) {
+    bool proto =
+        ct && !strncmp(ct, APISERVER_PROTO_CONTENT_TYPE, strlen(APISERVER_PROTO_CONTENT_TYPE));
+    if (ct && !proto && strncmp(ct, "application/json", 16) != 0) {
         char msg[256];
         snprintf(msg, sizeof(msg),
                  "the body of the request was in an unknown format - accepted "
@@ -278,7 +281,13 @@ static cJSON *parse_body(apiserver_conn_t *c, const apiserver_target_t *t)
         apiserver__respond_status(c, 415, "UnsupportedMediaType", msg);
         return NULL;
     }
-    cJSON *obj = cJSON_ParseWithLength(rq->body.data ? rq->body.data : "", rq->body.len);
+    char perr[256];
+    cJSON *obj = proto ? apiserver_proto_decode(rq->body.data, rq->body.len, perr, sizeof(perr))
+                       : cJSON_ParseWithLength(rq->body.data ? rq->body.data : "", rq->body.len);
+    if (proto && !obj) {
+        apiserver_status_bad_request(c, perr);
+        return NULL;
+    }
     if (!obj || !cJSON_IsObject(obj)) {
         cJSON_Delete(obj);
         apiserver_status_bad_request(c, "the request body is not a JSON object");

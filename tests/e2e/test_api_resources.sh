@@ -569,6 +569,37 @@ server_side_apply() {
     expect_grep "$E2E_TMP/sy" 'JSON only'
 }
 
+# kubectl 1.33's generators send their objects as protobuf (runtime.Unknown); kubeling decodes
+# them to JSON (apiserver_proto.c).
+generators_send_protobuf() {
+    run_cmd "$E2E_TMP/pb-cm" kc 1.33 -v=8 create configmap pb-cm --from-literal=a=b
+    expect_rc 0 "create configmap"
+    expect_grep "$E2E_TMP/pb-cm" 'Content-Type: application/vnd.kubernetes.protobuf'
+    run_cmd "$E2E_TMP/pb-cmg" kc 1.33 get configmap pb-cm -o jsonpath='{.data.a}'
+    expect_grep "$E2E_TMP/pb-cmg" '^b$'
+    run_cmd "$E2E_TMP/pb-s" kc 1.33 create secret generic pb-s --from-literal=p=q
+    expect_rc 0 "create secret generic"
+    run_cmd "$E2E_TMP/pb-sg" kc 1.33 get secret pb-s -o jsonpath='{.data.p}'
+    expect_grep "$E2E_TMP/pb-sg" "^$(printf q | base64)\$"
+    run_cmd "$E2E_TMP/pb-ns" kc 1.33 create namespace pb-ns
+    expect_rc 0 "create namespace"
+    run_cmd "$E2E_TMP/pb-d" kc 1.33 create deployment pb-d --image=busybox --replicas=2
+    expect_rc 0 "create deployment"
+    run_cmd "$E2E_TMP/pb-dg" kc 1.33 get deployment pb-d \
+        -o jsonpath='{.spec.replicas} {.spec.template.spec.containers[0].image}'
+    expect_grep "$E2E_TMP/pb-dg" '^2 busybox$'
+    run_cmd "$E2E_TMP/pb-c" kc 1.33 create service clusterip pb-c --tcp=80:8080
+    expect_rc 0 "create service clusterip"
+    run_cmd "$E2E_TMP/pb-cg" kc 1.33 get service pb-c -o jsonpath='{.spec.ports[0].port} {.spec.ports[0].targetPort}'
+    expect_grep "$E2E_TMP/pb-cg" '^80 8080$'
+    run_cmd "$E2E_TMP/pb-sa" kc 1.33 create serviceaccount pb-sa1
+    expect_rc 0 "create serviceaccount"
+    run_cmd "$E2E_TMP/pb-j" kc 1.33 create job pb-j --image=busybox
+    expect_rc 0 "create job"
+    run_cmd "$E2E_TMP/pb-jg" kc 1.33 get job pb-j -o jsonpath='{.spec.template.spec.containers[0].image}'
+    expect_grep "$E2E_TMP/pb-jg" '^busybox$'
+}
+
 t system_namespaces_exist system_namespaces_exist
 t workloads_lifecycle workloads_lifecycle
 t services_get_ips_and_node_ports services_get_ips_and_node_ports
@@ -588,6 +619,7 @@ t openapi_documents_served openapi_documents_served
 t apply_and_create_validate apply_and_create_validate
 t explain_reads_openapi explain_reads_openapi
 t server_side_apply server_side_apply
+t generators_send_protobuf generators_send_protobuf
 
 # The server shuts down cleanly (under ASan this also means no leaks after all the above).
 kill -TERM "$SERVER_PID"

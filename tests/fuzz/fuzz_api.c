@@ -1,7 +1,9 @@
 /* fuzz_api: libFuzzer target for what the apiserver parses from a request after HTTP framing:
  * the path and query, Accept negotiation, label and field selectors, JSON bodies, and the
  * three patch algorithms applied to a JSON document. The input is split on NUL bytes into
- * path, query, accept, label selector, field selector, document, and patch. */
+ * path, query, accept, label selector, field selector, document, and patch. The whole input is
+ * also decoded as a protobuf request body (it needs the "k8s\0" prefix, so it cannot be a
+ * NUL-separated part). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 
 #include "apiserver/apiserver_discovery.h"
 #include "apiserver/apiserver_patch.h"
+#include "apiserver/apiserver_proto.h"
 #include "apiserver/apiserver_registry.h"
 #include "apiserver/apiserver_table.h"
 #include "labels/labels.h"
@@ -51,6 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *version;
     (void)apiserver_table_wanted(part[ACCEPT], &version);
 
+    char perr[256];
+    cJSON_Delete(apiserver_proto_decode(data, size, perr, sizeof(perr)));
     cJSON *doc = cJSON_ParseWithLength(part[DOC], len[DOC]);
     cJSON *patch = cJSON_ParseWithLength(part[PATCH], len[PATCH]);
 

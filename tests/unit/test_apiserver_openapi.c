@@ -2,6 +2,7 @@
  * server-side field validation, all generated from the resource table and k8s_schema. */
 #include "unit.h"
 #include "apiserver/apiserver_openapi.h"
+#include "apiserver/apiserver_proto.h"
 #include "apiserver/apiserver_validate.h"
 
 #include <errno.h>
@@ -317,6 +318,246 @@ static void test_field_validation_directive(void **state)
     assert_int_equal(apiserver_field_validation_parse("fieldValidation=strict", &fv), -EINVAL);
 }
 
+/* ===== protobuf request bodies (apiserver_proto) ===== */
+
+typedef struct {
+    uint8_t d[4096];
+    size_t n;
+} enc_t;
+
+static void enc_varint(enc_t *b, uint64_t v)
+{
+    do {
+        assert_true(b->n < sizeof(b->d));
+        b->d[b->n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+}
+
+static void enc_bytes(enc_t *b, unsigned no, const void *p, size_t n)
+{
+    enc_varint(b, (uint64_t)no << 3 | 2);
+    enc_varint(b, n);
+    assert_true(b->n + n <= sizeof(b->d));
+    memcpy(b->d + b->n, p, n);
+    b->n += n;
+}
+
+static void enc_str(enc_t *b, unsigned no, const char *s)
+{
+    enc_bytes(b, no, s, strlen(s));
+}
+
+static void enc_int(enc_t *b, unsigned no, uint64_t v)
+{
+    enc_varint(b, (uint64_t)no << 3);
+    enc_varint(b, v);
+}
+
+static void enc_msg(enc_t *b, unsigned no, const enc_t *sub)
+{
+    enc_bytes(b, no, sub->d, sub->n);
+}
+
+static void enc_entry(enc_t *b, unsigned no, const char *k, const char *v)
+{
+    enc_t e = {0};
+    enc_str(&e, 1, k);
+    enc_str(&e, 2, v);
+    enc_msg(b, no, &e);
+}
+
+/* "k8s\0" + runtime.Unknown{typeMeta{apiVersion, kind}, raw} */
+static void enc_envelope(enc_t *out, const char *api_version, const char *kind, const enc_t *raw)
+{
+    enc_t tm = {0};
+    enc_str(&tm, 1, api_version);
+    enc_str(&tm, 2, kind);
+    memcpy(out->d, "k8s\0", 4);
+    out->n = 4;
+    enc_msg(out, 1, &tm);
+    enc_msg(out, 2, raw);
+    enc_str(out, 3, "");
+    enc_str(out, 4, "application/vnd.kubernetes.protobuf");
+}
+
+static cJSON *enc_decode_ok(const enc_t *b)
+{
+    char err[256] = "";
+    cJSON *obj = apiserver_proto_decode(b->d, b->n, err, sizeof(err));
+    if (!obj)
+        fail_msg("decode failed: %s", err);
+    return obj;
+}
+
+static const char *jstr(const cJSON *obj, const char *path)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", path);
+    const cJSON *cur = obj;
+    for (char *save = NULL, *tok = strtok_r(buf, ".", &save); tok && cur;
+         tok = strtok_r(NULL, ".", &save))
+        cur = cJSON_IsArray(cur) ? cJSON_GetArrayItem(cur, atoi(tok))
+                                 : cJSON_GetObjectItemCaseSensitive(cur, tok);
+    static char out[256];
+    if (!cur)
+        return NULL;
+    if (cJSON_IsString(cur))
+        return cur->valuestring;
+    char *txt = cJSON_PrintUnformatted(cur);
+    snprintf(out, sizeof(out), "%s", txt);
+    cJSON_free(txt);
+    return out;
+}
+
+static void test_proto_configmap_data_map_and_omitted_zero_fields(void **state)
+{
+    (void)state;
+    enc_t meta = {0}, cm = {0}, empty = {0}, body;
+    enc_str(&meta, 1, "x");
+    enc_str(&meta, 2, "");     /* generateName "" is omitempty */
+    enc_msg(&meta, 8, &empty); /* the zero creationTimestamp */
+    enc_int(&meta, 99, 7);     /* unknown field: skipped */
+    enc_msg(&cm, 1, &meta);
+    enc_entry(&cm, 2, "a", "b");
+    enc_entry(&cm, 2, "c", "d");
+    enc_envelope(&body, "v1", "ConfigMap", &cm);
+    cJSON *obj = enc_decode_ok(&body);
+    assert_string_equal(jstr(obj, "apiVersion"), "v1");
+    assert_string_equal(jstr(obj, "kind"), "ConfigMap");
+    assert_string_equal(jstr(obj, "metadata.name"), "x");
+    assert_null(jstr(obj, "metadata.generateName"));
+    assert_null(jstr(obj, "metadata.creationTimestamp"));
+    assert_string_equal(jstr(obj, "data.a"), "b");
+    assert_string_equal(jstr(obj, "data.c"), "d");
+    cJSON_Delete(obj);
+}
+
+static void test_proto_secret_bytes_map_is_base64(void **state)
+{
+    (void)state;
+    enc_t meta = {0}, sec = {0}, body;
+    enc_str(&meta, 1, "s");
+    enc_msg(&sec, 1, &meta);
+    enc_entry(&sec, 2, "p", "q");
+    enc_str(&sec, 3, "Opaque");
+    enc_envelope(&body, "v1", "Secret", &sec);
+    cJSON *obj = enc_decode_ok(&body);
+    assert_string_equal(jstr(obj, "data.p"), "cQ==");
+    assert_string_equal(jstr(obj, "type"), "Opaque");
+    cJSON_Delete(obj);
+}
+
+static void build_deployment(enc_t *body)
+{
+    enc_t meta = {0}, ts = {0}, spec = {0}, sel = {0}, tmpl = {0}, tmeta = {0}, pod = {0};
+    enc_t ctr = {0}, port = {0}, res = {0}, q = {0}, qe = {0}, strat = {0}, ru = {0};
+    enc_t surge = {0}, unavail = {0}, vol = {0}, vsrc = {0}, empty = {0}, dep = {0};
+    enc_int(&ts, 1, 1700000000); /* 2023-11-14T22:13:20Z */
+    enc_str(&meta, 1, "d");
+    enc_msg(&meta, 8, &ts);
+    enc_int(&spec, 1, 2);
+    enc_entry(&sel, 1, "app", "d");
+    enc_msg(&spec, 2, &sel);
+    enc_entry(&tmeta, 11, "app", "d");
+    enc_msg(&tmpl, 1, &tmeta);
+    enc_int(&port, 3, 8080);
+    enc_str(&port, 4, "TCP");
+    enc_int(&port, 2, 0); /* hostPort 0: omitempty */
+    enc_str(&q, 1, "500m");
+    enc_str(&qe, 1, "cpu");
+    enc_msg(&qe, 2, &q);
+    enc_msg(&res, 1, &qe);
+    enc_str(&ctr, 1, "busybox");
+    enc_str(&ctr, 2, "busybox");
+    enc_msg(&ctr, 6, &port);
+    enc_msg(&ctr, 8, &res);
+    enc_str(&vol, 1, "scratch");
+    enc_msg(&vsrc, 2, &empty);
+    enc_msg(&vol, 2, &vsrc); /* VolumeSource is ",inline" in JSON */
+    enc_msg(&pod, 1, &vol);
+    enc_msg(&pod, 2, &ctr);
+    enc_int(&pod, 4, 0); /* terminationGracePeriodSeconds is a pointer: 0 stays */
+    enc_msg(&tmpl, 2, &pod);
+    enc_msg(&spec, 3, &tmpl);
+    enc_int(&surge, 1, 1);
+    enc_str(&surge, 3, "25%");
+    enc_int(&unavail, 2, 1);
+    enc_msg(&ru, 2, &surge);
+    enc_msg(&ru, 1, &unavail);
+    enc_str(&strat, 1, "RollingUpdate");
+    enc_msg(&strat, 2, &ru);
+    enc_msg(&spec, 4, &strat);
+    enc_msg(&dep, 1, &meta);
+    enc_msg(&dep, 2, &spec);
+    enc_msg(&dep, 3, &empty);
+    enc_envelope(body, "apps/v1", "Deployment", &dep);
+}
+
+static void test_proto_deployment_nested_quantity_intorstring_time(void **state)
+{
+    (void)state;
+    enc_t body;
+    build_deployment(&body);
+    cJSON *obj = enc_decode_ok(&body);
+    assert_string_equal(jstr(obj, "kind"), "Deployment");
+    assert_string_equal(jstr(obj, "metadata.creationTimestamp"), "2023-11-14T22:13:20Z");
+    assert_string_equal(jstr(obj, "spec.replicas"), "2");
+    assert_string_equal(jstr(obj, "spec.selector.matchLabels.app"), "d");
+    assert_string_equal(jstr(obj, "spec.template.metadata.labels.app"), "d");
+    assert_string_equal(jstr(obj, "spec.template.spec.containers.0.image"), "busybox");
+    assert_string_equal(jstr(obj, "spec.template.spec.containers.0.ports"),
+                        "[{\"containerPort\":8080,\"protocol\":\"TCP\"}]");
+    assert_string_equal(jstr(obj, "spec.template.spec.containers.0.resources.limits.cpu"), "500m");
+    assert_string_equal(jstr(obj, "spec.template.spec.volumes.0"),
+                        "{\"name\":\"scratch\",\"emptyDir\":{}}");
+    assert_string_equal(jstr(obj, "spec.template.spec.terminationGracePeriodSeconds"), "0");
+    assert_string_equal(jstr(obj, "spec.strategy.rollingUpdate.maxSurge"), "25%");
+    assert_string_equal(jstr(obj, "spec.strategy.rollingUpdate.maxUnavailable"), "1");
+    assert_string_equal(jstr(obj, "status"), "{}");
+    cJSON_Delete(obj);
+}
+
+static void test_proto_rejects_bad_envelopes(void **state)
+{
+    (void)state;
+    char err[256];
+    enc_t raw = {0}, body;
+    assert_null(apiserver_proto_decode("", 0, err, sizeof(err)));
+    assert_null(apiserver_proto_decode("{\"kind\":1}", 10, err, sizeof(err)));
+    enc_envelope(&body, "v1", "NoSuchKind", &raw);
+    assert_null(apiserver_proto_decode(body.d, body.n, err, sizeof(err)));
+    assert_non_null(strstr(err, "NoSuchKind"));
+    enc_str(&raw, 1, "not a message");
+    enc_envelope(&body, "v1", "ConfigMap", &raw);
+    assert_null(apiserver_proto_decode(body.d, body.n, err, sizeof(err)));
+    enc_envelope(&body, "v1", "ConfigMap", &raw);
+    body.d[body.n++] = 0x0a; /* a trailing key without its value */
+    assert_null(apiserver_proto_decode(body.d, body.n, err, sizeof(err)));
+}
+
+static void test_proto_truncated_and_mutated_input_never_crashes(void **state)
+{
+    (void)state;
+    enc_t body, m;
+    char err[256];
+    build_deployment(&body);
+    for (size_t n = 0; n < body.n; n++) { /* every prefix: error or a valid object */
+        cJSON *obj = apiserver_proto_decode(body.d, n, err, sizeof(err));
+        cJSON_Delete(obj);
+    }
+    srand(42);
+    for (int i = 0; i < 20000; i++) {
+        m = body;
+        for (int k = 0, nk = 1 + rand() % 4; k < nk; k++)
+            m.d[4 + (size_t)rand() % (m.n - 4)] = (uint8_t)rand();
+        cJSON *obj = apiserver_proto_decode(m.d, m.n, err, sizeof(err));
+        if (obj)
+            assert_true(cJSON_IsObject(obj));
+        cJSON_Delete(obj);
+    }
+}
+
 int main(void)
 {
     unit_filter_from_env();
@@ -328,6 +569,11 @@ int main(void)
         cmocka_unit_test(test_validate_finds_unknown_nested_and_duplicate_fields),
         cmocka_unit_test(test_validate_accepts_known_fields),
         cmocka_unit_test(test_field_validation_directive),
+        cmocka_unit_test(test_proto_configmap_data_map_and_omitted_zero_fields),
+        cmocka_unit_test(test_proto_secret_bytes_map_is_base64),
+        cmocka_unit_test(test_proto_deployment_nested_quantity_intorstring_time),
+        cmocka_unit_test(test_proto_rejects_bad_envelopes),
+        cmocka_unit_test(test_proto_truncated_and_mutated_input_never_crashes),
     };
     return cmocka_run_group_tests(tests, setup_oa, teardown_oa);
 }
