@@ -31,7 +31,42 @@ int64_t apiserver_parse_rv(const char *s, bool *ok);
 /* Finds a query parameter and decodes its value (form encoding). */
 bool apiserver_query_get(const char *query, const char *name, char *out, size_t n);
 
-/* Shared by the registry's files. */
+typedef struct apiserver_filter apiserver_filter_t;
+
+/* ---- shared by the registry's files (registry, codec, write, list) ---- */
+
+/* apiserver_registry.c */
+bool apiserver_reg_query_true(const char *query, const char *name);
+bool apiserver_reg_has_verb(const apiserver_resource_t *r, const char *verb);
+bool apiserver_reg_has_subresource(const apiserver_resource_t *r, const char *sub);
+
+/* apiserver_codec.c */
+/* Parses a stored value and stamps its resourceVersion. */
+cJSON *apiserver_reg_decode_stored(const char *value, size_t len, int64_t rev);
+/* Answers a stored object (as a Table when asked). */
+void apiserver_reg_respond_kv(apiserver_conn_t *c, const apiserver_target_t *t,
+                              const store_kv_t *kv);
+const char *apiserver_reg_api_version_of(const apiserver_resource_t *r, char *buf, size_t n);
+/* The request body as an object of the endpoint's kind; answers and returns NULL when bad. */
+cJSON *apiserver_reg_parse_body(apiserver_conn_t *c, const apiserver_target_t *t);
+/* Server-owned fields and defaults; answers and returns < 0 when the object is unusable. */
+int apiserver_reg_normalize(apiserver_conn_t *c, const apiserver_target_t *t, cJSON *obj,
+                            const char *name);
+
+/* apiserver_write.c */
+void apiserver_reg_handle_create(apiserver_conn_t *c, const apiserver_target_t *t);
+void apiserver_reg_handle_update(apiserver_conn_t *c, const apiserver_target_t *t);
+void apiserver_reg_handle_patch(apiserver_conn_t *c, const apiserver_target_t *t);
+void apiserver_reg_handle_delete(apiserver_conn_t *c, const apiserver_target_t *t);
+
+/* apiserver_list.c */
+void apiserver_reg_handle_get(apiserver_conn_t *c, const apiserver_target_t *t);
+void apiserver_reg_handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
+                               const apiserver_filter_t *f);
+void apiserver_reg_handle_delete_collection(apiserver_conn_t *c, const apiserver_target_t *t,
+                                            const apiserver_filter_t *f);
+
+/* Shared with subresources and apply. */
 store_kv_t *apiserver_reg_read_current(apiserver_conn_t *c, const apiserver_target_t *t);
 void apiserver_reg_respond_object(apiserver_conn_t *c, int status, cJSON *obj);
 /* Creates obj (taken) as a POST would, past decoding. */
@@ -54,11 +89,11 @@ void apiserver_subresource_handle(apiserver_conn_t *c, const apiserver_target_t 
 cJSON *apiserver_scale_of(const apiserver_resource_t *r, const cJSON *obj);
 
 /* Label and field selectors of a list or watch request. */
-typedef struct apiserver_filter {
+struct apiserver_filter {
     labels_selector_t *labels; /* NULL: everything */
     labels_fields_t *fields;   /* NULL: everything */
     const apiserver_resource_t *res;
-} apiserver_filter_t;
+};
 
 /* Parses labelSelector and fieldSelector; answers 400 and returns -1 when invalid. */
 int apiserver_filter_parse(apiserver_conn_t *c, const apiserver_target_t *t, apiserver_filter_t *f);

@@ -1,0 +1,377 @@
+/* apiserver_list: get, list (selectors, limit/continue, resourceVersion), deletecollection,
+ * answered as objects, lists or Tables. */
+#include "apiserver_registry.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mbedtls/base64.h>
+
+#include "apiserver_apply.h"
+#include "apiserver_defaults.h"
+#include "apiserver_metrics.h"
+#include "apiserver_object.h"
+#include "apiserver_patch.h"
+#include "apiserver_proto.h"
+#include "apiserver_rules.h"
+#include "apiserver_services.h"
+#include "apiserver_table.h"
+#include "apiserver_validate.h"
+
+#define MAX_LIST_LIMIT 100000
+
+void apiserver_reg_handle_get(apiserver_conn_t *c, const apiserver_target_t *t)
+{
+    char key[1024];
+    apiserver_registry_key(t->res, t->ns, t->name, key, sizeof(key));
+    store_kv_t *kv = NULL;
+    cleanup_error util_error_t err = NULL;
+    int r = store_get(c->srv->opts.store, key, strlen(key), 0, &kv, NULL, &err);
+    if (r == -ENOENT)
+        apiserver_status_not_found(c, t->res, t->name);
+    else if (r < 0)
+        apiserver_status_store_error(c, r, err ? err->msg : NULL);
+    else
+        apiserver_reg_respond_kv(c, t, kv);
+    free(kv);
+}
+
+/* Creates obj (taken): names, defaults and server-set metadata, then the write. Shared by POST
+ * and by server-side apply to a missing object. */
+
+/* ---- list ------------------------------------------------------------------------------------ */
+
+/* Continue tokens: base64 of "<rev>\n<next key>". */
+static void encode_continue(util_buf_t *b, int64_t rev, const char *key, size_t key_len)
+{
+    util_buf_t raw = {0};
+    util_buf_printf(&raw, "%" PRId64 "\n", rev);
+    util_buf_append(&raw, key, key_len);
+    util_buf_append(&raw, "", 1); /* the next key is the last one plus a NUL */
+    size_t olen = 0, cap = 4 * ((raw.len + 2) / 3) + 1;
+    unsigned char *out = util_xmalloc(cap);
+    mbedtls_base64_encode(out, cap, &olen, (const unsigned char *)raw.data, raw.len);
+    util_buf_append(b, out, olen);
+    free(out);
+    util_buf_free(&raw);
+}
+
+static int decode_continue(const char *token, const char *prefix, int64_t *rev, char *key,
+                           size_t key_cap, size_t *key_len)
+{
+    unsigned char raw[1200];
+    size_t olen = 0;
+    if (mbedtls_base64_decode(raw, sizeof(raw), &olen, (const unsigned char *)token,
+                              strlen(token)) != 0)
+        return -1;
+    unsigned char *nl = memchr(raw, '\n', olen);
+    if (!nl)
+        return -1;
+    *nl = '\0';
+    bool ok;
+    *rev = apiserver_parse_rv((const char *)raw, &ok);
+    size_t klen = olen - (size_t)(nl + 1 - raw);
+    if (!ok || klen > key_cap || klen < strlen(prefix) ||
+        memcmp(nl + 1, prefix, strlen(prefix)) != 0)
+        return -1;
+    memcpy(key, nl + 1, klen);
+    *key_len = klen;
+    return 0;
+}
+
+/* A growable array of owned objects. */
+typedef struct objects {
+    cJSON **v;
+    size_t n, cap;
+    bool raw_mode; /* items are stored text with resourceVersion spliced in, in raw */
+    util_buf_t raw;
+    size_t nraw;
+} objects_t;
+
+static void objects_push(objects_t *o, cJSON *obj)
+{
+    if (o->n == o->cap) {
+        o->cap = o->cap ? o->cap * 2 : 16;
+        o->v = util_xrealloc(o->v, o->cap * sizeof(*o->v));
+    }
+    o->v[o->n++] = obj;
+}
+
+static void objects_free(objects_t *o)
+{
+    for (size_t i = 0; i < o->n; i++)
+        cJSON_Delete(o->v[i]);
+    free(o->v);
+    util_buf_free(&o->raw);
+    *o = (objects_t){0};
+}
+
+/* Raw mode: appends one stored object to the JSON array text without parsing it when it is in
+ * the canonical order (parsed and printed otherwise). */
+static bool objects_push_raw(objects_t *o, const store_kv_t *kv)
+{
+    if (o->nraw++)
+        util_buf_puts(&o->raw, ",");
+    if (apiserver_obj_splice_rv(kv->value, kv->value_len, kv->mod_rev, &o->raw))
+        return true;
+    cJSON *obj = apiserver_reg_decode_stored(kv->value, kv->value_len, kv->mod_rev);
+    if (!obj) {
+        o->raw.len--; /* drop the comma */
+        o->raw.data[o->raw.len] = '\0';
+        o->nraw--;
+        return false;
+    }
+    char *text = cJSON_PrintUnformatted(obj);
+    util_buf_puts(&o->raw, text);
+    cJSON_free(text);
+    cJSON_Delete(obj);
+    return true;
+}
+
+/* A <Kind>List, or a meta.k8s.io Table when the client asked for one (table_version set). */
+static void respond_collection(apiserver_conn_t *c, const apiserver_target_t *t,
+                               const objects_t *items, int64_t rev, const char *cont,
+                               const char *table_version, const char *include)
+{
+    char rv[24];
+    snprintf(rv, sizeof(rv), "%" PRId64, rev);
+    util_buf_t b = {0};
+    if (table_version) {
+        apiserver_table_render(&b, table_version, t->res->group, t->res->plural, items->v, items->n,
+                               include[0] ? include : NULL, rv, cont);
+        char ct[96];
+        snprintf(ct, sizeof(ct), "application/json;as=Table;v=%s;g=meta.k8s.io", table_version);
+        apiserver__respond(c, 200, ct, b.data, b.len, NULL);
+        util_buf_free(&b);
+        return;
+    }
+    char av[128];
+    apiserver_reg_api_version_of(t->res, av, sizeof(av));
+    util_buf_printf(&b,
+                    "{\"kind\":\"%sList\",\"apiVersion\":\"%s\",\"metadata\":{"
+                    "\"resourceVersion\":\"%s\"",
+                    t->res->kind, av, rv);
+    if (cont)
+        util_buf_printf(&b, ",\"continue\":\"%s\"", cont);
+    util_buf_puts(&b, "},\"items\":[");
+    if (items->raw_mode && items->raw.len)
+        util_buf_append(&b, items->raw.data, items->raw.len);
+    for (size_t i = 0; i < items->n; i++) {
+        char *text = cJSON_PrintUnformatted(items->v[i]);
+        if (i)
+            util_buf_puts(&b, ",");
+        util_buf_puts(&b, text);
+        cJSON_free(text);
+    }
+    util_buf_puts(&b, "]}");
+    apiserver__respond(c, 200, "application/json", b.data, b.len, NULL);
+    util_buf_free(&b);
+}
+
+void apiserver_reg_handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
+                               const apiserver_filter_t *f)
+{
+    const char *q = c->req.query;
+    char limit_s[24] = "", cont[1700] = "", rv_s[24] = "";
+    apiserver_query_get(q, "limit", limit_s, sizeof(limit_s));
+    apiserver_query_get(q, "continue", cont, sizeof(cont));
+    apiserver_query_get(q, "resourceVersion", rv_s, sizeof(rv_s));
+    long limit = 0;
+    if (limit_s[0] && (util_parse_long(limit_s, 0, MAX_LIST_LIMIT, &limit) < 0)) {
+        apiserver_status_bad_request(c, "limit must be a non-negative integer");
+        return;
+    }
+    char prefix[512], end[512], start[1100];
+    apiserver_registry_prefix(t->res, t->ns, prefix, sizeof(prefix));
+    size_t plen = strlen(prefix), elen = store_prefix_end(prefix, plen, end), slen = plen;
+    memcpy(start, prefix, plen);
+    int64_t at = 0;
+    store_t *s = c->srv->opts.store;
+    if (cont[0]) {
+        if (decode_continue(cont, prefix, &at, start, sizeof(start), &slen) < 0) {
+            apiserver_status_bad_request(c, "continue key is not valid");
+            return;
+        }
+        if (at <= store_compact_rev(s)) {
+            apiserver__respond_status(
+                c, 410, "Expired",
+                "The provided continue parameter is too old to display a consistent list result. "
+                "You can start a new list without the continue parameter.");
+            return;
+        }
+    } else if (rv_s[0] && strcmp(rv_s, "0")) {
+        bool ok;
+        int64_t want = apiserver_parse_rv(rv_s, &ok);
+        if (!ok) {
+            apiserver_status_bad_request(c, "resourceVersion must be an integer");
+            return;
+        }
+        if (want > store_current_rev(s)) {
+            apiserver__respond_status(c, 504, "Timeout", "Too large resource version");
+            return;
+        }
+        char match[24] = "";
+        apiserver_query_get(q, "resourceVersionMatch", match, sizeof(match));
+        if (!strcmp(match, "Exact")) { /* the list as it was at that revision */
+            if (want <= store_compact_rev(s)) {
+                char msg[128];
+                snprintf(msg, sizeof(msg), "too old resource version: %" PRId64 " (%" PRId64 ")",
+                         want, store_compact_rev(s));
+                apiserver__respond_status(c, 410, "Expired", msg);
+                return;
+            }
+            at = want;
+        } else if (match[0] && strcmp(match, "NotOlderThan")) {
+            apiserver_status_bad_request(c, "resourceVersionMatch must be Exact or NotOlderThan");
+            return;
+        }
+    } else if (rv_s[0] == '\0') {
+        char match[24] = "";
+        if (apiserver_query_get(q, "resourceVersionMatch", match, sizeof(match)) && match[0]) {
+            apiserver_status_bad_request(c, "resourceVersionMatch is forbidden unless "
+                                            "resourceVersion is provided");
+            return;
+        }
+    }
+    const char *table_version = NULL;
+    char include[16] = "";
+    apiserver_query_get(q, "includeObject", include, sizeof(include));
+    bool table = apiserver_table_wanted(apiserver__header(&c->req, "accept"), &table_version);
+    if (table && !apiserver_table_include_object_valid(include)) {
+        apiserver_status_bad_request(c, "includeObject must be None, Metadata or Object");
+        return;
+    }
+    objects_t items = {.raw_mode = !table && apiserver_filter_empty(f)};
+    size_t count = 0;
+    bool more = false;
+    int64_t served = at;
+    const char *next_key = NULL;
+    size_t next_len = 0;
+    char last_key[1100];
+    /* Pages through the store until the limit of matching objects is reached. */
+    for (;;) {
+        store_list_t l = {0};
+        cleanup_error util_error_t err = NULL;
+        size_t want = limit ? (size_t)limit - count + 1 : 0;
+        if (want && want < 64)
+            want = 64;
+        int r = store_range(s, start, slen, end, elen, served, want, &l, &err);
+        if (r < 0) {
+            objects_free(&items);
+            if (r == STORE_ECOMPACTED)
+                apiserver__respond_status(c, 410, "Expired", "the list's revision was compacted");
+            else
+                apiserver_status_store_error(c, r, err ? err->msg : NULL);
+            return;
+        }
+        served = l.rev;
+        size_t k = 0;
+        for (; k < l.n; k++) {
+            if (limit && count == (size_t)limit) {
+                more = true;
+                break;
+            }
+            if (items.raw_mode) { /* no selector, no Table: no need to parse */
+                if (objects_push_raw(&items, l.kvs[k])) {
+                    count++;
+                    memcpy(last_key, l.kvs[k]->key, l.kvs[k]->key_len);
+                    next_len = l.kvs[k]->key_len;
+                    next_key = last_key;
+                }
+                continue;
+            }
+            cJSON *obj = apiserver_reg_decode_stored(l.kvs[k]->value, l.kvs[k]->value_len,
+                                                     l.kvs[k]->mod_rev);
+            if (!obj)
+                continue;
+            if (apiserver_filter_matches(f, obj)) {
+                count++;
+                objects_push(&items, obj);
+                memcpy(last_key, l.kvs[k]->key, l.kvs[k]->key_len);
+                next_len = l.kvs[k]->key_len;
+                next_key = last_key;
+            } else {
+                cJSON_Delete(obj);
+            }
+        }
+        bool page_more = l.more;
+        if (!more && page_more && l.n) { /* continue after the last key read */
+            const store_kv_t *lk = l.kvs[l.n - 1];
+            memcpy(start, lk->key, lk->key_len);
+            start[lk->key_len] = '\0';
+            slen = lk->key_len + 1;
+        }
+        store_list_free(&l);
+        if (more || !page_more)
+            break;
+    }
+    util_buf_t token = {0};
+    if (more && next_key)
+        encode_continue(&token, served, next_key, next_len);
+    respond_collection(c, t, &items, served, token.len ? token.data : NULL, table_version, include);
+    util_buf_free(&token);
+    objects_free(&items);
+}
+
+void apiserver_reg_handle_delete_collection(apiserver_conn_t *c, const apiserver_target_t *t,
+                                            const apiserver_filter_t *f)
+{
+    char prefix[512], end[512];
+    apiserver_registry_prefix(t->res, t->ns, prefix, sizeof(prefix));
+    size_t elen = store_prefix_end(prefix, strlen(prefix), end);
+    store_list_t l = {0};
+    cleanup_error util_error_t err = NULL;
+    int r = store_range(c->srv->opts.store, prefix, strlen(prefix), end, elen, 0, 0, &l, &err);
+    if (r < 0) {
+        apiserver_status_store_error(c, r, err ? err->msg : NULL);
+        return;
+    }
+    char av[128];
+    apiserver_reg_api_version_of(t->res, av, sizeof(av));
+    util_buf_t items = {0};
+    size_t count = 0;
+    for (size_t k = 0; k < l.n && r == 0; k++) {
+        cJSON *obj =
+            apiserver_reg_decode_stored(l.kvs[k]->value, l.kvs[k]->value_len, l.kvs[k]->mod_rev);
+        if (obj && apiserver_filter_matches(f, obj)) {
+            store_op_t op = {.type = STORE_OP_DELETE,
+                             .key = l.kvs[k]->key,
+                             .key_len = l.kvs[k]->key_len,
+                             .expected_rev = l.kvs[k]->mod_rev};
+            store_txn_result_t res;
+            int d = store_txn_sync(c->srv->opts.store, &op, 1, &res, NULL);
+            store_txn_result_free(&res);
+            if (d == 0) {
+                char *text = cJSON_PrintUnformatted(obj);
+                if (count++)
+                    util_buf_puts(&items, ",");
+                util_buf_puts(&items, text);
+                cJSON_free(text);
+            } else if (d != -ENOENT && d != STORE_ECONFLICT) {
+                r = d;
+            }
+        }
+        cJSON_Delete(obj);
+    }
+    int64_t rev = l.rev;
+    store_list_free(&l);
+    if (r < 0) {
+        util_buf_free(&items);
+        apiserver_status_store_error(c, r, NULL);
+        return;
+    }
+    util_buf_t b = {0};
+    util_buf_printf(&b,
+                    "{\"kind\":\"%sList\",\"apiVersion\":\"%s\",\"metadata\":{"
+                    "\"resourceVersion\":\"%" PRId64 "\"},\"items\":[",
+                    t->res->kind, av, rev);
+    if (items.len)
+        util_buf_append(&b, items.data, items.len);
+    util_buf_puts(&b, "]}");
+    apiserver__respond(c, 200, "application/json", b.data, b.len, NULL);
+    util_buf_free(&b);
+    util_buf_free(&items);
+}
