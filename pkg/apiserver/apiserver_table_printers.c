@@ -6,85 +6,45 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------------------------------------------------ */
-/* Cell helpers. */
-
-#define DESC_NAME                                                                               \
-    "Name must be unique within a namespace. It is required when creating resources, although " \
-    "some resources may allow a client to request the generation of an appropriate name "       \
-    "automatically. Name is primarily intended for creation idempotence and configuration "     \
-    "definition. Cannot be updated. More info: "                                                \
-    "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"
-#define DESC_AGE                                                                               \
-    "CreationTimestamp is a timestamp representing the server time when this object was "      \
-    "created. It is not guaranteed to be set in happens-before order across separate "         \
-    "operations. Clients may not set this value. It is represented in RFC3339 form and is in " \
-    "UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: "                  \
-    "https://git.k8s.io/community/contributors/devel/sig-architecture/"                        \
-    "api-conventions.md#metadata"
-#define DESC_CONTAINERS "Names of each container in the template."
-#define DESC_IMAGES     "Images referenced by each container in the template."
-
-#define COL_NAME                               \
-    {                                          \
-        "Name", "string", "name", DESC_NAME, 0 \
-    }
-#define COL_AGE                          \
-    {                                    \
-        "Age", "string", "", DESC_AGE, 0 \
-    }
-#define COL_CONTAINERS                                 \
-    {                                                  \
-        "Containers", "string", "", DESC_CONTAINERS, 1 \
-    }
-#define COL_IMAGES                             \
-    {                                          \
-        "Images", "string", "", DESC_IMAGES, 1 \
-    }
-#define COL_SELECTOR(desc)                \
-    {                                     \
-        "Selector", "string", "", desc, 1 \
-    }
-
-static const char *str_at(const cJSON *obj, const char *path)
+const char *apiserver_table__str_at(const cJSON *obj, const char *path)
 {
     return cJSON_GetStringValue(apiserver_table__get(obj, path));
 }
 
-static int64_t int_at(const cJSON *obj, const char *path, int64_t def)
+int64_t apiserver_table__int_at(const cJSON *obj, const char *path, int64_t def)
 {
     const cJSON *v = apiserver_table__get(obj, path);
     return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : def;
 }
 
-static bool true_at(const cJSON *obj, const char *path)
+bool apiserver_table__true_at(const cJSON *obj, const char *path)
 {
     return cJSON_IsTrue(apiserver_table__get(obj, path));
 }
 
-static int64_t count_at(const cJSON *obj, const char *path)
+int64_t apiserver_table__count_at(const cJSON *obj, const char *path)
 {
     const cJSON *v = apiserver_table__get(obj, path);
     return (cJSON_IsObject(v) || cJSON_IsArray(v)) ? cJSON_GetArraySize(v) : 0;
 }
 
-static void add_str(cJSON *cells, const char *s)
+void apiserver_table__add_str(cJSON *cells, const char *s)
 {
     cJSON_AddItemToArray(cells, cJSON_CreateString(s ? s : ""));
 }
 
-static void add_str_or(cJSON *cells, const char *s, const char *dflt)
+void apiserver_table__add_str_or(cJSON *cells, const char *s, const char *dflt)
 {
-    add_str(cells, s && *s ? s : dflt);
+    apiserver_table__add_str(cells, s && *s ? s : dflt);
 }
 
-static void add_int(cJSON *cells, int64_t v)
+void apiserver_table__add_int(cJSON *cells, int64_t v)
 {
     cJSON_AddItemToArray(cells, cJSON_CreateNumber((double)v));
 }
 
 /* translateTimestampSince: "<unknown>" for a zero (absent) time. */
-static void since(char *buf, size_t n, const char *ts, int64_t now)
+void apiserver_table__since(char *buf, size_t n, const char *ts, int64_t now)
 {
     int64_t t;
     if (!ts || !apiserver_table__parse_time(ts, &t))
@@ -93,82 +53,86 @@ static void since(char *buf, size_t n, const char *ts, int64_t now)
         apiserver_table_human_duration(buf, n, now - t);
 }
 
-static void add_since(cJSON *cells, const char *ts, int64_t now)
+void apiserver_table__add_since(cJSON *cells, const char *ts, int64_t now)
 {
     char buf[32];
-    since(buf, sizeof(buf), ts, now);
-    add_str(cells, buf);
+    apiserver_table__since(buf, sizeof(buf), ts, now);
+    apiserver_table__add_str(cells, buf);
 }
 
-static void add_age(cJSON *cells, const cJSON *obj, int64_t now)
+void apiserver_table__add_age(cJSON *cells, const cJSON *obj, int64_t now)
 {
-    add_since(cells, str_at(obj, "metadata.creationTimestamp"), now);
+    apiserver_table__add_since(cells, apiserver_table__str_at(obj, "metadata.creationTimestamp"),
+                               now);
 }
 
-static void add_name(cJSON *cells, const cJSON *obj)
+void apiserver_table__add_name(cJSON *cells, const cJSON *obj)
 {
-    add_str(cells, str_at(obj, "metadata.name"));
+    apiserver_table__add_str(cells, apiserver_table__str_at(obj, "metadata.name"));
 }
 
-static void add_buf(cJSON *cells, util_buf_t *b)
+void apiserver_table__add_buf(cJSON *cells, util_buf_t *b)
 {
-    add_str(cells, b->data ? b->data : "");
+    apiserver_table__add_str(cells, b->data ? b->data : "");
     util_buf_free(b);
 }
 
-static void add_ratio(cJSON *cells, int64_t a, int64_t b)
+void apiserver_table__add_ratio(cJSON *cells, int64_t a, int64_t b)
 {
     char buf[48];
     snprintf(buf, sizeof(buf), "%lld/%lld", (long long)a, (long long)b);
-    add_str(cells, buf);
+    apiserver_table__add_str(cells, buf);
 }
 
-static void sep(util_buf_t *b, const char *s)
+void apiserver_table__sep(util_buf_t *b, const char *s)
 {
     if (b->len)
         util_buf_puts(b, s);
 }
 
 /* layoutContainerCells: container names, then images, each joined with ','. */
-static void add_containers(cJSON *cells, const cJSON *pod_spec)
+void apiserver_table__add_containers(cJSON *cells, const cJSON *pod_spec)
 {
     const cJSON *containers = cJSON_GetObjectItemCaseSensitive(pod_spec, "containers");
     util_buf_t names = {0}, images = {0};
     const cJSON *c;
     cJSON_ArrayForEach(c, containers)
     {
-        sep(&names, ",");
-        util_buf_puts(&names, str_at(c, "name") ? str_at(c, "name") : "");
-        sep(&images, ",");
-        util_buf_puts(&images, str_at(c, "image") ? str_at(c, "image") : "");
+        apiserver_table__sep(&names, ",");
+        util_buf_puts(&names,
+                      apiserver_table__str_at(c, "name") ? apiserver_table__str_at(c, "name") : "");
+        apiserver_table__sep(&images, ",");
+        util_buf_puts(&images, apiserver_table__str_at(c, "image")
+                                   ? apiserver_table__str_at(c, "image")
+                                   : "");
     }
-    add_buf(cells, &names);
-    add_buf(cells, &images);
+    apiserver_table__add_buf(cells, &names);
+    apiserver_table__add_buf(cells, &images);
 }
 
-static int cmp_str(const void *a, const void *b)
+int apiserver_table__cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Sorts and joins owned strings with ',' (freeing them), or dflt when there are none. */
-static void add_sorted(cJSON *cells, char **v, size_t n, const char *dflt)
+void apiserver_table__add_sorted(cJSON *cells, char **v, size_t n, const char *dflt)
 {
-    qsort(v, n, sizeof(*v), cmp_str);
+    qsort(v, n, sizeof(*v), apiserver_table__cmp_str);
     util_buf_t b = {0};
     for (size_t i = 0; i < n; i++) {
-        sep(&b, ",");
+        apiserver_table__sep(&b, ",");
         util_buf_puts(&b, v[i]);
         free(v[i]);
     }
     free(v);
     if (!n)
         util_buf_puts(&b, dflt);
-    add_buf(cells, &b);
+    apiserver_table__add_buf(cells, &b);
 }
 
 /* labels.FormatLabels: "k=v" sorted by key, "<none>" if empty. */
-static void add_labels(cJSON *cells, const cJSON *map)
+void apiserver_table__add_labels(cJSON *cells, const cJSON *map)
 {
     size_t n = 0, cap = (size_t)cJSON_GetArraySize(map) + 1;
     char **v = util_xcalloc(cap, sizeof(*v));
@@ -178,10 +142,10 @@ static void add_labels(cJSON *cells, const cJSON *map)
         if (cJSON_IsString(l))
             v[n++] = util_strdup_printf("%s=%s", l->string, l->valuestring);
     }
-    add_sorted(cells, v, n, "<none>");
+    apiserver_table__add_sorted(cells, v, n, "<none>");
 }
 
-static char *join_values(const cJSON *values)
+char *apiserver_table__join_values(const cJSON *values)
 {
     size_t n = 0, cap = (size_t)cJSON_GetArraySize(values) + 1;
     const char **v = util_xcalloc(cap, sizeof(*v));
@@ -191,25 +155,26 @@ static char *join_values(const cJSON *values)
         if (cJSON_IsString(x))
             v[n++] = x->valuestring;
     }
-    qsort(v, n, sizeof(*v), cmp_str);
+    qsort(v, n, sizeof(*v), apiserver_table__cmp_str);
     util_buf_t b = {0};
     for (size_t i = 0; i < n; i++) {
-        sep(&b, ",");
+        apiserver_table__sep(&b, ",");
         util_buf_puts(&b, v[i]);
     }
     free(v);
     return b.data ? util_buf_steal(&b) : util_xstrdup("");
 }
 
-static char *requirement(const cJSON *expr)
+char *apiserver_table__requirement(const cJSON *expr)
 {
-    const char *key = str_at(expr, "key"), *op = str_at(expr, "operator");
+    const char *key = apiserver_table__str_at(expr, "key"),
+               *op = apiserver_table__str_at(expr, "operator");
     key = key ? key : "";
     if (op && !strcmp(op, "Exists"))
         return util_xstrdup(key);
     if (op && !strcmp(op, "DoesNotExist"))
         return util_strdup_printf("!%s", key);
-    char *vals = join_values(cJSON_GetObjectItemCaseSensitive(expr, "values"));
+    char *vals = apiserver_table__join_values(cJSON_GetObjectItemCaseSensitive(expr, "values"));
     char *r =
         util_strdup_printf("%s %s (%s)", key, op && !strcmp(op, "NotIn") ? "notin" : "in", vals);
     free(vals);
@@ -218,7 +183,7 @@ static char *requirement(const cJSON *expr)
 
 /* metav1.LabelSelectorAsSelector(sel).String(): requirements sorted by key. The "key" prefix
  * sorts the same as the key does, since every requirement starts with it ('!' aside). */
-static void add_selector(cJSON *cells, const cJSON *sel)
+void apiserver_table__add_selector(cJSON *cells, const cJSON *sel)
 {
     const cJSON *labels = cJSON_GetObjectItemCaseSensitive(sel, "matchLabels");
     const cJSON *exprs = cJSON_GetObjectItemCaseSensitive(sel, "matchExpressions");
@@ -230,8 +195,8 @@ static void add_selector(cJSON *cells, const cJSON *sel)
         if (cJSON_IsString(x))
             v[n++] = util_strdup_printf("%s=%s", x->string, x->valuestring);
     }
-    cJSON_ArrayForEach(x, exprs) v[n++] = requirement(x);
-    add_sorted(cells, v, n, "");
+    cJSON_ArrayForEach(x, exprs) v[n++] = apiserver_table__requirement(x);
+    apiserver_table__add_sorted(cells, v, n, "");
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -245,8 +210,8 @@ static const apiserver_table_column_t generic_cols[] = {
 static void generic_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
 {
     (void)row;
-    add_name(cells, obj);
-    add_age(cells, obj, now);
+    apiserver_table__add_name(cells, obj);
+    apiserver_table__add_age(cells, obj, now);
 }
 
 static const apiserver_table_column_t namespace_cols[] = {
@@ -258,9 +223,9 @@ static const apiserver_table_column_t namespace_cols[] = {
 static void namespace_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
 {
     (void)row;
-    add_name(cells, obj);
-    add_str(cells, str_at(obj, "status.phase"));
-    add_age(cells, obj, now);
+    apiserver_table__add_name(cells, obj);
+    apiserver_table__add_str(cells, apiserver_table__str_at(obj, "status.phase"));
+    apiserver_table__add_age(cells, obj, now);
 }
 
 static const apiserver_table_column_t configmap_cols[] = {
@@ -272,9 +237,10 @@ static const apiserver_table_column_t configmap_cols[] = {
 static void configmap_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
 {
     (void)row;
-    add_name(cells, obj);
-    add_int(cells, count_at(obj, "data") + count_at(obj, "binaryData"));
-    add_age(cells, obj, now);
+    apiserver_table__add_name(cells, obj);
+    apiserver_table__add_int(cells, apiserver_table__count_at(obj, "data") +
+                                        apiserver_table__count_at(obj, "binaryData"));
+    apiserver_table__add_age(cells, obj, now);
 }
 
 static const apiserver_table_column_t secret_cols[] = {
@@ -287,10 +253,10 @@ static const apiserver_table_column_t secret_cols[] = {
 static void secret_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
 {
     (void)row;
-    add_name(cells, obj);
-    add_str(cells, str_at(obj, "type"));
-    add_int(cells, count_at(obj, "data"));
-    add_age(cells, obj, now);
+    apiserver_table__add_name(cells, obj);
+    apiserver_table__add_str(cells, apiserver_table__str_at(obj, "type"));
+    apiserver_table__add_int(cells, apiserver_table__count_at(obj, "data"));
+    apiserver_table__add_age(cells, obj, now);
 }
 
 static const apiserver_table_column_t serviceaccount_cols[] = {
@@ -302,9 +268,9 @@ static const apiserver_table_column_t serviceaccount_cols[] = {
 static void serviceaccount_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
 {
     (void)row;
-    add_name(cells, obj);
-    add_int(cells, count_at(obj, "secrets"));
-    add_age(cells, obj, now);
+    apiserver_table__add_name(cells, obj);
+    apiserver_table__add_int(cells, apiserver_table__count_at(obj, "secrets"));
+    apiserver_table__add_age(cells, obj, now);
 }
 
 static const apiserver_table_column_t lease_cols[] = {
@@ -319,9 +285,9 @@ static const apiserver_table_column_t lease_cols[] = {
 static void lease_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
 {
     (void)row;
-    add_name(cells, obj);
-    add_str(cells, str_at(obj, "spec.holderIdentity"));
-    add_age(cells, obj, now);
+    apiserver_table__add_name(cells, obj);
+    apiserver_table__add_str(cells, apiserver_table__str_at(obj, "spec.holderIdentity"));
+    apiserver_table__add_age(cells, obj, now);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -376,7 +342,7 @@ static void add_trimmed(cJSON *cells, const char *s)
     char *t = util_xmalloc(n + 1);
     memcpy(t, s, n);
     t[n] = '\0';
-    add_str(cells, t);
+    apiserver_table__add_str(cells, t);
     free(t);
 }
 
@@ -384,41 +350,44 @@ static void event_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
 {
     (void)row;
     char first[32], last[32];
-    const char *first_ts = str_at(obj, "firstTimestamp");
-    since(first, sizeof(first), first_ts ? first_ts : str_at(obj, "eventTime"), now);
-    const char *last_ts = str_at(obj, "lastTimestamp");
+    const char *first_ts = apiserver_table__str_at(obj, "firstTimestamp");
+    apiserver_table__since(first, sizeof(first),
+                           first_ts ? first_ts : apiserver_table__str_at(obj, "eventTime"), now);
+    const char *last_ts = apiserver_table__str_at(obj, "lastTimestamp");
     if (last_ts)
-        since(last, sizeof(last), last_ts, now);
+        apiserver_table__since(last, sizeof(last), last_ts, now);
     else
         memcpy(last, first, sizeof(last));
-    int64_t count = int_at(obj, "count", 0);
+    int64_t count = apiserver_table__int_at(obj, "count", 0);
     if (cJSON_IsObject(apiserver_table__get(obj, "series"))) {
-        since(last, sizeof(last), str_at(obj, "series.lastObservedTime"), now);
-        count = int_at(obj, "series.count", 0);
+        apiserver_table__since(last, sizeof(last),
+                               apiserver_table__str_at(obj, "series.lastObservedTime"), now);
+        count = apiserver_table__int_at(obj, "series.count", 0);
     } else if (count == 0) {
         count = 1;
     }
-    const char *kind = str_at(obj, "involvedObject.kind"),
-               *name = str_at(obj, "involvedObject.name");
+    const char *kind = apiserver_table__str_at(obj, "involvedObject.kind"),
+               *name = apiserver_table__str_at(obj, "involvedObject.name");
     char *target = util_strdup_printf("%s%s%s", kind ? kind : "", name && *name ? "/" : "",
                                       name && *name ? name : "");
     for (char *p = target; *p && *p != '/'; p++)
         *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
-    const char *component =
-        first_nonempty(str_at(obj, "source.component"), str_at(obj, "reportingComponent"));
-    const char *host = first_nonempty(str_at(obj, "source.host"), str_at(obj, "reportingInstance"));
+    const char *component = first_nonempty(apiserver_table__str_at(obj, "source.component"),
+                                           apiserver_table__str_at(obj, "reportingComponent"));
+    const char *host = first_nonempty(apiserver_table__str_at(obj, "source.host"),
+                                      apiserver_table__str_at(obj, "reportingInstance"));
     char *source = *host ? util_strdup_printf("%s, %s", component, host) : util_xstrdup(component);
 
-    add_str(cells, last);
-    add_str(cells, str_at(obj, "type"));
-    add_str(cells, str_at(obj, "reason"));
-    add_str(cells, target);
-    add_str(cells, str_at(obj, "involvedObject.fieldPath"));
-    add_str(cells, source);
-    add_trimmed(cells, str_at(obj, "message"));
-    add_str(cells, first);
-    add_int(cells, count);
-    add_name(cells, obj);
+    apiserver_table__add_str(cells, last);
+    apiserver_table__add_str(cells, apiserver_table__str_at(obj, "type"));
+    apiserver_table__add_str(cells, apiserver_table__str_at(obj, "reason"));
+    apiserver_table__add_str(cells, target);
+    apiserver_table__add_str(cells, apiserver_table__str_at(obj, "involvedObject.fieldPath"));
+    apiserver_table__add_str(cells, source);
+    add_trimmed(cells, apiserver_table__str_at(obj, "message"));
+    apiserver_table__add_str(cells, first);
+    apiserver_table__add_int(cells, count);
+    apiserver_table__add_name(cells, obj);
     free(target);
     free(source);
 }
@@ -458,12 +427,13 @@ typedef struct pod_state {
     bool has_last_restart;
 } pod_state_t;
 
-static bool condition_true(const cJSON *conditions, const char *type)
+bool apiserver_table__condition_true(const cJSON *conditions, const char *type)
 {
     const cJSON *c;
     cJSON_ArrayForEach(c, conditions)
     {
-        const char *t = str_at(c, "type"), *s = str_at(c, "status");
+        const char *t = apiserver_table__str_at(c, "type"),
+                   *s = apiserver_table__str_at(c, "status");
         if (t && s && !strcmp(t, type) && !strcmp(s, "True"))
             return true;
     }
@@ -475,7 +445,8 @@ static bool restartable_init(const cJSON *pod, const char *name)
     const cJSON *c;
     cJSON_ArrayForEach(c, apiserver_table__get(pod, "spec.initContainers"))
     {
-        const char *n = str_at(c, "name"), *policy = str_at(c, "restartPolicy");
+        const char *n = apiserver_table__str_at(c, "name"),
+                   *policy = apiserver_table__str_at(c, "restartPolicy");
         if (n && name && !strcmp(n, name))
             return policy && !strcmp(policy, "Always");
     }
@@ -485,7 +456,8 @@ static bool restartable_init(const cJSON *pod, const char *name)
 static void note_restart(const cJSON *status, int64_t *last, bool *has)
 {
     int64_t t;
-    if (apiserver_table__parse_time(str_at(status, "lastState.terminated.finishedAt"), &t) &&
+    if (apiserver_table__parse_time(
+            apiserver_table__str_at(status, "lastState.terminated.finishedAt"), &t) &&
         (!*has || t > *last)) {
         *last = t;
         *has = true;
@@ -495,14 +467,15 @@ static void note_restart(const cJSON *status, int64_t *last, bool *has)
 /* The reason for a terminated state: its reason, else "Signal:n" or "ExitCode:n". */
 static void terminated_reason(char *buf, size_t n, const cJSON *term, const char *prefix)
 {
-    const char *reason = str_at(term, "reason");
-    int64_t sig = int_at(term, "signal", 0);
+    const char *reason = apiserver_table__str_at(term, "reason");
+    int64_t sig = apiserver_table__int_at(term, "signal", 0);
     if (reason && *reason)
         snprintf(buf, n, "%s%s", prefix, reason);
     else if (sig)
         snprintf(buf, n, "%sSignal:%lld", prefix, (long long)sig);
     else
-        snprintf(buf, n, "%sExitCode:%lld", prefix, (long long)int_at(term, "exitCode", 0));
+        snprintf(buf, n, "%sExitCode:%lld", prefix,
+                 (long long)apiserver_table__int_at(term, "exitCode", 0));
 }
 
 /* Walks the init container statuses; true while the pod is still initializing. */
@@ -515,21 +488,21 @@ static bool pod_init_state(pod_state_t *st, const cJSON *pod, int64_t *rs_restar
     const cJSON *c;
     cJSON_ArrayForEach(c, statuses)
     {
-        bool restartable = restartable_init(pod, str_at(c, "name"));
-        st->restarts += int_at(c, "restartCount", 0);
+        bool restartable = restartable_init(pod, apiserver_table__str_at(c, "name"));
+        st->restarts += apiserver_table__int_at(c, "restartCount", 0);
         note_restart(c, &st->last_restart, &st->has_last_restart);
         if (restartable) {
-            *rs_restarts += int_at(c, "restartCount", 0);
+            *rs_restarts += apiserver_table__int_at(c, "restartCount", 0);
             note_restart(c, rs_last, rs_has);
         }
         const cJSON *term = apiserver_table__get(c, "state.terminated");
-        const char *waiting = str_at(c, "state.waiting.reason");
-        if (cJSON_IsObject(term) && int_at(term, "exitCode", 0) == 0) {
+        const char *waiting = apiserver_table__str_at(c, "state.waiting.reason");
+        if (cJSON_IsObject(term) && apiserver_table__int_at(term, "exitCode", 0) == 0) {
             i++;
             continue;
         }
-        if (restartable && true_at(c, "started")) {
-            st->ready += true_at(c, "ready");
+        if (restartable && apiserver_table__true_at(c, "started")) {
+            st->ready += apiserver_table__true_at(c, "ready");
             i++;
             continue;
         }
@@ -551,50 +524,53 @@ static void pod_app_state(pod_state_t *st, const cJSON *pod)
     bool has_running = false;
     for (int i = cJSON_GetArraySize(statuses) - 1; i >= 0; i--) {
         const cJSON *c = cJSON_GetArrayItem(statuses, i);
-        st->restarts += int_at(c, "restartCount", 0);
+        st->restarts += apiserver_table__int_at(c, "restartCount", 0);
         note_restart(c, &st->last_restart, &st->has_last_restart);
-        const char *waiting = str_at(c, "state.waiting.reason");
+        const char *waiting = apiserver_table__str_at(c, "state.waiting.reason");
         const cJSON *term = apiserver_table__get(c, "state.terminated");
         if (waiting && *waiting) {
             snprintf(st->reason, sizeof(st->reason), "%s", waiting);
         } else if (cJSON_IsObject(term)) {
             terminated_reason(st->reason, sizeof(st->reason), term, "");
-        } else if (true_at(c, "ready") &&
+        } else if (apiserver_table__true_at(c, "ready") &&
                    cJSON_IsObject(apiserver_table__get(c, "state.running"))) {
             has_running = true;
             st->ready++;
         }
     }
     if (!strcmp(st->reason, "Completed") && has_running)
-        snprintf(st->reason, sizeof(st->reason), "%s",
-                 condition_true(apiserver_table__get(pod, "status.conditions"), "Ready")
-                     ? "Running"
-                     : "NotReady");
+        snprintf(
+            st->reason, sizeof(st->reason), "%s",
+            apiserver_table__condition_true(apiserver_table__get(pod, "status.conditions"), "Ready")
+                ? "Running"
+                : "NotReady");
 }
 
 static void pod_compute(pod_state_t *st, const cJSON *pod)
 {
-    const char *phase = str_at(pod, "status.phase"), *reason = str_at(pod, "status.reason");
+    const char *phase = apiserver_table__str_at(pod, "status.phase"),
+               *reason = apiserver_table__str_at(pod, "status.reason");
     const cJSON *conditions = apiserver_table__get(pod, "status.conditions");
     memset(st, 0, sizeof(*st));
     snprintf(st->reason, sizeof(st->reason), "%s", reason && *reason ? reason : phase ? phase : "");
     const cJSON *c;
     cJSON_ArrayForEach(c, conditions)
     {
-        const char *t = str_at(c, "type"), *r = str_at(c, "reason");
+        const char *t = apiserver_table__str_at(c, "type"),
+                   *r = apiserver_table__str_at(c, "reason");
         if (t && r && !strcmp(t, "PodScheduled") && !strcmp(r, "SchedulingGated"))
             snprintf(st->reason, sizeof(st->reason), "SchedulingGated");
     }
-    st->total = count_at(pod, "spec.containers");
+    st->total = apiserver_table__count_at(pod, "spec.containers");
     cJSON_ArrayForEach(c, apiserver_table__get(pod, "spec.initContainers"))
     {
-        const char *policy = str_at(c, "restartPolicy");
+        const char *policy = apiserver_table__str_at(c, "restartPolicy");
         st->total += policy && !strcmp(policy, "Always");
     }
     int64_t rs_restarts = 0, rs_last = 0;
     bool rs_has = false;
     bool initializing = pod_init_state(st, pod, &rs_restarts, &rs_last, &rs_has);
-    if (!initializing || condition_true(conditions, "Initialized")) {
+    if (!initializing || apiserver_table__condition_true(conditions, "Initialized")) {
         st->restarts = rs_restarts;
         st->last_restart = rs_last;
         st->has_last_restart = rs_has;
@@ -630,34 +606,35 @@ static void add_readiness_gates(cJSON *cells, const cJSON *pod)
     const cJSON *gates = apiserver_table__get(pod, "spec.readinessGates");
     const cJSON *conditions = apiserver_table__get(pod, "status.conditions");
     if (!cJSON_GetArraySize(gates)) {
-        add_str(cells, "<none>");
+        apiserver_table__add_str(cells, "<none>");
         return;
     }
     int64_t ok = 0;
     const cJSON *g, *c;
     cJSON_ArrayForEach(g, gates)
     {
-        const char *want = str_at(g, "conditionType");
+        const char *want = apiserver_table__str_at(g, "conditionType");
         cJSON_ArrayForEach(c, conditions)
         {
-            const char *t = str_at(c, "type"), *s = str_at(c, "status");
+            const char *t = apiserver_table__str_at(c, "type"),
+                       *s = apiserver_table__str_at(c, "status");
             if (want && t && !strcmp(t, want)) {
                 ok += s && !strcmp(s, "True");
                 break;
             }
         }
     }
-    add_ratio(cells, ok, cJSON_GetArraySize(gates));
+    apiserver_table__add_ratio(cells, ok, cJSON_GetArraySize(gates));
 }
 
 static void pod_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
 {
     pod_state_t st;
     pod_compute(&st, obj);
-    pod_row_conditions(row, str_at(obj, "status.phase"));
-    add_name(cells, obj);
-    add_ratio(cells, st.ready, st.total);
-    add_str(cells, st.reason);
+    pod_row_conditions(row, apiserver_table__str_at(obj, "status.phase"));
+    apiserver_table__add_name(cells, obj);
+    apiserver_table__add_ratio(cells, st.ready, st.total);
+    apiserver_table__add_str(cells, st.reason);
     char restarts[64];
     if (st.restarts && st.has_last_restart) {
         char ago[32];
@@ -666,13 +643,14 @@ static void pod_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
     } else {
         snprintf(restarts, sizeof(restarts), "%lld", (long long)st.restarts);
     }
-    add_str(cells, restarts);
-    add_age(cells, obj, now);
-    const char *ip =
-        str_at(cJSON_GetArrayItem(apiserver_table__get(obj, "status.podIPs"), 0), "ip");
-    add_str_or(cells, ip, "<none>");
-    add_str_or(cells, str_at(obj, "spec.nodeName"), "<none>");
-    add_str_or(cells, str_at(obj, "status.nominatedNodeName"), "<none>");
+    apiserver_table__add_str(cells, restarts);
+    apiserver_table__add_age(cells, obj, now);
+    const char *ip = apiserver_table__str_at(
+        cJSON_GetArrayItem(apiserver_table__get(obj, "status.podIPs"), 0), "ip");
+    apiserver_table__add_str_or(cells, ip, "<none>");
+    apiserver_table__add_str_or(cells, apiserver_table__str_at(obj, "spec.nodeName"), "<none>");
+    apiserver_table__add_str_or(cells, apiserver_table__str_at(obj, "status.nominatedNodeName"),
+                                "<none>");
     add_readiness_gates(cells, obj);
 }
 
@@ -699,37 +677,37 @@ static const apiserver_table_column_t service_cols[] = {
 /* getServiceExternalIP with wide output (no truncation of load-balancer addresses). */
 static void add_service_external_ip(cJSON *cells, const cJSON *svc)
 {
-    const char *type = str_at(svc, "spec.type");
+    const char *type = apiserver_table__str_at(svc, "spec.type");
     type = type ? type : "ClusterIP";
     util_buf_t b = {0};
     const cJSON *x;
     if (!strcmp(type, "ExternalName")) {
-        add_str(cells, str_at(svc, "spec.externalName"));
+        apiserver_table__add_str(cells, apiserver_table__str_at(svc, "spec.externalName"));
         return;
     }
     if (strcmp(type, "ClusterIP") && strcmp(type, "NodePort") && strcmp(type, "LoadBalancer")) {
-        add_str(cells, "<unknown>");
+        apiserver_table__add_str(cells, "<unknown>");
         return;
     }
     if (!strcmp(type, "LoadBalancer")) {
         cJSON_ArrayForEach(x, apiserver_table__get(svc, "status.loadBalancer.ingress"))
         {
-            const char *a = str_at(x, "ip");
-            a = a && *a ? a : str_at(x, "hostname");
+            const char *a = apiserver_table__str_at(x, "ip");
+            a = a && *a ? a : apiserver_table__str_at(x, "hostname");
             if (a && *a) {
-                sep(&b, ",");
+                apiserver_table__sep(&b, ",");
                 util_buf_puts(&b, a);
             }
         }
     }
     cJSON_ArrayForEach(x, apiserver_table__get(svc, "spec.externalIPs"))
     {
-        sep(&b, ",");
+        apiserver_table__sep(&b, ",");
         util_buf_puts(&b, cJSON_GetStringValue(x) ? cJSON_GetStringValue(x) : "");
     }
     if (!b.len)
         util_buf_puts(&b, !strcmp(type, "LoadBalancer") ? "<pending>" : "<none>");
-    add_buf(cells, &b);
+    apiserver_table__add_buf(cells, &b);
 }
 
 /* makePortString: "port/proto" or "port:nodePort/proto", comma separated. */
@@ -739,35 +717,36 @@ static void add_service_ports(cJSON *cells, const cJSON *svc)
     const cJSON *p;
     cJSON_ArrayForEach(p, apiserver_table__get(svc, "spec.ports"))
     {
-        const char *proto = str_at(p, "protocol");
+        const char *proto = apiserver_table__str_at(p, "protocol");
         proto = proto && *proto ? proto : "TCP";
-        sep(&b, ",");
-        int64_t node_port = int_at(p, "nodePort", 0);
+        apiserver_table__sep(&b, ",");
+        int64_t node_port = apiserver_table__int_at(p, "nodePort", 0);
         if (node_port)
-            util_buf_printf(&b, "%lld:%lld/%s", (long long)int_at(p, "port", 0),
+            util_buf_printf(&b, "%lld:%lld/%s", (long long)apiserver_table__int_at(p, "port", 0),
                             (long long)node_port, proto);
         else
-            util_buf_printf(&b, "%lld/%s", (long long)int_at(p, "port", 0), proto);
+            util_buf_printf(&b, "%lld/%s", (long long)apiserver_table__int_at(p, "port", 0), proto);
     }
     if (!b.len)
         util_buf_puts(&b, "<none>");
-    add_buf(cells, &b);
+    apiserver_table__add_buf(cells, &b);
 }
 
 static void service_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
 {
     (void)row;
-    const char *type = str_at(obj, "spec.type");
+    const char *type = apiserver_table__str_at(obj, "spec.type");
     const cJSON *first = cJSON_GetArrayItem(apiserver_table__get(obj, "spec.clusterIPs"), 0);
-    const char *cluster_ip =
-        cJSON_GetStringValue(first) ? cJSON_GetStringValue(first) : str_at(obj, "spec.clusterIP");
-    add_name(cells, obj);
-    add_str(cells, type ? type : "ClusterIP");
-    add_str_or(cells, cluster_ip, "<none>");
+    const char *cluster_ip = cJSON_GetStringValue(first)
+                                 ? cJSON_GetStringValue(first)
+                                 : apiserver_table__str_at(obj, "spec.clusterIP");
+    apiserver_table__add_name(cells, obj);
+    apiserver_table__add_str(cells, type ? type : "ClusterIP");
+    apiserver_table__add_str_or(cells, cluster_ip, "<none>");
     add_service_external_ip(cells, obj);
     add_service_ports(cells, obj);
-    add_age(cells, obj, now);
-    add_labels(cells, apiserver_table__get(obj, "spec.selector"));
+    apiserver_table__add_age(cells, obj, now);
+    apiserver_table__add_labels(cells, apiserver_table__get(obj, "spec.selector"));
 }
 
 static const apiserver_table_column_t node_cols[] = {
@@ -799,15 +778,16 @@ static void add_node_status(cJSON *cells, const cJSON *node)
     const cJSON *c;
     cJSON_ArrayForEach(c, apiserver_table__get(node, "status.conditions"))
     {
-        const char *t = str_at(c, "type");
+        const char *t = apiserver_table__str_at(c, "type");
         if (t && !strcmp(t, "Ready"))
-            ready = str_at(c, "status") ? str_at(c, "status") : "";
+            ready =
+                apiserver_table__str_at(c, "status") ? apiserver_table__str_at(c, "status") : "";
     }
     util_buf_t b = {0};
     util_buf_puts(&b, !ready ? "Unknown" : !strcmp(ready, "True") ? "Ready" : "NotReady");
-    if (true_at(node, "spec.unschedulable"))
+    if (apiserver_table__true_at(node, "spec.unschedulable"))
         util_buf_puts(&b, ",SchedulingDisabled");
-    add_buf(cells, &b);
+    apiserver_table__add_buf(cells, &b);
 }
 
 /* findNodeRoles: node-role.kubernetes.io/<role> keys and the kubernetes.io/role value. */
@@ -830,7 +810,7 @@ static void add_node_roles(cJSON *cells, const cJSON *node)
         if (role && *role && !dup)
             v[n++] = util_xstrdup(role);
     }
-    add_sorted(cells, v, n, "<none>");
+    apiserver_table__add_sorted(cells, v, n, "<none>");
 }
 
 static void add_node_address(cJSON *cells, const cJSON *node, const char *type)
@@ -838,242 +818,32 @@ static void add_node_address(cJSON *cells, const cJSON *node, const char *type)
     const cJSON *a;
     cJSON_ArrayForEach(a, apiserver_table__get(node, "status.addresses"))
     {
-        const char *t = str_at(a, "type");
+        const char *t = apiserver_table__str_at(a, "type");
         if (t && !strcmp(t, type)) {
-            add_str(cells, str_at(a, "address"));
+            apiserver_table__add_str(cells, apiserver_table__str_at(a, "address"));
             return;
         }
     }
-    add_str(cells, "<none>");
+    apiserver_table__add_str(cells, "<none>");
 }
 
 static void node_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
 {
     (void)row;
-    add_name(cells, obj);
+    apiserver_table__add_name(cells, obj);
     add_node_status(cells, obj);
     add_node_roles(cells, obj);
-    add_age(cells, obj, now);
-    add_str(cells, str_at(obj, "status.nodeInfo.kubeletVersion"));
+    apiserver_table__add_age(cells, obj, now);
+    apiserver_table__add_str(cells, apiserver_table__str_at(obj, "status.nodeInfo.kubeletVersion"));
     add_node_address(cells, obj, "InternalIP");
     add_node_address(cells, obj, "ExternalIP");
-    add_str_or(cells, str_at(obj, "status.nodeInfo.osImage"), "<unknown>");
-    add_str_or(cells, str_at(obj, "status.nodeInfo.kernelVersion"), "<unknown>");
-    add_str_or(cells, str_at(obj, "status.nodeInfo.containerRuntimeVersion"), "<unknown>");
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Workloads: apps and batch. */
-
-static const apiserver_table_column_t deployment_cols[] = {
-    COL_NAME,
-    {"Ready", "string", "", "Number of the pod with ready state", 0},
-    {"Up-to-date", "string", "",
-     "Total number of non-terminated pods targeted by this deployment "
-     "that have the desired template spec.",
-     0},
-    {"Available", "string", "",
-     "Total number of available pods (ready for at least "
-     "minReadySeconds) targeted by this deployment.",
-     0},
-    COL_AGE,
-    COL_CONTAINERS,
-    COL_IMAGES,
-    COL_SELECTOR("Label selector for pods."),
-};
-
-static void deployment_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
-{
-    (void)row;
-    add_name(cells, obj);
-    add_ratio(cells, int_at(obj, "status.readyReplicas", 0), int_at(obj, "spec.replicas", 1));
-    add_int(cells, int_at(obj, "status.updatedReplicas", 0));
-    add_int(cells, int_at(obj, "status.availableReplicas", 0));
-    add_age(cells, obj, now);
-    add_containers(cells, apiserver_table__get(obj, "spec.template.spec"));
-    add_selector(cells, apiserver_table__get(obj, "spec.selector"));
-}
-
-static const apiserver_table_column_t replicaset_cols[] = {
-    COL_NAME,
-    {"Desired", "integer", "", "Replicas is the number of desired replicas.", 0},
-    {"Current", "integer", "", "Replicas is the most recently observed number of replicas.", 0},
-    {"Ready", "integer", "", "The number of ready replicas for this replica set.", 0},
-    COL_AGE,
-    COL_CONTAINERS,
-    COL_IMAGES,
-    COL_SELECTOR("Selector is a label query over pods that should match the replica count."),
-};
-
-static void replicaset_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
-{
-    (void)row;
-    add_name(cells, obj);
-    add_int(cells, int_at(obj, "spec.replicas", 1));
-    add_int(cells, int_at(obj, "status.replicas", 0));
-    add_int(cells, int_at(obj, "status.readyReplicas", 0));
-    add_age(cells, obj, now);
-    add_containers(cells, apiserver_table__get(obj, "spec.template.spec"));
-    add_selector(cells, apiserver_table__get(obj, "spec.selector"));
-}
-
-static const apiserver_table_column_t statefulset_cols[] = {
-    COL_NAME,   {"Ready", "string", "", "Number of the pod with ready state", 0},
-    COL_AGE,    COL_CONTAINERS,
-    COL_IMAGES,
-};
-
-static void statefulset_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
-{
-    (void)row;
-    add_name(cells, obj);
-    add_ratio(cells, int_at(obj, "status.readyReplicas", 0), int_at(obj, "spec.replicas", 1));
-    add_age(cells, obj, now);
-    add_containers(cells, apiserver_table__get(obj, "spec.template.spec"));
-}
-
-static const apiserver_table_column_t daemonset_cols[] = {
-    COL_NAME,
-    {"Desired", "integer", "",
-     "The total number of nodes that should be running the daemon "
-     "pod.",
-     0},
-    {"Current", "integer", "",
-     "The number of nodes that are running at least 1 daemon pod and "
-     "are supposed to run the daemon pod.",
-     0},
-    {"Ready", "integer", "",
-     "The number of nodes that should be running the daemon pod and have "
-     "one or more of the daemon pod running and ready.",
-     0},
-    {"Up-to-date", "integer", "",
-     "The total number of nodes that are running updated daemon "
-     "pod",
-     0},
-    {"Available", "integer", "",
-     "The number of nodes that should be running the daemon pod and "
-     "have one or more of the daemon pod running and available.",
-     0},
-    {"Node Selector", "string", "",
-     "NodeSelector is a selector which must be true for the pod "
-     "to fit on a node.",
-     0},
-    COL_AGE,
-    COL_CONTAINERS,
-    COL_IMAGES,
-    COL_SELECTOR("A label query over pods that are managed by the daemon set."),
-};
-
-static void daemonset_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
-{
-    (void)row;
-    add_name(cells, obj);
-    add_int(cells, int_at(obj, "status.desiredNumberScheduled", 0));
-    add_int(cells, int_at(obj, "status.currentNumberScheduled", 0));
-    add_int(cells, int_at(obj, "status.numberReady", 0));
-    add_int(cells, int_at(obj, "status.updatedNumberScheduled", 0));
-    add_int(cells, int_at(obj, "status.numberAvailable", 0));
-    add_labels(cells, apiserver_table__get(obj, "spec.template.spec.nodeSelector"));
-    add_age(cells, obj, now);
-    add_containers(cells, apiserver_table__get(obj, "spec.template.spec"));
-    add_selector(cells, apiserver_table__get(obj, "spec.selector"));
-}
-
-static const apiserver_table_column_t job_cols[] = {
-    COL_NAME,
-    {"Status", "string", "", "Status of the job.", 0},
-    {"Completions", "string", "", "The completion status of the job as NNN/MMM", 0},
-    {"Duration", "string", "", "Time required to complete the job.", 0},
-    COL_AGE,
-    COL_CONTAINERS,
-    COL_IMAGES,
-    COL_SELECTOR("A label query over pods that should match the pod count."),
-};
-
-static const char *job_status(const cJSON *job)
-{
-    const cJSON *conds = apiserver_table__get(job, "status.conditions");
-    const cJSON *del = apiserver_table__get(job, "metadata.deletionTimestamp");
-    if (condition_true(conds, "Complete"))
-        return "Complete";
-    if (condition_true(conds, "Failed"))
-        return "Failed";
-    if (del && !cJSON_IsNull(del))
-        return "Terminating";
-    if (condition_true(conds, "Suspended"))
-        return "Suspended";
-    if (condition_true(conds, "FailureTarget"))
-        return "FailureTarget";
-    if (condition_true(conds, "SuccessCriteriaMet"))
-        return "SuccessCriteriaMet";
-    return "Running";
-}
-
-static void job_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
-{
-    (void)row;
-    char buf[64];
-    long long succeeded = (long long)int_at(obj, "status.succeeded", 0);
-    int64_t completions = int_at(obj, "spec.completions", -1);
-    int64_t parallelism = int_at(obj, "spec.parallelism", -1);
-    add_name(cells, obj);
-    add_str(cells, job_status(obj));
-    if (completions >= 0)
-        snprintf(buf, sizeof(buf), "%lld/%lld", succeeded, (long long)completions);
-    else if (parallelism > 1)
-        snprintf(buf, sizeof(buf), "%lld/1 of %lld", succeeded, (long long)parallelism);
-    else
-        snprintf(buf, sizeof(buf), "%lld/1", succeeded);
-    add_str(cells, buf);
-    int64_t start, end;
-    if (!apiserver_table__parse_time(str_at(obj, "status.startTime"), &start))
-        buf[0] = '\0';
-    else if (apiserver_table__parse_time(str_at(obj, "status.completionTime"), &end))
-        apiserver_table_human_duration(buf, sizeof(buf), end - start);
-    else
-        apiserver_table_human_duration(buf, sizeof(buf), now - start);
-    add_str(cells, buf);
-    add_age(cells, obj, now);
-    add_containers(cells, apiserver_table__get(obj, "spec.template.spec"));
-    add_selector(cells, apiserver_table__get(obj, "spec.selector"));
-}
-
-static const apiserver_table_column_t cronjob_cols[] = {
-    COL_NAME,
-    {"Schedule", "string", "", "The schedule in Cron format.", 0},
-    {"Timezone", "string", "", "The time zone name for the given schedule.", 0},
-    {"Suspend", "boolean", "",
-     "This flag tells the controller to suspend subsequent "
-     "executions.",
-     0},
-    {"Active", "integer", "", "A list of pointers to currently running jobs.", 0},
-    {"Last Schedule", "string", "",
-     "Information when was the last time the job was successfully "
-     "scheduled.",
-     0},
-    COL_AGE,
-    COL_CONTAINERS,
-    COL_IMAGES,
-    COL_SELECTOR("A label query over pods that should match the pod count."),
-};
-
-static void cronjob_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
-{
-    (void)row;
-    const cJSON *suspend = apiserver_table__get(obj, "spec.suspend");
-    const char *last = str_at(obj, "status.lastScheduleTime");
-    add_name(cells, obj);
-    add_str(cells, str_at(obj, "spec.schedule"));
-    add_str_or(cells, str_at(obj, "spec.timeZone"), "<none>");
-    add_str(cells, !cJSON_IsBool(suspend) ? "<unset>" : cJSON_IsTrue(suspend) ? "True" : "False");
-    add_int(cells, count_at(obj, "status.active"));
-    if (last)
-        add_since(cells, last, now);
-    else
-        add_str(cells, "<none>");
-    add_age(cells, obj, now);
-    add_containers(cells, apiserver_table__get(obj, "spec.jobTemplate.spec.template.spec"));
-    add_selector(cells, apiserver_table__get(obj, "spec.jobTemplate.spec.selector"));
+    apiserver_table__add_str_or(cells, apiserver_table__str_at(obj, "status.nodeInfo.osImage"),
+                                "<unknown>");
+    apiserver_table__add_str_or(
+        cells, apiserver_table__str_at(obj, "status.nodeInfo.kernelVersion"), "<unknown>");
+    apiserver_table__add_str_or(
+        cells, apiserver_table__str_at(obj, "status.nodeInfo.containerRuntimeVersion"),
+        "<unknown>");
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1094,12 +864,6 @@ static const apiserver_table_printer_t printers[] = {
     PRINTER("", "services", service),
     PRINTER("", "nodes", node),
     PRINTER("coordination.k8s.io", "leases", lease),
-    PRINTER("apps", "deployments", deployment),
-    PRINTER("apps", "replicasets", replicaset),
-    PRINTER("apps", "statefulsets", statefulset),
-    PRINTER("apps", "daemonsets", daemonset),
-    PRINTER("batch", "jobs", job),
-    PRINTER("batch", "cronjobs", cronjob),
 };
 
 static const apiserver_table_printer_t generic_printer = PRINTER("", "", generic);
@@ -1110,6 +874,11 @@ const apiserver_table_printer_t *apiserver_table__printer(const char *group, con
         if (!strcmp(printers[i].group, group ? group : "") &&
             !strcmp(printers[i].plural, plural ? plural : ""))
             return &printers[i];
+    }
+    for (size_t i = 0; i < apiserver_table__nworkload_printers; i++) {
+        const apiserver_table_printer_t *p = &apiserver_table__workload_printers[i];
+        if (!strcmp(p->group, group ? group : "") && !strcmp(p->plural, plural ? plural : ""))
+            return p;
     }
     return &generic_printer;
 }
