@@ -273,6 +273,51 @@ static void serviceaccount_cells(cJSON *cells, cJSON *row, const cJSON *obj, int
     apiserver_table__add_age(cells, obj, now);
 }
 
+static const apiserver_table_column_t endpoints_cols[] = {
+    COL_NAME,
+    {"Endpoints", "string", "", "Endpoints is the list of endpoints in the object.", 0},
+    COL_AGE,
+};
+
+/* Upstream's formatEndpoints: "ip:port" pairs, at most three, then " + N more...". */
+static void endpoints_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
+{
+    (void)row;
+    apiserver_table__add_name(cells, obj);
+    util_buf_t b = {0};
+    int shown = 0, total = 0;
+    const cJSON *subset;
+    cJSON_ArrayForEach(subset, cJSON_GetObjectItemCaseSensitive(obj, "subsets"))
+    {
+        const cJSON *ports = cJSON_GetObjectItemCaseSensitive(subset, "ports");
+        const cJSON *addr;
+        cJSON_ArrayForEach(addr, cJSON_GetObjectItemCaseSensitive(subset, "addresses"))
+        {
+            const char *ip = apiserver_table__str_at(addr, "ip");
+            int nports = cJSON_GetArraySize(ports);
+            for (int i = 0; i < (nports ? nports : 1); i++) {
+                total++;
+                if (shown == 3)
+                    continue;
+                const cJSON *p = cJSON_GetArrayItem(ports, i);
+                apiserver_table__sep(&b, ",");
+                if (p)
+                    util_buf_printf(&b, "%s:%lld", ip ? ip : "",
+                                    (long long)apiserver_table__int_at(p, "port", 0));
+                else
+                    util_buf_puts(&b, ip ? ip : "");
+                shown++;
+            }
+        }
+    }
+    if (total > shown)
+        util_buf_printf(&b, " + %d more...", total - shown);
+    if (!b.len)
+        util_buf_puts(&b, "<none>");
+    apiserver_table__add_buf(cells, &b);
+    apiserver_table__add_age(cells, obj, now);
+}
+
 static const apiserver_table_column_t lease_cols[] = {
     COL_NAME,
     {"Holder", "string", "",
@@ -864,6 +909,7 @@ static const apiserver_table_printer_t printers[] = {
     PRINTER("", "services", service),
     PRINTER("", "nodes", node),
     PRINTER("coordination.k8s.io", "leases", lease),
+    PRINTER("", "endpoints", endpoints),
 };
 
 static const apiserver_table_printer_t generic_printer = PRINTER("", "", generic);

@@ -394,6 +394,8 @@ services_get_ips_and_node_ports() {
     expect_grep "$E2E_TMP/k8s" '^10\.43\.0\.1 443$'
     run_cmd "$E2E_TMP/ep" kc 1.33 get endpoints kubernetes -o 'jsonpath={.subsets[0].addresses[0].ip} {.subsets[0].ports[0].port}'
     expect_grep "$E2E_TMP/ep" "^127\\.0\\.0\\.1 $PORT\$"
+    run_cmd "$E2E_TMP/ept" kc 1.27 get endpoints kubernetes
+    expect_grep "$E2E_TMP/ept" "^kubernetes +127\\.0\\.0\\.1:$PORT +[0-9]+[smh]"
     run_cmd "$E2E_TMP/np" kc 1.27 create service nodeport np1 --tcp=80:8080
     expect_rc 0 "create a NodePort service"
     run_cmd "$E2E_TMP/npv" kc 1.33 get service np1 -o 'jsonpath={.spec.clusterIP} {.spec.ports[0].nodePort} {.spec.ports[0].targetPort}'
