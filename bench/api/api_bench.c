@@ -8,6 +8,7 @@
  * list: GET the pods of a namespace holding 100 pods). watch: WATCHERS watch streams on a fresh
  * namespace, served by one epoll loop, then N sequential pod creates; the delivery latency is
  * measured from each create's response to each watcher's ADDED event. One result line each. */
+#include "../bench.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -43,28 +44,6 @@
 #define MAX_RESPONSE_BODY (64u << 20)
 
 /* ---- time and statistics ------------------------------------------------------------------ */
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Sorts v and returns the p-quantile in milliseconds. */
-static double pct_ms(uint64_t *v, size_t n, double p)
-{
-    if (n == 0)
-        return 0;
-    qsort(v, n, sizeof(*v), cmp_u64);
-    return (double)v[(size_t)(p * (double)(n - 1))] / 1e6;
-}
 
 static void die(const char *what, int rc)
 {

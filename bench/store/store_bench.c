@@ -8,6 +8,7 @@
  * Workload (write): 1 KiB values; WRITERS concurrent writers each create OPS/WRITERS/2 keys
  * and then update them with compare-and-swap on the known mod revision; WATCHERS watchers on
  * the whole prefix. Prints one "key=value" line of results. */
+#include "../bench.h"
 #include "store/store.h"
 
 #include <arpa/inet.h>
@@ -24,28 +25,6 @@
 #include <unistd.h>
 
 #define VALUE_SIZE 1024
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct_ms(uint64_t *v, size_t n, double p)
-{
-    if (n == 0)
-        return 0;
-    qsort(v, n, sizeof(*v), cmp_u64);
-    size_t i = (size_t)(p * (double)(n - 1));
-    return (double)v[i] / 1e6;
-}
 
 static void value_fill(char *v, const char *key)
 {

@@ -212,14 +212,9 @@ static void legacy_subresource(util_buf_t *b, const apiserver_resource_t *r, con
 }
 
 /* One APIResource, then one per subresource. */
-static void legacy_resource(util_buf_t *b, const apiserver_resource_t *r)
+/* The verbs, then shortNames and categories when there are any (both document kinds). */
+static void verbs_names_categories(util_buf_t *b, const apiserver_resource_t *r)
 {
-    util_buf_puts(b, "{\"name\":");
-    json_str(b, r->plural);
-    util_buf_puts(b, ",\"singularName\":");
-    json_str(b, r->singular);
-    util_buf_printf(b, ",\"namespaced\":%s,\"kind\":", r->namespaced ? "true" : "false");
-    json_str(b, r->kind);
     util_buf_puts(b, ",\"verbs\":");
     json_strv(b, r->verbs);
     if (r->short_names[0]) {
@@ -230,6 +225,17 @@ static void legacy_resource(util_buf_t *b, const apiserver_resource_t *r)
         util_buf_puts(b, ",\"categories\":");
         json_strv(b, r->categories);
     }
+}
+
+static void legacy_resource(util_buf_t *b, const apiserver_resource_t *r)
+{
+    util_buf_puts(b, "{\"name\":");
+    json_str(b, r->plural);
+    util_buf_puts(b, ",\"singularName\":");
+    json_str(b, r->singular);
+    util_buf_printf(b, ",\"namespaced\":%s,\"kind\":", r->namespaced ? "true" : "false");
+    json_str(b, r->kind);
+    verbs_names_categories(b, r);
     util_buf_puts(b, ",\"storageVersionHash\":");
     storage_version_hash(b, r);
     util_buf_puts(b, "}");
@@ -334,16 +340,7 @@ static void aggregated_resource(util_buf_t *b, const apiserver_resource_t *r)
     util_buf_printf(
         b, ",\"scope\":\"%s\",\"singularResource\":", r->namespaced ? "Namespaced" : "Cluster");
     json_str(b, r->singular);
-    util_buf_puts(b, ",\"verbs\":");
-    json_strv(b, r->verbs);
-    if (r->short_names[0]) {
-        util_buf_puts(b, ",\"shortNames\":");
-        json_strv(b, r->short_names);
-    }
-    if (r->categories[0]) {
-        util_buf_puts(b, ",\"categories\":");
-        json_strv(b, r->categories);
-    }
+    verbs_names_categories(b, r);
     if (r->subresources[0])
         aggregated_subresources(b, r);
     util_buf_puts(b, "}");

@@ -10,7 +10,7 @@
 #include "apiserver_object.h"
 #include "apiserver_table.h"
 
-#define MAX_SELECTOR 65536
+#define MAX_SELECTOR LABELS_MAX_SELECTOR_LEN
 
 /* ---- filters -------------------------------------------------------------------------------- */
 
@@ -66,12 +66,14 @@ static const char *field_value(const cJSON *obj, const char *field, void *ud)
 int apiserver_filter_parse(apiserver_conn_t *c, const apiserver_target_t *t, apiserver_filter_t *f)
 {
     *f = (apiserver_filter_t){.res = t->res};
-    char *text = util_xmalloc(MAX_SELECTOR + 1);
+    /* One byte more than the selector limit: a longer value is cut to MAX_SELECTOR + 1 bytes,
+     * which the parsers refuse as too long instead of reading a truncated selector. */
+    char *text = util_xmalloc(MAX_SELECTOR + 2);
     cleanup_error util_error_t err = NULL;
     int r = 0;
-    if (apiserver_query_get(c->req.query, "labelSelector", text, MAX_SELECTOR + 1))
+    if (apiserver_query_get(c->req.query, "labelSelector", text, MAX_SELECTOR + 2))
         r = labels_selector_parse(text, &f->labels, &err);
-    if (r == 0 && apiserver_query_get(c->req.query, "fieldSelector", text, MAX_SELECTOR + 1)) {
+    if (r == 0 && apiserver_query_get(c->req.query, "fieldSelector", text, MAX_SELECTOR + 2)) {
         r = labels_fields_parse(text, &f->fields, &err);
         if (r == 0)
             r = labels_fields_check_supported(f->fields, supported_fields(t->res), &err);
