@@ -2,6 +2,7 @@
 #include "apiserver_internal.h"
 #include "apiserver_metrics.h"
 #include "apiserver_pki.h"
+#include "apiserver_token.h"
 #include "apiserver_openapi.h"
 #include "apiserver_registry.h"
 #include "apiserver_services.h"
@@ -123,6 +124,7 @@ static void release(apiserver_t *a)
     apiserver_watch_cache_free(a);
     apiserver_services_free(a);
     apiserver_openapi_free(a->openapi);
+    apiserver_tokens_free(a);
     free(a);
 }
 
@@ -160,6 +162,8 @@ int apiserver_start(const apiserver_opts_t *o, apiserver_t **ret, util_error_t *
         r = apiserver_pki_ensure(&po, &pki, err);
         if (r == 0)
             r = tls_setup(a, &pki, err);
+        if (r == 0)
+            r = apiserver_tokens_init(a, pki.service_key_pem, err);
         if (r == 0)
             r = apiserver_services_init(a, o->service_cidr, err);
         if (r == 0 && o->store)

@@ -32,6 +32,7 @@ struct apiserver {
     unsigned nconns, inflight;
     int pending_closes;                /* handles still closing; freed when 0 after stop */
     struct apiserver_openapi *openapi; /* rendered on first use (apiserver_openapi.c) */
+    struct apiserver_tokens *tokens;   /* service account token key (apiserver_token.c) */
 };
 
 /* The authenticated user of a connection (from its client certificate). */
@@ -61,7 +62,8 @@ typedef struct apiserver_request {
     const char *verb;  /* metrics verb (static), set by handlers */
     const struct apiserver_resource *resource; /* NULL: a non-resource path */
     const char *subresource;                   /* static or NULL */
-    util_buf_t resp_headers; /* header lines added to the response (Warning: ...) */
+    util_buf_t resp_headers;     /* header lines added to the response (Warning: ...) */
+    apiserver_user_t token_user; /* from a bearer token when the connection has no cert */
 } apiserver_request_t;
 
 struct apiserver_conn {

@@ -630,6 +630,52 @@ static int pki_dirs(const char *data_dir, char *server, char *tls, util_error_t 
     return 0;
 }
 
+/* The service account signing key: a bare key (no certificate), created once and kept; a key
+ * that exists but does not parse is an error (replacing it would invalidate every token). */
+static int pki_service_key_ensure(const char *tls_dir, pki_rng_t *rng, char **ret_pem,
+                                  util_error_t *err)
+{
+    char path[PATH_MAX];
+    if (util_path_join(path, sizeof(path), tls_dir, "service.key") < 0)
+        return util_error_make(err, ENAMETOOLONG, "path too long: %s", tls_dir);
+    char *pem = NULL;
+    int r = pki_read_secret(path, &pem, err);
+    if (r == 0) {
+        mbedtls_pk_context pk;
+        mbedtls_pk_init(&pk);
+        int ret = mbedtls_pk_parse_key(&pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0,
+                                       mbedtls_ctr_drbg_random, &rng->drbg);
+        bool ec = ret == 0 && mbedtls_pk_get_type(&pk) == MBEDTLS_PK_ECKEY &&
+                  mbedtls_pk_get_bitlen(&pk) == 256;
+        mbedtls_pk_free(&pk);
+        if (!ec) {
+            pki_free_secret(pem);
+            return ret ? pki_mbed_error(err, EINVAL, ret, "parsing `service.key`")
+                       : util_error_make(err, EINVAL, "`%s` is not an ECDSA P-256 key", path);
+        }
+        *ret_pem = pem;
+        return 0;
+    }
+    if (r != -ENOENT)
+        return r;
+    util_error_free(err);
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    int ret = pki_gen_key(&pk, rng);
+    if (ret == 0)
+        ret = pki_key_pem(&pk, &pem);
+    mbedtls_pk_free(&pk);
+    if (ret != 0)
+        return pki_mbed_error(err, EIO, ret, "generating the service account key");
+    r = util_write_file_atomic(path, pem, strlen(pem), 0600, err);
+    if (r < 0) {
+        pki_free_secret(pem);
+        return r;
+    }
+    *ret_pem = pem;
+    return 0;
+}
+
 static void pki_fill(apiserver_pki_t *ret, const pki_pair_t *ca, const pki_pair_t *serving)
 {
     ret->ca_cert_pem = util_xstrdup(ca->crt_pem);
@@ -641,6 +687,7 @@ typedef struct pki_state {
     pki_rng_t rng;
     pki_sans_t sans;
     pki_pair_t ca, serving, admin;
+    char *service_key_pem;
 } pki_state_t;
 
 static void pki_state_free(pki_state_t *s)
@@ -648,6 +695,7 @@ static void pki_state_free(pki_state_t *s)
     pki_pair_free(&s->ca);
     pki_pair_free(&s->serving);
     pki_pair_free(&s->admin);
+    pki_free_secret(s->service_key_pem);
     pki_sans_free(&s->sans);
     pki_rng_free(&s->rng);
 }
@@ -672,6 +720,8 @@ static int pki_ensure_all(const apiserver_pki_opts_t *o, pki_state_t *s, util_er
         r = pki_leaf_ensure(tls, "admin", "O=system:masters,CN=system:admin", PKI_CLIENT, NULL,
                             &s->ca, &s->admin, &s->rng, err);
     if (r == 0)
+        r = pki_service_key_ensure(tls, &s->rng, &s->service_key_pem, err);
+    if (r == 0)
         r = pki_kubeconfig_write(kubeconfig,
                                  o->kubeconfig_server ? o->kubeconfig_server : PKI_DEFAULT_URL,
                                  &s->ca, &s->admin, err);
@@ -690,8 +740,11 @@ int apiserver_pki_ensure(const apiserver_pki_opts_t *o, apiserver_pki_t *ret, ut
     pki_pair_init(&s.serving);
     pki_pair_init(&s.admin);
     int r = pki_ensure_all(o, &s, err);
-    if (r == 0)
+    if (r == 0) {
         pki_fill(ret, &s.ca, &s.serving);
+        ret->service_key_pem = s.service_key_pem;
+        s.service_key_pem = NULL;
+    }
     pki_state_free(&s);
     return r;
 }
@@ -703,5 +756,6 @@ void apiserver_pki_free(apiserver_pki_t *p)
     free(p->ca_cert_pem);
     free(p->serving_cert_pem);
     pki_free_secret(p->serving_key_pem);
+    pki_free_secret(p->service_key_pem);
     memset(p, 0, sizeof(*p));
 }

@@ -10,6 +10,7 @@
 #include "apiserver_apply.h"
 #include "apiserver_object.h"
 #include "apiserver_patch.h"
+#include "apiserver_token.h"
 
 /* ---- scale ---------------------------------------------------------------------------------- */
 
@@ -237,6 +238,8 @@ void apiserver_subresource_handle(apiserver_conn_t *c, const apiserver_target_t 
         handle_binding(c, t);
     } else if (!strcmp(t->sub, "eviction") && !strcmp(m, "POST")) {
         handle_eviction(c, t);
+    } else if (!strcmp(t->sub, "token")) {
+        apiserver_token_request(c, t);
     } else if (!strcmp(t->sub, "log") || !strcmp(t->sub, "exec") || !strcmp(t->sub, "attach") ||
                !strcmp(t->sub, "portforward")) {
         char msg[256];
