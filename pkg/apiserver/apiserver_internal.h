@@ -64,6 +64,8 @@ typedef struct apiserver_request {
     const char *subresource;                   /* static or NULL */
     util_buf_t resp_headers;     /* header lines added to the response (Warning: ...) */
     apiserver_user_t token_user; /* from a bearer token when the connection has no cert */
+    bool dry_run;                /* DeleteOptions.dryRun [All] inside a body (evictions) */
+    bool answer_created;         /* answer success as a 201 Status (evictions, bindings) */
 } apiserver_request_t;
 
 struct apiserver_conn {

@@ -82,6 +82,10 @@ void apiserver_reg_write_binding(apiserver_conn_t *c, const apiserver_target_t *
                                  int64_t expected_rev);
 void apiserver_reg_delete(apiserver_conn_t *c, const apiserver_target_t *t, int64_t expected_rev,
                           const char *uid);
+/* DELETE with DeleteOptions (preconditions, gracePeriodSeconds; NULL for none): finalizers and
+ * graceful pod deletion mark the object, otherwise it goes. */
+void apiserver_reg_delete_with_options(apiserver_conn_t *c, const apiserver_target_t *t,
+                                       const cJSON *opts);
 
 /* apiserver_subresources.c: scale, binding, eviction, and the kubelet-served ones. */
 void apiserver_subresource_handle(apiserver_conn_t *c, const apiserver_target_t *t);

@@ -30,7 +30,17 @@
 static bool dry_run(apiserver_conn_t *c)
 {
     char v[16];
-    return apiserver_query_get(c->req.query, "dryRun", v, sizeof(v)) && !strcmp(v, "All");
+    return c->req.dry_run ||
+           (apiserver_query_get(c->req.query, "dryRun", v, sizeof(v)) && !strcmp(v, "All"));
+}
+
+#define CREATED_STATUS                                                                            \
+    "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Success\",\"code\":" \
+    "201}"
+
+static void respond_created_status(apiserver_conn_t *c)
+{
+    apiserver__respond(c, 201, "application/json", CREATED_STATUS, strlen(CREATED_STATUS), NULL);
 }
 
 /* Resources whose metadata.generation counts spec changes (upstream's strategies). */
@@ -151,17 +161,12 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
     apiserver_metrics_store_txn(c->srv->metrics, (double)(uv_hrtime() - w->start_ns) / 1e9);
     if (!c->closing) {
         if (res->status == 0) {
-            if (w->kind == W_DELETE) {
+            if (w->kind == W_BIND || c->req.answer_created) {
+                respond_created_status(c);
+            } else if (w->kind == W_DELETE) {
                 apiserver_status_success(c, w->t.res, w->name, w->uid[0] ? w->uid : NULL);
             } else if (w->kind == W_REMOVE) {
                 apiserver_reg_respond_object(c, 200, w->obj);
-            } else if (w->kind == W_BIND) {
-                apiserver__respond(c, 201, "application/json",
-                                   "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
-                                   "\"status\":\"Success\",\"code\":201}",
-                                   strlen("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":"
-                                          "{},\"status\":\"Success\",\"code\":201}"),
-                                   NULL);
             } else if (w->kind == W_SCALE) { /* an update through the scale subresource */
                 apiserver_obj_set_rv(w->obj, res->ops[0].rev);
                 cJSON *scale = apiserver_scale_of(w->t.res, w->obj);
@@ -215,7 +220,9 @@ static void submit_write_claim(apiserver_conn_t *c, const apiserver_target_t *t,
         util_strlcpy(w->uid, uid, sizeof(w->uid));
     if (dry_run(c)) { /* everything but the write */
         apiserver_services_release(c->srv, &w->claim);
-        if (kind == W_DELETE) {
+        if (c->req.answer_created) {
+            respond_created_status(c);
+        } else if (kind == W_DELETE) {
             apiserver_status_success(c, t->res, name, uid);
         } else if (kind == W_SCALE) {
             cJSON *scale = apiserver_scale_of(t->res, obj);
@@ -655,6 +662,14 @@ static int64_t grace_period(apiserver_conn_t *c, const cJSON *opts)
 
 void apiserver_reg_handle_delete(apiserver_conn_t *c, const apiserver_target_t *t)
 {
+    cJSON *opts = c->req.body.len ? cJSON_ParseWithLength(c->req.body.data, c->req.body.len) : NULL;
+    apiserver_reg_delete_with_options(c, t, opts);
+    cJSON_Delete(opts);
+}
+
+void apiserver_reg_delete_with_options(apiserver_conn_t *c, const apiserver_target_t *t,
+                                       const cJSON *opts)
+{
     store_kv_t *kv = apiserver_reg_read_current(c, t);
     if (!kv)
         return;
@@ -666,14 +681,12 @@ void apiserver_reg_handle_delete(apiserver_conn_t *c, const apiserver_target_t *
     const char *u = apiserver_obj_string(meta, "uid");
     if (u)
         util_strlcpy(uid, u, sizeof(uid));
-    cJSON *opts = c->req.body.len ? cJSON_ParseWithLength(c->req.body.data, c->req.body.len) : NULL;
     const cJSON *pre = cJSON_GetObjectItemCaseSensitive(opts, "preconditions");
     const char *puid = apiserver_obj_string(pre, "uid");
     const char *prv = apiserver_obj_string(pre, "resourceVersion");
     bool rv_ok = false;
     int64_t rv = apiserver_parse_rv(prv, &rv_ok);
     int64_t grace = grace_period(c, opts);
-    cJSON_Delete(opts);
     if ((puid && strcmp(puid, uid)) || (prv && (!rv_ok || rv != expected))) {
         cJSON_Delete(cur);
         apiserver_status_conflict(c, t->res, t->name);
@@ -704,6 +717,11 @@ void apiserver_reg_handle_delete(apiserver_conn_t *c, const apiserver_target_t *
         cJSON_AddStringToObject(meta, "deletionTimestamp", when);
         set_int(meta, "deletionGracePeriodSeconds", (double)grace);
         submit_write(c, t, W_UPDATE, t->name, cur, expected, NULL);
+        return;
+    }
+    if ((finalizers || graceful) && deleting && c->req.answer_created) {
+        cJSON_Delete(cur);
+        respond_created_status(c);
         return;
     }
     if ((finalizers || graceful) && deleting) { /* already marked: nothing changes */
