@@ -157,7 +157,9 @@ int apiserver_start(const apiserver_opts_t *o, apiserver_t **ret, util_error_t *
         apiserver_pki_opts_t po = {.data_dir = o->data_dir,
                                    .tls_sans = o->tls_sans,
                                    .n_tls_sans = o->n_tls_sans,
-                                   .kubeconfig_server = url};
+                                   .kubeconfig_server = url,
+                                   .write_kubeconfig = o->write_kubeconfig,
+                                   .write_kubeconfig_mode = o->write_kubeconfig_mode};
         apiserver_pki_t pki = {0};
         r = apiserver_pki_ensure(&po, &pki, err);
         if (r == 0)

@@ -587,8 +587,8 @@ static void pki_buf_wipe(util_buf_t *b)
     util_buf_free(b);
 }
 
-static int pki_kubeconfig_write(const char *path, const char *server, const pki_pair_t *ca,
-                                const pki_pair_t *admin, util_error_t *err)
+static int pki_kubeconfig_write(const char *path, mode_t mode, const char *server,
+                                const pki_pair_t *ca, const pki_pair_t *admin, util_error_t *err)
 {
     for (const char *c = server; *c; c++)
         if ((unsigned char)*c <= ' ' || *c == '"' || *c == '\'' || *c == '#' || *c == 0x7f)
@@ -608,9 +608,33 @@ static int pki_kubeconfig_write(const char *path, const char *server, const pki_
     pki_buf_base64(&b, admin->key_pem);
     util_buf_puts(&b, "\ncontexts:\n- name: kubeling\n  context:\n    cluster: kubeling\n"
                       "    user: admin\ncurrent-context: kubeling\npreferences: {}\n");
-    int r = util_write_file_atomic(path, b.data, b.len, 0600, err);
+    int r = util_write_file_atomic(path, b.data, b.len, mode, err);
     pki_buf_wipe(&b);
     return r;
+}
+
+/* The k3s convention: a second copy of the admin kubeconfig where users look for it
+ * (--write-kubeconfig, --write-kubeconfig-mode), its directory created when missing. */
+static int pki_kubeconfig_copy(const apiserver_pki_opts_t *o, const pki_pair_t *ca,
+                               const pki_pair_t *admin, util_error_t *err)
+{
+    char dir[PATH_MAX];
+    if (util_snprintf(dir, sizeof(dir), "%s", o->write_kubeconfig) < 0)
+        return util_error_make(err, ENAMETOOLONG, "path too long: %s", o->write_kubeconfig);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        int r = util_mkdir_p(dir, 0755, err);
+        if (r < 0)
+            return r;
+    }
+    mode_t mode = o->write_kubeconfig_mode ? (mode_t)o->write_kubeconfig_mode : 0600;
+    int r = pki_kubeconfig_write(o->write_kubeconfig, mode,
+                                 o->kubeconfig_server ? o->kubeconfig_server : PKI_DEFAULT_URL, ca,
+                                 admin, err);
+    if (r == 0 && chmod(o->write_kubeconfig, mode) < 0) /* the umask must not narrow it */
+        r = util_error_make(err, errno, "chmod `%s`", o->write_kubeconfig);
+    return r < 0 ? util_error_wrap(err, "--write-kubeconfig") : 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -722,9 +746,11 @@ static int pki_ensure_all(const apiserver_pki_opts_t *o, pki_state_t *s, util_er
     if (r == 0)
         r = pki_service_key_ensure(tls, &s->rng, &s->service_key_pem, err);
     if (r == 0)
-        r = pki_kubeconfig_write(kubeconfig,
+        r = pki_kubeconfig_write(kubeconfig, 0600,
                                  o->kubeconfig_server ? o->kubeconfig_server : PKI_DEFAULT_URL,
                                  &s->ca, &s->admin, err);
+    if (r == 0 && o->write_kubeconfig && o->write_kubeconfig[0])
+        r = pki_kubeconfig_copy(o, &s->ca, &s->admin, err);
     return r;
 }
 

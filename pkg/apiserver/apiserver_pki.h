@@ -21,6 +21,8 @@ typedef struct apiserver_pki_opts {
     size_t n_tls_sans;
     const char
         *kubeconfig_server; /* URL written into admin.kubeconfig, e.g. https://127.0.0.1:6443 */
+    const char *write_kubeconfig;   /* also write the admin kubeconfig here (NULL: don't) */
+    unsigned write_kubeconfig_mode; /* its mode (0: 0600) */
 } apiserver_pki_opts_t;
 
 /* PEM text of what the apiserver needs to serve TLS and authenticate clients. */
