@@ -1,6 +1,7 @@
 /* apiserver: start-up (PKI, TLS configuration, listener) and shutdown. */
 #include "apiserver_internal.h"
 #include "apiserver_metrics.h"
+#include "apiserver_namespace.h"
 #include "apiserver_pki.h"
 #include "apiserver_token.h"
 #include "apiserver_openapi.h"
@@ -172,10 +173,13 @@ int apiserver_start(const apiserver_opts_t *o, apiserver_t **ret, util_error_t *
             r = apiserver_registry_bootstrap(a, err);
         if (r == 0 && o->store)
             r = apiserver_services_bootstrap(a, err);
+        if (r == 0 && o->store)
+            r = apiserver_namespace_init(a, err);
         apiserver_pki_free(&pki);
     }
     if (r < 0) {
         a->stopping = true;
+        apiserver_namespace_stop(a);
         if (a->pending_closes)
             uv_close((uv_handle_t *)&a->listener, listener_closed);
         else
@@ -197,6 +201,7 @@ void apiserver_stop(apiserver_t *a)
     if (!a || a->stopping)
         return;
     a->stopping = true;
+    apiserver_namespace_stop(a);
     while (a->conns)
         apiserver__conn_close(a->conns);
     uv_close((uv_handle_t *)&a->listener, listener_closed);

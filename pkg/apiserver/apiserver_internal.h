@@ -33,6 +33,7 @@ struct apiserver {
     int pending_closes;                /* handles still closing; freed when 0 after stop */
     struct apiserver_openapi *openapi; /* rendered on first use (apiserver_openapi.c) */
     struct apiserver_tokens *tokens;   /* service account token key (apiserver_token.c) */
+    struct apiserver_nsfin *nsfin;     /* terminating namespaces (apiserver_namespace.c) */
 };
 
 /* The authenticated user of a connection (from its client certificate). */

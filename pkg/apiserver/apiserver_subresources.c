@@ -393,7 +393,7 @@ static int consume_budget(eviction_t *e, const cJSON *pod, store_kv_t *kv)
                  "currently",
                  pdb_name, desired, current);
         eviction_too_many(c, msg, 0);
-    } else if (c->req.dry_run || apiserver_reg_query_true(c->req.query, "dryRun")) {
+    } else if (apiserver_reg_dry_run(c)) {
         ret = 1;
     } else {
         cJSON_DeleteItemFromObjectCaseSensitive(status, "disruptionsAllowed");
@@ -464,13 +464,7 @@ static void handle_eviction(apiserver_conn_t *c, const apiserver_target_t *t)
     util_strlcpy(e->t.sub, "", sizeof(e->t.sub)); /* the delete acts on the pod itself */
     e->delete_options = cJSON_DetachItemFromObjectCaseSensitive(ev, "deleteOptions");
     cJSON_Delete(ev);
-    const cJSON *dry = cJSON_GetObjectItemCaseSensitive(e->delete_options, "dryRun");
-    const cJSON *d;
-    cJSON_ArrayForEach(d, dry)
-    {
-        if (cJSON_IsString(d) && !strcmp(d->valuestring, "All"))
-            c->req.dry_run = true;
-    }
+    apiserver_reg_take_dry_run(c, e->delete_options);
     store_kv_t *kv = apiserver_reg_read_current(c, &e->t);
     if (!kv) {
         eviction_free(e);
