@@ -244,6 +244,10 @@ static int apply_dir_times(unpack_t *u, util_error_t *err)
 {
     for (size_t i = u->ndirs; i-- > 0;) {
         cleanup_close int fd = images_open_dir_in_root(u->rootfd, u->dirs[i].rel, false, err);
+        if (fd == -ENOTDIR || fd == -ENOENT) { /* replaced or whited out by a later entry */
+            util_error_free(err);
+            continue;
+        }
         if (fd < 0)
             return fd;
         struct timespec ts[2] = {u->dirs[i].mtime, u->dirs[i].mtime};
