@@ -13,6 +13,7 @@ typedef struct progress {
     time_t last;
     int last_pct;
     bool printed;
+    uint64_t total;
 } progress_t;
 
 /* One line per 10% (or every second on a terminal, overwritten in place). */
@@ -21,6 +22,7 @@ static void on_progress(void *ud, const char *file, uint64_t done, uint64_t tota
     progress_t *p = ud;
     if (total < PROGRESS_MIN_BYTES || total == 0)
         return;
+    p->total = total;
     int pct = (int)(done * 100 / total);
     time_t now = time(NULL);
     bool tty = isatty(STDERR_FILENO);
@@ -49,6 +51,8 @@ static int cmd_import(images_store_t *s, const util_strv_t *args)
         progress_t p = {.last_pct = -10};
         util_strv_t names = {0};
         int r = images_import_file(s, args->v[i], on_progress, &p, &names, &err);
+        if (r == 0 && p.printed)
+            on_progress(&p, args->v[i], p.total, p.total); /* trailing metadata is not counted */
         if (p.printed && isatty(STDERR_FILENO))
             fputc('\n', stderr);
         for (size_t k = 0; r == 0 && k < names.n; k++)
