@@ -146,16 +146,16 @@ static void pax_clear(pax_state_t *p)
 
 static int pax_decimal(const char *v, size_t len, int64_t *ret)
 {
-    char buf[32];
-    if (len == 0 || len >= sizeof(buf))
+    if (len == 0 || len > 18) /* 18 digits cannot overflow int64 (long is 32-bit on armv7) */
         return -EINVAL;
-    memcpy(buf, v, len);
-    buf[len] = '\0';
-    long r;
-    int rc = util_parse_long(buf, 0, INT64_MAX, &r);
-    if (rc == 0)
-        *ret = r;
-    return rc;
+    int64_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return -EINVAL;
+        n = n * 10 + (v[i] - '0');
+    }
+    *ret = n;
+    return 0;
 }
 
 /* mtime is "seconds[.fraction]", possibly negative. */
