@@ -82,6 +82,11 @@ int images__gc_locked(images_store_t *s, util_error_t *err)
     return r;
 }
 
+int images__sweep_tmp(images_store_t *s, util_error_t *err)
+{
+    return sweep(s->root, "tmp", NULL, err);
+}
+
 int images_gc(images_store_t *s, util_error_t *err)
 {
     int r = images__lock(s, err);

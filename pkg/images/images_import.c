@@ -393,7 +393,9 @@ int images__import_locked(images_store_t *s, const char *path, cJSON *file_recor
 {
     import_t im = {.s = s, .progress = progress, .ud = ud, .path = path, .names = ret_names};
     im.records = cJSON_CreateArray();
-    int r = images__tmpdir(s, im.work, sizeof(im.work), err);
+    int r = images__sweep_tmp(s, err);
+    if (r == 0)
+        r = images__tmpdir(s, im.work, sizeof(im.work), err);
     if (r == 0)
         r = images_archive_open(&im.a, path, im.work, &s->limits, progress, ud, err);
     if (r == 0) {

@@ -150,6 +150,8 @@ int images__blob_put(images_store_t *s, const char *digest, const void *data, si
 int images__tmpdir(images_store_t *s, char *buf, size_t len, util_error_t *err);
 /* Garbage collection with the lock already held. */
 int images__gc_locked(images_store_t *s, util_error_t *err);
+/* Removes leftovers of interrupted imports (lock held: no import is running). */
+int images__sweep_tmp(images_store_t *s, util_error_t *err);
 /* Imports path with the lock held; file_record (not owned) is added to "imported". */
 int images__import_locked(images_store_t *s, const char *path, cJSON *file_record,
                           images_progress_fn progress, void *ud, util_strv_t *ret_names,

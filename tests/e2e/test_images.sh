@@ -143,7 +143,9 @@ other_inputs_fail_clearly() {
     expect_rc 2 "unknown sub-command"
 }
 
-large_import_prints_progress() {
+# make_big: a docker-archive of one 48 MiB layer (big:1) in $E2E_TMP/big.tar.
+make_big() {
+    [[ -f "$E2E_TMP/big.tar" ]] && return 0
     local big="$E2E_TMP/big"
     mkdir -p "$big/l"
     head -c $((48 << 20)) /dev/urandom >"$big/l/blob"
@@ -155,9 +157,37 @@ large_import_prints_progress() {
     mv "$big/c.json" "$big/$cfg.json"
     printf '[{"Config":"%s.json","RepoTags":["big:1"],"Layers":["layer.tar"]}]' "$cfg" >"$big/manifest.json"
     tar -C "$big" -cf "$E2E_TMP/big.tar" manifest.json "$cfg.json" layer.tar
+    rm -rf "$big"
+}
+
+large_import_prints_progress() {
+    make_big
     "$K" --data-dir "$D" images import "$E2E_TMP/big.tar" >"$E2E_TMP/o" 2>"$E2E_TMP/e" || fail "big import: $(cat "$E2E_TMP/e")"
     expect_grep "$E2E_TMP/e" '^importing .*big.tar: [0-9]+% \([0-9]+ of 48 MiB\)$'
     expect_grep "$E2E_TMP/e" ': 100% '
+    images rm big:1 >/dev/null
+}
+
+# kill -9 in the middle of unpacking a layer: the image is not visible, no partial layer is in
+# layers/, and the next import sweeps the work dir and succeeds.
+kill9_mid_import_leaves_no_partial_image() {
+    make_big
+    "$K" --data-dir "$D" images import "$E2E_TMP/big.tar" >/dev/null 2>"$E2E_TMP/e" &
+    local pid=$! i
+    for i in $(seq 400); do
+        grep -q ': [1-9][0-9]% ' "$E2E_TMP/e" 2>/dev/null && break
+        sleep 0.02
+    done
+    kill -9 $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    grep -q ': 100% ' "$E2E_TMP/e" && { echo "# import finished before the kill; nothing to check"; return 0; }
+    images list | grep -q '^docker.io/library/big' && fail "partial image listed"
+    [[ -z "$(ls -A "$STORE/layers")" ]] || fail "a layer became visible: $(ls "$STORE/layers")"
+    echo "# left in tmp/ by the kill: $(ls "$STORE/tmp" | tr '\n' ' ')"
+    run_cmd "$E2E_TMP/o" images import "$E2E_TMP/big.tar"
+    expect_rc 0 "import after the kill"
+    [[ -z "$(ls -A "$STORE/tmp")" ]] || fail "tmp not swept"
+    images list | grep -q '^docker.io/library/big ' || fail "big not listed after re-import"
     images rm big:1 >/dev/null
 }
 
@@ -170,3 +200,4 @@ t rm_removes_reference_then_collects rm_removes_reference_then_collects
 t malicious_tarball_is_rejected malicious_tarball_is_rejected
 t other_inputs_fail_clearly other_inputs_fail_clearly
 t large_import_prints_progress large_import_prints_progress
+t kill9_mid_import_leaves_no_partial_image kill9_mid_import_leaves_no_partial_image
