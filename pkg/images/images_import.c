@@ -418,13 +418,16 @@ int images__import_locked(images_store_t *s, const char *path, cJSON *file_recor
     if (r == 0)
         r = images__index_load(s, &idx, err);
     if (r == 0) {
+        cleanup_free char *before = cJSON_PrintUnformatted(idx);
         cJSON *rec;
         while ((rec = cJSON_DetachItemFromArray(im.records, 0)))
             images__index_add(idx, rec);
         if (file_record)
             cJSON_AddItemReferenceToArray(cJSON_GetObjectItemCaseSensitive(idx, "imported"),
                                           file_record);
-        r = images__index_save(s, idx, err);
+        cleanup_free char *after = cJSON_PrintUnformatted(idx);
+        if (strcmp(before, after)) /* a re-import changes nothing and writes nothing */
+            r = images__index_save(s, idx, err);
     }
     cJSON_Delete(idx);
     cJSON_Delete(im.records);
