@@ -79,6 +79,7 @@ static int scan(images_archive_t *a, uint64_t size, util_error_t *err)
     int r = images_stream_open(&s, a->fd, 0, size, NULL, UINT64_MAX, err);
     if (r == 0 && s.gzip)
         r = util_error_make(err, EINVAL, "nested compression");
+    s.nohash = true; /* members are verified when read, not while scanning */
     images_tar_t t;
     images_tar_init(&t, &s, MAX_MEMBERS);
     images_tar_entry_t e = {0};

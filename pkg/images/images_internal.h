@@ -24,6 +24,7 @@ typedef struct images_stream {
     mbedtls_sha256_context raw_sha; /* over the bytes as stored */
     mbedtls_sha256_context out_sha; /* over the bytes after decompression */
     bool gzip, zinit, zend;
+    bool nohash; /* digests not wanted: skips may seek instead of reading */
     z_stream zs;
     uint8_t *inbuf;
     size_t in_len;    /* bytes of inbuf filled */
@@ -41,6 +42,8 @@ int images_stream_open(images_stream_t *s, int fd, uint64_t off, uint64_t len, c
                        uint64_t out_max, util_error_t *err);
 /* Reads up to n decompressed bytes; 0 at the end; < 0 on error. */
 ssize_t images_stream_read(images_stream_t *s, void *buf, size_t n, util_error_t *err);
+/* Skips n decompressed bytes (seeks when the source is a plain fd and nohash is set). */
+int images_stream_skip(images_stream_t *s, uint64_t n, util_error_t *err);
 /* Reads exactly n bytes; -EIO "truncated" on an early end. */
 int images_stream_read_full(images_stream_t *s, void *buf, size_t n, util_error_t *err);
 /* Reads to the end (so the digests cover everything), then writes "sha256:<hex>" of the

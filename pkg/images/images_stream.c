@@ -58,7 +58,8 @@ static ssize_t raw_read(images_stream_t *s, uint8_t *buf, size_t n, util_error_t
         if (r == 0)
             return util_error_make(err, EIO, "file shrank while being read");
     }
-    mbedtls_sha256_update(&s->raw_sha, buf, (size_t)r);
+    if (!s->nohash)
+        mbedtls_sha256_update(&s->raw_sha, buf, (size_t)r);
     s->pos += (uint64_t)r;
     if (s->progress)
         s->progress(s->progress_ud, s->progress_name, s->off + s->pos, s->progress_total);
@@ -160,8 +161,32 @@ ssize_t images_stream_read(images_stream_t *s, void *buf, size_t n, util_error_t
     if (s->out_len > s->out_max)
         return util_error_make(err, EFBIG, "larger than the limit of %llu bytes",
                                (unsigned long long)s->out_max);
-    mbedtls_sha256_update(&s->out_sha, buf, (size_t)r);
+    if (!s->nohash)
+        mbedtls_sha256_update(&s->out_sha, buf, (size_t)r);
     return r;
+}
+
+int images_stream_skip(images_stream_t *s, uint64_t n, util_error_t *err)
+{
+    if (s->nohash && !s->gzip && s->fd >= 0) {
+        size_t k = n < s->in_len ? (size_t)n : s->in_len; /* bytes read while sniffing */
+        memmove(s->inbuf, s->inbuf + k, s->in_len - k);
+        s->in_len -= k;
+        if (n - k > s->len - s->pos)
+            return util_error_make(err, EIO, "truncated archive");
+        s->pos += n - k;
+        s->out_len += n;
+        return 0;
+    }
+    uint8_t buf[8192];
+    while (n > 0) {
+        size_t k = n > sizeof(buf) ? sizeof(buf) : (size_t)n;
+        int r = images_stream_read_full(s, buf, k, err);
+        if (r < 0)
+            return r;
+        n -= k;
+    }
+    return 0;
 }
 
 int images_stream_read_full(images_stream_t *s, void *buf, size_t n, util_error_t *err)

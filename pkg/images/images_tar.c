@@ -307,16 +307,10 @@ static int apply_pax(images_tar_entry_t *e, pax_state_t *p, util_error_t *err)
 
 static int skip_bytes(images_tar_t *t, uint64_t n, util_error_t *err)
 {
-    uint8_t buf[8192];
-    while (n > 0) {
-        size_t k = n > sizeof(buf) ? sizeof(buf) : (size_t)n;
-        int r = images_stream_read_full(t->s, buf, k, err);
-        if (r < 0)
-            return r;
-        n -= k;
-        t->offset += k;
-    }
-    return 0;
+    int r = images_stream_skip(t->s, n, err);
+    if (r == 0)
+        t->offset += n;
+    return r;
 }
 
 /* One extension header (x, g, L, K): its payload feeds pax or the long names. */
