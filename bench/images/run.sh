@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/images/run.sh: import time of the busybox test images (rootfs/images/build-busybox.sh)
+# bench/images/run.sh: import time of the busybox test images (rootfs/images/build.sh)
 # into a fresh store, re-import into a store that has the layers, and `images list`, beside
 # GNU tar extracting the same two layer tarballs (the floor: no verification, no durability).
 # Uses the release build (build/static-x86_64/kubeling) if present, else build/bench or
@@ -14,7 +14,7 @@ done
 ROUNDS=${ROUNDS:-11}
 WORK=$(mktemp -d /tmp/klbench-images.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-bash rootfs/images/build-busybox.sh "$WORK/img" >/dev/null
+bash rootfs/images/build.sh "$WORK/img" >/dev/null
 mkdir -p "$WORK/layers"
 tar -xf "$WORK/img/busybox-docker.tar" -C "$WORK/layers" --wildcards '*/layer.tar'
 

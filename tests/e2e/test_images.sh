@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # test_images: `kubeling images import|list|rm` with test images built offline from
-# busybox-static (rootfs/images/build-busybox.sh), and hostile tarballs.
+# busybox-static (rootfs/images/build.sh), and hostile tarballs.
 . "$(dirname "$0")/lib.sh"
 K=$KUBELING_BIN
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 IMG="$E2E_TMP/img"
 D="$E2E_TMP/data"
 STORE="$D/agent/images-store"
-bash "$ROOT/rootfs/images/build-busybox.sh" "$IMG" >/dev/null || fail "building test images"
+bash "$ROOT/rootfs/images/build.sh" "$IMG" >/dev/null || fail "building test images"
 
 images() { "$K" --data-dir "$D" images "$@"; }
 
@@ -64,6 +64,23 @@ layers_run_under_overlayfs() {
     grep -q '^gone$\|^file$' "$E2E_TMP/r" && fail "whiteout or opaque dir leaked lower files"
     expect_grep "$E2E_TMP/r" '^kubeling-test$'
     rm -rf "$E2E_TMP/ovl"
+}
+
+# The static multi-call payload (rootfs/testprog/kltest.c) as a one-layer image.
+kltest_image_runs() {
+    [[ -f "$IMG/kltest.tar" ]] || { echo "# skipped: no musl compiler"; return 0; }
+    run_cmd "$E2E_TMP/o" images import "$IMG/kltest.tar"
+    expect_rc 0 "import kltest"
+    expect_grep "$E2E_TMP/o" '^imported kubeling.test/kltest:latest$'
+    [[ $(id -u) -eq 0 ]] || return 0
+    local layer
+    layer=$(/usr/bin/python3 -c 'import json,sys; print([i for i in json.load(open(sys.argv[1]))["images"] if "kubeling.test/kltest:latest" in i["names"]][0]["layers"][0][7:])' "$STORE/index.json")
+    chroot "$STORE/layers/$layer" /kltest echo payload-ok >"$E2E_TMP/r" 2>&1 || fail "chroot: $(cat "$E2E_TMP/r")"
+    expect_grep "$E2E_TMP/r" '^payload-ok$'
+    chroot "$STORE/layers/$layer" /bin/exit 7 && fail "exit applet"
+    [[ $? -eq 7 ]] || fail "exit code"
+    run_cmd "$E2E_TMP/o" images rm kubeling.test/kltest
+    expect_rc 0 "rm kltest"
 }
 
 rm_removes_reference_then_collects() {
@@ -196,6 +213,7 @@ t import_oci_layout_gzip import_oci_layout_gzip
 t list_shows_crictl_columns list_shows_crictl_columns
 t reimport_is_idempotent reimport_is_idempotent
 t layers_run_under_overlayfs layers_run_under_overlayfs
+t kltest_image_runs kltest_image_runs
 t rm_removes_reference_then_collects rm_removes_reference_then_collects
 t malicious_tarball_is_rejected malicious_tarball_is_rejected
 t other_inputs_fail_clearly other_inputs_fail_clearly

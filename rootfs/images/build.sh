@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# build-busybox.sh OUTDIR: builds test images from Debian's busybox-static, offline, in both
+# build.sh OUTDIR: builds test images from Debian's busybox-static, offline, in both
 # import formats: OUTDIR/busybox-docker.tar (docker save layout, plain) and
 # OUTDIR/busybox-oci.tar.gz (OCI image layout, gzip, a nested index with two platforms).
 # Two layers: the second deletes a file (whiteout) and replaces a directory (opaque).
@@ -43,7 +43,7 @@ d1=$(sha "$work/layer1.tar")
 d2=$(sha "$work/layer2.tar")
 
 cat >"$work/config.json" <<JSON
-{"architecture":"$arch","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"],"WorkingDir":"/data","ExposedPorts":{"8080/tcp":{}},"User":"0:0"},"rootfs":{"type":"layers","diff_ids":["sha256:$d1","sha256:$d2"]},"history":[{"created_by":"kubeling rootfs/images/build-busybox.sh"}]}
+{"architecture":"$arch","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"],"WorkingDir":"/data","ExposedPorts":{"8080/tcp":{}},"User":"0:0"},"rootfs":{"type":"layers","diff_ids":["sha256:$d1","sha256:$d2"]},"history":[{"created_by":"kubeling rootfs/images/build.sh"}]}
 JSON
 cfg=$(sha "$work/config.json")
 
@@ -83,3 +83,32 @@ JSON
 echo '{"imageLayoutVersion":"1.0.0"}' >"$oci/oci-layout"
 (cd "$oci" && "${TAR[@]}" -cf - . | gzip -n >"$out/busybox-oci.tar.gz")
 echo "config sha256:$cfg" >"$out/busybox.ids"
+
+# ---- kltest: the tiny multi-call payload, one layer ---------------------------------------------
+CC=${CC:-x86_64-linux-musl-gcc}
+command -v "$CC" >/dev/null || exit 0
+src=$(dirname "$(readlink -f "$0")")/../testprog/kltest.c
+k=$work/kltest
+mkdir -p "$k/root/bin" "$k/root/etc" "$k/root/tmp" "$k/oci/blobs/sha256"
+"$CC" -static -Os -s -std=c11 -D_GNU_SOURCE -o "$k/root/kltest" "$src"
+for a in true false echo cat sleep pause printenv exit hostname id write ls; do ln -s ../kltest "$k/root/bin/$a"; done
+printf 'root:x:0:0:root:/:/kltest\n' >"$k/root/etc/passwd"
+chmod 1777 "$k/root/tmp"
+(cd "$k/root" && "${TAR[@]}" -cf "$k/layer.tar" .)
+kd=$(sha "$k/layer.tar")
+cat >"$k/config.json" <<JSON
+{"architecture":"$arch","os":"linux","config":{"Entrypoint":["/kltest"],"Cmd":["pause"],"Env":["PATH=/bin"],"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["sha256:$kd"]}}
+JSON
+cp "$k/layer.tar" "$k/oci/blobs/sha256/$kd"
+kc=$(sha "$k/config.json")
+cp "$k/config.json" "$k/oci/blobs/sha256/$kc"
+cat >"$k/manifest.json" <<JSON
+{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:$kc","size":$(size "$k/config.json")},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:$kd","size":$(size "$k/layer.tar")}]}
+JSON
+km=$(sha "$k/manifest.json")
+cp "$k/manifest.json" "$k/oci/blobs/sha256/$km"
+cat >"$k/oci/index.json" <<JSON
+{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:$km","size":$(size "$k/manifest.json"),"annotations":{"org.opencontainers.image.ref.name":"kubeling.test/kltest:latest"}}]}
+JSON
+echo '{"imageLayoutVersion":"1.0.0"}' >"$k/oci/oci-layout"
+(cd "$k/oci" && "${TAR[@]}" -cf "$out/kltest.tar" .)
