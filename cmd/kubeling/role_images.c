@@ -7,6 +7,22 @@
 
 #include "images/images.h"
 
+static struct {
+    char *creds;
+    char *ca_file;
+    bool plain_http;
+} opt;
+
+static const util_flag_t images_flags[] = {
+    {"creds", 0, UTIL_FLAG_STRING, &opt.creds, "USER:PASSWORD", "pull: registry credentials", 0, 0,
+     NULL},
+    {"ca-file", 0, UTIL_FLAG_STRING, &opt.ca_file, "FILE",
+     "pull: CA bundle trusted for the registry (default: the system's)", 0, 0, NULL},
+    {"plain-http", 0, UTIL_FLAG_BOOL, &opt.plain_http, NULL,
+     "pull: talk plain HTTP to the registry (insecure)", 0, 0, NULL},
+    {0},
+};
+
 #define PROGRESS_MIN_BYTES (32ULL << 20) /* smaller imports print no progress */
 
 typedef struct progress {
@@ -128,11 +144,33 @@ static int cmd_rm(images_store_t *s, const util_strv_t *args)
     return KUBELING_EXIT_OK;
 }
 
+static int cmd_pull(images_store_t *s, const util_strv_t *args)
+{
+    if (args->n < 2) {
+        fprintf(stderr, "kubeling images pull: REF... required\n");
+        return KUBELING_EXIT_USAGE;
+    }
+    cleanup_free char *user = opt.creds ? util_xstrdup(opt.creds) : NULL;
+    char *pass = user ? strchr(user, ':') : NULL;
+    if (pass)
+        *pass++ = '\0';
+    images_pull_opts_t po = {user, pass, opt.ca_file, opt.plain_http};
+    for (size_t i = 1; i < args->n; i++) {
+        cleanup_error util_error_t err = NULL;
+        cleanup_free char *id = NULL;
+        if (images_pull(s, args->v[i], &po, NULL, NULL, &id, &err) < 0)
+            return fail("pull", err);
+        printf("pulled %s (%.19s)\n", args->v[i], id);
+    }
+    return KUBELING_EXIT_OK;
+}
+
 static int run_images(const kubeling_globals_t *g, const util_strv_t *args)
 {
     const char *sub = args->n > 0 ? args->v[0] : "";
-    if (strcmp(sub, "import") && strcmp(sub, "list") && strcmp(sub, "ls") && strcmp(sub, "rm")) {
-        fprintf(stderr, "kubeling images: sub-command import, list or rm required\n");
+    if (strcmp(sub, "import") && strcmp(sub, "list") && strcmp(sub, "ls") && strcmp(sub, "rm") &&
+        strcmp(sub, "pull")) {
+        fprintf(stderr, "kubeling images: sub-command import, pull, list or rm required\n");
         return KUBELING_EXIT_USAGE;
     }
     cleanup_error util_error_t err = NULL;
@@ -141,6 +179,7 @@ static int run_images(const kubeling_globals_t *g, const util_strv_t *args)
         return fail(sub, err);
     int rc = !strcmp(sub, "import") ? cmd_import(s, args)
              : !strcmp(sub, "rm")   ? cmd_rm(s, args)
+             : !strcmp(sub, "pull") ? cmd_pull(s, args)
                                     : cmd_list(s);
     images_store_close(s);
     return rc;
@@ -148,9 +187,9 @@ static int run_images(const kubeling_globals_t *g, const util_strv_t *args)
 
 const kubeling_role_t role_images = {
     "images",
-    "manage the node's image store: import FILE..., list, rm REF...",
-    "import FILE... | list | rm REF...",
-    NULL,
+    "manage the node's image store: import FILE..., pull REF..., list, rm REF...",
+    "import FILE... | pull REF... | list | rm REF...",
+    images_flags,
     run_images,
     false,
 };

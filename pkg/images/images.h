@@ -92,6 +92,19 @@ int images_import_file(images_store_t *store, const char *path, images_progress_
 int images_import_dir(images_store_t *store, const char *dir, util_strv_t *ret_failed,
                       util_error_t *err);
 
+/* Pulls from a registry (distribution API v2 over HTTPS; bearer-token or basic auth; an
+ * index picks this machine's platform). Blobs are verified like imports. ret_id (optional)
+ * gets the image ID. Errors carry the registry's message: -ENOENT when the registry does not
+ * have the image, -EACCES when it refuses the credentials. */
+typedef struct images_pull_opts {
+    const char *username, *password; /* credentials (an imagePullSecret), or NULL */
+    const char *ca_file;             /* PEM bundle trusted for the registry; NULL: the system's */
+    bool plain_http;                 /* http:// (an insecure registry) */
+} images_pull_opts_t;
+
+int images_pull(images_store_t *store, const char *ref, const images_pull_opts_t *opts,
+                images_progress_fn progress, void *userdata, char **ret_id, util_error_t *err);
+
 int images_list(images_store_t *store, images_image_t ***ret_images, size_t *ret_n,
                 util_error_t *err);
 /* Finds an image by reference ("busybox", "docker.io/library/busybox:latest",

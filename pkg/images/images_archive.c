@@ -69,6 +69,7 @@ static int add_member(images_archive_t *a, const images_tar_entry_t *e, util_err
         .type = e->type,
         .offset = e->data_offset,
         .size = e->size,
+        .fd = -1,
     };
     return 0;
 }

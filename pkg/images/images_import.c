@@ -19,18 +19,6 @@
 #define ANNOT_CONTAINERD "io.containerd.image.name"
 #define ANNOT_REF_NAME   "org.opencontainers.image.ref.name"
 
-typedef struct import {
-    images_store_t *s;
-    images_archive_t a;
-    char work[PATH_MAX];
-    bool gunzipped;
-    images_progress_fn progress;
-    void *ud;
-    const char *path;
-    cJSON *records; /* image records to add to the index */
-    util_strv_t *names;
-} import_t;
-
 static const char *jstr(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -39,11 +27,11 @@ static const char *jstr(const cJSON *o, const char *key)
 
 /* ---- layers -------------------------------------------------------------------------------- */
 
-static int unpack_verify(import_t *im, const images_member_t *m, int dirfd, const char *diff_id,
-                         const char *blob_digest, util_error_t *err)
+static int unpack_verify(images_import_t *im, const images_member_t *m, int dirfd,
+                         const char *diff_id, const char *blob_digest, util_error_t *err)
 {
     images_stream_t st;
-    int r = images_stream_open(&st, im->a.fd, m->offset, m->size, NULL,
+    int r = images_stream_open(&st, m->fd >= 0 ? m->fd : im->a.fd, m->offset, m->size, NULL,
                                im->s->limits.max_layer_bytes, err);
     if (!im->gunzipped) {
         st.progress = im->progress, st.progress_ud = im->ud;
@@ -63,7 +51,7 @@ static int unpack_verify(import_t *im, const images_member_t *m, int dirfd, cons
 }
 
 /* Unpacks a layer once: into the work dir, then renamed to layers/<hex> when complete. */
-static int import_layer(import_t *im, const images_member_t *m, const char *diff_id,
+static int import_layer(images_import_t *im, const images_member_t *m, const char *diff_id,
                         const char *blob_digest, util_error_t *err)
 {
     char final[PATH_MAX], dir[PATH_MAX];
@@ -91,7 +79,7 @@ static int import_layer(import_t *im, const images_member_t *m, const char *diff
 
 /* ---- records ------------------------------------------------------------------------------- */
 
-static void add_name(import_t *im, cJSON *names, const char *text)
+static void add_name(images_import_t *im, cJSON *names, const char *text)
 {
     images_ref_t ref;
     if (images_ref_parse(text, &ref, NULL) < 0)
@@ -104,10 +92,10 @@ static void add_name(import_t *im, cJSON *names, const char *text)
 }
 
 /* Verifies the config, unpacks the layers, stores the config and makes the record. */
-static int import_image(import_t *im, const char *config, size_t config_len,
-                        const char *config_digest, const images_member_t *const *layers,
-                        const char *const *layer_digests, size_t nlayers,
-                        const char *manifest_digest, cJSON *names, util_error_t *err)
+int images__import_image(images_import_t *im, const char *config, size_t config_len,
+                         const char *config_digest, const images_member_t *const *layers,
+                         const char *const *layer_digests, size_t nlayers,
+                         const char *manifest_digest, cJSON *names, util_error_t *err)
 {
     char id[IMAGES_DIGEST_LEN + 1];
     images_sha256_digest(config, config_len, id);
@@ -149,7 +137,7 @@ static int import_image(import_t *im, const char *config, size_t config_len,
 
 /* ---- docker-archive ------------------------------------------------------------------------- */
 
-static int docker_one(import_t *im, const cJSON *item, util_error_t *err)
+static int docker_one(images_import_t *im, const cJSON *item, util_error_t *err)
 {
     const char *config_name = jstr(item, "Config");
     const cJSON *layers = cJSON_GetObjectItemCaseSensitive(item, "Layers");
@@ -176,10 +164,10 @@ static int docker_one(import_t *im, const cJSON *item, util_error_t *err)
         if (cJSON_IsString(it))
             add_name(im, names, it->valuestring);
     }
-    return import_image(im, config, config_len, NULL, members, NULL, n, NULL, names, err);
+    return images__import_image(im, config, config_len, NULL, members, NULL, n, NULL, names, err);
 }
 
-static int import_docker(import_t *im, util_error_t *err)
+static int import_docker(images_import_t *im, util_error_t *err)
 {
     cleanup_free char *text = NULL;
     size_t len = 0;
@@ -203,7 +191,7 @@ static int import_docker(import_t *im, util_error_t *err)
 /* ---- OCI image layout ------------------------------------------------------------------------ */
 
 /* Reads the blob a descriptor names and checks its digest and size. */
-static int read_blob(import_t *im, const cJSON *desc, char **ret, size_t *ret_len,
+static int read_blob(images_import_t *im, const cJSON *desc, char **ret, size_t *ret_len,
                      const images_member_t **ret_member, util_error_t *err)
 {
     const char *digest = jstr(desc, "digest");
@@ -235,7 +223,7 @@ static int read_blob(import_t *im, const cJSON *desc, char **ret, size_t *ret_le
     return 0;
 }
 
-static bool platform_matches(const cJSON *desc)
+bool images__platform_matches(const cJSON *desc)
 {
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(desc, "platform");
     if (!p)
@@ -246,18 +234,18 @@ static bool platform_matches(const cJSON *desc)
            (!want_var || !var || !strcmp(var, want_var));
 }
 
-static int oci_descriptor(import_t *im, const cJSON *desc, const char *top_digest, const char *name,
-                          int depth, util_error_t *err);
+static int oci_descriptor(images_import_t *im, const cJSON *desc, const char *top_digest,
+                          const char *name, int depth, util_error_t *err);
 
 /* An index: the manifest for this machine's platform. */
-static int oci_index(import_t *im, const cJSON *index, const char *top_digest, const char *name,
-                     int depth, util_error_t *err)
+static int oci_index(images_import_t *im, const cJSON *index, const char *top_digest,
+                     const char *name, int depth, util_error_t *err)
 {
     const cJSON *m;
     util_buf_t seen = {0};
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(index, "manifests"))
     {
-        if (platform_matches(m)) {
+        if (images__platform_matches(m)) {
             util_buf_free(&seen);
             return oci_descriptor(im, m, top_digest, name, depth + 1, err);
         }
@@ -271,7 +259,7 @@ static int oci_index(import_t *im, const cJSON *index, const char *top_digest, c
     return r;
 }
 
-static int oci_manifest(import_t *im, const cJSON *manifest, const char *top_digest,
+static int oci_manifest(images_import_t *im, const cJSON *manifest, const char *top_digest,
                         const char *name, util_error_t *err)
 {
     cleanup_free char *config = NULL;
@@ -297,12 +285,12 @@ static int oci_manifest(import_t *im, const cJSON *manifest, const char *top_dig
     cJSON *names = cJSON_CreateArray();
     if (name)
         add_name(im, names, name);
-    return import_image(im, config, config_len, jstr(cdesc, "digest"), members, digests, n,
-                        top_digest, names, err);
+    return images__import_image(im, config, config_len, jstr(cdesc, "digest"), members, digests, n,
+                                top_digest, names, err);
 }
 
-static int oci_descriptor(import_t *im, const cJSON *desc, const char *top_digest, const char *name,
-                          int depth, util_error_t *err)
+static int oci_descriptor(images_import_t *im, const cJSON *desc, const char *top_digest,
+                          const char *name, int depth, util_error_t *err)
 {
     if (depth > MAX_INDEX_DEP)
         return util_error_make(err, ELOOP, "indexes nested too deep");
@@ -345,7 +333,7 @@ static const char *oci_name(const cJSON *desc)
     return n && strpbrk(n, "/:@") ? n : NULL;
 }
 
-static int import_oci(import_t *im, util_error_t *err)
+static int import_oci(images_import_t *im, util_error_t *err)
 {
     cleanup_free char *layout = NULL;
     cleanup_free char *text = NULL;
@@ -370,12 +358,12 @@ static int import_oci(import_t *im, util_error_t *err)
     }
     bool any_platform = false;
     const cJSON *d;
-    cJSON_ArrayForEach(d, ms) any_platform |= platform_matches(d);
+    cJSON_ArrayForEach(d, ms) any_platform |= images__platform_matches(d);
     if (r == 0 && !any_platform)
         r = oci_index(im, index, NULL, NULL, 0, err); /* names the platforms in the error */
     cJSON_ArrayForEach(d, ms)
     {
-        if (!platform_matches(d))
+        if (!images__platform_matches(d))
             continue; /* a per-platform list at the top: other architectures are skipped */
         r = oci_descriptor(im, d, NULL, oci_name(d), 0, err);
         if (r < 0)
@@ -387,11 +375,32 @@ static int import_oci(import_t *im, util_error_t *err)
 
 /* ---- entry points ---------------------------------------------------------------------------- */
 
+int images__import_commit(images_import_t *im, cJSON *file_record, util_error_t *err)
+{
+    cJSON *idx = NULL;
+    int r = images__index_load(im->s, &idx, err);
+    if (r == 0) {
+        cleanup_free char *before = cJSON_PrintUnformatted(idx);
+        cJSON *rec;
+        while ((rec = cJSON_DetachItemFromArray(im->records, 0)))
+            images__index_add(idx, rec);
+        if (file_record)
+            cJSON_AddItemReferenceToArray(cJSON_GetObjectItemCaseSensitive(idx, "imported"),
+                                          file_record);
+        cleanup_free char *after = cJSON_PrintUnformatted(idx);
+        if (strcmp(before, after)) /* a re-import changes nothing and writes nothing */
+            r = images__index_save(im->s, idx, err);
+    }
+    cJSON_Delete(idx);
+    return r;
+}
+
 int images__import_locked(images_store_t *s, const char *path, cJSON *file_record,
                           images_progress_fn progress, void *ud, util_strv_t *ret_names,
                           util_error_t *err)
 {
-    import_t im = {.s = s, .progress = progress, .ud = ud, .path = path, .names = ret_names};
+    images_import_t im = {.s = s, .progress = progress, .ud = ud, .path = path, .names = ret_names};
+    im.a.fd = -1;
     im.records = cJSON_CreateArray();
     int r = images__sweep_tmp(s, err);
     if (r == 0)
@@ -414,22 +423,8 @@ int images__import_locked(images_store_t *s, const char *path, cJSON *file_recor
             util_error_wrap(err, "`%s`", path);
     }
     images_archive_close(&im.a);
-    cJSON *idx = NULL;
     if (r == 0)
-        r = images__index_load(s, &idx, err);
-    if (r == 0) {
-        cleanup_free char *before = cJSON_PrintUnformatted(idx);
-        cJSON *rec;
-        while ((rec = cJSON_DetachItemFromArray(im.records, 0)))
-            images__index_add(idx, rec);
-        if (file_record)
-            cJSON_AddItemReferenceToArray(cJSON_GetObjectItemCaseSensitive(idx, "imported"),
-                                          file_record);
-        cleanup_free char *after = cJSON_PrintUnformatted(idx);
-        if (strcmp(before, after)) /* a re-import changes nothing and writes nothing */
-            r = images__index_save(s, idx, err);
-    }
-    cJSON_Delete(idx);
+        r = images__import_commit(&im, file_record, err);
     cJSON_Delete(im.records);
     if (im.work[0])
         images_remove_tree(AT_FDCWD, im.work, NULL);
