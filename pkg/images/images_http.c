@@ -63,6 +63,19 @@ int images_url_parse(const char *url, images_url_t *ret, util_error_t *err)
     return 0;
 }
 
+/* The value of key="value" in a WWW-Authenticate challenge (caller frees), or NULL. */
+char *images_http_challenge_param(const char *ch, const char *key)
+{
+    size_t kl = strlen(key);
+    for (const char *p = ch; (p = strstr(p, key)); p += kl) {
+        if ((p != ch && p[-1] != ' ' && p[-1] != ',') || p[kl] != '=' || p[kl + 1] != '"')
+            continue;
+        const char *v = p + kl + 2, *end = strchr(v, '"');
+        return end ? strndup(v, (size_t)(end - v)) : NULL;
+    }
+    return NULL;
+}
+
 /* ---- the connection ---------------------------------------------------------------------- */
 
 typedef struct conn {

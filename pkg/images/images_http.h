@@ -31,4 +31,7 @@ typedef struct images_http_resp {
 int images_http_get(const images_http_req_t *req, images_http_resp_t *resp, util_error_t *err);
 void images_http_resp_free(images_http_resp_t *resp);
 
+/* The value of key="value" in a WWW-Authenticate challenge (caller frees), or NULL. */
+char *images_http_challenge_param(const char *challenge, const char *key);
+
 #endif

@@ -71,19 +71,6 @@ static int registry_error(const images_http_resp_t *resp, const char *what, util
 
 /* ---- auth -------------------------------------------------------------------------------- */
 
-/* The value of key="value" in a WWW-Authenticate challenge (caller frees), or NULL. */
-static char *challenge_param(const char *ch, const char *key)
-{
-    size_t kl = strlen(key);
-    for (const char *p = ch; (p = strstr(p, key)); p += kl) {
-        if ((p != ch && p[-1] != ' ' && p[-1] != ',') || p[kl] != '=' || p[kl + 1] != '"')
-            continue;
-        const char *v = p + kl + 2, *end = strchr(v, '"');
-        return end ? strndup(v, (size_t)(end - v)) : NULL;
-    }
-    return NULL;
-}
-
 static char *basic_header(const pull_t *p)
 {
     if (!p->o->username)
@@ -101,9 +88,9 @@ static char *basic_header(const pull_t *p)
 /* Bearer: GET realm?service=..&scope=.. (with basic credentials when we have them). */
 static int bearer_token(pull_t *p, const char *challenge, util_error_t *err)
 {
-    cleanup_free char *realm = challenge_param(challenge, "realm");
-    cleanup_free char *service = challenge_param(challenge, "service");
-    cleanup_free char *scope = challenge_param(challenge, "scope");
+    cleanup_free char *realm = images_http_challenge_param(challenge, "realm");
+    cleanup_free char *service = images_http_challenge_param(challenge, "service");
+    cleanup_free char *scope = images_http_challenge_param(challenge, "scope");
     if (!realm)
         return util_error_make(err, EPROTO, "bearer challenge without a realm");
     util_buf_t url = {0};
@@ -189,15 +176,16 @@ static int registry_get(pull_t *p, const char *suffix, const char *accept, int b
             continue;
         }
         if (resp->status / 100 == 3 && resp->location) {
-            char *next =
-                resp->location[0] == '/'
-                    ? util_strdup_printf("%.*s%s", (int)(strstr(p->base, "/v2/") - p->base),
-                                         p->base, resp->location)
-                    : util_xstrdup(resp->location);
+            size_t olen = (size_t)(strstr(p->base, "/v2/") - p->base); /* scheme://host[:port] */
+            char *next = resp->location[0] == '/'
+                             ? util_strdup_printf("%.*s%s", (int)olen, p->base, resp->location)
+                             : util_xstrdup(resp->location);
             free(url);
             url = next;
-            same_host = util_str_has_prefix(url, p->base) ||
-                        !strncmp(url, p->base, (size_t)(strstr(p->base, "/v2/") - p->base));
+            /* Credentials go only to the registry itself, never to a host that merely starts
+             * with its name. */
+            same_host = same_host && !strncmp(url, p->base, olen) &&
+                        (url[olen] == '/' || url[olen] == '?' || url[olen] == '\0');
             images_http_resp_free(resp);
             hop++;
             continue;

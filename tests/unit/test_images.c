@@ -2,7 +2,7 @@
  * the store's import, removal and crash leftovers. Layers are built in memory here. */
 #include "unit.h"
 #include "images/images.h"
-#include "images/images_internal.h"
+#include "images/images_http.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -760,6 +760,44 @@ static void test_import_dir_skips_imported(void **state)
     images_store_close(s);
 }
 
+/* ---- registry client pieces ------------------------------------------------------------------ */
+
+static void test_url_and_challenge_parsing(void **state)
+{
+    (void)state;
+    images_url_t u;
+    util_error_t err = NULL;
+    assert_int_equal(images_url_parse("https://reg.example:5000/v2/a/b?x=1", &u, &err), 0);
+    assert_true(u.tls);
+    assert_string_equal(u.host, "reg.example");
+    assert_string_equal(u.port, "5000");
+    assert_string_equal(u.path, "/v2/a/b?x=1");
+    assert_int_equal(images_url_parse("http://127.0.0.1/token?scope=s", &u, &err), 0);
+    assert_false(u.tls);
+    assert_string_equal(u.port, "80");
+    assert_string_equal(u.path, "/token?scope=s");
+    assert_int_equal(images_url_parse("https://h", &u, &err), 0);
+    assert_string_equal(u.path, "/");
+    assert_string_equal(u.port, "443");
+    assert_int_equal(images_url_parse("ftp://h/x", &u, &err), -EINVAL);
+    util_error_free(&err);
+    assert_int_equal(images_url_parse("https:///x", &u, &err), -EINVAL);
+    util_error_free(&err);
+    const char *ch = "Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\","
+                     "scope=\"repository:library/busybox:pull\"";
+    char *v = images_http_challenge_param(ch, "realm");
+    assert_string_equal(v, "https://auth.docker.io/token");
+    free(v);
+    v = images_http_challenge_param(ch, "service");
+    assert_string_equal(v, "registry.docker.io");
+    free(v);
+    v = images_http_challenge_param(ch, "scope");
+    assert_string_equal(v, "repository:library/busybox:pull");
+    free(v);
+    assert_null(images_http_challenge_param(ch, "error"));
+    assert_null(images_http_challenge_param("Bearer realm=\"unterminated", "realm"));
+}
+
 int main(void)
 {
     unit_filter_from_env();
@@ -782,6 +820,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_rejects_bad_diffid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_crash_leftovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_dir_skips_imported, setup, teardown),
+        cmocka_unit_test(test_url_and_challenge_parsing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
