@@ -160,6 +160,21 @@ other_inputs_fail_clearly() {
     expect_rc 2 "unknown sub-command"
 }
 
+# Two imports at once (the CLI and a kubelet, say) serialise on the store lock.
+concurrent_imports_share_the_store() {
+    local d2="$E2E_TMP/data2"
+    "$K" --data-dir "$d2" images import "$IMG/busybox-docker.tar" >"$E2E_TMP/c1" 2>&1 &
+    local p1=$!
+    "$K" --data-dir "$d2" images import "$IMG/busybox-oci.tar.gz" >"$E2E_TMP/c2" 2>&1 &
+    local p2=$!
+    wait $p1 || fail "first import: $(cat "$E2E_TMP/c1")"
+    wait $p2 || fail "second import: $(cat "$E2E_TMP/c2")"
+    "$K" --data-dir "$d2" images list >"$E2E_TMP/l"
+    expect_lines "$E2E_TMP/l" 4
+    [[ $(ls "$d2/agent/images-store/layers" | wc -l) -eq 2 ]] || fail "layers"
+    [[ -z "$(ls -A "$d2/agent/images-store/tmp")" ]] || fail "tmp not empty"
+}
+
 # make_big: a docker-archive of one 48 MiB layer (big:1) in $E2E_TMP/big.tar.
 make_big() {
     [[ -f "$E2E_TMP/big.tar" ]] && return 0
@@ -217,5 +232,6 @@ t kltest_image_runs kltest_image_runs
 t rm_removes_reference_then_collects rm_removes_reference_then_collects
 t malicious_tarball_is_rejected malicious_tarball_is_rejected
 t other_inputs_fail_clearly other_inputs_fail_clearly
+t concurrent_imports_share_the_store concurrent_imports_share_the_store
 t large_import_prints_progress large_import_prints_progress
 t kill9_mid_import_leaves_no_partial_image kill9_mid_import_leaves_no_partial_image

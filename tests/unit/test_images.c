@@ -503,6 +503,74 @@ static void test_replace_existing_entries(void **state)
     free(c);
 }
 
+/* gzip of data (a member of its own), appended to out. */
+static void gzip_append(util_buf_t *out, const void *data, size_t len)
+{
+    z_stream z = {0};
+    assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&z, (uLong)len) + 32;
+    util_buf_reserve(out, cap);
+    z.next_in = (Bytef *)data;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)out->data + out->len;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    out->len += cap - z.avail_out;
+    deflateEnd(&z);
+}
+
+/* Gzip layers (also as concatenated members, as pigz writes them); the diffID is the digest
+ * of the uncompressed bytes; corrupt and truncated gzip fail cleanly; zstd is named. */
+static void test_gzip_layers(void **state)
+{
+    fixture_t *f = *state;
+    tarw_t t = {0};
+    add_file(&t, "a", "first");
+    add_file(&t, "b", "second");
+    finish(&t);
+    char want[IMAGES_DIGEST_LEN + 1], got[IMAGES_DIGEST_LEN + 1];
+    images_sha256_digest(t.b.data, t.b.len, want);
+    util_buf_t gz = {0};
+    gzip_append(&gz, t.b.data, 1024); /* two members split inside the archive */
+    gzip_append(&gz, t.b.data + 1024, t.b.len - 1024);
+    images_limits_t lim;
+    images_limits_default(&lim);
+    images_stream_t s;
+    util_error_t err = NULL;
+    assert_int_equal(images_stream_open(&s, -1, 0, gz.len, (uint8_t *)gz.data, UINT64_MAX, &err),
+                     0);
+    assert_true(s.gzip);
+    assert_int_equal(images_unpack_layer(&s, f->rootfd, &lim, NULL, &err), 0);
+    assert_int_equal(images_stream_finish(&s, NULL, got, &err), 0);
+    images_stream_close(&s);
+    assert_string_equal(got, want);
+    char *c = read_in(f->root, "b");
+    assert_string_equal(c, "second");
+    free(c);
+    /* truncated, then corrupted */
+    for (int mode = 0; mode < 2; mode++) {
+        size_t len = mode == 0 ? gz.len / 2 : gz.len;
+        if (mode == 1)
+            gz.data[20] ^= 0x55;
+        assert_int_equal(images_stream_open(&s, -1, 0, len, (uint8_t *)gz.data, UINT64_MAX, &err),
+                         0);
+        int r = images_unpack_layer(&s, f->rootfd, &lim, NULL, &err);
+        if (r == 0)
+            r = images_stream_finish(&s, NULL, got, &err);
+        images_stream_close(&s);
+        assert_int_equal(r, -EIO);
+        assert_non_null(strstr(err->msg, "gzip"));
+        util_error_free(&err);
+    }
+    util_buf_free(&gz);
+    util_buf_free(&t.b);
+    static const uint8_t zstd[] = {0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0};
+    assert_int_equal(images_stream_open(&s, -1, 0, sizeof(zstd), zstd, UINT64_MAX, &err), -ENOTSUP);
+    images_stream_close(&s);
+    assert_non_null(strstr(err->msg, "zstd"));
+    util_error_free(&err);
+}
+
 /* ---- references -------------------------------------------------------------------------------
  */
 
@@ -815,6 +883,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_whiteouts_and_opaque, setup, teardown),
         cmocka_unit_test_setup_teardown(test_devices_and_forged_xattrs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_existing_entries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gzip_layers, setup, teardown),
         cmocka_unit_test(test_reference_normalisation),
         cmocka_unit_test_setup_teardown(test_store_import_get_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_rejects_bad_diffid, setup, teardown),
