@@ -1,6 +1,7 @@
 /* fuzz_tar: libFuzzer target for hostile image input: the whole input is unpacked as a layer
  * (plain or gzip) into a fresh directory beside an "outside" sentinel directory that must stay
- * empty; it is also parsed as an image reference and as an image config. */
+ * empty; it is also parsed as an image reference, an image config, a URL and a
+ * WWW-Authenticate challenge. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -11,7 +12,7 @@
 #include <unistd.h>
 
 #include "images/images.h"
-#include "images/images_internal.h"
+#include "images/images_http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -107,6 +108,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         images_ref_free(&ref);
     }
     util_error_free(&err);
+    images_url_t url;
+    images_url_parse(text, &url, &err);
+    util_error_free(&err);
+    free(images_http_challenge_param(text, "realm"));
     free(text);
     images_config_t cfg;
     util_strv_t ids = {0};
