@@ -31,9 +31,15 @@ static const kubeling_role_t role_help = {
 };
 
 /* The one role table. Order is the order of `kubeling help`. */
+/* clang-format off: one role per line keeps additions to the table easy to merge */
 static const kubeling_role_t *const roles[] = {
-    &role_server, &role_agent, &role_images, &role_version, &role_help,
+    &role_server,
+    &role_agent,
+    &role_images,
+    &role_version,
+    &role_help,
 };
+/* clang-format on */
 
 static const kubeling_role_t *role_find(const char *name)
 {
