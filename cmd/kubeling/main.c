@@ -31,7 +31,8 @@ static const kubeling_role_t role_help = {
 };
 
 /* The one role table. Order is the order of `kubeling help`. */
-/* clang-format off: one role per line keeps additions to the table easy to merge */
+/* One role per line keeps additions to the table easy to merge. */
+/* clang-format off */
 static const kubeling_role_t *const roles[] = {
     &role_server,
     &role_agent,
