@@ -1,5 +1,6 @@
 /* apiserver: start-up (PKI, TLS configuration, listener) and shutdown. */
 #include "apiserver_internal.h"
+#include "apiserver_crd.h"
 #include "apiserver_metrics.h"
 #include "apiserver_pki.h"
 #include "apiserver_openapi.h"
@@ -123,6 +124,7 @@ static void release(apiserver_t *a)
     apiserver_watch_cache_free(a);
     apiserver_services_free(a);
     apiserver_openapi_free(a->openapi);
+    apiserver_crd_reset();
     free(a);
 }
 
@@ -166,6 +168,8 @@ int apiserver_start(const apiserver_opts_t *o, apiserver_t **ret, util_error_t *
             r = apiserver_registry_bootstrap(a, err);
         if (r == 0 && o->store)
             r = apiserver_services_bootstrap(a, err);
+        if (r == 0 && o->store)
+            r = apiserver_crd_start(a, err); /* serve the established CRDs */
         apiserver_pki_free(&pki);
     }
     if (r < 0) {
@@ -191,6 +195,7 @@ void apiserver_stop(apiserver_t *a)
     if (!a || a->stopping)
         return;
     a->stopping = true;
+    apiserver_crd_stop(a);
     while (a->conns)
         apiserver__conn_close(a->conns);
     uv_close((uv_handle_t *)&a->listener, listener_closed);

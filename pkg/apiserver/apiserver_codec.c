@@ -11,6 +11,7 @@
 #include <mbedtls/base64.h>
 
 #include "apiserver_apply.h"
+#include "apiserver_crd.h"
 #include "apiserver_defaults.h"
 #include "apiserver_metrics.h"
 #include "apiserver_object.h"
@@ -243,5 +244,9 @@ int apiserver_reg_normalize(apiserver_conn_t *c, const apiserver_target_t *t, cJ
         cJSON_AddStringToObject(status, "phase", "Active");
     }
     apiserver_defaults_apply(t->res, obj);
+    if (apiserver_crd_of(t->res))
+        apiserver_crd_normalize(t->res, obj);
+    else if (!strcmp(t->res->plural, "customresourcedefinitions"))
+        apiserver_crd_prepare(obj);
     return 0;
 }

@@ -32,6 +32,7 @@ struct apiserver {
     unsigned nconns, inflight;
     int pending_closes;                /* handles still closing; freed when 0 after stop */
     struct apiserver_openapi *openapi; /* rendered on first use (apiserver_openapi.c) */
+    unsigned openapi_crd_generation;   /* the CRD set it was rendered for */
 };
 
 /* The authenticated user of a connection (from its client certificate). */

@@ -7,6 +7,7 @@
 
 #include <mbedtls/sha512.h>
 
+#include "apiserver_crd.h"
 #include "apiserver_internal.h"
 
 #define V2_PROTOBUF "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
@@ -136,8 +137,12 @@ bool apiserver__openapi(apiserver_conn_t *c, bool read)
         return true;
     }
     apiserver_t *a = c->srv;
-    if (!a->openapi)
+    if (a->openapi && a->openapi_crd_generation != apiserver_crd_generation())
+        a->openapi = apiserver_openapi_free(a->openapi); /* the served CRDs changed */
+    if (!a->openapi) {
+        a->openapi_crd_generation = apiserver_crd_generation();
         a->openapi = apiserver_openapi_new();
+    }
     if (!strcmp(p, "/openapi/v2")) {
         const char *accept = apiserver__header(&c->req, "accept");
         if (accept && strstr(accept, "protobuf"))

@@ -12,6 +12,7 @@
 #include <mbedtls/base64.h>
 
 #include "apiserver_apply.h"
+#include "apiserver_crd.h"
 #include "apiserver_defaults.h"
 #include "apiserver_metrics.h"
 #include "apiserver_object.h"
@@ -36,6 +37,8 @@ static bool dry_run(apiserver_conn_t *c)
 /* Resources whose metadata.generation counts spec changes (upstream's strategies). */
 static bool tracks_generation(const apiserver_resource_t *r)
 {
+    if (apiserver_crd_of(r))
+        return true;
     static const char *const plurals[] = {"deployments",
                                           "replicasets",
                                           "statefulsets",
@@ -100,11 +103,36 @@ static void prepare_create(const apiserver_target_t *t, cJSON *obj)
     if (!has_status || !strcmp(t->res->plural, "namespaces"))
         return;
     cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
+    if (apiserver_crd_of(t->res))
+        return; /* a custom resource starts without status */
     cJSON *status = cJSON_AddObjectToObject(obj, "status");
+    if (!strcmp(t->res->plural, "customresourcedefinitions"))
+        apiserver_crd_prepare(obj);
     if (!strcmp(t->res->plural, "pods")) {
         cJSON_AddStringToObject(status, "phase", "Pending");
         cJSON_AddStringToObject(status, "qosClass", pod_qos(obj));
     }
+}
+
+/* A custom resource's generation follows every change but metadata (and status, when status is
+ * a subresource), as upstream's customresource strategy. */
+static bool custom_resource_changed(const apiserver_resource_t *r, const cJSON *obj,
+                                    const cJSON *cur)
+{
+    bool status_sub = apiserver_reg_has_subresource(r, "status");
+    for (const cJSON *m = obj->child; m; m = m->next) {
+        if (!m->string || !strcmp(m->string, "metadata") ||
+            (status_sub && !strcmp(m->string, "status")))
+            continue;
+        if (!cJSON_Compare(m, cJSON_GetObjectItemCaseSensitive(cur, m->string), true))
+            return true;
+    }
+    for (const cJSON *m = cur->child; m; m = m->next)
+        if (m->string && strcmp(m->string, "metadata") &&
+            !(status_sub && !strcmp(m->string, "status")) &&
+            !cJSON_GetObjectItemCaseSensitive(obj, m->string))
+            return true;
+    return false;
 }
 
 /* generation follows spec changes; an object being deleted whose finalizers are all gone is
@@ -116,8 +144,10 @@ static bool prepare_update(const apiserver_target_t *t, cJSON *obj, const cJSON 
     if (tracks_generation(t->res)) {
         const cJSON *g = cJSON_GetObjectItemCaseSensitive(cmeta, "generation");
         double gen = cJSON_IsNumber(g) ? g->valuedouble : 1;
-        bool changed = !cJSON_Compare(cJSON_GetObjectItemCaseSensitive(obj, "spec"),
-                                      cJSON_GetObjectItemCaseSensitive(cur, "spec"), true);
+        bool changed = apiserver_crd_of(t->res)
+                           ? custom_resource_changed(t->res, obj, cur)
+                           : !cJSON_Compare(cJSON_GetObjectItemCaseSensitive(obj, "spec"),
+                                            cJSON_GetObjectItemCaseSensitive(cur, "spec"), true);
         set_int(meta, "generation", changed && !t->sub[0] ? gen + 1 : gen);
     }
     const cJSON *deleting = cJSON_GetObjectItemCaseSensitive(cmeta, "deletionTimestamp");
@@ -517,8 +547,8 @@ void apiserver_reg_handle_patch(apiserver_conn_t *c, const apiserver_target_t *t
     }
     if (!strcmp(type, "application/merge-patch+json"))
         kind = MERGE;
-    else if (!strcmp(type, "application/strategic-merge-patch+json"))
-        kind = STRATEGIC;
+    else if (!strcmp(type, "application/strategic-merge-patch+json") && !apiserver_crd_of(t->res))
+        kind = STRATEGIC; /* custom resources have no patch strategies: 415 as upstream */
     else if (!strcmp(type, "application/json-patch+json"))
         kind = JSON_PATCH;
     else {
@@ -526,8 +556,12 @@ void apiserver_reg_handle_patch(apiserver_conn_t *c, const apiserver_target_t *t
         snprintf(msg, sizeof(msg),
                  "the body of the request was in an unknown format - accepted media types "
                  "include: application/json-patch+json, application/merge-patch+json, "
-                 "application/apply-patch+yaml, application/strategic-merge-patch+json (got %s)",
-                 type[0] ? type : "none");
+                 "application/apply-patch+yaml%s",
+                 apiserver_crd_of(t->res) ? "" : ", application/strategic-merge-patch+json");
+        if (!apiserver_crd_of(t->res)) {
+            size_t used = strlen(msg);
+            snprintf(msg + used, sizeof(msg) - used, " (got %s)", type[0] ? type : "none");
+        }
         apiserver__respond_status(c, 415, "UnsupportedMediaType", msg);
         return;
     }
@@ -600,8 +634,8 @@ void apiserver_reg_handle_patch(apiserver_conn_t *c, const apiserver_target_t *t
  * synchronously in batches: namespaces are few and small on the machines kubeling targets. */
 static int purge_namespace(apiserver_t *a, const char *ns, util_error_t *err)
 {
-    for (size_t i = 0; i < apiserver_nresources; i++) {
-        const apiserver_resource_t *r = &apiserver_resources[i];
+    for (size_t i = 0; i < apiserver_resource_count(); i++) { /* custom resources too */
+        const apiserver_resource_t *r = apiserver_resource_at(i);
         if (!r->namespaced)
             continue;
         char prefix[512], end[512];
