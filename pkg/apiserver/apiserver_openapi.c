@@ -50,10 +50,10 @@ static void gv_path(const char *group, const char *version, char *out, size_t n)
 apiserver_openapi_t *apiserver_openapi_new(void)
 {
     apiserver_openapi_t *o = calloc(1, sizeof(*o));
-    o->docs = calloc(apiserver_ngroups, sizeof(*o->docs));
+    o->docs = calloc(apiserver_group_count(), sizeof(*o->docs));
     cJSON *index = cJSON_CreateObject(), *paths = cJSON_AddObjectToObject(index, "paths");
-    for (size_t g = 0; g < apiserver_ngroups; g++) {
-        const apiserver_group_t *gv = &apiserver_groups[g];
+    for (size_t g = 0; g < apiserver_group_count(); g++) {
+        const apiserver_group_t *gv = apiserver_group_at(g);
         apiserver_openapi_doc_t *d = &o->docs[o->ndocs++];
         char path[256], url[512];
         gv_path(gv->name, gv->version, path, sizeof(path));

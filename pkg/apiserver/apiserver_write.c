@@ -456,6 +456,7 @@ void apiserver_reg_finish_update(apiserver_conn_t *c, const apiserver_target_t *
     }
     apply_subresource_rules(t, obj, cur);
     keep_server_fields(obj, cur);
+    apiserver_crd_normalize(t->res, obj); /* defaults first: they are no change of generation */
     bool remove = prepare_update(t, obj, cur);
     if (apiserver_reg_normalize(c, t, obj, t->name) < 0) {
         cJSON_Delete(cur);
