@@ -89,9 +89,15 @@ bool apiserver_query_get(const char *query, const char *name, char *out, size_t 
 
 bool apiserver_reg_query_true(const char *query, const char *name)
 {
+    /* Go's strconv.ParseBool, as upstream's query decoding (Python clients send "True") */
+    static const char *const yes[] = {"1", "t", "T", "true", "TRUE", "True", NULL};
     char v[16];
-    return apiserver_query_get(query, name, v, sizeof(v)) &&
-           (!strcmp(v, "true") || !strcmp(v, "1"));
+    if (!apiserver_query_get(query, name, v, sizeof(v)))
+        return false;
+    for (size_t i = 0; yes[i]; i++)
+        if (!strcmp(v, yes[i]))
+            return true;
+    return false;
 }
 
 /* ---- routing ------------------------------------------------------------------------------- */
