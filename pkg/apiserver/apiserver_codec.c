@@ -43,7 +43,9 @@ void apiserver_reg_respond_object(apiserver_conn_t *c, int status, cJSON *obj)
 void apiserver_reg_respond_kv(apiserver_conn_t *c, const apiserver_target_t *t,
                               const store_kv_t *kv)
 {
-    if (!apiserver_table_wanted(apiserver__header(&c->req, "accept"), NULL) || t->sub[0]) {
+    bool rewrite = apiserver_crd_rewrites(t->res);
+    if (!rewrite &&
+        (!apiserver_table_wanted(apiserver__header(&c->req, "accept"), NULL) || t->sub[0])) {
         util_buf_t b = {0};
         if (apiserver_obj_splice_rv(kv->value, kv->value_len, kv->mod_rev, &b)) {
             apiserver__respond(c, 200, "application/json", b.data, b.len, NULL);
@@ -56,6 +58,8 @@ void apiserver_reg_respond_kv(apiserver_conn_t *c, const apiserver_target_t *t,
         apiserver__respond_status(c, 500, "InternalError", "stored object is not valid JSON");
         return;
     }
+    if (rewrite)
+        apiserver_crd_set_api_version(t->res, obj);
     const char *table_version = NULL;
     if (!t->sub[0] &&
         apiserver_table_wanted(apiserver__header(&c->req, "accept"), &table_version)) {

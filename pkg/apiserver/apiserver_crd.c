@@ -497,10 +497,38 @@ void apiserver_crd_stop(apiserver_t *a)
 
 /* ---- custom resource behaviour --------------------------------------------------------------- */
 
+bool apiserver_crd_rewrites(const apiserver_resource_t *r)
+{
+    const apiserver_crd_res_t *e = apiserver_crd_of(r);
+    if (!e || !e->crd_name)
+        return false;
+    for (size_t i = 0; i < reg.nactive; i++)
+        if (reg.active[i] != e && reg.active[i]->crd_name &&
+            !strcmp(reg.active[i]->crd_name, e->crd_name))
+            return true;
+    return false;
+}
+
+void apiserver_crd_set_api_version(const apiserver_resource_t *r, cJSON *obj)
+{
+    if (!apiserver_crd_of(r) || !cJSON_IsObject(obj))
+        return;
+    char *av = util_strdup_printf("%s/%s", r->group, r->version);
+    cJSON *cur = cJSON_GetObjectItemCaseSensitive(obj, "apiVersion");
+    if (cur)
+        cJSON_ReplaceItemInObjectCaseSensitive(obj, "apiVersion", cJSON_CreateString(av));
+    else
+        cJSON_AddStringToObject(obj, "apiVersion", av);
+    free(av);
+}
+
 void apiserver_crd_normalize(const apiserver_resource_t *r, cJSON *obj)
 {
     const apiserver_crd_res_t *e = apiserver_crd_of(r);
-    if (!e || !e->schema)
+    if (!e)
+        return;
+    apiserver_crd_set_api_version(r, obj); /* written through this version's endpoint */
+    if (!e->schema)
         return;
     apiserver_crd_schema_prune(e->schema, obj, NULL);
     apiserver_crd_schema_default(e->schema, obj);

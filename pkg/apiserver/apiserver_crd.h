@@ -88,6 +88,11 @@ void apiserver_crd_schema_validate(const cJSON *schema, const cJSON *obj, apiser
 
 /* ---- custom resource behaviour (apiserver_crd.c) ---- */
 
+/* True for a custom resource whose CRD serves more than one version: objects are stored as
+ * written and their apiVersion is rewritten on the way out (conversion strategy None). */
+bool apiserver_crd_rewrites(const apiserver_resource_t *r);
+/* Sets obj.apiVersion to r's group/version. */
+void apiserver_crd_set_api_version(const apiserver_resource_t *r, cJSON *obj);
 /* Server-side rules of a custom resource: pruning (answering Strict fieldValidation is the
  * caller's), defaults. */
 void apiserver_crd_normalize(const apiserver_resource_t *r, cJSON *obj);

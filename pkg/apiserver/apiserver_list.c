@@ -11,6 +11,7 @@
 #include <mbedtls/base64.h>
 
 #include "apiserver_apply.h"
+#include "apiserver_crd.h"
 #include "apiserver_defaults.h"
 #include "apiserver_metrics.h"
 #include "apiserver_object.h"
@@ -244,7 +245,8 @@ void apiserver_reg_handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
         apiserver_status_bad_request(c, "includeObject must be None, Metadata or Object");
         return;
     }
-    objects_t items = {.raw_mode = !table && apiserver_filter_empty(f)};
+    bool rewrite = apiserver_crd_rewrites(t->res);
+    objects_t items = {.raw_mode = !table && apiserver_filter_empty(f) && !rewrite};
     size_t count = 0;
     bool more = false;
     int64_t served = at;
@@ -287,6 +289,8 @@ void apiserver_reg_handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
                                                      l.kvs[k]->mod_rev);
             if (!obj)
                 continue;
+            if (rewrite)
+                apiserver_crd_set_api_version(t->res, obj);
             if (apiserver_filter_matches(f, obj)) {
                 count++;
                 objects_push(&items, obj);

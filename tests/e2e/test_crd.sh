@@ -242,6 +242,46 @@ assert events == [("ADDED", "from-py"), ("MODIFIED", "from-py"), ("DELETED", "fr
 PYEOF
 }
 
+cluster_scoped_two_versions() {
+    cat >"$E2E_TMP/w.yaml" <<'YAML'
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Cluster
+  names: {plural: widgets, kind: Widget}
+  versions:
+  - name: v1beta1
+    served: true
+    storage: false
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, properties: {size: {type: integer}}}}
+YAML
+    kcc 1.27 apply -f "$E2E_TMP/w.yaml" >/dev/null
+    kcc 1.27 wait --for condition=established --timeout=10s crd/widgets.example.com >/dev/null
+    printf 'apiVersion: example.com/v1beta1\nkind: Widget\nmetadata: {name: w1}\nsize: 3\n' >"$E2E_TMP/w1.yaml"
+    run_cmd "$E2E_TMP/c" kcc 1.33 create -f "$E2E_TMP/w1.yaml"
+    expect_rc 0 "create via v1beta1"
+    run_cmd "$E2E_TMP/g1" curl_admin "https://127.0.0.1:$PORT/apis/example.com/v1/widgets/w1"
+    expect_grep "$E2E_TMP/g1" '^\{"apiVersion":"example.com/v1","kind":"Widget"'
+    run_cmd "$E2E_TMP/l" curl_admin "https://127.0.0.1:$PORT/apis/example.com/v1beta1/widgets"
+    expect_grep "$E2E_TMP/l" '"items":\[\{"apiVersion":"example.com/v1beta1","kind":"Widget"'
+    run_cmd "$E2E_TMP/w" curl_admin "https://127.0.0.1:$PORT/apis/example.com/v1/widgets?watch=1&timeoutSeconds=1"
+    expect_grep "$E2E_TMP/w" '"type":"ADDED","object":\{"apiVersion":"example.com/v1"'
+    run_cmd "$E2E_TMP/t" kcc 1.33 get widgets
+    expect_grep "$E2E_TMP/t" '^NAME +AGE$'
+    expect_grep "$E2E_TMP/t" '^w1 +[0-9]+s$'
+    run_cmd "$E2E_TMP/v" curl_admin "https://127.0.0.1:$PORT/apis/example.com"
+    expect_grep "$E2E_TMP/v" '"preferredVersion":\{"groupVersion":"example.com/v1","version":"v1"\}'
+    run_cmd "$E2E_TMP/ns" curl_admin "https://127.0.0.1:$PORT/apis/example.com/v1/namespaces/default/widgets"
+    expect_grep "$E2E_TMP/ns" '"code":404'
+    kcc 1.33 delete crd widgets.example.com >/dev/null
+}
+
 restart_server() { # in this shell: PORT and SERVER_PID change
     kill "$SERVER_PID"
     wait "$SERVER_PID" 2>/dev/null
@@ -279,6 +319,7 @@ t scale_and_status scale_and_status
 t schema_validation schema_validation
 t explain_works explain_works
 t python_watch python_watch
+t cluster_scoped_two_versions cluster_scoped_two_versions
 restart_server
 t served_again_after_restart served_again_after_restart
 t deleting_the_crd_removes_its_objects deleting_the_crd_removes_its_objects

@@ -271,6 +271,16 @@ static void test_registry_serves_established_crd(void **state)
     assert_string_equal(apiserver_group_at(apiserver_ngroups)->version, "v1");
     assert_string_equal(apiserver_group_at(apiserver_ngroups + 1)->version, "v1beta1");
 
+    /* two served versions: apiVersion is rewritten to the endpoint's */
+    assert_true(apiserver_crd_rewrites(r));
+    assert_false(apiserver_crd_rewrites(apiserver_resource_find("", "v1", "pods")));
+    cJSON *o = J("{\"apiVersion\":\"example.com/v1beta1\",\"kind\":\"Widget\"}");
+    apiserver_crd_set_api_version(r, o);
+    char *ot = cJSON_PrintUnformatted(o);
+    assert_string_equal(ot, "{\"apiVersion\":\"example.com/v1\",\"kind\":\"Widget\"}");
+    free(ot);
+    cJSON_Delete(o);
+
     /* printer columns */
     cJSON *cols = apiserver_crd_table_columns(r);
     assert_int_equal(cJSON_GetArraySize(cols), 3);
