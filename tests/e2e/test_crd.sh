@@ -153,6 +153,30 @@ crud_and_columns() {
     expect_grep "$E2E_TMP/d" 'crontab.stable.example.com "c-1-33" deleted'
 }
 
+dry_run_finalizers_collections() {
+    cr dry 1 >"$E2E_TMP/dry.yaml"
+    run_cmd "$E2E_TMP/d" kcc 1.33 create --dry-run=server -f "$E2E_TMP/dry.yaml"
+    expect_grep "$E2E_TMP/d" 'crontab.stable.example.com/dry created \(server dry run\)'
+    run_cmd "$E2E_TMP/g" kcc 1.33 get ct dry
+    expect_rc 1 "dry run stored nothing"
+    cr held 1 >"$E2E_TMP/held.yaml"
+    sed -i 's/^  name: held$/  name: held\n  finalizers: [example.com\/hold]/' "$E2E_TMP/held.yaml"
+    kcc 1.33 create -f "$E2E_TMP/held.yaml" >/dev/null
+    run_cmd "$E2E_TMP/del" kcc 1.33 delete ct held --wait=false
+    run_cmd "$E2E_TMP/g" kcc 1.33 get ct held -o jsonpath='{.metadata.deletionTimestamp}'
+    expect_grep "$E2E_TMP/g" '^20[0-9-]+T'
+    kcc 1.33 patch ct held --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null
+    run_cmd "$E2E_TMP/g" kcc 1.33 get ct held
+    expect_rc 1 "gone once the finalizer is removed"
+    for n in 1 2 3; do cr "page-$n" 1 | sed "s/^  name: page-$n$/  name: page-$n\n  labels: {set: page}/" >"$E2E_TMP/p$n.yaml"; kcc 1.33 create -f "$E2E_TMP/p$n.yaml" >/dev/null; done
+    run_cmd "$E2E_TMP/l" curl_admin "https://127.0.0.1:$PORT/apis/stable.example.com/v1/namespaces/default/crontabs?labelSelector=set%3Dpage&limit=2"
+    expect_grep "$E2E_TMP/l" '"continue":"'
+    run_cmd "$E2E_TMP/dc" curl_admin -X DELETE "https://127.0.0.1:$PORT/apis/stable.example.com/v1/namespaces/default/crontabs?labelSelector=set%3Dpage"
+    expect_grep "$E2E_TMP/dc" '"kind":"CronTabList"'
+    run_cmd "$E2E_TMP/g" kcc 1.33 get ct -l set=page -o name
+    [[ ! -s "$E2E_TMP/g" ]] || { cat "$E2E_TMP/g" >&2; fail "deletecollection left objects"; }
+}
+
 scale_and_status() {
     run_cmd "$E2E_TMP/s" kcc 1.27 scale ct c-1-27 --replicas=5
     expect_rc 0 "scale"
@@ -315,6 +339,7 @@ t crd_is_established crd_is_established
 t invalid_crd_is_refused invalid_crd_is_refused
 t discovery_shows_the_resource discovery_shows_the_resource
 t crud_and_columns crud_and_columns
+t dry_run_finalizers_collections dry_run_finalizers_collections
 t scale_and_status scale_and_status
 t schema_validation schema_validation
 t explain_works explain_works
