@@ -1,6 +1,6 @@
 /* apiserver_crd: the dynamic part of the resource registry: one entry per served version of
  * each established CustomResourceDefinition, kept in step with the store by a watch on the
- * CRD keys (and rebuilt from the store at start), and the cleanup of a deleted CRD's objects. */
+ * CRD keys (and rebuilt from the store at start). */
 #include "apiserver_crd.h"
 
 #include <errno.h>
@@ -280,10 +280,10 @@ static void entry_fill(apiserver_crd_res_t *e, const char *crd_name, const cJSON
     e->columns = cJSON_IsArray(cols) ? cJSON_Duplicate(cols, true) : NULL;
 }
 
+/* Established, also while terminating: the objects stay readable and deletable until the
+ * cleanup has removed them (creates are refused, see apiserver_crd_terminating). */
 static bool established(const cJSON *crd)
 {
-    if (jget(jget(crd, "metadata"), "deletionTimestamp"))
-        return false;
     const cJSON *c;
     cJSON_ArrayForEach(c, jget(jget(crd, "status"), "conditions"))
     {
@@ -298,6 +298,16 @@ void apiserver_crd_sync(const char *name, const char *value, size_t len)
 {
     deactivate_crd(name);
     cJSON *crd = value ? cJSON_ParseWithLength(value, len) : NULL;
+    const cJSON *meta = jget(crd, "metadata");
+    bool terminating = jget(meta, "deletionTimestamp") != NULL;
+    if (terminating && reg.store) { /* deleted with the cleanup finalizer: remove the objects */
+        const cJSON *f;
+        cJSON_ArrayForEach(f, jget(meta, "finalizers"))
+        {
+            if (cJSON_IsString(f) && !strcmp(f->valuestring, APISERVER_CRD_FINALIZER))
+                apiserver_crd_cleanup_start(reg.store, name, value, len, true);
+        }
+    }
     if (crd && established(crd)) {
         const cJSON *spec = jget(crd, "spec");
         const char *group = jstr(spec, "group");
@@ -313,6 +323,7 @@ void apiserver_crd_sync(const char *name, const char *value, size_t len)
                 continue; /* another CRD holds these names */
             apiserver_crd_res_t *e = entry_get(group, vname, plural, kind);
             entry_fill(e, name, spec, ver);
+            e->terminating = terminating;
             activate(e);
         }
     }
@@ -337,68 +348,6 @@ void apiserver_crd_reset(void)
     reg.groups = NULL;
     reg.nactive = reg.cap = reg.ngroups = 0;
     reg.generation++;
-}
-
-/* ---- cleanup of a deleted CRD's objects ------------------------------------------------------ */
-
-typedef struct cleanup {
-    store_t *store;
-    char prefix[512];
-    unsigned rounds;
-} cleanup_t;
-
-static void cleanup_step(cleanup_t *cl);
-
-static void cleanup_done(store_t *s, store_txn_result_t *res, void *ud)
-{
-    (void)s;
-    cleanup_t *cl = ud;
-    if (res->status == -ECANCELED || ++cl->rounds > 100000) {
-        free(cl);
-        return;
-    }
-    cleanup_step(cl); /* next batch (or the same one again after a conflict) */
-}
-
-static void cleanup_step(cleanup_t *cl)
-{
-    char end[512];
-    size_t end_len = store_prefix_end(cl->prefix, strlen(cl->prefix), end);
-    store_list_t l = {0};
-    if (store_range(cl->store, cl->prefix, strlen(cl->prefix), end, end_len, 0, 100, &l, NULL) <
-            0 ||
-        l.n == 0) {
-        store_list_free(&l);
-        free(cl);
-        return;
-    }
-    store_op_t ops[100];
-    for (size_t i = 0; i < l.n; i++)
-        ops[i] = (store_op_t){.type = STORE_OP_DELETE,
-                              .key = l.kvs[i]->key,
-                              .key_len = l.kvs[i]->key_len,
-                              .expected_rev = l.kvs[i]->mod_rev};
-    int r = store_txn(cl->store, ops, l.n, cleanup_done, cl, NULL);
-    store_list_free(&l);
-    if (r < 0)
-        free(cl);
-}
-
-/* Deletes every object of a deleted CRD (upstream's customresourcecleanup finalizer does the
- * same before the CRD goes; here it follows the deletion). */
-static void cleanup_objects(store_t *s, const char *value, size_t len)
-{
-    cJSON *crd = cJSON_ParseWithLength(value, len);
-    const cJSON *spec = jget(crd, "spec");
-    const char *group = jstr(spec, "group");
-    const char *plural = jstr(jget(spec, "names"), "plural");
-    if (group && plural && group[0] && plural[0] && !strchr(group, '/') && !strchr(plural, '/')) {
-        cleanup_t *cl = util_xcalloc(1, sizeof(*cl));
-        cl->store = s;
-        snprintf(cl->prefix, sizeof(cl->prefix), "/registry/%s/%s/", group, plural);
-        cleanup_step(cl);
-    }
-    cJSON_Delete(crd);
 }
 
 /* ---- watch ----------------------------------------------------------------------------------- */
@@ -454,8 +403,9 @@ static void on_crd_event(store_watcher_t *w, void *ud)
             apiserver_crd_sync(name, ev->kv.value, ev->kv.value_len);
         } else if (ev->type == STORE_EVENT_DELETE) {
             apiserver_crd_sync(name, NULL, 0);
-            if (ev->has_prev && ev->prev.value)
-                cleanup_objects(a->opts.store, ev->prev.value, ev->prev.value_len);
+            if (ev->has_prev && ev->prev.value) /* deleted without the cleanup finalizer */
+                apiserver_crd_cleanup_start(a->opts.store, name, ev->prev.value, ev->prev.value_len,
+                                            false);
         }
         store_event_unref(ev);
     }

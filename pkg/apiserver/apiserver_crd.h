@@ -29,6 +29,7 @@ typedef struct apiserver_crd_res {
     cJSON *columns; /* additionalPrinterColumns (owned), NULL when none */
     char *spec_replicas_path, *status_replicas_path, *label_selector_path; /* scale */
     bool active;
+    bool terminating;                   /* the CRD is being deleted: no creates */
     struct apiserver_crd_res *next_all; /* every entry ever made */
 } apiserver_crd_res_t;
 
@@ -52,6 +53,20 @@ void apiserver_crd_sync(const char *name, const char *value, size_t len);
 /* Loads every stored CRD and watches for changes (server start); stops the watch. */
 int apiserver_crd_start(apiserver_t *a, util_error_t *err);
 void apiserver_crd_stop(apiserver_t *a);
+/* ---- deletion (apiserver_crd_cleanup.c) ---- */
+
+/* Upstream's finalizer: a deleted CRD stays (Terminating) until its objects are gone. */
+#define APISERVER_CRD_FINALIZER "customresourcecleanup.apiextensions.k8s.io"
+
+/* Marks a CRD being deleted (deletionTimestamp already set by the caller): adds the cleanup
+ * finalizer and the Terminating condition. */
+void apiserver_crd_mark_deleting(cJSON *crd);
+/* Deletes the objects of the CRD stored as value (in batches, in the background); then, when
+ * finalize, removes the cleanup finalizer from the CRD (which deletes it when it was the
+ * last). One cleanup per CRD name at a time. */
+void apiserver_crd_cleanup_start(store_t *s, const char *name, const char *value, size_t len,
+                                 bool finalize);
+
 /* Frees every entry (server release; nothing may point at them any more). */
 void apiserver_crd_reset(void);
 

@@ -290,6 +290,9 @@ static void set_status(cJSON *crd)
         cJSON *an = cJSON_Duplicate(names, true);
         cJSON_AddItemToObject(status, "acceptedNames", an);
     }
+    if (jget(jget(crd, "metadata"), "deletionTimestamp"))
+        condition(conds, oconds, "Terminating", true, "InstanceDeletionInProgress",
+                  "CustomResource deletion is in progress");
     cJSON *stored = cJSON_AddArrayToObject(status, "storedVersions");
     const cJSON *sv;
     cJSON_ArrayForEach(sv, jget(old, "storedVersions")) if (cJSON_IsString(sv))

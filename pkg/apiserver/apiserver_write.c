@@ -348,6 +348,14 @@ void apiserver_reg_create(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
         apiserver_status_invalid(c, t->res, copy, "metadata.name", copy, why);
         return;
     }
+    const apiserver_crd_res_t *crd = apiserver_crd_of(t->res);
+    if (crd && crd->terminating) {
+        cJSON_Delete(obj);
+        apiserver__respond_status(c, 405, "MethodNotAllowed",
+                                  "create not allowed while custom resource definition is "
+                                  "terminating");
+        return;
+    }
     if (t->res->namespaced && !namespace_exists(c->srv, t->ns)) {
         cJSON_Delete(obj);
         apiserver_status_not_found(c, apiserver_resource_find("", "v1", "namespaces"), t->ns);
@@ -719,6 +727,10 @@ void apiserver_reg_handle_delete(apiserver_conn_t *c, const apiserver_target_t *
         apiserver__respond_status(c, 500, "InternalError", "stored object has no metadata");
         return;
     }
+    /* A CRD is only marked: its objects go first (apiserver_crd_cleanup.c). */
+    if (!strcmp(t->res->plural, "customresourcedefinitions") &&
+        !cJSON_GetObjectItemCaseSensitive(meta, "deletionTimestamp"))
+        apiserver_crd_mark_deleting(cur);
     /* Finalizers: the object is only marked; it goes when the last finalizer is removed. */
     bool finalizers = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(meta, "finalizers")) > 0;
     bool deleting = cJSON_GetObjectItemCaseSensitive(meta, "deletionTimestamp") != NULL;
@@ -738,6 +750,8 @@ void apiserver_reg_handle_delete(apiserver_conn_t *c, const apiserver_target_t *
         time_after(when, grace);
         cJSON_AddStringToObject(meta, "deletionTimestamp", when);
         set_int(meta, "deletionGracePeriodSeconds", (double)grace);
+        if (!strcmp(t->res->plural, "customresourcedefinitions"))
+            apiserver_crd_prepare(cur); /* the Terminating condition */
         submit_write(c, t, W_UPDATE, t->name, cur, expected, NULL);
         return;
     }

@@ -306,6 +306,42 @@ YAML
     kcc 1.33 delete crd widgets.example.com >/dev/null
 }
 
+terminating_crd_cleans_up_then_goes() {
+    cat >"$E2E_TMP/g.yaml" <<'YAML'
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gizmos.example.org, finalizers: [example.org/keep]}
+spec:
+  group: example.org
+  scope: Namespaced
+  names: {plural: gizmos, kind: Gizmo}
+  versions:
+  - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
+YAML
+    kcc 1.33 apply -f "$E2E_TMP/g.yaml" >/dev/null
+    kcc 1.33 wait --for condition=established --timeout=10s crd/gizmos.example.org >/dev/null
+    printf 'apiVersion: example.org/v1\nkind: Gizmo\nmetadata: {name: g%s}\n' 1 >"$E2E_TMP/g1.yaml"
+    kcc 1.33 create -f "$E2E_TMP/g1.yaml" >/dev/null
+    run_cmd "$E2E_TMP/d" kcc 1.33 delete crd gizmos.example.org --wait=false
+    expect_rc 0 "delete crd"
+    local i
+    for i in $(seq 50); do # our finalizer goes once the objects are gone; the user's stays
+        kcc 1.33 get crd gizmos.example.org -o jsonpath='{.metadata.finalizers} {range .status.conditions[*]}{.type}={.status} {end}' >"$E2E_TMP/s"
+        grep -q '^\["example.org/keep"\] ' "$E2E_TMP/s" && break
+        sleep 0.1
+    done
+    expect_grep "$E2E_TMP/s" '^\["example.org/keep"\] NamesAccepted=True Established=True Terminating=True $'
+    run_cmd "$E2E_TMP/l" curl_admin "https://127.0.0.1:$PORT/apis/example.org/v1/gizmos"
+    expect_grep "$E2E_TMP/l" '"items":\[\]'
+    printf 'apiVersion: example.org/v1\nkind: Gizmo\nmetadata: {name: g%s}\n' 2 >"$E2E_TMP/g2.yaml"
+    run_cmd "$E2E_TMP/c" kcc 1.33 create -f "$E2E_TMP/g2.yaml"
+    expect_rc 1 "create while terminating"
+    expect_grep "$E2E_TMP/c" 'create not allowed while custom resource definition is terminating'
+    kcc 1.33 patch crd gizmos.example.org --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null
+    run_cmd "$E2E_TMP/g" kcc 1.33 get crd gizmos.example.org
+    expect_rc 1 "gone with its last finalizer"
+}
+
 restart_server() { # in this shell: PORT and SERVER_PID change
     kill "$SERVER_PID"
     wait "$SERVER_PID" 2>/dev/null
@@ -345,6 +381,7 @@ t schema_validation schema_validation
 t explain_works explain_works
 t python_watch python_watch
 t cluster_scoped_two_versions cluster_scoped_two_versions
+t terminating_crd_cleans_up_then_goes terminating_crd_cleans_up_then_goes
 restart_server
 t served_again_after_restart served_again_after_restart
 t deleting_the_crd_removes_its_objects deleting_the_crd_removes_its_objects

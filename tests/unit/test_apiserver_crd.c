@@ -227,6 +227,19 @@ static void test_crd_validation_and_status(void **state)
                         "True");
     assert_string_equal(
         cJSON_GetArrayItem(cJSON_GetObjectItem(st, "storedVersions"), 0)->valuestring, "v1");
+    /* deletion: the cleanup finalizer (once) and the Terminating condition */
+    cJSON_AddStringToObject(cJSON_GetObjectItem(crd, "metadata"), "deletionTimestamp",
+                            "2026-01-01T00:00:00Z");
+    apiserver_crd_mark_deleting(crd);
+    apiserver_crd_mark_deleting(crd);
+    apiserver_crd_prepare(crd);
+    const cJSON *fin = cJSON_GetObjectItem(cJSON_GetObjectItem(crd, "metadata"), "finalizers");
+    assert_int_equal(cJSON_GetArraySize(fin), 1);
+    assert_string_equal(cJSON_GetArrayItem(fin, 0)->valuestring,
+                        "customresourcecleanup.apiextensions.k8s.io");
+    conds = cJSON_GetObjectItem(cJSON_GetObjectItem(crd, "status"), "conditions");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(conds, 2), "type")->valuestring,
+                        "Terminating");
     cJSON_Delete(crd);
     crd = J("{\"metadata\":{\"name\":\"x.example.com\"},\"spec\":{\"group\":\"nodot\",\"scope\":"
             "\"Everywhere\",\"names\":{\"plural\":\"Bad\"},\"versions\":[{\"name\":\"v1\","
