@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,7 +34,10 @@ static struct {
 
 const apiserver_crd_res_t *apiserver_crd_of(const apiserver_resource_t *r)
 {
-    if (!r || (r >= apiserver_resources && r < apiserver_resources + apiserver_nresources))
+    /* built-in entries are the static table's; compared as integers (pointers into different
+     * objects may not be ordered in C) */
+    uintptr_t p = (uintptr_t)r, lo = (uintptr_t)apiserver_resources;
+    if (!r || (p >= lo && p < lo + apiserver_nresources * sizeof(*r)))
         return NULL;
     return (const apiserver_crd_res_t *)r;
 }

@@ -2,6 +2,8 @@
  * shared by the OpenAPI v3 and v2 generators. */
 #include "apiserver_openapi.h"
 
+#include "apiserver_crd.h"
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,7 +183,7 @@ void apiserver_openapi__reach_gv(const char *group, const char *version, unsigne
         const apiserver_resource_t *r = apiserver_resource_at(i);
         if (strcmp(r->group, group) || strcmp(r->version, version))
             continue;
-        if (r >= apiserver_resources + apiserver_nresources || r < apiserver_resources) {
+        if (apiserver_crd_of(r)) {
             apiserver_openapi__reach_crd_meta(seen); /* a custom resource */
             continue;
         }

@@ -2,6 +2,8 @@
  * upstream's operation extensions, components.schemas from k8s_schema). */
 #include "apiserver_openapi.h"
 
+#include "apiserver_crd.h"
+
 #include "apiserver.h"
 
 #include <stdlib.h>
@@ -51,7 +53,7 @@ static void add_param(cJSON *params, const char *name, const char *in, const cha
  * own definition; NULL when there is none. */
 static const char *kind_name(const apiserver_resource_t *r, bool list, char *buf, size_t n)
 {
-    if (r < apiserver_resources || r >= apiserver_resources + apiserver_nresources) {
+    if (apiserver_crd_of(r)) {
         apiserver_openapi__crd_name(r, list, buf, n);
         return buf;
     }
