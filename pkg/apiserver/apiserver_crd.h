@@ -67,6 +67,10 @@ void apiserver_crd_mark_deleting(cJSON *crd);
 void apiserver_crd_cleanup_start(store_t *s, const char *name, const char *value, size_t len,
                                  bool finalize);
 
+/* Upstream's naming controller: CRDs of group whose names were refused are checked again
+ * (after a CRD of the group went) and stored with NamesAccepted/Established True when free. */
+void apiserver_crd_recheck_names(store_t *s, const char *group);
+
 /* Frees every entry (server release; nothing may point at them any more). */
 void apiserver_crd_reset(void);
 

@@ -180,3 +180,58 @@ void apiserver_crd_cleanup_start(store_t *s, const char *name, const char *value
     }
     cJSON_Delete(crd);
 }
+
+/* ---- names freed by a deleted CRD ------------------------------------------------------------ */
+
+static void recheck_done(store_t *s, store_txn_result_t *res, void *ud)
+{
+    (void)s;
+    (void)res; /* a conflict means someone wrote it meanwhile: that write re-checked it */
+    (void)ud;
+}
+
+static bool names_refused(const cJSON *crd)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, jget(jget(crd, "status"), "conditions"))
+    {
+        const char *type = jstr(c, "type"), *status = jstr(c, "status");
+        if (type && status && !strcmp(type, "NamesAccepted"))
+            return strcmp(status, "True") != 0;
+    }
+    return false;
+}
+
+void apiserver_crd_recheck_names(store_t *s, const char *group)
+{
+    char end[256];
+    size_t end_len = store_prefix_end(CRD_PREFIX, strlen(CRD_PREFIX), end);
+    store_list_t l = {0};
+    if (store_range(s, CRD_PREFIX, strlen(CRD_PREFIX), end, end_len, 0, 0, &l, NULL) < 0) {
+        store_list_free(&l);
+        return;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        cJSON *crd = cJSON_ParseWithLength(l.kvs[i]->value, l.kvs[i]->value_len);
+        const char *g = jstr(jget(crd, "spec"), "group");
+        if (!g || strcmp(g, group) || !names_refused(crd)) {
+            cJSON_Delete(crd);
+            continue;
+        }
+        apiserver_crd_prepare(crd); /* accepted now, unless another CRD still holds the names */
+        if (!names_refused(crd)) {
+            apiserver_obj_canonical_order(crd);
+            char *text = cJSON_PrintUnformatted(crd);
+            store_op_t op = {.type = STORE_OP_UPDATE,
+                             .key = l.kvs[i]->key,
+                             .key_len = l.kvs[i]->key_len,
+                             .value = text,
+                             .value_len = strlen(text),
+                             .expected_rev = l.kvs[i]->mod_rev};
+            (void)store_txn(s, &op, 1, recheck_done, NULL, NULL);
+            cJSON_free(text);
+        }
+        cJSON_Delete(crd);
+    }
+    store_list_free(&l);
+}
