@@ -187,7 +187,7 @@ int apiserver_reg_normalize(apiserver_conn_t *c, const apiserver_target_t *t, cJ
             return -1;
         }
     }
-    if (!strcmp(t->res->plural, "secrets")) {
+    if (apiserver_reg_is(t->res, "secrets")) {
         cJSON *data = cJSON_GetObjectItemCaseSensitive(obj, "data");
         cJSON *sd = cJSON_GetObjectItemCaseSensitive(obj, "stringData");
         if (cJSON_IsObject(sd)) {
@@ -222,7 +222,7 @@ int apiserver_reg_normalize(apiserver_conn_t *c, const apiserver_target_t *t, cJ
         if (!apiserver_obj_string(obj, "type"))
             cJSON_AddStringToObject(obj, "type", "Opaque");
     }
-    if (!strcmp(t->res->plural, "namespaces")) {
+    if (apiserver_reg_is(t->res, "namespaces")) {
         cJSON *labels = cJSON_GetObjectItemCaseSensitive(meta, "labels");
         if (!cJSON_IsObject(labels)) {
             cJSON_DeleteItemFromObjectCaseSensitive(meta, "labels");
@@ -247,10 +247,11 @@ int apiserver_reg_normalize(apiserver_conn_t *c, const apiserver_target_t *t, cJ
         cJSON_DeleteItemFromObjectCaseSensitive(status, "phase");
         cJSON_AddStringToObject(status, "phase", "Active");
     }
-    apiserver_defaults_apply(t->res, obj);
     if (apiserver_crd_of(t->res))
         apiserver_crd_normalize(t->res, obj);
-    else if (!strcmp(t->res->plural, "customresourcedefinitions"))
+    else
+        apiserver_defaults_apply(t->res, obj);
+    if (apiserver_reg_is(t->res, "customresourcedefinitions"))
         apiserver_crd_prepare(obj);
     return 0;
 }

@@ -286,6 +286,21 @@ static void entry_fill(apiserver_crd_res_t *e, const char *crd_name, const cJSON
 
 /* Established, also while terminating: the objects stay readable and deletable until the
  * cleanup has removed them (creates are refused, see apiserver_crd_terminating). */
+/* Names a stored CRD may be served under (validation refuses others on write; this guards
+ * the store's keys against a CRD written around it): no '/', no built-in group. */
+static bool usable_names(const char *group, const char *plural, const char *version,
+                         const char *kind)
+{
+    if (!group[0] || !plural[0] || !version[0] || !kind[0] || strchr(group, '/') ||
+        strchr(plural, '/') || strchr(version, '/') || strlen(group) > 253 || strlen(plural) > 63 ||
+        strlen(version) > 63 || strlen(kind) > 63)
+        return false;
+    for (size_t i = 0; i < apiserver_ngroups; i++)
+        if (!strcmp(apiserver_groups[i].name, group))
+            return false;
+    return true;
+}
+
 static bool established(const cJSON *crd)
 {
     const cJSON *c;
@@ -321,7 +336,8 @@ void apiserver_crd_sync(const char *name, const char *value, size_t len)
         cJSON_ArrayForEach(ver, jget(spec, "versions"))
         {
             const char *vname = jstr(ver, "name");
-            if (!group || !plural || !kind || !vname || !cJSON_IsTrue(jget(ver, "served")))
+            if (!group || !plural || !kind || !vname || !cJSON_IsTrue(jget(ver, "served")) ||
+                !usable_names(group, plural, vname, kind))
                 continue;
             if (apiserver_crd_find(group, vname, plural))
                 continue; /* another CRD holds these names */

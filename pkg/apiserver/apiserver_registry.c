@@ -11,6 +11,7 @@
 #include <mbedtls/base64.h>
 
 #include "apiserver_apply.h"
+#include "apiserver_crd.h"
 #include "apiserver_defaults.h"
 #include "apiserver_metrics.h"
 #include "apiserver_object.h"
@@ -114,6 +115,11 @@ bool apiserver_reg_has_verb(const apiserver_resource_t *r, const char *verb)
         if (!strcmp(r->verbs[i], verb))
             return true;
     return false;
+}
+
+bool apiserver_reg_is(const apiserver_resource_t *r, const char *plural)
+{
+    return !apiserver_crd_of(r) && !strcmp(r->plural, plural);
 }
 
 bool apiserver_reg_has_subresource(const apiserver_resource_t *r, const char *sub)

@@ -347,16 +347,17 @@ int apiserver_rules_check(apiserver_conn_t *c, const apiserver_resource_t *r, co
                           const cJSON *old, const char *name)
 {
     verrs_t v = {0};
-    if (apiserver_crd_of(r))
+    bool custom = apiserver_crd_of(r) != NULL;
+    if (custom)
         apiserver_crd_validate_object(r, obj, add_cb, &v);
     else if (!strcmp(r->plural, "customresourcedefinitions"))
         apiserver_crd_validate(obj, add_cb, &v);
-    if (old)
+    if (old && !custom)
         immutable(&v, r, obj, old);
     const cJSON *meta = get(obj, "metadata");
     labels_map(&v, get(meta, "labels"), "metadata.labels");
     const cJSON *spec = get(obj, "spec");
-    const char *p = r->plural;
+    const char *p = custom ? "" : r->plural; /* the built-ins' rules are not a CR's */
     if (!strcmp(p, "pods")) {
         pod_spec(&v, spec, "spec", false);
     } else if (!strcmp(p, "deployments") || !strcmp(p, "replicasets") ||

@@ -36,11 +36,11 @@ static const char *const namespace_fields[] = {"metadata.name", "status.phase", 
 
 static const char *const *supported_fields(const apiserver_resource_t *r)
 {
-    if (!strcmp(r->plural, "events"))
+    if (apiserver_reg_is(r, "events"))
         return event_fields;
-    if (!strcmp(r->plural, "secrets"))
+    if (apiserver_reg_is(r, "secrets"))
         return secret_fields;
-    if (!strcmp(r->plural, "namespaces"))
+    if (apiserver_reg_is(r, "namespaces"))
         return namespace_fields;
     return common_fields;
 }

@@ -100,15 +100,15 @@ static void prepare_create(const apiserver_target_t *t, cJSON *obj)
     bool has_status = false;
     for (size_t i = 0; t->res->subresources[i]; i++)
         has_status |= !strcmp(t->res->subresources[i], "status");
-    if (!has_status || !strcmp(t->res->plural, "namespaces"))
+    if (!has_status || apiserver_reg_is(t->res, "namespaces"))
         return;
     cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
     if (apiserver_crd_of(t->res))
         return; /* a custom resource starts without status */
     cJSON *status = cJSON_AddObjectToObject(obj, "status");
-    if (!strcmp(t->res->plural, "customresourcedefinitions"))
+    if (apiserver_reg_is(t->res, "customresourcedefinitions"))
         apiserver_crd_prepare(obj);
-    if (!strcmp(t->res->plural, "pods")) {
+    if (apiserver_reg_is(t->res, "pods")) {
         cJSON_AddStringToObject(status, "phase", "Pending");
         cJSON_AddStringToObject(status, "qosClass", pod_qos(obj));
     }
@@ -380,7 +380,7 @@ void apiserver_reg_create(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
         return;
     }
     apiserver_services_claim_t claim = {0};
-    if (!strcmp(t->res->plural, "services") &&
+    if (apiserver_reg_is(t->res, "services") &&
         apiserver_services_allocate(c, obj, NULL, &claim) < 0) {
         cJSON_Delete(obj); /* answered */
         return;
@@ -478,7 +478,7 @@ void apiserver_reg_finish_update(apiserver_conn_t *c, const apiserver_target_t *
         return;
     }
     apiserver_services_claim_t claim = {0};
-    if (!remove && !strcmp(t->res->plural, "services") &&
+    if (!remove && apiserver_reg_is(t->res, "services") &&
         apiserver_services_allocate(c, obj, cur, &claim) < 0) {
         cJSON_Delete(cur);
         cJSON_Delete(obj); /* answered */
@@ -728,7 +728,7 @@ void apiserver_reg_handle_delete(apiserver_conn_t *c, const apiserver_target_t *
         return;
     }
     /* A CRD is only marked: its objects go first (apiserver_crd_cleanup.c). */
-    if (!strcmp(t->res->plural, "customresourcedefinitions") &&
+    if (apiserver_reg_is(t->res, "customresourcedefinitions") &&
         !cJSON_GetObjectItemCaseSensitive(meta, "deletionTimestamp"))
         apiserver_crd_mark_deleting(cur);
     /* Finalizers: the object is only marked; it goes when the last finalizer is removed. */
@@ -737,7 +737,7 @@ void apiserver_reg_handle_delete(apiserver_conn_t *c, const apiserver_target_t *
     /* A pod bound to a node is marked with a grace period and left to its kubelet. */
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(cur, "spec");
     bool graceful =
-        !strcmp(t->res->plural, "pods") && apiserver_obj_string(spec, "nodeName") && grace != 0;
+        apiserver_reg_is(t->res, "pods") && apiserver_obj_string(spec, "nodeName") && grace != 0;
     if ((finalizers || graceful) && !deleting) {
         if (graceful && grace < 0) {
             const cJSON *tg =
@@ -750,7 +750,7 @@ void apiserver_reg_handle_delete(apiserver_conn_t *c, const apiserver_target_t *
         time_after(when, grace);
         cJSON_AddStringToObject(meta, "deletionTimestamp", when);
         set_int(meta, "deletionGracePeriodSeconds", (double)grace);
-        if (!strcmp(t->res->plural, "customresourcedefinitions"))
+        if (apiserver_reg_is(t->res, "customresourcedefinitions"))
             apiserver_crd_prepare(cur); /* the Terminating condition */
         submit_write(c, t, W_UPDATE, t->name, cur, expected, NULL);
         return;
@@ -762,7 +762,7 @@ void apiserver_reg_handle_delete(apiserver_conn_t *c, const apiserver_target_t *
         return;
     }
     cJSON_Delete(cur);
-    if (!strcmp(t->res->plural, "namespaces") && !dry_run(c)) {
+    if (apiserver_reg_is(t->res, "namespaces") && !dry_run(c)) {
         cleanup_error util_error_t err = NULL;
         int r = purge_namespace(c->srv, t->name, &err);
         if (r < 0) {

@@ -306,6 +306,28 @@ YAML
     kcc 1.33 delete crd widgets.example.com >/dev/null
 }
 
+builtin_plurals_keep_their_rules_to_themselves() {
+    cat >"$E2E_TMP/svc.yaml" <<'YAML'
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: services.example.net}
+spec:
+  group: example.net
+  scope: Namespaced
+  names: {plural: services, kind: Service}
+  versions:
+  - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
+YAML
+    kcc 1.33 apply -f "$E2E_TMP/svc.yaml" >/dev/null
+    kcc 1.33 wait --for condition=established --timeout=10s crd/services.example.net >/dev/null
+    printf 'apiVersion: example.net/v1\nkind: Service\nmetadata: {name: s1}\nspec: {ports: [{port: 80}]}\n' >"$E2E_TMP/s1.yaml"
+    run_cmd "$E2E_TMP/c" kcc 1.33 create -f "$E2E_TMP/s1.yaml"
+    expect_rc 0 "create a custom Service"
+    run_cmd "$E2E_TMP/g" kcc 1.33 get services.example.net s1 -o jsonpath='{.spec}'
+    expect_grep "$E2E_TMP/g" '^\{"ports":\[\{"port":80\}\]\}$' # no cluster IP, no defaults
+    kcc 1.33 delete crd services.example.net >/dev/null
+}
+
 terminating_crd_cleans_up_then_goes() {
     cat >"$E2E_TMP/g.yaml" <<'YAML'
 apiVersion: apiextensions.k8s.io/v1
@@ -381,6 +403,7 @@ t schema_validation schema_validation
 t explain_works explain_works
 t python_watch python_watch
 t cluster_scoped_two_versions cluster_scoped_two_versions
+t builtin_plurals_keep_their_rules_to_themselves builtin_plurals_keep_their_rules_to_themselves
 t terminating_crd_cleans_up_then_goes terminating_crd_cleans_up_then_goes
 restart_server
 t served_again_after_restart served_again_after_restart
