@@ -86,6 +86,9 @@ crd_is_established() {
     expect_rc 0 "wait established"
     run_cmd "$E2E_TMP/s" kcc 1.27 get crd crontabs.stable.example.com -o jsonpath='{range .status.conditions[*]}{.type}={.status} {end}{.status.acceptedNames.listKind}'
     expect_grep "$E2E_TMP/s" '^NamesAccepted=True Established=True CronTabList$'
+    run_cmd "$E2E_TMP/t" kcc 1.33 get crd
+    expect_grep "$E2E_TMP/t" '^NAME +CREATED AT$'
+    expect_grep "$E2E_TMP/t" '^crontabs.stable.example.com +20[0-9-]+T[0-9:]+Z$'
 }
 
 invalid_crd_is_refused() {
