@@ -399,6 +399,15 @@ static int load_all(store_t *s, int64_t *ret_rev, util_error_t *err)
 
 static int watch_from(apiserver_t *a, int64_t rev, util_error_t *err);
 
+static void recheck_group(store_t *s, const char *value, size_t len)
+{
+    cJSON *crd = cJSON_ParseWithLength(value, len);
+    const char *group = jstr(jget(crd, "spec"), "group");
+    if (group)
+        apiserver_crd_recheck_names(s, group);
+    cJSON_Delete(crd);
+}
+
 static void on_crd_event(store_watcher_t *w, void *ud)
 {
     apiserver_t *a = ud;
@@ -423,9 +432,11 @@ static void on_crd_event(store_watcher_t *w, void *ud)
             apiserver_crd_sync(name, ev->kv.value, ev->kv.value_len);
         } else if (ev->type == STORE_EVENT_DELETE) {
             apiserver_crd_sync(name, NULL, 0);
-            if (ev->has_prev && ev->prev.value) /* deleted without the cleanup finalizer */
+            if (ev->has_prev && ev->prev.value) { /* deleted without the cleanup finalizer */
                 apiserver_crd_cleanup_start(a->opts.store, name, ev->prev.value, ev->prev.value_len,
                                             false);
+                recheck_group(a->opts.store, ev->prev.value, ev->prev.value_len);
+            }
         }
         store_event_unref(ev);
     }

@@ -93,8 +93,8 @@ void apiserver_crd_validate_object(const apiserver_resource_t *r, const cJSON *o
 void apiserver_crd_schema_check(const cJSON *schema, const char *prefix, apiserver_crd_err_fn fn,
                                 void *ud);
 /* Drops fields the schema does not declare (unless x-kubernetes-preserve-unknown-fields),
- * recording each as upstream's `unknown field "spec.foo"` when unknown is not NULL. The root's
- * apiVersion, kind and metadata are kept. */
+ * recording each as upstream's `unknown field "spec.foo"` when unknown is not NULL, and null
+ * values of non-nullable fields. The root's apiVersion, kind and metadata are kept. */
 void apiserver_crd_schema_prune(const cJSON *schema, cJSON *obj, util_strv_t *unknown);
 /* The same without changing obj: only the unknown fields are recorded. */
 void apiserver_crd_schema_unknown(const cJSON *schema, const cJSON *obj, util_strv_t *unknown);

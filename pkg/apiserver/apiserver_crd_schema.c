@@ -256,6 +256,10 @@ static void prune_object(const cJSON *s, cJSON *o, util_buf_t *path, util_strv_t
             }
             if (mutate)
                 cJSON_Delete(cJSON_DetachItemViaPointer(o, m));
+        } else if (ms && cJSON_IsNull(m) && !flag(ms, "nullable") && member(ms, "type")) {
+            /* upstream (1.20+): nulls of non-nullable fields are pruned before defaulting */
+            if (mutate)
+                cJSON_Delete(cJSON_DetachItemViaPointer(o, m));
         } else if (ms) {
             prune_value(ms, m, path, unknown, mutate, false);
         }

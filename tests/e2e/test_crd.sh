@@ -104,6 +104,21 @@ invalid_crd_is_refused() {
     run_cmd "$E2E_TMP/k" kcc 1.33 get crd crontabs2.stable.example.com -o jsonpath='{range .status.conditions[*]}{.type}={.status}/{.reason} {end}'
     expect_grep "$E2E_TMP/k" '^NamesAccepted=False/KindConflict Established=False/NotAccepted $'
     kcc 1.33 delete crd crontabs2.stable.example.com >/dev/null
+    # once the holder of the names goes, the refused CRD is accepted (upstream's naming controller)
+    sed -e 's/name: crontabs.stable.example.com/name: others.stable.example.com/' \
+        -e 's/plural: crontabs/plural: others/' -e 's/singular: crontab/singular: other/' \
+        -e 's/shortNames: \[ct\]/shortNames: [ot]/' -e 's/kind: CronTab/kind: Other/' "$E2E_TMP/crd.yaml" >"$E2E_TMP/o1.yaml"
+    sed -e 's/name: others.stable.example.com/name: others2.stable.example.com/' \
+        -e 's/plural: others/plural: others2/' -e 's/singular: other$/singular: other2/' \
+        -e 's/shortNames: \[ot\]/shortNames: [ot2]/' "$E2E_TMP/o1.yaml" >"$E2E_TMP/o2.yaml"
+    kcc 1.33 create -f "$E2E_TMP/o1.yaml" >/dev/null
+    kcc 1.33 create -f "$E2E_TMP/o2.yaml" >/dev/null
+    run_cmd "$E2E_TMP/o" kcc 1.33 get crd others2.stable.example.com -o jsonpath='{.status.conditions[0].reason}'
+    expect_grep "$E2E_TMP/o" '^KindConflict$'
+    kcc 1.33 delete crd others.stable.example.com >/dev/null
+    run_cmd "$E2E_TMP/o" kcc 1.33 wait --for condition=established --timeout=10s crd/others2.stable.example.com
+    expect_rc 0 "accepted after the conflict went"
+    kcc 1.33 delete crd others2.stable.example.com >/dev/null
 }
 
 discovery_shows_the_resource() {

@@ -151,11 +151,13 @@ static void test_defaults_fill_absent_fields(void **state)
 {
     (void)state;
     cJSON *schema = J(SCHEMA);
-    cJSON *obj = J("{\"spec\":{\"name\":\"ab\",\"inner\":{}}}");
+    /* nulls of non-nullable fields go before defaulting; nullable ones stay */
+    cJSON *obj = J("{\"spec\":{\"name\":\"ab\",\"inner\":{},\"replicas\":null,\"opt\":null}}");
+    apiserver_crd_schema_prune(schema, obj, NULL);
     apiserver_crd_schema_default(schema, obj);
     char *text = cJSON_PrintUnformatted(obj);
     assert_string_equal(text, "{\"spec\":{\"name\":\"ab\",\"inner\":{\"deep\":\"d\"},"
-                              "\"replicas\":1}}");
+                              "\"opt\":null,\"replicas\":1}}");
     free(text);
     cJSON_Delete(obj);
     cJSON_Delete(schema);
