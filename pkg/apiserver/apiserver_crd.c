@@ -285,7 +285,7 @@ static void entry_fill(apiserver_crd_res_t *e, const char *crd_name, const cJSON
 }
 
 /* Established, also while terminating: the objects stay readable and deletable until the
- * cleanup has removed them (creates are refused, see apiserver_crd_terminating). */
+ * cleanup has removed them (creates are refused: the entries' terminating flag). */
 /* Names a stored CRD may be served under (validation refuses others on write; this guards
  * the store's keys against a CRD written around it): no '/', no built-in group. */
 static bool usable_names(const char *group, const char *plural, const char *version,
@@ -367,6 +367,7 @@ void apiserver_crd_reset(void)
     reg.active = NULL;
     reg.groups = NULL;
     reg.nactive = reg.cap = reg.ngroups = 0;
+    reg.store = NULL;
     reg.generation++;
 }
 
