@@ -95,7 +95,8 @@ cJSON *apiserver_reg_parse_body(apiserver_conn_t *c, const apiserver_target_t *t
     const char *ct = apiserver__header(rq, "content-type");
     bool proto =
         ct && !strncmp(ct, APISERVER_PROTO_CONTENT_TYPE, strlen(APISERVER_PROTO_CONTENT_TYPE));
-    if (ct && !proto && strncmp(ct, "application/json", 16) != 0) {
+    if (ct && ((proto && apiserver_crd_of(t->res)) || /* custom resources are JSON only */
+               (!proto && strncmp(ct, "application/json", 16) != 0))) {
         char msg[256];
         snprintf(msg, sizeof(msg),
                  "the body of the request was in an unknown format - accepted "

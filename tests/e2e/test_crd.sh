@@ -169,6 +169,9 @@ crud_and_columns() {
     expect_rc 0 "server-side apply"
     run_cmd "$E2E_TMP/d" kcc 1.27 delete ct c-1-33
     expect_grep "$E2E_TMP/d" 'crontab.stable.example.com "c-1-33" deleted'
+    run_cmd "$E2E_TMP/pb" curl_admin -X POST -H 'Content-Type: application/vnd.kubernetes.protobuf' \
+        --data-binary 'k8s' "https://127.0.0.1:$PORT/apis/stable.example.com/v1/namespaces/default/crontabs"
+    expect_grep "$E2E_TMP/pb" '"code":415'
 }
 
 dry_run_finalizers_collections() {

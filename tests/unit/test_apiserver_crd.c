@@ -3,6 +3,7 @@
  * discovery groups, OpenAPI definitions) and printer columns. */
 #include "unit.h"
 #include "apiserver/apiserver_crd.h"
+#include "apiserver/apiserver_discovery.h"
 #include "apiserver/apiserver_openapi.h"
 
 #include <string.h>
@@ -285,6 +286,39 @@ static void test_registry_serves_established_crd(void **state)
     assert_int_equal(apiserver_group_count(), apiserver_ngroups + 2);
     assert_string_equal(apiserver_group_at(apiserver_ngroups)->version, "v1");
     assert_string_equal(apiserver_group_at(apiserver_ngroups + 1)->version, "v1beta1");
+
+    /* discovery: one group, both versions (v1 first), the resource in each */
+    util_buf_t d = {0};
+    apiserver_discovery_apis(&d, APISERVER_DISCOVERY_V2);
+    cJSON *agg = J(d.data);
+    const cJSON *last =
+        cJSON_GetArrayItem(cJSON_GetObjectItem(agg, "items"),
+                           cJSON_GetArraySize(cJSON_GetObjectItem(agg, "items")) - 1);
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(last, "metadata"), "name")->valuestring,
+        "example.com");
+    const cJSON *vers = cJSON_GetObjectItem(last, "versions");
+    assert_int_equal(cJSON_GetArraySize(vers), 2);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(vers, 0), "version")->valuestring,
+                        "v1");
+    const cJSON *res0 =
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(vers, 1), "resources"), 0);
+    assert_string_equal(cJSON_GetObjectItem(res0, "resource")->valuestring, "widgets");
+    assert_string_equal(cJSON_GetObjectItem(res0, "scope")->valuestring, "Cluster");
+    cJSON_Delete(agg);
+    util_buf_reset(&d);
+    apiserver_discovery_group(&d, "example.com");
+    agg = J(d.data);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(agg, "versions")), 2);
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(agg, "preferredVersion"), "version")->valuestring,
+        "v1");
+    cJSON_Delete(agg);
+    util_buf_reset(&d);
+    assert_int_equal(apiserver_discovery_resource_list(&d, "example.com", "v1beta1"), 0);
+    assert_non_null(strstr(d.data, "\"name\":\"widgets\",\"singularName\":\"widget\""));
+    assert_int_equal(apiserver_discovery_resource_list(&d, "example.com", "v2"), -ENOENT);
+    util_buf_free(&d);
 
     /* two served versions: apiVersion is rewritten to the endpoint's */
     assert_true(apiserver_crd_rewrites(r));
