@@ -284,8 +284,6 @@ static void entry_fill(apiserver_crd_res_t *e, const char *crd_name, const cJSON
     e->columns = cJSON_IsArray(cols) ? cJSON_Duplicate(cols, true) : NULL;
 }
 
-/* Established, also while terminating: the objects stay readable and deletable until the
- * cleanup has removed them (creates are refused: the entries' terminating flag). */
 /* Names a stored CRD may be served under (validation refuses others on write; this guards
  * the store's keys against a CRD written around it): no '/', no built-in group. */
 static bool usable_names(const char *group, const char *plural, const char *version,
@@ -301,6 +299,8 @@ static bool usable_names(const char *group, const char *plural, const char *vers
     return true;
 }
 
+/* Established, also while terminating: the objects stay readable and deletable until the
+ * cleanup has removed them (creates are refused: the entries' terminating flag). */
 static bool established(const cJSON *crd)
 {
     const cJSON *c;
