@@ -49,6 +49,27 @@ static const char LABEL_MSG[] =
     "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
     "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
 
+/* A kind, lower-cased, must be an RFC 1035 label (upstream's check of names.kind and
+ * names.listKind). */
+static bool kind_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (!n || n > 63)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] - 'A' + 'a' : s[i]);
+        bool alpha = c >= 'a' && c <= 'z', digit = c >= '0' && c <= '9';
+        if (i == 0 ? !alpha : i + 1 == n ? !(alpha || digit) : !(alpha || digit || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static const char KIND_MSG[] =
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
+    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+
 static void invalid(apiserver_crd_err_fn fn, void *ud, const char *field, const char *value,
                     const char *detail)
 {
@@ -103,6 +124,11 @@ static void check_names(const cJSON *crd, const cJSON *spec, apiserver_crd_err_f
         invalid(fn, ud, "spec.names.singular", singular, LABEL_MSG);
     if (!kind || !kind[0])
         fn(ud, "FieldValueRequired", "spec.names.kind", "Required value");
+    else if (!kind_ok(kind))
+        invalid(fn, ud, "spec.names.kind", kind, KIND_MSG);
+    const char *list_kind = jstr(names, "listKind");
+    if (list_kind && list_kind[0] && !kind_ok(list_kind))
+        invalid(fn, ud, "spec.names.listKind", list_kind, KIND_MSG);
     const cJSON *sn;
     int i = 0;
     cJSON_ArrayForEach(sn, jget(names, "shortNames"))

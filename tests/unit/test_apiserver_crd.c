@@ -245,12 +245,18 @@ static void test_crd_validation_and_status(void **state)
                         "Terminating");
     cJSON_Delete(crd);
     crd = J("{\"metadata\":{\"name\":\"x.example.com\"},\"spec\":{\"group\":\"nodot\",\"scope\":"
-            "\"Everywhere\",\"names\":{\"plural\":\"Bad\"},\"versions\":[{\"name\":\"v1\","
+            "\"Everywhere\",\"names\":{\"plural\":\"Bad\",\"listKind\":\"1List\"},\"versions\":[{"
+            "\"name\":\"v1\","
             "\"storage\":false}]}}");
     apiserver_crd_validate(crd, collect, &p);
     assert_true(has(&p, "spec.group: Invalid value: \"nodot\": should be a domain with at least "
                         "one dot"));
     assert_true(has(&p, "spec.names.kind: Required value"));
+    assert_true(has(&p, "spec.names.listKind: Invalid value: \"1List\": a DNS-1035 label must "
+                        "consist of lower case alphanumeric characters or '-', start with an "
+                        "alphabetic character, and end with an alphanumeric character (e.g. "
+                        "'my-name',  or 'abc-123', regex used for validation is "
+                        "'[a-z]([-a-z0-9]*[a-z0-9])?')"));
     assert_true(has(&p, "spec.scope: Unsupported value: \"Everywhere\": supported values: "
                         "\"Cluster\", \"Namespaced\""));
     assert_true(has(&p, "spec.versions[0].schema.openAPIV3Schema: Required value: schemas are "
