@@ -147,9 +147,8 @@ static void check_children(check_ctx_t *c, const cJSON *s, util_buf_t *path, int
     const cJSON *m;
     cJSON_ArrayForEach(m, member(s, "properties"))
     {
-        path_push(path, "properties", &base);
-        size_t b2;
-        path_push(path, m->string, &b2);
+        base = path->len; /* upstream's form: ...properties[spec].type */
+        util_buf_printf(path, "%sproperties[%s]", path->len ? "." : "", m->string ? m->string : "");
         check_node(c, m, path, depth + 1);
         path_pop(path, base);
     }
@@ -183,9 +182,15 @@ static void check_node(check_ctx_t *c, const cJSON *s, util_buf_t *path, int dep
     }
     const cJSON *t = member(s, "type");
     if (t && (!cJSON_IsString(t) || !known_type(t->valuestring))) {
-        c->fn(c->ud, "FieldValueNotSupported", path_str(path),
-              "Unsupported value: supported values: \"array\", \"boolean\", \"integer\", "
-              "\"number\", \"object\", \"string\"");
+        size_t base;
+        path_push(path, "type", &base);
+        char msg[400];
+        snprintf(msg, sizeof(msg),
+                 "Unsupported value: \"%.64s\": supported values: \"array\", \"boolean\", "
+                 "\"integer\", \"number\", \"object\", \"string\"",
+                 cJSON_IsString(t) ? t->valuestring : "");
+        c->fn(c->ud, "FieldValueNotSupported", path_str(path), msg);
+        path_pop(path, base);
     } else if (!t && !flag(s, "x-kubernetes-int-or-string") &&
                !flag(s, "x-kubernetes-preserve-unknown-fields") && depth > 0) {
         size_t base;

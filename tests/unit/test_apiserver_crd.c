@@ -172,6 +172,12 @@ static void test_schema_check_refuses_bad_and_huge_schemas(void **state)
                  "\"array\"},\"c\":{\"type\":\"string\",\"pattern\":\"(a)\\\\1\"},\"d\":{}}}");
     apiserver_crd_schema_check(s, "x", collect, &p);
     assert_int_equal(p.n, 4);
+    assert_true(has(&p, "x.properties[d].type: Required value: must not be empty for specified "
+                        "object fields"));
+    assert_true(has(&p, "x.properties[b].items: Required value: must be specified"));
+    assert_true(has(&p, "x.properties[a].type: Unsupported value: \"strin\": supported values: "
+                        "\"array\", \"boolean\", \"integer\", \"number\", \"object\", "
+                        "\"string\""));
     cJSON_Delete(s);
     util_strv_clear(&p);
     /* 200 nested objects: refused, no deep recursion */
