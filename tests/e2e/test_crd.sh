@@ -149,6 +149,10 @@ crud_and_columns() {
     run_cmd "$E2E_TMP/gw" kcc 1.27 get crontabs -o wide
     expect_grep "$E2E_TMP/gw" '^NAME +SPEC +REPLICAS +IMAGE +AGE$'
     expect_grep "$E2E_TMP/gw" '^c-1-33 +\*/5 \* \* \* \* +2 +busybox +[0-9]+s$' # the default
+    run_cmd "$E2E_TMP/tw" curl_admin -H 'Accept: application/json;as=Table;v=v1;g=meta.k8s.io' \
+        "https://127.0.0.1:$PORT/apis/stable.example.com/v1/namespaces/default/crontabs?watch=1&timeoutSeconds=1"
+    expect_grep "$E2E_TMP/tw" '"columnDefinitions":\[\{"name":"Name","type":"string","format":"name"'
+    expect_grep "$E2E_TMP/tw" '"cells":\["c-1-27","\*/5 \* \* \* \*",2,"busybox","[0-9]+s"\]'
     run_cmd "$E2E_TMP/all" kcc 1.33 get all
     expect_grep "$E2E_TMP/all" '^crontab.stable.example.com/c-1-27 '
     run_cmd "$E2E_TMP/l" kcc 1.33 label ct c-1-27 tier=x
