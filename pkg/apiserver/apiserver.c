@@ -1,5 +1,6 @@
 /* apiserver: start-up (PKI, TLS configuration, listener) and shutdown. */
 #include "apiserver_internal.h"
+#include "apiserver_crd.h"
 #include "apiserver_metrics.h"
 #include "apiserver_namespace.h"
 #include "apiserver_pki.h"
@@ -126,6 +127,7 @@ static void release(apiserver_t *a)
     apiserver_services_free(a);
     apiserver_openapi_free(a->openapi);
     apiserver_tokens_free(a);
+    apiserver_crd_reset();
     free(a);
 }
 
@@ -174,6 +176,8 @@ int apiserver_start(const apiserver_opts_t *o, apiserver_t **ret, util_error_t *
         if (r == 0 && o->store)
             r = apiserver_services_bootstrap(a, err);
         if (r == 0 && o->store)
+            r = apiserver_crd_start(a, err); /* serve the established CRDs */
+        if (r == 0 && o->store)
             r = apiserver_namespace_init(a, err);
         apiserver_pki_free(&pki);
     }
@@ -202,6 +206,7 @@ void apiserver_stop(apiserver_t *a)
         return;
     a->stopping = true;
     apiserver_namespace_stop(a);
+    apiserver_crd_stop(a);
     while (a->conns)
         apiserver__conn_close(a->conns);
     uv_close((uv_handle_t *)&a->listener, listener_closed);
