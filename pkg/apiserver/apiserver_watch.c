@@ -32,6 +32,19 @@ static const char *const event_fields[] = {"metadata.name",
                                            NULL};
 static const char *const secret_fields[] = {"metadata.name", "metadata.namespace", "type", NULL};
 static const char *const namespace_fields[] = {"metadata.name", "status.phase", NULL};
+/* pkg/registry/core/pod/strategy.go PodToSelectableFields (kubectl describe node, kubelets) */
+static const char *const pod_fields[] = {"metadata.name",
+                                         "metadata.namespace",
+                                         "spec.nodeName",
+                                         "spec.restartPolicy",
+                                         "spec.schedulerName",
+                                         "spec.serviceAccountName",
+                                         "spec.hostNetwork",
+                                         "status.phase",
+                                         "status.podIP",
+                                         "status.nominatedNodeName",
+                                         NULL};
+static const char *const node_fields[] = {"metadata.name", "spec.unschedulable", NULL};
 
 static const char *const *supported_fields(const apiserver_resource_t *r)
 {
@@ -41,6 +54,10 @@ static const char *const *supported_fields(const apiserver_resource_t *r)
         return secret_fields;
     if (!strcmp(r->plural, "namespaces"))
         return namespace_fields;
+    if (!strcmp(r->plural, "pods") && !r->group[0])
+        return pod_fields;
+    if (!strcmp(r->plural, "nodes") && !r->group[0])
+        return node_fields;
     return common_fields;
 }
 
@@ -60,6 +77,10 @@ static const char *field_value(const cJSON *obj, const char *field, void *ud)
             *dot = '\0';
         cur = cJSON_GetObjectItemCaseSensitive(cur, part);
     }
+    if (cJSON_IsBool(cur)) /* spec.hostNetwork, spec.unschedulable: "true" / "false" */
+        return cJSON_IsTrue(cur) ? "true" : "false";
+    if (!cur && (!strcmp(field, "spec.hostNetwork") || !strcmp(field, "spec.unschedulable")))
+        return "false";
     return cJSON_IsString(cur) ? cur->valuestring : NULL;
 }
 
