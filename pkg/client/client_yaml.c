@@ -94,8 +94,10 @@ static int scalar(yaml_t *y, const char *s, int lineno, cJSON **ret)
     util_buf_t b = {0};
     util_buf_reserve(&b, n);
     size_t i = 1;
-    for (; i < n && s[i] != q; i++) {
+    for (; i < n; i++) {
         char ch = s[i];
+        if (ch == q && !(q == '\'' && i + 1 < n && s[i + 1] == '\''))
+            break;
         if (q == '"' && ch == '\\' && i + 1 < n) {
             char e = s[++i];
             ch = e == 'n' ? '\n' : e == 't' ? '\t' : e == '0' ? '\0' : e;
