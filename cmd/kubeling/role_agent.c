@@ -82,13 +82,14 @@ static int start(agent_t *a, const char *data_dir, util_error_t *err)
 static int run_agent(const kubeling_globals_t *g, const util_strv_t *args)
 {
     (void)args;
+    if (!opt_kubeconfig && (opt_server || opt_token)) {
+        fprintf(stderr, "kubeling agent: joining with --server/--token is not built yet (a later "
+                        "issue); pass --kubeconfig FILE (e.g. the server's "
+                        "<data-dir>/server/admin.kubeconfig)\n");
+        return KUBELING_EXIT_FAILURE;
+    }
     if (!opt_kubeconfig) {
-        fprintf(stderr,
-                "kubeling agent: %s; pass --kubeconfig FILE (e.g. the server's "
-                "<data-dir>/server/admin.kubeconfig)\n",
-                opt_server || opt_token ? "joining with --server/--token is not built yet (a "
-                                          "later issue)"
-                                        : "--kubeconfig is required");
+        fprintf(stderr, "kubeling agent: --kubeconfig FILE is required\n");
         return KUBELING_EXIT_USAGE;
     }
     cleanup_error util_error_t err = NULL;
