@@ -211,11 +211,11 @@ static void report(client_req_t *r, int error)
     if (!error && r->resp.len)
         res.body = cJSON_ParseWithLength(r->resp.data, r->resp.len);
     if (error) {
-        char buf[128];
+        char buf[512];
         res.st.code = 0;
         res.st.reason = util_xstrdup("ConnectionError");
         snprintf(buf, sizeof(buf), "%s: %s", r->cl->cfg.server ? r->cl->cfg.server : "server",
-                 uv_strerror(error));
+                 r->detail[0] ? r->detail : uv_strerror(error));
         res.st.message = util_xstrdup(buf);
     } else if (r->status < 200 || r->status > 299) {
         client_status_decode(r->resp.data, r->resp.len, r->status, &res.st);

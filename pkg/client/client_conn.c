@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/error.h>
+
 #define READ_CHUNK         16384
 #define CONNECT_TIMEOUT_MS (10 * 1000)
 #define MAX_WRITE_QUEUE    (16u << 20)
@@ -76,6 +78,8 @@ void client__conn_close(client_conn_t *cn, int error)
         uv_cancel((uv_req_t *)&cn->gai);
     if (r) {
         r->conn = NULL;
+        if (cn->detail[0])
+            snprintf(r->detail, sizeof(r->detail), "%s", cn->detail);
         if (!r->cancelled && !r->got_bytes && cn->served > 0 && !r->retried && !c->closing) {
             r->retried = true;
             client__submit(c, r);
@@ -277,6 +281,22 @@ static void conn_eof(client_conn_t *cn)
     client__conn_close(cn, -ECONNRESET);
 }
 
+/* Names the reason: an untrusted or mismatched server certificate, or the TLS error. */
+static void handshake_failed(client_conn_t *cn, int rc)
+{
+    uint32_t flags = mbedtls_ssl_get_verify_result(&cn->ssl);
+    char info[160] = "";
+    if (rc == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && flags && flags != (uint32_t)-1) {
+        mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
+        info[strcspn(info, "\n")] = '\0';
+        snprintf(cn->detail, sizeof(cn->detail), "TLS: server certificate rejected: %s", info);
+    } else {
+        mbedtls_strerror(rc, info, sizeof(info));
+        snprintf(cn->detail, sizeof(cn->detail), "TLS handshake failed: %s", info);
+    }
+    client__conn_close(cn, -EPROTO);
+}
+
 static void conn_drive(client_conn_t *cn)
 {
     if (!cn->handshake_done) {
@@ -284,7 +304,7 @@ static void conn_drive(client_conn_t *cn)
         if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
             return;
         if (rc != 0) {
-            client__conn_close(cn, -EPROTO);
+            handshake_failed(cn, rc);
             return;
         }
         cn->handshake_done = true;

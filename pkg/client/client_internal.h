@@ -54,6 +54,7 @@ struct client_req {
     util_buf_t resp;  /* the body of a plain answer, or of a failed watch */
     util_buf_t raw;   /* watch bytes of the current read, not yet split */
     util_buf_t lines; /* an incomplete watch line */
+    char detail[256]; /* why the connection failed, when more is known than an errno */
 };
 
 struct client_conn {
@@ -70,8 +71,9 @@ struct client_conn {
     llhttp_settings_t settings;
     client_req_t *req; /* the request in flight, or NULL when idle */
     bool for_watch, handshake_done, closing, message_done;
-    unsigned served; /* answers received on this connection */
-    int handles;     /* tcp, timer and a pending getaddrinfo */
+    unsigned served;  /* answers received on this connection */
+    char detail[256]; /* a TLS failure, handed to the request */
+    int handles;      /* tcp, timer and a pending getaddrinfo */
 };
 
 /* client_conn.c */

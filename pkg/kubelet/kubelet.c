@@ -138,6 +138,10 @@ void kubelet__status_sync(kubelet_t *k, bool force)
     k->status_req = client_patch(k->client, &CLIENT_RES_NODES, NULL, k->name, "status",
                                  CLIENT_PATCH_MERGE, patch, on_status_posted, k);
     cJSON_Delete(patch);
+    if (!k->status_req) { /* the client is closing; the next tick tries again */
+        free(k->pending_fingerprint);
+        k->pending_fingerprint = NULL;
+    }
 }
 
 /* ---- the heartbeat tick --------------------------------------------------------------------- */

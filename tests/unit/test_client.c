@@ -3,6 +3,7 @@
  * errors, queueing, watch, informer, close with requests in flight). */
 #include "unit.h"
 #include "apiserver/apiserver.h"
+#include "apiserver/apiserver_pki.h"
 #include "client/client.h"
 #include "store/store.h"
 
@@ -687,6 +688,36 @@ static void live_refused_connection_reports_error(void **state)
     client_close(cl);
 }
 
+/* A server whose certificate another CA signed is refused, and the error says why. */
+static void live_untrusted_server_is_refused(void **state)
+{
+    live_t *l = *state;
+    char *other = unit_tmpdir();
+    apiserver_pki_opts_t po = {.data_dir = other};
+    apiserver_pki_t pki = {0};
+    cleanup_error util_error_t err = NULL;
+    assert_int_equal(apiserver_pki_ensure(&po, &pki, &err), 0);
+    client_config_t cfg = l->cfg;
+    cfg.ca_pem = pki.ca_cert_pem;
+    client_opts_t co;
+    client_opts_default(&co);
+    co.loop = &l->loop;
+    co.config = &cfg;
+    client_t *cl = NULL;
+    assert_int_equal(client_new(&co, &cl, &err), 0);
+    answer_t a = {0};
+    assert_non_null(client_get(cl, &CLIENT_RES_NODES, NULL, "x", on_answer, &a));
+    run_until(l, &a.n, 1);
+    assert_int_equal(a.status, 0);
+    assert_int_equal(a.error, -EPROTO);
+    if (!strstr(a.message, "server certificate rejected"))
+        fail_msg("message: %s", a.message);
+    client_close(cl);
+    apiserver_pki_free(&pki);
+    unit_rm_rf(other);
+    free(other);
+}
+
 int main(void)
 {
     unit_filter_from_env();
@@ -712,6 +743,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(live_close_with_requests_in_flight, live_setup,
                                         live_teardown),
         cmocka_unit_test_setup_teardown(live_refused_connection_reports_error, live_setup,
+                                        live_teardown),
+        cmocka_unit_test_setup_teardown(live_untrusted_server_is_refused, live_setup,
                                         live_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
