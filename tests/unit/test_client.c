@@ -645,6 +645,74 @@ static void live_informer_add_update_delete(void **state)
     cJSON_Delete(a.body);
 }
 
+/* The apiserver goes away; meanwhile one object is deleted, one created and history compacted
+ * past the informer's resourceVersion. When the apiserver is back, the watch resumes, gets
+ * 410 Expired, re-lists, and the cache (and the callbacks) catch up. */
+static void live_informer_relists_after_outage_and_compaction(void **state)
+{
+    live_t *l = *state;
+    answer_t a = {0};
+    for (int i = 0; i < 2; i++) {
+        cJSON *cm = configmap(i ? "b" : "a", i ? "b" : "a", "x");
+        client_create(l->cl, &configmaps, NULL, cm, on_answer, &a);
+        cJSON_Delete(cm);
+    }
+    run_until(l, &a.n, 2);
+    seen_t s = {0};
+    client_informer_t *inf = NULL;
+    client_informer_opts_t io = {
+        .resource = &configmaps, .ns = "default", .backoff_min_ms = 50, .backoff_max_ms = 100};
+    client_informer_handlers_t h = {inf_add, inf_update, inf_delete, inf_synced};
+    cleanup_error util_error_t err = NULL;
+    assert_int_equal(client_informer_start(l->cl, &io, &h, &s, &inf, &err), 0);
+    run_until(l, &s.synced, 1);
+    assert_int_equal(s.adds, 2);
+    int port = apiserver_port(l->api);
+    apiserver_stop(l->api);
+    l->api = NULL;
+    for (int i = 0; i < 20; i++)
+        uv_run(&l->loop, UV_RUN_NOWAIT);
+    const char *key_b = "/registry/core/configmaps/default/b";
+    const char *key_c = "/registry/core/configmaps/default/c";
+    const char *value_c = "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":"
+                          "{\"name\":\"c\",\"namespace\":\"default\",\"uid\":\"u-c\"},"
+                          "\"data\":{\"k\":\"c\"}}";
+    store_op_t ops[] = {{.type = STORE_OP_DELETE, .key = key_b, .key_len = strlen(key_b)},
+                        {.type = STORE_OP_CREATE,
+                         .key = key_c,
+                         .key_len = strlen(key_c),
+                         .value = value_c,
+                         .value_len = strlen(value_c)}};
+    store_txn_result_t res = {0};
+    assert_int_equal(store_txn_sync(l->store, ops, 2, &res, &err), 0);
+    int64_t rev = res.rev;
+    store_txn_result_free(&res);
+    for (int i = 0; i < 1000 && store_current_rev(l->store) < rev; i++) /* delivered on the loop */
+        uv_run(&l->loop, UV_RUN_ONCE);
+    assert_int_equal(store_compact(l->store, rev, &err), 0);
+    apiserver_opts_t ao;
+    apiserver_opts_default(&ao);
+    ao.loop = &l->loop;
+    ao.store = l->store;
+    ao.data_dir = l->dir;
+    ao.port = port;
+    ao.bind_address = "127.0.0.1";
+    assert_int_equal(apiserver_start(&ao, &l->api, &err), 0);
+    run_until(l, &s.synced, 2);
+    assert_int_equal(s.deletes, 1);
+    assert_int_equal(s.adds, 3);
+    assert_null(client_informer_get(inf, "default", "b"));
+    assert_non_null(client_informer_get(inf, "default", "c"));
+    assert_int_equal(client_informer_count(inf), 2);
+    /* and it watches again */
+    cJSON *cm = configmap("d", "d", "x");
+    client_create(l->cl, &configmaps, NULL, cm, on_answer, &a);
+    cJSON_Delete(cm);
+    run_until(l, &s.adds, 4);
+    client_informer_stop(inf);
+    cJSON_Delete(a.body);
+}
+
 static void live_close_with_requests_in_flight(void **state)
 {
     live_t *l = *state;
@@ -740,6 +808,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(live_requests_beyond_the_pool_queue, live_setup,
                                         live_teardown),
         cmocka_unit_test_setup_teardown(live_informer_add_update_delete, live_setup, live_teardown),
+        cmocka_unit_test_setup_teardown(live_informer_relists_after_outage_and_compaction,
+                                        live_setup, live_teardown),
         cmocka_unit_test_setup_teardown(live_close_with_requests_in_flight, live_setup,
                                         live_teardown),
         cmocka_unit_test_setup_teardown(live_refused_connection_reports_error, live_setup,
