@@ -114,7 +114,7 @@ static int scalar(yaml_t *y, const char *s, int lineno, cJSON **ret)
         util_buf_free(&b);
         return util_error_make(y->err, EINVAL, "line %d: unterminated or trailing quote", lineno);
     }
-    *ret = cJSON_CreateString(b.data ? b.data : "");
+    *ret = cJSON_CreateString(b.len ? b.data : ""); /* reserve alone leaves no NUL */
     util_buf_free(&b);
     return 0;
 }

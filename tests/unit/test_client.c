@@ -194,6 +194,11 @@ static void kubeconfig_bounds_depth_size_and_nul(void **state)
     util_buf_puts(&b, "x\n");
     assert_true(client_yaml_parse(b.data, b.len, &root, &err) < 0);
     util_buf_free(&b);
+    /* empty quoted scalars (found by fuzz_client: the buffer had no terminator) */
+    assert_int_equal(client_yaml_parse("a: \"\"\nb: ''\n", 12, &root, &err), 0);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(root, "a")), "");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(root, "b")), "");
+    cJSON_Delete(root);
     assert_true(client_yaml_parse("a: b\0c", 6, &root, &err) < 0);
     assert_non_null(strstr(err->msg, "NUL"));
     char *big = calloc(1, CLIENT_KUBECONFIG_MAX + 2);
