@@ -87,20 +87,28 @@ static int open_store(server_t *s, const char *data_dir, util_error_t *err)
 }
 
 /* The node of this machine, in-process on the same loop. It reaches the apiserver over
- * loopback TLS with the admin credentials for now (a node credential comes with RBAC). */
+ * loopback TLS as system:node:<name>, with a certificate from the cluster CA written to
+ * <data-dir>/agent/kubelet.kubeconfig (as k3s does). */
 static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
 {
-    char path[4096];
-    if (util_path_join(path, sizeof(path), data_dir, "server/admin.kubeconfig") < 0)
+    char name[256], dir[4096], path[4096];
+    kubelet_resolve_node_name(opt_node_name, name, sizeof(name));
+    if (util_path_join(dir, sizeof(dir), data_dir, "agent") < 0 ||
+        util_path_join(path, sizeof(path), dir, "kubelet.kubeconfig") < 0)
         return util_error_make(err, ENAMETOOLONG, "data dir path too long");
+    int r = util_mkdir_p(dir, 0700, err);
+    if (r == 0)
+        r = apiserver_node_kubeconfig(s->api, name, path, err);
+    if (r < 0)
+        return util_error_wrap(err, "kubelet (set --node-name?)");
     client_config_t api = {0};
-    int r = client_config_load(path, &api, err);
+    r = client_config_load(path, &api, err);
     if (r < 0)
         return r;
     kubelet_opts_t o = {
         .loop = &s->loop,
         .api = &api,
-        .node_name = opt_node_name,
+        .node_name = name,
         .data_dir = data_dir,
         .node_ip = opt_node_ip,
         .cluster_cidr = opt_cluster_cidr,

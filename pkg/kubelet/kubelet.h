@@ -45,6 +45,8 @@ typedef struct kubelet_opts {
 int kubelet_start(const kubelet_opts_t *o, kubelet_t **ret, util_error_t *err);
 /* Stops timers and requests; memory is released once the loop has run the close callbacks. */
 void kubelet_stop(kubelet_t *k);
+/* The node name for a --node-name value: the value itself, or the host name lower-cased. */
+void kubelet_resolve_node_name(const char *flag, char *out, size_t n);
 /* The node's name (valid while k is). */
 const char *kubelet_node_name(const kubelet_t *k);
 

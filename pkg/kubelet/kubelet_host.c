@@ -232,15 +232,26 @@ void kubelet_host_refresh(kubelet_host_t *h, const char *storage_dir)
     }
 }
 
-void kubelet_host_read(kubelet_host_t *h, const char *storage_dir, const char *node_ip)
+void kubelet_resolve_node_name(const char *flag, char *out, size_t n)
 {
-    *h = (kubelet_host_t){0};
+    if (flag && *flag) {
+        snprintf(out, n, "%s", flag);
+        return;
+    }
     char host[HOST_NAME_MAX + 1] = "";
     if (gethostname(host, sizeof(host)) < 0 || !host[0])
         snprintf(host, sizeof(host), "localhost");
     host[sizeof(host) - 1] = '\0';
     for (char *p = host; *p; p++)
         *p = (char)tolower((unsigned char)*p);
+    snprintf(out, n, "%s", host);
+}
+
+void kubelet_host_read(kubelet_host_t *h, const char *storage_dir, const char *node_ip)
+{
+    *h = (kubelet_host_t){0};
+    char host[HOST_NAME_MAX + 1];
+    kubelet_resolve_node_name(NULL, host, sizeof(host));
     h->hostname = util_xstrdup(host);
     h->cpus = cpu_count();
     kubelet_host_refresh(h, storage_dir);

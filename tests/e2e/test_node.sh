@@ -102,6 +102,17 @@ assert ni["kubeletVersion"] == "v1.31.0+kubeling" and ni["bootID"] and ni["machi
 PYEOF
 }
 
+kubelet_uses_a_node_credential() {
+    local kcfg="$DATA/agent/kubelet.kubeconfig"
+    [[ $(stat -c %a "$kcfg") == 600 ]] || fail "kubelet.kubeconfig mode $(stat -c %a "$kcfg")"
+    [[ $(stat -c %a "$DATA/server/tls/node-$NODE.key") == 600 ]] || fail "node key mode"
+    run_cmd "$E2E_TMP/subj" openssl x509 -in "$DATA/server/tls/node-$NODE.crt" -noout -subject
+    expect_grep "$E2E_TMP/subj" "O ?= ?system:nodes, CN ?= ?system:node:$NODE"
+    # the Node's writers are the kubelet (by its User-Agent), not an admin tool
+    [[ $(kc 1.33 get node "$NODE" -o jsonpath='{.metadata.managedFields[*].manager}') == kubelet ]] ||
+        fail "managers: $(kc 1.33 get node "$NODE" -o jsonpath='{.metadata.managedFields[*].manager}')"
+}
+
 describe_node_works() {
     local v
     for v in 1.27 1.33; do
@@ -206,6 +217,7 @@ stopped_cleanly() { # stopped_cleanly NAME RC LOG
 
 t node_ready_with_wide_columns node_ready_with_wide_columns
 t node_object_fields node_object_fields
+t kubelet_uses_a_node_credential kubelet_uses_a_node_credential
 t describe_node_works describe_node_works
 t lease_renews lease_renews
 t deleted_node_is_registered_again deleted_node_is_registered_again
