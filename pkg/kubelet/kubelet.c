@@ -164,6 +164,8 @@ static void tick_schedule(kubelet_t *k, uint64_t ms)
 void kubelet__lease_done(kubelet_t *k, bool ok)
 {
     if (ok) {
+        if (k->lease_backoff.cur_ms)
+            util_log_info("kubelet: lease %s/%s renewed again", KUBELET_LEASE_NS, k->name);
         client_backoff_reset(&k->lease_backoff);
         tick_schedule(k, k->lease_interval_ms);
     } else {

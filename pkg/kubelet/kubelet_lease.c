@@ -59,8 +59,12 @@ static void on_lease_written(void *ud, client_result_t *res)
         return;
     }
     /* a conflict or a missing lease: read it again on the next try */
-    util_log_v(res->error ? 2 : 1, "kubelet: renewing lease %s/%s: %s", KUBELET_LEASE_NS, k->name,
-               res->st.message ? res->st.message : "failed");
+    if (k->lease_backoff.cur_ms == 0) /* the first failure of a streak */
+        util_log_warn("kubelet: renewing lease %s/%s: %s (retrying)", KUBELET_LEASE_NS, k->name,
+                      res->st.message ? res->st.message : "failed");
+    else
+        util_log_v(1, "kubelet: renewing lease %s/%s: %s", KUBELET_LEASE_NS, k->name,
+                   res->st.message ? res->st.message : "failed");
     cJSON_Delete(k->lease);
     k->lease = NULL;
     kubelet__lease_done(k, false);

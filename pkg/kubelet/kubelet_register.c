@@ -13,8 +13,12 @@ static void on_reg_timer(uv_timer_t *t)
 static void reg_retry(kubelet_t *k, const char *what, const client_result_t *res)
 {
     k->reg = KUBELET_REG_NONE;
-    if (res)
-        util_log_v(res->error ? 1 : 0, "kubelet: %s node %s: %s", what, k->name,
+    /* the first failure of a streak is a warning, the retries are verbose */
+    if (res && k->reg_backoff.cur_ms == 0)
+        util_log_warn("kubelet: %s node %s: %s (retrying)", what, k->name,
+                      res->st.message ? res->st.message : "failed");
+    else if (res)
+        util_log_v(1, "kubelet: %s node %s: %s", what, k->name,
                    res->st.message ? res->st.message : "failed");
     if (!k->stopping)
         uv_timer_start(&k->reg_timer, on_reg_timer, client_backoff_next(&k->reg_backoff), 0);
