@@ -404,6 +404,7 @@ static int live_setup(void **state)
     store_options_default(&so);
     so.path = path;
     so.loop = &l->loop;
+    so.progress_interval_ms = 100; /* bookmarks come quickly */
     cleanup_error util_error_t err = NULL;
     assert_int_equal(store_open(&so, &l->store, &err), 0);
     apiserver_opts_t ao;
@@ -531,21 +532,83 @@ static void live_verbs_and_status_errors(void **state)
     assert_int_equal(a.status, 200);
     assert_string_equal(data_k(a.body), "v2");
     cJSON_Delete(patch);
+    patch = cJSON_Parse("{\"metadata\":{\"labels\":{\"s\":\"1\"}}}");
+    assert_non_null(client_patch(l->cl, &configmaps, "default", "c1", NULL, CLIENT_PATCH_STRATEGIC,
+                                 patch, on_answer, &a));
+    run_until(l, &a.n, 5);
+    assert_int_equal(a.status, 200);
+    cJSON_Delete(patch);
+    patch = cJSON_Parse("[{\"op\":\"replace\",\"path\":\"/data/k\",\"value\":\"j\"}]");
+    assert_non_null(client_patch(l->cl, &configmaps, "default", "c1", NULL, CLIENT_PATCH_JSON,
+                                 patch, on_answer, &a));
+    run_until(l, &a.n, 6);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(data_k(a.body), "j");
+    cJSON_Delete(patch);
     cm = configmap("c1", "v3", NULL);
     assert_non_null(client_patch(l->cl, &configmaps, "default", "c1", NULL, CLIENT_PATCH_APPLY, cm,
                                  on_answer, &a));
-    run_until(l, &a.n, 5);
+    run_until(l, &a.n, 7);
     assert_int_equal(a.status, 200);
     assert_string_equal(data_k(a.body), "v3");
     cJSON_Delete(cm);
     assert_non_null(client_delete(l->cl, &configmaps, "default", "c1", on_answer, &a));
-    run_until(l, &a.n, 6);
+    run_until(l, &a.n, 8);
     assert_int_equal(a.status, 200);
     assert_non_null(client_get(l->cl, &configmaps, "default", "c1", on_answer, &a));
-    run_until(l, &a.n, 7);
+    run_until(l, &a.n, 9);
     assert_int_equal(a.status, 404);
     assert_string_equal(a.reason, "NotFound");
     assert_string_equal(a.message, "configmaps \"c1\" not found");
+    cJSON_Delete(a.body);
+}
+
+typedef struct events {
+    int added, bookmarks, ended;
+    char bookmark_rv[32];
+} events_t;
+
+static void on_watch_event(void *ud, const char *type, cJSON **obj)
+{
+    events_t *e = ud;
+    if (!strcmp(type, "ADDED"))
+        e->added++;
+    if (!strcmp(type, "BOOKMARK")) {
+        e->bookmarks++;
+        const char *rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(*obj, "metadata"), "resourceVersion"));
+        snprintf(e->bookmark_rv, sizeof(e->bookmark_rv), "%s", rv ? rv : "");
+    }
+}
+
+static void on_watch_ended(void *ud, client_result_t *res)
+{
+    events_t *e = ud;
+    (void)res;
+    e->ended++;
+}
+
+/* A raw watch stream: events as they happen, bookmarks when asked for, cancel ends it
+ * without a callback. */
+static void live_watch_stream_events_and_bookmarks(void **state)
+{
+    live_t *l = *state;
+    events_t e = {0};
+    client_req_t *w = client_watch(l->cl,
+                                   "/api/v1/namespaces/default/configmaps?watch=1&"
+                                   "resourceVersion=1&allowWatchBookmarks=true",
+                                   on_watch_event, on_watch_ended, &e);
+    assert_non_null(w);
+    answer_t a = {0};
+    cJSON *cm = configmap("w1", "x", NULL);
+    client_create(l->cl, &configmaps, NULL, cm, on_answer, &a);
+    cJSON_Delete(cm);
+    run_until(l, &e.added, 1);
+    run_until(l, &e.bookmarks, 1);
+    assert_true(atoi(e.bookmark_rv) >= 2);
+    client_req_cancel(w);
+    uv_run(&l->loop, UV_RUN_NOWAIT);
+    assert_int_equal(e.ended, 0);
     cJSON_Delete(a.body);
 }
 
@@ -810,6 +873,8 @@ int main(void)
         cmocka_unit_test(watch_line_longer_than_limit_is_refused),
         cmocka_unit_test(backoff_doubles_to_its_cap_with_bounded_jitter),
         cmocka_unit_test_setup_teardown(live_verbs_and_status_errors, live_setup, live_teardown),
+        cmocka_unit_test_setup_teardown(live_watch_stream_events_and_bookmarks, live_setup,
+                                        live_teardown),
         cmocka_unit_test_setup_teardown(live_requests_beyond_the_pool_queue, live_setup,
                                         live_teardown),
         cmocka_unit_test_setup_teardown(live_informer_add_update_delete, live_setup, live_teardown),
