@@ -4,6 +4,7 @@
 #include "kubelet/kubelet.h"
 #include "kubelet_internal.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -243,6 +244,11 @@ static int check_opts(const kubelet_opts_t *o, const char *name, util_error_t *e
     if (!valid_node_name(name))
         return util_error_make(err, EINVAL,
                                "kubelet: node name `%s` is not a lower-case DNS subdomain", name);
+    unsigned char addr[16];
+    if (o->node_ip && *o->node_ip && inet_pton(AF_INET, o->node_ip, addr) != 1 &&
+        inet_pton(AF_INET6, o->node_ip, addr) != 1)
+        return util_error_make(err, EINVAL, "kubelet: --node-ip `%s` is not an IP address",
+                               o->node_ip);
     char cidr[32];
     if (kubelet_pick_pod_cidr(o->cluster_cidr ? o->cluster_cidr : KUBELET_DEFAULT_CIDR, NULL, NULL,
                               cidr, sizeof(cidr)) < 0)

@@ -180,6 +180,18 @@ agent_without_kubeconfig_explains() {
         --kubeconfig "$AGENT_DATA/server/admin.kubeconfig" --node-name Bad_Name
     expect_rc 1 "bad node name"
     expect_grep "$E2E_TMP/a2" 'not a lower-case DNS subdomain'
+    run_cmd "$E2E_TMP/a3" "$KUBELING_BIN" agent --data-dir "$E2E_TMP/a0d" \
+        --kubeconfig "$AGENT_DATA/server/admin.kubeconfig" --node-ip 10.0.0.300 --node-label 'bad key=x'
+    expect_rc 1 "bad node IP"
+    expect_grep "$E2E_TMP/a3" 'node-ip `10.0.0.300` is not an IP address'
+    run_cmd "$E2E_TMP/a4" "$KUBELING_BIN" agent --data-dir "$E2E_TMP/a0d" \
+        --kubeconfig "$AGENT_DATA/server/admin.kubeconfig" --node-label 'bad key=x'
+    expect_rc 1 "bad node label"
+    expect_grep "$E2E_TMP/a4" 'node-label `bad key=x`: invalid key or value'
+    run_cmd "$E2E_TMP/a5" "$KUBELING_BIN" agent --data-dir "$E2E_TMP/a0d" \
+        --kubeconfig "$AGENT_DATA/server/admin.kubeconfig" --cluster-cidr 10.42.0.0/26
+    expect_rc 1 "bad cluster CIDR"
+    expect_grep "$E2E_TMP/a5" 'cluster-cidr `10.42.0.0/26`'
 }
 
 agent_registers_a_node() {
