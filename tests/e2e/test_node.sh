@@ -113,6 +113,21 @@ kubelet_uses_a_node_credential() {
         fail "managers: $(kc 1.33 get node "$NODE" -o jsonpath='{.metadata.managedFields[*].manager}')"
 }
 
+python_client_reads_node_and_lease() { # typed models: quantities, MicroTime, daemonEndpoints
+    "$PY" - "$DATA/server/admin.kubeconfig" "$NODE" <<'PYEOF' || fail "python client"
+import sys
+from kubernetes import client, config
+config.load_kube_config(sys.argv[1])
+n = client.CoreV1Api().read_node(sys.argv[2])
+assert n.status.daemon_endpoints.kubelet_endpoint.port == 10250
+assert [c.type for c in n.status.conditions][-1] == "Ready"
+assert n.status.node_info.container_runtime_version.startswith("kubeling://")
+assert any(x.metadata.name == sys.argv[2] for x in client.CoreV1Api().list_node().items)
+l = client.CoordinationV1Api().read_namespaced_lease(sys.argv[2], "kube-node-lease")
+assert l.spec.renew_time is not None and l.spec.lease_duration_seconds == 40, l.spec
+PYEOF
+}
+
 describe_node_works() {
     local v
     for v in 1.27 1.33; do
@@ -231,6 +246,7 @@ t node_ready_with_wide_columns node_ready_with_wide_columns
 t node_object_fields node_object_fields
 t kubelet_uses_a_node_credential kubelet_uses_a_node_credential
 t describe_node_works describe_node_works
+t python_client_reads_node_and_lease python_client_reads_node_and_lease
 t lease_renews lease_renews
 t deleted_node_is_registered_again deleted_node_is_registered_again
 
