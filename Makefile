@@ -185,7 +185,7 @@ test: deps
 
 run: deps all
 	@mkdir -p build/run-data
-	build/dev/kubeling server --data-dir $(CURDIR)/build/run-data
+	build/dev/kubeling server --data-dir $(CURDIR)/build/run-data --write-kubeconfig ""
 
 C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null; git ls-files -o --exclude-standard '*.c' '*.h' 2>/dev/null)
 

@@ -9,7 +9,7 @@ import base64, json, os, re, socket, ssl, subprocess, sys, time
 binary, data, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 t0 = time.monotonic()
 proc = subprocess.Popen([binary, "server", "--data-dir", data, "--https-listen-port", str(port),
-                         "--bind-address", "127.0.0.1"],
+                         "--bind-address", "127.0.0.1", "--write-kubeconfig", data + ".kubeling.yaml"],
                         stdout=subprocess.DEVNULL, stderr=open(os.path.join(data + ".log"), "w"))
 kcfg = os.path.join(data, "server", "admin.kubeconfig")
 

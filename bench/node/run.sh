@@ -43,7 +43,7 @@ idle_wakeups() { # idle_wakeups PID: scheduled-in count over IDLE_SECONDS after 
 
 first=() again=()
 for i in $(seq "$ROUNDS"); do
-    rm -rf "$WORK/data" "$WORK/data.log"
+    rm -rf "$WORK/data" "$WORK/data.log" "$WORK/data.kubeling.yaml"
     mkdir -p "$WORK/data"
     port=$((36443 + i))
     read -r ms PID < <(bench/node/ready.py "$BIN" "$WORK/data" "$port")
@@ -60,7 +60,7 @@ wake_on=$(idle_wakeups "$PID")
 stop
 rm -rf "$WORK/data2"
 "$BIN" server --data-dir "$WORK/data2" --https-listen-port 36499 --bind-address 127.0.0.1 \
-    --disable-agent >"$WORK/off.log" 2>&1 &
+    --disable-agent --write-kubeconfig "$WORK/off.kubeling.yaml" >"$WORK/off.log" 2>&1 &
 PID=$!
 sleep 5
 rss_off=$(ps -o rss= -p "$PID" | tr -d ' ')

@@ -32,12 +32,16 @@ static const kubeling_role_t role_help = {
 };
 
 /* The one role table. Order is the order of `kubeling help`. */
+/* One role per line keeps additions to the table easy to merge. */
+/* clang-format off */
 static const kubeling_role_t *const roles[] = {
     &role_server,
     &role_agent,
+    &role_images,
     &role_version,
     &role_help,
 };
+/* clang-format on */
 
 static const kubeling_role_t *role_find(const char *name)
 {

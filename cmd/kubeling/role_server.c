@@ -4,7 +4,9 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "apiserver/apiserver.h"
 #include "buildinfo.h" /* generated: KUBELING_VERSION, _GIT_COMMIT, _BUILD_DATE */
@@ -20,6 +22,10 @@ static char *opt_node_name;
 static char *opt_node_ip;
 static char *opt_cluster_cidr;
 static util_strv_t opt_node_labels;
+static char *opt_write_kubeconfig;
+static char *opt_write_kubeconfig_mode;
+
+#define DEFAULT_KUBECONFIG "/etc/kubeling/kubeling.yaml"
 
 static const util_flag_t server_flags[] = {
     {"disable-agent", 0, UTIL_FLAG_BOOL, &opt_disable_agent, NULL,
@@ -40,6 +46,12 @@ static const util_flag_t server_flags[] = {
      "InternalIP of the node (default: the address of the default-route interface)", 0, 0, NULL},
     {"node-label", 0, UTIL_FLAG_STRINGS, &opt_node_labels, "KEY=VALUE",
      "extra label of the node (repeatable)", 0, 0, NULL},
+    {"write-kubeconfig", 'o', UTIL_FLAG_STRING, &opt_write_kubeconfig, "FILE",
+     "also write the admin kubeconfig here (default " DEFAULT_KUBECONFIG
+     " when root; \"\" for none)",
+     0, 0, NULL},
+    {"write-kubeconfig-mode", 0, UTIL_FLAG_STRING, &opt_write_kubeconfig_mode, "MODE",
+     "octal mode of that file (default 0600)", 0, 0, NULL},
     {0},
 };
 
@@ -130,6 +142,21 @@ static int run_server(const kubeling_globals_t *g, const util_strv_t *args)
         fprintf(stderr, "kubeling server: unexpected argument \"%s\"\n", args->v[0]);
         return KUBELING_EXIT_USAGE;
     }
+    unsigned long mode = 0600;
+    if (opt_write_kubeconfig_mode) {
+        char *end = NULL;
+        errno = 0;
+        mode = strtoul(opt_write_kubeconfig_mode, &end, 8);
+        if (errno || !end || *end || end == opt_write_kubeconfig_mode || mode > 0777) {
+            fprintf(stderr,
+                    "kubeling server: --write-kubeconfig-mode \"%s\" is not an octal mode\n",
+                    opt_write_kubeconfig_mode);
+            return KUBELING_EXIT_USAGE;
+        }
+    }
+    const char *kubeconfig_copy = opt_write_kubeconfig;
+    if (!kubeconfig_copy && geteuid() == 0)
+        kubeconfig_copy = DEFAULT_KUBECONFIG;
     server_t s = {0};
     uv_loop_init(&s.loop);
     int r = util_mkdir_p(g->data_dir, 0700, &err);
@@ -147,6 +174,8 @@ static int run_server(const kubeling_globals_t *g, const util_strv_t *args)
         o.service_cidr = opt_service_cidr;
         o.tls_sans = (const char *const *)opt_tls_sans.v;
         o.n_tls_sans = opt_tls_sans.n;
+        o.write_kubeconfig = kubeconfig_copy;
+        o.write_kubeconfig_mode = (unsigned)mode;
         o.build_commit = KUBELING_GIT_COMMIT;
         o.build_date = KUBELING_BUILD_DATE;
         r = apiserver_start(&o, &s.api, &err);

@@ -155,6 +155,7 @@ static const subresource_info_t subresource_infos[] = {
     {"finalize", NULL, NULL, NULL, {"update", NULL}},
     {"binding", "", "v1", "Binding", {"create", NULL}},
     {"eviction", "policy", "v1", "Eviction", {"create", NULL}},
+    {"token", "authentication.k8s.io", "v1", "TokenRequest", {"create", NULL}},
     {"log", "", "v1", "Pod", {"get", NULL}},
     {"exec", "", "v1", "PodExecOptions", {"create", "get", NULL}},
     {"attach", "", "v1", "PodAttachOptions", {"create", "get", NULL}},

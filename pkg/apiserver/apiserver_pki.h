@@ -4,7 +4,8 @@
  *   tls/ca.crt, tls/ca.key            cluster CA, ECDSA P-256, 10 years, CN "kubeling-ca@<unix
  * time>" tls/serving.crt, tls/serving.key  apiserver serving certificate, 1 year, signed by the CA
  *   tls/admin.crt, tls/admin.key      client certificate CN "system:admin", O "system:masters", 1
- * year admin.kubeconfig                  0600, cluster "kubeling", user "admin", embedded base64
+ * year tls/service.key  ECDSA P-256 key signing service account tokens (ES256 JWTs)
+ * admin.kubeconfig                  0600, cluster "kubeling", user "admin", embedded base64
  * PEMs
  */
 #ifndef KUBELING_APISERVER_PKI_H
@@ -20,6 +21,8 @@ typedef struct apiserver_pki_opts {
     size_t n_tls_sans;
     const char
         *kubeconfig_server; /* URL written into admin.kubeconfig, e.g. https://127.0.0.1:6443 */
+    const char *write_kubeconfig;   /* also write the admin kubeconfig here (NULL: don't) */
+    unsigned write_kubeconfig_mode; /* its mode (0: 0600) */
 } apiserver_pki_opts_t;
 
 /* PEM text of what the apiserver needs to serve TLS and authenticate clients. */
@@ -27,6 +30,7 @@ typedef struct apiserver_pki {
     char *ca_cert_pem;
     char *serving_cert_pem; /* leaf first, then the CA */
     char *serving_key_pem;
+    char *service_key_pem; /* signs service account tokens (tls/service.key, no certificate) */
 } apiserver_pki_t;
 
 /* Creates what is missing, reuses what exists, renews leaf certificates that expire within 90

@@ -20,7 +20,7 @@ start_at() {
     shift 4
     n=$(grep -c 'ready; admin kubeconfig' "$log" 2>/dev/null)
     "$KUBELING_BIN" server --data-dir "$dir" --https-listen-port "$port" \
-        --bind-address 127.0.0.1 "$@" >>"$log" 2>&1 &
+        --bind-address 127.0.0.1 --write-kubeconfig "$dir.kubeling.yaml" "$@" >>"$log" 2>&1 &
     local pid=$!
     E2E_CLEANUPS+=("kill $pid 2>/dev/null; wait $pid 2>/dev/null")
     printf -v "$var" '%s' "$pid"

@@ -914,9 +914,9 @@ static void test_discovery_core_resource_list(void **state)
     assert_string_equal(jstr(doc, "apiVersion"), "v1");
     assert_string_equal(jstr(doc, "groupVersion"), "v1");
     const cJSON *res = jarr(doc, "resources");
-    const char *const order[] = {"namespaces", "namespaces/status", "configmaps",
-                                 "secrets",    "serviceaccounts",   "events",
-                                 NULL};
+    const char *const order[] = {
+        "namespaces",      "namespaces/status",     "configmaps", "secrets",
+        "serviceaccounts", "serviceaccounts/token", "events",     NULL};
     int expected = 0; /* every core resource and each of its subresources */
     for (size_t i = 0; i < apiserver_nresources; i++) {
         if (apiserver_resources[i].group[0])
@@ -938,6 +938,11 @@ static void test_discovery_core_resource_list(void **state)
     assert_false(jhas(cm, "categories"));
     /* Upstream's hash of "/v1/ConfigMap", as a real kube-apiserver reports it. */
     assert_string_equal(jstr(cm, "storageVersionHash"), "qFsyl6wFWjQ=");
+
+    const cJSON *tok = find_by(res, "name", "serviceaccounts/token");
+    assert_string_equal(jstr(tok, "group"), "authentication.k8s.io");
+    assert_string_equal(jstr(tok, "kind"), "TokenRequest");
+    assert_strings(jarr(tok, "verbs"), (const char *const[]){"create", NULL});
 
     const cJSON *ns = find_by(res, "name", "namespaces");
     assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(ns, "namespaced")));
