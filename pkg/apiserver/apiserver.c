@@ -200,6 +200,14 @@ int apiserver_port(const apiserver_t *a)
     return a->port;
 }
 
+int apiserver_node_kubeconfig(const apiserver_t *a, const char *node_name, const char *path,
+                              util_error_t *err)
+{
+    char url[96];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d", a->port);
+    return apiserver_pki_node_kubeconfig(a->opts.data_dir, node_name, url, path, err);
+}
+
 void apiserver_stop(apiserver_t *a)
 {
     if (!a || a->stopping)

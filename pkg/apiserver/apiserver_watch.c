@@ -33,6 +33,19 @@ static const char *const event_fields[] = {"metadata.name",
                                            NULL};
 static const char *const secret_fields[] = {"metadata.name", "metadata.namespace", "type", NULL};
 static const char *const namespace_fields[] = {"metadata.name", "status.phase", NULL};
+/* pkg/registry/core/pod/strategy.go PodToSelectableFields (kubectl describe node, kubelets) */
+static const char *const pod_fields[] = {"metadata.name",
+                                         "metadata.namespace",
+                                         "spec.nodeName",
+                                         "spec.restartPolicy",
+                                         "spec.schedulerName",
+                                         "spec.serviceAccountName",
+                                         "spec.hostNetwork",
+                                         "status.phase",
+                                         "status.podIP",
+                                         "status.nominatedNodeName",
+                                         NULL};
+static const char *const node_fields[] = {"metadata.name", "spec.unschedulable", NULL};
 
 static const char *const *supported_fields(const apiserver_resource_t *r)
 {
@@ -42,6 +55,10 @@ static const char *const *supported_fields(const apiserver_resource_t *r)
         return secret_fields;
     if (apiserver_reg_is(r, "namespaces"))
         return namespace_fields;
+    if (!strcmp(r->plural, "pods") && !r->group[0])
+        return pod_fields;
+    if (!strcmp(r->plural, "nodes") && !r->group[0])
+        return node_fields;
     return common_fields;
 }
 
@@ -61,6 +78,10 @@ static const char *field_value(const cJSON *obj, const char *field, void *ud)
             *dot = '\0';
         cur = cJSON_GetObjectItemCaseSensitive(cur, part);
     }
+    if (cJSON_IsBool(cur)) /* spec.hostNetwork, spec.unschedulable: "true" / "false" */
+        return cJSON_IsTrue(cur) ? "true" : "false";
+    if (!cur && (!strcmp(field, "spec.hostNetwork") || !strcmp(field, "spec.unschedulable")))
+        return "false";
     return cJSON_IsString(cur) ? cur->valuestring : NULL;
 }
 

@@ -112,7 +112,8 @@ static const char *pod_qos(const cJSON *pod)
 }
 
 /* Server-set fields of a new object: generation, and a fresh status for resources whose status
- * is written only through the status subresource. */
+ * is written only through the status subresource. Namespaces and Nodes keep theirs (upstream's
+ * node strategy does not reset status on create: the kubelet registers with its status). */
 static void prepare_create(const apiserver_target_t *t, cJSON *obj)
 {
     cJSON *meta = apiserver_obj_metadata(obj);
@@ -121,7 +122,7 @@ static void prepare_create(const apiserver_target_t *t, cJSON *obj)
     bool has_status = false;
     for (size_t i = 0; t->res->subresources[i]; i++)
         has_status |= !strcmp(t->res->subresources[i], "status");
-    if (!has_status || apiserver_reg_is(t->res, "namespaces"))
+    if (!has_status || apiserver_reg_is(t->res, "namespaces") || apiserver_reg_is(t->res, "nodes"))
         return;
     cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
     if (apiserver_crd_of(t->res))
