@@ -32,10 +32,7 @@ static const kubeling_role_t role_help = {
 
 /* The one role table. Order is the order of `kubeling help`. */
 static const kubeling_role_t *const roles[] = {
-    &role_server,
-    &role_agent,
-    &role_version,
-    &role_help,
+    &role_server, &role_agent, &role_version, &role_killall, &role_help, &role_shim,
 };
 
 static const kubeling_role_t *role_find(const char *name)
