@@ -21,7 +21,7 @@ size_t runtime__log_prefix(char *buf, size_t len, const struct timespec *ts, int
     struct tm tm;
     time_t t = ts->tv_sec;
     gmtime_r(&t, &tm);
-    char frac[16] = "";
+    char frac[24] = "";
     if (ts->tv_nsec > 0) {
         snprintf(frac, sizeof(frac), ".%09ld", ts->tv_nsec);
         size_t n = strlen(frac);
