@@ -386,18 +386,20 @@ static void loop(shim_t *s)
 }
 
 /* The kernel maps file pages around every fault (fault_around_bytes, 64 KiB), so start-up
- * code leaves most of the binary's text in our resident set. Dropping the read-only file
- * mappings from our page tables once set up costs nothing (the pages stay in the page cache,
- * shared with every other shim) and the idle loop faults back only what it runs. */
+ * code leaves most of the binary's text in our resident set. Dropping read-only file mappings
+ * from our page tables once set up costs nothing (the pages stay in the page cache, shared
+ * with every other shim) and the idle loop faults back only what it runs. A read-only mapping
+ * with anonymous pages (RELRO after relocation) must keep them: those are skipped. */
 static void trim_rss(void)
 {
-    FILE *f = fopen("/proc/self/maps", "re");
-    char line[512];
+    FILE *f = fopen("/proc/self/smaps", "re");
+    char line[512], perms[8] = "";
+    unsigned long lo = 0, hi = 0, ino = 0, anon;
     while (f && fgets(line, sizeof(line), f)) {
-        unsigned long lo, hi, ino;
-        char perms[8];
-        if (sscanf(line, "%lx-%lx %7s %*s %*s %lu", &lo, &hi, perms, &ino) == 4 && ino != 0 &&
-            perms[1] != 'w' && perms[3] == 'p')
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %lu", &lo, &hi, perms, &ino) == 4)
+            continue;
+        if (sscanf(line, "Anonymous: %lu kB", &anon) == 1 && anon == 0 && ino != 0 &&
+            perms[0] == 'r' && perms[1] != 'w' && perms[3] == 'p')
             madvise((void *)lo, hi - lo, MADV_DONTNEED);
     }
     if (f)
