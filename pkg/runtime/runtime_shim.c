@@ -230,7 +230,6 @@ static void do_start(shim_t *s, shim_client_t *c)
         save_state(s);
     }
     reply(c->fd, "ok\n");
-    trim_rss(); /* the running container's idle shim needs none of the start-up code */
 }
 
 static void handle_request(shim_t *s, shim_client_t *c)
@@ -255,6 +254,7 @@ static void handle_request(shim_t *s, shim_client_t *c)
         reply(c->fd, "error unknown request\n");
     }
     client_close(c);
+    trim_rss(); /* requests are rare; between them the shim should hold next to nothing */
 }
 
 static void client_read(shim_t *s, shim_client_t *c)
@@ -394,10 +394,15 @@ static void trim_rss(void)
 {
     FILE *f = fopen("/proc/self/smaps", "re");
     char line[512], perms[8] = "";
-    unsigned long lo = 0, hi = 0, ino = 0, anon;
+    unsigned long lo = 0, hi = 0, ino = 0, anon, a, b, i;
+    char p[8];
     while (f && fgets(line, sizeof(line), f)) {
-        if (sscanf(line, "%lx-%lx %7s %*s %*s %lu", &lo, &hi, perms, &ino) == 4)
+        /* parse into temporaries: "Anonymous:" starts with a hex digit and would clobber lo */
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %lu", &a, &b, p, &i) == 4) {
+            lo = a, hi = b, ino = i;
+            memcpy(perms, p, sizeof(perms));
             continue;
+        }
         if (sscanf(line, "Anonymous: %lu kB", &anon) == 1 && anon == 0 && ino != 0 &&
             perms[0] == 'r' && perms[1] != 'w' && perms[3] == 'p')
             madvise((void *)lo, hi - lo, MADV_DONTNEED);
