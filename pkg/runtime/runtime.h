@@ -157,7 +157,8 @@ int runtime_container_state(runtime_t *rt, const char *id, runtime_container_sta
 int runtime_container_wait(runtime_t *rt, const char *id, runtime_container_state_t *ret,
                            util_error_t *err);
 /* For event loops: a socket that becomes readable when the container exits (no polling);
- * then runtime_container_watch_read. The caller closes the fd. */
+ * then runtime_container_watch_read. The caller closes the fd. Fails (-ECONNREFUSED or
+ * -ENOENT) when the shim has already finished: runtime_container_state then has the exit. */
 int runtime_container_watch(runtime_t *rt, const char *id, int *ret_fd, util_error_t *err);
 int runtime_container_watch_read(runtime_t *rt, const char *id, int fd,
                                  runtime_container_state_t *ret, util_error_t *err);

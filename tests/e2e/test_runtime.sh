@@ -44,6 +44,7 @@ prints_and_exits_with_cri_log() {
     expect_grep "$E2E_TMP/print.log" ' stdout F web-0$'
     expect_grep "$E2E_TMP/print.log" ' stderr F oops$'
     expect_lines "$E2E_TMP/print.log" 3
+    ! grep -q Sanitizer "$S/containers/c-print/shim.log" || fail "shim: $(cat "$S/containers/c-print/shim.log")"
     rt delete c-print
     [[ ! -e "$S/containers/c-print" ]] || fail "state left after delete"
 }
@@ -208,14 +209,17 @@ containers_survive_the_driver_and_are_adopted() {
 }
 
 host_network_sandbox_shares_the_host_namespace() {
-    rt sandbox-create pod-host --host-network --host-ipc
+    rt sandbox-create pod-host --host-network --host-ipc --host-pid
     run_cmd "$E2E_TMP/n" rt netns pod-host
     expect_rc 1 "no netns for hostNetwork"
-    rt run c-host pod-host --rootfs "$ROOTFS" --log "$E2E_TMP/host.log" -- readlink /proc/1/ns/net
+    rt run c-host pod-host --rootfs "$ROOTFS" --log "$E2E_TMP/host.log" \
+        -- sh -c 'readlink /proc/self/ns/net; readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc'
     rt wait c-host >/dev/null
-    local mine
-    mine=$(readlink /proc/self/ns/net)
-    expect_grep "$E2E_TMP/host.log" " stdout F ${mine//[/\\[}$"
+    local ns mine
+    for ns in net pid ipc; do
+        mine=$(readlink /proc/self/ns/$ns)
+        expect_grep "$E2E_TMP/host.log" " stdout F ${mine//[/\\[}$"
+    done
     rt delete c-host
     rt sandbox-remove pod-host
 }
@@ -233,6 +237,19 @@ sandbox_teardown_removes_mounts_and_cgroups() {
     ! grep -q "$S/sandboxes/pod2" /proc/self/mountinfo || fail "mounts left"
     [[ ! -e "$S/sandboxes/pod2" ]] || fail "dir left"
     ! ls -d /sys/fs/cgroup/*/$CG/kubepods/burstable/podpod2 2>/dev/null || fail "pod cgroup left"
+}
+
+log_rotates_by_size() {
+    rt run c-rot pod1 --rootfs "$ROOTFS" --log "$E2E_TMP/rot.log" --log-max-size 2000 \
+        --log-max-files 3 -- sh -c 'for i in $(seq 200); do echo line-$i; done'
+    rt wait c-rot >/dev/null
+    rt delete c-rot
+    [[ -f "$E2E_TMP/rot.log.1" && -f "$E2E_TMP/rot.log.2" ]] || fail "no rotated files"
+    [[ ! -e "$E2E_TMP/rot.log.3" ]] || fail "more files than max"
+    [[ $(stat -c %s "$E2E_TMP/rot.log.1") -lt 2100 ]] || fail "rotated file too large"
+    expect_grep "$E2E_TMP/rot.log" ' stdout F line-200$'
+    ! grep -q ' line-1$' "$E2E_TMP/rot.log" "$E2E_TMP/rot.log.1" "$E2E_TMP/rot.log.2" ||
+        fail "oldest lines kept"
 }
 
 killall_removes_everything() {
@@ -260,4 +277,5 @@ t bad_command_fails_start_with_the_exec_error bad_command_fails_start_with_the_e
 t containers_survive_the_driver_and_are_adopted containers_survive_the_driver_and_are_adopted
 t host_network_sandbox_shares_the_host_namespace host_network_sandbox_shares_the_host_namespace
 t sandbox_teardown_removes_mounts_and_cgroups sandbox_teardown_removes_mounts_and_cgroups
+t log_rotates_by_size log_rotates_by_size
 t killall_removes_everything killall_removes_everything
