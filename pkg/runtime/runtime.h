@@ -174,6 +174,11 @@ int runtime_container_stats(runtime_t *rt, const char *id, runtime_stats_t *ret,
 int runtime_exec(runtime_t *rt, const char *id, const char *const *args, pid_t *ret_pid,
                  int *ret_stdin, int *ret_stdout, int *ret_stderr, util_error_t *err);
 
+/* The same with a terminal: a pty of the container's devpts is the process's controlling
+ * terminal and stdio; *ret_master (O_CLOEXEC) is its master side. Resize with TIOCSWINSZ. */
+int runtime_exec_tty(runtime_t *rt, const char *id, const char *const *args, pid_t *ret_pid,
+                     int *ret_master, util_error_t *err);
+
 /* Kills every container and shim, unmounts every namespace file, removes every cgroup under
  * the cgroup root and the state directory's content (`kubeling killall`). */
 int runtime_cleanup_all(const runtime_config_t *cfg, util_error_t *err);

@@ -101,7 +101,10 @@ limits_reach_the_cgroup_and_stats_read_back() {
 }
 
 containers_of_a_pod_talk_over_lo() {
-    rt run c-srv pod1 --rootfs "$ROOTFS" --log "$E2E_TMP/srv.log" -- nc -l -p 8080
+    # busybox nc exits at EOF of its stdin, possibly before the data arrives: a fifo held open
+    # by the shell gives it a stdin that never ends
+    rt run c-srv pod1 --rootfs "$ROOTFS" --log "$E2E_TMP/srv.log" \
+        -- sh -c 'mkfifo /tmp/in; nc -l -p 8080 </tmp/in & exec 3>/tmp/in; wait'
     rt run c-cli pod1 --rootfs "$ROOTFS" \
         -- sh -c 'for i in $(seq 100); do echo ping | nc 127.0.0.1 8080 && exit 0; sleep 0.05; done; exit 1'
     run_cmd "$E2E_TMP/w" rt wait c-cli
@@ -193,6 +196,10 @@ containers_survive_the_driver_and_are_adopted() {
     expect_grep "$E2E_TMP/e" 'sh -c while true'
     run_cmd "$E2E_TMP/e" rt exec c-long -- sh -c 'exit 7'
     expect_rc 7 "exec exit code"
+    run_cmd "$E2E_TMP/tty" rt exec-tty c-long 'tty; echo typed-$((6*7)); exit 5\n' -- sh
+    expect_rc 5 "exec with a terminal"
+    expect_grep "$E2E_TMP/tty" '^/dev/pts/0'
+    expect_grep "$E2E_TMP/tty" '^typed-42'
     # a watcher blocks on the shim socket until the exit (no polling), from another process
     rt wait c-long >"$E2E_TMP/w" 2>&1 &
     local waiter=$!

@@ -4,7 +4,7 @@
  *   runtime_driver STATE CGROUP_ROOT KUBELING CMD [ARGS]
  *   CMD: sandbox-create ID [opts] | sandbox-remove ID | netns ID | create|run ID SANDBOX
  *        [opts] -- ARGS | start ID | kill ID SIG | wait ID | state ID | delete ID | list |
- *        stats ID | exec ID -- ARGS | cleanup */
+ *        stats ID | exec ID -- ARGS | exec-tty ID INPUT -- ARGS | cleanup */
 #include "runtime/runtime.h"
 
 #include <errno.h>
@@ -198,6 +198,31 @@ static int do_exec(runtime_t *rt, const char *id, char **args)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* exec-tty ID INPUT -- ARGS: INPUT (with \n escapes) is typed into the terminal. */
+static int do_exec_tty(runtime_t *rt, const char *id, const char *input, char **args)
+{
+    pid_t pid;
+    int master;
+    util_error_t err = NULL;
+    if (runtime_exec_tty(rt, id, (const char *const *)args, &pid, &master, &err) < 0)
+        return die(err);
+    char typed[512];
+    size_t n = 0;
+    for (const char *p = input; *p && n < sizeof(typed) - 1; p++)
+        typed[n++] = (p[0] == '\\' && p[1] == 'n') ? (p++, '\n') : *p;
+    if (write(master, typed, n) < 0)
+        return 1;
+    char buf[4096];
+    ssize_t r;
+    while ((r = read(master, buf, sizeof(buf))) > 0) /* EIO once the slave side is gone */
+        if (write(1, buf, (size_t)r) < 0)
+            break;
+    close(master);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 static int container_cmd(runtime_t *rt, const char *cmd, int argc, char **argv)
 {
     util_error_t err = NULL;
@@ -242,6 +267,8 @@ static int container_cmd(runtime_t *rt, const char *cmd, int argc, char **argv)
     }
     if (!strcmp(cmd, "exec") && argc > 2)
         return do_exec(rt, id, argv + 2);
+    if (!strcmp(cmd, "exec-tty") && argc > 3)
+        return do_exec_tty(rt, id, argv[1], argv + 3);
     fprintf(stderr, "runtime_driver: unknown command %s\n", cmd);
     return 2;
 }
