@@ -201,7 +201,7 @@ containers_survive_the_driver_and_are_adopted() {
     expect_grep "$E2E_TMP/tty" '^/dev/pts/0'
     expect_grep "$E2E_TMP/tty" '^typed-42'
     # a watcher blocks on the shim socket until the exit (no polling), from another process
-    rt wait c-long >"$E2E_TMP/w" 2>&1 &
+    rt watch c-long >"$E2E_TMP/w" 2>&1 &
     local waiter=$!
     sleep 0.3
     kill -0 $waiter 2>/dev/null || fail "wait returned while running"
@@ -232,7 +232,16 @@ host_network_sandbox_shares_the_host_namespace() {
 }
 
 sandbox_teardown_removes_mounts_and_cgroups() {
-    rt sandbox-create pod2 --hostname other
+    rt sandbox-create pod2 --hostname other --qos guaranteed --cpu-request 1000 --cpu-limit 1000 \
+        --memory-limit 67108864
+    local pcg=$CG/kubepods/podpod2
+    if [[ -d /sys/fs/cgroup/memory/$pcg ]]; then
+        [[ $(cat "/sys/fs/cgroup/memory/$pcg/memory.limit_in_bytes") == 67108864 ]] || fail "pod memory"
+        [[ $(cat "/sys/fs/cgroup/cpu/$pcg/cpu.cfs_quota_us") == 100000 ]] || fail "pod quota"
+        [[ $(cat "/sys/fs/cgroup/cpu/$pcg/cpu.shares") == 1024 ]] || fail "pod shares"
+    else
+        [[ $(cat "/sys/fs/cgroup/$pcg/memory.max") == 67108864 ]] || fail "pod memory.max"
+    fi
     run_cmd "$E2E_TMP/n" rt netns pod2
     expect_grep "$E2E_TMP/n" "/sandboxes/pod2/net$"
     grep -q "$S/sandboxes/pod2/net" /proc/self/mountinfo || fail "netns not held by a mount"
@@ -243,7 +252,7 @@ sandbox_teardown_removes_mounts_and_cgroups() {
     rt sandbox-remove pod2
     ! grep -q "$S/sandboxes/pod2" /proc/self/mountinfo || fail "mounts left"
     [[ ! -e "$S/sandboxes/pod2" ]] || fail "dir left"
-    ! ls -d /sys/fs/cgroup/*/$CG/kubepods/burstable/podpod2 2>/dev/null || fail "pod cgroup left"
+    ! ls -d /sys/fs/cgroup/*/$pcg 2>/dev/null || fail "pod cgroup left"
 }
 
 log_rotates_by_size() {

@@ -4,7 +4,7 @@
  *   runtime_driver STATE CGROUP_ROOT KUBELING CMD [ARGS]
  *   CMD: sandbox-create ID [opts] | sandbox-remove ID | netns ID | create|run ID SANDBOX
  *        [opts] -- ARGS | start ID | kill ID SIG | wait ID | state ID | delete ID | list |
- *        stats ID | exec ID -- ARGS | exec-tty ID INPUT -- ARGS | cleanup */
+ *        watch ID | stats ID | exec ID -- ARGS | exec-tty ID INPUT -- ARGS | cleanup */
 #include "runtime/runtime.h"
 
 #include <errno.h>
@@ -254,6 +254,20 @@ static int container_cmd(runtime_t *rt, const char *cmd, int argc, char **argv)
         print_state(&st);
         if (st.message[0])
             printf("message=%s\n", st.message);
+        return 0;
+    }
+    if (!strcmp(cmd, "watch")) { /* the event-loop interface: poll the fd, then read */
+        int fd;
+        if (runtime_container_watch(rt, id, &fd, &err) < 0)
+            return die(err);
+        struct pollfd pf = {fd, POLLIN, 0};
+        while (poll(&pf, 1, -1) < 0) {
+        }
+        int r = runtime_container_watch_read(rt, id, fd, &st, &err);
+        close(fd);
+        if (r < 0)
+            return die(err);
+        print_state(&st);
         return 0;
     }
     if (!strcmp(cmd, "stats")) {
