@@ -299,9 +299,8 @@ static int create_one(const runtime__hierarchy_t *h, const char *rel,
 }
 
 int runtime__cgroup_create(const runtime__cgroups_t *cg, const char *rel,
-                           const runtime_resources_t *res, bool is_pod, util_error_t *err)
+                           const runtime_resources_t *res, util_error_t *err)
 {
-    (void)is_pod;
     for (size_t i = 0; i < cg->n; i++) {
         int r = create_one(&cg->h[i], rel, res, err);
         if (r < 0) {

@@ -37,7 +37,7 @@ int runtime__cgroups_parse(const char *mountinfo, const char *unified_controller
 int runtime__cgroups_detect(runtime__cgroups_t *ret, util_error_t *err);
 /* Creates rel (e.g. "kubeling/kubepods/burstable/pod1") in every hierarchy and applies res. */
 int runtime__cgroup_create(const runtime__cgroups_t *cg, const char *rel,
-                           const runtime_resources_t *res, bool is_pod, util_error_t *err);
+                           const runtime_resources_t *res, util_error_t *err);
 int runtime__cgroup_enter(const runtime__cgroups_t *cg, const char *rel, pid_t pid,
                           util_error_t *err);
 /* SIGKILLs every process left, then removes rel (and its children) everywhere. */

@@ -58,10 +58,10 @@ sandbox_child(const runtime_sandbox_spec_t *s, char paths[3][1200], int report)
         e = errno, step = 2;
     else if (!s->host_network && (e = -loopback_up()) != 0)
         step = 3;
+    static const char *const src[] = {"/proc/self/ns/net", "/proc/self/ns/ipc",
+                                      "/proc/self/ns/uts"};
     for (int i = 0; !e && i < 3; i++) {
-        char src[32];
-        snprintf(src, sizeof(src), "/proc/self/ns/%s", ns_names[i]);
-        if (ns_wanted(s, i) && mount(src, paths[i], NULL, MS_BIND, NULL) < 0)
+        if (ns_wanted(s, i) && mount(src[i], paths[i], NULL, MS_BIND, NULL) < 0)
             e = errno, step = 4 + i;
     }
     int msg[2] = {step, e};
@@ -140,7 +140,7 @@ int runtime_sandbox_create(runtime_t *rt, const runtime_sandbox_spec_t *spec, ut
     if (r == 0 && runtime__pod_cgroup(rt->cgroup_root, spec->qos, spec->id, cg, sizeof(cg)) < 0)
         r = util_error_make(err, ENAMETOOLONG, "pod cgroup path too long");
     if (r == 0)
-        r = runtime__cgroup_create(&rt->cg, cg, &spec->resources, true, err);
+        r = runtime__cgroup_create(&rt->cg, cg, &spec->resources, err);
     if (r == 0)
         r = write_info(rt, spec, dir, err);
     if (r < 0) {

@@ -435,7 +435,7 @@ static int shim_setup(shim_t *s, util_error_t *err)
     util_strlcpy(s->st.cgroup, s->c.cgroup, sizeof(s->st.cgroup));
     s->st.shim_pid = getpid();
     s->st.created_ns = runtime__now_ns();
-    r = runtime__cgroup_create(&s->cg, s->c.cgroup, &s->c.resources, false, err);
+    r = runtime__cgroup_create(&s->cg, s->c.cgroup, &s->c.resources, err);
     if (r < 0)
         return r;
     sigset_t mask;
