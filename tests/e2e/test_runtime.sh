@@ -190,6 +190,10 @@ containers_survive_the_driver_and_are_adopted() {
     expect_grep "$E2E_TMP/l" '^c-long$'
     run_cmd "$E2E_TMP/s" rt state c-long
     expect_grep "$E2E_TMP/s" 'status=running'
+    local shim
+    shim=$(sed -n 's/.*"shimPid":\([0-9]*\).*/\1/' "$S/containers/c-long/state.json")
+    [[ $(ps -o sid= -p "$shim" | tr -d ' ') == "$shim" ]] || fail "shim is not a session leader"
+    [[ $(ps -o ppid= -p "$shim" | tr -d ' ') != "$$" ]] || fail "shim is our child"
     run_cmd "$E2E_TMP/e" rt exec c-long -- sh -c 'hostname; cat /proc/1/cmdline | tr "\0" " "'
     expect_rc 0 "exec"
     expect_grep "$E2E_TMP/e" '^web-0$'
