@@ -39,7 +39,9 @@ static const kubeling_role_t *const roles[] = {
     &role_agent,
     &role_images,
     &role_version,
+    &role_killall,
     &role_help,
+    &role_shim,
 };
 /* clang-format on */
 

@@ -29,5 +29,7 @@ extern const kubeling_role_t role_server;
 extern const kubeling_role_t role_agent;
 extern const kubeling_role_t role_version;
 extern const kubeling_role_t role_images;
+extern const kubeling_role_t role_killall;
+extern const kubeling_role_t role_shim;
 
 #endif
