@@ -1,0 +1,569 @@
+/* test_podnet: the pure parts of the pod network: netlink encoding and hostile replies, CIDR
+ * math, veth names, the IPAM on a temp dir, hostPort state and the nftables ruleset. */
+#include "unit.h"
+#include "podnet/podnet_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- netlink building ------------------------------------------------------------------ */
+
+static void test_nl_build_nested(void **state)
+{
+    (void)state;
+    podnet_nlmsg_t m;
+    struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = 7};
+    podnet_nl_init(&m, RTM_NEWLINK, NLM_F_CREATE, &ifi, sizeof(ifi));
+    podnet_nl_put_str(&m, IFLA_IFNAME, "br0");
+    podnet_nl_nest_begin(&m, IFLA_LINKINFO);
+    podnet_nl_put_str(&m, IFLA_INFO_KIND, "bridge");
+    podnet_nl_nest_end(&m);
+    assert_false(m.overflow);
+    struct nlmsghdr *h = podnet_nl_hdr(&m);
+    assert_int_equal(h->nlmsg_len, m.len);
+    assert_int_equal(h->nlmsg_type, RTM_NEWLINK);
+    assert_int_equal(h->nlmsg_flags, NLM_F_REQUEST | NLM_F_CREATE);
+    /* header 16 + ifinfomsg 16 + IFNAME (4+4) + LINKINFO (4 + KIND (4+7 -> 12)) */
+    assert_int_equal(m.len, 16 + 16 + 8 + 4 + 12);
+    const struct rtattr *tb[IFLA_MAX + 1], *li[IFLA_INFO_MAX + 1];
+    assert_int_equal(podnet_nl_parse_attrs(IFLA_RTA(NLMSG_DATA(h)), m.len - 32, tb, IFLA_MAX), 0);
+    assert_string_equal(podnet_nl_attr_str(tb[IFLA_IFNAME]), "br0");
+    assert_int_equal(tb[IFLA_LINKINFO]->rta_len, 16);
+    assert_int_equal(podnet_nl_parse_attrs(RTA_DATA(tb[IFLA_LINKINFO]),
+                                           RTA_PAYLOAD(tb[IFLA_LINKINFO]), li, IFLA_INFO_MAX),
+                     0);
+    assert_string_equal(podnet_nl_attr_str(li[IFLA_INFO_KIND]), "bridge");
+}
+
+static void test_nl_build_overflow_is_sticky(void **state)
+{
+    (void)state;
+    podnet_nlmsg_t m;
+    podnet_nl_init(&m, RTM_NEWLINK, 0, NULL, 0);
+    char big[PODNET_NL_MSG_MAX];
+    memset(big, 'x', sizeof(big));
+    podnet_nl_put(&m, IFLA_IFALIAS, big, sizeof(big));
+    assert_true(m.overflow);
+    size_t len = m.len;
+    podnet_nl_put_u32(&m, IFLA_MTU, 1500); /* nothing more is written */
+    assert_int_equal(m.len, len);
+    /* an unbalanced nest is refused by the request path as well */
+    podnet_nl_init(&m, RTM_NEWLINK, 0, NULL, 0);
+    podnet_nl_nest_end(&m);
+    assert_true(m.overflow);
+    podnet_nl_init(&m, RTM_NEWLINK, 0, NULL, 0);
+    for (int i = 0; i <= PODNET_NL_NEST_MAX; i++)
+        podnet_nl_nest_begin(&m, IFLA_LINKINFO);
+    assert_true(m.overflow);
+    podnet_nl_t nl = {.fd = -1};
+    assert_int_equal(podnet_nl_request(&nl, &m, NULL, NULL), -EMSGSIZE);
+}
+
+/* ---- netlink parsing: replies built by hand, then broken ------------------------------- */
+
+/* An RTM_NEWLINK "reply" as the kernel would send it. */
+static size_t make_link_reply(uint8_t *buf, size_t cap, uint32_t seq)
+{
+    podnet_nlmsg_t m;
+    struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = 42, .ifi_flags = IFF_UP};
+    podnet_nl_init(&m, RTM_NEWLINK, 0, &ifi, sizeof(ifi));
+    podnet_nl_put_str(&m, IFLA_IFNAME, "veth0123abcd");
+    podnet_nl_put_u32(&m, IFLA_MTU, 1450);
+    podnet_nl_put_u32(&m, IFLA_MASTER, 3);
+    podnet_nl_put_str(&m, IFLA_IFALIAS, "kubeling:uid-1");
+    podnet_nl_nest_begin(&m, IFLA_LINKINFO);
+    podnet_nl_put_str(&m, IFLA_INFO_KIND, "veth");
+    podnet_nl_nest_end(&m);
+    podnet_nl_hdr(&m)->nlmsg_seq = seq;
+    assert_true(m.len <= cap);
+    memcpy(buf, m.buf, m.len);
+    return m.len;
+}
+
+static void test_nl_parse_link(void **state)
+{
+    (void)state;
+    _Alignas(4) uint8_t buf[512];
+    size_t len = make_link_reply(buf, sizeof(buf), 1);
+    podnet_link_t l;
+    assert_int_equal(podnet_nl_parse_link((struct nlmsghdr *)(void *)buf, len, &l), 0);
+    assert_int_equal(l.ifindex, 42);
+    assert_string_equal(l.name, "veth0123abcd");
+    assert_string_equal(l.kind, "veth");
+    assert_string_equal(l.alias, "kubeling:uid-1");
+    assert_int_equal(l.mtu, 1450);
+    assert_int_equal(l.master, 3);
+    assert_true(l.flags & IFF_UP);
+}
+
+static void test_nl_parse_link_hostile(void **state)
+{
+    (void)state;
+    _Alignas(4) uint8_t buf[512];
+    size_t len = make_link_reply(buf, sizeof(buf), 1);
+    struct nlmsghdr *h = (struct nlmsghdr *)(void *)buf;
+    podnet_link_t l;
+    /* every truncation is refused or parsed within bounds, never read past */
+    for (size_t cut = 0; cut < len; cut++) {
+        _Alignas(4) uint8_t copy[512];
+        memcpy(copy, buf, cut);
+        int r = podnet_nl_parse_link((struct nlmsghdr *)(void *)copy, cut, &l);
+        assert_int_equal(r, -EBADMSG);
+    }
+    /* an unterminated name */
+    struct rtattr *name = IFLA_RTA(NLMSG_DATA(h));
+    assert_int_equal(name->rta_type, IFLA_IFNAME);
+    memset(RTA_DATA(name), 'A', RTA_PAYLOAD(name));
+    assert_int_equal(podnet_nl_parse_link(h, len, &l), -EBADMSG);
+    /* an attribute claiming more than the message holds */
+    len = make_link_reply(buf, sizeof(buf), 1);
+    name->rta_len = 400;
+    assert_int_equal(podnet_nl_parse_link(h, len, &l), -EBADMSG);
+    name->rta_len = 2;
+    assert_int_equal(podnet_nl_parse_link(h, len, &l), -EBADMSG);
+    /* the wrong message type */
+    len = make_link_reply(buf, sizeof(buf), 1);
+    h->nlmsg_type = RTM_NEWADDR;
+    assert_int_equal(podnet_nl_parse_link(h, len, &l), -EBADMSG);
+}
+
+static void test_nl_parse_attrs_bounds(void **state)
+{
+    (void)state;
+    const struct rtattr *tb[4];
+    _Alignas(4) uint8_t b[16] = {0};
+    struct rtattr *a = (struct rtattr *)(void *)b;
+    a->rta_len = 8, a->rta_type = 1;
+    assert_int_equal(podnet_nl_parse_attrs(b, 8, tb, 3), 0);
+    assert_non_null(tb[1]);
+    assert_int_equal(podnet_nl_parse_attrs(b, 10, tb, 3), -EBADMSG); /* trailing bytes */
+    a->rta_type = 200; /* above max: skipped, not stored */
+    assert_int_equal(podnet_nl_parse_attrs(b, 8, tb, 3), 0);
+    assert_null(tb[1]);
+    uint32_t v;
+    assert_int_equal(podnet_nl_attr_u32(NULL, &v), -EBADMSG);
+    a->rta_len = 6; /* a u32 attribute too short to hold one */
+    assert_int_equal(podnet_nl_attr_u32(a, &v), -EBADMSG);
+}
+
+static void test_nl_parse_addr(void **state)
+{
+    (void)state;
+    podnet_nlmsg_t m;
+    struct ifaddrmsg ifa = {.ifa_family = AF_INET, .ifa_prefixlen = 24, .ifa_index = 5};
+    podnet_nl_init(&m, RTM_NEWADDR, 0, &ifa, sizeof(ifa));
+    podnet_nl_put_u32(&m, IFA_LOCAL, htonl(0x0a2a0001));
+    podnet_addr_t a;
+    assert_int_equal(podnet_nl_parse_addr(podnet_nl_hdr(&m), m.len, &a), 0);
+    assert_int_equal(a.addr, 0x0a2a0001);
+    assert_int_equal(a.prefix, 24);
+    assert_int_equal(a.ifindex, 5);
+    podnet_nl_init(&m, RTM_NEWADDR, 0, &ifa, sizeof(ifa)); /* no address attribute */
+    assert_int_equal(podnet_nl_parse_addr(podnet_nl_hdr(&m), m.len, &a), -EBADMSG);
+    ifa.ifa_family = AF_INET6;
+    podnet_nl_init(&m, RTM_NEWADDR, 0, &ifa, sizeof(ifa));
+    assert_int_equal(podnet_nl_parse_addr(podnet_nl_hdr(&m), m.len, &a), -EAFNOSUPPORT);
+}
+
+static size_t put_error(uint8_t *buf, uint32_t seq, int error)
+{
+    struct nlmsghdr *h = (struct nlmsghdr *)(void *)buf;
+    memset(buf, 0, NLMSG_LENGTH(sizeof(struct nlmsgerr)));
+    h->nlmsg_len = NLMSG_LENGTH(sizeof(struct nlmsgerr));
+    h->nlmsg_type = NLMSG_ERROR;
+    h->nlmsg_seq = seq;
+    ((struct nlmsgerr *)NLMSG_DATA(h))->error = error;
+    return h->nlmsg_len;
+}
+
+static int count_cb(const struct nlmsghdr *h, size_t len, void *userdata)
+{
+    (void)h, (void)len;
+    (*(int *)userdata)++;
+    return 0;
+}
+
+static void test_nl_walk_replies(void **state)
+{
+    (void)state;
+    _Alignas(4) uint8_t buf[1024];
+    int n = 0;
+    size_t len = put_error(buf, 9, 0);
+    assert_int_equal(podnet_nl_walk(buf, len, 9, count_cb, &n), 0); /* ack */
+    len = put_error(buf, 9, -EEXIST);
+    assert_int_equal(podnet_nl_walk(buf, len, 9, count_cb, &n), -EEXIST);
+    assert_int_equal(podnet_nl_walk(buf, len, 8, count_cb, &n), -EBADMSG); /* wrong seq */
+    len = put_error(buf, 9, 5);                                            /* positive errno */
+    assert_int_equal(podnet_nl_walk(buf, len, 9, count_cb, &n), -EBADMSG);
+    len = put_error(buf, 9, -100000);
+    assert_int_equal(podnet_nl_walk(buf, len, 9, count_cb, &n), -EBADMSG);
+    /* a truncated error message */
+    len = put_error(buf, 9, -EEXIST);
+    ((struct nlmsghdr *)(void *)buf)->nlmsg_len = NLMSG_HDRLEN + 2;
+    assert_int_equal(podnet_nl_walk(buf, NLMSG_HDRLEN + 2, 9, count_cb, &n), -EBADMSG);
+    /* a dump: two links, then more to come; then DONE */
+    size_t a = make_link_reply(buf, sizeof(buf), 9);
+    size_t b = make_link_reply(buf + a, sizeof(buf) - a, 9);
+    n = 0;
+    assert_int_equal(podnet_nl_walk(buf, a + b, 9, count_cb, &n), 1);
+    assert_int_equal(n, 2);
+    struct nlmsghdr *done = (struct nlmsghdr *)(void *)(buf + a + b);
+    *done = (struct nlmsghdr){.nlmsg_len = NLMSG_HDRLEN, .nlmsg_type = NLMSG_DONE, .nlmsg_seq = 9};
+    n = 0;
+    assert_int_equal(podnet_nl_walk(buf, a + b + NLMSG_HDRLEN, 9, count_cb, &n), 0);
+    assert_int_equal(n, 2);
+    /* every truncation of the dump is refused without reading past the end */
+    for (size_t cut = 1; cut < a + b; cut++) {
+        if (cut == a)
+            continue; /* a whole message: valid */
+        n = 0;
+        assert_int_equal(podnet_nl_walk(buf, cut, 9, count_cb, &n), -EBADMSG);
+    }
+    /* a header whose length is shorter than a header */
+    ((struct nlmsghdr *)(void *)buf)->nlmsg_len = 4;
+    assert_int_equal(podnet_nl_walk(buf, a, 9, count_cb, &n), -EBADMSG);
+}
+
+/* ---- CIDR math and names ----------------------------------------------------------------- */
+
+static void test_cidr_parse_and_format(void **state)
+{
+    (void)state;
+    podnet_cidr_t c;
+    util_error_t err = NULL;
+    char buf[24];
+    assert_int_equal(podnet_cidr_parse("10.42.0.0/16", &c, &err), 0);
+    assert_int_equal(c.addr, 0x0a2a0000);
+    assert_int_equal(c.prefix, 16);
+    podnet_cidr_format(&c, buf, sizeof(buf));
+    assert_string_equal(buf, "10.42.0.0/16");
+    static const char *const bad[] = {"10.42.0.1/16",
+                                      "10.42.0.0/33",
+                                      "10.42.0.0",
+                                      "10.42.0/16",
+                                      "x/8",
+                                      "10.42.0.0/-1",
+                                      "10.42.0.0/16x",
+                                      "",
+                                      "1111111111111111111111111111111111111111/8"};
+    for (size_t i = 0; i < UTIL_ARRAY_SIZE(bad); i++) {
+        assert_int_equal(podnet_cidr_parse(bad[i], &c, &err), -EINVAL);
+        assert_non_null(strstr(err->msg, "invalid CIDR"));
+        util_error_free(&err);
+    }
+    assert_int_equal(podnet_cidr_parse(NULL, &c, &err), -EINVAL);
+    util_error_free(&err);
+    assert_int_equal(podnet_cidr_parse("0.0.0.0/0", &c, &err), 0);
+    assert_true(podnet_cidr_contains(&c, 0xffffffff));
+}
+
+static void test_cidr_node_subnets(void **state)
+{
+    (void)state;
+    podnet_cidr_t cluster, pod;
+    util_error_t err = NULL;
+    char buf[24];
+    assert_int_equal(podnet_cidr_parse(PODNET_DEFAULT_CLUSTER_CIDR, &cluster, &err), 0);
+    assert_int_equal(podnet_cidr_subnet(&cluster, 24, 0, &pod, &err), 0);
+    podnet_cidr_format(&pod, buf, sizeof(buf));
+    assert_string_equal(buf, "10.42.0.0/24"); /* the first node */
+    assert_int_equal(podnet_cidr_subnet(&cluster, 24, 255, &pod, &err), 0);
+    podnet_cidr_format(&pod, buf, sizeof(buf));
+    assert_string_equal(buf, "10.42.255.0/24");
+    assert_true(podnet_cidr_contains(&cluster, pod.addr + 7));
+    assert_false(podnet_cidr_contains(&pod, 0x0a2b0001));
+    assert_int_equal(podnet_cidr_subnet(&cluster, 24, 256, &pod, &err), -ERANGE);
+    util_error_free(&err);
+    assert_int_equal(podnet_cidr_subnet(&cluster, 8, 0, &pod, &err), -ERANGE);
+    util_error_free(&err);
+}
+
+static void test_veth_name_is_stable_and_short(void **state)
+{
+    (void)state;
+    char a[16], b[16], c[16];
+    podnet_veth_name("3f1c2d4e-0000-4000-8000-000000000001", a, sizeof(a));
+    podnet_veth_name("3f1c2d4e-0000-4000-8000-000000000001", b, sizeof(b));
+    podnet_veth_name("3f1c2d4e-0000-4000-8000-000000000002", c, sizeof(c));
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, c);
+    assert_int_equal(strlen(a), 12); /* < IFNAMSIZ */
+    assert_true(util_str_has_prefix(a, "veth"));
+    assert_int_equal(strspn(a + 4, "0123456789abcdef"), 8);
+    /* one character apart still differ in most digits (the name is a hash, not a prefix) */
+    int same = 0;
+    for (int i = 4; i < 12; i++)
+        same += a[i] == c[i];
+    assert_true(same < 6);
+}
+
+/* ---- IPAM --------------------------------------------------------------------------------- */
+
+typedef struct ipam_fixture {
+    char *dir;
+    podnet_ipam_t ip;
+} ipam_fixture_t;
+
+static int ipam_setup(void **state)
+{
+    ipam_fixture_t *f = calloc(1, sizeof(*f));
+    f->dir = unit_tmpdir();
+    podnet_cidr_t range = {.addr = 0x0a2a0000, .prefix = 29}; /* .2 - .6 allocatable */
+    util_error_t err = NULL;
+    char dir[600];
+    snprintf(dir, sizeof(dir), "%s/ipam", f->dir);
+    assert_int_equal(podnet_ipam_init(&f->ip, dir, &range, &err), 0);
+    *state = f;
+    return 0;
+}
+
+static int ipam_teardown(void **state)
+{
+    ipam_fixture_t *f = *state;
+    unit_rm_rf(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static uint32_t alloc_ok(podnet_ipam_t *ip, const char *uid)
+{
+    uint32_t a = 0;
+    util_error_t err = NULL;
+    if (podnet_ipam_allocate(ip, uid, "/run/netns/x", &a, &err) < 0)
+        fail_msg("allocate %s: %s", uid, err->msg);
+    return a;
+}
+
+static void test_ipam_allocates_each_address_once(void **state)
+{
+    ipam_fixture_t *f = *state;
+    util_error_t err = NULL;
+    char uid[16];
+    for (int i = 0; i < 5; i++) {
+        snprintf(uid, sizeof(uid), "pod-%d", i);
+        assert_int_equal(alloc_ok(&f->ip, uid), 0x0a2a0002 + (uint32_t)i);
+    }
+    /* the same pod asking again gets its own address back */
+    assert_int_equal(alloc_ok(&f->ip, "pod-3"), 0x0a2a0005);
+    uint32_t a;
+    assert_int_equal(podnet_ipam_allocate(&f->ip, "pod-9", "/run/netns/x", &a, &err), -ENOSPC);
+    assert_string_equal(err->msg,
+                        "no free address in 10.42.0.0/29: every pod address is allocated");
+    util_error_free(&err);
+    /* the owner file names the pod and its netns */
+    char path[700], *data = NULL;
+    snprintf(path, sizeof(path), "%s/10.42.0.4", f->ip.dir);
+    assert_int_equal(util_read_file(path, 1024, &data, NULL, &err), 0);
+    assert_string_equal(data, "pod-2\n/run/netns/x\n");
+    free(data);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+}
+
+static void test_ipam_round_robin_from_last(void **state)
+{
+    ipam_fixture_t *f = *state;
+    util_error_t err = NULL;
+    assert_int_equal(alloc_ok(&f->ip, "a"), 0x0a2a0002);
+    assert_int_equal(alloc_ok(&f->ip, "b"), 0x0a2a0003);
+    assert_int_equal(podnet_ipam_release(&f->ip, "a", &err), 0);
+    /* the freed .2 is not reused at once: allocation continues after the last one */
+    assert_int_equal(alloc_ok(&f->ip, "c"), 0x0a2a0004);
+    assert_int_equal(alloc_ok(&f->ip, "d"), 0x0a2a0005);
+    assert_int_equal(alloc_ok(&f->ip, "e"), 0x0a2a0006);
+    /* wraps past broadcast, network and gateway to the freed address */
+    assert_int_equal(alloc_ok(&f->ip, "f"), 0x0a2a0002);
+    /* a new allocator over the same directory (a restart) sees the same state */
+    podnet_ipam_t again;
+    assert_int_equal(podnet_ipam_init(&again, f->ip.dir, &f->ip.range, &err), 0);
+    uint32_t a;
+    assert_int_equal(podnet_ipam_lookup(&again, "d", &a, &err), 0);
+    assert_int_equal(a, 0x0a2a0005);
+    assert_int_equal(podnet_ipam_lookup(&again, "a", &a, &err), -ENOENT);
+    assert_int_equal(podnet_ipam_release(&again, "f", &err), 0);
+    assert_int_equal(podnet_ipam_release(&again, "f", &err), 0); /* twice is fine */
+    assert_int_equal(alloc_ok(&again, "g"), 0x0a2a0002);
+}
+
+static void write_raw(const char *dir, const char *name, const char *content)
+{
+    char path[700];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(content, fp);
+    fclose(fp);
+}
+
+static void test_ipam_reconcile_frees_leaks(void **state)
+{
+    ipam_fixture_t *f = *state;
+    util_error_t err = NULL;
+    alloc_ok(&f->ip, "live-1");
+    alloc_ok(&f->ip, "dead-1");
+    alloc_ok(&f->ip, "live-2");
+    write_raw(f->ip.dir, "10.42.0.5", "garbage without newline");
+    write_raw(f->ip.dir, "10.42.0.6.alloc.123", "dead-2\n/x\n"); /* a crash mid-claim */
+    const char *live[] = {"live-1", "live-2"};
+    size_t freed = 0;
+    assert_int_equal(podnet_ipam_reconcile(&f->ip, live, 2, &freed, &err), 0);
+    assert_int_equal(freed, 2);
+    uint32_t a;
+    assert_int_equal(podnet_ipam_lookup(&f->ip, "live-1", &a, &err), 0);
+    assert_int_equal(podnet_ipam_lookup(&f->ip, "dead-1", &a, &err), -ENOENT);
+    char path[700];
+    snprintf(path, sizeof(path), "%s/10.42.0.6.alloc.123", f->ip.dir);
+    assert_int_equal(access(path, F_OK), -1);
+    snprintf(path, sizeof(path), "%s/10.42.0.5", f->ip.dir);
+    assert_int_equal(access(path, F_OK), -1);
+    /* nothing live: everything goes */
+    assert_int_equal(podnet_ipam_reconcile(&f->ip, NULL, 0, &freed, &err), 0);
+    assert_int_equal(freed, 2);
+}
+
+static void test_ipam_refuses_bad_input(void **state)
+{
+    ipam_fixture_t *f = *state;
+    util_error_t err = NULL;
+    uint32_t a;
+    assert_int_equal(podnet_ipam_allocate(&f->ip, "two\nlines", "/x", &a, &err), -EINVAL);
+    util_error_free(&err);
+    assert_int_equal(podnet_ipam_allocate(&f->ip, "", "/x", &a, &err), -EINVAL);
+    util_error_free(&err);
+    assert_int_equal(podnet_ipam_allocate(&f->ip, "ok", "", &a, &err), -EINVAL);
+    util_error_free(&err);
+    podnet_ipam_t ip;
+    podnet_cidr_t tiny = {.addr = 0x0a2a0000, .prefix = 31};
+    assert_int_equal(podnet_ipam_init(&ip, f->ip.dir, &tiny, &err), -EINVAL);
+    util_error_free(&err);
+}
+
+/* ---- hostPorts and the ruleset ------------------------------------------------------------ */
+
+static void test_hostports_round_trip(void **state)
+{
+    (void)state;
+    podnet_hostport_t in[2] = {
+        {.pod_ip = 0x0a2a0005, .port = {8080, 80, IPPROTO_TCP, 0}},
+        {.pod_ip = 0x0a2a0005, .port = {5353, 53, IPPROTO_UDP, 0xc0a84d01}},
+    };
+    util_buf_t b = {0};
+    podnet_hostports_format(in, 2, &b);
+    assert_string_equal(b.data,
+                        "tcp 8080 10.42.0.5 80 0.0.0.0\nudp 5353 10.42.0.5 53 192.168.77.1\n");
+    podnet_hostport_t *out = NULL;
+    size_t n = 0;
+    util_error_t err = NULL;
+    assert_int_equal(podnet_hostports_parse("u1", b.data, &out, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(out[1].uid, "u1");
+    assert_int_equal(out[1].port.protocol, IPPROTO_UDP);
+    assert_int_equal(out[1].port.host_ip, 0xc0a84d01);
+    assert_int_equal(out[0].port.host_port, 8080);
+    free(out);
+    util_buf_free(&b);
+}
+
+static void test_hostports_parse_hostile(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "sctp 1 10.0.0.1 1 0.0.0.0\n",    "tcp 0 10.0.0.1 1 0.0.0.0\n",
+        "tcp 70000 10.0.0.1 1 0.0.0.0\n", "tcp 1 10.0.0.1 1\n",
+        "tcp 1 10.0.0.999 1 0.0.0.0\n",   "tcp 1 10.0.0.1 1 0.0.0.0 extra\n",
+        "tcp -1 10.0.0.1 1 0.0.0.0\n"};
+    for (size_t i = 0; i < UTIL_ARRAY_SIZE(bad); i++) {
+        podnet_hostport_t *out = NULL;
+        size_t n = 0;
+        util_error_t err = NULL;
+        assert_int_equal(podnet_hostports_parse("u", bad[i], &out, &n, &err), -EINVAL);
+        assert_null(out);
+        util_error_free(&err);
+    }
+    util_buf_t many = {0};
+    for (int i = 0; i <= PODNET_MAX_PORTS; i++)
+        util_buf_puts(&many, "tcp 1 10.0.0.1 1 0.0.0.0\n");
+    podnet_hostport_t *out = NULL;
+    size_t n = 0;
+    util_error_t err = NULL;
+    assert_int_equal(podnet_hostports_parse("u", many.data, &out, &n, &err), -E2BIG);
+    util_error_free(&err);
+    util_buf_free(&many);
+}
+
+static void test_nft_ruleset(void **state)
+{
+    (void)state;
+    podnet_cidr_t pod = {0x0a2a0000, 24}, cluster = {0x0a2a0000, 16};
+    podnet_hostport_t hp[2] = {
+        {.uid = "uid-a", .pod_ip = 0x0a2a0005, .port = {8080, 80, IPPROTO_TCP, 0}},
+        {.uid = "uid-b", .pod_ip = 0x0a2a0006, .port = {5353, 53, IPPROTO_UDP, 0xc0a84d01}},
+    };
+    util_buf_t b = {0};
+    podnet_nft_ruleset(&pod, &cluster, hp, 2, &b);
+    assert_string_equal(
+        b.data,
+        "table ip kubeling {\n}\n"
+        "delete table ip kubeling\n"
+        "table ip kubeling {\n"
+        "\tchain hostports {\n"
+        "\t\ttcp dport 8080 dnat to 10.42.0.5:80 comment \"uid-a\"\n"
+        "\t\tip daddr 192.168.77.1 udp dport 5353 dnat to 10.42.0.6:53 comment \"uid-b\"\n"
+        "\t}\n"
+        "\tchain prerouting {\n"
+        "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
+        "\t\tfib daddr type local jump hostports\n"
+        "\t}\n"
+        "\tchain output {\n"
+        "\t\ttype nat hook output priority -100; policy accept;\n"
+        "\t\tfib daddr type local jump hostports\n"
+        "\t}\n"
+        "\tchain postrouting {\n"
+        "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+        "\t\tct status dnat ip saddr { 127.0.0.0/8, 10.42.0.0/24 } ip daddr 10.42.0.5 tcp dport "
+        "80 masquerade\n"
+        "\t\tct status dnat ip saddr { 127.0.0.0/8, 10.42.0.0/24 } ip daddr 10.42.0.6 udp dport "
+        "53 masquerade\n"
+        "\t\tip saddr 10.42.0.0/24 ip daddr != 10.42.0.0/16 masquerade\n"
+        "\t}\n"
+        "}\n");
+    util_buf_reset(&b);
+    podnet_nft_ruleset(&pod, &cluster, NULL, 0, &b);
+    assert_non_null(strstr(b.data, "\tchain hostports {\n\t}\n"));
+    assert_null(strstr(b.data, "dnat to"));
+    util_buf_free(&b);
+}
+
+int main(void)
+{
+    unit_filter_from_env();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nl_build_nested),
+        cmocka_unit_test(test_nl_build_overflow_is_sticky),
+        cmocka_unit_test(test_nl_parse_link),
+        cmocka_unit_test(test_nl_parse_link_hostile),
+        cmocka_unit_test(test_nl_parse_attrs_bounds),
+        cmocka_unit_test(test_nl_parse_addr),
+        cmocka_unit_test(test_nl_walk_replies),
+        cmocka_unit_test(test_cidr_parse_and_format),
+        cmocka_unit_test(test_cidr_node_subnets),
+        cmocka_unit_test(test_veth_name_is_stable_and_short),
+        cmocka_unit_test_setup_teardown(test_ipam_allocates_each_address_once, ipam_setup,
+                                        ipam_teardown),
+        cmocka_unit_test_setup_teardown(test_ipam_round_robin_from_last, ipam_setup, ipam_teardown),
+        cmocka_unit_test_setup_teardown(test_ipam_reconcile_frees_leaks, ipam_setup, ipam_teardown),
+        cmocka_unit_test_setup_teardown(test_ipam_refuses_bad_input, ipam_setup, ipam_teardown),
+        cmocka_unit_test(test_hostports_round_trip),
+        cmocka_unit_test(test_hostports_parse_hostile),
+        cmocka_unit_test(test_nft_ruleset),
+    };
+    return cmocka_run_group_tests_name("podnet", tests, NULL, NULL);
+}
