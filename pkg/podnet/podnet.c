@@ -294,8 +294,8 @@ static int veth_ensure(podnet_t *pn, podnet_nl_t *host, podnet_nl_t *pod, const 
     if (have_host && l.alias[0] && strcmp(l.alias, alias) != 0)
         return util_error_make(err, EEXIST, "%s belongs to another pod (%s)", veth, l.alias);
     if (have_host && have_eth0 && strcmp(eth0.kind, "veth") == 0 && l.master == br.ifindex) {
-        if (!l.alias[0] && (r = podnet_link_set_alias(host, l.ifindex, alias)) < 0)
-            return util_error_make(err, -r, "set the alias of %s", veth);
+        if ((r = podnet_bridge_port_set(host, l.ifindex, alias)) < 0)
+            return util_error_make(err, -r, "bridge port settings of %s", veth);
         if ((r = podnet_link_set_up(host, l.ifindex)) < 0)
             return util_error_make(err, -r, "set %s up", veth);
         return 0;

@@ -98,7 +98,8 @@ int podnet_nl_request(podnet_nl_t *nl, podnet_nlmsg_t *m, podnet_nl_cb cb, void 
 int podnet_link_get(podnet_nl_t *nl, const char *name, podnet_link_t *ret);
 int podnet_link_set_up(podnet_nl_t *nl, int ifindex);
 int podnet_link_del(podnet_nl_t *nl, const char *name);
-int podnet_link_set_alias(podnet_nl_t *nl, int ifindex, const char *alias);
+/* Our bridge port settings on a host veth: alias "kubeling:<uid>", hairpin mode on. */
+int podnet_bridge_port_set(podnet_nl_t *nl, int ifindex, const char *alias);
 int podnet_bridge_add(podnet_nl_t *nl, const char *name, uint32_t mtu);
 /* Host side named host in this netns attached to master, up, with alias; peer named peer in
  * the netns fd. */

@@ -129,20 +129,31 @@ int podnet_veth_add(podnet_nl_t *nl, const char *host, const char *alias, int ma
     int r = podnet_nl_request(nl, &m, NULL, NULL);
     if (r < 0)
         return r;
-    /* The kernel ignores IFLA_IFALIAS when creating a link: set it on the new link. A crash in
-     * between leaves a veth without alias, which teardown and reconcile recognise by name. */
+    /* The kernel ignores IFLA_IFALIAS and bridge port options when creating a link: set them on
+     * the new link. A crash in between leaves a veth without alias, which setup, teardown and
+     * reconcile recognise by name. */
     podnet_link_t l;
     if ((r = podnet_link_get(nl, host, &l)) < 0)
         return r;
-    return podnet_link_set_alias(nl, l.ifindex, alias);
+    return podnet_bridge_port_set(nl, l.ifindex, alias);
 }
 
-int podnet_link_set_alias(podnet_nl_t *nl, int ifindex, const char *alias)
+/* Hairpin mode (IFLA_BRPORT_MODE) lets a pod reach itself through a hostPort: the DNATed
+ * packet is routed back out of the port it came in on, which a bridge otherwise refuses (the
+ * CNI bridge plugin's hairpinMode, which k3s turns on). */
+int podnet_bridge_port_set(podnet_nl_t *nl, int ifindex, const char *alias)
 {
     struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = ifindex};
     podnet_nlmsg_t m;
+    uint8_t hairpin = 1;
     podnet_nl_init(&m, RTM_NEWLINK, 0, &ifi, sizeof(ifi));
     podnet_nl_put_str(&m, IFLA_IFALIAS, alias);
+    podnet_nl_nest_begin(&m, IFLA_LINKINFO);
+    podnet_nl_put_str(&m, IFLA_INFO_SLAVE_KIND, "bridge");
+    podnet_nl_nest_begin(&m, IFLA_INFO_SLAVE_DATA);
+    podnet_nl_put(&m, IFLA_BRPORT_MODE, &hairpin, sizeof(hairpin));
+    podnet_nl_nest_end(&m);
+    podnet_nl_nest_end(&m);
     return podnet_nl_request(nl, &m, NULL, NULL);
 }
 

@@ -136,6 +136,24 @@ void podnet_nft_ruleset(const podnet_cidr_t *pod_cidr, const podnet_cidr_t *clus
 
 /* ---- running nft -------------------------------------------------------------------------- */
 
+/* Reads fd to its end, keeping the first len-1 bytes (NUL-terminated) and dropping the rest. */
+static void read_bounded(int fd, char *buf, size_t len)
+{
+    size_t got = 0;
+    char sink[512];
+    for (;;) {
+        bool full = got >= len - 1;
+        ssize_t n = full ? read(fd, sink, sizeof(sink)) : read(fd, buf + got, len - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (!full)
+            got += (size_t)n;
+    }
+    buf[got] = '\0';
+}
+
 /* The script goes through a memfd (no temp file, no pipe to keep fed); stderr through a pipe,
  * bounded, becomes the error message. */
 int podnet_nft_apply(const char *nft, const char *script, size_t len, util_error_t *err)
@@ -163,20 +181,8 @@ int podnet_nft_apply(const char *nft, const char *script, size_t len, util_error
         return util_error_make(err, r, "run `%s`", nft);
     }
     char msg[1024];
-    size_t got = 0;
-    ssize_t n;
-    char sink[512];
-    while ((n = read(pipefd[0], got < sizeof(msg) - 1 ? msg + got : sink,
-                     got < sizeof(msg) - 1 ? sizeof(msg) - 1 - got : sizeof(sink))) != 0) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            break;
-        if (got < sizeof(msg) - 1)
-            got += (size_t)n;
-    }
+    read_bounded(pipefd[0], msg, sizeof(msg));
     close(pipefd[0]);
-    msg[got] = '\0';
     int status = 0;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
