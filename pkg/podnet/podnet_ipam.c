@@ -201,6 +201,25 @@ static uint32_t read_last(const podnet_ipam_t *ip)
     return addr;
 }
 
+/* The round-robin hint is written without fsync: after a crash it may be stale or empty, which
+ * only moves where the next search starts (read_last falls back to the range start). */
+static void write_last(const podnet_ipam_t *ip, uint32_t addr)
+{
+    char path[PATH_MAX], tmp[PATH_MAX], text[20];
+    podnet_ip_format(addr, text, sizeof(text));
+    strcat(text, "\n");
+    if (util_path_join(path, sizeof(path), ip->dir, LAST_FILE) < 0 ||
+        util_snprintf(tmp, sizeof(tmp), "%s.alloc.%ld", path, (long)getpid()) < 0)
+        return;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return;
+    bool ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+    close(fd);
+    if (!ok || rename(tmp, path) < 0)
+        unlink(tmp);
+}
+
 static bool allocatable(const podnet_ipam_t *ip, uint32_t addr)
 {
     uint32_t bcast = ip->range.addr | ~(0xffffffffu << (32 - ip->range.prefix));
@@ -220,13 +239,7 @@ static int allocate_locked(podnet_ipam_t *ip, const char *content, uint32_t *ret
             continue;
         if (r < 0)
             return r;
-        char path[PATH_MAX], text[20];
-        podnet_ip_format(cand, text, sizeof(text));
-        strcat(text, "\n");
-        if (util_path_join(path, sizeof(path), ip->dir, LAST_FILE) < 0 ||
-            util_write_file_atomic(path, text, strlen(text), 0600, err) < 0) {
-            util_error_free(err); /* only a hint for the next round robin; the claim stands */
-        }
+        write_last(ip, cand);
         *ret = cand;
         return 0;
     }
@@ -294,7 +307,9 @@ static int release_run(podnet_ipam_t *ip, release_ctx_t *c, util_error_t *err)
         return r;
     if (c->error)
         return util_error_make(err, c->error, "release address in `%s`", ip->dir);
-    return c->freed ? sync_dir(ip, err) : 0;
+    /* No fsync: a release lost in a crash brings back a file whose owner is gone, and the
+     * reconcile at start frees it. Only allocations must be durable. */
+    return 0;
 }
 
 int podnet_ipam_release(podnet_ipam_t *ip, const char *uid, util_error_t *err)
