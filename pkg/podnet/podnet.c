@@ -146,19 +146,29 @@ static int hostports_load(const podnet_t *pn, podnet_hostport_t **ret, size_t *r
     return 0;
 }
 
-/* Rewrites the whole table from the state files, under a lock so concurrent pods (threads or
- * processes) never apply a stale view last. */
-static int ruleset_apply(const podnet_t *pn, util_error_t *err)
+/* Serializes hostPort state changes and table rewrites of concurrent pods (threads or
+ * processes), so a stale view is never applied last. Returns the lock fd. */
+static int nft_lock(const podnet_t *pn, util_error_t *err)
 {
     char lockpath[PATH_MAX];
     if (util_path_join(lockpath, sizeof(lockpath), pn->state, "nft.lock") < 0)
         return util_error_make(err, ENAMETOOLONG, "state path too long");
-    cleanup_close int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (lock < 0)
+    int fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
         return util_error_make(err, errno, "open `%s`", lockpath);
-    while (flock(lock, LOCK_EX) < 0)
-        if (errno != EINTR)
-            return util_error_make(err, errno, "lock `%s`", lockpath);
+    while (flock(fd, LOCK_EX) < 0) {
+        if (errno != EINTR) {
+            int e = errno;
+            close(fd);
+            return util_error_make(err, e, "lock `%s`", lockpath);
+        }
+    }
+    return fd;
+}
+
+/* Rewrites the whole table from the state files (nft lock held). */
+static int ruleset_apply_locked(const podnet_t *pn, util_error_t *err)
+{
     cleanup_free podnet_hostport_t *hp = NULL;
     size_t n = 0;
     if (hostports_load(pn, &hp, &n, err) < 0)
@@ -168,6 +178,36 @@ static int ruleset_apply(const podnet_t *pn, util_error_t *err)
     int r = podnet_nft_apply(pn->nft, script.data, script.len, err);
     util_buf_free(&script);
     return r;
+}
+
+static int ruleset_apply(const podnet_t *pn, util_error_t *err)
+{
+    cleanup_close int lock = nft_lock(pn, err);
+    return lock < 0 ? lock : ruleset_apply_locked(pn, err);
+}
+
+/* A hostPort another pod already maps (same protocol and port, overlapping host address):
+ * the scheduler keeps these apart, but a second DNAT rule would silently never match. */
+static int hostports_conflict(const podnet_t *pn, const podnet_pod_t *pod, util_error_t *err)
+{
+    cleanup_free podnet_hostport_t *hp = NULL;
+    size_t n = 0;
+    if (hostports_load(pn, &hp, &n, err) < 0)
+        return util_error_code(*err);
+    for (size_t i = 0; i < pod->nports; i++) {
+        const podnet_port_t *p = &pod->ports[i];
+        for (size_t k = 0; k < n; k++) {
+            const podnet_port_t *q = &hp[k].port;
+            if (strcmp(hp[k].uid, pod->uid) == 0 || p->protocol != q->protocol ||
+                p->host_port != q->host_port ||
+                (p->host_ip && q->host_ip && p->host_ip != q->host_ip))
+                continue;
+            return util_error_make(err, EADDRINUSE, "hostPort %u/%s is already mapped to pod %s",
+                                   p->host_port, p->protocol == IPPROTO_UDP ? "udp" : "tcp",
+                                   hp[k].uid);
+        }
+    }
+    return 0;
 }
 
 static int hostports_path(const podnet_t *pn, const char *uid, char *path, size_t len,
@@ -188,6 +228,9 @@ static int hostports_update(const podnet_t *pn, const podnet_pod_t *pod, uint32_
     bool had = access(path, F_OK) == 0;
     if (pod->nports == 0 && !had)
         return 0;
+    cleanup_close int lock = nft_lock(pn, err);
+    if (lock < 0 || hostports_conflict(pn, pod, err) < 0)
+        return util_error_code(*err);
     util_buf_t text = {0};
     for (size_t i = 0; i < pod->nports; i++) {
         podnet_hostport_t hp = {.pod_ip = ip, .port = pod->ports[i]};
@@ -200,7 +243,7 @@ static int hostports_update(const podnet_t *pn, const podnet_pod_t *pod, uint32_
     else
         r = util_write_file_atomic(path, text.data, text.len, 0600, err);
     util_buf_free(&text);
-    return r < 0 ? r : ruleset_apply(pn, err);
+    return r < 0 ? r : ruleset_apply_locked(pn, err);
 }
 
 /* ---- open / close ------------------------------------------------------------------------- */
@@ -378,6 +421,9 @@ int podnet_setup(podnet_t *pn, const podnet_pod_t *pod, podnet_result_t *ret, ut
     uint32_t ip;
     char veth[16];
     podnet_veth_name(pod->uid, veth, sizeof(veth));
+    if (pod->nports && hostports_conflict(pn, pod, err) < 0) /* before any side effect */
+        return util_error_wrap(err, "pod %s/%s", pod->ns ? pod->ns : "",
+                               pod->name ? pod->name : pod->uid);
     if (podnet_ipam_allocate(&pn->ipam, pod->uid, pod->netns_path, &ip, err) < 0)
         return util_error_code(*err);
     hook(pn, "allocated");
@@ -416,11 +462,14 @@ int podnet_teardown(podnet_t *pn, const char *uid, util_error_t *err)
         return util_error_make(err, -r, "remove %s", veth);
     if (hostports_path(pn, uid, path, sizeof(path), err) < 0)
         return util_error_code(*err);
-    if (unlink(path) == 0) {
-        if (ruleset_apply(pn, err) < 0)
+    if (access(path, F_OK) == 0) {
+        cleanup_close int lock = nft_lock(pn, err);
+        if (lock < 0)
+            return lock;
+        if (unlink(path) < 0 && errno != ENOENT)
+            return util_error_make(err, errno, "remove `%s`", path);
+        if (ruleset_apply_locked(pn, err) < 0)
             return util_error_code(*err);
-    } else if (errno != ENOENT) {
-        return util_error_make(err, errno, "remove `%s`", path);
     }
     return podnet_ipam_release(&pn->ipam, uid, err);
 }
@@ -482,6 +531,9 @@ static int reconcile_links(podnet_t *pn, const char *const *live, size_t n, size
 static int reconcile_hostports(podnet_t *pn, const char *const *live, size_t n, size_t *freed,
                                util_error_t *err)
 {
+    cleanup_close int lock = nft_lock(pn, err);
+    if (lock < 0)
+        return lock;
     DIR *d = opendir(pn->hostports);
     if (!d)
         return util_error_make(err, errno, "open `%s`", pn->hostports);
@@ -495,7 +547,7 @@ static int reconcile_hostports(podnet_t *pn, const char *const *live, size_t n, 
             removed++;
     }
     *freed += removed;
-    return removed ? ruleset_apply(pn, err) : 0;
+    return removed ? ruleset_apply_locked(pn, err) : 0;
 }
 
 int podnet_reconcile(podnet_t *pn, const char *const *live_uids, size_t n, size_t *ret_freed,

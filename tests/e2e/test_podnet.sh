@@ -139,6 +139,12 @@ hostport_reaches_the_pod_from_everywhere() {
     [[ $(fetch "$P3" 192.168.77.1 8080) == hostport-ok ]] || fail "hairpin: p3 -> node:8080"
     in_ns "$NODE" nft list table ip kubeling >"$E2E_TMP/nft3.out"
     expect_grep "$E2E_TMP/nft3.out" "tcp dport 8080 dnat to $ip3:80"
+    # a second pod asking for the same hostPort is refused before anything is made for it
+    run_cmd "$E2E_TMP/dup.out" ctl setup uid-dup "/run/netns/$P1" tcp:8080:8080
+    expect_rc 1 "duplicate hostPort"
+    expect_grep "$E2E_TMP/dup.out" 'hostPort 8080/tcp is already mapped to pod uid-p3'
+    grep -lx uid-dup "$PDATA"/agent/podnet/ipam/10.* >/dev/null 2>&1 && fail "address allocated"
+    [[ $(fetch "$P1" 10.42.0.3 7000) == hello-from-p2 ]] || fail "p1 broken by the refusal"
     expect_grep "$E2E_TMP/nft3.out" "udp dport 5353 dnat to $ip3:53"
 }
 
