@@ -8,6 +8,7 @@
 
 #include "apiserver/apiserver.h"
 #include "buildinfo.h" /* generated: KUBELING_VERSION, _GIT_COMMIT, _BUILD_DATE */
+#include "podnet/podnet.h"
 #include "store/store.h"
 
 static bool opt_disable_agent;
@@ -15,6 +16,7 @@ static long opt_port = 6443;
 static char *opt_bind_address;
 static util_strv_t opt_tls_sans;
 static char *opt_service_cidr;
+static char *opt_cluster_cidr;
 
 static const util_flag_t server_flags[] = {
     {"disable-agent", 0, UTIL_FLAG_BOOL, &opt_disable_agent, NULL,
@@ -27,6 +29,8 @@ static const util_flag_t server_flags[] = {
      "extra host name or IP in the serving certificate (repeatable)", 0, 0, NULL},
     {"service-cidr", 0, UTIL_FLAG_STRING, &opt_service_cidr, "CIDR",
      "IPv4 range for service cluster IPs (default 10.43.0.0/16)", 0, 0, NULL},
+    {"cluster-cidr", 0, UTIL_FLAG_STRING, &opt_cluster_cidr, "CIDR",
+     "IPv4 range for pod IPs, a /24 per node (default 10.42.0.0/16)", 0, 0, NULL},
     {0},
 };
 
@@ -75,6 +79,14 @@ static int run_server(const kubeling_globals_t *g, const util_strv_t *args)
     cleanup_error util_error_t err = NULL;
     if (args->n > 0) {
         fprintf(stderr, "kubeling server: unexpected argument \"%s\"\n", args->v[0]);
+        return KUBELING_EXIT_USAGE;
+    }
+    /* Checked up front (a usage error); the kubelet hands it to podnet_open when it lands. */
+    podnet_cidr_t cluster, first_node;
+    if (podnet_cidr_parse(opt_cluster_cidr ? opt_cluster_cidr : PODNET_DEFAULT_CLUSTER_CIDR,
+                          &cluster, &err) < 0 ||
+        podnet_cidr_subnet(&cluster, 24, 0, &first_node, &err) < 0) {
+        fprintf(stderr, "kubeling server: --cluster-cidr: %s\n", err->msg);
         return KUBELING_EXIT_USAGE;
     }
     server_t s = {0};
