@@ -101,6 +101,9 @@ int podnet_link_del(podnet_nl_t *nl, const char *name);
 /* Our bridge port settings on a host veth: alias "kubeling:<uid>", hairpin mode on. */
 int podnet_bridge_port_set(podnet_nl_t *nl, int ifindex, const char *alias);
 int podnet_bridge_add(podnet_nl_t *nl, const char *name, uint32_t mtu);
+/* The RTM_NEWLINK request making a veth pair (pure; exposed for the unit tests). */
+void podnet_veth_request(podnet_nlmsg_t *m, const char *host, int master, uint32_t mtu,
+                         const char *peer, int peer_netns_fd);
 /* Host side named host in this netns attached to master, up, with alias; peer named peer in
  * the netns fd. */
 int podnet_veth_add(podnet_nl_t *nl, const char *host, const char *alias, int master, uint32_t mtu,

@@ -105,27 +105,33 @@ int podnet_bridge_add(podnet_nl_t *nl, const char *name, uint32_t mtu)
 /* One request makes both ends: the peer is created directly inside the pod's netns under its
  * final name (IFLA_NET_NS_FD in the peer's attributes), so there is no moment where an "eth0"
  * exists in the host namespace or a half-moved pair is left behind by a crash. */
-int podnet_veth_add(podnet_nl_t *nl, const char *host, const char *alias, int master, uint32_t mtu,
-                    const char *peer, int peer_netns_fd)
+void podnet_veth_request(podnet_nlmsg_t *m, const char *host, int master, uint32_t mtu,
+                         const char *peer, int peer_netns_fd)
 {
     struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_flags = IFF_UP, .ifi_change = IFF_UP};
     struct ifinfomsg peer_ifi = {.ifi_family = AF_UNSPEC};
+    podnet_nl_init(m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof(ifi));
+    podnet_nl_put_str(m, IFLA_IFNAME, host);
+    podnet_nl_put_u32(m, IFLA_MTU, mtu);
+    podnet_nl_put_u32(m, IFLA_MASTER, (uint32_t)master);
+    podnet_nl_nest_begin(m, IFLA_LINKINFO);
+    podnet_nl_put_str(m, IFLA_INFO_KIND, "veth");
+    podnet_nl_nest_begin(m, IFLA_INFO_DATA);
+    podnet_nl_nest_begin(m, VETH_INFO_PEER);
+    podnet_nl_append(m, &peer_ifi, sizeof(peer_ifi));
+    podnet_nl_put_str(m, IFLA_IFNAME, peer);
+    podnet_nl_put_u32(m, IFLA_MTU, mtu);
+    podnet_nl_put_u32(m, IFLA_NET_NS_FD, (uint32_t)peer_netns_fd);
+    podnet_nl_nest_end(m);
+    podnet_nl_nest_end(m);
+    podnet_nl_nest_end(m);
+}
+
+int podnet_veth_add(podnet_nl_t *nl, const char *host, const char *alias, int master, uint32_t mtu,
+                    const char *peer, int peer_netns_fd)
+{
     podnet_nlmsg_t m;
-    podnet_nl_init(&m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof(ifi));
-    podnet_nl_put_str(&m, IFLA_IFNAME, host);
-    podnet_nl_put_u32(&m, IFLA_MTU, mtu);
-    podnet_nl_put_u32(&m, IFLA_MASTER, (uint32_t)master);
-    podnet_nl_nest_begin(&m, IFLA_LINKINFO);
-    podnet_nl_put_str(&m, IFLA_INFO_KIND, "veth");
-    podnet_nl_nest_begin(&m, IFLA_INFO_DATA);
-    podnet_nl_nest_begin(&m, VETH_INFO_PEER);
-    podnet_nl_append(&m, &peer_ifi, sizeof(peer_ifi));
-    podnet_nl_put_str(&m, IFLA_IFNAME, peer);
-    podnet_nl_put_u32(&m, IFLA_MTU, mtu);
-    podnet_nl_put_u32(&m, IFLA_NET_NS_FD, (uint32_t)peer_netns_fd);
-    podnet_nl_nest_end(&m);
-    podnet_nl_nest_end(&m);
-    podnet_nl_nest_end(&m);
+    podnet_veth_request(&m, host, master, mtu, peer, peer_netns_fd);
     int r = podnet_nl_request(nl, &m, NULL, NULL);
     if (r < 0)
         return r;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_link.h>
+#include <linux/veth.h>
 #include <net/if.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -63,6 +64,49 @@ static void test_nl_build_overflow_is_sticky(void **state)
     assert_true(m.overflow);
     podnet_nl_t nl = {.fd = -1};
     assert_int_equal(podnet_nl_request(&nl, &m, NULL, NULL), -EMSGSIZE);
+}
+
+/* The veth pair request: host end attributes, then the peer (its own ifinfomsg followed by
+ * its attributes) nested three deep, as the kernel's veth_newlink reads it. */
+static void test_nl_veth_request_layout(void **state)
+{
+    (void)state;
+    podnet_nlmsg_t m;
+    podnet_veth_request(&m, "vethdeadbeef", 3, 1450, "eth0", 17);
+    assert_false(m.overflow);
+    struct nlmsghdr *h = podnet_nl_hdr(&m);
+    assert_int_equal(h->nlmsg_flags, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL);
+    const struct ifinfomsg *ifi = NLMSG_DATA(h);
+    assert_int_equal(ifi->ifi_flags & IFF_UP, IFF_UP);
+    const struct rtattr *tb[IFLA_MAX + 1], *li[IFLA_INFO_MAX + 1], *vd[VETH_INFO_MAX + 1],
+        *pt[IFLA_MAX + 1];
+    assert_int_equal(podnet_nl_parse_attrs(IFLA_RTA(ifi), h->nlmsg_len - NLMSG_LENGTH(sizeof(*ifi)),
+                                           tb, IFLA_MAX),
+                     0);
+    uint32_t v;
+    assert_string_equal(podnet_nl_attr_str(tb[IFLA_IFNAME]), "vethdeadbeef");
+    assert_int_equal(podnet_nl_attr_u32(tb[IFLA_MASTER], &v), 0);
+    assert_int_equal(v, 3);
+    assert_int_equal(podnet_nl_parse_attrs(RTA_DATA(tb[IFLA_LINKINFO]),
+                                           RTA_PAYLOAD(tb[IFLA_LINKINFO]), li, IFLA_INFO_MAX),
+                     0);
+    assert_string_equal(podnet_nl_attr_str(li[IFLA_INFO_KIND]), "veth");
+    assert_int_equal(podnet_nl_parse_attrs(RTA_DATA(li[IFLA_INFO_DATA]),
+                                           RTA_PAYLOAD(li[IFLA_INFO_DATA]), vd, VETH_INFO_MAX),
+                     0);
+    const struct rtattr *peer = vd[VETH_INFO_PEER];
+    assert_non_null(peer);
+    assert_true(RTA_PAYLOAD(peer) > sizeof(struct ifinfomsg));
+    const uint8_t *pd = RTA_DATA(peer);
+    assert_int_equal(podnet_nl_parse_attrs(pd + sizeof(struct ifinfomsg),
+                                           RTA_PAYLOAD(peer) - sizeof(struct ifinfomsg), pt,
+                                           IFLA_MAX),
+                     0);
+    assert_string_equal(podnet_nl_attr_str(pt[IFLA_IFNAME]), "eth0");
+    assert_int_equal(podnet_nl_attr_u32(pt[IFLA_NET_NS_FD], &v), 0);
+    assert_int_equal(v, 17);
+    assert_int_equal(podnet_nl_attr_u32(pt[IFLA_MTU], &v), 0);
+    assert_int_equal(v, 1450);
 }
 
 /* ---- netlink parsing: replies built by hand, then broken ------------------------------- */
@@ -548,6 +592,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nl_build_nested),
         cmocka_unit_test(test_nl_build_overflow_is_sticky),
+        cmocka_unit_test(test_nl_veth_request_layout),
         cmocka_unit_test(test_nl_parse_link),
         cmocka_unit_test(test_nl_parse_link_hostile),
         cmocka_unit_test(test_nl_parse_attrs_bounds),
