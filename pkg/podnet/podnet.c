@@ -14,7 +14,6 @@
 
 struct podnet {
     char bridge[16];
-    char nft[PATH_MAX];
     char state[PATH_MAX];     /* <data>/agent/podnet */
     char hostports[PATH_MAX]; /* <state>/hostports: one file per pod with hostPorts */
     podnet_cidr_t cluster, pod;
@@ -173,11 +172,7 @@ static int ruleset_apply_locked(const podnet_t *pn, util_error_t *err)
     size_t n = 0;
     if (hostports_load(pn, &hp, &n, err) < 0)
         return util_error_code(*err);
-    util_buf_t script = {0};
-    podnet_nft_ruleset(&pn->pod, &pn->cluster, hp, n, &script);
-    int r = podnet_nft_apply(pn->nft, script.data, script.len, err);
-    util_buf_free(&script);
-    return r;
+    return podnet_nfnl_apply(&pn->pod, &pn->cluster, hp, n, err);
 }
 
 static int ruleset_apply(const podnet_t *pn, util_error_t *err)
@@ -256,8 +251,7 @@ static int config_apply(podnet_t *pn, const podnet_config_t *cfg, util_error_t *
     if (!bridge[0] || util_strlcpy(pn->bridge, bridge, sizeof(pn->bridge)) < 0 ||
         strchr(bridge, '/') || bridge[0] == '.')
         return util_error_make(err, EINVAL, "invalid bridge name `%.40s`", bridge);
-    if (util_strlcpy(pn->nft, cfg->nft_path ? cfg->nft_path : "nft", sizeof(pn->nft)) < 0 ||
-        util_snprintf(pn->state, sizeof(pn->state), "%s/agent/podnet", cfg->data_dir) < 0 ||
+    if (util_snprintf(pn->state, sizeof(pn->state), "%s/agent/podnet", cfg->data_dir) < 0 ||
         util_snprintf(pn->hostports, sizeof(pn->hostports), "%s/hostports", pn->state) < 0)
         return util_error_make(err, ENAMETOOLONG, "podnet: path too long");
     const char *cluster = cfg->cluster_cidr ? cfg->cluster_cidr : PODNET_DEFAULT_CLUSTER_CIDR;

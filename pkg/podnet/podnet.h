@@ -48,7 +48,6 @@ typedef struct podnet_config {
     const char *cluster_cidr; /* NULL: PODNET_DEFAULT_CLUSTER_CIDR */
     const char *pod_cidr;     /* this node's range; NULL: the first /24 of cluster_cidr */
     int mtu;                  /* 0: PODNET_DEFAULT_MTU */
-    const char *nft_path;     /* NULL: "nft" from PATH */
     /* Test hook, NULL in the product: called at named points of podnet_setup ("allocated",
      * "linked") so crash tests can kill the process half-way. */
     void (*test_hook)(const char *stage);
@@ -79,7 +78,7 @@ typedef struct podnet podnet_t;
 
 /* Makes the node's pod network ready: the bridge with the gateway address, up, forwarding on,
  * our nftables table with the masquerade rule, the state directory. Idempotent: an existing
- * bridge is reused. Blocking (netlink, runs nft): call it off the event loop. */
+ * bridge is reused. Blocking (netlink, fsync): call it off the event loop. */
 int podnet_open(const podnet_config_t *cfg, podnet_t **ret, util_error_t *err);
 /* Releases the handle; the network stays as it is (pods keep running). NULL-safe. */
 podnet_t *podnet_close(podnet_t *pn);

@@ -142,7 +142,7 @@ int podnet_ipam_release(podnet_ipam_t *ip, const char *uid, util_error_t *err);
 int podnet_ipam_reconcile(podnet_ipam_t *ip, const char *const *live, size_t n, size_t *ret_freed,
                           util_error_t *err);
 
-/* ---- hostPorts state and the nftables ruleset (podnet_nft.c) ------------------------------ */
+/* ---- hostPort state (podnet_hostports.c) ------------------------------------------------- */
 
 /* One pod's hostPorts as stored in <state>/hostports/<uid>: "tcp 8080 10.42.0.5 80 0.0.0.0"
  * lines. */
@@ -155,11 +155,20 @@ typedef struct podnet_hostport {
 int podnet_hostports_format(const podnet_hostport_t *hp, size_t n, util_buf_t *out);
 int podnet_hostports_parse(const char *uid, const char *text, podnet_hostport_t **ret,
                            size_t *ret_n, util_error_t *err);
-/* The whole `table ip kubeling` as an nft script that replaces the previous one atomically
- * (one transaction: create, delete, define). */
-void podnet_nft_ruleset(const podnet_cidr_t *pod_cidr, const podnet_cidr_t *cluster_cidr,
-                        const podnet_hostport_t *hp, size_t n, util_buf_t *out);
-/* Runs `nft -f -` with script on stdin; its stderr becomes the error message. */
-int podnet_nft_apply(const char *nft, const char *script, size_t len, util_error_t *err);
+
+/* ---- the nftables table over netlink (podnet_nfnl.c) -------------------------------------- */
+
+/* The whole `table ip kubeling` as one nf_tables batch that replaces the previous table
+ * atomically (create, delete, define), encoded into *out with the sequence numbers of the
+ * first and last message the kernel acknowledges. Pure (the tests decode it). */
+int podnet_nfnl_batch(const podnet_cidr_t *pod_cidr, const podnet_cidr_t *cluster_cidr,
+                      const podnet_hostport_t *hp, size_t n, util_buf_t *out, uint32_t *ret_first,
+                      uint32_t *ret_last);
+/* Reads acknowledgements from fd until messages first..last are all acked: 0, the first
+ * error the kernel reported, or -EBADMSG for malformed replies. */
+int podnet_nfnl_read_acks(int fd, uint32_t first, uint32_t last);
+/* Encodes the batch and sends it over NETLINK_NETFILTER in the calling thread's netns. */
+int podnet_nfnl_apply(const podnet_cidr_t *pod_cidr, const podnet_cidr_t *cluster_cidr,
+                      const podnet_hostport_t *hp, size_t n, util_error_t *err);
 
 #endif

@@ -113,8 +113,9 @@ int podnet_nl_parse_attrs(const void *data, size_t len, const struct rtattr **tb
         const struct rtattr *a = (const struct rtattr *)(const void *)p;
         if (a->rta_len < sizeof(struct rtattr) || a->rta_len > len)
             return -EBADMSG;
-        if (a->rta_type <= max)
-            tb[a->rta_type] = a;
+        unsigned type = a->rta_type & NLA_TYPE_MASK; /* without NLA_F_NESTED, _NET_BYTEORDER */
+        if (type <= (unsigned)max)
+            tb[type] = a;
         size_t step = RTA_ALIGN(a->rta_len);
         if (step >= len)
             return 0;

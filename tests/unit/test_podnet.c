@@ -1,5 +1,5 @@
-/* test_podnet: the pure parts of the pod network: netlink encoding and hostile replies, CIDR
- * math, veth names, the IPAM on a temp dir, hostPort state and the nftables ruleset. */
+/* test_podnet: the pure parts of the pod network: rtnetlink and nf_tables encoding and hostile
+ * replies, CIDR math, veth names, the IPAM on a temp dir, hostPort state. */
 #include "unit.h"
 #include "podnet/podnet_internal.h"
 
@@ -8,6 +8,10 @@
 #include <fcntl.h>
 #include <linux/if_link.h>
 #include <linux/veth.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <sys/socket.h>
 #include <net/if.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -543,7 +547,68 @@ static void test_hostports_parse_hostile(void **state)
     util_buf_free(&many);
 }
 
-static void test_nft_ruleset(void **state)
+/* Decodes one NEWRULE message of a batch: its chain, its expression names joined by ',', and
+ * the raw attributes of the expression at index want (or NULL). */
+typedef struct rule_view {
+    char chain[32];
+    char names[256];
+    const struct rtattr *data[16]; /* of expression `want` (every NFTA_<expr>_MAX is below) */
+    const struct rtattr *udata;
+} rule_view_t;
+
+static void view_rule(const struct nlmsghdr *h, int want, rule_view_t *v)
+{
+    memset(v, 0, sizeof(*v));
+    const struct rtattr *tb[NFTA_RULE_MAX + 1], *ex[NFTA_EXPR_MAX + 1];
+    size_t hl = NLMSG_LENGTH(sizeof(struct nfgenmsg));
+    assert_int_equal(h->nlmsg_type, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE);
+    assert_int_equal(
+        podnet_nl_parse_attrs((const uint8_t *)h + hl, h->nlmsg_len - hl, tb, NFTA_RULE_MAX), 0);
+    snprintf(v->chain, sizeof(v->chain), "%s", podnet_nl_attr_str(tb[NFTA_RULE_CHAIN]));
+    assert_string_equal(podnet_nl_attr_str(tb[NFTA_RULE_TABLE]), "kubeling");
+    v->udata = tb[NFTA_RULE_USERDATA];
+    const struct rtattr *list = tb[NFTA_RULE_EXPRESSIONS];
+    assert_non_null(list);
+    assert_true(list->rta_type & NLA_F_NESTED);
+    size_t len = RTA_PAYLOAD(list);
+    int i = 0;
+    for (const struct rtattr *e = RTA_DATA(list); RTA_OK(e, len); e = RTA_NEXT(e, len), i++) {
+        assert_int_equal(e->rta_type & ~NLA_F_NESTED, NFTA_LIST_ELEM);
+        assert_int_equal(podnet_nl_parse_attrs(RTA_DATA(e), RTA_PAYLOAD(e), ex, NFTA_EXPR_MAX), 0);
+        if (v->names[0])
+            strcat(v->names, ",");
+        strcat(v->names, podnet_nl_attr_str(ex[NFTA_EXPR_NAME]));
+        if (i == want && ex[NFTA_EXPR_DATA])
+            assert_int_equal(podnet_nl_parse_attrs(RTA_DATA(ex[NFTA_EXPR_DATA]),
+                                                   RTA_PAYLOAD(ex[NFTA_EXPR_DATA]), v->data, 15),
+                             0);
+    }
+}
+
+static const struct nlmsghdr *nth_msg(const util_buf_t *b, int n)
+{
+    const uint8_t *p = (const uint8_t *)b->data;
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        off += NLMSG_ALIGN(((const struct nlmsghdr *)(const void *)(p + off))->nlmsg_len);
+        assert_true(off < b->len);
+    }
+    return (const struct nlmsghdr *)(const void *)(p + off);
+}
+
+/* The value inside a nested NFTA_DATA_VALUE (cmp data, immediate data). */
+static const uint8_t *data_value(const struct rtattr *nested, size_t *len)
+{
+    const struct rtattr *dv[NFTA_DATA_MAX + 1];
+    assert_non_null(nested);
+    assert_int_equal(
+        podnet_nl_parse_attrs(RTA_DATA(nested), RTA_PAYLOAD(nested), dv, NFTA_DATA_MAX), 0);
+    assert_non_null(dv[NFTA_DATA_VALUE]);
+    *len = RTA_PAYLOAD(dv[NFTA_DATA_VALUE]);
+    return RTA_DATA(dv[NFTA_DATA_VALUE]);
+}
+
+static void test_nfnl_batch_layout(void **state)
 {
     (void)state;
     podnet_cidr_t pod = {0x0a2a0000, 24}, cluster = {0x0a2a0000, 16};
@@ -552,38 +617,129 @@ static void test_nft_ruleset(void **state)
         {.uid = "uid-b", .pod_ip = 0x0a2a0006, .port = {5353, 53, IPPROTO_UDP, 0xc0a84d01}},
     };
     util_buf_t b = {0};
-    podnet_nft_ruleset(&pod, &cluster, hp, 2, &b);
-    assert_string_equal(
-        b.data,
-        "table ip kubeling {\n}\n"
-        "delete table ip kubeling\n"
-        "table ip kubeling {\n"
-        "\tchain hostports {\n"
-        "\t\ttcp dport 8080 dnat to 10.42.0.5:80 comment \"uid-a\"\n"
-        "\t\tip daddr 192.168.77.1 udp dport 5353 dnat to 10.42.0.6:53 comment \"uid-b\"\n"
-        "\t}\n"
-        "\tchain prerouting {\n"
-        "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
-        "\t\tfib daddr type local jump hostports\n"
-        "\t}\n"
-        "\tchain output {\n"
-        "\t\ttype nat hook output priority -100; policy accept;\n"
-        "\t\tfib daddr type local jump hostports\n"
-        "\t}\n"
-        "\tchain postrouting {\n"
-        "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
-        "\t\tct status dnat ip saddr { 127.0.0.0/8, 10.42.0.0/24 } ip daddr 10.42.0.5 tcp dport "
-        "80 masquerade\n"
-        "\t\tct status dnat ip saddr { 127.0.0.0/8, 10.42.0.0/24 } ip daddr 10.42.0.6 udp dport "
-        "53 masquerade\n"
-        "\t\tip saddr 10.42.0.0/24 ip daddr != 10.42.0.0/16 masquerade\n"
-        "\t}\n"
-        "}\n");
-    util_buf_reset(&b);
-    podnet_nft_ruleset(&pod, &cluster, NULL, 0, &b);
-    assert_non_null(strstr(b.data, "\tchain hostports {\n\t}\n"));
-    assert_null(strstr(b.data, "dnat to"));
+    uint32_t first, last;
+    assert_int_equal(podnet_nfnl_batch(&pod, &cluster, hp, 2, &b, &first, &last), 0);
+    /* begin, table x3, chain x4, rules: 2 jumps + 2 DNAT + 4 hostPort masquerades + 1, end */
+    const int total = 1 + 3 + 4 + 9 + 1;
+    static const int types[] = {NFT_MSG_NEWTABLE, NFT_MSG_DELTABLE, NFT_MSG_NEWTABLE,
+                                NFT_MSG_NEWCHAIN, NFT_MSG_NEWCHAIN, NFT_MSG_NEWCHAIN,
+                                NFT_MSG_NEWCHAIN};
+    const struct nlmsghdr *h = nth_msg(&b, 0);
+    assert_int_equal(h->nlmsg_type, NFNL_MSG_BATCH_BEGIN);
+    const struct nfgenmsg *g = NLMSG_DATA(h);
+    assert_int_equal(ntohs(g->res_id), NFNL_SUBSYS_NFTABLES);
+    for (int i = 1; i < total - 1; i++) {
+        h = nth_msg(&b, i);
+        assert_int_equal(h->nlmsg_seq, (uint32_t)i + 1); /* consecutive */
+        assert_true(h->nlmsg_flags & NLM_F_ACK);
+        assert_int_equal(((const struct nfgenmsg *)NLMSG_DATA(h))->nfgen_family, NFPROTO_IPV4);
+        if (i <= 7)
+            assert_int_equal(h->nlmsg_type, (NFNL_SUBSYS_NFTABLES << 8) | types[i - 1]);
+    }
+    assert_int_equal(first, 2);
+    assert_int_equal(last, (uint32_t)total - 1);
+    h = nth_msg(&b, total - 1);
+    assert_int_equal(h->nlmsg_type, NFNL_MSG_BATCH_END);
+    assert_int_equal(h->nlmsg_len + NLMSG_ALIGN(0) + ((const uint8_t *)h - (uint8_t *)b.data),
+                     b.len);
+
+    /* the prerouting base chain: nat hook at dstnat priority, policy accept */
+    const struct rtattr *tb[NFTA_CHAIN_MAX + 1], *hk[NFTA_HOOK_MAX + 1];
+    h = nth_msg(&b, 5);
+    size_t hl = NLMSG_LENGTH(sizeof(struct nfgenmsg));
+    assert_int_equal(
+        podnet_nl_parse_attrs((const uint8_t *)h + hl, h->nlmsg_len - hl, tb, NFTA_CHAIN_MAX), 0);
+    assert_string_equal(podnet_nl_attr_str(tb[NFTA_CHAIN_NAME]), "prerouting");
+    assert_string_equal(podnet_nl_attr_str(tb[NFTA_CHAIN_TYPE]), "nat");
+    assert_int_equal(podnet_nl_parse_attrs(RTA_DATA(tb[NFTA_CHAIN_HOOK]),
+                                           RTA_PAYLOAD(tb[NFTA_CHAIN_HOOK]), hk, NFTA_HOOK_MAX),
+                     0);
+    uint32_t v;
+    assert_int_equal(podnet_nl_attr_u32(hk[NFTA_HOOK_HOOKNUM], &v), 0);
+    assert_int_equal(ntohl(v), NF_INET_PRE_ROUTING);
+    assert_int_equal(podnet_nl_attr_u32(hk[NFTA_HOOK_PRIORITY], &v), 0);
+    assert_int_equal((int32_t)ntohl(v), -100);
+    assert_int_equal(podnet_nl_attr_u32(tb[NFTA_CHAIN_POLICY], &v), 0);
+    assert_int_equal(ntohl(v), NF_ACCEPT);
+
+    /* the rules, in order */
+    rule_view_t r;
+    view_rule(nth_msg(&b, 8), -1, &r);
+    assert_string_equal(r.chain, "prerouting");
+    assert_string_equal(r.names, "fib,cmp,immediate");
+    view_rule(nth_msg(&b, 9), -1, &r);
+    assert_string_equal(r.chain, "output");
+    view_rule(nth_msg(&b, 10), 4, &r); /* tcp dport 8080 dnat to 10.42.0.5:80 */
+    assert_string_equal(r.chain, "hostports");
+    assert_string_equal(r.names, "meta,cmp,payload,cmp,immediate,immediate,nat");
+    size_t n;
+    const uint8_t *val = data_value(r.data[NFTA_IMMEDIATE_DATA], &n);
+    assert_int_equal(n, 4);
+    assert_memory_equal(val, "\x0a\x2a\x00\x05", 4);
+    assert_non_null(r.udata);
+    assert_memory_equal(RTA_DATA(r.udata), "\x00\x06uid-a", 8);
+    view_rule(nth_msg(&b, 10), 3, &r); /* the port compared, in network order */
+    val = data_value(r.data[NFTA_CMP_DATA], &n);
+    assert_int_equal(n, 2);
+    assert_memory_equal(val, "\x1f\x90", 2);
+    view_rule(nth_msg(&b, 11), 1, &r); /* ip daddr 192.168.77.1 udp dport 5353 */
+    assert_string_equal(r.names, "payload,cmp,meta,cmp,payload,cmp,immediate,immediate,nat");
+    val = data_value(r.data[NFTA_CMP_DATA], &n);
+    assert_memory_equal(val, "\xc0\xa8\x4d\x01", 4);
+    view_rule(nth_msg(&b, 12), 3, &r); /* hairpin/loopback masquerade of uid-a's mapping */
+    assert_string_equal(r.chain, "postrouting");
+    assert_string_equal(r.names,
+                        "ct,bitwise,cmp,payload,bitwise,cmp,payload,cmp,meta,cmp,payload,cmp,masq");
+    view_rule(nth_msg(&b, 16), 4, &r); /* ip saddr 10.42.0.0/24 ip daddr != 10.42.0.0/16 */
+    assert_string_equal(r.names, "payload,bitwise,cmp,payload,bitwise,cmp,masq");
+    val = data_value(r.data[NFTA_BITWISE_MASK], &n);
+    assert_memory_equal(val, "\xff\xff\x00\x00", 4);
+    view_rule(nth_msg(&b, 16), 5, &r);
+    assert_int_equal(podnet_nl_attr_u32(r.data[NFTA_CMP_OP], &v), 0);
+    assert_int_equal(ntohl(v), NFT_CMP_NEQ);
     util_buf_free(&b);
+}
+
+/* Feeds podnet_nfnl_read_acks crafted replies through a SEQPACKET socketpair (datagram
+ * boundaries kept, and EOF when the writer is gone). */
+static int acks_from(const uint8_t *const *dgrams, const size_t *lens, size_t n, uint32_t first,
+                     uint32_t last)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(send(sv[1], dgrams[i], lens[i], 0), (ssize_t)lens[i]);
+    close(sv[1]); /* a reader waiting for more sees EOF (0 bytes) as an error, not a hang */
+    int r = podnet_nfnl_read_acks(sv[0], first, last);
+    close(sv[0]);
+    return r;
+}
+
+static void test_nfnl_acks_hostile(void **state)
+{
+    (void)state;
+    _Alignas(4) uint8_t a[64], b[64], c[64], two[128];
+    const uint8_t *d[3] = {a, b, c};
+    size_t l[3];
+    l[0] = put_error(a, 2, 0);
+    l[1] = put_error(b, 3, 0);
+    l[2] = put_error(c, 4, 0);
+    assert_int_equal(acks_from(d, l, 3, 2, 4), 0);
+    l[1] = put_error(b, 3, -EINVAL); /* the kernel refused message 3 */
+    assert_int_equal(acks_from(d, l, 3, 2, 4), -EINVAL);
+    l[1] = put_error(b, 3, 7); /* a positive errno is not a kernel reply */
+    assert_int_equal(acks_from(d, l, 3, 2, 4), -EBADMSG);
+    l[1] = put_error(b, 3, 0);
+    ((struct nlmsghdr *)(void *)b)->nlmsg_len = 200; /* longer than the datagram */
+    assert_int_equal(acks_from(d, l, 3, 2, 4), -EBADMSG);
+    l[1] = put_error(b, 99, 0); /* an ack for someone else is ignored; then EOF */
+    assert_int_equal(acks_from(d, l, 3, 2, 4), -EPIPE);
+    /* two acks in one datagram */
+    size_t k = put_error(two, 2, 0);
+    k += put_error(two + k, 3, 0);
+    const uint8_t *d2[1] = {two};
+    size_t l2[1] = {k};
+    assert_int_equal(acks_from(d2, l2, 1, 2, 3), 0);
 }
 
 int main(void)
@@ -608,7 +764,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ipam_refuses_bad_input, ipam_setup, ipam_teardown),
         cmocka_unit_test(test_hostports_round_trip),
         cmocka_unit_test(test_hostports_parse_hostile),
-        cmocka_unit_test(test_nft_ruleset),
+        cmocka_unit_test(test_nfnl_batch_layout),
+        cmocka_unit_test(test_nfnl_acks_hostile),
     };
     return cmocka_run_group_tests_name("podnet", tests, NULL, NULL);
 }
