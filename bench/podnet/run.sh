@@ -16,7 +16,7 @@ for r in $(seq "$ROUNDS"); do
     echo "-- round $r, $PODS pods"
     unshare --net --mount --propagation private -- bash -euc '
         ip link set lo up
-        W=$(mktemp -d /tmp/klbench-podnet.XXXXXX)
+        W=$(mktemp -d "$PWD/build/bench-podnet.XXXXXX") # not /tmp: other jobs sweep it
         trap "rm -rf $W" EXIT
         "$1" kubeling "$W/a" "$2" 0
         "$1" kubeling "$W/b" "$2" 1

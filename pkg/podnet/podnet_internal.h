@@ -158,16 +158,18 @@ int podnet_hostports_parse(const char *uid, const char *text, podnet_hostport_t 
 
 /* ---- the nftables table over netlink (podnet_nfnl.c) -------------------------------------- */
 
-/* The whole `table ip kubeling` as one nf_tables batch that replaces the previous table
- * atomically (create, delete, define), encoded into *out with the sequence numbers of the
- * first and last message the kernel acknowledges. Pure (the tests decode it). */
-int podnet_nfnl_batch(const podnet_cidr_t *pod_cidr, const podnet_cidr_t *cluster_cidr,
-                      const podnet_hostport_t *hp, size_t n, util_buf_t *out, uint32_t *ret_first,
-                      uint32_t *ret_last);
+/* The whole `table ip kubeling` as one nf_tables batch (one transaction), encoded into *out
+ * with the sequence numbers of the first and last message the kernel acknowledges. replace:
+ * the table is deleted and defined again; else its chains are created if missing and their
+ * rules flushed and written again. Pure (the tests decode it). */
+int podnet_nfnl_batch(bool replace, const podnet_cidr_t *pod_cidr,
+                      const podnet_cidr_t *cluster_cidr, const podnet_hostport_t *hp, size_t n,
+                      util_buf_t *out, uint32_t *ret_first, uint32_t *ret_last);
 /* Reads acknowledgements from fd until messages first..last are all acked: 0, the first
  * error the kernel reported, or -EBADMSG for malformed replies. */
 int podnet_nfnl_read_acks(int fd, uint32_t first, uint32_t last);
-/* Encodes the batch and sends it over NETLINK_NETFILTER in the calling thread's netns. */
+/* Sends a refill batch over NETLINK_NETFILTER in the calling thread's netns, and a replace
+ * batch when the kernel refuses the refill. */
 int podnet_nfnl_apply(const podnet_cidr_t *pod_cidr, const podnet_cidr_t *cluster_cidr,
                       const podnet_hostport_t *hp, size_t n, util_error_t *err);
 

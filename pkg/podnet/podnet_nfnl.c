@@ -285,24 +285,44 @@ static void add_hostport_rules(batch_t *b, const podnet_cidr_t *pod, const podne
     }
 }
 
-/* The whole table, replaced atomically: create (so that delete cannot fail), delete, define. */
-static void build_batch(batch_t *b, const podnet_cidr_t *pod, const podnet_cidr_t *cluster,
-                        const podnet_hostport_t *hp, size_t n)
+static void flush_chain(batch_t *b, const char *chain)
+{
+    podnet_nlmsg_t m;
+    nft_init(&m, NFT_MSG_DELRULE, NLM_F_ACK);
+    podnet_nl_put_str(&m, NFTA_RULE_TABLE, PODNET_NFT_TABLE);
+    podnet_nl_put_str(&m, NFTA_RULE_CHAIN, chain);
+    batch_add(b, &m);
+}
+
+static const char *const base_chains[] = {"prerouting", "output", "postrouting"};
+
+/* One transaction. Replace: the table is created (so the delete cannot fail), deleted and
+ * defined again. Refill (the common case): table and chains are created if missing and their
+ * rules flushed and written again; the base chains' hooks stay registered, which spares the
+ * kernel an RCU grace period per change (unregistering a hook waits for one). */
+static void build_batch(batch_t *b, bool replace, const podnet_cidr_t *pod,
+                        const podnet_cidr_t *cluster, const podnet_hostport_t *hp, size_t n)
 {
     podnet_nlmsg_t m;
     nf_init(&m, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES);
     batch_add(b, &m);
     b->seq0 = b->seq;
     add_table(b, NFT_MSG_NEWTABLE);
-    add_table(b, NFT_MSG_DELTABLE);
-    add_table(b, NFT_MSG_NEWTABLE);
+    if (replace) {
+        add_table(b, NFT_MSG_DELTABLE);
+        add_table(b, NFT_MSG_NEWTABLE);
+    }
     add_chain(b, "hostports", -1, 0);
     add_chain(b, "prerouting", NF_INET_PRE_ROUTING, -100);
     add_chain(b, "output", NF_INET_LOCAL_OUT, -100);
     add_chain(b, "postrouting", NF_INET_POST_ROUTING, 100);
-    static const char *const local_chains[] = {"prerouting", "output"};
-    for (size_t i = 0; i < UTIL_ARRAY_SIZE(local_chains); i++) {
-        rule_begin(&m, local_chains[i]);
+    if (!replace) {
+        flush_chain(b, "hostports");
+        for (size_t i = 0; i < UTIL_ARRAY_SIZE(base_chains); i++)
+            flush_chain(b, base_chains[i]);
+    }
+    for (size_t i = 0; i < 2; i++) { /* prerouting, output */
+        rule_begin(&m, base_chains[i]);
         e_fib_daddr_local(&m);
         e_jump(&m, "hostports");
         rule_end(b, &m, NULL);
@@ -317,12 +337,12 @@ static void build_batch(batch_t *b, const podnet_cidr_t *pod, const podnet_cidr_
     batch_add(b, &m);
 }
 
-int podnet_nfnl_batch(const podnet_cidr_t *pod, const podnet_cidr_t *cluster,
+int podnet_nfnl_batch(bool replace, const podnet_cidr_t *pod, const podnet_cidr_t *cluster,
                       const podnet_hostport_t *hp, size_t n, util_buf_t *out, uint32_t *ret_first,
                       uint32_t *ret_last)
 {
     batch_t b = {.seq = 0};
-    build_batch(&b, pod, cluster, hp, n);
+    build_batch(&b, replace, pod, cluster, hp, n);
     if (b.overflow) {
         util_buf_free(&b.buf);
         return -EMSGSIZE;
@@ -376,20 +396,24 @@ int podnet_nfnl_read_acks(int fd, uint32_t first, uint32_t last)
     return r;
 }
 
-int podnet_nfnl_apply(const podnet_cidr_t *pod, const podnet_cidr_t *cluster,
+static int send_batch(bool replace, const podnet_cidr_t *pod, const podnet_cidr_t *cluster,
                       const podnet_hostport_t *hp, size_t n, util_error_t *err)
 {
     util_buf_t batch = {0};
     uint32_t first, last;
-    if (podnet_nfnl_batch(pod, cluster, hp, n, &batch, &first, &last) < 0)
+    if (podnet_nfnl_batch(replace, pod, cluster, hp, n, &batch, &first, &last) < 0)
         return util_error_make(err, EMSGSIZE, "nftables: rule too large");
     cleanup_close int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
     if (fd < 0) {
         util_buf_free(&batch);
         return util_error_make(err, errno, "nftables: netlink socket");
     }
-    int size = (int)batch.len + 65536;
+    /* Acknowledgements carry only the header (NETLINK_CAP_ACK), or a large batch (one message
+     * per rule) would overflow the receive buffer with copies of itself: ENOBUFS. */
+    int size = (int)batch.len + 65536, one = 1, rcv = 1 << 20;
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    (void)setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
     struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
     ssize_t sent;
     do
@@ -405,4 +429,15 @@ int podnet_nfnl_apply(const podnet_cidr_t *pod, const podnet_cidr_t *cluster,
         return util_error_make(err, -r, "nftables: the kernel refused table ip %s",
                                PODNET_NFT_TABLE);
     return 0;
+}
+
+/* A refill fails when our table is not what we left (a chain changed by hand, an older
+ * layout): then it is replaced whole. */
+int podnet_nfnl_apply(const podnet_cidr_t *pod, const podnet_cidr_t *cluster,
+                      const podnet_hostport_t *hp, size_t n, util_error_t *err)
+{
+    if (send_batch(false, pod, cluster, hp, n, err) == 0)
+        return 0;
+    util_error_free(err);
+    return send_batch(true, pod, cluster, hp, n, err);
 }

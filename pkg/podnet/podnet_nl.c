@@ -267,6 +267,7 @@ int podnet_nl_open(podnet_nl_t *nl, const char *netns_path, util_error_t *err)
         return netns_path ? fd : util_error_make(err, errno, "netlink socket");
     int one = 1;
     (void)setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+    (void)setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one)); /* header-only acks */
     struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         int e = errno;

@@ -218,6 +218,23 @@ restart_reuses_the_bridge() {
     expect_rc 0 "teardown"
 }
 
+tampered_table_is_repaired() {
+    # a stray rule is flushed; a base chain on another hook forces a whole-table replace
+    in_ns "$NODE" nft add rule ip kubeling hostports tcp dport 9999 drop
+    run_cmd "$E2E_TMP/t1.out" ctl open
+    expect_rc 0 "open over a stray rule"
+    in_ns "$NODE" nft list table ip kubeling >"$E2E_TMP/t1.nft"
+    grep -q 9999 "$E2E_TMP/t1.nft" && fail "stray rule kept"
+    in_ns "$NODE" nft delete table ip kubeling
+    in_ns "$NODE" nft add table ip kubeling
+    in_ns "$NODE" nft 'add chain ip kubeling output { type filter hook output priority 0; }'
+    run_cmd "$E2E_TMP/t2.out" ctl open
+    expect_rc 0 "open over a foreign chain"
+    in_ns "$NODE" nft list table ip kubeling >"$E2E_TMP/t2.nft"
+    expect_grep "$E2E_TMP/t2.nft" 'type nat hook output priority -100'
+    expect_grep "$E2E_TMP/t2.nft" 'ip saddr 10\.42\.0\.0/24 ip daddr != 10\.42\.0\.0/16 masquerade'
+}
+
 not_a_bridge_is_a_clear_error() {
     in_ns "$NODE" ip link add kt-dummy type veth peer name kt-dummy1
     run_cmd "$E2E_TMP/nb.out" in_ns "$NODE" "$CTL" --data-dir "$PDATA" --bridge kt-dummy open
@@ -243,4 +260,5 @@ t hostport_reaches_the_pod_from_everywhere hostport_reaches_the_pod_from_everywh
 t teardown_leaves_nothing teardown_leaves_nothing
 t crash_half_way_then_converge_or_reconcile crash_half_way_then_converge_or_reconcile
 t restart_reuses_the_bridge restart_reuses_the_bridge
+t tampered_table_is_repaired tampered_table_is_repaired
 t not_a_bridge_is_a_clear_error not_a_bridge_is_a_clear_error

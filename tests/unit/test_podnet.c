@@ -618,7 +618,7 @@ static void test_nfnl_batch_layout(void **state)
     };
     util_buf_t b = {0};
     uint32_t first, last;
-    assert_int_equal(podnet_nfnl_batch(&pod, &cluster, hp, 2, &b, &first, &last), 0);
+    assert_int_equal(podnet_nfnl_batch(true, &pod, &cluster, hp, 2, &b, &first, &last), 0);
     /* begin, table x3, chain x4, rules: 2 jumps + 2 DNAT + 4 hostPort masquerades + 1, end */
     const int total = 1 + 3 + 4 + 9 + 1;
     static const int types[] = {NFT_MSG_NEWTABLE, NFT_MSG_DELTABLE, NFT_MSG_NEWTABLE,
@@ -700,6 +700,38 @@ static void test_nfnl_batch_layout(void **state)
     util_buf_free(&b);
 }
 
+/* The usual batch keeps table and chains (their hooks stay registered) and flushes the rules of
+ * each chain before writing them again. */
+static void test_nfnl_refill_batch(void **state)
+{
+    (void)state;
+    podnet_cidr_t pod = {0x0a2a0000, 24}, cluster = {0x0a2a0000, 16};
+    util_buf_t b = {0};
+    uint32_t first, last;
+    assert_int_equal(podnet_nfnl_batch(false, &pod, &cluster, NULL, 0, &b, &first, &last), 0);
+    static const int types[] = {NFT_MSG_NEWTABLE, NFT_MSG_NEWCHAIN, NFT_MSG_NEWCHAIN,
+                                NFT_MSG_NEWCHAIN, NFT_MSG_NEWCHAIN, NFT_MSG_DELRULE,
+                                NFT_MSG_DELRULE,  NFT_MSG_DELRULE,  NFT_MSG_DELRULE,
+                                NFT_MSG_NEWRULE,  NFT_MSG_NEWRULE,  NFT_MSG_NEWRULE};
+    static const char *const flushed[] = {"hostports", "prerouting", "output", "postrouting"};
+    for (size_t i = 0; i < UTIL_ARRAY_SIZE(types); i++) {
+        const struct nlmsghdr *h = nth_msg(&b, (int)i + 1);
+        assert_int_equal(h->nlmsg_type, (NFNL_SUBSYS_NFTABLES << 8) | types[i]);
+        if (types[i] != NFT_MSG_DELRULE)
+            continue;
+        const struct rtattr *tb[NFTA_RULE_MAX + 1];
+        size_t hl = NLMSG_LENGTH(sizeof(struct nfgenmsg));
+        assert_int_equal(
+            podnet_nl_parse_attrs((const uint8_t *)h + hl, h->nlmsg_len - hl, tb, NFTA_RULE_MAX),
+            0);
+        assert_string_equal(podnet_nl_attr_str(tb[NFTA_RULE_CHAIN]), flushed[i - 5]);
+        assert_null(tb[NFTA_RULE_HANDLE]); /* no handle: every rule of the chain */
+    }
+    assert_int_equal(nth_msg(&b, (int)UTIL_ARRAY_SIZE(types) + 1)->nlmsg_type, NFNL_MSG_BATCH_END);
+    assert_int_equal(last - first + 1, UTIL_ARRAY_SIZE(types));
+    util_buf_free(&b);
+}
+
 /* Feeds podnet_nfnl_read_acks crafted replies through a SEQPACKET socketpair (datagram
  * boundaries kept, and EOF when the writer is gone). */
 static int acks_from(const uint8_t *const *dgrams, const size_t *lens, size_t n, uint32_t first,
@@ -765,6 +797,7 @@ int main(void)
         cmocka_unit_test(test_hostports_round_trip),
         cmocka_unit_test(test_hostports_parse_hostile),
         cmocka_unit_test(test_nfnl_batch_layout),
+        cmocka_unit_test(test_nfnl_refill_batch),
         cmocka_unit_test(test_nfnl_acks_hostile),
     };
     return cmocka_run_group_tests_name("podnet", tests, NULL, NULL);
