@@ -9,8 +9,13 @@
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <linux/nsfs.h>
 
 struct podnet {
     char bridge[16];
@@ -337,6 +342,8 @@ static int veth_ensure(podnet_t *pn, podnet_nl_t *host, podnet_nl_t *pod, const 
             return util_error_make(err, -r, "set %s up", veth);
         return 0;
     }
+    if (have_eth0 && strcmp(eth0.kind, "veth") != 0) /* not a leftover of ours: leave it be */
+        return util_error_make(err, EEXIST, "the pod's netns has an eth0 of kind `%s`", eth0.kind);
     if (have_host && (r = podnet_link_del(host, veth)) < 0 && r != -ENODEV)
         return util_error_make(err, -r, "remove stale %s", veth);
     if (have_eth0 && (r = podnet_link_del(pod, "eth0")) < 0 && r != -ENODEV)
@@ -385,12 +392,23 @@ static int check_pod(const podnet_pod_t *pod, util_error_t *err)
     return 0;
 }
 
-static int setup_links(podnet_t *pn, const podnet_pod_t *pod, uint32_t ip, const char *veth,
-                       util_error_t *err)
+/* The pod's netns must be a network namespace other than ours: given the node's own (a
+ * hostNetwork pod passed by mistake), setup would rename, address and route the node. */
+static int check_netns(int fd, const char *path, util_error_t *err)
 {
-    cleanup_close int netns_fd = open(pod->netns_path, O_RDONLY | O_CLOEXEC);
-    if (netns_fd < 0)
-        return util_error_make(err, errno, "open netns `%s`", pod->netns_path);
+    struct stat pod, self;
+    if (fstat(fd, &pod) < 0 || stat("/proc/thread-self/ns/net", &self) < 0)
+        return util_error_make(err, errno, "stat netns `%s`", path);
+    if (pod.st_dev == self.st_dev && pod.st_ino == self.st_ino)
+        return util_error_make(err, EINVAL, "`%s` is the node's own network namespace", path);
+    if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET)
+        return util_error_make(err, EINVAL, "`%s` is not a network namespace", path);
+    return 0;
+}
+
+static int setup_links(podnet_t *pn, const podnet_pod_t *pod, int netns_fd, uint32_t ip,
+                       const char *veth, util_error_t *err)
+{
     podnet_nl_t host = {.fd = -1}, pnl = {.fd = -1};
     char alias[PODNET_UID_MAX + 16];
     snprintf(alias, sizeof(alias), PODNET_ALIAS_PREFIX "%s", pod->uid);
@@ -415,13 +433,18 @@ int podnet_setup(podnet_t *pn, const podnet_pod_t *pod, podnet_result_t *ret, ut
     uint32_t ip;
     char veth[16];
     podnet_veth_name(pod->uid, veth, sizeof(veth));
+    cleanup_close int netns_fd = open(pod->netns_path, O_RDONLY | O_CLOEXEC);
+    if (netns_fd < 0)
+        return util_error_make(err, errno, "open netns `%s`", pod->netns_path);
+    if (check_netns(netns_fd, pod->netns_path, err) < 0)
+        return util_error_code(*err);
     if (pod->nports && hostports_conflict(pn, pod, err) < 0) /* before any side effect */
         return util_error_wrap(err, "pod %s/%s", pod->ns ? pod->ns : "",
                                pod->name ? pod->name : pod->uid);
     if (podnet_ipam_allocate(&pn->ipam, pod->uid, pod->netns_path, &ip, err) < 0)
         return util_error_code(*err);
     hook(pn, "allocated");
-    if (setup_links(pn, pod, ip, veth, err) < 0 || hostports_update(pn, pod, ip, err) < 0)
+    if (setup_links(pn, pod, netns_fd, ip, veth, err) < 0 || hostports_update(pn, pod, ip, err) < 0)
         return util_error_wrap(err, "pod %s/%s", pod->ns ? pod->ns : "",
                                pod->name ? pod->name : pod->uid);
     podnet_result_t res = {.prefix = pn->pod.prefix};

@@ -84,7 +84,8 @@ int podnet_open(const podnet_config_t *cfg, podnet_t **ret, util_error_t *err);
 podnet_t *podnet_close(podnet_t *pn);
 
 /* Attaches a pod: allocates (or finds its existing) address, makes the veth pair with eth0 in
- * the pod's netns, routes, hostPorts. Converges after a crash half-way. Blocking. */
+ * the pod's netns, routes, hostPorts. Converges after a crash half-way. On failure the pod may
+ * hold part of it (its address, a veth): call setup again or podnet_teardown. Blocking. */
 int podnet_setup(podnet_t *pn, const podnet_pod_t *pod, podnet_result_t *ret, util_error_t *err);
 /* Detaches a pod: removes its veth, hostPort rules and address. A pod that is not attached
  * (or half-attached) is fine. */

@@ -61,15 +61,6 @@ typedef struct podnet_link {
 /* Decodes one RTM_NEWLINK message (header included, len = bytes available). */
 int podnet_nl_parse_link(const struct nlmsghdr *h, size_t len, podnet_link_t *ret);
 
-/* An IPv4 address from an RTM_NEWADDR message. */
-typedef struct podnet_addr {
-    int ifindex;
-    uint32_t addr; /* host byte order */
-    int prefix;
-} podnet_addr_t;
-
-int podnet_nl_parse_addr(const struct nlmsghdr *h, size_t len, podnet_addr_t *ret);
-
 /* Walks one received datagram for the request with sequence seq: calls cb for each data
  * message, stops at NLMSG_DONE or an ack. Returns 0 when complete (ack or done), 1 when more
  * datagrams follow (a dump in progress), the negative errno of an NLMSG_ERROR, or -EBADMSG for
@@ -110,8 +101,6 @@ int podnet_veth_add(podnet_nl_t *nl, const char *host, const char *alias, int ma
                     const char *peer, int peer_netns_fd);
 /* Adds (or keeps) addr/prefix on ifindex. */
 int podnet_addr_ensure(podnet_nl_t *nl, int ifindex, uint32_t addr, int prefix);
-/* Lists the IPv4 addresses of ifindex (ifindex 0: all links); caller frees *ret. */
-int podnet_addr_list(podnet_nl_t *nl, int ifindex, podnet_addr_t **ret, size_t *ret_n);
 int podnet_route_default(podnet_nl_t *nl, int ifindex, uint32_t gateway);
 /* Lists all links; caller frees *ret. */
 int podnet_link_list(podnet_nl_t *nl, podnet_link_t **ret, size_t *ret_n);

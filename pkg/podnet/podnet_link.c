@@ -182,41 +182,6 @@ int podnet_addr_ensure(podnet_nl_t *nl, int ifindex, uint32_t addr, int prefix)
     return r == -EEXIST ? 0 : r;
 }
 
-typedef struct addr_vec {
-    podnet_addr_t *v;
-    size_t n;
-    int ifindex;
-} addr_vec_t;
-
-static int addr_list_cb(const struct nlmsghdr *h, size_t len, void *userdata)
-{
-    addr_vec_t *av = userdata;
-    podnet_addr_t a;
-    if (podnet_nl_parse_addr(h, len, &a) < 0 || (av->ifindex && a.ifindex != av->ifindex))
-        return 0;
-    if (av->n >= 65536)
-        return 0;
-    av->v = util_xrealloc(av->v, (av->n + 1) * sizeof(*av->v));
-    av->v[av->n++] = a;
-    return 0;
-}
-
-int podnet_addr_list(podnet_nl_t *nl, int ifindex, podnet_addr_t **ret, size_t *ret_n)
-{
-    struct ifaddrmsg ifa = {.ifa_family = AF_INET};
-    podnet_nlmsg_t m;
-    podnet_nl_init(&m, RTM_GETADDR, NLM_F_DUMP, &ifa, sizeof(ifa));
-    addr_vec_t av = {.ifindex = ifindex};
-    int r = podnet_nl_request(nl, &m, addr_list_cb, &av);
-    if (r < 0) {
-        free(av.v);
-        return r;
-    }
-    *ret = av.v;
-    *ret_n = av.n;
-    return 0;
-}
-
 /* ---- routes ------------------------------------------------------------------------------- */
 
 int podnet_route_default(podnet_nl_t *nl, int ifindex, uint32_t gateway)

@@ -180,27 +180,6 @@ int podnet_nl_parse_link(const struct nlmsghdr *h, size_t len, podnet_link_t *re
     return 0;
 }
 
-int podnet_nl_parse_addr(const struct nlmsghdr *h, size_t len, podnet_addr_t *ret)
-{
-    if (len < NLMSG_LENGTH(sizeof(struct ifaddrmsg)) || h->nlmsg_len > len ||
-        h->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifaddrmsg)) || h->nlmsg_type != RTM_NEWADDR)
-        return -EBADMSG;
-    const struct ifaddrmsg *ifa = NLMSG_DATA(h);
-    if (ifa->ifa_family != AF_INET || ifa->ifa_prefixlen > 32)
-        return -EAFNOSUPPORT;
-    const struct rtattr *tb[IFA_MAX + 1];
-    size_t alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(*ifa));
-    if (podnet_nl_parse_attrs(IFA_RTA(ifa), alen, tb, IFA_MAX) < 0)
-        return -EBADMSG;
-    const struct rtattr *a = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
-    uint32_t be;
-    if (podnet_nl_attr_u32(a, &be) < 0)
-        return -EBADMSG;
-    *ret = (podnet_addr_t){
-        .ifindex = (int)ifa->ifa_index, .addr = ntohl(be), .prefix = ifa->ifa_prefixlen};
-    return 0;
-}
-
 int podnet_nl_walk(const void *buf, size_t len, uint32_t seq, podnet_nl_cb cb, void *userdata)
 {
     const uint8_t *p = buf;

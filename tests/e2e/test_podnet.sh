@@ -235,6 +235,19 @@ tampered_table_is_repaired() {
     expect_grep "$E2E_TMP/t2.nft" 'ip saddr 10\.42\.0\.0/24 ip daddr != 10\.42\.0\.0/16 masquerade'
 }
 
+wrong_netns_is_refused() {
+    # the node's own netns (a hostNetwork pod passed by mistake) is never touched
+    run_cmd "$E2E_TMP/w1.out" ctl setup uid-w "/proc/self/ns/net"
+    expect_rc 1 "the node's netns"
+    expect_grep "$E2E_TMP/w1.out" "is the node's own network namespace"
+    run_cmd "$E2E_TMP/w2.out" ctl setup uid-w "$E2E_TMP/open.out"
+    expect_rc 1 "not a netns"
+    expect_grep "$E2E_TMP/w2.out" 'is not a network namespace'
+    ls "$PDATA/agent/podnet/ipam" >"$E2E_TMP/w.ipam" # refused before anything was made
+    grep -qE '^[0-9.]+$' "$E2E_TMP/w.ipam" && fail "address allocated"
+    true
+}
+
 not_a_bridge_is_a_clear_error() {
     in_ns "$NODE" ip link add kt-dummy type veth peer name kt-dummy1
     run_cmd "$E2E_TMP/nb.out" in_ns "$NODE" "$CTL" --data-dir "$PDATA" --bridge kt-dummy open
@@ -261,4 +274,5 @@ t teardown_leaves_nothing teardown_leaves_nothing
 t crash_half_way_then_converge_or_reconcile crash_half_way_then_converge_or_reconcile
 t restart_reuses_the_bridge restart_reuses_the_bridge
 t tampered_table_is_repaired tampered_table_is_repaired
+t wrong_netns_is_refused wrong_netns_is_refused
 t not_a_bridge_is_a_clear_error not_a_bridge_is_a_clear_error

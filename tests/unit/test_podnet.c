@@ -200,25 +200,6 @@ static void test_nl_parse_attrs_bounds(void **state)
     assert_int_equal(podnet_nl_attr_u32(a, &v), -EBADMSG);
 }
 
-static void test_nl_parse_addr(void **state)
-{
-    (void)state;
-    podnet_nlmsg_t m;
-    struct ifaddrmsg ifa = {.ifa_family = AF_INET, .ifa_prefixlen = 24, .ifa_index = 5};
-    podnet_nl_init(&m, RTM_NEWADDR, 0, &ifa, sizeof(ifa));
-    podnet_nl_put_u32(&m, IFA_LOCAL, htonl(0x0a2a0001));
-    podnet_addr_t a;
-    assert_int_equal(podnet_nl_parse_addr(podnet_nl_hdr(&m), m.len, &a), 0);
-    assert_int_equal(a.addr, 0x0a2a0001);
-    assert_int_equal(a.prefix, 24);
-    assert_int_equal(a.ifindex, 5);
-    podnet_nl_init(&m, RTM_NEWADDR, 0, &ifa, sizeof(ifa)); /* no address attribute */
-    assert_int_equal(podnet_nl_parse_addr(podnet_nl_hdr(&m), m.len, &a), -EBADMSG);
-    ifa.ifa_family = AF_INET6;
-    podnet_nl_init(&m, RTM_NEWADDR, 0, &ifa, sizeof(ifa));
-    assert_int_equal(podnet_nl_parse_addr(podnet_nl_hdr(&m), m.len, &a), -EAFNOSUPPORT);
-}
-
 static size_t put_error(uint8_t *buf, uint32_t seq, int error)
 {
     struct nlmsghdr *h = (struct nlmsghdr *)(void *)buf;
@@ -784,7 +765,6 @@ int main(void)
         cmocka_unit_test(test_nl_parse_link),
         cmocka_unit_test(test_nl_parse_link_hostile),
         cmocka_unit_test(test_nl_parse_attrs_bounds),
-        cmocka_unit_test(test_nl_parse_addr),
         cmocka_unit_test(test_nl_walk_replies),
         cmocka_unit_test(test_cidr_parse_and_format),
         cmocka_unit_test(test_cidr_node_subnets),
