@@ -210,6 +210,17 @@ static int hostports_conflict(const podnet_t *pn, const podnet_pod_t *pod, util_
     return 0;
 }
 
+/* The pod's own rules replaced in place (the usual, cheap path); the whole table rewritten from
+ * the state files when that fails (table missing or changed underneath). nft lock held. */
+static int pod_rules_apply(const podnet_t *pn, const char *uid, const podnet_hostport_t *hp,
+                           size_t n, util_error_t *err)
+{
+    if (podnet_nfnl_apply_pod(uid, &pn->pod, hp, n, err) == 0)
+        return 0;
+    util_error_free(err);
+    return ruleset_apply_locked(pn, err);
+}
+
 static int hostports_path(const podnet_t *pn, const char *uid, char *path, size_t len,
                           util_error_t *err)
 {
@@ -231,19 +242,22 @@ static int hostports_update(const podnet_t *pn, const podnet_pod_t *pod, uint32_
     cleanup_close int lock = nft_lock(pn, err);
     if (lock < 0 || hostports_conflict(pn, pod, err) < 0)
         return util_error_code(*err);
-    util_buf_t text = {0};
+    podnet_hostport_t hp[PODNET_MAX_PORTS];
     for (size_t i = 0; i < pod->nports; i++) {
-        podnet_hostport_t hp = {.pod_ip = ip, .port = pod->ports[i]};
-        podnet_hostports_format(&hp, 1, &text);
+        hp[i] = (podnet_hostport_t){.pod_ip = ip, .port = pod->ports[i]};
+        util_strlcpy(hp[i].uid, pod->uid, sizeof(hp[i].uid)); /* checked: fits */
     }
-    int r;
-    if (pod->nports == 0)
-        r = unlink(path) < 0 && errno != ENOENT ? util_error_make(err, errno, "remove `%s`", path)
-                                                : 0;
-    else
+    util_buf_t text = {0};
+    podnet_hostports_format(hp, pod->nports, &text);
+    int r = 0;
+    if (pod->nports) /* the state first: a crash before the rules is repaired by a rerun */
         r = util_write_file_atomic(path, text.data, text.len, 0600, err);
     util_buf_free(&text);
-    return r < 0 ? r : ruleset_apply_locked(pn, err);
+    if (r == 0)
+        r = pod_rules_apply(pn, pod->uid, hp, pod->nports, err);
+    if (r == 0 && pod->nports == 0 && unlink(path) < 0 && errno != ENOENT)
+        r = util_error_make(err, errno, "remove `%s`", path);
+    return r;
 }
 
 /* ---- open / close ------------------------------------------------------------------------- */
@@ -483,10 +497,10 @@ int podnet_teardown(podnet_t *pn, const char *uid, util_error_t *err)
         cleanup_close int lock = nft_lock(pn, err);
         if (lock < 0)
             return lock;
+        if (pod_rules_apply(pn, uid, NULL, 0, err) < 0) /* rules first, then their record */
+            return util_error_code(*err);
         if (unlink(path) < 0 && errno != ENOENT)
             return util_error_make(err, errno, "remove `%s`", path);
-        if (ruleset_apply_locked(pn, err) < 0)
-            return util_error_code(*err);
     }
     return podnet_ipam_release(&pn->ipam, uid, err);
 }

@@ -79,6 +79,8 @@ typedef struct podnet_nl {
 /* Opens a socket in the calling thread's netns (netns_path NULL) or in the namespace of the
  * file netns_path (the thread switches there and back; nothing else changes). */
 int podnet_nl_open(podnet_nl_t *nl, const char *netns_path, util_error_t *err);
+/* A NETLINK_NETFILTER socket in the calling thread's netns (for nf_tables dumps). */
+int podnet_nl_open_netfilter(podnet_nl_t *nl, util_error_t *err);
 void podnet_nl_close(podnet_nl_t *nl);
 /* Sends m (with NLM_F_ACK added) and reads the replies; cb may be NULL. Negative errno. */
 int podnet_nl_request(podnet_nl_t *nl, podnet_nlmsg_t *m, podnet_nl_cb cb, void *userdata);
@@ -157,6 +159,25 @@ int podnet_nfnl_batch(bool replace, const podnet_cidr_t *pod_cidr,
 /* Reads acknowledgements from fd until messages first..last are all acked: 0, the first
  * error the kernel reported, or -EBADMSG for malformed replies. */
 int podnet_nfnl_read_acks(int fd, uint32_t first, uint32_t last);
+/* A rule of our table as a dump shows it: where it is, its handle, the pod uid in its comment
+ * ("" when none). */
+typedef struct podnet_nft_rule {
+    char chain[32];
+    uint64_t handle;
+    char uid[PODNET_UID_MAX];
+} podnet_nft_rule_t;
+
+/* Decodes one NEWRULE message of a dump (bounds-checked: the userdata TLVs too). */
+int podnet_nfnl_parse_rule(const struct nlmsghdr *h, size_t len, podnet_nft_rule_t *ret);
+/* One pod's change as a batch: delete its old rules by handle, append its new ones. */
+int podnet_nfnl_pod_batch(const podnet_nft_rule_t *old, size_t nold, const podnet_cidr_t *pod_cidr,
+                          const podnet_hostport_t *hp, size_t n, util_buf_t *out,
+                          uint32_t *ret_first, uint32_t *ret_last);
+/* Replaces the rules of pod uid with hp[0..n) (n = 0: removes them), leaving every other rule
+ * in place: the cost does not grow with the node's other mappings. Fails (and the caller
+ * refills the whole table) when the table is not there or changed underneath. */
+int podnet_nfnl_apply_pod(const char *uid, const podnet_cidr_t *pod_cidr,
+                          const podnet_hostport_t *hp, size_t n, util_error_t *err);
 /* Sends a refill batch over NETLINK_NETFILTER in the calling thread's netns, and a replace
  * batch when the kernel refuses the refill. */
 int podnet_nfnl_apply(const podnet_cidr_t *pod_cidr, const podnet_cidr_t *cluster_cidr,

@@ -3,6 +3,7 @@
 #include "podnet_internal.h"
 
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,7 +281,7 @@ static void add_hostport_rules(batch_t *b, const podnet_cidr_t *pod, const podne
             e_ip_daddr(&m, hp[i].pod_ip);
             e_dport(&m, hp[i].port.protocol, hp[i].port.container_port);
             e_masq(&m);
-            rule_end(b, &m, NULL);
+            rule_end(b, &m, hp[i].uid); /* the owner, so per-pod updates find them */
         }
     }
 }
@@ -396,13 +397,9 @@ int podnet_nfnl_read_acks(int fd, uint32_t first, uint32_t last)
     return r;
 }
 
-static int send_batch(bool replace, const podnet_cidr_t *pod, const podnet_cidr_t *cluster,
-                      const podnet_hostport_t *hp, size_t n, util_error_t *err)
+/* Sends an encoded batch (consumed) and waits for its acknowledgements. */
+static int send_raw(util_buf_t batch, uint32_t first, uint32_t last, util_error_t *err)
 {
-    util_buf_t batch = {0};
-    uint32_t first, last;
-    if (podnet_nfnl_batch(replace, pod, cluster, hp, n, &batch, &first, &last) < 0)
-        return util_error_make(err, EMSGSIZE, "nftables: rule too large");
     cleanup_close int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
     if (fd < 0) {
         util_buf_free(&batch);
@@ -431,6 +428,16 @@ static int send_batch(bool replace, const podnet_cidr_t *pod, const podnet_cidr_
     return 0;
 }
 
+static int send_batch(bool replace, const podnet_cidr_t *pod, const podnet_cidr_t *cluster,
+                      const podnet_hostport_t *hp, size_t n, util_error_t *err)
+{
+    util_buf_t batch = {0};
+    uint32_t first, last;
+    if (podnet_nfnl_batch(replace, pod, cluster, hp, n, &batch, &first, &last) < 0)
+        return util_error_make(err, EMSGSIZE, "nftables: rule too large");
+    return send_raw(batch, first, last, err);
+}
+
 /* A refill fails when our table is not what we left (a chain changed by hand, an older
  * layout): then it is replaced whole. */
 int podnet_nfnl_apply(const podnet_cidr_t *pod, const podnet_cidr_t *cluster,
@@ -440,4 +447,122 @@ int podnet_nfnl_apply(const podnet_cidr_t *pod, const podnet_cidr_t *cluster,
         return 0;
     util_error_free(err);
     return send_batch(true, pod, cluster, hp, n, err);
+}
+
+/* ---- per-pod updates ---------------------------------------------------------------------- */
+
+/* The comment inside nft's userdata: TLVs of {u8 type, u8 length, value}, type 0 a
+ * NUL-terminated comment. Anything malformed reads as "no comment". */
+static void udata_comment(const struct rtattr *a, char *out, size_t len)
+{
+    out[0] = '\0';
+    if (!a)
+        return;
+    const uint8_t *p = RTA_DATA(a);
+    size_t left = RTA_PAYLOAD(a);
+    while (left >= 2) {
+        size_t n = p[1];
+        if (n > left - 2)
+            return;
+        if (p[0] == 0 && n > 0 && memchr(p + 2, '\0', n) && strlen((const char *)p + 2) < len) {
+            strcpy(out, (const char *)p + 2);
+            return;
+        }
+        p += 2 + n;
+        left -= 2 + n;
+    }
+}
+
+int podnet_nfnl_parse_rule(const struct nlmsghdr *h, size_t len, podnet_nft_rule_t *ret)
+{
+    size_t hl = NLMSG_LENGTH(sizeof(struct nfgenmsg));
+    const struct rtattr *tb[NFTA_RULE_MAX + 1];
+    if (len < hl || h->nlmsg_len > len || h->nlmsg_len < hl ||
+        h->nlmsg_type != ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE) ||
+        podnet_nl_parse_attrs((const uint8_t *)h + hl, h->nlmsg_len - hl, tb, NFTA_RULE_MAX) < 0)
+        return -EBADMSG;
+    const char *chain = podnet_nl_attr_str(tb[NFTA_RULE_CHAIN]);
+    const struct rtattr *handle = tb[NFTA_RULE_HANDLE];
+    podnet_nft_rule_t r = {.handle = 0};
+    if (!chain || util_strlcpy(r.chain, chain, sizeof(r.chain)) < 0 || !handle ||
+        RTA_PAYLOAD(handle) < sizeof(uint64_t))
+        return -EBADMSG;
+    uint64_t be;
+    memcpy(&be, RTA_DATA(handle), sizeof(be));
+    r.handle = be64toh(be);
+    udata_comment(tb[NFTA_RULE_USERDATA], r.uid, sizeof(r.uid));
+    *ret = r;
+    return 0;
+}
+
+int podnet_nfnl_pod_batch(const podnet_nft_rule_t *old, size_t nold, const podnet_cidr_t *pod,
+                          const podnet_hostport_t *hp, size_t n, util_buf_t *out,
+                          uint32_t *ret_first, uint32_t *ret_last)
+{
+    batch_t b = {.seq = 0};
+    podnet_nlmsg_t m;
+    nf_init(&m, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES);
+    batch_add(&b, &m);
+    b.seq0 = b.seq;
+    for (size_t i = 0; i < nold; i++) {
+        uint64_t be = htobe64(old[i].handle);
+        nft_init(&m, NFT_MSG_DELRULE, NLM_F_ACK);
+        podnet_nl_put_str(&m, NFTA_RULE_TABLE, PODNET_NFT_TABLE);
+        podnet_nl_put_str(&m, NFTA_RULE_CHAIN, old[i].chain);
+        podnet_nl_put(&m, NFTA_RULE_HANDLE, &be, sizeof(be));
+        batch_add(&b, &m);
+    }
+    add_hostport_rules(&b, pod, hp, n);
+    nf_init(&m, NFNL_MSG_BATCH_END, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES);
+    batch_add(&b, &m);
+    if (b.overflow) {
+        util_buf_free(&b.buf);
+        return -EMSGSIZE;
+    }
+    *out = b.buf;
+    *ret_first = b.seq0 + 1;
+    *ret_last = b.seq - 1;
+    return 0;
+}
+
+typedef struct rule_list {
+    const char *uid;
+    podnet_nft_rule_t *v;
+    size_t n;
+} rule_list_t;
+
+static int rule_list_cb(const struct nlmsghdr *h, size_t len, void *userdata)
+{
+    rule_list_t *rl = userdata;
+    podnet_nft_rule_t r;
+    if (podnet_nfnl_parse_rule(h, len, &r) < 0)
+        return -EBADMSG; /* a rule we cannot read: let the caller rewrite the table */
+    if (strcmp(r.uid, rl->uid) != 0 || rl->n >= 4 * PODNET_MAX_PORTS)
+        return 0;
+    rl->v = util_xrealloc(rl->v, (rl->n + 1) * sizeof(*rl->v));
+    rl->v[rl->n++] = r;
+    return 0;
+}
+
+int podnet_nfnl_apply_pod(const char *uid, const podnet_cidr_t *pod, const podnet_hostport_t *hp,
+                          size_t n, util_error_t *err)
+{
+    podnet_nl_t nl;
+    if (podnet_nl_open_netfilter(&nl, err) < 0)
+        return util_error_code(*err);
+    podnet_nlmsg_t m;
+    nft_init(&m, NFT_MSG_GETRULE, NLM_F_DUMP);
+    podnet_nl_put_str(&m, NFTA_RULE_TABLE, PODNET_NFT_TABLE);
+    rule_list_t rl = {.uid = uid};
+    int r = podnet_nl_request(&nl, &m, rule_list_cb, &rl);
+    podnet_nl_close(&nl);
+    util_buf_t batch = {0};
+    uint32_t first = 0, last = 0;
+    if (r == 0 && (rl.n || n))
+        r = podnet_nfnl_pod_batch(rl.v, rl.n, pod, hp, n, &batch, &first, &last);
+    free(rl.v);
+    if (r < 0)
+        return util_error_make(err, -r, "nftables: list the rules of table ip %s",
+                               PODNET_NFT_TABLE);
+    return batch.data ? send_raw(batch, first, last, err) : 0;
 }

@@ -236,14 +236,8 @@ static int socket_in_netns(const char *netns_path, util_error_t *err)
     return fd;
 }
 
-int podnet_nl_open(podnet_nl_t *nl, const char *netns_path, util_error_t *err)
+static int nl_finish(podnet_nl_t *nl, int fd, util_error_t *err)
 {
-    memset(nl, 0, sizeof(*nl));
-    nl->fd = -1;
-    int fd = netns_path ? socket_in_netns(netns_path, err)
-                        : socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd < 0)
-        return netns_path ? fd : util_error_make(err, errno, "netlink socket");
     int one = 1;
     (void)setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
     (void)setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one)); /* header-only acks */
@@ -257,6 +251,27 @@ int podnet_nl_open(podnet_nl_t *nl, const char *netns_path, util_error_t *err)
     nl->seq = (uint32_t)getpid() << 8;
     nl->rbuf = util_xmalloc(PODNET_NL_RECV_SIZE);
     return 0;
+}
+
+int podnet_nl_open(podnet_nl_t *nl, const char *netns_path, util_error_t *err)
+{
+    memset(nl, 0, sizeof(*nl));
+    nl->fd = -1;
+    int fd = netns_path ? socket_in_netns(netns_path, err)
+                        : socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0)
+        return netns_path ? fd : util_error_make(err, errno, "netlink socket");
+    return nl_finish(nl, fd, err);
+}
+
+int podnet_nl_open_netfilter(podnet_nl_t *nl, util_error_t *err)
+{
+    memset(nl, 0, sizeof(*nl));
+    nl->fd = -1;
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+    if (fd < 0)
+        return util_error_make(err, errno, "netfilter netlink socket");
+    return nl_finish(nl, fd, err);
 }
 
 void podnet_nl_close(podnet_nl_t *nl)

@@ -4,6 +4,7 @@
 #include "podnet/podnet_internal.h"
 
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_link.h>
@@ -713,6 +714,106 @@ static void test_nfnl_refill_batch(void **state)
     util_buf_free(&b);
 }
 
+/* A rule as a dump returns it: chain, handle (big endian), userdata TLVs. */
+static size_t make_rule_reply(uint8_t *buf, const void *udata, size_t ulen)
+{
+    podnet_nlmsg_t m;
+    struct nfgenmsg g = {.nfgen_family = NFPROTO_IPV4, .version = NFNETLINK_V0};
+    podnet_nl_init(&m, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE, 0, &g, sizeof(g));
+    podnet_nl_put_str(&m, NFTA_RULE_TABLE, "kubeling");
+    podnet_nl_put_str(&m, NFTA_RULE_CHAIN, "hostports");
+    uint64_t be = htobe64(41);
+    podnet_nl_put(&m, NFTA_RULE_HANDLE, &be, sizeof(be));
+    if (udata)
+        podnet_nl_put(&m, NFTA_RULE_USERDATA, udata, ulen);
+    memcpy(buf, m.buf, m.len);
+    return m.len;
+}
+
+static void test_nfnl_parse_rule_hostile(void **state)
+{
+    (void)state;
+    _Alignas(4) uint8_t buf[512];
+    podnet_nft_rule_t r;
+    size_t len = make_rule_reply(buf, "\x00\x06uid-a", 8);
+    const struct nlmsghdr *h = (const struct nlmsghdr *)(void *)buf;
+    assert_int_equal(podnet_nfnl_parse_rule(h, len, &r), 0);
+    assert_string_equal(r.chain, "hostports");
+    assert_int_equal(r.handle, 41);
+    assert_string_equal(r.uid, "uid-a");
+    /* another TLV first, then the comment */
+    len = make_rule_reply(buf,
+                          "\x07\x01x\x00\x03"
+                          "ab",
+                          8);
+    assert_int_equal(podnet_nfnl_parse_rule(h, len, &r), 0);
+    assert_string_equal(r.uid, "ab");
+    /* comments that are not: length past the end, unterminated, none at all */
+    static const struct {
+        const char *u;
+        size_t n;
+    } bad[] = {{"\x00\x40uid", 5},
+               {"\x00\x03"
+                "abc",
+                5},
+               {"\x00", 1}};
+    for (size_t i = 0; i < UTIL_ARRAY_SIZE(bad); i++) {
+        len = make_rule_reply(buf, bad[i].u, bad[i].n);
+        assert_int_equal(podnet_nfnl_parse_rule(h, len, &r), 0);
+        assert_string_equal(r.uid, "");
+    }
+    len = make_rule_reply(buf, NULL, 0);
+    assert_int_equal(podnet_nfnl_parse_rule(h, len, &r), 0);
+    assert_string_equal(r.uid, "");
+    /* truncations, a short handle, the wrong type */
+    len = make_rule_reply(buf, "\x00\x06uid-a", 8);
+    for (size_t cut = 0; cut < len; cut++)
+        assert_int_equal(podnet_nfnl_parse_rule(h, cut, &r), -EBADMSG);
+    struct nlmsghdr *w = (struct nlmsghdr *)(void *)buf;
+    w->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWCHAIN;
+    assert_int_equal(podnet_nfnl_parse_rule(h, len, &r), -EBADMSG);
+}
+
+/* A pod's change: its old rules deleted by chain and handle, its new rules appended with its
+ * uid as comment, nothing else touched. */
+static void test_nfnl_pod_batch(void **state)
+{
+    (void)state;
+    podnet_cidr_t pod = {0x0a2a0000, 24};
+    podnet_nft_rule_t old[2] = {{"hostports", 41, "uid-a"}, {"postrouting", 57, "uid-a"}};
+    podnet_hostport_t hp = {.uid = "uid-a", .pod_ip = 0x0a2a0005, .port = {8080, 80, 6, 0}};
+    util_buf_t b = {0};
+    uint32_t first, last;
+    assert_int_equal(podnet_nfnl_pod_batch(old, 2, &pod, &hp, 1, &b, &first, &last), 0);
+    assert_int_equal(last - first + 1, 2 + 3); /* 2 deletes, DNAT + 2 masquerades */
+    for (int i = 0; i < 2; i++) {
+        const struct nlmsghdr *h = nth_msg(&b, i + 1);
+        assert_int_equal(h->nlmsg_type, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_DELRULE);
+        const struct rtattr *tb[NFTA_RULE_MAX + 1];
+        size_t hl = NLMSG_LENGTH(sizeof(struct nfgenmsg));
+        assert_int_equal(
+            podnet_nl_parse_attrs((const uint8_t *)h + hl, h->nlmsg_len - hl, tb, NFTA_RULE_MAX),
+            0);
+        assert_string_equal(podnet_nl_attr_str(tb[NFTA_RULE_CHAIN]), old[i].chain);
+        uint64_t be;
+        assert_int_equal(RTA_PAYLOAD(tb[NFTA_RULE_HANDLE]), 8);
+        memcpy(&be, RTA_DATA(tb[NFTA_RULE_HANDLE]), 8);
+        assert_int_equal(be64toh(be), old[i].handle);
+    }
+    rule_view_t r;
+    for (int i = 3; i <= 5; i++) {
+        view_rule(nth_msg(&b, i), -1, &r);
+        assert_non_null(r.udata);
+        assert_memory_equal(RTA_DATA(r.udata), "\x00\x06uid-a", 8);
+    }
+    assert_string_equal(r.chain, "postrouting");
+    util_buf_free(&b);
+    /* nothing old and nothing new is an empty transaction */
+    assert_int_equal(podnet_nfnl_pod_batch(NULL, 0, &pod, NULL, 0, &b, &first, &last), 0);
+    assert_int_equal(last + 1, first);
+    util_buf_free(&b);
+}
+
 /* Feeds podnet_nfnl_read_acks crafted replies through a SEQPACKET socketpair (datagram
  * boundaries kept, and EOF when the writer is gone). */
 static int acks_from(const uint8_t *const *dgrams, const size_t *lens, size_t n, uint32_t first,
@@ -779,6 +880,8 @@ int main(void)
         cmocka_unit_test(test_nfnl_batch_layout),
         cmocka_unit_test(test_nfnl_refill_batch),
         cmocka_unit_test(test_nfnl_acks_hostile),
+        cmocka_unit_test(test_nfnl_parse_rule_hostile),
+        cmocka_unit_test(test_nfnl_pod_batch),
     };
     return cmocka_run_group_tests_name("podnet", tests, NULL, NULL);
 }
