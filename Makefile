@@ -134,7 +134,8 @@ $(OUT)/obj/%.o: %.c $(SYSROOT)/.complete | $(OUT)/gen/buildinfo.h
 	@echo "  CC      $<"
 	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(OUT)/obj/cmd/kubeling/role_version.o $(OUT)/obj/cmd/kubeling/role_server.o: $(OUT)/gen/buildinfo.h
+$(OUT)/obj/cmd/kubeling/role_version.o $(OUT)/obj/cmd/kubeling/role_server.o \
+	$(OUT)/obj/cmd/kubeling/role_agent.o: $(OUT)/gen/buildinfo.h
 
 $(OUT)/libkubeling.a: $(PKG_OBJS)
 	@rm -f $@
@@ -184,7 +185,7 @@ test: deps
 
 run: deps all
 	@mkdir -p build/run-data
-	build/dev/kubeling server --data-dir $(CURDIR)/build/run-data
+	build/dev/kubeling server --data-dir $(CURDIR)/build/run-data --write-kubeconfig ""
 
 C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null; git ls-files -o --exclude-standard '*.c' '*.h' 2>/dev/null)
 

@@ -34,6 +34,7 @@ trap 'stop_server; rm -rf "$WORK"' EXIT
 start_server() {
     local data=$1 url= tries=0
     "$BIN" server --data-dir "$data" --https-listen-port 0 --bind-address 127.0.0.1 \
+        --write-kubeconfig "" \
         >"$WORK/server.log" 2>&1 &
     PID=$!
     KUBECONFIG=$data/server/admin.kubeconfig

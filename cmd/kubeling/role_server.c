@@ -1,14 +1,16 @@
-/* role_server: the control plane role (apiserver over the embedded store; scheduler,
- * controllers and the local agent land with later issues). */
+/* role_server: the control plane role (apiserver over the embedded store and, unless
+ * --disable-agent, the kubelet of this machine; scheduler and controllers land later). */
 #include "roles.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "apiserver/apiserver.h"
 #include "buildinfo.h" /* generated: KUBELING_VERSION, _GIT_COMMIT, _BUILD_DATE */
-#include "podnet/podnet.h"
+#include "kubelet/kubelet.h"
 #include "store/store.h"
 
 static bool opt_disable_agent;
@@ -16,7 +18,14 @@ static long opt_port = 6443;
 static char *opt_bind_address;
 static util_strv_t opt_tls_sans;
 static char *opt_service_cidr;
+static char *opt_node_name;
+static char *opt_node_ip;
 static char *opt_cluster_cidr;
+static util_strv_t opt_node_labels;
+static char *opt_write_kubeconfig;
+static char *opt_write_kubeconfig_mode;
+
+#define DEFAULT_KUBECONFIG "/etc/kubeling/kubeling.yaml"
 
 static const util_flag_t server_flags[] = {
     {"disable-agent", 0, UTIL_FLAG_BOOL, &opt_disable_agent, NULL,
@@ -31,6 +40,18 @@ static const util_flag_t server_flags[] = {
      "IPv4 range for service cluster IPs (default 10.43.0.0/16)", 0, 0, NULL},
     {"cluster-cidr", 0, UTIL_FLAG_STRING, &opt_cluster_cidr, "CIDR",
      "IPv4 range for pod IPs, a /24 per node (default 10.42.0.0/16)", 0, 0, NULL},
+    {"node-name", 0, UTIL_FLAG_STRING, &opt_node_name, "NAME",
+     "name of this machine's node (default: the host name, lower-cased)", 0, 0, NULL},
+    {"node-ip", 0, UTIL_FLAG_STRING, &opt_node_ip, "IP",
+     "InternalIP of the node (default: the address of the default-route interface)", 0, 0, NULL},
+    {"node-label", 0, UTIL_FLAG_STRINGS, &opt_node_labels, "KEY=VALUE",
+     "extra label of the node (repeatable)", 0, 0, NULL},
+    {"write-kubeconfig", 'o', UTIL_FLAG_STRING, &opt_write_kubeconfig, "FILE",
+     "also write the admin kubeconfig here (default " DEFAULT_KUBECONFIG
+     " when root; \"\" for none)",
+     0, 0, NULL},
+    {"write-kubeconfig-mode", 0, UTIL_FLAG_STRING, &opt_write_kubeconfig_mode, "MODE",
+     "octal mode of that file (default 0600)", 0, 0, NULL},
     {0},
 };
 
@@ -39,6 +60,7 @@ typedef struct server {
     uv_signal_t sigint, sigterm;
     store_t *store;
     apiserver_t *api;
+    kubelet_t *kubelet;
     int signal;
 } server_t;
 
@@ -49,6 +71,8 @@ static void on_signal(uv_signal_t *h, int signum)
         return;
     s->signal = signum;
     util_log_info("server: %s received, shutting down", strsignal(signum));
+    kubelet_stop(s->kubelet);
+    s->kubelet = NULL;
     apiserver_stop(s->api);
     s->api = NULL;
     store_close(s->store);
@@ -74,6 +98,43 @@ static int open_store(server_t *s, const char *data_dir, util_error_t *err)
     return store_open(&o, &s->store, err);
 }
 
+/* The node of this machine, in-process on the same loop. It reaches the apiserver over
+ * loopback TLS as system:node:<name>, with a certificate from the cluster CA written to
+ * <data-dir>/agent/kubelet.kubeconfig (as k3s does). */
+static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
+{
+    char name[256], dir[4096], path[4096];
+    kubelet_resolve_node_name(opt_node_name, name, sizeof(name));
+    if (util_path_join(dir, sizeof(dir), data_dir, "agent") < 0 ||
+        util_path_join(path, sizeof(path), dir, "kubelet.kubeconfig") < 0)
+        return util_error_make(err, ENAMETOOLONG, "data dir path too long");
+    int r = util_mkdir_p(dir, 0700, err);
+    if (r == 0)
+        r = apiserver_node_kubeconfig(s->api, name, path, err);
+    if (r < 0)
+        return util_error_wrap(err, "kubelet (set --node-name?)");
+    client_config_t api = {0};
+    r = client_config_load(path, &api, err);
+    if (r < 0)
+        return r;
+    kubelet_opts_t o = {
+        .loop = &s->loop,
+        .api = &api,
+        .node_name = name,
+        .data_dir = data_dir,
+        .node_ip = opt_node_ip,
+        .cluster_cidr = opt_cluster_cidr,
+        .control_plane = true,
+        .labels = (const char *const *)opt_node_labels.v,
+        .nlabels = opt_node_labels.n,
+        .kube_version = APISERVER_KUBE_GIT_VERSION,
+        .runtime_version = KUBELING_VERSION,
+    };
+    r = kubelet_start(&o, &s->kubelet, err);
+    client_config_free(&api);
+    return r;
+}
+
 static int run_server(const kubeling_globals_t *g, const util_strv_t *args)
 {
     cleanup_error util_error_t err = NULL;
@@ -81,14 +142,21 @@ static int run_server(const kubeling_globals_t *g, const util_strv_t *args)
         fprintf(stderr, "kubeling server: unexpected argument \"%s\"\n", args->v[0]);
         return KUBELING_EXIT_USAGE;
     }
-    /* Checked up front (a usage error); the kubelet hands it to podnet_open when it lands. */
-    podnet_cidr_t cluster, first_node;
-    if (podnet_cidr_parse(opt_cluster_cidr ? opt_cluster_cidr : PODNET_DEFAULT_CLUSTER_CIDR,
-                          &cluster, &err) < 0 ||
-        podnet_cidr_subnet(&cluster, 24, 0, &first_node, &err) < 0) {
-        fprintf(stderr, "kubeling server: --cluster-cidr: %s\n", err->msg);
-        return KUBELING_EXIT_USAGE;
+    unsigned long mode = 0600;
+    if (opt_write_kubeconfig_mode) {
+        char *end = NULL;
+        errno = 0;
+        mode = strtoul(opt_write_kubeconfig_mode, &end, 8);
+        if (errno || !end || *end || end == opt_write_kubeconfig_mode || mode > 0777) {
+            fprintf(stderr,
+                    "kubeling server: --write-kubeconfig-mode \"%s\" is not an octal mode\n",
+                    opt_write_kubeconfig_mode);
+            return KUBELING_EXIT_USAGE;
+        }
     }
+    const char *kubeconfig_copy = opt_write_kubeconfig;
+    if (!kubeconfig_copy && geteuid() == 0)
+        kubeconfig_copy = DEFAULT_KUBECONFIG;
     server_t s = {0};
     uv_loop_init(&s.loop);
     int r = util_mkdir_p(g->data_dir, 0700, &err);
@@ -106,6 +174,8 @@ static int run_server(const kubeling_globals_t *g, const util_strv_t *args)
         o.service_cidr = opt_service_cidr;
         o.tls_sans = (const char *const *)opt_tls_sans.v;
         o.n_tls_sans = opt_tls_sans.n;
+        o.write_kubeconfig = kubeconfig_copy;
+        o.write_kubeconfig_mode = (unsigned)mode;
         o.build_commit = KUBELING_GIT_COMMIT;
         o.build_date = KUBELING_BUILD_DATE;
         r = apiserver_start(&o, &s.api, &err);
@@ -119,8 +189,6 @@ static int run_server(const kubeling_globals_t *g, const util_strv_t *args)
         uv_loop_close(&s.loop);
         return KUBELING_EXIT_FAILURE;
     }
-    if (!opt_disable_agent)
-        util_log_info("server: no local agent yet (the kubelet lands with a later issue)");
     uv_signal_init(&s.loop, &s.sigint);
     uv_signal_init(&s.loop, &s.sigterm);
     s.sigint.data = s.sigterm.data = &s;
@@ -128,6 +196,14 @@ static int run_server(const kubeling_globals_t *g, const util_strv_t *args)
     uv_signal_start(&s.sigterm, on_signal, SIGTERM);
     util_log_info("server: kubeling %s ready; admin kubeconfig: %s/server/admin.kubeconfig",
                   KUBELING_VERSION, g->data_dir);
+    if (!opt_disable_agent && start_kubelet(&s, g->data_dir, &err) < 0) {
+        char buf[512];
+        fprintf(stderr, "kubeling server: %s\n", util_error_text(err, buf, sizeof(buf)));
+        on_signal(&s.sigterm, SIGTERM);
+        uv_run(&s.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&s.loop);
+        return KUBELING_EXIT_FAILURE;
+    }
     uv_run(&s.loop, UV_RUN_DEFAULT);
     uv_loop_close(&s.loop);
     return KUBELING_EXIT_OK;

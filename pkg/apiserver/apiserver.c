@@ -1,7 +1,10 @@
 /* apiserver: start-up (PKI, TLS configuration, listener) and shutdown. */
 #include "apiserver_internal.h"
+#include "apiserver_crd.h"
 #include "apiserver_metrics.h"
+#include "apiserver_namespace.h"
 #include "apiserver_pki.h"
+#include "apiserver_token.h"
 #include "apiserver_openapi.h"
 #include "apiserver_registry.h"
 #include "apiserver_services.h"
@@ -123,6 +126,8 @@ static void release(apiserver_t *a)
     apiserver_watch_cache_free(a);
     apiserver_services_free(a);
     apiserver_openapi_free(a->openapi);
+    apiserver_tokens_free(a);
+    apiserver_crd_reset();
     free(a);
 }
 
@@ -155,21 +160,30 @@ int apiserver_start(const apiserver_opts_t *o, apiserver_t **ret, util_error_t *
         apiserver_pki_opts_t po = {.data_dir = o->data_dir,
                                    .tls_sans = o->tls_sans,
                                    .n_tls_sans = o->n_tls_sans,
-                                   .kubeconfig_server = url};
+                                   .kubeconfig_server = url,
+                                   .write_kubeconfig = o->write_kubeconfig,
+                                   .write_kubeconfig_mode = o->write_kubeconfig_mode};
         apiserver_pki_t pki = {0};
         r = apiserver_pki_ensure(&po, &pki, err);
         if (r == 0)
             r = tls_setup(a, &pki, err);
+        if (r == 0)
+            r = apiserver_tokens_init(a, pki.service_key_pem, err);
         if (r == 0)
             r = apiserver_services_init(a, o->service_cidr, err);
         if (r == 0 && o->store)
             r = apiserver_registry_bootstrap(a, err);
         if (r == 0 && o->store)
             r = apiserver_services_bootstrap(a, err);
+        if (r == 0 && o->store)
+            r = apiserver_crd_start(a, err); /* serve the established CRDs */
+        if (r == 0 && o->store)
+            r = apiserver_namespace_init(a, err);
         apiserver_pki_free(&pki);
     }
     if (r < 0) {
         a->stopping = true;
+        apiserver_namespace_stop(a);
         if (a->pending_closes)
             uv_close((uv_handle_t *)&a->listener, listener_closed);
         else
@@ -186,11 +200,21 @@ int apiserver_port(const apiserver_t *a)
     return a->port;
 }
 
+int apiserver_node_kubeconfig(const apiserver_t *a, const char *node_name, const char *path,
+                              util_error_t *err)
+{
+    char url[96];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d", a->port);
+    return apiserver_pki_node_kubeconfig(a->opts.data_dir, node_name, url, path, err);
+}
+
 void apiserver_stop(apiserver_t *a)
 {
     if (!a || a->stopping)
         return;
     a->stopping = true;
+    apiserver_namespace_stop(a);
+    apiserver_crd_stop(a);
     while (a->conns)
         apiserver__conn_close(a->conns);
     uv_close((uv_handle_t *)&a->listener, listener_closed);

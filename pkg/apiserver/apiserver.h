@@ -24,16 +24,18 @@ typedef struct apiserver_opts {
     int port;                    /* default 6443; 0 picks a free port (tests) */
     const char *const *tls_sans; /* extra serving certificate SANs */
     size_t n_tls_sans;
-    unsigned max_inflight;         /* requests handled at once; beyond: 429 + Retry-After */
-    size_t max_body_bytes;         /* 413 beyond (default 3 MiB) */
-    size_t max_header_bytes;       /* 431 beyond (default 1 MiB: request line + headers) */
-    unsigned max_connections;      /* accepted at once; beyond, new ones are closed */
-    uint64_t handshake_timeout_ms; /* TLS handshake must finish within (default 10 s) */
-    uint64_t header_timeout_ms;    /* a request's headers must arrive within (default 10 s) */
-    uint64_t body_timeout_ms;      /* its body within (default 60 s) */
-    uint64_t idle_timeout_ms;      /* keep-alive connection with no request (default 90 s) */
-    const char *service_cidr;      /* cluster IPs (default 10.43.0.0/16) */
-    const char *build_commit;      /* shown by /version */
+    unsigned max_inflight;          /* requests handled at once; beyond: 429 + Retry-After */
+    size_t max_body_bytes;          /* 413 beyond (default 3 MiB) */
+    size_t max_header_bytes;        /* 431 beyond (default 1 MiB: request line + headers) */
+    unsigned max_connections;       /* accepted at once; beyond, new ones are closed */
+    uint64_t handshake_timeout_ms;  /* TLS handshake must finish within (default 10 s) */
+    uint64_t header_timeout_ms;     /* a request's headers must arrive within (default 10 s) */
+    uint64_t body_timeout_ms;       /* its body within (default 60 s) */
+    uint64_t idle_timeout_ms;       /* keep-alive connection with no request (default 90 s) */
+    const char *service_cidr;       /* cluster IPs (default 10.43.0.0/16) */
+    const char *write_kubeconfig;   /* a copy of admin.kubeconfig (k3s: --write-kubeconfig) */
+    unsigned write_kubeconfig_mode; /* its mode (default 0600) */
+    const char *build_commit;       /* shown by /version */
     const char *build_date;
 } apiserver_opts_t;
 
@@ -43,6 +45,11 @@ void apiserver_opts_default(apiserver_opts_t *o);
 int apiserver_start(const apiserver_opts_t *o, apiserver_t **ret, util_error_t *err);
 /* The port actually bound (useful with port 0). */
 int apiserver_port(const apiserver_t *a);
+/* Writes a kubeconfig at path for the kubelet of node_name on this machine: a client
+ * certificate system:node:<name> (group system:nodes) from the cluster CA, and this server's
+ * loopback URL. */
+int apiserver_node_kubeconfig(const apiserver_t *a, const char *node_name, const char *path,
+                              util_error_t *err);
 /* Closes the listener and every connection; memory is released once the loop has run the
  * close callbacks (run the loop until it returns). */
 void apiserver_stop(apiserver_t *a);

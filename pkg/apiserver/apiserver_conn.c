@@ -33,6 +33,8 @@ static void request_reset(apiserver_request_t *r)
     util_buf_free(&r->field);
     util_buf_free(&r->value);
     util_buf_free(&r->resp_headers);
+    free(r->token_user.name);
+    util_strv_clear(&r->token_user.groups);
     *r = (apiserver_request_t){0};
 }
 

@@ -32,6 +32,9 @@ struct apiserver {
     unsigned nconns, inflight;
     int pending_closes;                /* handles still closing; freed when 0 after stop */
     struct apiserver_openapi *openapi; /* rendered on first use (apiserver_openapi.c) */
+    unsigned openapi_crd_generation;   /* the CRD set it was rendered for */
+    struct apiserver_tokens *tokens;   /* service account token key (apiserver_token.c) */
+    struct apiserver_nsfin *nsfin;     /* terminating namespaces (apiserver_namespace.c) */
 };
 
 /* The authenticated user of a connection (from its client certificate). */
@@ -61,7 +64,10 @@ typedef struct apiserver_request {
     const char *verb;  /* metrics verb (static), set by handlers */
     const struct apiserver_resource *resource; /* NULL: a non-resource path */
     const char *subresource;                   /* static or NULL */
-    util_buf_t resp_headers; /* header lines added to the response (Warning: ...) */
+    util_buf_t resp_headers;     /* header lines added to the response (Warning: ...) */
+    apiserver_user_t token_user; /* from a bearer token when the connection has no cert */
+    bool dry_run;                /* DeleteOptions.dryRun [All] inside a body (evictions) */
+    bool answer_created;         /* answer success as a 201 Status (evictions, bindings) */
 } apiserver_request_t;
 
 struct apiserver_conn {

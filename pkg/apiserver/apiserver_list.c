@@ -11,8 +11,10 @@
 #include <mbedtls/base64.h>
 
 #include "apiserver_apply.h"
+#include "apiserver_crd.h"
 #include "apiserver_defaults.h"
 #include "apiserver_metrics.h"
+#include "apiserver_namespace.h"
 #include "apiserver_object.h"
 #include "apiserver_patch.h"
 #include "apiserver_proto.h"
@@ -244,7 +246,8 @@ void apiserver_reg_handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
         apiserver_status_bad_request(c, "includeObject must be None, Metadata or Object");
         return;
     }
-    objects_t items = {.raw_mode = !table && apiserver_filter_empty(f)};
+    bool rewrite = apiserver_crd_rewrites(t->res);
+    objects_t items = {.raw_mode = !table && apiserver_filter_empty(f) && !rewrite};
     size_t count = 0;
     bool more = false;
     int64_t served = at;
@@ -287,6 +290,8 @@ void apiserver_reg_handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
                                                      l.kvs[k]->mod_rev);
             if (!obj)
                 continue;
+            if (rewrite)
+                apiserver_crd_set_api_version(t->res, obj);
             if (apiserver_filter_matches(f, obj)) {
                 count++;
                 objects_push(&items, obj);
@@ -316,6 +321,88 @@ void apiserver_reg_handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
     objects_free(&items);
 }
 
+/* deletecollection: every matching object goes through the rules of a single delete (marked
+ * when finalizers or a node hold it), each in its own asynchronous write, all in flight at
+ * once (the store commits them in a few group commits); the answer lists the objects as
+ * deleted or marked, once every write is done. */
+typedef struct delcol {
+    apiserver_conn_t *c;
+    const apiserver_resource_t *res;
+    util_buf_t items;
+    size_t count, pending;
+    int error;
+    int64_t rev;
+} delcol_t;
+
+typedef struct delcol_item {
+    delcol_t *d;
+    cJSON *obj; /* as written (or as it was, for a delete) */
+    bool mark;
+} delcol_item_t;
+
+static void delcol_add(delcol_t *d, cJSON *obj)
+{
+    if (apiserver_crd_rewrites(d->res)) /* served in the endpoint's version */
+        apiserver_crd_set_api_version(d->res, obj);
+    char *text = cJSON_PrintUnformatted(obj);
+    if (d->count++)
+        util_buf_puts(&d->items, ",");
+    util_buf_puts(&d->items, text);
+    cJSON_free(text);
+}
+
+static void delcol_finish(delcol_t *d)
+{
+    apiserver_conn_t *c = d->c;
+    if (!c->closing) {
+        if (d->error < 0) {
+            apiserver_status_store_error(c, d->error, NULL);
+        } else {
+            char av[128];
+            apiserver_reg_api_version_of(d->res, av, sizeof(av));
+            util_buf_t b = {0};
+            util_buf_printf(&b,
+                            "{\"kind\":\"%sList\",\"apiVersion\":\"%s\",\"metadata\":{"
+                            "\"resourceVersion\":\"%" PRId64 "\"},\"items\":[",
+                            d->res->kind, av, d->rev);
+            if (d->items.len)
+                util_buf_append(&b, d->items.data, d->items.len);
+            util_buf_puts(&b, "]}");
+            apiserver__respond(c, 200, "application/json", b.data, b.len, NULL);
+            util_buf_free(&b);
+        }
+    }
+    util_buf_free(&d->items);
+    free(d);
+}
+
+static void delcol_done(store_t *s, store_txn_result_t *res, void *ud)
+{
+    (void)s;
+    delcol_item_t *it = ud;
+    delcol_t *d = it->d;
+    apiserver_conn_t *c = d->c;
+    if (res->status == 0) {
+        if (it->mark) {
+            apiserver_obj_set_rv(it->obj, res->ops[0].rev);
+            const cJSON *meta = cJSON_GetObjectItemCaseSensitive(it->obj, "metadata");
+            const char *name = apiserver_obj_string(meta, "name");
+            if (!strcmp(d->res->plural, "namespaces") && !d->res->group[0] && name)
+                apiserver_namespace_finalize(c->srv, name);
+        }
+        delcol_add(d, it->obj);
+        if (res->rev > d->rev)
+            d->rev = res->rev;
+    } else if (res->status != -ENOENT && res->status != STORE_ECONFLICT && d->error == 0) {
+        d->error = res->status; /* gone or changed meanwhile: not ours to delete any more */
+    }
+    cJSON_Delete(it->obj);
+    free(it);
+    if (--d->pending == 0)
+        delcol_finish(d);
+    apiserver__conn_unref(c);
+}
+
 void apiserver_reg_handle_delete_collection(apiserver_conn_t *c, const apiserver_target_t *t,
                                             const apiserver_filter_t *f)
 {
@@ -329,49 +416,63 @@ void apiserver_reg_handle_delete_collection(apiserver_conn_t *c, const apiserver
         apiserver_status_store_error(c, r, err ? err->msg : NULL);
         return;
     }
-    char av[128];
-    apiserver_reg_api_version_of(t->res, av, sizeof(av));
-    util_buf_t items = {0};
-    size_t count = 0;
-    for (size_t k = 0; k < l.n && r == 0; k++) {
+    cJSON *opts = c->req.body.len ? cJSON_ParseWithLength(c->req.body.data, c->req.body.len) : NULL;
+    int64_t grace = apiserver_reg_grace_period(c, opts);
+    apiserver_reg_take_dry_run(c, opts);
+    cJSON_Delete(opts);
+    bool dry = apiserver_reg_dry_run(c);
+    delcol_t *d = util_xcalloc(1, sizeof(*d));
+    d->c = c;
+    d->res = t->res;
+    d->rev = l.rev;
+    d->pending = 1; /* this function's own reference, dropped at the end */
+    for (size_t k = 0; k < l.n; k++) {
         cJSON *obj =
             apiserver_reg_decode_stored(l.kvs[k]->value, l.kvs[k]->value_len, l.kvs[k]->mod_rev);
-        if (obj && apiserver_filter_matches(f, obj)) {
-            store_op_t op = {.type = STORE_OP_DELETE,
-                             .key = l.kvs[k]->key,
-                             .key_len = l.kvs[k]->key_len,
-                             .expected_rev = l.kvs[k]->mod_rev};
-            store_txn_result_t res;
-            int d = store_txn_sync(c->srv->opts.store, &op, 1, &res, NULL);
-            store_txn_result_free(&res);
-            if (d == 0) {
-                char *text = cJSON_PrintUnformatted(obj);
-                if (count++)
-                    util_buf_puts(&items, ",");
-                util_buf_puts(&items, text);
-                cJSON_free(text);
-            } else if (d != -ENOENT && d != STORE_ECONFLICT) {
-                r = d;
-            }
+        if (!obj || !apiserver_filter_matches(f, obj)) {
+            cJSON_Delete(obj);
+            continue;
         }
-        cJSON_Delete(obj);
+        apiserver_delete_plan_t plan = apiserver_reg_plan_delete(t->res, obj, grace);
+        if (plan == APISERVER_DELETE_KEEP || dry) {
+            delcol_add(d, obj);
+            cJSON_Delete(obj);
+            continue;
+        }
+        char *text = NULL;
+        store_op_t op = {.type = STORE_OP_DELETE,
+                         .key = l.kvs[k]->key,
+                         .key_len = l.kvs[k]->key_len,
+                         .expected_rev = l.kvs[k]->mod_rev};
+        if (plan == APISERVER_DELETE_MARK) {
+            cJSON *stored = cJSON_Duplicate(obj, true);
+            cJSON_DeleteItemFromObjectCaseSensitive(apiserver_obj_metadata(stored),
+                                                    "resourceVersion");
+            apiserver_obj_canonical_order(stored);
+            text = cJSON_PrintUnformatted(stored);
+            cJSON_Delete(stored);
+            op.type = STORE_OP_UPDATE;
+            op.value = text;
+            op.value_len = strlen(text);
+        }
+        delcol_item_t *it = util_xcalloc(1, sizeof(*it));
+        it->d = d;
+        it->obj = obj;
+        it->mark = plan == APISERVER_DELETE_MARK;
+        d->pending++;
+        apiserver__conn_ref(c);
+        cleanup_error util_error_t terr = NULL;
+        if (store_txn(c->srv->opts.store, &op, 1, delcol_done, it, &terr) < 0) {
+            d->pending--;
+            apiserver__conn_unref(c);
+            if (d->error == 0)
+                d->error = -EIO;
+            cJSON_Delete(obj);
+            free(it);
+        }
+        cJSON_free(text);
     }
-    int64_t rev = l.rev;
     store_list_free(&l);
-    if (r < 0) {
-        util_buf_free(&items);
-        apiserver_status_store_error(c, r, NULL);
-        return;
-    }
-    util_buf_t b = {0};
-    util_buf_printf(&b,
-                    "{\"kind\":\"%sList\",\"apiVersion\":\"%s\",\"metadata\":{"
-                    "\"resourceVersion\":\"%" PRId64 "\"},\"items\":[",
-                    t->res->kind, av, rev);
-    if (items.len)
-        util_buf_append(&b, items.data, items.len);
-    util_buf_puts(&b, "]}");
-    apiserver__respond(c, 200, "application/json", b.data, b.len, NULL);
-    util_buf_free(&b);
-    util_buf_free(&items);
+    if (--d->pending == 0)
+        delcol_finish(d);
 }

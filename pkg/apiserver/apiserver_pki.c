@@ -587,8 +587,8 @@ static void pki_buf_wipe(util_buf_t *b)
     util_buf_free(b);
 }
 
-static int pki_kubeconfig_write(const char *path, const char *server, const pki_pair_t *ca,
-                                const pki_pair_t *admin, util_error_t *err)
+static int pki_kubeconfig_write(const char *path, mode_t mode, const char *server, const char *user,
+                                const pki_pair_t *ca, const pki_pair_t *admin, util_error_t *err)
 {
     for (const char *c = server; *c; c++)
         if ((unsigned char)*c <= ' ' || *c == '"' || *c == '\'' || *c == '#' || *c == 0x7f)
@@ -602,15 +602,41 @@ static int pki_kubeconfig_write(const char *path, const char *server, const pki_
                     "    server: %s\n    certificate-authority-data: ",
                     server);
     pki_buf_base64(&b, ca->crt_pem);
-    util_buf_puts(&b, "\nusers:\n- name: admin\n  user:\n    client-certificate-data: ");
+    util_buf_printf(&b, "\nusers:\n- name: %s\n  user:\n    client-certificate-data: ", user);
     pki_buf_base64(&b, admin->crt_pem);
     util_buf_puts(&b, "\n    client-key-data: ");
     pki_buf_base64(&b, admin->key_pem);
-    util_buf_puts(&b, "\ncontexts:\n- name: kubeling\n  context:\n    cluster: kubeling\n"
-                      "    user: admin\ncurrent-context: kubeling\npreferences: {}\n");
-    int r = util_write_file_atomic(path, b.data, b.len, 0600, err);
+    util_buf_printf(&b,
+                    "\ncontexts:\n- name: kubeling\n  context:\n    cluster: kubeling\n"
+                    "    user: %s\ncurrent-context: kubeling\npreferences: {}\n",
+                    user);
+    int r = util_write_file_atomic(path, b.data, b.len, mode, err);
     pki_buf_wipe(&b);
     return r;
+}
+
+/* The k3s convention: a second copy of the admin kubeconfig where users look for it
+ * (--write-kubeconfig, --write-kubeconfig-mode), its directory created when missing. */
+static int pki_kubeconfig_copy(const apiserver_pki_opts_t *o, const pki_pair_t *ca,
+                               const pki_pair_t *admin, util_error_t *err)
+{
+    char dir[PATH_MAX];
+    if (util_snprintf(dir, sizeof(dir), "%s", o->write_kubeconfig) < 0)
+        return util_error_make(err, ENAMETOOLONG, "path too long: %s", o->write_kubeconfig);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        int r = util_mkdir_p(dir, 0755, err);
+        if (r < 0)
+            return r;
+    }
+    mode_t mode = o->write_kubeconfig_mode ? (mode_t)o->write_kubeconfig_mode : 0600;
+    int r = pki_kubeconfig_write(o->write_kubeconfig, mode,
+                                 o->kubeconfig_server ? o->kubeconfig_server : PKI_DEFAULT_URL,
+                                 "admin", ca, admin, err);
+    if (r == 0 && chmod(o->write_kubeconfig, mode) < 0) /* the umask must not narrow it */
+        r = util_error_make(err, errno, "chmod `%s`", o->write_kubeconfig);
+    return r < 0 ? util_error_wrap(err, "--write-kubeconfig") : 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -630,6 +656,52 @@ static int pki_dirs(const char *data_dir, char *server, char *tls, util_error_t 
     return 0;
 }
 
+/* The service account signing key: a bare key (no certificate), created once and kept; a key
+ * that exists but does not parse is an error (replacing it would invalidate every token). */
+static int pki_service_key_ensure(const char *tls_dir, pki_rng_t *rng, char **ret_pem,
+                                  util_error_t *err)
+{
+    char path[PATH_MAX];
+    if (util_path_join(path, sizeof(path), tls_dir, "service.key") < 0)
+        return util_error_make(err, ENAMETOOLONG, "path too long: %s", tls_dir);
+    char *pem = NULL;
+    int r = pki_read_secret(path, &pem, err);
+    if (r == 0) {
+        mbedtls_pk_context pk;
+        mbedtls_pk_init(&pk);
+        int ret = mbedtls_pk_parse_key(&pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0,
+                                       mbedtls_ctr_drbg_random, &rng->drbg);
+        bool ec = ret == 0 && mbedtls_pk_get_type(&pk) == MBEDTLS_PK_ECKEY &&
+                  mbedtls_pk_get_bitlen(&pk) == 256;
+        mbedtls_pk_free(&pk);
+        if (!ec) {
+            pki_free_secret(pem);
+            return ret ? pki_mbed_error(err, EINVAL, ret, "parsing `service.key`")
+                       : util_error_make(err, EINVAL, "`%s` is not an ECDSA P-256 key", path);
+        }
+        *ret_pem = pem;
+        return 0;
+    }
+    if (r != -ENOENT)
+        return r;
+    util_error_free(err);
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    int ret = pki_gen_key(&pk, rng);
+    if (ret == 0)
+        ret = pki_key_pem(&pk, &pem);
+    mbedtls_pk_free(&pk);
+    if (ret != 0)
+        return pki_mbed_error(err, EIO, ret, "generating the service account key");
+    r = util_write_file_atomic(path, pem, strlen(pem), 0600, err);
+    if (r < 0) {
+        pki_free_secret(pem);
+        return r;
+    }
+    *ret_pem = pem;
+    return 0;
+}
+
 static void pki_fill(apiserver_pki_t *ret, const pki_pair_t *ca, const pki_pair_t *serving)
 {
     ret->ca_cert_pem = util_xstrdup(ca->crt_pem);
@@ -641,6 +713,7 @@ typedef struct pki_state {
     pki_rng_t rng;
     pki_sans_t sans;
     pki_pair_t ca, serving, admin;
+    char *service_key_pem;
 } pki_state_t;
 
 static void pki_state_free(pki_state_t *s)
@@ -648,6 +721,7 @@ static void pki_state_free(pki_state_t *s)
     pki_pair_free(&s->ca);
     pki_pair_free(&s->serving);
     pki_pair_free(&s->admin);
+    pki_free_secret(s->service_key_pem);
     pki_sans_free(&s->sans);
     pki_rng_free(&s->rng);
 }
@@ -672,9 +746,13 @@ static int pki_ensure_all(const apiserver_pki_opts_t *o, pki_state_t *s, util_er
         r = pki_leaf_ensure(tls, "admin", "O=system:masters,CN=system:admin", PKI_CLIENT, NULL,
                             &s->ca, &s->admin, &s->rng, err);
     if (r == 0)
-        r = pki_kubeconfig_write(kubeconfig,
+        r = pki_service_key_ensure(tls, &s->rng, &s->service_key_pem, err);
+    if (r == 0)
+        r = pki_kubeconfig_write(kubeconfig, 0600,
                                  o->kubeconfig_server ? o->kubeconfig_server : PKI_DEFAULT_URL,
-                                 &s->ca, &s->admin, err);
+                                 "admin", &s->ca, &s->admin, err);
+    if (r == 0 && o->write_kubeconfig && o->write_kubeconfig[0])
+        r = pki_kubeconfig_copy(o, &s->ca, &s->admin, err);
     return r;
 }
 
@@ -690,8 +768,11 @@ int apiserver_pki_ensure(const apiserver_pki_opts_t *o, apiserver_pki_t *ret, ut
     pki_pair_init(&s.serving);
     pki_pair_init(&s.admin);
     int r = pki_ensure_all(o, &s, err);
-    if (r == 0)
+    if (r == 0) {
         pki_fill(ret, &s.ca, &s.serving);
+        ret->service_key_pem = s.service_key_pem;
+        s.service_key_pem = NULL;
+    }
     pki_state_free(&s);
     return r;
 }
@@ -703,5 +784,51 @@ void apiserver_pki_free(apiserver_pki_t *p)
     free(p->ca_cert_pem);
     free(p->serving_cert_pem);
     pki_free_secret(p->serving_key_pem);
+    pki_free_secret(p->service_key_pem);
     memset(p, 0, sizeof(*p));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Node credentials. */
+
+static bool pki_node_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 253)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+              name[i] == '-' || name[i] == '.'))
+            return false;
+    return true;
+}
+
+int apiserver_pki_node_kubeconfig(const char *data_dir, const char *node_name, const char *server,
+                                  const char *path, util_error_t *err)
+{
+    if (!data_dir || !node_name || !server || !path || !pki_node_name_ok(node_name))
+        return util_error_make(err, EINVAL, "node credential: bad node name `%s`",
+                               node_name ? node_name : "");
+    char srv[PATH_MAX], tls[PATH_MAX], leaf[300], subject[600];
+    int r = pki_dirs(data_dir, srv, tls, err);
+    if (r < 0)
+        return r;
+    snprintf(leaf, sizeof(leaf), "node-%s", node_name);
+    snprintf(subject, sizeof(subject), "O=system:nodes,CN=system:node:%s", node_name);
+    pki_state_t s;
+    memset(&s, 0, sizeof(s));
+    mbedtls_entropy_init(&s.rng.entropy);
+    mbedtls_ctr_drbg_init(&s.rng.drbg);
+    pki_pair_init(&s.ca);
+    pki_pair_init(&s.serving);
+    pki_pair_init(&s.admin);
+    r = pki_rng_init(&s.rng, err);
+    if (r == 0)
+        r = pki_ca_ensure(tls, &s.ca, &s.rng, err);
+    if (r == 0)
+        r = pki_leaf_ensure(tls, leaf, subject, PKI_CLIENT, NULL, &s.ca, &s.admin, &s.rng, err);
+    if (r == 0)
+        r = pki_kubeconfig_write(path, 0600, server, leaf, &s.ca, &s.admin, err);
+    pki_state_free(&s);
+    return r;
 }

@@ -4,7 +4,8 @@
  *   tls/ca.crt, tls/ca.key            cluster CA, ECDSA P-256, 10 years, CN "kubeling-ca@<unix
  * time>" tls/serving.crt, tls/serving.key  apiserver serving certificate, 1 year, signed by the CA
  *   tls/admin.crt, tls/admin.key      client certificate CN "system:admin", O "system:masters", 1
- * year admin.kubeconfig                  0600, cluster "kubeling", user "admin", embedded base64
+ * year tls/service.key  ECDSA P-256 key signing service account tokens (ES256 JWTs)
+ * admin.kubeconfig                  0600, cluster "kubeling", user "admin", embedded base64
  * PEMs
  */
 #ifndef KUBELING_APISERVER_PKI_H
@@ -20,6 +21,8 @@ typedef struct apiserver_pki_opts {
     size_t n_tls_sans;
     const char
         *kubeconfig_server; /* URL written into admin.kubeconfig, e.g. https://127.0.0.1:6443 */
+    const char *write_kubeconfig;   /* also write the admin kubeconfig here (NULL: don't) */
+    unsigned write_kubeconfig_mode; /* its mode (0: 0600) */
 } apiserver_pki_opts_t;
 
 /* PEM text of what the apiserver needs to serve TLS and authenticate clients. */
@@ -27,6 +30,7 @@ typedef struct apiserver_pki {
     char *ca_cert_pem;
     char *serving_cert_pem; /* leaf first, then the CA */
     char *serving_key_pem;
+    char *service_key_pem; /* signs service account tokens (tls/service.key, no certificate) */
 } apiserver_pki_t;
 
 /* Creates what is missing, reuses what exists, renews leaf certificates that expire within 90
@@ -34,5 +38,11 @@ typedef struct apiserver_pki {
  * exists but cannot be read or parsed is an error (never silently replaced). */
 int apiserver_pki_ensure(const apiserver_pki_opts_t *o, apiserver_pki_t *ret, util_error_t *err);
 void apiserver_pki_free(apiserver_pki_t *p);
+
+/* A kubelet's credential: reuses or issues tls/node-<name>.{crt,key} (CN system:node:<name>, O
+ * system:nodes, signed by the cluster CA, renewed like the other leaves) and writes a
+ * kubeconfig (0600) for it at path. The name must be a lower-case DNS subdomain. */
+int apiserver_pki_node_kubeconfig(const char *data_dir, const char *node_name, const char *server,
+                                  const char *path, util_error_t *err);
 
 #endif

@@ -39,6 +39,9 @@ typedef struct apiserver_filter apiserver_filter_t;
 bool apiserver_reg_query_true(const char *query, const char *name);
 bool apiserver_reg_has_verb(const apiserver_resource_t *r, const char *verb);
 bool apiserver_reg_has_subresource(const apiserver_resource_t *r, const char *sub);
+/* True when r is the built-in resource of that plural (custom resources may reuse plurals such
+ * as "services" in their own groups; the built-ins' special rules are not theirs). */
+bool apiserver_reg_is(const apiserver_resource_t *r, const char *plural);
 
 /* apiserver_codec.c */
 /* Parses a stored value and stamps its resourceVersion. */
@@ -82,6 +85,26 @@ void apiserver_reg_write_binding(apiserver_conn_t *c, const apiserver_target_t *
                                  int64_t expected_rev);
 void apiserver_reg_delete(apiserver_conn_t *c, const apiserver_target_t *t, int64_t expected_rev,
                           const char *uid);
+/* What deleting a stored object means (upstream's rules): remove it now, or mark it (deletion
+ * timestamp and grace period set in obj: finalizers, a namespace's spec.finalizers, a pod bound
+ * to a node unless grace is 0), or keep it as it is (already marked). grace: the request's
+ * gracePeriodSeconds, or -1. */
+typedef enum {
+    APISERVER_DELETE_NOW,
+    APISERVER_DELETE_MARK,
+    APISERVER_DELETE_KEEP
+} apiserver_delete_plan_t;
+apiserver_delete_plan_t apiserver_reg_plan_delete(const apiserver_resource_t *r, cJSON *obj,
+                                                  int64_t grace);
+/* dryRun=All in the query, or in DeleteOptions (taken with apiserver_reg_take_dry_run). */
+bool apiserver_reg_dry_run(apiserver_conn_t *c);
+void apiserver_reg_take_dry_run(apiserver_conn_t *c, const cJSON *opts);
+/* gracePeriodSeconds from the query or DeleteOptions (opts may be NULL); -1 when not given. */
+int64_t apiserver_reg_grace_period(apiserver_conn_t *c, const cJSON *opts);
+/* DELETE with DeleteOptions (preconditions, gracePeriodSeconds; NULL for none): finalizers and
+ * graceful pod deletion mark the object, otherwise it goes. */
+void apiserver_reg_delete_with_options(apiserver_conn_t *c, const apiserver_target_t *t,
+                                       const cJSON *opts);
 
 /* apiserver_subresources.c: scale, binding, eviction, and the kubelet-served ones. */
 void apiserver_subresource_handle(apiserver_conn_t *c, const apiserver_target_t *t);

@@ -3,10 +3,12 @@
 #include "apiserver_internal.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "apiserver_discovery.h"
 #include "apiserver_metrics.h"
 #include "apiserver_registry.h"
+#include "apiserver_token.h"
 
 #if defined(__x86_64__)
 #define PLATFORM "linux/amd64"
@@ -214,7 +216,10 @@ void apiserver__dispatch(apiserver_conn_t *c)
         p->handle(c, p->which);
         return;
     }
-    if (!c->user.name) {
+    /* Client certificates first (upstream's union authenticator order), then bearer tokens. */
+    const char *auth = apiserver__header(r, "authorization");
+    if (!c->user.name && (!auth || strncasecmp(auth, "Bearer ", 7) ||
+                          apiserver_token_authenticate(c, auth + 7, &r->token_user) < 0)) {
         apiserver__respond_status(c, 401, "Unauthorized", "Unauthorized");
         return;
     }

@@ -12,8 +12,10 @@
 #include <mbedtls/base64.h>
 
 #include "apiserver_apply.h"
+#include "apiserver_crd.h"
 #include "apiserver_defaults.h"
 #include "apiserver_metrics.h"
+#include "apiserver_namespace.h"
 #include "apiserver_object.h"
 #include "apiserver_patch.h"
 #include "apiserver_proto.h"
@@ -27,15 +29,37 @@
 
 /* ---- lifecycle rules ---------------------------------------------------------------------- */
 
-static bool dry_run(apiserver_conn_t *c)
+void apiserver_reg_take_dry_run(apiserver_conn_t *c, const cJSON *opts)
+{
+    const cJSON *d;
+    cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(opts, "dryRun"))
+    {
+        if (cJSON_IsString(d) && !strcmp(d->valuestring, "All"))
+            c->req.dry_run = true;
+    }
+}
+
+bool apiserver_reg_dry_run(apiserver_conn_t *c)
 {
     char v[16];
-    return apiserver_query_get(c->req.query, "dryRun", v, sizeof(v)) && !strcmp(v, "All");
+    return c->req.dry_run ||
+           (apiserver_query_get(c->req.query, "dryRun", v, sizeof(v)) && !strcmp(v, "All"));
+}
+
+#define CREATED_STATUS                                                                            \
+    "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Success\",\"code\":" \
+    "201}"
+
+static void respond_created_status(apiserver_conn_t *c)
+{
+    apiserver__respond(c, 201, "application/json", CREATED_STATUS, strlen(CREATED_STATUS), NULL);
 }
 
 /* Resources whose metadata.generation counts spec changes (upstream's strategies). */
 static bool tracks_generation(const apiserver_resource_t *r)
 {
+    if (apiserver_crd_of(r))
+        return true;
     static const char *const plurals[] = {"deployments",
                                           "replicasets",
                                           "statefulsets",
@@ -88,7 +112,8 @@ static const char *pod_qos(const cJSON *pod)
 }
 
 /* Server-set fields of a new object: generation, and a fresh status for resources whose status
- * is written only through the status subresource. */
+ * is written only through the status subresource. Namespaces and Nodes keep theirs (upstream's
+ * node strategy does not reset status on create: the kubelet registers with its status). */
 static void prepare_create(const apiserver_target_t *t, cJSON *obj)
 {
     cJSON *meta = apiserver_obj_metadata(obj);
@@ -97,14 +122,39 @@ static void prepare_create(const apiserver_target_t *t, cJSON *obj)
     bool has_status = false;
     for (size_t i = 0; t->res->subresources[i]; i++)
         has_status |= !strcmp(t->res->subresources[i], "status");
-    if (!has_status || !strcmp(t->res->plural, "namespaces"))
+    if (!has_status || apiserver_reg_is(t->res, "namespaces") || apiserver_reg_is(t->res, "nodes"))
         return;
     cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
+    if (apiserver_crd_of(t->res))
+        return; /* a custom resource starts without status */
     cJSON *status = cJSON_AddObjectToObject(obj, "status");
-    if (!strcmp(t->res->plural, "pods")) {
+    if (apiserver_reg_is(t->res, "customresourcedefinitions"))
+        apiserver_crd_prepare(obj);
+    if (apiserver_reg_is(t->res, "pods")) {
         cJSON_AddStringToObject(status, "phase", "Pending");
         cJSON_AddStringToObject(status, "qosClass", pod_qos(obj));
     }
+}
+
+/* A custom resource's generation follows every change but metadata (and status, when status is
+ * a subresource), as upstream's customresource strategy. */
+static bool custom_resource_changed(const apiserver_resource_t *r, const cJSON *obj,
+                                    const cJSON *cur)
+{
+    bool status_sub = apiserver_reg_has_subresource(r, "status");
+    for (const cJSON *m = obj->child; m; m = m->next) {
+        if (!m->string || !strcmp(m->string, "metadata") ||
+            (status_sub && !strcmp(m->string, "status")))
+            continue;
+        if (!cJSON_Compare(m, cJSON_GetObjectItemCaseSensitive(cur, m->string), true))
+            return true;
+    }
+    for (const cJSON *m = cur->child; m; m = m->next)
+        if (m->string && strcmp(m->string, "metadata") &&
+            !(status_sub && !strcmp(m->string, "status")) &&
+            !cJSON_GetObjectItemCaseSensitive(obj, m->string))
+            return true;
+    return false;
 }
 
 /* generation follows spec changes; an object being deleted whose finalizers are all gone is
@@ -116,8 +166,10 @@ static bool prepare_update(const apiserver_target_t *t, cJSON *obj, const cJSON 
     if (tracks_generation(t->res)) {
         const cJSON *g = cJSON_GetObjectItemCaseSensitive(cmeta, "generation");
         double gen = cJSON_IsNumber(g) ? g->valuedouble : 1;
-        bool changed = !cJSON_Compare(cJSON_GetObjectItemCaseSensitive(obj, "spec"),
-                                      cJSON_GetObjectItemCaseSensitive(cur, "spec"), true);
+        bool changed = apiserver_crd_of(t->res)
+                           ? custom_resource_changed(t->res, obj, cur)
+                           : !cJSON_Compare(cJSON_GetObjectItemCaseSensitive(obj, "spec"),
+                                            cJSON_GetObjectItemCaseSensitive(cur, "spec"), true);
         set_int(meta, "generation", changed && !t->sub[0] ? gen + 1 : gen);
     }
     const cJSON *deleting = cJSON_GetObjectItemCaseSensitive(cmeta, "deletionTimestamp");
@@ -151,17 +203,12 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
     apiserver_metrics_store_txn(c->srv->metrics, (double)(uv_hrtime() - w->start_ns) / 1e9);
     if (!c->closing) {
         if (res->status == 0) {
-            if (w->kind == W_DELETE) {
+            if (w->kind == W_BIND || c->req.answer_created) {
+                respond_created_status(c);
+            } else if (w->kind == W_DELETE) {
                 apiserver_status_success(c, w->t.res, w->name, w->uid[0] ? w->uid : NULL);
             } else if (w->kind == W_REMOVE) {
                 apiserver_reg_respond_object(c, 200, w->obj);
-            } else if (w->kind == W_BIND) {
-                apiserver__respond(c, 201, "application/json",
-                                   "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
-                                   "\"status\":\"Success\",\"code\":201}",
-                                   strlen("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":"
-                                          "{},\"status\":\"Success\",\"code\":201}"),
-                                   NULL);
             } else if (w->kind == W_SCALE) { /* an update through the scale subresource */
                 apiserver_obj_set_rv(w->obj, res->ops[0].rev);
                 cJSON *scale = apiserver_scale_of(w->t.res, w->obj);
@@ -171,6 +218,10 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
                 apiserver_obj_set_rv(w->obj, res->ops[0].rev);
                 apiserver_reg_respond_object(c, w->kind == W_CREATE ? 201 : 200, w->obj);
             }
+            if (w->kind == W_UPDATE && apiserver_reg_is(w->t.res, "namespaces") &&
+                cJSON_GetObjectItemCaseSensitive(apiserver_obj_metadata(w->obj),
+                                                 "deletionTimestamp"))
+                apiserver_namespace_finalize(c->srv, w->name);
         } else if (res->status == -EEXIST) {
             apiserver_status_already_exists(c, w->t.res, w->name);
         } else if (res->status == -ENOENT) {
@@ -213,9 +264,11 @@ static void submit_write_claim(apiserver_conn_t *c, const apiserver_target_t *t,
     util_strlcpy(w->name, name, sizeof(w->name));
     if (uid)
         util_strlcpy(w->uid, uid, sizeof(w->uid));
-    if (dry_run(c)) { /* everything but the write */
+    if (apiserver_reg_dry_run(c)) { /* everything but the write */
         apiserver_services_release(c->srv, &w->claim);
-        if (kind == W_DELETE) {
+        if (c->req.answer_created) {
+            respond_created_status(c);
+        } else if (kind == W_DELETE) {
             apiserver_status_success(c, t->res, name, uid);
         } else if (kind == W_SCALE) {
             cJSON *scale = apiserver_scale_of(t->res, obj);
@@ -274,17 +327,6 @@ void apiserver_reg_delete(apiserver_conn_t *c, const apiserver_target_t *t, int6
 
 /* ---- handlers ------------------------------------------------------------------------------ */
 
-static bool namespace_exists(apiserver_t *a, const char *ns)
-{
-    const apiserver_resource_t *nsres = apiserver_resource_find("", "v1", "namespaces");
-    char key[512];
-    apiserver_registry_key(nsres, "", ns, key, sizeof(key));
-    store_kv_t *kv = NULL;
-    int r = store_get(a->opts.store, key, strlen(key), 0, &kv, NULL, NULL);
-    free(kv);
-    return r == 0;
-}
-
 void apiserver_reg_create(apiserver_conn_t *c, const apiserver_target_t *t, cJSON *obj)
 {
     cJSON *meta = apiserver_obj_metadata(obj);
@@ -318,9 +360,25 @@ void apiserver_reg_create(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
         apiserver_status_invalid(c, t->res, copy, "metadata.name", copy, why);
         return;
     }
-    if (t->res->namespaced && !namespace_exists(c->srv, t->ns)) {
+    const apiserver_crd_res_t *crd = apiserver_crd_of(t->res);
+    if (crd && crd->terminating) {
+        cJSON_Delete(obj);
+        apiserver__respond_status(c, 405, "MethodNotAllowed",
+                                  "create not allowed while custom resource definition is "
+                                  "terminating");
+        return;
+    }
+    int ns_state = t->res->namespaced ? apiserver_namespace_state(c->srv, t->ns) : 0;
+    if (ns_state < 0) {
         cJSON_Delete(obj);
         apiserver_status_not_found(c, apiserver_resource_find("", "v1", "namespaces"), t->ns);
+        return;
+    }
+    if (ns_state > 0) {
+        char copy[MAX_NAME + 1];
+        util_strlcpy(copy, name, sizeof(copy));
+        cJSON_Delete(obj);
+        apiserver_namespace_forbid(c, t->res, copy, t->ns);
         return;
     }
     if (apiserver_reg_normalize(c, t, obj, name) < 0) {
@@ -342,7 +400,7 @@ void apiserver_reg_create(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
         return;
     }
     apiserver_services_claim_t claim = {0};
-    if (!strcmp(t->res->plural, "services") &&
+    if (apiserver_reg_is(t->res, "services") &&
         apiserver_services_allocate(c, obj, NULL, &claim) < 0) {
         cJSON_Delete(obj); /* answered */
         return;
@@ -426,6 +484,7 @@ void apiserver_reg_finish_update(apiserver_conn_t *c, const apiserver_target_t *
     }
     apply_subresource_rules(t, obj, cur);
     keep_server_fields(obj, cur);
+    apiserver_crd_normalize(t->res, obj); /* defaults first: they are no change of generation */
     bool remove = prepare_update(t, obj, cur);
     if (apiserver_reg_normalize(c, t, obj, t->name) < 0) {
         cJSON_Delete(cur);
@@ -439,7 +498,7 @@ void apiserver_reg_finish_update(apiserver_conn_t *c, const apiserver_target_t *
         return;
     }
     apiserver_services_claim_t claim = {0};
-    if (!remove && !strcmp(t->res->plural, "services") &&
+    if (!remove && apiserver_reg_is(t->res, "services") &&
         apiserver_services_allocate(c, obj, cur, &claim) < 0) {
         cJSON_Delete(cur);
         cJSON_Delete(obj); /* answered */
@@ -517,8 +576,8 @@ void apiserver_reg_handle_patch(apiserver_conn_t *c, const apiserver_target_t *t
     }
     if (!strcmp(type, "application/merge-patch+json"))
         kind = MERGE;
-    else if (!strcmp(type, "application/strategic-merge-patch+json"))
-        kind = STRATEGIC;
+    else if (!strcmp(type, "application/strategic-merge-patch+json") && !apiserver_crd_of(t->res))
+        kind = STRATEGIC; /* custom resources have no patch strategies: 415 as upstream */
     else if (!strcmp(type, "application/json-patch+json"))
         kind = JSON_PATCH;
     else {
@@ -526,8 +585,12 @@ void apiserver_reg_handle_patch(apiserver_conn_t *c, const apiserver_target_t *t
         snprintf(msg, sizeof(msg),
                  "the body of the request was in an unknown format - accepted media types "
                  "include: application/json-patch+json, application/merge-patch+json, "
-                 "application/apply-patch+yaml, application/strategic-merge-patch+json (got %s)",
-                 type[0] ? type : "none");
+                 "application/apply-patch+yaml%s",
+                 apiserver_crd_of(t->res) ? "" : ", application/strategic-merge-patch+json");
+        if (!apiserver_crd_of(t->res)) {
+            size_t used = strlen(msg);
+            snprintf(msg + used, sizeof(msg) - used, " (got %s)", type[0] ? type : "none");
+        }
         apiserver__respond_status(c, 415, "UnsupportedMediaType", msg);
         return;
     }
@@ -596,42 +659,6 @@ void apiserver_reg_handle_patch(apiserver_conn_t *c, const apiserver_target_t *t
 
 /* ---- delete ------------------------------------------------------------------------------- */
 
-/* Deletes every namespaced object of a namespace (before the namespace itself goes). Runs
- * synchronously in batches: namespaces are few and small on the machines kubeling targets. */
-static int purge_namespace(apiserver_t *a, const char *ns, util_error_t *err)
-{
-    for (size_t i = 0; i < apiserver_nresources; i++) {
-        const apiserver_resource_t *r = &apiserver_resources[i];
-        if (!r->namespaced)
-            continue;
-        char prefix[512], end[512];
-        apiserver_registry_prefix(r, ns, prefix, sizeof(prefix));
-        size_t elen = store_prefix_end(prefix, strlen(prefix), end);
-        for (;;) {
-            store_list_t l = {0};
-            int rc = store_range(a->opts.store, prefix, strlen(prefix), end, elen, 0, DELETE_BATCH,
-                                 &l, err);
-            if (rc < 0)
-                return rc;
-            if (l.n == 0) {
-                store_list_free(&l);
-                break;
-            }
-            store_op_t ops[DELETE_BATCH];
-            for (size_t k = 0; k < l.n; k++)
-                ops[k] = (store_op_t){
-                    .type = STORE_OP_DELETE, .key = l.kvs[k]->key, .key_len = l.kvs[k]->key_len};
-            store_txn_result_t res;
-            rc = store_txn_sync(a->opts.store, ops, l.n, &res, err);
-            store_txn_result_free(&res);
-            store_list_free(&l);
-            if (rc < 0 && rc != -ENOENT)
-                return rc;
-        }
-    }
-    return 0;
-}
-
 /* An RFC 3339 time seconds from now. */
 static void time_after(char out[21], int64_t seconds)
 {
@@ -641,8 +668,56 @@ static void time_after(char out[21], int64_t seconds)
     strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+apiserver_delete_plan_t apiserver_reg_plan_delete(const apiserver_resource_t *r, cJSON *obj,
+                                                  int64_t grace)
+{
+    cJSON *meta = apiserver_obj_metadata(obj);
+    if (!meta)
+        return APISERVER_DELETE_KEEP;
+    bool deleting = cJSON_GetObjectItemCaseSensitive(meta, "deletionTimestamp") != NULL;
+    bool crd = apiserver_reg_is(r, "customresourcedefinitions");
+    if (crd && !deleting) /* a CRD is only marked: its objects go first (apiserver_crd_cleanup.c) */
+        apiserver_crd_mark_deleting(obj);
+    /* Finalizers: the object is only marked; it goes when the last finalizer is removed. A
+     * namespace's spec.finalizers ("kubernetes") hold it while its content is deleted. */
+    bool finalizers = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(meta, "finalizers")) > 0;
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
+    bool ns = apiserver_reg_is(r, "namespaces");
+    if (ns)
+        finalizers |= cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(spec, "finalizers")) > 0;
+    /* A pod bound to a node is marked with a grace period and left to its kubelet. */
+    const char *node = apiserver_obj_string(spec, "nodeName");
+    bool graceful = apiserver_reg_is(r, "pods") && node && node[0] && grace != 0;
+    if (!finalizers && !graceful) /* also a marked pod deleted again with grace 0 (--force) */
+        return APISERVER_DELETE_NOW;
+    if (deleting)
+        return APISERVER_DELETE_KEEP;
+    if (graceful && grace < 0) {
+        const cJSON *tg = cJSON_GetObjectItemCaseSensitive(spec, "terminationGracePeriodSeconds");
+        grace = cJSON_IsNumber(tg) ? (int64_t)tg->valuedouble : 30;
+    }
+    if (!graceful)
+        grace = 0;
+    char when[21];
+    time_after(when, grace);
+    cJSON_AddStringToObject(meta, "deletionTimestamp", when);
+    set_int(meta, "deletionGracePeriodSeconds", (double)grace);
+    if (ns) {
+        cJSON *status = cJSON_GetObjectItemCaseSensitive(obj, "status");
+        if (!cJSON_IsObject(status)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
+            status = cJSON_AddObjectToObject(obj, "status");
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(status, "phase");
+        cJSON_AddStringToObject(status, "phase", "Terminating");
+    }
+    if (crd)
+        apiserver_crd_prepare(obj); /* the Terminating condition */
+    return APISERVER_DELETE_MARK;
+}
+
 /* gracePeriodSeconds from the query or the DeleteOptions body; -1 when not given. */
-static int64_t grace_period(apiserver_conn_t *c, const cJSON *opts)
+int64_t apiserver_reg_grace_period(apiserver_conn_t *c, const cJSON *opts)
 {
     char v[24];
     long g;
@@ -655,6 +730,15 @@ static int64_t grace_period(apiserver_conn_t *c, const cJSON *opts)
 
 void apiserver_reg_handle_delete(apiserver_conn_t *c, const apiserver_target_t *t)
 {
+    cJSON *opts = c->req.body.len ? cJSON_ParseWithLength(c->req.body.data, c->req.body.len) : NULL;
+    apiserver_reg_take_dry_run(c, opts);
+    apiserver_reg_delete_with_options(c, t, opts);
+    cJSON_Delete(opts);
+}
+
+void apiserver_reg_delete_with_options(apiserver_conn_t *c, const apiserver_target_t *t,
+                                       const cJSON *opts)
+{
     store_kv_t *kv = apiserver_reg_read_current(c, t);
     if (!kv)
         return;
@@ -666,14 +750,12 @@ void apiserver_reg_handle_delete(apiserver_conn_t *c, const apiserver_target_t *
     const char *u = apiserver_obj_string(meta, "uid");
     if (u)
         util_strlcpy(uid, u, sizeof(uid));
-    cJSON *opts = c->req.body.len ? cJSON_ParseWithLength(c->req.body.data, c->req.body.len) : NULL;
     const cJSON *pre = cJSON_GetObjectItemCaseSensitive(opts, "preconditions");
     const char *puid = apiserver_obj_string(pre, "uid");
     const char *prv = apiserver_obj_string(pre, "resourceVersion");
     bool rv_ok = false;
     int64_t rv = apiserver_parse_rv(prv, &rv_ok);
-    int64_t grace = grace_period(c, opts);
-    cJSON_Delete(opts);
+    int64_t grace = apiserver_reg_grace_period(c, opts);
     if ((puid && strcmp(puid, uid)) || (prv && (!rv_ok || rv != expected))) {
         cJSON_Delete(cur);
         apiserver_status_conflict(c, t->res, t->name);
@@ -684,42 +766,22 @@ void apiserver_reg_handle_delete(apiserver_conn_t *c, const apiserver_target_t *
         apiserver__respond_status(c, 500, "InternalError", "stored object has no metadata");
         return;
     }
-    /* Finalizers: the object is only marked; it goes when the last finalizer is removed. */
-    bool finalizers = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(meta, "finalizers")) > 0;
-    bool deleting = cJSON_GetObjectItemCaseSensitive(meta, "deletionTimestamp") != NULL;
-    /* A pod bound to a node is marked with a grace period and left to its kubelet. */
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(cur, "spec");
-    bool graceful =
-        !strcmp(t->res->plural, "pods") && apiserver_obj_string(spec, "nodeName") && grace != 0;
-    if ((finalizers || graceful) && !deleting) {
-        if (graceful && grace < 0) {
-            const cJSON *tg =
-                cJSON_GetObjectItemCaseSensitive(spec, "terminationGracePeriodSeconds");
-            grace = cJSON_IsNumber(tg) ? (int64_t)tg->valuedouble : 30;
-        }
-        if (!graceful)
-            grace = 0;
-        char when[21];
-        time_after(when, grace);
-        cJSON_AddStringToObject(meta, "deletionTimestamp", when);
-        set_int(meta, "deletionGracePeriodSeconds", (double)grace);
+    apiserver_delete_plan_t plan = apiserver_reg_plan_delete(t->res, cur, grace);
+    if (plan == APISERVER_DELETE_MARK) {
         submit_write(c, t, W_UPDATE, t->name, cur, expected, NULL);
         return;
     }
-    if ((finalizers || graceful) && deleting) { /* already marked: nothing changes */
+    if (plan == APISERVER_DELETE_KEEP && c->req.answer_created) {
+        cJSON_Delete(cur);
+        respond_created_status(c);
+        return;
+    }
+    if (plan == APISERVER_DELETE_KEEP) { /* already marked: nothing changes */
         apiserver_obj_set_rv(cur, expected);
         apiserver_reg_respond_object(c, 200, cur);
         cJSON_Delete(cur);
         return;
     }
     cJSON_Delete(cur);
-    if (!strcmp(t->res->plural, "namespaces") && !dry_run(c)) {
-        cleanup_error util_error_t err = NULL;
-        int r = purge_namespace(c->srv, t->name, &err);
-        if (r < 0) {
-            apiserver_status_store_error(c, r, err ? err->msg : NULL);
-            return;
-        }
-    }
     submit_write(c, t, W_DELETE, t->name, NULL, expected, uid);
 }

@@ -73,6 +73,10 @@ size_t labels_selector_nvalues(const labels_selector_t *s, size_t i);
 const char *labels_selector_value(const labels_selector_t *s, size_t i, size_t j);
 /* NULL-safe; returns NULL. */
 labels_selector_t *labels_selector_free(labels_selector_t *s);
+/* A metav1.LabelSelector object ({matchLabels, matchExpressions} with In, NotIn, Exists,
+ * DoesNotExist) as a selector, with upstream's errors. JSON null or absent gives *ret NULL
+ * (callers decide what "no selector" means); {} selects everything. */
+int labels_selector_from_json(const cJSON *sel, labels_selector_t **ret, util_error_t *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Field selectors: "metadata.name=x,spec.nodeName!=n1"; values escape '\,', '\=', '\\'. */

@@ -41,6 +41,17 @@ files_have_safe_modes() {
     [[ $(stat -c %a "$DATA/server/admin.kubeconfig") == 600 ]] || fail "kubeconfig mode"
 }
 
+# k3s's convention: a copy of the admin kubeconfig (--write-kubeconfig, --write-kubeconfig-mode;
+# lib.sh asks for $E2E_TMP/kubeling.yaml with mode 0640).
+write_kubeconfig_copy() {
+    [[ $(stat -c %a "$E2E_TMP/kubeling.yaml") == 640 ]] || fail "copy mode $(stat -c %a "$E2E_TMP/kubeling.yaml")"
+    run_cmd "$E2E_TMP/wk" "$KUBECTL_DIR/kubectl.1.27" --kubeconfig "$E2E_TMP/kubeling.yaml" get ns default
+    expect_rc 0 "kubectl with the written kubeconfig"
+    run_cmd "$E2E_TMP/wm" "$KUBELING_BIN" server --data-dir "$E2E_TMP/other" --write-kubeconfig-mode 999
+    expect_rc 2 "a mode that is not octal"
+    expect_grep "$E2E_TMP/wm" 'not an octal mode'
+}
+
 kubectl_version() { # for the oldest and newest kubectl we support
     local v
     for v in 1.27 1.33; do
@@ -151,6 +162,7 @@ cert_sums() {
 }
 
 t files_have_safe_modes files_have_safe_modes
+t write_kubeconfig_copy write_kubeconfig_copy
 t kubectl_version kubectl_version
 t kubectl_raw_health kubectl_raw_health
 t certificate_verifies_with_sans certificate_verifies_with_sans

@@ -256,16 +256,6 @@ not_a_bridge_is_a_clear_error() {
     in_ns "$NODE" ip link del kt-dummy
 }
 
-cluster_cidr_flag_is_checked() {
-    run_cmd "$E2E_TMP/cc.out" "$KUBELING_BIN" server --data-dir "$E2E_TMP/cc" --cluster-cidr 10.42.0.1/16
-    expect_rc 2 "host bits set"
-    expect_grep "$E2E_TMP/cc.out" '^kubeling server: --cluster-cidr: invalid CIDR `10.42.0.1/16`: host bits set$'
-    run_cmd "$E2E_TMP/cc.out" "$KUBELING_BIN" server --data-dir "$E2E_TMP/cc" --cluster-cidr 10.0.0.0/25
-    expect_rc 2 "smaller than a node range"
-    expect_grep "$E2E_TMP/cc.out" 'a /24 per node does not fit a /25 cluster range'
-}
-
-t cluster_cidr_flag_is_checked cluster_cidr_flag_is_checked
 t bridge_made_with_gateway_and_forwarding bridge_made_with_gateway_and_forwarding
 t two_pods_get_addresses_and_talk_across_the_bridge two_pods_get_addresses_and_talk_across_the_bridge
 t pod_reaches_outside_through_masquerade pod_reaches_outside_through_masquerade

@@ -268,6 +268,51 @@ static void test_admin_cert_is_system_masters_client(void **state)
     mbedtls_x509_crt_free(&admin);
 }
 
+/* A kubelet's credential: system:node:<name> in system:nodes, a client certificate from the
+ * cluster CA, reused on the next call, written into a 0600 kubeconfig; odd names refused. */
+static void test_node_credential_kubeconfig(void **state)
+{
+    fixture_t *f = *state;
+    ensure_ok(f);
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/kubelet.kubeconfig", f->dir);
+    cleanup_error util_error_t err = NULL;
+    assert_int_equal(
+        apiserver_pki_node_kubeconfig(f->dir, "edge-1", "https://127.0.0.1:6443", path, &err), 0);
+    mbedtls_x509_crt ca, node;
+    parse_crt(&ca, f->pki.ca_cert_pem);
+    parse_crt_file(&node, tls_path(f, "node-edge-1.crt"));
+    char subject[256];
+    crt_subject(&node, subject, sizeof(subject));
+    assert_non_null(strstr(subject, "CN=system:node:edge-1"));
+    assert_non_null(strstr(subject, "O=system:nodes"));
+    uint32_t flags = 0;
+    assert_int_equal(mbedtls_x509_crt_verify(&node, &ca, NULL, NULL, &flags, NULL, NULL), 0);
+    assert_int_equal(mbedtls_x509_crt_check_extended_key_usage(
+                         &node, MBEDTLS_OID_CLIENT_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)),
+                     0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    char *first = slurp(tls_path(f, "node-edge-1.crt"));
+    assert_int_equal(
+        apiserver_pki_node_kubeconfig(f->dir, "edge-1", "https://127.0.0.1:6443", path, &err), 0);
+    char *second = slurp(tls_path(f, "node-edge-1.crt"));
+    assert_string_equal(first, second);
+    free(first);
+    free(second);
+    char *kc = slurp(path);
+    assert_non_null(strstr(kc, "user: node-edge-1\n"));
+    assert_non_null(strstr(kc, "server: https://127.0.0.1:6443\n"));
+    free(kc);
+    const char *bad[] = {"", "Upper", "a,O=system:masters", "a/b", "a b"};
+    for (size_t i = 0; i < UTIL_ARRAY_SIZE(bad); i++)
+        assert_int_equal(apiserver_pki_node_kubeconfig(f->dir, bad[i], "https://h", path, &err),
+                         -EINVAL);
+    mbedtls_x509_crt_free(&ca);
+    mbedtls_x509_crt_free(&node);
+}
+
 static const char *const all_files[] = {"ca.crt",      "ca.key",    "serving.crt",
                                         "serving.key", "admin.crt", "admin.key"};
 
@@ -869,9 +914,9 @@ static void test_discovery_core_resource_list(void **state)
     assert_string_equal(jstr(doc, "apiVersion"), "v1");
     assert_string_equal(jstr(doc, "groupVersion"), "v1");
     const cJSON *res = jarr(doc, "resources");
-    const char *const order[] = {"namespaces", "namespaces/status", "configmaps",
-                                 "secrets",    "serviceaccounts",   "events",
-                                 NULL};
+    const char *const order[] = {
+        "namespaces",      "namespaces/status",     "configmaps", "secrets",
+        "serviceaccounts", "serviceaccounts/token", "events",     NULL};
     int expected = 0; /* every core resource and each of its subresources */
     for (size_t i = 0; i < apiserver_nresources; i++) {
         if (apiserver_resources[i].group[0])
@@ -893,6 +938,11 @@ static void test_discovery_core_resource_list(void **state)
     assert_false(jhas(cm, "categories"));
     /* Upstream's hash of "/v1/ConfigMap", as a real kube-apiserver reports it. */
     assert_string_equal(jstr(cm, "storageVersionHash"), "qFsyl6wFWjQ=");
+
+    const cJSON *tok = find_by(res, "name", "serviceaccounts/token");
+    assert_string_equal(jstr(tok, "group"), "authentication.k8s.io");
+    assert_string_equal(jstr(tok, "kind"), "TokenRequest");
+    assert_strings(jarr(tok, "verbs"), (const char *const[]){"create", NULL});
 
     const cJSON *ns = find_by(res, "name", "namespaces");
     assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(ns, "namespaced")));
@@ -2151,6 +2201,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_first_call_creates_files_with_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ca_is_a_ca_and_serving_cert_verifies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin_cert_is_system_masters_client, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_credential_kubeconfig, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_call_reuses_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_san_renews_serving_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_ca_is_an_error_and_kept, setup, teardown),

@@ -630,6 +630,63 @@ static void fields_on_objects_and_supported_check(void **state)
 
 /* ---- bounds and robustness ------------------------------------------------------------------- */
 
+/* metav1.LabelSelector objects, as PodDisruptionBudgets, ReplicaSets and Deployments carry. */
+static void selector_objects(void **state)
+{
+    (void)state;
+    cJSON *sel = cJSON_Parse("{\"matchLabels\":{\"app\":\"web\"},\"matchExpressions\":["
+                             "{\"key\":\"tier\",\"operator\":\"In\",\"values\":[\"b\",\"a\"]},"
+                             "{\"key\":\"env\",\"operator\":\"NotIn\",\"values\":[\"dev\"]},"
+                             "{\"key\":\"team\",\"operator\":\"Exists\"},"
+                             "{\"key\":\"legacy\",\"operator\":\"DoesNotExist\"}]}");
+    labels_selector_t *s = NULL;
+    util_error_t err = NULL;
+    assert_int_equal(labels_selector_from_json(sel, &s, &err), 0);
+    char *text = labels_selector_string(s);
+    assert_string_equal(text, "app=web,env notin (dev),!legacy,team,tier in (a,b)");
+    free(text);
+    cJSON *l = cJSON_Parse("{\"app\":\"web\",\"tier\":\"a\",\"team\":\"x\"}");
+    assert_true(labels_selector_matches(s, l));
+    cJSON_AddStringToObject(l, "legacy", "1");
+    assert_false(labels_selector_matches(s, l));
+    cJSON_Delete(l);
+    labels_selector_free(s);
+    cJSON_Delete(sel);
+
+    /* {} selects everything; null selects nothing (the caller's decision: *ret stays NULL) */
+    sel = cJSON_Parse("{}");
+    assert_int_equal(labels_selector_from_json(sel, &s, &err), 0);
+    assert_non_null(s);
+    assert_true(labels_selector_empty(s));
+    labels_selector_free(s);
+    cJSON_Delete(sel);
+    sel = cJSON_CreateNull();
+    assert_int_equal(labels_selector_from_json(sel, &s, &err), 0);
+    assert_null(s);
+    cJSON_Delete(sel);
+
+    /* upstream's refusals; nothing in a value or key can smuggle extra requirements in */
+    const char *bad[] = {
+        "{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"In\",\"values\":[]}]}",
+        "{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"Exists\",\"values\":[\"x\"]}]}",
+        "{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"Gt\",\"values\":[\"1\"]}]}",
+        "{\"matchLabels\":{\"a\":\"x,b=y\"}}",
+        "{\"matchLabels\":{\"a,b\":\"x\"}}",
+        "{\"matchLabels\":{\"a\":7}}",
+        "{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"In\",\"values\":[\"x)\"]}]}",
+        "{\"matchExpressions\":[{\"operator\":\"DoesNotExist\"}]}",
+        "[]",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sel = cJSON_Parse(bad[i]);
+        assert_non_null(sel);
+        assert_true(labels_selector_from_json(sel, &s, &err) < 0);
+        assert_null(s);
+        util_error_free(&err);
+        cJSON_Delete(sel);
+    }
+}
+
 static void selectors_are_bounded(void **state)
 {
     (void)state;
@@ -734,6 +791,7 @@ int main(void)
         cmocka_unit_test(fields_errors_match_upstream_messages),
         cmocka_unit_test(fields_match_with_getter_and_escapes),
         cmocka_unit_test(fields_on_objects_and_supported_check),
+        cmocka_unit_test(selector_objects),
         cmocka_unit_test(selectors_are_bounded),
         cmocka_unit_test(parse_never_crashes_on_random_input),
     };

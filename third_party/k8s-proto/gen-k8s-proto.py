@@ -24,6 +24,9 @@ PACKAGES = [
     ("k8s.io/api/batch/v1", "batch/v1"),
     ("k8s.io/api/autoscaling/v2", "autoscaling/v2"),
     ("k8s.io/api/policy/v1", "policy/v1"),
+    ("k8s.io/api/autoscaling/v1", "autoscaling/v1"),
+    ("k8s.io/api/authentication/v1", "authentication.k8s.io/v1"),
+    ("k8s.io/api/authorization/v1", "authorization.k8s.io/v1"),
 ]
 
 SCALARS = {
