@@ -1,0 +1,187 @@
+/* quantity: parsing of resource.Quantity text and exact conversion to scaled integers. */
+#include "quantity/quantity.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef unsigned __int128 u128;
+
+/* Digits kept exactly; anything beyond becomes the "inexact" flag (10^36 < 2^120). */
+#define MAX_SIG_DIGITS 36
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Reads the number part: digits, optional fraction. Returns the number of characters used or
+ * -EINVAL when there is no digit at all. */
+static int parse_number(const char *s, quantity_t *q)
+{
+    int i = 0, ndigits = 0, nsig = 0;
+    bool in_fraction = false;
+    for (;; i++) {
+        if (s[i] == '.' && !in_fraction) {
+            in_fraction = true;
+            continue;
+        }
+        if (!is_digit(s[i]))
+            break;
+        ndigits++;
+        int d = s[i] - '0';
+        if (nsig == 0 && d == 0) { /* leading zeros are not significant */
+            if (in_fraction)
+                q->exp10--;
+            continue;
+        }
+        if (nsig < MAX_SIG_DIGITS) {
+            q->digits = q->digits * 10 + (u128)d;
+            nsig++;
+            if (in_fraction)
+                q->exp10--;
+        } else {
+            if (d != 0)
+                q->inexact = true;
+            if (!in_fraction)
+                q->exp10++;
+        }
+    }
+    return ndigits ? i : -EINVAL;
+}
+
+/* The suffix after the number: SI, binary SI or a decimal exponent. */
+static int parse_suffix(const char *s, quantity_t *q)
+{
+    static const struct {
+        const char *name;
+        int exp10, exp2;
+    } suffixes[] = {
+        {"", 0, 0},     {"Ki", 0, 10}, {"Mi", 0, 20}, {"Gi", 0, 30}, {"Ti", 0, 40},
+        {"Pi", 0, 50},  {"Ei", 0, 60}, {"n", -9, 0},  {"u", -6, 0},  {"m", -3, 0},
+        {"k", 3, 0},    {"M", 6, 0},   {"G", 9, 0},   {"T", 12, 0},  {"P", 15, 0},
+        {"E", 18, 0},
+    };
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        if (strcmp(s, suffixes[i].name) == 0) {
+            q->exp10 += suffixes[i].exp10;
+            q->exp2 = suffixes[i].exp2;
+            return 0;
+        }
+    }
+    if (s[0] != 'e' && s[0] != 'E')
+        return -EINVAL;
+    const char *p = s + 1;
+    bool neg = false;
+    if (*p == '+' || *p == '-')
+        neg = *p++ == '-';
+    if (!is_digit(*p))
+        return -EINVAL;
+    long e = 0;
+    for (; is_digit(*p); p++) {
+        if (e < 100000)
+            e = e * 10 + (*p - '0');
+    }
+    if (*p)
+        return -EINVAL;
+    q->exp10 += (int)(neg ? -e : e);
+    return 0;
+}
+
+int quantity_parse(const char *text, quantity_t *ret)
+{
+    if (!text || !*text || strlen(text) > QUANTITY_MAX_LEN)
+        return -EINVAL;
+    quantity_t q = {0};
+    const char *s = text;
+    if (*s == '+' || *s == '-')
+        q.negative = *s++ == '-';
+    int n = parse_number(s, &q);
+    if (n < 0)
+        return n;
+    int r = parse_suffix(s + n, &q);
+    if (r < 0)
+        return r;
+    if (q.digits == 0 && !q.inexact)
+        q.negative = false;
+    *ret = q;
+    return 0;
+}
+
+/* Multiplies *v by m, saturating: returns false on overflow past limit. */
+static bool mul_bounded(u128 *v, u128 m, u128 limit)
+{
+    if (*v != 0 && m > limit / *v)
+        return false;
+    *v *= m;
+    return *v <= limit;
+}
+
+/* The magnitude ceil(|q| * 10^scale) (or floor for negative values, which upstream's round-up
+ * toward +infinity means); *saturated on overflow past INT64_MAX + 1. */
+static u128 magnitude(const quantity_t *q, int scale, bool round_up, bool *saturated)
+{
+    const u128 limit = (u128)INT64_MAX + 1;
+    u128 v = q->digits;
+    bool rem = q->inexact;
+    long e10 = (long)q->exp10 + scale;
+    *saturated = false;
+    if (v == 0)
+        return rem && round_up ? 1 : 0;
+    /* Apply the binary exponent first while v is still small relative to 2^128. */
+    for (int i = 0; i < q->exp2; i++) {
+        while (v >> 126) { /* make room by consuming a negative decimal exponent */
+            if (e10 >= 0) {
+                *saturated = true;
+                return limit;
+            }
+            rem |= v % 10 != 0;
+            v /= 10;
+            e10++;
+        }
+        v <<= 1;
+    }
+    for (; e10 > 0; e10--) {
+        if (!mul_bounded(&v, 10, limit)) {
+            *saturated = true;
+            return limit;
+        }
+    }
+    for (; e10 < 0 && v; e10++) {
+        rem |= v % 10 != 0;
+        v /= 10;
+    }
+    if (e10 < 0) /* v reached 0 */
+        rem = true;
+    if (rem && round_up)
+        v++;
+    if (v > limit) {
+        *saturated = true;
+        return limit;
+    }
+    return v;
+}
+
+int64_t quantity_scaled(const quantity_t *q, int scale)
+{
+    bool sat;
+    /* Upstream rounds toward +infinity: up in magnitude for positive, down for negative. */
+    u128 m = magnitude(q, scale, !q->negative, &sat);
+    if (q->negative) {
+        if (sat || m > (u128)INT64_MAX)
+            return INT64_MIN;
+        return -(int64_t)m;
+    }
+    if (sat || m > (u128)INT64_MAX)
+        return INT64_MAX;
+    return (int64_t)m;
+}
+
+int64_t quantity_parse_value(const char *text, int scale, int64_t def)
+{
+    quantity_t q;
+    if (quantity_parse(text, &q) < 0)
+        return def;
+    return quantity_scaled(&q, scale);
+}
