@@ -56,9 +56,8 @@ void scheduler_on_node(scheduler_t *s, const cJSON *node, bool deleted, int64_t 
     }
     bool known = sched_find_node(s->snap, name) != NULL;
     if (scheduler_snapshot_set_node(s->snap, node, NULL) == 0)
-        scheduler_queue_move_all(s->queue, known ? SCHEDULER_EVENT_NODE_UPDATE
-                                                 : SCHEDULER_EVENT_NODE_ADD,
-                                 now);
+        scheduler_queue_move_all(
+            s->queue, known ? SCHEDULER_EVENT_NODE_UPDATE : SCHEDULER_EVENT_NODE_ADD, now);
 }
 
 /* Pending pods of ours go to the queue; bound pods to the snapshot (an assumed pod is
@@ -90,16 +89,17 @@ void scheduler_on_pod(scheduler_t *s, const cJSON *pod, bool deleted, int64_t no
 void scheduler_on_object(scheduler_t *s, const cJSON *obj, bool deleted, int64_t now)
 {
     if (deleted)
-        scheduler_snapshot_remove_object(s->snap, sched_str(obj, "kind") ? sched_str(obj, "kind") : "",
-                                         sched_str(obj, "metadata.namespace"),
-                                         sched_str(obj, "metadata.name") ? sched_str(obj, "metadata.name") : "");
+        scheduler_snapshot_remove_object(
+            s->snap, sched_str(obj, "kind") ? sched_str(obj, "kind") : "",
+            sched_str(obj, "metadata.namespace"),
+            sched_str(obj, "metadata.name") ? sched_str(obj, "metadata.name") : "");
     else if (scheduler_snapshot_set_object(s->snap, obj, NULL) < 0)
         return;
     scheduler_queue_move_all(s->queue, SCHEDULER_EVENT_OTHER, now);
 }
 
-static void report_unschedulable(scheduler_t *s, const cJSON *pod, const char *ns,
-                                 const char *name, const char *message, time_t now_wall)
+static void report_unschedulable(scheduler_t *s, const cJSON *pod, const char *ns, const char *name,
+                                 const char *message, time_t now_wall)
 {
     cJSON *patch = scheduler_unschedulable_patch_json(pod, message, now_wall);
     cJSON *event = scheduler_event_json(pod, NULL, message, now_wall);

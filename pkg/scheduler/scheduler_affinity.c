@@ -52,8 +52,8 @@ static bool requirement_matches(const cJSON *req, const char *value, bool fields
     if (strcmp(op, "Gt") == 0 || strcmp(op, "Lt") == 0) {
         long long have, want;
         const cJSON *first = cJSON_GetArrayItem(values, 0);
-        if (cJSON_GetArraySize(values) != 1 || !cJSON_IsString(first) ||
-            !parse_i64(value, &have) || !parse_i64(first->valuestring, &want))
+        if (cJSON_GetArraySize(values) != 1 || !cJSON_IsString(first) || !parse_i64(value, &have) ||
+            !parse_i64(first->valuestring, &want))
             return false;
         return op[0] == 'G' ? have > want : have < want;
     }
@@ -231,8 +231,8 @@ static bool satisfies_existing_anti_affinity(const scheduler_snapshot_t *s, cons
     return true;
 }
 
-void sched_filter_inter_pod(const scheduler_snapshot_t *s, const cJSON *pod,
-                            const sched_node_t *n, sched_status_t *st)
+void sched_filter_inter_pod(const scheduler_snapshot_t *s, const cJSON *pod, const sched_node_t *n,
+                            sched_status_t *st)
 {
     if (!satisfies_affinity(s, pod, n))
         sched_status_add(st, SCHED_UNRESOLVABLE, "node(s) didn't match pod affinity rules");
@@ -277,9 +277,8 @@ static size_t count_matching(const sched_node_t *m, const labels_selector_t *sel
 }
 
 /* Skew check of one constraint for node n. */
-static bool constraint_ok(const scheduler_snapshot_t *s, const cJSON *pod,
-                          const cJSON *constraints, const cJSON *c, const sched_node_t *n,
-                          const labels_selector_t *sel)
+static bool constraint_ok(const scheduler_snapshot_t *s, const cJSON *pod, const cJSON *constraints,
+                          const cJSON *c, const sched_node_t *n, const labels_selector_t *sel)
 {
     const char *key = sched_str(c, "topologyKey"), *nv = sched_label(n->labels, key);
     const char *ns = sched_str(pod, "metadata.namespace");

@@ -111,7 +111,8 @@ cJSON *scheduler_event_json(const cJSON *pod, const char *node, const char *mess
 {
     char ts[32];
     const char *ns = sched_str(pod, "metadata.namespace"), *name = sched_str(pod, "metadata.name");
-    const char *uid = sched_str(pod, "metadata.uid"), *rv = sched_str(pod, "metadata.resourceVersion");
+    const char *uid = sched_str(pod, "metadata.uid"),
+               *rv = sched_str(pod, "metadata.resourceVersion");
     ns = ns ? ns : "default";
     rfc3339(now_wall, ts, sizeof(ts));
     cJSON *e = cJSON_CreateObject();
@@ -133,8 +134,8 @@ cJSON *scheduler_event_json(const cJSON *pod, const char *node, const char *mess
     if (rv)
         cJSON_AddStringToObject(io, "resourceVersion", rv);
     if (node) {
-        char *msg = util_strdup_printf("Successfully assigned %s/%s to %s", ns, name ? name : "",
-                                       node);
+        char *msg =
+            util_strdup_printf("Successfully assigned %s/%s to %s", ns, name ? name : "", node);
         cJSON_AddStringToObject(e, "type", "Normal");
         cJSON_AddStringToObject(e, "reason", "Scheduled");
         cJSON_AddStringToObject(e, "message", msg);

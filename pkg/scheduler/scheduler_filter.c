@@ -92,8 +92,8 @@ static void filter_taints(const cJSON *pod, const sched_node_t *n, sched_status_
         if (sched_tolerates(tols, t))
             continue;
         const char *key = sched_str(t, "key"), *value = sched_str(t, "value");
-        char *reason = util_strdup_printf("node(s) had untolerated taint {%s: %s}",
-                                          key ? key : "", value ? value : "");
+        char *reason = util_strdup_printf("node(s) had untolerated taint {%s: %s}", key ? key : "",
+                                          value ? value : "");
         sched_status_add(st, SCHED_UNRESOLVABLE, reason);
         free(reason);
         return;
@@ -169,8 +169,7 @@ static void filter_ports(const cJSON *pod, const sched_node_t *n, sched_status_t
 
 /* One resource: fails with "Insufficient <name>"; unresolvable when even an empty node could
  * not hold the request (upstream marks those so preemption is not attempted). */
-static void fit_one(const char *name, int64_t want, int64_t used, int64_t alloc,
-                    sched_status_t *st)
+static void fit_one(const char *name, int64_t want, int64_t used, int64_t alloc, sched_status_t *st)
 {
     if (want == 0 || want <= alloc - used)
         return;

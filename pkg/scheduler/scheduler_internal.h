@@ -67,8 +67,8 @@ bool sched_node_selector_term_matches(const cJSON *term, const sched_node_t *n);
 /* Inter-pod affinity terms (scheduler_affinity.c). */
 bool sched_term_matches_pod(const cJSON *term, const char *term_ns, const sched_pod_t *p);
 bool sched_term_matches_obj(const cJSON *term, const char *term_ns, const cJSON *pod);
-void sched_filter_inter_pod(const scheduler_snapshot_t *s, const cJSON *pod,
-                            const sched_node_t *n, sched_status_t *st);
+void sched_filter_inter_pod(const scheduler_snapshot_t *s, const cJSON *pod, const sched_node_t *n,
+                            sched_status_t *st);
 void sched_filter_topology_spread(const scheduler_snapshot_t *s, const cJSON *pod,
                                   const sched_node_t *n, sched_status_t *st);
 

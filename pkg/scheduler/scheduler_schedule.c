@@ -96,7 +96,7 @@ static char *fit_error(const cJSON *pod, size_t nnodes, const sched_status_t *st
     if (prefilter) {
         util_buf_printf(&b, " %s.", prefilter->reasons[0]);
         hist_add(&pre, "Preemption is not helpful for scheduling", nnodes);
-    } else {
+    } else if (statuses) {
         for (size_t i = 0; i < nnodes; i++) {
             for (size_t j = 0; j < statuses[i].nreasons; j++)
                 hist_add(&h, statuses[i].reasons[j], 1);
@@ -129,8 +129,8 @@ static char *fit_error(const cJSON *pod, size_t nnodes, const sched_status_t *st
 
 /* ---- the cycle ------------------------------------------------------------------------------ */
 
-static void total_scores(const scheduler_snapshot_t *s, const cJSON *pod,
-                         sched_node_t *const *cand, size_t n, int64_t *total)
+static void total_scores(const scheduler_snapshot_t *s, const cJSON *pod, sched_node_t *const *cand,
+                         size_t n, int64_t *total)
 {
     scheduler_resources_t req;
     scheduler_pod_requests(pod, true, &req);

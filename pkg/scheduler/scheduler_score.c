@@ -110,8 +110,7 @@ static int64_t node_image_size(const sched_node_t *n, const char *want)
     return 0;
 }
 
-static int64_t score_images(const scheduler_snapshot_t *s, const cJSON *pod,
-                            const sched_node_t *n)
+static int64_t score_images(const scheduler_snapshot_t *s, const cJSON *pod, const sched_node_t *n)
 {
     const int64_t min_threshold = 23LL * 1024 * 1024, max_per_container = 1000LL * 1024 * 1024;
     double sum = 0;
@@ -151,12 +150,12 @@ static int64_t score_node_affinity(const cJSON *pod, const sched_node_t *n)
     int64_t sum = 0;
     const cJSON *t;
     cJSON_ArrayForEach(
-        t, sched_get(pod, "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution"))
+        t, sched_get(pod,
+                     "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution"))
     {
         const cJSON *w = cJSON_GetObjectItemCaseSensitive(t, "weight");
         if (cJSON_IsNumber(w) && w->valuedouble > 0 && w->valuedouble <= 100 &&
-            sched_node_selector_term_matches(cJSON_GetObjectItemCaseSensitive(t, "preference"),
-                                             n))
+            sched_node_selector_term_matches(cJSON_GetObjectItemCaseSensitive(t, "preference"), n))
             sum += (int64_t)w->valuedouble;
     }
     return sum;
@@ -189,8 +188,8 @@ static int64_t score_taints(const cJSON *pod, const sched_node_t *n)
 #define PREFERRED "preferredDuringSchedulingIgnoredDuringExecution"
 
 /* Adds sign*weight to every candidate whose topologyKey value equals that of node m. */
-static void add_domain(sched_node_t *const *nodes, size_t n,
-                       const cJSON *term, const sched_node_t *m, int64_t w, int64_t *scores)
+static void add_domain(sched_node_t *const *nodes, size_t n, const cJSON *term,
+                       const sched_node_t *m, int64_t w, int64_t *scores)
 {
     const char *key = sched_str(term, "topologyKey");
     const char *mv = sched_label(m->labels, key);
@@ -209,8 +208,7 @@ static int64_t term_weight(const cJSON *wt)
     return cJSON_IsNumber(w) ? (int64_t)w->valuedouble : 0;
 }
 
-static void score_existing_pod(const cJSON *pod,
-                               const sched_node_t *m, const sched_pod_t *e,
+static void score_existing_pod(const cJSON *pod, const sched_node_t *m, const sched_pod_t *e,
                                sched_node_t *const *nodes, size_t n, int64_t *scores)
 {
     const char *ns = sched_str(pod, "metadata.namespace");
@@ -235,9 +233,8 @@ static void score_existing_pod(const cJSON *pod,
         }
     }
     /* Existing pods' required affinity counts with hardPodAffinityWeight 1. */
-    cJSON_ArrayForEach(t,
-                       sched_get(e->obj, "spec.affinity.podAffinity."
-                                         "requiredDuringSchedulingIgnoredDuringExecution"))
+    cJSON_ArrayForEach(t, sched_get(e->obj, "spec.affinity.podAffinity."
+                                            "requiredDuringSchedulingIgnoredDuringExecution"))
     {
         if (sched_term_matches_obj(t, e->ns, pod))
             add_domain(nodes, n, t, m, 1, scores);
@@ -320,7 +317,8 @@ static bool group_init(const scheduler_snapshot_t *s, const cJSON *pod, spread_g
         const cJSON *kv;
         cJSON_ArrayForEach(kv, sel)
         {
-            if (cJSON_IsString(kv) && !cJSON_GetObjectItemCaseSensitive(g->service_labels, kv->string))
+            if (cJSON_IsString(kv) &&
+                !cJSON_GetObjectItemCaseSensitive(g->service_labels, kv->string))
                 cJSON_AddStringToObject(g->service_labels, kv->string, kv->valuestring);
         }
     }
@@ -331,7 +329,8 @@ static bool group_matches(const spread_group_t *g, const char *ns, const sched_p
 {
     if (strcmp(p->ns, ns) != 0 || sched_get(p->obj, "metadata.deletionTimestamp"))
         return false;
-    if (g->service_labels && !labels_subset(g->service_labels, sched_get(p->obj, "metadata.labels")))
+    if (g->service_labels &&
+        !labels_subset(g->service_labels, sched_get(p->obj, "metadata.labels")))
         return false;
     if (g->owner_uid) {
         const char *uid = controller_uid(p->obj);
@@ -344,12 +343,11 @@ static bool group_matches(const spread_group_t *g, const char *ns, const sched_p
 typedef struct spread_constraint {
     const char *key;
     long max_skew;
-    labels_selector_t *sel; /* user constraints */
+    labels_selector_t *sel;      /* user constraints */
     const spread_group_t *group; /* system defaults */
 } spread_constraint_t;
 
-static size_t pods_matching_on(const sched_node_t *m, const spread_constraint_t *c,
-                               const char *ns)
+static size_t pods_matching_on(const sched_node_t *m, const spread_constraint_t *c, const char *ns)
 {
     size_t k = 0;
     for (size_t j = 0; j < m->npods; j++) {
@@ -429,8 +427,8 @@ static void score_spread(const scheduler_snapshot_t *s, const cJSON *pod,
                 util_error_free(&err);
                 continue;
             }
-            cs[nc++] = (spread_constraint_t){key, cJSON_IsNumber(skew) ? (long)skew->valuedouble : 1,
-                                             sel, NULL};
+            cs[nc++] = (spread_constraint_t){
+                key, cJSON_IsNumber(skew) ? (long)skew->valuedouble : 1, sel, NULL};
         }
     } else if (group_init(s, pod, &g)) {
         /* upstream's systemDefaultConstraints */

@@ -262,8 +262,8 @@ static void node_resum(sched_node_t *n)
 static cJSON *node_taints(const cJSON *node)
 {
     const cJSON *spec_taints = sched_get(node, "spec.taints");
-    cJSON *taints = cJSON_IsArray(spec_taints) ? cJSON_Duplicate(spec_taints, true)
-                                               : cJSON_CreateArray();
+    cJSON *taints =
+        cJSON_IsArray(spec_taints) ? cJSON_Duplicate(spec_taints, true) : cJSON_CreateArray();
     const char *ready = NULL;
     const cJSON *c;
     cJSON_ArrayForEach(c, sched_get(node, "status.conditions"))
@@ -387,8 +387,10 @@ int scheduler_snapshot_assume(scheduler_snapshot_t *s, const cJSON *pod, const c
     p->obj = cJSON_Duplicate(pod, true);
     scheduler_pod_requests(pod, false, &p->req);
     scheduler_pod_requests(pod, true, &p->nonzero);
-    p->has_anti = cJSON_GetArraySize(sched_get(
-                      pod, "spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution")) > 0;
+    p->has_anti =
+        cJSON_GetArraySize(sched_get(
+            pod, "spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution")) >
+        0;
     sched_node_t *n = sched_find_node(s, node_name);
     if (n)
         node_attach(n, p);
