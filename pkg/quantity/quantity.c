@@ -6,7 +6,61 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef unsigned __int128 u128;
+typedef quantity_u128_t u128;
+
+/* ---- the few 128-bit operations we need ----------------------------------------------------- */
+
+static bool u_zero(u128 v)
+{
+    return v.hi == 0 && v.lo == 0;
+}
+
+static int u_cmp(u128 a, u128 b)
+{
+    if (a.hi != b.hi)
+        return a.hi < b.hi ? -1 : 1;
+    return a.lo < b.lo ? -1 : a.lo > b.lo;
+}
+
+static u128 u_add(u128 a, u128 b)
+{
+    u128 r = {a.hi + b.hi, a.lo + b.lo};
+    if (r.lo < a.lo)
+        r.hi++;
+    return r;
+}
+
+static u128 u_small(uint64_t v)
+{
+    return (u128){0, v};
+}
+
+static u128 u_shl1(u128 v)
+{
+    return (u128){(v.hi << 1) | (v.lo >> 63), v.lo << 1};
+}
+
+/* v * 10 = v * 8 + v * 2 (callers keep v below 2^124). */
+static u128 u_mul10(u128 v)
+{
+    u128 two = u_shl1(v);
+    return u_add(u_shl1(u_shl1(two)), two);
+}
+
+/* v / 10 by 32-bit limbs; *rem gets v % 10. */
+static u128 u_div10(u128 v, unsigned *rem)
+{
+    uint32_t limbs[4] = {(uint32_t)(v.hi >> 32), (uint32_t)v.hi, (uint32_t)(v.lo >> 32),
+                         (uint32_t)v.lo};
+    uint64_t r = 0;
+    for (int i = 0; i < 4; i++) {
+        uint64_t cur = (r << 32) | limbs[i];
+        limbs[i] = (uint32_t)(cur / 10);
+        r = cur % 10;
+    }
+    *rem = (unsigned)r;
+    return (u128){((uint64_t)limbs[0] << 32) | limbs[1], ((uint64_t)limbs[2] << 32) | limbs[3]};
+}
 
 /* Digits kept exactly; anything beyond becomes the "inexact" flag (10^36 < 2^120). */
 #define MAX_SIG_DIGITS 36
@@ -37,7 +91,7 @@ static int parse_number(const char *s, quantity_t *q)
             continue;
         }
         if (nsig < MAX_SIG_DIGITS) {
-            q->digits = q->digits * 10 + (u128)d;
+            q->digits = u_add(u_mul10(q->digits), u_small((uint64_t)d));
             nsig++;
             if (in_fraction)
                 q->exp10--;
@@ -102,60 +156,53 @@ int quantity_parse(const char *text, quantity_t *ret)
     int r = parse_suffix(s + n, &q);
     if (r < 0)
         return r;
-    if (q.digits == 0 && !q.inexact)
+    if (u_zero(q.digits) && !q.inexact)
         q.negative = false;
     *ret = q;
     return 0;
 }
 
-/* Multiplies *v by m, saturating: returns false on overflow past limit. */
-static bool mul_bounded(u128 *v, u128 m, u128 limit)
-{
-    if (*v != 0 && m > limit / *v)
-        return false;
-    *v *= m;
-    return *v <= limit;
-}
-
-/* The magnitude ceil(|q| * 10^scale) (or floor for negative values, which upstream's round-up
- * toward +infinity means); *saturated on overflow past INT64_MAX + 1. */
+/* The magnitude |q| * 10^scale rounded up (round_up) or down, as a u128 no larger than
+ * 2^63; *saturated when it would be larger. */
 static u128 magnitude(const quantity_t *q, int scale, bool round_up, bool *saturated)
 {
-    const u128 limit = (u128)INT64_MAX + 1;
+    const u128 limit = {0, (uint64_t)INT64_MAX + 1};
     u128 v = q->digits;
     bool rem = q->inexact;
     long e10 = (long)q->exp10 + scale;
+    unsigned r;
     *saturated = false;
-    if (v == 0)
-        return rem && round_up ? 1 : 0;
+    if (u_zero(v))
+        return u_small(rem && round_up ? 1 : 0);
     /* Apply the binary exponent first while v is still small relative to 2^128. */
     for (int i = 0; i < q->exp2; i++) {
-        while (v >> 126) { /* make room by consuming a negative decimal exponent */
+        while (v.hi >> 60) { /* make room by consuming a negative decimal exponent */
             if (e10 >= 0) {
                 *saturated = true;
                 return limit;
             }
-            rem |= v % 10 != 0;
-            v /= 10;
+            v = u_div10(v, &r);
+            rem |= r != 0;
             e10++;
         }
-        v <<= 1;
+        v = u_shl1(v);
     }
     for (; e10 > 0; e10--) {
-        if (!mul_bounded(&v, 10, limit)) {
+        if (u_cmp(v, limit) > 0) {
             *saturated = true;
             return limit;
         }
+        v = u_mul10(v); /* v <= 2^63 here, so v * 10 < 2^67 */
     }
-    for (; e10 < 0 && v; e10++) {
-        rem |= v % 10 != 0;
-        v /= 10;
+    for (; e10 < 0 && !u_zero(v); e10++) {
+        v = u_div10(v, &r);
+        rem |= r != 0;
     }
     if (e10 < 0) /* v reached 0 */
         rem = true;
     if (rem && round_up)
-        v++;
-    if (v > limit) {
+        v = u_add(v, u_small(1));
+    if (u_cmp(v, limit) > 0) {
         *saturated = true;
         return limit;
     }
@@ -168,13 +215,13 @@ int64_t quantity_scaled(const quantity_t *q, int scale)
     /* Upstream rounds toward +infinity: up in magnitude for positive, down for negative. */
     u128 m = magnitude(q, scale, !q->negative, &sat);
     if (q->negative) {
-        if (sat || m > (u128)INT64_MAX)
+        if (sat || m.hi || m.lo > (uint64_t)INT64_MAX)
             return INT64_MIN;
-        return -(int64_t)m;
+        return -(int64_t)m.lo;
     }
-    if (sat || m > (u128)INT64_MAX)
+    if (sat || m.hi || m.lo > (uint64_t)INT64_MAX)
         return INT64_MAX;
-    return (int64_t)m;
+    return (int64_t)m.lo;
 }
 
 int64_t quantity_parse_value(const char *text, int scale, int64_t def)

@@ -18,19 +18,24 @@
 
 #define QUANTITY_MAX_LEN 128 /* upstream has no limit; nothing sensible is longer */
 
+/* 128-bit unsigned integer in two halves (armv7 has no __int128). */
+typedef struct quantity_u128 {
+    uint64_t hi, lo;
+} quantity_u128_t;
+
 typedef struct quantity {
     bool negative;
-    unsigned __int128 digits; /* significant digits; further digits only mark inexact */
-    bool inexact;             /* digits were dropped (a tiny non-zero remainder exists) */
-    int exp10;                /* decimal exponent applied to digits */
-    int exp2;                 /* binary exponent (Ki = 10, Mi = 20, ...) */
+    quantity_u128_t digits; /* significant digits; further digits only mark inexact */
+    bool inexact;           /* digits were dropped (a tiny non-zero remainder exists) */
+    int exp10;              /* decimal exponent applied to digits */
+    int exp2;               /* binary exponent (Ki = 10, Mi = 20, ...) */
 } quantity_t;
 
 /* Parses text; -EINVAL for anything upstream would reject (and for longer than
  * QUANTITY_MAX_LEN). */
 int quantity_parse(const char *text, quantity_t *ret);
-/* The value in units of 10^-scale, rounded up (away from zero is not upstream: upstream rounds
- * toward +infinity), saturating. scale 0: Value(); scale 3: MilliValue(). */
+/* The value in units of 10^-scale, rounded toward +infinity like upstream, saturating.
+ * scale 0: Value(); scale 3: MilliValue(). */
 int64_t quantity_scaled(const quantity_t *q, int scale);
 static inline int64_t quantity_value(const quantity_t *q)
 {
