@@ -145,105 +145,135 @@ bool sched_term_matches_pod(const cJSON *term, const char *term_ns, const sched_
     return sched_term_matches_obj(term, term_ns, p->obj);
 }
 
-/* True if some pod matching term runs on a node whose topologyKey value equals value. */
-static bool pods_in_domain(const scheduler_snapshot_t *s, const cJSON *term, const char *term_ns,
-                           const char *value, size_t *ret_total)
-{
-    const char *key = sched_str(term, "topologyKey");
-    bool found = false;
-    for (size_t i = 0; key && i < s->nnodes; i++) {
-        const char *v = sched_label(s->nodes[i]->labels, key);
-        if (!v)
-            continue;
-        for (size_t j = 0; j < s->nodes[i]->npods; j++) {
-            if (!sched_term_matches_pod(term, term_ns, s->nodes[i]->pods[j]))
-                continue;
-            if (ret_total)
-                (*ret_total)++;
-            if (value && strcmp(v, value) == 0) {
-                found = true;
-                if (!ret_total)
-                    return true;
-            }
-        }
-    }
-    return found;
-}
-
 #define REQUIRED "requiredDuringSchedulingIgnoredDuringExecution"
 
-static bool satisfies_affinity(const scheduler_snapshot_t *s, const cJSON *pod,
-                               const sched_node_t *n)
+/* ---- per-cycle state (upstream's PreFilter state): computed once per pod, used per node ---- */
+
+typedef struct sched_pair {
+    int term;
+    const char *key, *value; /* value points into a node's labels */
+    size_t count;
+} sched_pair_t;
+
+typedef struct pairs {
+    sched_pair_t *v;
+    size_t n, cap;
+} pairs_t;
+
+static void pairs_add(pairs_t *p, int term, const char *key, const char *value, size_t k)
 {
-    const cJSON *terms = sched_get(pod, "spec.affinity.podAffinity." REQUIRED);
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->v[i].term == term && strcmp(p->v[i].key, key) == 0 &&
+            strcmp(p->v[i].value, value) == 0) {
+            p->v[i].count += k;
+            return;
+        }
+    }
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 8;
+        p->v = util_xrealloc(p->v, p->cap * sizeof(*p->v));
+    }
+    p->v[p->n++] = (sched_pair_t){term, key, value, k};
+}
+
+static const sched_pair_t *pairs_find(const pairs_t *p, int term, const char *key,
+                                      const char *value)
+{
+    for (size_t i = 0; value && i < p->n; i++)
+        if (p->v[i].term == term && strcmp(p->v[i].key, key) == 0 &&
+            strcmp(p->v[i].value, value) == 0)
+            return &p->v[i];
+    return NULL;
+}
+
+typedef struct spread_state {
+    const char *key;
+    long max_skew;
+    size_t min;
+    size_t self;
+    pairs_t dom; /* term 0, key, value -> matching pods */
+} spread_state_t;
+
+struct sched_cycle {
+    pairs_t blocked;  /* existing pods' required anti-affinity: (key, value) forbidden */
+    pairs_t affinity; /* incoming required affinity: (term, key, value) -> matching pods */
+    pairs_t anti;     /* incoming required anti-affinity: (term, key, value) -> matching pods */
+    int naffinity;    /* number of required affinity terms */
+    size_t aff_total; /* matching pods of any affinity term */
+    bool aff_self;    /* the pod matches all its own affinity terms */
+    spread_state_t *spread;
+    size_t nspread;
+};
+
+static labels_selector_t *term_selector(const cJSON *term)
+{
+    const cJSON *sel = cJSON_GetObjectItemCaseSensitive(term, "labelSelector");
+    labels_selector_t *ls = NULL;
+    util_error_t err = NULL;
+    if (!cJSON_IsObject(sel) || labels_selector_from_json(sel, &ls, &err) < 0) {
+        util_error_free(&err);
+        return NULL; /* a null or invalid selector matches nothing */
+    }
+    return ls;
+}
+
+static bool term_matches(const cJSON *term, const labels_selector_t *sel, const char *term_ns,
+                         const cJSON *pod)
+{
     const char *ns = sched_str(pod, "metadata.namespace");
-    if (cJSON_GetArraySize(terms) == 0)
-        return true;
-    bool ok = true, self_matches = true;
-    size_t total = 0;
+    return sel && term_namespace_matches(term, term_ns, ns ? ns : "default") &&
+           labels_selector_matches_object(sel, pod);
+}
+
+/* Counts, per (term, topology value), the pods matching each of the pod's terms. */
+static void count_terms(const scheduler_snapshot_t *s, const cJSON *terms, const char *ns,
+                        pairs_t *out, size_t *total, bool *self, const cJSON *pod)
+{
+    int i = 0;
     const cJSON *t;
     cJSON_ArrayForEach(t, terms)
     {
-        const char *value = sched_label(n->labels, sched_str(t, "topologyKey"));
-        if (!pods_in_domain(s, t, ns, value, &total) || !value)
-            ok = false;
-        self_matches &= sched_term_matches_obj(t, ns, pod);
+        const char *key = sched_str(t, "topologyKey");
+        labels_selector_t *sel = term_selector(t);
+        for (size_t m = 0; key && sel && m < s->nnodes; m++) {
+            const char *v = sched_label(s->nodes[m]->labels, key);
+            for (size_t j = 0; v && j < s->nodes[m]->npods; j++) {
+                const sched_pod_t *p = s->nodes[m]->pods[j];
+                if (!sched_get(p->obj, "metadata.deletionTimestamp") &&
+                    term_matches(t, sel, ns, p->obj)) {
+                    pairs_add(out, i, key, v, 1);
+                    if (total)
+                        (*total)++;
+                }
+            }
+        }
+        if (self)
+            *self &= term_matches(t, sel, ns, pod);
+        labels_selector_free(sel);
+        i++;
     }
-    /* The first pod of a group that selects itself may go anywhere (upstream's special case
-     * for when no pod in the cluster matches the terms). */
-    return ok || (total == 0 && self_matches);
 }
 
-static bool satisfies_anti_affinity(const scheduler_snapshot_t *s, const cJSON *pod,
-                                    const sched_node_t *n)
-{
-    const char *ns = sched_str(pod, "metadata.namespace");
-    const cJSON *t;
-    cJSON_ArrayForEach(t, sched_get(pod, "spec.affinity.podAntiAffinity." REQUIRED))
-    {
-        const char *value = sched_label(n->labels, sched_str(t, "topologyKey"));
-        if (value && pods_in_domain(s, t, ns, value, NULL))
-            return false;
-    }
-    return true;
-}
-
-/* Existing pods whose required anti-affinity selects the incoming pod forbid their domain. */
-static bool satisfies_existing_anti_affinity(const scheduler_snapshot_t *s, const cJSON *pod,
-                                             const sched_node_t *n)
+/* Domains where an existing pod's required anti-affinity selects the incoming pod. */
+static void count_blocked(const scheduler_snapshot_t *s, const cJSON *pod, pairs_t *out)
 {
     for (size_t i = 0; i < s->nnodes; i++) {
         const sched_node_t *m = s->nodes[i];
         for (size_t j = 0; m->nanti && j < m->npods; j++) {
             const sched_pod_t *e = m->pods[j];
-            if (!e->has_anti)
-                continue;
-            const cJSON *t, *terms = sched_get(e->obj, "spec.affinity.podAntiAffinity." REQUIRED);
-            cJSON_ArrayForEach(t, terms)
+            int k = 0;
+            const cJSON *t;
+            cJSON_ArrayForEach(t, e->anti_terms)
             {
                 const char *key = sched_str(t, "topologyKey");
-                const char *mv = sched_label(m->labels, key), *nv = sched_label(n->labels, key);
-                if (mv && nv && strcmp(mv, nv) == 0 && sched_term_matches_obj(t, e->ns, pod))
-                    return false;
+                const char *v = key ? sched_label(m->labels, key) : NULL;
+                if (v && (size_t)k < e->nanti_sel && term_matches(t, e->anti_sel[k], e->ns, pod))
+                    pairs_add(out, 0, key, v, 1);
+                k++;
             }
         }
     }
-    return true;
 }
-
-void sched_filter_inter_pod(const scheduler_snapshot_t *s, const cJSON *pod, const sched_node_t *n,
-                            sched_status_t *st)
-{
-    if (!satisfies_affinity(s, pod, n))
-        sched_status_add(st, SCHED_UNRESOLVABLE, "node(s) didn't match pod affinity rules");
-    else if (!satisfies_anti_affinity(s, pod, n))
-        sched_status_add(st, SCHED_UNSCHEDULABLE, "node(s) didn't match pod anti-affinity rules");
-    else if (!satisfies_existing_anti_affinity(s, pod, n))
-        sched_status_add(st, SCHED_UNSCHEDULABLE,
-                         "node(s) didn't satisfy existing pods anti-affinity rules");
-}
-
-/* ---- PodTopologySpread (DoNotSchedule) ------------------------------------------------------ */
 
 static bool is_hard(const cJSON *c)
 {
@@ -276,76 +306,145 @@ static size_t count_matching(const sched_node_t *m, const labels_selector_t *sel
     return k;
 }
 
-/* Skew check of one constraint for node n. */
-static bool constraint_ok(const scheduler_snapshot_t *s, const cJSON *pod, const cJSON *constraints,
-                          const cJSON *c, const sched_node_t *n, const labels_selector_t *sel)
+/* One hard constraint: pods per domain over eligible nodes, the global minimum, self-match. */
+static void spread_init(const scheduler_snapshot_t *s, const cJSON *pod, const cJSON *constraints,
+                        const cJSON *c, spread_state_t *st)
 {
-    const char *key = sched_str(c, "topologyKey"), *nv = sched_label(n->labels, key);
     const char *ns = sched_str(pod, "metadata.namespace");
     const cJSON *skew = cJSON_GetObjectItemCaseSensitive(c, "maxSkew");
     const cJSON *mind = cJSON_GetObjectItemCaseSensitive(c, "minDomains");
-    long max_skew = cJSON_IsNumber(skew) ? (long)skew->valuedouble : 1;
     long min_domains = cJSON_IsNumber(mind) ? (long)mind->valuedouble : 1;
+    labels_selector_t *sel = term_selector(c);
     ns = ns ? ns : "default";
-    /* Count per domain (value), over eligible nodes. */
-    const char **values = util_xcalloc(s->nnodes + 1, sizeof(*values));
-    size_t *counts = util_xcalloc(s->nnodes + 1, sizeof(*counts)), ndom = 0, here = 0;
-    for (size_t i = 0; i < s->nnodes; i++) {
+    st->key = sched_str(c, "topologyKey");
+    st->max_skew = cJSON_IsNumber(skew) ? (long)skew->valuedouble : 1;
+    for (size_t i = 0; sel && st->key && i < s->nnodes; i++) {
         const sched_node_t *m = s->nodes[i];
-        if (!spread_eligible(pod, constraints, m))
-            continue;
-        const char *v = sched_label(m->labels, key);
-        size_t d = 0;
-        while (d < ndom && strcmp(values[d], v) != 0)
-            d++;
-        if (d == ndom)
-            values[ndom++] = v;
-        counts[d] += count_matching(m, sel, ns);
+        if (spread_eligible(pod, constraints, m))
+            pairs_add(&st->dom, 0, st->key, sched_label(m->labels, st->key),
+                      count_matching(m, sel, ns));
     }
-    size_t min = SIZE_MAX;
-    for (size_t d = 0; d < ndom; d++) {
-        if (counts[d] < min)
-            min = counts[d];
-        if (strcmp(values[d], nv) == 0)
-            here = counts[d];
-    }
-    if (ndom == 0 || (long)ndom < min_domains)
-        min = 0;
-    free(values);
-    free(counts);
-    size_t self = labels_selector_matches_object(sel, pod) ? 1 : 0;
-    return (long)(here + self) - (long)min <= max_skew;
+    st->min = SIZE_MAX;
+    for (size_t d = 0; d < st->dom.n; d++)
+        if (st->dom.v[d].count < st->min)
+            st->min = st->dom.v[d].count;
+    if (st->dom.n == 0 || (long)st->dom.n < min_domains)
+        st->min = 0;
+    st->self = sel && labels_selector_matches_object(sel, pod) ? 1 : 0;
+    labels_selector_free(sel);
 }
 
-void sched_filter_topology_spread(const scheduler_snapshot_t *s, const cJSON *pod,
-                                  const sched_node_t *n, sched_status_t *st)
+sched_cycle_t *sched_cycle_new(const scheduler_snapshot_t *s, const cJSON *pod)
 {
+    sched_cycle_t *cy = util_xcalloc(1, sizeof(*cy));
+    const char *ns = sched_str(pod, "metadata.namespace");
+    const cJSON *aff = sched_get(pod, "spec.affinity.podAffinity." REQUIRED);
+    cy->naffinity = cJSON_GetArraySize(aff);
+    cy->aff_self = true;
+    count_terms(s, aff, ns, &cy->affinity, &cy->aff_total, &cy->aff_self, pod);
+    count_terms(s, sched_get(pod, "spec.affinity.podAntiAffinity." REQUIRED), ns, &cy->anti, NULL,
+                NULL, pod);
+    count_blocked(s, pod, &cy->blocked);
     const cJSON *c, *constraints = sched_get(pod, "spec.topologySpreadConstraints");
+    size_t nc = (size_t)cJSON_GetArraySize(constraints);
+    cy->spread = util_xcalloc(nc + 1, sizeof(*cy->spread));
     cJSON_ArrayForEach(c, constraints)
     {
-        if (!is_hard(c))
-            continue;
-        if (!sched_label(n->labels, sched_str(c, "topologyKey"))) {
+        if (is_hard(c))
+            spread_init(s, pod, constraints, c, &cy->spread[cy->nspread++]);
+    }
+    return cy;
+}
+
+sched_cycle_t *sched_cycle_free(sched_cycle_t *cy)
+{
+    if (!cy)
+        return NULL;
+    free(cy->blocked.v);
+    free(cy->affinity.v);
+    free(cy->anti.v);
+    for (size_t i = 0; i < cy->nspread; i++)
+        free(cy->spread[i].dom.v);
+    free(cy->spread);
+    free(cy);
+    return NULL;
+}
+
+static bool satisfies_affinity(const sched_cycle_t *cy, const cJSON *pod, const sched_node_t *n)
+{
+    if (cy->naffinity == 0)
+        return true;
+    bool ok = true;
+    int i = 0;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, sched_get(pod, "spec.affinity.podAffinity." REQUIRED))
+    {
+        const char *key = sched_str(t, "topologyKey");
+        const char *value = key ? sched_label(n->labels, key) : NULL;
+        if (!value || !pairs_find(&cy->affinity, i, key, value))
+            ok = false;
+        i++;
+    }
+    /* The first pod of a group that selects itself may go anywhere (upstream's special case
+     * for when no pod in the cluster matches the terms). */
+    return ok || (cy->aff_total == 0 && cy->aff_self);
+}
+
+static bool satisfies_anti_affinity(const sched_cycle_t *cy, const cJSON *pod,
+                                    const sched_node_t *n)
+{
+    int i = 0;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, sched_get(pod, "spec.affinity.podAntiAffinity." REQUIRED))
+    {
+        const char *key = sched_str(t, "topologyKey");
+        if (key && pairs_find(&cy->anti, i, key, sched_label(n->labels, key)))
+            return false;
+        i++;
+    }
+    return true;
+}
+
+static bool satisfies_existing_anti_affinity(const sched_cycle_t *cy, const sched_node_t *n)
+{
+    for (size_t i = 0; i < cy->blocked.n; i++) {
+        const char *v = sched_label(n->labels, cy->blocked.v[i].key);
+        if (v && strcmp(v, cy->blocked.v[i].value) == 0)
+            return false;
+    }
+    return true;
+}
+
+void sched_filter_inter_pod(const sched_cycle_t *cy, const cJSON *pod, const sched_node_t *n,
+                            sched_status_t *st)
+{
+    if (!satisfies_affinity(cy, pod, n))
+        sched_status_add(st, SCHED_UNRESOLVABLE, "node(s) didn't match pod affinity rules");
+    else if (!satisfies_anti_affinity(cy, pod, n))
+        sched_status_add(st, SCHED_UNSCHEDULABLE, "node(s) didn't match pod anti-affinity rules");
+    else if (!satisfies_existing_anti_affinity(cy, n))
+        sched_status_add(st, SCHED_UNSCHEDULABLE,
+                         "node(s) didn't satisfy existing pods anti-affinity rules");
+}
+
+/* ---- PodTopologySpread (DoNotSchedule) ------------------------------------------------------ */
+
+void sched_filter_topology_spread(const sched_cycle_t *cy, const sched_node_t *n,
+                                  sched_status_t *st)
+{
+    for (size_t i = 0; i < cy->nspread; i++) {
+        if (!cy->spread[i].key || !sched_label(n->labels, cy->spread[i].key)) {
             sched_status_add(st, SCHED_UNRESOLVABLE,
                              "node(s) didn't match pod topology spread constraints (missing "
                              "required label)");
             return;
         }
     }
-    cJSON_ArrayForEach(c, constraints)
-    {
-        if (!is_hard(c))
-            continue;
-        labels_selector_t *sel = NULL;
-        util_error_t err = NULL;
-        const cJSON *ls = cJSON_GetObjectItemCaseSensitive(c, "labelSelector");
-        if (labels_selector_from_json(ls, &sel, &err) < 0 || !sel) {
-            util_error_free(&err);
-            continue; /* a constraint without a selector matches no pods: skew 0 */
-        }
-        bool ok = constraint_ok(s, pod, constraints, c, n, sel);
-        labels_selector_free(sel);
-        if (!ok) {
+    for (size_t i = 0; i < cy->nspread; i++) {
+        const spread_state_t *sp = &cy->spread[i];
+        const sched_pair_t *d = pairs_find(&sp->dom, 0, sp->key, sched_label(n->labels, sp->key));
+        size_t here = d ? d->count : 0;
+        if ((long)(here + sp->self) - (long)sp->min > sp->max_skew) {
             sched_status_add(st, SCHED_UNSCHEDULABLE,
                              "node(s) didn't match pod topology spread constraints");
             return;

@@ -256,8 +256,8 @@ static void filter_volume_affinity(const scheduler_snapshot_t *s, const cJSON *p
 
 /* Runs the filters in upstream's default order, stopping at the first failing plugin (its
  * status may carry several reasons, e.g. "Insufficient cpu" and "Insufficient memory"). */
-void sched_filter(const scheduler_snapshot_t *s, const cJSON *pod, const sched_node_t *n,
-                  sched_status_t *st)
+void sched_filter(const scheduler_snapshot_t *s, const sched_cycle_t *cy, const cJSON *pod,
+                  const sched_node_t *n, sched_status_t *st)
 {
     filter_unschedulable(pod, n, st);
     if (!st->code)
@@ -273,9 +273,9 @@ void sched_filter(const scheduler_snapshot_t *s, const cJSON *pod, const sched_n
     if (!st->code)
         filter_volume_affinity(s, pod, n, st);
     if (!st->code)
-        sched_filter_topology_spread(s, pod, n, st);
+        sched_filter_topology_spread(cy, n, st);
     if (!st->code)
-        sched_filter_inter_pod(s, pod, n, st);
+        sched_filter_inter_pod(cy, pod, n, st);
 }
 
 char *scheduler_filter_node(const scheduler_snapshot_t *s, const cJSON *pod, const char *node)
@@ -285,8 +285,11 @@ char *scheduler_filter_node(const scheduler_snapshot_t *s, const cJSON *pod, con
         return util_xstrdup("node not found");
     sched_status_t st = {0};
     sched_prefilter(s, pod, &st);
-    if (!st.code)
-        sched_filter(s, pod, n, &st);
+    if (!st.code) {
+        sched_cycle_t *cy = sched_cycle_new(s, pod);
+        sched_filter(s, cy, pod, n, &st);
+        sched_cycle_free(cy);
+    }
     if (!st.code)
         return NULL;
     util_buf_t b = {0};

@@ -8,7 +8,10 @@ typedef struct sched_pod {
     char *ns, *name, *node;
     cJSON *obj;
     scheduler_resources_t req, nonzero;
-    bool has_anti; /* has required pod anti-affinity */
+    bool has_anti;                     /* has required pod anti-affinity */
+    const cJSON *anti_terms;           /* its required anti-affinity terms (inside obj) */
+    struct labels_selector **anti_sel; /* their selectors, parsed once */
+    size_t nanti_sel;
 } sched_pod_t;
 
 typedef struct sched_node {
@@ -55,10 +58,16 @@ const char *sched_str(const cJSON *obj, const char *path); /* "a.b.c" string or 
 const cJSON *sched_get(const cJSON *obj, const char *path);
 const char *sched_label(const cJSON *labels, const char *key);
 
+/* What the inter-pod affinity and topology spread filters precompute once per pod
+ * (scheduler_affinity.c), like upstream's PreFilter state. */
+typedef struct sched_cycle sched_cycle_t;
+sched_cycle_t *sched_cycle_new(const scheduler_snapshot_t *s, const cJSON *pod);
+sched_cycle_t *sched_cycle_free(sched_cycle_t *cy);
+
 /* Filters (scheduler_filter.c). A failing status fills st. */
 void sched_prefilter(const scheduler_snapshot_t *s, const cJSON *pod, sched_status_t *st);
-void sched_filter(const scheduler_snapshot_t *s, const cJSON *pod, const sched_node_t *n,
-                  sched_status_t *st);
+void sched_filter(const scheduler_snapshot_t *s, const sched_cycle_t *cy, const cJSON *pod,
+                  const sched_node_t *n, sched_status_t *st);
 /* Tolerations (scheduler_filter.c). */
 bool sched_tolerates(const cJSON *tolerations, const cJSON *taint);
 /* nodeSelector + required node affinity (scheduler_affinity.c). */
@@ -67,10 +76,10 @@ bool sched_node_selector_term_matches(const cJSON *term, const sched_node_t *n);
 /* Inter-pod affinity terms (scheduler_affinity.c). */
 bool sched_term_matches_pod(const cJSON *term, const char *term_ns, const sched_pod_t *p);
 bool sched_term_matches_obj(const cJSON *term, const char *term_ns, const cJSON *pod);
-void sched_filter_inter_pod(const scheduler_snapshot_t *s, const cJSON *pod, const sched_node_t *n,
+void sched_filter_inter_pod(const sched_cycle_t *cy, const cJSON *pod, const sched_node_t *n,
                             sched_status_t *st);
-void sched_filter_topology_spread(const scheduler_snapshot_t *s, const cJSON *pod,
-                                  const sched_node_t *n, sched_status_t *st);
+void sched_filter_topology_spread(const sched_cycle_t *cy, const sched_node_t *n,
+                                  sched_status_t *st);
 
 /* Scores of plugin p for candidate nodes (scheduler_score.c); req: the pod's non-zero
  * requests. */

@@ -180,11 +180,13 @@ void scheduler_schedule(scheduler_algo_t *a, const scheduler_snapshot_t *s, cons
     sched_status_t *st = util_xcalloc(s->nnodes, sizeof(*st));
     sched_node_t **cand = util_xcalloc(s->nnodes, sizeof(*cand));
     size_t n = 0;
+    sched_cycle_t *cy = sched_cycle_new(s, pod);
     for (size_t i = 0; i < s->nnodes; i++) {
-        sched_filter(s, pod, s->nodes[i], &st[i]);
+        sched_filter(s, cy, pod, s->nodes[i], &st[i]);
         if (!st[i].code)
             cand[n++] = s->nodes[i];
     }
+    sched_cycle_free(cy);
     ret->feasible_nodes = n;
     if (n == 0) {
         ret->message = fit_error(pod, s->nnodes, st, NULL);

@@ -110,10 +110,11 @@ static int64_t node_image_size(const sched_node_t *n, const char *want)
     return 0;
 }
 
-static int64_t score_images(const scheduler_snapshot_t *s, const cJSON *pod, const sched_node_t *n)
+static void score_images(const scheduler_snapshot_t *s, const cJSON *pod,
+                         sched_node_t *const *nodes, size_t n, int64_t *ret)
 {
-    const int64_t min_threshold = 23LL * 1024 * 1024, max_per_container = 1000LL * 1024 * 1024;
-    double sum = 0;
+    const double min_threshold = 23.0 * 1024 * 1024, max_per_container = 1000.0 * 1024 * 1024;
+    double *sum = util_xcalloc(n + 1, sizeof(*sum));
     int64_t ncontainers = 0;
     const cJSON *c;
     char want[512];
@@ -124,23 +125,22 @@ static int64_t score_images(const scheduler_snapshot_t *s, const cJSON *pod, con
         if (!image)
             continue;
         image_norm(image, want, sizeof(want));
-        int64_t size = node_image_size(n, want);
-        if (!size)
-            continue;
         /* Scaled by the share of nodes having it, so one node is not a magnet. */
         size_t have = 0;
         for (size_t i = 0; i < s->nnodes; i++)
             have += node_image_size(s->nodes[i], want) > 0;
-        sum += (double)size * (double)have / (double)s->nnodes;
+        for (size_t i = 0; have && i < n; i++)
+            sum[i] += (double)node_image_size(nodes[i], want) * (double)have / (double)s->nnodes;
     }
-    double max_threshold = (double)max_per_container * (double)ncontainers;
-    if (sum < min_threshold)
-        sum = min_threshold;
-    if (sum > max_threshold)
-        sum = max_threshold;
-    if (max_threshold <= min_threshold)
-        return 0;
-    return (int64_t)(MAX_SCORE * (sum - min_threshold) / (max_threshold - min_threshold));
+    double max_threshold = max_per_container * (double)ncontainers;
+    for (size_t i = 0; i < n; i++) {
+        double v = sum[i] < min_threshold ? min_threshold : sum[i];
+        v = v > max_threshold ? max_threshold : v;
+        ret[i] = max_threshold > min_threshold
+                     ? (int64_t)(MAX_SCORE * (v - min_threshold) / (max_threshold - min_threshold))
+                     : 0;
+    }
+    free(sum);
 }
 
 /* ---- NodeAffinity (preferred) and TaintToleration (PreferNoSchedule) ------------------------ */
@@ -360,48 +360,75 @@ static size_t pods_matching_on(const sched_node_t *m, const spread_constraint_t 
     return k;
 }
 
-/* Raw score of upstream's PodTopologySpread Score for each candidate; -1 marks ignored nodes. */
+/* Domains (values of one topology key) with the matching pods they hold. */
+typedef struct domains {
+    const char **value;
+    size_t *count;
+    bool *seen; /* among the candidates */
+    size_t n;
+} domains_t;
+
+static size_t domain_index(domains_t *d, const char *v)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (strcmp(d->value[i], v) == 0)
+            return i;
+    d->value[d->n] = v;
+    d->count[d->n] = 0;
+    d->seen[d->n] = false;
+    return d->n++;
+}
+
+/* Raw score of upstream's PodTopologySpread Score for each candidate; -1 marks ignored nodes.
+ * Pods are counted on every node matching the pod's node affinity; the normalizing weight
+ * of a constraint is log(domains among candidates + 2). */
 static void spread_raw(const scheduler_snapshot_t *s, const cJSON *pod,
                        const spread_constraint_t *cs, size_t nc, bool require_all,
                        sched_node_t *const *nodes, size_t n, int64_t *scores)
 {
     const char *ns = sched_str(pod, "metadata.namespace");
     ns = ns ? ns : "default";
-    double *score = util_xcalloc(n, sizeof(*score));
-    bool *ignored = util_xcalloc(n, sizeof(*ignored));
+    double *score = util_xcalloc(n + 1, sizeof(*score));
+    bool *ignored = util_xcalloc(n + 1, sizeof(*ignored));
+    bool *eligible = util_xcalloc(s->nnodes + 1, sizeof(*eligible));
+    size_t *idx = util_xcalloc(n + 1, sizeof(*idx));
+    domains_t d = {util_xcalloc(s->nnodes + 1, sizeof(char *)),
+                   util_xcalloc(s->nnodes + 1, sizeof(size_t)),
+                   util_xcalloc(s->nnodes + 1, sizeof(bool)), 0};
+    for (size_t m = 0; m < s->nnodes; m++)
+        eligible[m] = sched_node_matches_pod_affinity(pod, s->nodes[m]);
     for (size_t i = 0; i < n; i++)
         for (size_t c = 0; require_all && c < nc; c++)
             ignored[i] |= !sched_label(nodes[i]->labels, cs[c].key);
     for (size_t c = 0; c < nc; c++) {
-        /* Domains among candidates, for the normalizing weight log(size + 2). */
+        d.n = 0;
+        for (size_t m = 0; m < s->nnodes; m++) {
+            const char *v = sched_label(s->nodes[m]->labels, cs[c].key);
+            if (v && eligible[m])
+                d.count[domain_index(&d, v)] += pods_matching_on(s->nodes[m], &cs[c], ns);
+        }
         size_t size = 0;
         for (size_t i = 0; i < n; i++) {
             const char *v = sched_label(nodes[i]->labels, cs[c].key);
+            idx[i] = SIZE_MAX;
             if (ignored[i] || !v)
                 continue;
-            bool seen = false;
-            for (size_t j = 0; j < i && !seen; j++) {
-                const char *w = sched_label(nodes[j]->labels, cs[c].key);
-                seen = !ignored[j] && w && strcmp(v, w) == 0;
-            }
-            size += !seen;
+            idx[i] = domain_index(&d, v);
+            size += !d.seen[idx[i]];
+            d.seen[idx[i]] = true;
         }
         double weight = log((double)size + 2);
-        for (size_t i = 0; i < n; i++) {
-            const char *v = sched_label(nodes[i]->labels, cs[c].key);
-            if (ignored[i] || !v)
-                continue;
-            size_t cnt = 0;
-            for (size_t m = 0; m < s->nnodes; m++) {
-                const char *mv = sched_label(s->nodes[m]->labels, cs[c].key);
-                if (mv && strcmp(mv, v) == 0 && sched_node_matches_pod_affinity(pod, s->nodes[m]))
-                    cnt += pods_matching_on(s->nodes[m], &cs[c], ns);
-            }
-            score[i] += (double)cnt * weight + (double)(cs[c].max_skew - 1);
-        }
+        for (size_t i = 0; i < n; i++)
+            if (idx[i] != SIZE_MAX)
+                score[i] += (double)d.count[idx[i]] * weight + (double)(cs[c].max_skew - 1);
     }
     for (size_t i = 0; i < n; i++)
         scores[i] = ignored[i] ? -1 : (int64_t)llround(score[i]);
+    free(d.value);
+    free(d.count);
+    free(d.seen);
+    free(idx);
+    free(eligible);
     free(score);
     free(ignored);
 }
@@ -490,6 +517,9 @@ void sched_score(const scheduler_snapshot_t *s, const cJSON *pod, scheduler_scor
     case SCHEDULER_SCORE_TOPOLOGY_SPREAD:
         score_spread(s, pod, nodes, n, ret);
         return;
+    case SCHEDULER_SCORE_IMAGE_LOCALITY:
+        score_images(s, pod, nodes, n, ret);
+        return;
     default:
         break;
     }
@@ -501,9 +531,6 @@ void sched_score(const scheduler_snapshot_t *s, const cJSON *pod, scheduler_scor
             break;
         case SCHEDULER_SCORE_BALANCED_ALLOCATION:
             ret[i] = score_resources(node, req, true);
-            break;
-        case SCHEDULER_SCORE_IMAGE_LOCALITY:
-            ret[i] = score_images(s, pod, node);
             break;
         case SCHEDULER_SCORE_NODE_AFFINITY:
             ret[i] = score_node_affinity(pod, node);

@@ -1,6 +1,7 @@
 /* scheduler_snapshot: nodes with the pods bound to them and their summed requests. */
 #include "scheduler/scheduler_internal.h"
 #include "quantity/quantity.h"
+#include "labels/labels.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -160,6 +161,9 @@ static void pod_free(sched_pod_t *p)
     free(p->name);
     free(p->node);
     cJSON_Delete(p->obj);
+    for (size_t i = 0; i < p->nanti_sel; i++)
+        labels_selector_free(p->anti_sel[i]);
+    free(p->anti_sel);
     free(p);
 }
 
@@ -387,10 +391,23 @@ int scheduler_snapshot_assume(scheduler_snapshot_t *s, const cJSON *pod, const c
     p->obj = cJSON_Duplicate(pod, true);
     scheduler_pod_requests(pod, false, &p->req);
     scheduler_pod_requests(pod, true, &p->nonzero);
-    p->has_anti =
-        cJSON_GetArraySize(sched_get(
-            pod, "spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution")) >
-        0;
+    p->anti_terms = sched_get(
+        p->obj, "spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution");
+    p->has_anti = cJSON_GetArraySize(p->anti_terms) > 0;
+    if (p->has_anti) {
+        /* Parsed once: every cycle checks existing pods' anti-affinity against the new pod. */
+        const cJSON *t;
+        p->anti_sel = util_xcalloc((size_t)cJSON_GetArraySize(p->anti_terms), sizeof(*p->anti_sel));
+        cJSON_ArrayForEach(t, p->anti_terms)
+        {
+            const cJSON *sel = cJSON_GetObjectItemCaseSensitive(t, "labelSelector");
+            util_error_t e = NULL;
+            labels_selector_t *ls = NULL;
+            if (!cJSON_IsObject(sel) || labels_selector_from_json(sel, &ls, &e) < 0)
+                util_error_free(&e);
+            p->anti_sel[p->nanti_sel++] = ls;
+        }
+    }
     sched_node_t *n = sched_find_node(s, node_name);
     if (n)
         node_attach(n, p);
