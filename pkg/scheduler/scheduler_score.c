@@ -57,8 +57,11 @@ static int64_t add_sat(int64_t a, int64_t b)
 static int64_t score_resources(const sched_node_t *n, const scheduler_resources_t *pod,
                                bool balanced)
 {
-    int64_t cpu = add_sat(n->nonzero_requested.milli_cpu, pod->milli_cpu);
-    int64_t mem = add_sat(n->nonzero_requested.memory, pod->memory);
+    /* LeastAllocated counts upstream's non-zero requests; BalancedAllocation the real ones
+     * (its useRequested); pod is the matching kind. */
+    const scheduler_resources_t *used = balanced ? &n->requested : &n->nonzero_requested;
+    int64_t cpu = add_sat(used->milli_cpu, pod->milli_cpu);
+    int64_t mem = add_sat(used->memory, pod->memory);
     if (!balanced)
         return (least_allocated(cpu, n->alloc.milli_cpu) + least_allocated(mem, n->alloc.memory)) /
                2;
@@ -510,6 +513,9 @@ void sched_score(const scheduler_snapshot_t *s, const cJSON *pod, scheduler_scor
                  int64_t *ret)
 {
     memset(ret, 0, n * sizeof(*ret));
+    scheduler_resources_t real = {0};
+    if (p == SCHEDULER_SCORE_BALANCED_ALLOCATION)
+        scheduler_pod_requests(pod, false, &real);
     switch (p) {
     case SCHEDULER_SCORE_INTER_POD_AFFINITY:
         score_inter_pod(s, pod, nodes, n, ret);
@@ -530,7 +536,7 @@ void sched_score(const scheduler_snapshot_t *s, const cJSON *pod, scheduler_scor
             ret[i] = score_resources(node, req, false);
             break;
         case SCHEDULER_SCORE_BALANCED_ALLOCATION:
-            ret[i] = score_resources(node, req, true);
+            ret[i] = score_resources(node, &real, true);
             break;
         case SCHEDULER_SCORE_NODE_AFFINITY:
             ret[i] = score_node_affinity(pod, node);

@@ -629,6 +629,10 @@ static void test_score_resources(void **state)
     cJSON *none = pod_json("n", "", "", "", "");
     scores_of(s, none, SCHEDULER_SCORE_LEAST_ALLOCATED, nodes, 2, sc);
     assert_int_equal(sc[0], (3900 * 100 / 4000 + (8192 - 200) * 100 / 8192) / 2);
+    /* ... but BalancedAllocation uses real requests: nothing requested is perfectly balanced
+     * (with the defaults, 100m/4 vs 200Mi/8Gi, it would be 99). */
+    scores_of(s, none, SCHEDULER_SCORE_BALANCED_ALLOCATION, nodes, 2, sc);
+    assert_int_equal(sc[0], 100);
     cJSON_Delete(none);
     cJSON_Delete(pod);
     scheduler_snapshot_free(s);
