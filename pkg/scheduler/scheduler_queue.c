@@ -22,6 +22,7 @@ typedef struct qentry {
     int64_t parked_at;     /* when it became unschedulable */
     uint64_t cycle;        /* scheduling cycle of the attempt in flight */
     bool deleted;          /* deleted while in flight: freed by done() */
+    cJSON *update;         /* newer copy that arrived while in flight (the driver holds pod) */
 } qentry_t;
 
 struct scheduler_queue {
@@ -42,6 +43,7 @@ static void entry_free(qentry_t *e)
     free(e->ns);
     free(e->name);
     cJSON_Delete(e->pod);
+    cJSON_Delete(e->update);
     free(e);
 }
 
@@ -100,6 +102,12 @@ void scheduler_queue_add(scheduler_queue_t *q, const cJSON *pod, int32_t priorit
         return;
     ns = ns ? ns : "default";
     qentry_t *e = find(q, ns, name);
+    if (e && e->state == Q_IN_FLIGHT) {
+        cJSON_Delete(e->update);
+        e->update = cJSON_Duplicate(pod, true);
+        e->priority = priority;
+        return;
+    }
     if (e) {
         cJSON_Delete(e->pod);
         e->pod = cJSON_Duplicate(pod, true);
@@ -184,6 +192,15 @@ void scheduler_queue_done(scheduler_queue_t *q, const cJSON *pod, scheduler_atte
         return;
     if (e->deleted || outcome == SCHEDULER_ATTEMPT_SCHEDULED) {
         drop(q, e);
+        return;
+    }
+    if (e->update) { /* the pod changed during the attempt: try the new version */
+        cJSON_Delete(e->pod);
+        e->pod = e->update;
+        e->update = NULL;
+        e->state = Q_BACKOFF;
+        e->timestamp = now;
+        e->backoff_until = now + backoff_ms(e->attempts);
         return;
     }
     e->timestamp = now;

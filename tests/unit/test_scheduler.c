@@ -860,12 +860,6 @@ static void test_snapshot_orphans_and_node_removal(void **state)
 /* ---- queue ------------------------------------------------------------------------------------
  */
 
-static const char *popped_name(scheduler_queue_t *q, int64_t now)
-{
-    const cJSON *p = scheduler_queue_pop(q, now);
-    return p ? cJSON_GetObjectItem(cJSON_GetObjectItem(p, "metadata"), "name")->valuestring : NULL;
-}
-
 static void test_queue_priority_order(void **state)
 {
     (void)state;
@@ -982,7 +976,20 @@ static void test_queue_update_moves_unschedulable(void **state)
     const cJSON *p = scheduler_queue_pop(q, 0);
     scheduler_queue_done(q, p, SCHEDULER_ATTEMPT_UNSCHEDULABLE, 0);
     scheduler_queue_add(q, pod, 0, 5000); /* the user edits the pod after its back-off */
-    assert_string_equal(popped_name(q, 5000), "p");
+    p = scheduler_queue_pop(q, 5000);
+    assert_non_null(p);
+    /* An update while the attempt is in flight leaves the popped copy alone; the new copy is
+     * tried after the back-off. */
+    cJSON *edited = pod_json("p", "", "", "'nodeSelector':{'a':'b'}", "");
+    scheduler_queue_add(q, edited, 0, 5001);
+    assert_non_null(cJSON_GetObjectItem(p, "metadata")); /* still valid */
+    scheduler_queue_done(q, p, SCHEDULER_ATTEMPT_UNSCHEDULABLE, 5002);
+    p = scheduler_queue_pop(q, 5002 + 2000);
+    assert_non_null(p);
+    assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(p, "spec"), "nodeSelector"));
+    cJSON_Delete(edited);
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(p, "metadata"), "name")->valuestring, "p");
     cJSON_Delete(pod);
     scheduler_queue_free(q);
 }
