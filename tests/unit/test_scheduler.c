@@ -598,6 +598,53 @@ static void test_summary_mixes(void **state)
     scheduler_snapshot_free(s);
 }
 
+/* Wrong JSON types anywhere never crash and never count as resources. */
+static void test_hostile_objects(void **state)
+{
+    (void)state;
+    scheduler_snapshot_t *s = scheduler_snapshot_new();
+    cJSON *n =
+        J("{'metadata':{'name':'n','labels':{'a':1,'b':null}},'spec':{'taints':{'key':'x'},"
+          "'unschedulable':'yes'},'status':{'allocatable':{'cpu':4,'memory':[1],'pods':'1e2'},"
+          "'conditions':'Ready','images':{'names':'x'}}}");
+    assert_int_equal(scheduler_snapshot_set_node(s, n, NULL), 0);
+    cJSON *bound = J("{'metadata':{'name':'b','namespace':7},'spec':{'nodeName':'n','containers':"
+                     "{'name':'c'},'initContainers':[1,'x',{'resources':[]}],'overhead':'1'}}");
+    assert_int_equal(scheduler_snapshot_set_pod(s, bound, NULL), 0);
+    cJSON *pod =
+        J("{'metadata':{'name':'p','labels':[1]},'spec':{'containers':[{'name':'c',"
+          "'ports':[{'hostPort':'80'},{'hostPort':80.5,'protocol':3}],'resources':{'requests':"
+          "{'cpu':'2','memory':{}}}}],'tolerations':'all','nodeSelector':[],"
+          "'affinity':{'nodeAffinity':{'requiredDuringSchedulingIgnoredDuringExecution':"
+          "{'nodeSelectorTerms':{}}},'podAffinity':{'requiredDuringSchedulingIgnoredDuring"
+          "Execution':[{'labelSelector':{'matchLabels':{'a':1}},'topologyKey':5}]},"
+          "'podAntiAffinity':{'preferredDuringSchedulingIgnoredDuringExecution':[{'weight':'x'}]}},"
+          "'topologySpreadConstraints':[{'maxSkew':'1','topologyKey':'a','whenUnsatisfiable':"
+          "'DoNotSchedule'}],'priority':1e300,'volumes':[{'persistentVolumeClaim':{'claimName':3}}]"
+          "}}");
+    scheduler_resources_t r;
+    scheduler_pod_requests(pod, false, &r);
+    assert_int_equal(r.milli_cpu, 2000);
+    assert_int_equal(r.memory, 0);
+    assert_int_equal(scheduler_pod_priority(s, pod), 2000001000);
+    scheduler_algo_t *a = scheduler_algo_new(3);
+    scheduler_result_t res;
+    scheduler_schedule(a, s, pod, &res);
+    assert_true(res.scheduled || (res.message && strncmp(res.message, "0/1 nodes", 9) == 0));
+    scheduler_result_free(&res);
+    scheduler_algo_free(a);
+    const char *names[] = {"n"};
+    int64_t sc[1];
+    for (int p = 0; p < SCHEDULER_SCORE_COUNT; p++) {
+        scheduler_score_nodes(s, pod, (scheduler_score_plugin_t)p, names, 1, sc);
+        assert_true(sc[0] >= 0 && sc[0] <= 100);
+    }
+    cJSON_Delete(n);
+    cJSON_Delete(bound);
+    cJSON_Delete(pod);
+    scheduler_snapshot_free(s);
+}
+
 /* ---- scores ---------------------------------------------------------------------------------- */
 
 static void scores_of(scheduler_snapshot_t *s, const cJSON *pod, scheduler_score_plugin_t p,
@@ -1167,6 +1214,7 @@ int main(void)
         cmocka_unit_test(test_filter_topology_spread),
         cmocka_unit_test(test_filter_volumes),
         cmocka_unit_test(test_summary_mixes),
+        cmocka_unit_test(test_hostile_objects),
         cmocka_unit_test(test_score_resources),
         cmocka_unit_test(test_score_image_locality),
         cmocka_unit_test(test_score_affinity_and_taints),
