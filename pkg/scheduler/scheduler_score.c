@@ -121,19 +121,24 @@ static void score_images(const scheduler_snapshot_t *s, const cJSON *pod,
     int64_t ncontainers = 0;
     const cJSON *c;
     char want[512];
-    cJSON_ArrayForEach(c, sched_get(pod, "spec.containers"))
-    {
-        ncontainers++;
-        const char *image = sched_str(c, "image");
-        if (!image)
-            continue;
-        image_norm(image, want, sizeof(want));
-        /* Scaled by the share of nodes having it, so one node is not a magnet. */
-        size_t have = 0;
-        for (size_t i = 0; i < s->nnodes; i++)
-            have += node_image_size(s->nodes[i], want) > 0;
-        for (size_t i = 0; have && i < n; i++)
-            sum[i] += (double)node_image_size(nodes[i], want) * (double)have / (double)s->nnodes;
+    /* Init containers count too (upstream since 1.28), also in the maximum. */
+    static const char *const lists[] = {"spec.initContainers", "spec.containers"};
+    for (size_t l = 0; l < 2; l++) {
+        cJSON_ArrayForEach(c, sched_get(pod, lists[l]))
+        {
+            ncontainers++;
+            const char *image = sched_str(c, "image");
+            if (!image)
+                continue;
+            image_norm(image, want, sizeof(want));
+            /* Scaled by the share of nodes having it, so one node is not a magnet. */
+            size_t have = 0;
+            for (size_t i = 0; i < s->nnodes; i++)
+                have += node_image_size(s->nodes[i], want) > 0;
+            for (size_t i = 0; have && i < n; i++)
+                sum[i] +=
+                    (double)node_image_size(nodes[i], want) * (double)have / (double)s->nnodes;
+        }
     }
     double max_threshold = max_per_container * (double)ncontainers;
     for (size_t i = 0; i < n; i++) {

@@ -709,6 +709,12 @@ static void test_score_image_locality(void **state)
     scores_of(s, pod, SCHEDULER_SCORE_IMAGE_LOCALITY, nodes, 2, sc);
     assert_int_equal(sc[0], 0); /* nginx means nginx:latest, which a does not have */
     cJSON_Delete(pod);
+    /* Init containers count, and raise the maximum: (250 - 23) / (2000 - 23) -> 11 */
+    pod = J("{'metadata':{'name':'p'},'spec':{'initContainers':[{'name':'i','image':"
+            "'docker.io/library/nginx:1.25'}],'containers':[{'name':'c','image':'other'}]}}");
+    scores_of(s, pod, SCHEDULER_SCORE_IMAGE_LOCALITY, nodes, 2, sc);
+    assert_int_equal(sc[0], 11);
+    cJSON_Delete(pod);
     cJSON_Delete(a);
     scheduler_snapshot_free(s);
 }
