@@ -70,6 +70,10 @@ void scheduler_on_pod(scheduler_t *s, const cJSON *pod, bool deleted, int64_t no
     ns = ns ? ns : "default";
     const char *node = sched_str(pod, "spec.nodeName");
     bool bound = node && *node;
+    /* A pending copy of a pod we already assumed on a node is an event from before our
+     * binding (upstream skips assumed pods the same way). */
+    if (!deleted && !bound && sched_find_pod(s->snap, ns, name))
+        return;
     if (deleted || !scheduler_pod_is_ours(pod))
         scheduler_queue_delete(s->queue, ns, name);
     if (deleted) {

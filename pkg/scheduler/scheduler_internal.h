@@ -52,6 +52,8 @@ void sched_status_add(sched_status_t *st, sched_code_t code, const char *reason)
 void sched_status_clear(sched_status_t *st);
 
 sched_node_t *sched_find_node(const scheduler_snapshot_t *s, const char *name);
+/* The snapshot's record of pod ns/name (bound or assumed), or NULL. */
+const sched_pod_t *sched_find_pod(const scheduler_snapshot_t *s, const char *ns, const char *name);
 const cJSON *sched_find_object(const scheduler_snapshot_t *s, const char *kind, const char *ns,
                                const char *name);
 const char *sched_str(const cJSON *obj, const char *path); /* "a.b.c" string or NULL */

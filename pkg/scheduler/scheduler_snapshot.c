@@ -343,6 +343,20 @@ void scheduler_snapshot_remove_node(scheduler_snapshot_t *s, const char *name)
     }
 }
 
+const sched_pod_t *sched_find_pod(const scheduler_snapshot_t *s, const char *ns, const char *name)
+{
+    for (size_t i = 0; i < s->nnodes; i++)
+        for (size_t j = 0; j < s->nodes[i]->npods; j++) {
+            const sched_pod_t *p = s->nodes[i]->pods[j];
+            if (strcmp(p->ns, ns) == 0 && strcmp(p->name, name) == 0)
+                return p;
+        }
+    for (size_t i = 0; i < s->norphans; i++)
+        if (strcmp(s->orphans[i]->ns, ns) == 0 && strcmp(s->orphans[i]->name, name) == 0)
+            return s->orphans[i];
+    return NULL;
+}
+
 /* Removes the pod ns/name wherever it is; true if found. */
 static bool pod_remove(scheduler_snapshot_t *s, const char *ns, const char *name)
 {

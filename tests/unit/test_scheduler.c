@@ -1185,6 +1185,11 @@ static void test_driver_end_to_end(void **state)
     assert_string_equal(f.last_node, "n2");
     assert_true(scheduler_snapshot_node_requested(scheduler_get_snapshot(s), "n2", &r));
     assert_int_equal(r.milli_cpu, 3000); /* assumed until the watch confirms */
+    /* A stale pending copy (from before the binding) neither requeues nor unassumes it. */
+    scheduler_on_pod(s, pod, false, 7500);
+    assert_int_equal(scheduler_run_once(s, 60000, 0), 0);
+    assert_true(scheduler_snapshot_node_requested(scheduler_get_snapshot(s), "n2", &r));
+    assert_int_equal(r.milli_cpu, 3000);
     /* The watch delivers the bound pod: counted once. */
     cJSON_AddItemToObject(cJSON_GetObjectItem(pod, "spec"), "nodeName", cJSON_CreateString("n2"));
     scheduler_on_pod(s, pod, false, 8000);
