@@ -131,13 +131,16 @@ static int parse_suffix(const char *s, quantity_t *q)
         neg = *p++ == '-';
     if (!is_digit(*p))
         return -EINVAL;
-    long e = 0;
+    long long e = 0;
     for (; is_digit(*p); p++) {
-        if (e < 100000)
-            e = e * 10 + (*p - '0');
+        e = e * 10 + (*p - '0');
+        if (e > INT32_MAX) /* upstream parses the exponent as an int32 */
+            return -EINVAL;
     }
     if (*p)
         return -EINVAL;
+    if (e > 100000) /* far beyond any int64 either way: keep the arithmetic small */
+        e = 100000;
     q->exp10 += (int)(neg ? -e : e);
     return 0;
 }

@@ -193,7 +193,7 @@ static void filter_resources(const cJSON *pod, const sched_node_t *n, sched_stat
 
 /* ---- volumes -------------------------------------------------------------------------------- */
 
-/* The bound PV of each PVC volume; calls fn until it returns false. */
+/* The PersistentVolumeClaim a volume refers to, from the snapshot (NULL if unknown). */
 static const cJSON *pvc_of(const scheduler_snapshot_t *s, const cJSON *pod, const cJSON *vol)
 {
     const char *claim = sched_str(vol, "persistentVolumeClaim.claimName");
