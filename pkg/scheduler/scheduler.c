@@ -11,6 +11,9 @@ struct scheduler {
     scheduler_snapshot_t *snap;
     scheduler_queue_t *queue;
     scheduler_algo_t *algo;
+    /* a binding the client is still sending (bind returned 1) */
+    const cJSON *binding_pod; /* owned by the queue while in flight */
+    char binding_node[254];
 };
 
 scheduler_t *scheduler_new(const scheduler_ops_t *ops, void *ud, uint64_t seed)
@@ -117,6 +120,8 @@ static void report_unschedulable(scheduler_t *s, const cJSON *pod, const char *n
 
 int scheduler_run_once(scheduler_t *s, int64_t now, time_t now_wall)
 {
+    if (s->binding_pod)
+        return 0;
     const cJSON *pod = scheduler_queue_pop(s->queue, now);
     if (!pod)
         return 0;
@@ -136,7 +141,10 @@ int scheduler_run_once(scheduler_t *s, int64_t now, time_t now_wall)
     cJSON *binding = scheduler_binding_json(pod, r.node);
     int rc = s->ops.bind ? s->ops.bind(s->ud, ns, name, binding) : -1;
     cJSON_Delete(binding);
-    if (rc < 0) {
+    if (rc > 0) { /* asynchronous: scheduler_bind_done finishes the attempt */
+        s->binding_pod = pod;
+        util_strlcpy(s->binding_node, r.node, sizeof(s->binding_node));
+    } else if (rc < 0) {
         scheduler_snapshot_remove_pod(s->snap, ns, name);
         scheduler_queue_done(s->queue, pod, SCHEDULER_ATTEMPT_ERROR, now);
     } else {
@@ -148,4 +156,29 @@ int scheduler_run_once(scheduler_t *s, int64_t now, time_t now_wall)
     }
     scheduler_result_free(&r);
     return 1;
+}
+
+bool scheduler_binding(const scheduler_t *s)
+{
+    return s->binding_pod != NULL;
+}
+
+void scheduler_bind_done(scheduler_t *s, bool ok, int64_t now, time_t now_wall)
+{
+    const cJSON *pod = s->binding_pod;
+    if (!pod)
+        return;
+    s->binding_pod = NULL;
+    const char *ns = sched_str(pod, "metadata.namespace"), *name = sched_str(pod, "metadata.name");
+    ns = ns ? ns : "default";
+    if (!ok) { /* forget the assumption; retry after the back-off */
+        scheduler_snapshot_remove_pod(s->snap, ns, name ? name : "");
+        scheduler_queue_done(s->queue, pod, SCHEDULER_ATTEMPT_ERROR, now);
+        return;
+    }
+    cJSON *event = scheduler_event_json(pod, s->binding_node, NULL, now_wall);
+    if (s->ops.emit_event)
+        s->ops.emit_event(s->ud, ns, event);
+    cJSON_Delete(event);
+    scheduler_queue_done(s->queue, pod, SCHEDULER_ATTEMPT_SCHEDULED, now);
 }

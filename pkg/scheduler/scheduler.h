@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
+#include <uv.h>
 
 #include "util/util.h"
 
@@ -178,7 +179,8 @@ void scheduler_queue_counts(const scheduler_queue_t *q, size_t *active, size_t *
 /* The thin driver: glues snapshot, queue and algorithm to an API client through callbacks. */
 
 typedef struct scheduler_ops {
-    /* POST binding; 0 on success. */
+    /* POST binding; 0 on success, < 0 on failure, 1 when sent asynchronously: the caller then
+     * reports the answer with scheduler_bind_done (no other pod is tried meanwhile). */
     int (*bind)(void *ud, const char *ns, const char *name, const cJSON *binding);
     /* PATCH (strategic merge) pods/<name>/status. */
     int (*patch_status)(void *ud, const char *ns, const char *name, const cJSON *patch);
@@ -194,9 +196,25 @@ scheduler_t *scheduler_free(scheduler_t *s);
 void scheduler_on_node(scheduler_t *s, const cJSON *node, bool deleted, int64_t now);
 void scheduler_on_pod(scheduler_t *s, const cJSON *pod, bool deleted, int64_t now);
 void scheduler_on_object(scheduler_t *s, const cJSON *obj, bool deleted, int64_t now);
-/* Schedules at most one pod; returns 1 if a pod was tried, 0 if the queue had none. */
+/* Schedules at most one pod; returns 1 if a pod was tried, 0 if the queue had none (or a
+ * binding is in flight). */
 int scheduler_run_once(scheduler_t *s, int64_t now, time_t now_wall);
+/* An asynchronous binding is in flight (scheduler_run_once must wait for its answer). */
+bool scheduler_binding(const scheduler_t *s);
+/* The answer to the binding in flight: ok binds (Scheduled event), else back-off and retry. */
+void scheduler_bind_done(scheduler_t *s, bool ok, int64_t now, time_t now_wall);
 scheduler_queue_t *scheduler_get_queue(scheduler_t *s);
+
+/* ---- running it (scheduler_run.c) --------------------------------------------------------- */
+
+struct client_config;
+typedef struct scheduler_runner scheduler_runner_t;
+/* Informers on nodes, pods, services, PVCs and PVs through an API client made from api (copied),
+ * scheduling on loop; bindings, PodScheduled=False patches and events go to the API. */
+int scheduler_runner_start(uv_loop_t *loop, const struct client_config *api,
+                           scheduler_runner_t **ret, util_error_t *err);
+/* Stops informers and timers; memory goes once the loop has run the close callbacks. */
+void scheduler_runner_stop(scheduler_runner_t *r);
 scheduler_snapshot_t *scheduler_get_snapshot(scheduler_t *s);
 
 #endif

@@ -95,6 +95,25 @@ static void requeue(qentry_t *e, int64_t now)
     e->state = now < e->backoff_until ? Q_BACKOFF : Q_ACTIVE;
 }
 
+/* Upstream's isPodUpdated: an update that only touches status, resourceVersion, generation or
+ * managedFields (for instance our own PodScheduled=False patch) is no reason to try again. */
+static bool pod_updated(const cJSON *old, const cJSON *pod)
+{
+    cJSON *a = cJSON_Duplicate(old, true), *b = cJSON_Duplicate(pod, true);
+    cJSON *objs[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        cJSON_DeleteItemFromObjectCaseSensitive(objs[i], "status");
+        cJSON *meta = cJSON_GetObjectItemCaseSensitive(objs[i], "metadata");
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, "resourceVersion");
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, "generation");
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, "managedFields");
+    }
+    bool changed = !cJSON_Compare(a, b, true);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    return changed;
+}
+
 void scheduler_queue_add(scheduler_queue_t *q, const cJSON *pod, int32_t priority, int64_t now)
 {
     const char *ns = sched_str(pod, "metadata.namespace"), *name = sched_str(pod, "metadata.name");
@@ -103,16 +122,19 @@ void scheduler_queue_add(scheduler_queue_t *q, const cJSON *pod, int32_t priorit
     ns = ns ? ns : "default";
     qentry_t *e = find(q, ns, name);
     if (e && e->state == Q_IN_FLIGHT) {
+        if (!pod_updated(e->update ? e->update : e->pod, pod))
+            return;
         cJSON_Delete(e->update);
         e->update = cJSON_Duplicate(pod, true);
         e->priority = priority;
         return;
     }
     if (e) {
+        bool updated = pod_updated(e->pod, pod);
         cJSON_Delete(e->pod);
         e->pod = cJSON_Duplicate(pod, true);
         e->priority = priority;
-        if (e->state == Q_UNSCHEDULABLE)
+        if (e->state == Q_UNSCHEDULABLE && updated)
             requeue(e, now);
         return;
     }

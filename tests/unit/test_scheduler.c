@@ -1028,7 +1028,18 @@ static void test_queue_update_moves_unschedulable(void **state)
     scheduler_queue_add(q, pod, 0, 0);
     const cJSON *p = scheduler_queue_pop(q, 0);
     scheduler_queue_done(q, p, SCHEDULER_ATTEMPT_UNSCHEDULABLE, 0);
-    scheduler_queue_add(q, pod, 0, 5000); /* the user edits the pod after its back-off */
+    /* Our own PodScheduled=False patch (status and resourceVersion only) is no reason to try
+     * again (upstream's isPodUpdated) */
+    cJSON *status_only = pod_json("p", "", "", "", "'resourceVersion':'7'");
+    cJSON_AddItemToObject(status_only, "status",
+                          cJSON_Parse("{\"conditions\":[{\"type\":\"PodScheduled\"}]}"));
+    scheduler_queue_add(q, status_only, 0, 5000);
+    assert_null(scheduler_queue_pop(q, 5000));
+    cJSON_Delete(status_only);
+    /* the user edits the pod (a label) after its back-off: it is tried again */
+    cJSON *labelled = pod_json("p", "", "", "", "'labels':{'x':'y'}");
+    scheduler_queue_add(q, labelled, 0, 5000);
+    cJSON_Delete(labelled);
     p = scheduler_queue_pop(q, 5000);
     assert_non_null(p);
     /* An update while the attempt is in flight leaves the popped copy alone; the new copy is
