@@ -317,7 +317,13 @@ static void kp_connected(uv_connect_t *req, int status)
         char detail[200];
         snprintf(detail, sizeof(detail), "dial tcp %s: connect: %s", k->target,
                  status == UV_ECONNREFUSED ? "connection refused" : uv_strerror(status));
-        kp_fail(k, "error dialing backend: %s", detail);
+        if (k->upgrade) {
+            kp_fail(k, "error dialing backend: %s", detail);
+        } else { /* upstream's plain proxy reports the Go client error */
+            char msg[800];
+            snprintf(msg, sizeof(msg), "Get \"%s\": %s", k->url, detail);
+            kp_fail(k, "%s", msg);
+        }
         return;
     }
     uv_read_start((uv_stream_t *)&k->tcp, kp_alloc, kp_read);

@@ -758,6 +758,7 @@ static void start_attach_process(void)
     if (pid == 0) {
         close(in[1]);
         close(out[0]);
+        fcntl(out[1], F_SETFL, O_NONBLOCK); /* ticks nobody reads are dropped */
         char line[4096];
         size_t have = 0;
         for (unsigned tick = 0;; tick++) {
