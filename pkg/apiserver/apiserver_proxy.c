@@ -39,15 +39,14 @@ int apiserver__kubelet_tls_setup(apiserver_t *a, const char *ca_pem, const char 
                                  const char *key_pem, util_error_t *err)
 {
     char msg[128];
-    int rc = mbedtls_x509_crt_parse(&a->kubelet_ca, (const unsigned char *)ca_pem,
-                                    strlen(ca_pem) + 1);
+    int rc =
+        mbedtls_x509_crt_parse(&a->kubelet_ca, (const unsigned char *)ca_pem, strlen(ca_pem) + 1);
     if (rc == 0)
         rc = mbedtls_x509_crt_parse(&a->kubelet_crt, (const unsigned char *)cert_pem,
                                     strlen(cert_pem) + 1);
     if (rc == 0)
         rc = mbedtls_pk_parse_key(&a->kubelet_key, (const unsigned char *)key_pem,
-                                  strlen(key_pem) + 1, NULL, 0, mbedtls_ctr_drbg_random,
-                                  &a->drbg);
+                                  strlen(key_pem) + 1, NULL, 0, mbedtls_ctr_drbg_random, &a->drbg);
     if (rc == 0)
         rc = mbedtls_ssl_config_defaults(&a->kubelet_tls, MBEDTLS_SSL_IS_CLIENT,
                                          MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
@@ -342,9 +341,15 @@ static void kp_timeout(uv_timer_t *t)
 
 static bool hop_by_hop(const char *name, bool upgrade)
 {
-    static const char *const drop[] = {"host", "authorization", "content-length",
-                                       "transfer-encoding", "proxy-connection", "keep-alive",
-                                       "te", "trailer", "x-forwarded-for"};
+    static const char *const drop[] = {"host",
+                                       "authorization",
+                                       "content-length",
+                                       "transfer-encoding",
+                                       "proxy-connection",
+                                       "keep-alive",
+                                       "te",
+                                       "trailer",
+                                       "x-forwarded-for"};
     for (size_t i = 0; i < UTIL_ARRAY_SIZE(drop); i++)
         if (!strcmp(name, drop[i]))
             return true;
@@ -373,8 +378,7 @@ static void kubelet_query(const char *q, bool rename, util_buf_t *b)
         if (name) {
             char v[8] = "";
             if (eq)
-                snprintf(v, sizeof(v), "%.*s", (int)(len - nl - 1 < 7 ? len - nl - 1 : 7),
-                         eq + 1);
+                snprintf(v, sizeof(v), "%.*s", (int)(len - nl - 1 < 7 ? len - nl - 1 : 7), eq + 1);
             bool on = false;
             skip = util_parse_bool(v, &on) < 0 || !on;
             if (!skip)
@@ -447,13 +451,14 @@ static const char *pick_container(apiserver_conn_t *c, const cJSON *pod, const c
         }
     }
     char msg[1024];
-    const char *pn = apiserver_obj_string(cJSON_GetObjectItemCaseSensitive(pod, "metadata"), "name");
+    const char *pn =
+        apiserver_obj_string(cJSON_GetObjectItemCaseSensitive(pod, "metadata"), "name");
     if (name[0] && !found) {
         snprintf(msg, sizeof(msg), "container %s is not valid for pod %s", name, pn ? pn : "");
     } else if (!name[0] && count != 1) {
         snprintf(msg, sizeof(msg),
-                 "a container name must be specified for pod %s, choose one of: [%s]",
-                 pn ? pn : "", all.data ? all.data : "");
+                 "a container name must be specified for pod %s, choose one of: [%s]", pn ? pn : "",
+                 all.data ? all.data : "");
     } else {
         util_buf_free(&all);
         if (name[0])
@@ -489,8 +494,8 @@ static int node_endpoint(apiserver_conn_t *c, const char *node, char *ip, size_t
         }
     }
     const cJSON *ep = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(status, "daemonEndpoints"),
-                                         "kubeletEndpoint"),
+        cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(status, "daemonEndpoints"), "kubeletEndpoint"),
         "Port");
     *port = cJSON_IsNumber(ep) && ep->valuedouble >= 1 && ep->valuedouble <= 65535
                 ? (int)ep->valuedouble
@@ -553,8 +558,8 @@ void apiserver__kubelet_proxy(apiserver_conn_t *c, const apiserver_target_t *t)
         return;
     cJSON *pod = cJSON_ParseWithLength(kv->value, kv->value_len);
     free(kv);
-    const char *node = apiserver_obj_string(cJSON_GetObjectItemCaseSensitive(pod, "spec"),
-                                            "nodeName");
+    const char *node =
+        apiserver_obj_string(cJSON_GetObjectItemCaseSensitive(pod, "spec"), "nodeName");
     char want[254] = "", container[254] = "", ip[64];
     int port = 10250;
     apiserver_query_get(c->req.query, "container", want, sizeof(want));

@@ -16,7 +16,7 @@
 
 /* ---- SPDY/3.1 framing ----------------------------------------------------------------------- */
 
-#define STREAM_SPDY_MAX_FRAME       (1u << 20) /* payload bytes accepted per frame */
+#define STREAM_SPDY_MAX_FRAME       (1u << 20)  /* payload bytes accepted per frame */
 #define STREAM_SPDY_MAX_HEADER_SIZE (64u << 10) /* decompressed header block */
 #define STREAM_SPDY_MAX_HEADERS     64
 #define STREAM_SPDY_FLAG_FIN        0x01
@@ -65,9 +65,8 @@ int stream_spdy_next(stream_spdy_t *s, stream_spdy_frame_t *f, util_error_t *err
 /* Encoders (append to out). */
 void stream_spdy_put_data(util_buf_t *out, uint32_t id, const void *data, size_t len, bool fin);
 /* SYN_STREAM (assoc 0, priority 0), SYN_REPLY or HEADERS with a compressed header block. */
-int stream_spdy_put_headers(stream_spdy_t *s, util_buf_t *out, stream_spdy_type_t type,
-                            uint32_t id, uint8_t flags, const stream_header_t *h, size_t n,
-                            util_error_t *err);
+int stream_spdy_put_headers(stream_spdy_t *s, util_buf_t *out, stream_spdy_type_t type, uint32_t id,
+                            uint8_t flags, const stream_header_t *h, size_t n, util_error_t *err);
 void stream_spdy_put_rst(util_buf_t *out, uint32_t id, uint32_t status);
 void stream_spdy_put_ping(util_buf_t *out, uint32_t ping_id);
 void stream_spdy_put_goaway(util_buf_t *out, uint32_t last_good, uint32_t status);
@@ -99,12 +98,12 @@ typedef struct stream_ws_message {
 } stream_ws_message_t;
 
 typedef struct stream_ws {
-    bool server;       /* frames from the peer must (server) or must not (client) be masked */
-    util_buf_t in;     /* unparsed input */
+    bool server;   /* frames from the peer must (server) or must not (client) be masked */
+    util_buf_t in; /* unparsed input */
     size_t in_off;
-    util_buf_t msg;    /* fragments of the message being reassembled */
-    int msg_opcode;    /* 0: none in progress */
-    util_buf_t ctl;    /* the last control frame's payload */
+    util_buf_t msg; /* fragments of the message being reassembled */
+    int msg_opcode; /* 0: none in progress */
+    util_buf_t ctl; /* the last control frame's payload */
     bool close_seen;
 } stream_ws_t;
 
@@ -204,7 +203,6 @@ void stream_exec_status_json(util_buf_t *b, int exit_code, const char *error_mes
 void stream_portforward_write(stream_session_t *s, uint32_t pair, const void *data, size_t len,
                               util_buf_t *out);
 void stream_portforward_close(stream_session_t *s, uint32_t pair, util_buf_t *out);
-void stream_portforward_error(stream_session_t *s, uint32_t pair, const char *msg,
-                              util_buf_t *out);
+void stream_portforward_error(stream_session_t *s, uint32_t pair, const char *msg, util_buf_t *out);
 
 #endif

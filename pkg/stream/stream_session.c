@@ -72,7 +72,8 @@ static const char *pick(const char *client, const char *const *supported)
         while (*e && *e != ',' && *e != ' ')
             e++;
         for (size_t i = 0; supported[i]; i++)
-            if (strlen(supported[i]) == (size_t)(e - p) && !strncmp(p, supported[i], (size_t)(e - p)))
+            if (strlen(supported[i]) == (size_t)(e - p) &&
+                !strncmp(p, supported[i], (size_t)(e - p)))
                 return supported[i];
         while (*e && *e != ',')
             e++;
@@ -299,8 +300,7 @@ static bool exec_all_open(const stream_session_t *s)
 {
     return s->sid[STREAM_CH_ERROR] && (!s->opts.in || s->sid[STREAM_CH_STDIN]) &&
            (!s->opts.out || s->sid[STREAM_CH_STDOUT]) &&
-           (!s->opts.err || s->sid[STREAM_CH_STDERR]) &&
-           (!s->opts.tty || s->sid[STREAM_CH_RESIZE]);
+           (!s->opts.err || s->sid[STREAM_CH_STDERR]) && (!s->opts.tty || s->sid[STREAM_CH_RESIZE]);
 }
 
 /* A complete JSON object at the front of the resize buffer becomes a RESIZE event. */
@@ -360,8 +360,8 @@ static int exec_spdy_frame(stream_session_t *s, const stream_spdy_frame_t *f, st
         bool reject = ch < 0 || s->sid[ch] || f->stream_id == 0;
         if (!reject)
             s->sid[ch] = f->stream_id;
-        int r = stream_spdy_put_headers(s->spdy, &s->frame, STREAM_SPDY_SYN_REPLY, f->stream_id,
-                                        0, NULL, 0, err);
+        int r = stream_spdy_put_headers(s->spdy, &s->frame, STREAM_SPDY_SYN_REPLY, f->stream_id, 0,
+                                        NULL, 0, err);
         if (r < 0)
             return r;
         if (reject)
@@ -485,8 +485,7 @@ static int pf_syn(stream_session_t *s, const stream_spdy_frame_t *f, stream_even
     if ((is_data || is_error) && port && util_parse_long(port, 1, 65535, &pnum) == 0 &&
         f->stream_id && !pair_by_stream(s, f->stream_id))
         p = pair_by_request(s, rid ? rid : "", true);
-    if (p && ((is_data && p->data_id) || (is_error && p->error_id) ||
-              (p->port && p->port != pnum)))
+    if (p && ((is_data && p->data_id) || (is_error && p->error_id) || (p->port && p->port != pnum)))
         p = NULL;
     int r = stream_spdy_put_headers(s->spdy, &s->frame, STREAM_SPDY_SYN_REPLY, f->stream_id, 0,
                                     NULL, 0, err);
@@ -561,8 +560,7 @@ void stream_portforward_close(stream_session_t *s, uint32_t pair, util_buf_t *ou
     flush_frames(s, out);
 }
 
-void stream_portforward_error(stream_session_t *s, uint32_t pair, const char *msg,
-                              util_buf_t *out)
+void stream_portforward_error(stream_session_t *s, uint32_t pair, const char *msg, util_buf_t *out)
 {
     pf_pair_t *p = pair_by_stream(s, pair);
     if (!s->portforward || !p)
@@ -669,8 +667,7 @@ static int next_ws(stream_session_t *s, stream_event_t *ev, util_buf_t *out, uti
     }
 }
 
-int stream_session_next(stream_session_t *s, stream_event_t *ev, util_buf_t *out,
-                        util_error_t *err)
+int stream_session_next(stream_session_t *s, stream_event_t *ev, util_buf_t *out, util_error_t *err)
 {
     if (s->closed)
         return 0;

@@ -24,17 +24,71 @@ struct stream_spdy {
 
 /* The dictionary is a list of length-prefixed header words followed by raw text; built once
  * from these two parts. */
-static const char *const dict_words[] = {
-    "options", "head", "post", "put", "delete", "trace", "accept", "accept-charset",
-    "accept-encoding", "accept-language", "accept-ranges", "age", "allow", "authorization",
-    "cache-control", "connection", "content-base", "content-encoding", "content-language",
-    "content-length", "content-location", "content-md5", "content-range", "content-type", "date",
-    "etag", "expect", "expires", "from", "host", "if-match", "if-modified-since", "if-none-match",
-    "if-range", "if-unmodified-since", "last-modified", "location", "max-forwards", "pragma",
-    "proxy-authenticate", "proxy-authorization", "range", "referer", "retry-after", "server", "te",
-    "trailer", "transfer-encoding", "upgrade", "user-agent", "vary", "via", "warning",
-    "www-authenticate", "method", "get", "status", "200 OK", "version", "HTTP/1.1", "url",
-    "public", "set-cookie", "keep-alive", "origin"};
+static const char *const dict_words[] = {"options",
+                                         "head",
+                                         "post",
+                                         "put",
+                                         "delete",
+                                         "trace",
+                                         "accept",
+                                         "accept-charset",
+                                         "accept-encoding",
+                                         "accept-language",
+                                         "accept-ranges",
+                                         "age",
+                                         "allow",
+                                         "authorization",
+                                         "cache-control",
+                                         "connection",
+                                         "content-base",
+                                         "content-encoding",
+                                         "content-language",
+                                         "content-length",
+                                         "content-location",
+                                         "content-md5",
+                                         "content-range",
+                                         "content-type",
+                                         "date",
+                                         "etag",
+                                         "expect",
+                                         "expires",
+                                         "from",
+                                         "host",
+                                         "if-match",
+                                         "if-modified-since",
+                                         "if-none-match",
+                                         "if-range",
+                                         "if-unmodified-since",
+                                         "last-modified",
+                                         "location",
+                                         "max-forwards",
+                                         "pragma",
+                                         "proxy-authenticate",
+                                         "proxy-authorization",
+                                         "range",
+                                         "referer",
+                                         "retry-after",
+                                         "server",
+                                         "te",
+                                         "trailer",
+                                         "transfer-encoding",
+                                         "upgrade",
+                                         "user-agent",
+                                         "vary",
+                                         "via",
+                                         "warning",
+                                         "www-authenticate",
+                                         "method",
+                                         "get",
+                                         "status",
+                                         "200 OK",
+                                         "version",
+                                         "HTTP/1.1",
+                                         "url",
+                                         "public",
+                                         "set-cookie",
+                                         "keep-alive",
+                                         "origin"};
 
 static const char dict_tail[] =
     "100101201202205206300302303304305306307402405406407408409410411412413414415416417502504505"
@@ -84,6 +138,8 @@ const unsigned char *stream_spdy_dictionary(size_t *ret_len)
     return dict;
 }
 
+static void headers_clear(stream_spdy_t *s);
+
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
 stream_spdy_t *stream_spdy_new(void)
@@ -106,6 +162,7 @@ stream_spdy_t *stream_spdy_free(stream_spdy_t *s)
         inflateEnd(&s->inflate);
     if (s->deflate_ok)
         deflateEnd(&s->deflate);
+    headers_clear(s);
     util_buf_free(&s->in);
     util_buf_free(&s->block);
     free(s);
@@ -266,8 +323,10 @@ static int decode_control(stream_spdy_t *s, stream_spdy_frame_t *f, const uint8_
     int r = inflate_block(s, p + skip, len - skip, err);
     if (r == 0)
         r = parse_block(s, err);
-    if (r < 0)
+    if (r < 0) {
+        headers_clear(s); /* nothing half-parsed stays behind */
         return r;
+    }
     f->headers = s->headers;
     f->nheaders = s->nheaders;
     return 1;
@@ -342,9 +401,8 @@ static void block_append(util_buf_t *b, const char *s)
     util_buf_append(b, s, l);
 }
 
-int stream_spdy_put_headers(stream_spdy_t *s, util_buf_t *out, stream_spdy_type_t type,
-                            uint32_t id, uint8_t flags, const stream_header_t *h, size_t n,
-                            util_error_t *err)
+int stream_spdy_put_headers(stream_spdy_t *s, util_buf_t *out, stream_spdy_type_t type, uint32_t id,
+                            uint8_t flags, const stream_header_t *h, size_t n, util_error_t *err)
 {
     if (!s->deflate_ok)
         return util_error_make(err, ENOMEM, "zlib unavailable");
@@ -368,8 +426,8 @@ int stream_spdy_put_headers(stream_spdy_t *s, util_buf_t *out, stream_spdy_type_
     put_control_head(out, type, flags, fixed + z.len);
     put32(out, id & 0x7fffffffu);
     if (type == STREAM_SPDY_SYN_STREAM) {
-        put32(out, 0);                             /* associated stream */
-        util_buf_append(out, "\0\0", 2);           /* priority, slot */
+        put32(out, 0);                   /* associated stream */
+        util_buf_append(out, "\0\0", 2); /* priority, slot */
     }
     util_buf_append(out, z.data, z.len);
     util_buf_free(&raw);

@@ -117,9 +117,9 @@ static int control_message(stream_ws_t *ws, int op, stream_ws_message_t *m, util
     if (op == STREAM_WS_CLOSE) {
         if (ws->ctl.len == 1)
             return util_error_make(err, EPROTO, "websocket: truncated close code");
-        m->close_code = ws->ctl.len >= 2 ? (uint16_t)((uint8_t)ws->ctl.data[0] << 8 |
-                                                      (uint8_t)ws->ctl.data[1])
-                                         : 1005;
+        m->close_code = ws->ctl.len >= 2
+                            ? (uint16_t)((uint8_t)ws->ctl.data[0] << 8 | (uint8_t)ws->ctl.data[1])
+                            : 1005;
         ws->close_seen = true;
     }
     return 1;
@@ -209,8 +209,8 @@ int stream_ws_accept_key(const char *key, char ret[29], util_error_t *err)
     unsigned char nonce[32], digest[20];
     size_t n = 0;
     size_t kl = key ? strlen(key) : 0;
-    if (kl != 24 || mbedtls_base64_decode(nonce, sizeof(nonce), &n, (const unsigned char *)key,
-                                          kl) != 0 ||
+    if (kl != 24 ||
+        mbedtls_base64_decode(nonce, sizeof(nonce), &n, (const unsigned char *)key, kl) != 0 ||
         n != 16)
         return util_error_make(err, EINVAL, "invalid Sec-WebSocket-Key");
     char buf[24 + sizeof(WS_GUID)];

@@ -397,7 +397,8 @@ static void spawn(proc_t *p, char **argv, bool in, bool tty)
 }
 
 /* Feeds session input; returns false once the client is gone. */
-static bool pump_client(conn_t *c, stream_session_t *s, proc_t *p, bool *ready, util_buf_t *out)
+static bool pump_client(conn_t *c, stream_session_t *s, proc_t *p, char **argv, bool in,
+                        bool *ready, util_buf_t *out)
 {
     char buf[16384];
     int n;
@@ -410,9 +411,11 @@ static bool pump_client(conn_t *c, stream_session_t *s, proc_t *p, bool *ready, 
     cleanup_error util_error_t err = NULL;
     int r;
     while ((r = stream_session_next(s, &ev, out, &err)) > 0) {
-        if (ev.type == STREAM_EV_READY)
+        if (ev.type == STREAM_EV_READY) { /* start before any stdin event is handled */
             *ready = true;
-        else if (ev.type == STREAM_EV_DATA && p->in >= 0) {
+            if (argv)
+                spawn(p, argv, in, p->tty);
+        } else if (ev.type == STREAM_EV_DATA && p->in >= 0) {
             if (write(p->in, ev.data, ev.len) < 0 && errno == EPIPE)
                 p->in = -1;
         } else if (ev.type == STREAM_EV_EOF && p->in >= 0) {
@@ -455,20 +458,15 @@ static bool pump_output(conn_t *c, stream_session_t *s, int *fd, int channel, ut
 static void run_session(conn_t *c, stream_session_t *s, proc_t *p, char **argv, bool in)
 {
     util_buf_t out = {0};
-    bool ready = false, started = false;
+    bool started = false;
     fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
     if (c->in.len && stream_session_feed(s, c->in.data, c->in.len) < 0)
         finish(c);
     for (;;) {
-        if (!pump_client(c, s, p, &ready, &out)) {
+        if (!pump_client(c, s, p, argv, in, &started, &out)) {
             if (p->pid > 0)
                 kill(p->pid, SIGKILL);
             finish(c);
-        }
-        if (ready && !started) {
-            started = true;
-            if (argv)
-                spawn(p, argv, in, p->tty);
         }
         if (started && p->out < 0 && p->err < 0)
             break;
@@ -698,7 +696,8 @@ static void serve_logs(conn_t *c, const char *ns, const char *pod, const char *c
     finish(c);
 }
 
-/* ---- connections ------------------------------------------------------------------------------ */
+/* ---- connections ------------------------------------------------------------------------------
+ */
 
 static bool client_allowed(conn_t *c)
 {
