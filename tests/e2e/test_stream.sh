@@ -129,9 +129,9 @@ cp_both_ways() {
 attach_output_and_stdin() {
     local v
     for v in 1.27 1.33; do
-        run_cmd "$E2E_TMP/att-$v" kt 3 "$v" attach p1 -c c
+        run_cmd "$E2E_TMP/att-$v" kt 8 "$v" attach p1 -c c # ends by timeout
         expect_grep "$E2E_TMP/att-$v" '^tick [0-9]+$'
-        (sleep 1; echo "line-$v"; sleep 2) | kt 5 "$v" attach -i p1 -c c \
+        (sleep 2; echo "line-$v"; sleep 4) | kt 8 "$v" attach -i p1 -c c \
             >"$E2E_TMP/atti-$v" 2>&1
         expect_grep "$E2E_TMP/atti-$v" "^echo: line-$v\$"
     done

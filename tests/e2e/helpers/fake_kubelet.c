@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -369,6 +370,7 @@ static void spawn(proc_t *p, char **argv, bool in, bool tty)
     p->tty = tty;
     p->pid = fork();
     if (p->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* the session ends: so does the command */
         signal(SIGPIPE, SIG_DFL);
         if (tty) {
             setsid();
@@ -755,6 +757,7 @@ static void start_attach_process(void)
         die("pipe", errno);
     pid_t pid = fork();
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the server */
         close(in[1]);
         close(out[0]);
         fcntl(out[1], F_SETFL, O_NONBLOCK); /* ticks nobody reads are dropped */
@@ -842,6 +845,7 @@ int main(int argc, char **argv)
             continue;
         pid_t pid = fork();
         if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
             struct sigaction dfl = {.sa_handler = SIG_DFL};
             sigaction(SIGCHLD, &dfl, NULL); /* exec sessions reap their own children */
             close(ls);
