@@ -19,6 +19,7 @@ FK_PORT=$(cat "$E2E_TMP/fk.port") || fail "fake kubelet did not start"
 
 # a local web server for port-forward (python's http.server on a free port)
 echo "hello through port-forward" >"$E2E_TMP/www/index.html"
+head -c $((24 << 20)) /dev/urandom >"$E2E_TMP/www/big.bin"
 "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' \
     >"$E2E_TMP/web.port"
 WEB_PORT=$(cat "$E2E_TMP/web.port")
@@ -98,6 +99,15 @@ exec_stdin() {
     done
 }
 
+exec_large_output() {
+    local v want got
+    want=$(seq 1 2000000 | md5sum)
+    for v in 1.27 1.33; do # ~15 MB: many frames, the proxy's backpressure towards kubectl
+        got=$(kt 60 "$v" exec p1 -- seq 1 2000000 | md5sum)
+        [[ "$got" == "$want" ]] || fail "exec output differs (kubectl $v)"
+    done
+}
+
 exec_tty_with_resize() {
     local v
     for v in 1.27 1.33; do
@@ -148,6 +158,10 @@ port_forward_curl() {
             curl -sS --max-time 10 "http://127.0.0.1:$lp/index.html" >"$E2E_TMP/curl-$v-$i" 2>&1
             expect_grep "$E2E_TMP/curl-$v-$i" '^hello through port-forward$'
         done
+        # 24 MiB through the tunnel (and the proxy's backpressure), byte for byte
+        curl -sS --max-time 60 "http://127.0.0.1:$lp/big.bin" -o "$E2E_TMP/big-$v.bin" ||
+            fail "big download (kubectl $v)"
+        cmp -s "$E2E_TMP/www/big.bin" "$E2E_TMP/big-$v.bin" || fail "big download differs ($v)"
         kill "$pf"
         wait "$pf" 2>/dev/null
     done
@@ -232,6 +246,7 @@ server_survives() {
 t exec_echo exec_echo
 t exec_exit_code_and_stderr exec_exit_code_and_stderr
 t exec_stdin exec_stdin
+t exec_large_output exec_large_output
 t exec_tty_with_resize exec_tty_with_resize
 t cp_both_ways cp_both_ways
 t attach_output_and_stdin attach_output_and_stdin
