@@ -226,6 +226,25 @@ errors_like_upstream() {
     expect_grep "$E2E_TMP/e6" 'Get "https://127.0.0.1:1/containerLogs/default/p2/c": dial tcp'
 }
 
+kubelet_certificate_is_verified() {
+    # a kubelet whose serving certificate another CA signed is refused by the apiserver
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=rogue \
+        -keyout "$E2E_TMP/rogue.key" -out "$E2E_TMP/rogue.crt" >/dev/null 2>&1 || fail "openssl"
+    "$HELPERS/fake_kubelet" --ca-cert "$E2E_TMP/rogue.crt" --ca-key "$E2E_TMP/rogue.key" \
+        --port-file "$E2E_TMP/rogue.port" >"$E2E_TMP/rogue.log" 2>&1 &
+    local rogue=$!
+    for _ in $(seq 100); do [[ -s "$E2E_TMP/rogue.port" ]] && break; sleep 0.05; done
+    node_at rogue-node "$(cat "$E2E_TMP/rogue.port")"
+    pod_on p3 rogue-node
+    run_cmd "$E2E_TMP/r1" kt 20 1.33 exec p3 -- echo hi
+    kill "$rogue"
+    wait "$rogue" 2>/dev/null
+    [[ $RC -ne 0 ]] || fail "exec through an unverified kubelet succeeded"
+    expect_grep "$E2E_TMP/r1" 'InternalError.*error dialing backend: tls: '
+    grep -q '^hi$' "$E2E_TMP/r1" && fail "the command ran"
+    return 0
+}
+
 kubelet_refuses_other_clients() {
     # only the apiserver's kubelet-client certificate is served; the admin one is refused
     run_cmd "$E2E_TMP/k1" curl_admin -o /dev/null -w '%{http_code}' "https://127.0.0.1:$FK_PORT/healthz"
@@ -254,5 +273,6 @@ t port_forward_curl port_forward_curl
 t logs_and_follow logs_and_follow
 t python_stream_exec python_stream_exec
 t errors_like_upstream errors_like_upstream
+t kubelet_certificate_is_verified kubelet_certificate_is_verified
 t kubelet_refuses_other_clients kubelet_refuses_other_clients
 t server_survives server_survives
