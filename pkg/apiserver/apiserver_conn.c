@@ -534,12 +534,27 @@ void apiserver__conn_read_pause(apiserver_conn_t *c, bool pause)
     drive(c); /* records mbedTLS already holds */
 }
 
+static void tunnel_shut(uv_shutdown_t *req, int status)
+{
+    apiserver_conn_t *c = req->data;
+    (void)status;
+    apiserver__conn_close(c);
+}
+
+/* Closing at once would drop what is still queued (a final exit Status, the end of a log):
+ * the socket is shut down after the queue drains, bounded by the idle timeout. */
 void apiserver__conn_tunnel_end(apiserver_conn_t *c)
 {
-    if (c->closing)
+    if (c->closing || c->tunnel_draining)
         return;
+    c->tunnel_draining = true;
+    c->tunnel_data = NULL;
+    c->tunnel_drained = NULL;
     mbedtls_ssl_close_notify(&c->ssl);
-    apiserver__conn_close(c);
+    arm_timer(c, c->srv->opts.idle_timeout_ms);
+    c->tunnel_shutdown.data = c;
+    if (uv_shutdown(&c->tunnel_shutdown, (uv_stream_t *)&c->tcp, tunnel_shut) < 0)
+        apiserver__conn_close(c);
 }
 
 /* ---- the engine --------------------------------------------------------------------------- */

@@ -102,7 +102,8 @@ struct apiserver_conn {
     void *on_close_data;
     /* A tunnel (proxied upgrade or kubelet stream): plaintext goes to tunnel_data instead of
      * llhttp, tunnel_drained is called as the write queue empties. */
-    bool tunnel, tunnel_paused;
+    bool tunnel, tunnel_paused, tunnel_draining;
+    uv_shutdown_t tunnel_shutdown; /* ends a tunnel once queued bytes are written */
     void (*tunnel_data)(void *ud, const char *data, size_t len);
     void (*tunnel_drained)(void *ud);
     void *tunnel_ud;

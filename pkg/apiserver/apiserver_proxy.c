@@ -272,8 +272,9 @@ static void kp_drive(kproxy_t *k)
             }
             continue;
         }
-        if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE ||
-            rc == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
+        if (rc == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
+            continue; /* TLS 1.3 tickets (Go kubelets send them); more may be buffered */
+        if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
             return;
         if (!k->head_seen)
             kp_fail(k, "error reading the kubelet's answer: %s", "connection closed");

@@ -105,6 +105,11 @@ exec_large_output() {
     for v in 1.27 1.33; do # ~15 MB: many frames, the proxy's backpressure towards kubectl
         got=$(kt 60 "$v" exec p1 -- seq 1 2000000 | md5sum)
         [[ "$got" == "$want" ]] || fail "exec output differs (kubectl $v)"
+        # a reader that stalls: everything queued still arrives, then the exit code
+        got=$( (kt 60 "$v" exec p1 -- sh -c 'seq 1 2000000; exit 4'; echo "rc=$?") |
+            (sleep 3; md5sum))
+        [[ "$got" == "$( (seq 1 2000000; echo rc=4) | md5sum)" ]] ||
+            fail "stalled reader lost data or the exit code (kubectl $v)"
     done
 }
 
