@@ -266,6 +266,30 @@ server_survives() {
     kill -0 "$SERVER_PID" || fail "the server died"
 }
 
+shutdown_with_open_tunnels() {
+    # the server stops cleanly (no sanitizer report) while exec and logs -f tunnels are open
+    kc 1.33 exec p1 -- sleep 30 >/dev/null 2>&1 &
+    local e=$!
+    kc 1.27 logs -f p1 >/dev/null 2>&1 &
+    local l=$! i
+    for i in $(seq 200); do # both tunnels reached the kubelet
+        grep -q 'command=sleep&command=30' "$E2E_TMP/fk.log" &&
+            grep -q 'containerLogs/default/p1/c?follow=true' "$E2E_TMP/fk.log" && break
+        sleep 0.1
+    done
+    sleep 0.5
+    kill -TERM "$SERVER_PID"
+    for i in $(seq 200); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill "$e" "$l" 2>/dev/null
+    wait "$e" "$l" 2>/dev/null
+    kill -0 "$SERVER_PID" 2>/dev/null && fail "the server did not stop within 20 s"
+    expect_grep "$E2E_TMP/server.log" 'shutting down'
+    if grep -E 'AddressSanitizer|LeakSanitizer|runtime error' "$E2E_TMP/server.log"; then
+        fail "sanitizer report"
+    fi
+}
+
+# ONLY=<check> runs one check (debugging)
 [[ -n "${ONLY:-}" ]] && { t "$ONLY" "$ONLY"; exit; }
 t exec_echo exec_echo
 t exec_exit_code_and_stderr exec_exit_code_and_stderr
@@ -281,3 +305,4 @@ t errors_like_upstream errors_like_upstream
 t kubelet_certificate_is_verified kubelet_certificate_is_verified
 t kubelet_refuses_other_clients kubelet_refuses_other_clients
 t server_survives server_survives
+t shutdown_with_open_tunnels shutdown_with_open_tunnels
