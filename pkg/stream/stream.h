@@ -185,6 +185,8 @@ stream_transport_t stream_session_transport(const stream_session_t *s);
 /* The negotiated protocol ("v4.channel.k8s.io", "portforward.k8s.io", ...). */
 const char *stream_session_protocol(const stream_session_t *s);
 
+/* Buffers input. Feed and drain (stream_session_next until 0) alternately: a session holds
+ * about one maximal frame of unparsed input and answers -EMSGSIZE beyond that. */
 int stream_session_feed(stream_session_t *s, const void *data, size_t len);
 /* Next event: 1 (filled), 0 (more input), < 0 protocol error. Protocol replies (SYN_REPLY,
  * pong) are appended to out, which the caller must send. */

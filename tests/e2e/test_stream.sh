@@ -130,7 +130,8 @@ exec_tty_with_resize() {
 
 cp_both_ways() {
     local v
-    seq 1 200000 >"$E2E_TMP/big.txt" # ~1.3 MB: many frames, beyond any window
+    # 6 MB: many frames, more than a session buffers unparsed (the kubelet must interleave)
+    { seq 1 200000; head -c $((5 << 20)) /dev/urandom | base64; } >"$E2E_TMP/big.txt"
     for v in 1.27 1.33; do
         run_cmd "$E2E_TMP/cp-$v" kt 60 "$v" cp "$E2E_TMP/big.txt" "p1:$E2E_TMP/up-$v.txt"
         expect_rc 0 "cp to the pod (kubectl $v)"

@@ -398,17 +398,10 @@ static void spawn(proc_t *p, char **argv, bool in, bool tty)
     }
 }
 
-/* Feeds session input; returns false once the client is gone. */
-static bool pump_client(conn_t *c, stream_session_t *s, proc_t *p, char **argv, bool in,
-                        bool *ready, util_buf_t *out)
+/* Handles the session's pending events; false once the client is gone. */
+static bool drain_events(conn_t *c, stream_session_t *s, proc_t *p, char **argv, bool in,
+                         bool *ready, util_buf_t *out)
 {
-    char buf[16384];
-    int n;
-    while ((n = recv_some(c, buf, sizeof(buf))) > 0)
-        if (stream_session_feed(s, buf, (size_t)n) < 0)
-            return false;
-    if (n < 0)
-        return false;
     stream_event_t ev;
     cleanup_error util_error_t err = NULL;
     int r;
@@ -418,6 +411,7 @@ static bool pump_client(conn_t *c, stream_session_t *s, proc_t *p, char **argv, 
             if (argv)
                 spawn(p, argv, in, p->tty);
         } else if (ev.type == STREAM_EV_DATA && p->in >= 0) {
+            /* a blocking write: fine for these tests, a real kubelet must not block here */
             if (write(p->in, ev.data, ev.len) < 0 && errno == EPIPE)
                 p->in = -1;
         } else if (ev.type == STREAM_EV_EOF && p->in >= 0) {
@@ -437,6 +431,23 @@ static bool pump_client(conn_t *c, stream_session_t *s, proc_t *p, char **argv, 
     if (r < 0)
         fprintf(stderr, "fake_kubelet: stream error: %s\n", err->msg);
     return r == 0;
+}
+
+/* Feeds what the client sent, one read at a time, handling events in between (a session
+ * buffers at most about one frame); false once the client is gone. */
+static bool pump_client(conn_t *c, stream_session_t *s, proc_t *p, char **argv, bool in,
+                        bool *ready, util_buf_t *out)
+{
+    char buf[16384];
+    for (;;) {
+        if (!drain_events(c, s, p, argv, in, ready, out))
+            return false;
+        int n = recv_some(c, buf, sizeof(buf));
+        if (n <= 0)
+            return n == 0;
+        if (stream_session_feed(s, buf, (size_t)n) < 0)
+            return false;
+    }
 }
 
 /* Output of the process to its channel; false at its end. */
@@ -580,32 +591,31 @@ static void serve_portforward(conn_t *c)
         finish(c);
     char buf[16384];
     for (;;) {
-        int n;
-        while ((n = recv_some(c, buf, sizeof(buf))) > 0)
-            if (stream_session_feed(s, buf, (size_t)n) < 0)
-                finish(c);
-        if (n < 0)
-            finish(c);
+        int n = 1, r = 0;
         stream_event_t ev;
-        int r;
-        while ((r = stream_session_next(s, &ev, &out, &err)) > 0) {
-            fwd_t *w = fwd_find(f, ev.pair);
-            if (ev.type == STREAM_EV_READY)
-                fwd_open(c, s, f, &ev, &out);
-            else if (ev.type == STREAM_EV_DATA && w)
-                (void)!write(w->fd, ev.data, ev.len);
-            else if (ev.type == STREAM_EV_EOF && w)
-                shutdown(w->fd, SHUT_WR);
-            else if (ev.type == STREAM_EV_RESET && w) {
-                close(w->fd);
-                w->fd = -1;
-            } else if (ev.type == STREAM_EV_CLOSED)
+        while (n > 0) { /* one read at a time, events handled in between */
+            while ((r = stream_session_next(s, &ev, &out, &err)) > 0) {
+                fwd_t *w = fwd_find(f, ev.pair);
+                if (ev.type == STREAM_EV_READY)
+                    fwd_open(c, s, f, &ev, &out);
+                else if (ev.type == STREAM_EV_DATA && w)
+                    (void)!write(w->fd, ev.data, ev.len);
+                else if (ev.type == STREAM_EV_EOF && w)
+                    shutdown(w->fd, SHUT_WR);
+                else if (ev.type == STREAM_EV_RESET && w) {
+                    close(w->fd);
+                    w->fd = -1;
+                } else if (ev.type == STREAM_EV_CLOSED)
+                    finish(c);
+            }
+            send_buf(c, &out);
+            if (r < 0) {
+                fprintf(stderr, "fake_kubelet: port-forward: %s\n", err->msg);
                 finish(c);
-        }
-        send_buf(c, &out);
-        if (r < 0) {
-            fprintf(stderr, "fake_kubelet: port-forward: %s\n", err->msg);
-            finish(c);
+            }
+            n = recv_some(c, buf, sizeof(buf));
+            if (n < 0 || (n > 0 && stream_session_feed(s, buf, (size_t)n) < 0))
+                finish(c);
         }
         struct pollfd fds[MAX_FWD + 1];
         fds[0] = (struct pollfd){.fd = c->fd, .events = POLLIN};
