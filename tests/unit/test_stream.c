@@ -575,6 +575,48 @@ static void status_json_is_upstreams(void **state)
     util_buf_free(&b);
 }
 
+/* A session buffers about one frame: callers must drain between feeds. */
+static void session_input_is_bounded(void **state)
+{
+    (void)state;
+    stream_exec_opts_t o = {.in = true, .out = true};
+    util_buf_t resp = {0}, in = {0}, out = {0};
+    int status = 0;
+    util_error_t err = NULL;
+    stream_request_t req = spdy_req("v4.channel.k8s.io");
+    stream_session_t *s = stream_exec_accept(&req, &o, &resp, &status, &err);
+    assert_non_null(s);
+    stream_spdy_t *client = stream_spdy_new();
+    client_syn(client, &in, 1, "error", NULL, NULL);
+    client_syn(client, &in, 3, "stdin", NULL, NULL);
+    client_syn(client, &in, 5, "stdout", NULL, NULL);
+    static char chunk[32768];
+    size_t sent = 0, got = 0;
+    for (int i = 0; i < 64; i++) /* 2 MiB of stdin */
+        stream_spdy_put_data(&in, 3, chunk, sizeof(chunk), false);
+    /* all at once overflows */
+    assert_int_equal(stream_session_feed(s, in.data, in.len), -EMSGSIZE);
+    stream_session_free(s);
+    s = stream_exec_accept(&req, &o, &resp, &status, &err);
+    /* interleaved, everything arrives */
+    stream_event_t ev;
+    for (size_t off = 0; off < in.len; off += 16384) {
+        size_t n = in.len - off < 16384 ? in.len - off : 16384;
+        assert_int_equal(stream_session_feed(s, in.data + off, n), 0);
+        sent += n;
+        while (next_event(s, &ev, &out) > 0)
+            if (ev.type == STREAM_EV_DATA)
+                got += ev.len;
+    }
+    assert_int_equal(sent, in.len);
+    assert_int_equal(got, 64 * sizeof(chunk));
+    stream_session_free(s);
+    stream_spdy_free(client);
+    util_buf_free(&resp);
+    util_buf_free(&in);
+    util_buf_free(&out);
+}
+
 /* Random bytes into every parser and session: errors are fine, crashes and leaks are not. */
 static void random_input_never_crashes(void **state)
 {
@@ -631,6 +673,7 @@ int main(void)
         cmocka_unit_test(portforward_tunnelled_in_websocket),
         cmocka_unit_test(portforward_bad_streams_are_refused),
         cmocka_unit_test(status_json_is_upstreams),
+        cmocka_unit_test(session_input_is_bounded),
         cmocka_unit_test(random_input_never_crashes),
     };
     unit_filter_from_env();
