@@ -134,7 +134,8 @@ $(OUT)/obj/%.o: %.c $(SYSROOT)/.complete | $(OUT)/gen/buildinfo.h
 	@echo "  CC      $<"
 	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(OUT)/obj/cmd/kubeling/role_version.o $(OUT)/obj/cmd/kubeling/role_server.o: $(OUT)/gen/buildinfo.h
+$(OUT)/obj/cmd/kubeling/role_version.o $(OUT)/obj/cmd/kubeling/role_server.o \
+	$(OUT)/obj/cmd/kubeling/role_agent.o: $(OUT)/gen/buildinfo.h
 
 $(OUT)/libkubeling.a: $(PKG_OBJS)
 	@rm -f $@

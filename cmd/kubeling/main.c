@@ -2,6 +2,7 @@
 #include "roles.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,12 +32,18 @@ static const kubeling_role_t role_help = {
 };
 
 /* The one role table. Order is the order of `kubeling help`. */
+/* One role per line keeps additions to the table easy to merge. */
+/* clang-format off */
 static const kubeling_role_t *const roles[] = {
     &role_server,
     &role_agent,
+    &role_images,
     &role_version,
+    &role_killall,
     &role_help,
+    &role_shim,
 };
+/* clang-format on */
 
 static const kubeling_role_t *role_find(const char *name)
 {
@@ -151,6 +158,9 @@ static int dispatch(const kubeling_role_t *role, int npre, char **pre, int argc,
 
 int main(int argc, char **argv)
 {
+    /* libuv writes to sockets with write(2): a peer that went away must be an EPIPE for the
+     * connection, not a SIGPIPE for the whole process. */
+    signal(SIGPIPE, SIG_IGN);
     const char *self = argc > 0 ? strrchr(argv[0], '/') : NULL;
     self = self ? self + 1 : (argc > 0 ? argv[0] : "kubeling");
     const kubeling_role_t *role = role_find(self); /* invoked through a role-named link */

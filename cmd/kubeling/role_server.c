@@ -1,5 +1,5 @@
-/* role_server: the control plane role (apiserver over the embedded store; scheduler,
- * controllers and the local agent land with later issues). */
+/* role_server: the control plane role (apiserver over the embedded store and, unless
+ * --disable-agent, the kubelet of this machine; scheduler and controllers land later). */
 #include "roles.h"
 
 #include <errno.h>
@@ -10,13 +10,20 @@
 
 #include "apiserver/apiserver.h"
 #include "buildinfo.h" /* generated: KUBELING_VERSION, _GIT_COMMIT, _BUILD_DATE */
+#include "kubelet/kubelet.h"
+#include "scheduler/scheduler.h"
 #include "store/store.h"
 
 static bool opt_disable_agent;
+static bool opt_disable_scheduler;
 static long opt_port = 6443;
 static char *opt_bind_address;
 static util_strv_t opt_tls_sans;
 static char *opt_service_cidr;
+static char *opt_node_name;
+static char *opt_node_ip;
+static char *opt_cluster_cidr;
+static util_strv_t opt_node_labels;
 static char *opt_write_kubeconfig;
 static char *opt_write_kubeconfig_mode;
 
@@ -25,6 +32,8 @@ static char *opt_write_kubeconfig_mode;
 static const util_flag_t server_flags[] = {
     {"disable-agent", 0, UTIL_FLAG_BOOL, &opt_disable_agent, NULL,
      "do not run a kubelet for this machine", 0, 0, NULL},
+    {"disable-scheduler", 0, UTIL_FLAG_BOOL, &opt_disable_scheduler, NULL,
+     "do not run the scheduler", 0, 0, NULL},
     {"https-listen-port", 0, UTIL_FLAG_INT, &opt_port, "PORT",
      "HTTPS port of the apiserver (0: any free port)", 0, 65535, NULL},
     {"bind-address", 0, UTIL_FLAG_STRING, &opt_bind_address, "IP",
@@ -33,6 +42,14 @@ static const util_flag_t server_flags[] = {
      "extra host name or IP in the serving certificate (repeatable)", 0, 0, NULL},
     {"service-cidr", 0, UTIL_FLAG_STRING, &opt_service_cidr, "CIDR",
      "IPv4 range for service cluster IPs (default 10.43.0.0/16)", 0, 0, NULL},
+    {"cluster-cidr", 0, UTIL_FLAG_STRING, &opt_cluster_cidr, "CIDR",
+     "IPv4 range for pod IPs, a /24 per node (default 10.42.0.0/16)", 0, 0, NULL},
+    {"node-name", 0, UTIL_FLAG_STRING, &opt_node_name, "NAME",
+     "name of this machine's node (default: the host name, lower-cased)", 0, 0, NULL},
+    {"node-ip", 0, UTIL_FLAG_STRING, &opt_node_ip, "IP",
+     "InternalIP of the node (default: the address of the default-route interface)", 0, 0, NULL},
+    {"node-label", 0, UTIL_FLAG_STRINGS, &opt_node_labels, "KEY=VALUE",
+     "extra label of the node (repeatable)", 0, 0, NULL},
     {"write-kubeconfig", 'o', UTIL_FLAG_STRING, &opt_write_kubeconfig, "FILE",
      "also write the admin kubeconfig here (default " DEFAULT_KUBECONFIG
      " when root; \"\" for none)",
@@ -47,6 +64,8 @@ typedef struct server {
     uv_signal_t sigint, sigterm;
     store_t *store;
     apiserver_t *api;
+    kubelet_t *kubelet;
+    scheduler_runner_t *scheduler;
     int signal;
 } server_t;
 
@@ -57,6 +76,10 @@ static void on_signal(uv_signal_t *h, int signum)
         return;
     s->signal = signum;
     util_log_info("server: %s received, shutting down", strsignal(signum));
+    kubelet_stop(s->kubelet);
+    s->kubelet = NULL;
+    scheduler_runner_stop(s->scheduler);
+    s->scheduler = NULL;
     apiserver_stop(s->api);
     s->api = NULL;
     store_close(s->store);
@@ -80,6 +103,58 @@ static int open_store(server_t *s, const char *data_dir, util_error_t *err)
     o.path = path;
     o.loop = &s->loop;
     return store_open(&o, &s->store, err);
+}
+
+/* The node of this machine, in-process on the same loop. It reaches the apiserver over
+ * loopback TLS as system:node:<name>, with a certificate from the cluster CA written to
+ * <data-dir>/agent/kubelet.kubeconfig (as k3s does). */
+static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
+{
+    char name[256], dir[4096], path[4096];
+    kubelet_resolve_node_name(opt_node_name, name, sizeof(name));
+    if (util_path_join(dir, sizeof(dir), data_dir, "agent") < 0 ||
+        util_path_join(path, sizeof(path), dir, "kubelet.kubeconfig") < 0)
+        return util_error_make(err, ENAMETOOLONG, "data dir path too long");
+    int r = util_mkdir_p(dir, 0700, err);
+    if (r == 0)
+        r = apiserver_node_kubeconfig(s->api, name, path, err);
+    if (r < 0)
+        return util_error_wrap(err, "kubelet (set --node-name?)");
+    client_config_t api = {0};
+    r = client_config_load(path, &api, err);
+    if (r < 0)
+        return r;
+    kubelet_opts_t o = {
+        .loop = &s->loop,
+        .api = &api,
+        .node_name = name,
+        .data_dir = data_dir,
+        .node_ip = opt_node_ip,
+        .cluster_cidr = opt_cluster_cidr,
+        .control_plane = true,
+        .labels = (const char *const *)opt_node_labels.v,
+        .nlabels = opt_node_labels.n,
+        .kube_version = APISERVER_KUBE_GIT_VERSION,
+        .runtime_version = KUBELING_VERSION,
+    };
+    r = kubelet_start(&o, &s->kubelet, err);
+    client_config_free(&api);
+    return r;
+}
+
+/* The scheduler, in-process on the same loop, over loopback TLS with the admin credential
+ * (a system:kube-scheduler identity comes with RBAC). */
+static int start_scheduler(server_t *s, const char *data_dir, util_error_t *err)
+{
+    char path[4096];
+    if (util_path_join(path, sizeof(path), data_dir, "server/admin.kubeconfig") < 0)
+        return util_error_make(err, ENAMETOOLONG, "data dir path too long");
+    client_config_t api = {0};
+    int r = client_config_load(path, &api, err);
+    if (r == 0)
+        r = scheduler_runner_start(&s->loop, &api, &s->scheduler, err);
+    client_config_free(&api);
+    return r;
 }
 
 static int run_server(const kubeling_globals_t *g, const util_strv_t *args)
@@ -136,8 +211,6 @@ static int run_server(const kubeling_globals_t *g, const util_strv_t *args)
         uv_loop_close(&s.loop);
         return KUBELING_EXIT_FAILURE;
     }
-    if (!opt_disable_agent)
-        util_log_info("server: no local agent yet (the kubelet lands with a later issue)");
     uv_signal_init(&s.loop, &s.sigint);
     uv_signal_init(&s.loop, &s.sigterm);
     s.sigint.data = s.sigterm.data = &s;
@@ -145,6 +218,15 @@ static int run_server(const kubeling_globals_t *g, const util_strv_t *args)
     uv_signal_start(&s.sigterm, on_signal, SIGTERM);
     util_log_info("server: kubeling %s ready; admin kubeconfig: %s/server/admin.kubeconfig",
                   KUBELING_VERSION, g->data_dir);
+    if ((!opt_disable_scheduler && start_scheduler(&s, g->data_dir, &err) < 0) ||
+        (!opt_disable_agent && start_kubelet(&s, g->data_dir, &err) < 0)) {
+        char buf[512];
+        fprintf(stderr, "kubeling server: %s\n", util_error_text(err, buf, sizeof(buf)));
+        on_signal(&s.sigterm, SIGTERM);
+        uv_run(&s.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&s.loop);
+        return KUBELING_EXIT_FAILURE;
+    }
     uv_run(&s.loop, UV_RUN_DEFAULT);
     uv_loop_close(&s.loop);
     return KUBELING_EXIT_OK;

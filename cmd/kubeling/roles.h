@@ -28,5 +28,8 @@ enum { KUBELING_EXIT_OK = 0, KUBELING_EXIT_FAILURE = 1, KUBELING_EXIT_USAGE = 2 
 extern const kubeling_role_t role_server;
 extern const kubeling_role_t role_agent;
 extern const kubeling_role_t role_version;
+extern const kubeling_role_t role_images;
+extern const kubeling_role_t role_killall;
+extern const kubeling_role_t role_shim;
 
 #endif

@@ -1,5 +1,6 @@
 /* apiserver: start-up (PKI, TLS configuration, listener) and shutdown. */
 #include "apiserver_internal.h"
+#include "apiserver_crd.h"
 #include "apiserver_metrics.h"
 #include "apiserver_namespace.h"
 #include "apiserver_pki.h"
@@ -131,6 +132,7 @@ static void release(apiserver_t *a)
     apiserver_services_free(a);
     apiserver_openapi_free(a->openapi);
     apiserver_tokens_free(a);
+    apiserver_crd_reset();
     free(a);
 }
 
@@ -183,6 +185,8 @@ int apiserver_start(const apiserver_opts_t *o, apiserver_t **ret, util_error_t *
         if (r == 0 && o->store)
             r = apiserver_services_bootstrap(a, err);
         if (r == 0 && o->store)
+            r = apiserver_crd_start(a, err); /* serve the established CRDs */
+        if (r == 0 && o->store)
             r = apiserver_namespace_init(a, err);
         apiserver_pki_free(&pki);
     }
@@ -205,12 +209,21 @@ int apiserver_port(const apiserver_t *a)
     return a->port;
 }
 
+int apiserver_node_kubeconfig(const apiserver_t *a, const char *node_name, const char *path,
+                              util_error_t *err)
+{
+    char url[96];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d", a->port);
+    return apiserver_pki_node_kubeconfig(a->opts.data_dir, node_name, url, path, err);
+}
+
 void apiserver_stop(apiserver_t *a)
 {
     if (!a || a->stopping)
         return;
     a->stopping = true;
     apiserver_namespace_stop(a);
+    apiserver_crd_stop(a);
     while (a->conns)
         apiserver__conn_close(a->conns);
     uv_close((uv_handle_t *)&a->listener, listener_closed);

@@ -45,6 +45,11 @@ void apiserver_opts_default(apiserver_opts_t *o);
 int apiserver_start(const apiserver_opts_t *o, apiserver_t **ret, util_error_t *err);
 /* The port actually bound (useful with port 0). */
 int apiserver_port(const apiserver_t *a);
+/* Writes a kubeconfig at path for the kubelet of node_name on this machine: a client
+ * certificate system:node:<name> (group system:nodes) from the cluster CA, and this server's
+ * loopback URL. */
+int apiserver_node_kubeconfig(const apiserver_t *a, const char *node_name, const char *path,
+                              util_error_t *err);
 /* Closes the listener and every connection; memory is released once the loop has run the
  * close callbacks (run the loop until it returns). */
 void apiserver_stop(apiserver_t *a);

@@ -11,6 +11,7 @@
 #include <mbedtls/base64.h>
 
 #include "apiserver_apply.h"
+#include "apiserver_crd.h"
 #include "apiserver_defaults.h"
 #include "apiserver_metrics.h"
 #include "apiserver_object.h"
@@ -42,7 +43,9 @@ void apiserver_reg_respond_object(apiserver_conn_t *c, int status, cJSON *obj)
 void apiserver_reg_respond_kv(apiserver_conn_t *c, const apiserver_target_t *t,
                               const store_kv_t *kv)
 {
-    if (!apiserver_table_wanted(apiserver__header(&c->req, "accept"), NULL) || t->sub[0]) {
+    bool rewrite = apiserver_crd_rewrites(t->res);
+    if (!rewrite &&
+        (!apiserver_table_wanted(apiserver__header(&c->req, "accept"), NULL) || t->sub[0])) {
         util_buf_t b = {0};
         if (apiserver_obj_splice_rv(kv->value, kv->value_len, kv->mod_rev, &b)) {
             apiserver__respond(c, 200, "application/json", b.data, b.len, NULL);
@@ -55,6 +58,8 @@ void apiserver_reg_respond_kv(apiserver_conn_t *c, const apiserver_target_t *t,
         apiserver__respond_status(c, 500, "InternalError", "stored object is not valid JSON");
         return;
     }
+    if (rewrite)
+        apiserver_crd_set_api_version(t->res, obj);
     const char *table_version = NULL;
     if (!t->sub[0] &&
         apiserver_table_wanted(apiserver__header(&c->req, "accept"), &table_version)) {
@@ -90,7 +95,8 @@ cJSON *apiserver_reg_parse_body(apiserver_conn_t *c, const apiserver_target_t *t
     const char *ct = apiserver__header(rq, "content-type");
     bool proto =
         ct && !strncmp(ct, APISERVER_PROTO_CONTENT_TYPE, strlen(APISERVER_PROTO_CONTENT_TYPE));
-    if (ct && !proto && strncmp(ct, "application/json", 16) != 0) {
+    if (ct && ((proto && apiserver_crd_of(t->res)) || /* custom resources are JSON only */
+               (!proto && strncmp(ct, "application/json", 16) != 0))) {
         char msg[256];
         snprintf(msg, sizeof(msg),
                  "the body of the request was in an unknown format - accepted "
@@ -182,7 +188,7 @@ int apiserver_reg_normalize(apiserver_conn_t *c, const apiserver_target_t *t, cJ
             return -1;
         }
     }
-    if (!strcmp(t->res->plural, "secrets")) {
+    if (apiserver_reg_is(t->res, "secrets")) {
         cJSON *data = cJSON_GetObjectItemCaseSensitive(obj, "data");
         cJSON *sd = cJSON_GetObjectItemCaseSensitive(obj, "stringData");
         if (cJSON_IsObject(sd)) {
@@ -217,7 +223,7 @@ int apiserver_reg_normalize(apiserver_conn_t *c, const apiserver_target_t *t, cJ
         if (!apiserver_obj_string(obj, "type"))
             cJSON_AddStringToObject(obj, "type", "Opaque");
     }
-    if (!strcmp(t->res->plural, "namespaces")) {
+    if (apiserver_reg_is(t->res, "namespaces")) {
         cJSON *labels = cJSON_GetObjectItemCaseSensitive(meta, "labels");
         if (!cJSON_IsObject(labels)) {
             cJSON_DeleteItemFromObjectCaseSensitive(meta, "labels");
@@ -242,6 +248,11 @@ int apiserver_reg_normalize(apiserver_conn_t *c, const apiserver_target_t *t, cJ
         cJSON_DeleteItemFromObjectCaseSensitive(status, "phase");
         cJSON_AddStringToObject(status, "phase", "Active");
     }
-    apiserver_defaults_apply(t->res, obj);
+    if (apiserver_crd_of(t->res))
+        apiserver_crd_normalize(t->res, obj);
+    else
+        apiserver_defaults_apply(t->res, obj);
+    if (apiserver_reg_is(t->res, "customresourcedefinitions"))
+        apiserver_crd_prepare(obj);
     return 0;
 }

@@ -128,12 +128,30 @@ static void json_group_version(util_buf_t *b, const char *group, const char *ver
     util_buf_free(&gv);
 }
 
+/* The first (preferred) version of a group; its other versions follow it in the list. */
 static const apiserver_group_t *group_find(const char *name)
 {
-    for (size_t i = 0; i < apiserver_ngroups; i++)
-        if (!strcmp(apiserver_groups[i].name, name))
-            return &apiserver_groups[i];
+    for (size_t i = 0; i < apiserver_group_count(); i++)
+        if (!strcmp(apiserver_group_at(i)->name, name))
+            return apiserver_group_at(i);
     return NULL;
+}
+
+static const apiserver_group_t *group_version_find(const char *name, const char *version)
+{
+    for (size_t i = 0; i < apiserver_group_count(); i++) {
+        const apiserver_group_t *g = apiserver_group_at(i);
+        if (!strcmp(g->name, name) && !strcmp(g->version, version))
+            return g;
+    }
+    return NULL;
+}
+
+/* True for the first entry of each group name (the preferred version). */
+static bool group_first(size_t i)
+{
+    const apiserver_group_t *g = apiserver_group_at(i);
+    return i == 0 || strcmp(apiserver_group_at(i - 1)->name, g->name) != 0;
 }
 
 static bool resource_in(const apiserver_resource_t *r, const apiserver_group_t *g)
@@ -261,7 +279,16 @@ static void legacy_group(util_buf_t *b, const apiserver_group_t *g, bool whole)
                   whole ? "{\"kind\":\"APIGroup\",\"apiVersion\":\"v1\",\"name\":" : "{\"name\":");
     json_str(b, g->name);
     util_buf_puts(b, ",\"versions\":[");
-    legacy_group_version(b, g);
+    bool first = true;
+    for (size_t i = 0; i < apiserver_group_count(); i++) {
+        const apiserver_group_t *v = apiserver_group_at(i);
+        if (strcmp(v->name, g->name))
+            continue;
+        if (!first)
+            util_buf_puts(b, ",");
+        first = false;
+        legacy_group_version(b, v);
+    }
     util_buf_puts(b, "],\"preferredVersion\":");
     legacy_group_version(b, g);
     util_buf_puts(b, "}");
@@ -286,13 +313,13 @@ static void legacy_group_list(util_buf_t *b)
 {
     util_buf_puts(b, "{\"kind\":\"APIGroupList\",\"apiVersion\":\"v1\",\"groups\":[");
     bool first = true;
-    for (size_t i = 0; i < apiserver_ngroups; i++) {
-        if (!*apiserver_groups[i].name)
+    for (size_t i = 0; i < apiserver_group_count(); i++) {
+        if (!*apiserver_group_at(i)->name || !group_first(i))
             continue;
         if (!first)
             util_buf_puts(b, ",");
         first = false;
-        legacy_group(b, &apiserver_groups[i], false);
+        legacy_group(b, apiserver_group_at(i), false);
     }
     util_buf_puts(b, "]}");
 }
@@ -357,17 +384,26 @@ static void aggregated_group(util_buf_t *b, const apiserver_group_t *g)
         json_str(b, g->name);
         util_buf_puts(b, ",");
     }
-    util_buf_puts(b, "\"creationTimestamp\":null},\"versions\":[{\"version\":");
-    json_str(b, g->version);
-    bool first = true;
-    for (size_t i = 0; i < apiserver_nresources; i++) {
-        if (!resource_in(&apiserver_resources[i], g))
+    util_buf_puts(b, "\"creationTimestamp\":null},\"versions\":[");
+    bool first_version = true;
+    for (size_t v = 0; v < apiserver_group_count(); v++) {
+        const apiserver_group_t *gv = apiserver_group_at(v);
+        if (strcmp(gv->name, g->name))
             continue;
-        util_buf_puts(b, first ? ",\"resources\":[" : ",");
-        first = false;
-        aggregated_resource(b, &apiserver_resources[i]);
+        util_buf_puts(b, first_version ? "{\"version\":" : ",{\"version\":");
+        first_version = false;
+        json_str(b, gv->version);
+        bool first = true;
+        for (size_t i = 0; i < apiserver_resource_count(); i++) {
+            if (!resource_in(apiserver_resource_at(i), gv))
+                continue;
+            util_buf_puts(b, first ? ",\"resources\":[" : ",");
+            first = false;
+            aggregated_resource(b, apiserver_resource_at(i));
+        }
+        util_buf_puts(b, first ? ",\"freshness\":\"Current\"}" : "],\"freshness\":\"Current\"}");
     }
-    util_buf_puts(b, first ? ",\"freshness\":\"Current\"}]}" : "],\"freshness\":\"Current\"}]}");
+    util_buf_puts(b, "]}");
 }
 
 /* APIGroupDiscoveryList of the core group (core) or of every other group. */
@@ -378,13 +414,13 @@ static void aggregated_list(util_buf_t *b, apiserver_discovery_format_t f, bool 
                     "\"metadata\":{},\"items\":[",
                     f == APISERVER_DISCOVERY_V2BETA1 ? "v2beta1" : "v2");
     bool first = true;
-    for (size_t i = 0; i < apiserver_ngroups; i++) {
-        if ((*apiserver_groups[i].name == '\0') != core)
+    for (size_t i = 0; i < apiserver_group_count(); i++) {
+        if ((*apiserver_group_at(i)->name == '\0') != core || !group_first(i))
             continue;
         if (!first)
             util_buf_puts(b, ",");
         first = false;
-        aggregated_group(b, &apiserver_groups[i]);
+        aggregated_group(b, apiserver_group_at(i));
     }
     util_buf_puts(b, "]}");
 }
@@ -411,20 +447,20 @@ void apiserver_discovery_apis(util_buf_t *out, apiserver_discovery_format_t f)
 
 int apiserver_discovery_resource_list(util_buf_t *out, const char *group, const char *version)
 {
-    const apiserver_group_t *g = group_find(group ? group : "");
-    if (!g || !version || strcmp(g->version, version))
+    const apiserver_group_t *g = version ? group_version_find(group ? group : "", version) : NULL;
+    if (!g)
         return -ENOENT;
     util_buf_puts(out, "{\"kind\":\"APIResourceList\",\"apiVersion\":\"v1\",\"groupVersion\":");
     json_group_version(out, g->name, g->version);
     util_buf_puts(out, ",\"resources\":[");
     bool first = true;
-    for (size_t i = 0; i < apiserver_nresources; i++) {
-        if (!resource_in(&apiserver_resources[i], g))
+    for (size_t i = 0; i < apiserver_resource_count(); i++) {
+        if (!resource_in(apiserver_resource_at(i), g))
             continue;
         if (!first)
             util_buf_puts(out, ",");
         first = false;
-        legacy_resource(out, &apiserver_resources[i]);
+        legacy_resource(out, apiserver_resource_at(i));
     }
     util_buf_puts(out, "]}");
     return 0;

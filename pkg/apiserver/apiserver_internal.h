@@ -32,6 +32,7 @@ struct apiserver {
     unsigned nconns, inflight;
     int pending_closes;                /* handles still closing; freed when 0 after stop */
     struct apiserver_openapi *openapi; /* rendered on first use (apiserver_openapi.c) */
+    unsigned openapi_crd_generation;   /* the CRD set it was rendered for */
     struct apiserver_tokens *tokens;   /* service account token key (apiserver_token.c) */
     struct apiserver_nsfin *nsfin;     /* terminating namespaces (apiserver_namespace.c) */
     /* TLS client towards kubelets (apiserver_proxy.c) */

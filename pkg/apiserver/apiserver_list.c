@@ -11,6 +11,7 @@
 #include <mbedtls/base64.h>
 
 #include "apiserver_apply.h"
+#include "apiserver_crd.h"
 #include "apiserver_defaults.h"
 #include "apiserver_metrics.h"
 #include "apiserver_namespace.h"
@@ -245,7 +246,8 @@ void apiserver_reg_handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
         apiserver_status_bad_request(c, "includeObject must be None, Metadata or Object");
         return;
     }
-    objects_t items = {.raw_mode = !table && apiserver_filter_empty(f)};
+    bool rewrite = apiserver_crd_rewrites(t->res);
+    objects_t items = {.raw_mode = !table && apiserver_filter_empty(f) && !rewrite};
     size_t count = 0;
     bool more = false;
     int64_t served = at;
@@ -288,6 +290,8 @@ void apiserver_reg_handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
                                                      l.kvs[k]->mod_rev);
             if (!obj)
                 continue;
+            if (rewrite)
+                apiserver_crd_set_api_version(t->res, obj);
             if (apiserver_filter_matches(f, obj)) {
                 count++;
                 objects_push(&items, obj);
@@ -336,8 +340,10 @@ typedef struct delcol_item {
     bool mark;
 } delcol_item_t;
 
-static void delcol_add(delcol_t *d, const cJSON *obj)
+static void delcol_add(delcol_t *d, cJSON *obj)
 {
+    if (apiserver_crd_rewrites(d->res)) /* served in the endpoint's version */
+        apiserver_crd_set_api_version(d->res, obj);
     char *text = cJSON_PrintUnformatted(obj);
     if (d->count++)
         util_buf_puts(&d->items, ",");

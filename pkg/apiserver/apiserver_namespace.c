@@ -241,8 +241,8 @@ static void step(uv_timer_t *t)
     store_op_t ops[NS_BATCH];
     char *texts[NS_BATCH];
     size_t nops = 0;
-    while (f->res_index < apiserver_nresources && nops == 0) {
-        const apiserver_resource_t *r = &apiserver_resources[f->res_index];
+    while (f->res_index < apiserver_resource_count() && nops == 0) { /* CRs too */
+        const apiserver_resource_t *r = apiserver_resource_at(f->res_index);
         if (!r->namespaced) {
             f->res_index++;
             continue;

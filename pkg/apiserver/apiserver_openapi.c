@@ -7,6 +7,7 @@
 
 #include <mbedtls/sha512.h>
 
+#include "apiserver_crd.h"
 #include "apiserver_internal.h"
 
 #define V2_PROTOBUF "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
@@ -49,10 +50,10 @@ static void gv_path(const char *group, const char *version, char *out, size_t n)
 apiserver_openapi_t *apiserver_openapi_new(void)
 {
     apiserver_openapi_t *o = calloc(1, sizeof(*o));
-    o->docs = calloc(apiserver_ngroups, sizeof(*o->docs));
+    o->docs = calloc(apiserver_group_count(), sizeof(*o->docs));
     cJSON *index = cJSON_CreateObject(), *paths = cJSON_AddObjectToObject(index, "paths");
-    for (size_t g = 0; g < apiserver_ngroups; g++) {
-        const apiserver_group_t *gv = &apiserver_groups[g];
+    for (size_t g = 0; g < apiserver_group_count(); g++) {
+        const apiserver_group_t *gv = apiserver_group_at(g);
         apiserver_openapi_doc_t *d = &o->docs[o->ndocs++];
         char path[256], url[512];
         gv_path(gv->name, gv->version, path, sizeof(path));
@@ -136,8 +137,12 @@ bool apiserver__openapi(apiserver_conn_t *c, bool read)
         return true;
     }
     apiserver_t *a = c->srv;
-    if (!a->openapi)
+    if (a->openapi && a->openapi_crd_generation != apiserver_crd_generation())
+        a->openapi = apiserver_openapi_free(a->openapi); /* the served CRDs changed */
+    if (!a->openapi) {
+        a->openapi_crd_generation = apiserver_crd_generation();
         a->openapi = apiserver_openapi_new();
+    }
     if (!strcmp(p, "/openapi/v2")) {
         const char *accept = apiserver__header(&c->req, "accept");
         if (accept && strstr(accept, "protobuf"))

@@ -22,7 +22,7 @@ typedef struct apiserver_openapi_doc {
     char hash[129];
 } apiserver_openapi_doc_t;
 
-/* Renders every document (once per server: the table does not change at run time). */
+/* Renders every document (once per server and set of served CRDs). */
 apiserver_openapi_t *apiserver_openapi_new(void);
 apiserver_openapi_t *apiserver_openapi_free(apiserver_openapi_t *o);
 
@@ -51,6 +51,16 @@ cJSON *apiserver_openapi__type_schema(int ref, const char *ref_prefix, bool v3);
 int apiserver_openapi__resource_type(const apiserver_resource_t *r, bool list);
 /* "CoreV1", "AppsV1", "CoordinationV1": operationId infix of a group/version. */
 void apiserver_openapi__gv_camel(const char *group, const char *version, char *out, size_t n);
+
+/* apiserver_openapi_crd.c: custom resources' definitions (their List when list is true). */
+void apiserver_openapi__crd_name(const apiserver_resource_t *r, bool list, char *out, size_t n);
+cJSON *apiserver_openapi__crd_schema(const apiserver_resource_t *r, bool list,
+                                     const char *ref_prefix, bool v3);
+/* Marks ObjectMeta and ListMeta (what custom resource definitions refer to). */
+void apiserver_openapi__reach_crd_meta(unsigned char *seen);
+/* Adds the definitions of the custom resources of group/version to defs. */
+void apiserver_openapi__add_crd_schemas(cJSON *defs, const char *group, const char *version,
+                                        const char *ref_prefix, bool v3);
 
 /* apiserver_openapi_v3.c: the v3 document of one group/version. */
 cJSON *apiserver_openapi__v3_document(const char *group, const char *version);

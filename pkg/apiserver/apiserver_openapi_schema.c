@@ -2,6 +2,8 @@
  * shared by the OpenAPI v3 and v2 generators. */
 #include "apiserver_openapi.h"
 
+#include "apiserver_crd.h"
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,10 +179,14 @@ int apiserver_openapi__resource_type(const apiserver_resource_t *r, bool list)
 
 void apiserver_openapi__reach_gv(const char *group, const char *version, unsigned char *seen)
 {
-    for (size_t i = 0; i < apiserver_nresources; i++) {
-        const apiserver_resource_t *r = &apiserver_resources[i];
+    for (size_t i = 0; i < apiserver_resource_count(); i++) {
+        const apiserver_resource_t *r = apiserver_resource_at(i);
         if (strcmp(r->group, group) || strcmp(r->version, version))
             continue;
+        if (apiserver_crd_of(r)) {
+            apiserver_openapi__reach_crd_meta(seen); /* a custom resource */
+            continue;
+        }
         apiserver_openapi__reach(apiserver_openapi__resource_type(r, false), seen);
         apiserver_openapi__reach(apiserver_openapi__resource_type(r, true), seen);
     }

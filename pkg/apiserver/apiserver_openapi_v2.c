@@ -120,8 +120,8 @@ cJSON *apiserver_openapi__v2_json(void)
     cJSON *paths = cJSON_AddObjectToObject(doc, "paths");
     unsigned nt = k8s_schema_ntypes();
     unsigned char *seen = calloc(nt, 1);
-    for (size_t g = 0; g < apiserver_ngroups; g++) {
-        const apiserver_group_t *gv = &apiserver_groups[g];
+    for (size_t g = 0; g < apiserver_group_count(); g++) {
+        const apiserver_group_t *gv = apiserver_group_at(g);
         cJSON *v3 = apiserver_openapi__v3_document(gv->name, gv->version);
         v2_add_paths(paths, cJSON_GetObjectItemCaseSensitive(v3, "paths"));
         cJSON_Delete(v3);
@@ -132,6 +132,9 @@ cJSON *apiserver_openapi__v2_json(void)
         if (seen[i])
             cJSON_AddItemToObject(defs, apiserver_openapi__name((int)i),
                                   apiserver_openapi__type_schema((int)i, V2_REF, false));
+    for (size_t g = 0; g < apiserver_group_count(); g++)
+        apiserver_openapi__add_crd_schemas(defs, apiserver_group_at(g)->name,
+                                           apiserver_group_at(g)->version, V2_REF, false);
     free(seen);
     return doc;
 }
@@ -191,6 +194,10 @@ static const char *jstr(const cJSON *o, const char *name)
 /* A vendor extension's value as YAML: a string, a map of strings, or a list of those maps. */
 static void yaml_of(util_buf_t *y, const cJSON *v)
 {
+    if (cJSON_IsBool(v)) { /* x-kubernetes-preserve-unknown-fields, x-kubernetes-int-or-string */
+        util_buf_puts(y, cJSON_IsTrue(v) ? "true\n" : "false\n");
+        return;
+    }
     if (cJSON_IsString(v)) {
         util_buf_json_string(y, v->valuestring, strlen(v->valuestring));
         util_buf_puts(y, "\n");

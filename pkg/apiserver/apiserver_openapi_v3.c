@@ -2,6 +2,8 @@
  * upstream's operation extensions, components.schemas from k8s_schema). */
 #include "apiserver_openapi.h"
 
+#include "apiserver_crd.h"
+
 #include "apiserver.h"
 
 #include <stdlib.h>
@@ -47,14 +49,26 @@ static void add_param(cJSON *params, const char *name, const char *in, const cha
     cJSON_AddItemToArray(params, p);
 }
 
-static cJSON *content_of(const char *const *types, int ref)
+/* The definition name of a resource's kind (or List): a model type, or a custom resource's
+ * own definition; NULL when there is none. */
+static const char *kind_name(const apiserver_resource_t *r, bool list, char *buf, size_t n)
+{
+    if (apiserver_crd_of(r)) {
+        apiserver_openapi__crd_name(r, list, buf, n);
+        return buf;
+    }
+    int ref = apiserver_openapi__resource_type(r, list);
+    return ref >= 0 ? apiserver_openapi__name(ref) : NULL;
+}
+
+static cJSON *content_of(const char *const *types, const char *ref_name)
 {
     cJSON *content = cJSON_CreateObject();
     for (size_t i = 0; types[i]; i++) {
         cJSON *s = cJSON_CreateObject();
-        if (ref >= 0) {
+        if (ref_name) {
             char buf[400];
-            snprintf(buf, sizeof(buf), V3_REF "%s", apiserver_openapi__name(ref));
+            snprintf(buf, sizeof(buf), V3_REF "%s", ref_name);
             cJSON_AddStringToObject(s, "$ref", buf);
         } else {
             cJSON_AddStringToObject(s, "type", "object");
@@ -125,18 +139,19 @@ static cJSON *operation(const apiserver_resource_t *r, const op_spec_t *o, const
         add_param(params, "timeoutSeconds", "query", "integer", NULL);
         add_param(params, "watch", "query", "boolean", NULL);
     }
-    int kind_ref = apiserver_openapi__resource_type(r, false);
+    char kind_buf[300], list_buf[300];
+    const char *kind_ref = kind_name(r, false, kind_buf, sizeof(kind_buf));
     if (o->body) {
         cJSON *rb = cJSON_AddObjectToObject(op, "requestBody");
         cJSON_AddItemToObject(
             rb, "content",
-            content_of(o->body == 2 ? patch_types : json_types, o->body == 2 ? -1 : kind_ref));
+            content_of(o->body == 2 ? patch_types : json_types, o->body == 2 ? NULL : kind_ref));
         cJSON_AddBoolToObject(rb, "required", true);
     }
-    int rs = o->list_rs ? apiserver_openapi__resource_type(r, true) : kind_ref;
+    const char *rs = o->list_rs ? kind_name(r, true, list_buf, sizeof(list_buf)) : kind_ref;
     if (!strcmp(o->method, "delete")) {
         const k8s_kind_t *st = k8s_schema_type_by_name("V1Status");
-        rs = st ? k8s_schema_type_index(st) : -1;
+        rs = st ? apiserver_openapi__name(k8s_schema_type_index(st)) : NULL;
     }
     cJSON *resp = cJSON_AddObjectToObject(cJSON_AddObjectToObject(op, "responses"), "200");
     cJSON_AddStringToObject(resp, "description", "OK");
@@ -197,8 +212,8 @@ cJSON *apiserver_openapi__v3_document(const char *group, const char *version)
     cJSON_AddStringToObject(info, "title", "Kubernetes");
     cJSON_AddStringToObject(info, "version", APISERVER_KUBE_GIT_VERSION);
     cJSON *paths = cJSON_AddObjectToObject(doc, "paths");
-    for (size_t i = 0; i < apiserver_nresources; i++) {
-        const apiserver_resource_t *r = &apiserver_resources[i];
+    for (size_t i = 0; i < apiserver_resource_count(); i++) {
+        const apiserver_resource_t *r = apiserver_resource_at(i);
         if (!strcmp(r->group, group) && !strcmp(r->version, version))
             resource_paths(paths, r);
     }
@@ -210,6 +225,7 @@ cJSON *apiserver_openapi__v3_document(const char *group, const char *version)
         if (seen[i])
             cJSON_AddItemToObject(schemas, apiserver_openapi__name((int)i),
                                   apiserver_openapi__type_schema((int)i, V3_REF, true));
+    apiserver_openapi__add_crd_schemas(schemas, group, version, V3_REF, true);
     free(seen);
     return doc;
 }

@@ -587,7 +587,7 @@ static void pki_buf_wipe(util_buf_t *b)
     util_buf_free(b);
 }
 
-static int pki_kubeconfig_write(const char *path, mode_t mode, const char *server,
+static int pki_kubeconfig_write(const char *path, mode_t mode, const char *server, const char *user,
                                 const pki_pair_t *ca, const pki_pair_t *admin, util_error_t *err)
 {
     for (const char *c = server; *c; c++)
@@ -602,12 +602,14 @@ static int pki_kubeconfig_write(const char *path, mode_t mode, const char *serve
                     "    server: %s\n    certificate-authority-data: ",
                     server);
     pki_buf_base64(&b, ca->crt_pem);
-    util_buf_puts(&b, "\nusers:\n- name: admin\n  user:\n    client-certificate-data: ");
+    util_buf_printf(&b, "\nusers:\n- name: %s\n  user:\n    client-certificate-data: ", user);
     pki_buf_base64(&b, admin->crt_pem);
     util_buf_puts(&b, "\n    client-key-data: ");
     pki_buf_base64(&b, admin->key_pem);
-    util_buf_puts(&b, "\ncontexts:\n- name: kubeling\n  context:\n    cluster: kubeling\n"
-                      "    user: admin\ncurrent-context: kubeling\npreferences: {}\n");
+    util_buf_printf(&b,
+                    "\ncontexts:\n- name: kubeling\n  context:\n    cluster: kubeling\n"
+                    "    user: %s\ncurrent-context: kubeling\npreferences: {}\n",
+                    user);
     int r = util_write_file_atomic(path, b.data, b.len, mode, err);
     pki_buf_wipe(&b);
     return r;
@@ -630,8 +632,8 @@ static int pki_kubeconfig_copy(const apiserver_pki_opts_t *o, const pki_pair_t *
     }
     mode_t mode = o->write_kubeconfig_mode ? (mode_t)o->write_kubeconfig_mode : 0600;
     int r = pki_kubeconfig_write(o->write_kubeconfig, mode,
-                                 o->kubeconfig_server ? o->kubeconfig_server : PKI_DEFAULT_URL, ca,
-                                 admin, err);
+                                 o->kubeconfig_server ? o->kubeconfig_server : PKI_DEFAULT_URL,
+                                 "admin", ca, admin, err);
     if (r == 0 && chmod(o->write_kubeconfig, mode) < 0) /* the umask must not narrow it */
         r = util_error_make(err, errno, "chmod `%s`", o->write_kubeconfig);
     return r < 0 ? util_error_wrap(err, "--write-kubeconfig") : 0;
@@ -754,7 +756,7 @@ static int pki_ensure_all(const apiserver_pki_opts_t *o, pki_state_t *s, util_er
     if (r == 0)
         r = pki_kubeconfig_write(kubeconfig, 0600,
                                  o->kubeconfig_server ? o->kubeconfig_server : PKI_DEFAULT_URL,
-                                 &s->ca, &s->admin, err);
+                                 "admin", &s->ca, &s->admin, err);
     if (r == 0 && o->write_kubeconfig && o->write_kubeconfig[0])
         r = pki_kubeconfig_copy(o, &s->ca, &s->admin, err);
     return r;
@@ -795,4 +797,49 @@ void apiserver_pki_free(apiserver_pki_t *p)
     free(p->kubelet_client_cert_pem);
     pki_free_secret(p->kubelet_client_key_pem);
     memset(p, 0, sizeof(*p));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Node credentials. */
+
+static bool pki_node_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 253)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+              name[i] == '-' || name[i] == '.'))
+            return false;
+    return true;
+}
+
+int apiserver_pki_node_kubeconfig(const char *data_dir, const char *node_name, const char *server,
+                                  const char *path, util_error_t *err)
+{
+    if (!data_dir || !node_name || !server || !path || !pki_node_name_ok(node_name))
+        return util_error_make(err, EINVAL, "node credential: bad node name `%s`",
+                               node_name ? node_name : "");
+    char srv[PATH_MAX], tls[PATH_MAX], leaf[300], subject[600];
+    int r = pki_dirs(data_dir, srv, tls, err);
+    if (r < 0)
+        return r;
+    snprintf(leaf, sizeof(leaf), "node-%s", node_name);
+    snprintf(subject, sizeof(subject), "O=system:nodes,CN=system:node:%s", node_name);
+    pki_state_t s;
+    memset(&s, 0, sizeof(s));
+    mbedtls_entropy_init(&s.rng.entropy);
+    mbedtls_ctr_drbg_init(&s.rng.drbg);
+    pki_pair_init(&s.ca);
+    pki_pair_init(&s.serving);
+    pki_pair_init(&s.admin);
+    r = pki_rng_init(&s.rng, err);
+    if (r == 0)
+        r = pki_ca_ensure(tls, &s.ca, &s.rng, err);
+    if (r == 0)
+        r = pki_leaf_ensure(tls, leaf, subject, PKI_CLIENT, NULL, &s.ca, &s.admin, &s.rng, err);
+    if (r == 0)
+        r = pki_kubeconfig_write(path, 0600, server, leaf, &s.ca, &s.admin, err);
+    pki_state_free(&s);
+    return r;
 }

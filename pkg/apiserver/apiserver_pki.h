@@ -46,4 +46,10 @@ typedef struct apiserver_pki {
 int apiserver_pki_ensure(const apiserver_pki_opts_t *o, apiserver_pki_t *ret, util_error_t *err);
 void apiserver_pki_free(apiserver_pki_t *p);
 
+/* A kubelet's credential: reuses or issues tls/node-<name>.{crt,key} (CN system:node:<name>, O
+ * system:nodes, signed by the cluster CA, renewed like the other leaves) and writes a
+ * kubeconfig (0600) for it at path. The name must be a lower-case DNS subdomain. */
+int apiserver_pki_node_kubeconfig(const char *data_dir, const char *node_name, const char *server,
+                                  const char *path, util_error_t *err);
+
 #endif

@@ -11,6 +11,7 @@
 #include <mbedtls/base64.h>
 
 #include "apiserver_apply.h"
+#include "apiserver_crd.h"
 #include "apiserver_defaults.h"
 #include "apiserver_metrics.h"
 #include "apiserver_object.h"
@@ -89,9 +90,15 @@ bool apiserver_query_get(const char *query, const char *name, char *out, size_t 
 
 bool apiserver_reg_query_true(const char *query, const char *name)
 {
+    /* Go's strconv.ParseBool, as upstream's query decoding (Python clients send "True") */
+    static const char *const yes[] = {"1", "t", "T", "true", "TRUE", "True", NULL};
     char v[16];
-    return apiserver_query_get(query, name, v, sizeof(v)) &&
-           (!strcmp(v, "true") || !strcmp(v, "1"));
+    if (!apiserver_query_get(query, name, v, sizeof(v)))
+        return false;
+    for (size_t i = 0; yes[i]; i++)
+        if (!strcmp(v, yes[i]))
+            return true;
+    return false;
 }
 
 /* ---- routing ------------------------------------------------------------------------------- */
@@ -108,6 +115,11 @@ bool apiserver_reg_has_verb(const apiserver_resource_t *r, const char *verb)
         if (!strcmp(r->verbs[i], verb))
             return true;
     return false;
+}
+
+bool apiserver_reg_is(const apiserver_resource_t *r, const char *plural)
+{
+    return !apiserver_crd_of(r) && !strcmp(r->plural, plural);
 }
 
 bool apiserver_reg_has_subresource(const apiserver_resource_t *r, const char *sub)

@@ -39,6 +39,9 @@ typedef struct apiserver_filter apiserver_filter_t;
 bool apiserver_reg_query_true(const char *query, const char *name);
 bool apiserver_reg_has_verb(const apiserver_resource_t *r, const char *verb);
 bool apiserver_reg_has_subresource(const apiserver_resource_t *r, const char *sub);
+/* True when r is the built-in resource of that plural (custom resources may reuse plurals such
+ * as "services" in their own groups; the built-ins' special rules are not theirs). */
+bool apiserver_reg_is(const apiserver_resource_t *r, const char *plural);
 
 /* apiserver_codec.c */
 /* Parses a stored value and stamps its resourceVersion. */

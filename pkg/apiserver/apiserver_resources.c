@@ -1,6 +1,8 @@
 /* apiserver_resources: the served resources and API groups. */
 #include "apiserver_resources.h"
 
+#include "apiserver_crd.h"
+
 #include <string.h>
 
 #define RW_VERBS                                                                                \
@@ -125,7 +127,7 @@ const apiserver_resource_t apiserver_resources[] = {
      NONE, RW_VERBS, NONE, APISERVER_NAME_PATH_SEGMENT},
     {"rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
      "clusterrolebinding", false, NONE, NONE, RW_VERBS, NONE, APISERVER_NAME_PATH_SEGMENT},
-    /* apiextensions.k8s.io/v1: the definitions are stored; serving their resources is later */
+    /* apiextensions.k8s.io/v1: the custom resources they define are served by apiserver_crd.c */
     {"apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
      "customresourcedefinition", false, SHORT("crd", "crds"), NONE, RW_VERBS, STATUS,
      APISERVER_NAME_SUBDOMAIN},
@@ -155,5 +157,27 @@ const apiserver_resource_t *apiserver_resource_find(const char *group, const cha
         if (!strcmp(r->group, group) && !strcmp(r->version, version) && !strcmp(r->plural, plural))
             return r;
     }
-    return NULL;
+    return apiserver_crd_find(group, version, plural);
+}
+
+size_t apiserver_resource_count(void)
+{
+    return apiserver_nresources + apiserver_crd_count();
+}
+
+const apiserver_resource_t *apiserver_resource_at(size_t i)
+{
+    return i < apiserver_nresources ? &apiserver_resources[i]
+                                    : apiserver_crd_at(i - apiserver_nresources);
+}
+
+size_t apiserver_group_count(void)
+{
+    return apiserver_ngroups + apiserver_crd_group_count();
+}
+
+const apiserver_group_t *apiserver_group_at(size_t i)
+{
+    return i < apiserver_ngroups ? &apiserver_groups[i]
+                                 : apiserver_crd_group_at(i - apiserver_ngroups);
 }

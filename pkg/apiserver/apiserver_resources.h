@@ -21,8 +21,8 @@ typedef struct apiserver_resource {
     const char *plural;   /* "configmaps": the URL segment */
     const char *singular; /* "configmap" */
     bool namespaced;
-    const char *short_names[4];  /* NULL-terminated */
-    const char *categories[2];   /* NULL-terminated, e.g. "all" */
+    const char *short_names[8];  /* NULL-terminated */
+    const char *categories[4];   /* NULL-terminated, e.g. "all" */
     const char *verbs[10];       /* NULL-terminated, e.g. "get", "list", "watch", ... */
     const char *subresources[8]; /* NULL-terminated, e.g. "status" */
     apiserver_name_rule_t name_rule;
@@ -41,8 +41,18 @@ typedef struct apiserver_group {
 extern const apiserver_group_t apiserver_groups[];
 extern const size_t apiserver_ngroups;
 
-/* Finds a resource by group, version and plural; NULL if not served. */
+/* Finds a resource by group, version and plural (built-in, then custom resources of
+ * established CRDs); NULL if not served. */
 const apiserver_resource_t *apiserver_resource_find(const char *group, const char *version,
                                                     const char *plural);
+
+/* Every served resource: the built-in table, then custom resources (0..count-1; indexes are
+ * valid until the set of CRDs changes). */
+size_t apiserver_resource_count(void);
+const apiserver_resource_t *apiserver_resource_at(size_t i);
+/* Every served group/version: built-in groups, then custom ones (same group adjacent, the
+ * preferred version first). */
+size_t apiserver_group_count(void);
+const apiserver_group_t *apiserver_group_at(size_t i);
 
 #endif

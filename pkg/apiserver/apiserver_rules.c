@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apiserver_crd.h"
 #include "apiserver_object.h"
 #include "labels/labels.h"
 
@@ -337,16 +338,26 @@ static void immutable(verrs_t *v, const apiserver_resource_t *r, const cJSON *ob
     }
 }
 
+static void add_cb(void *ud, const char *reason, const char *field, const char *problem)
+{
+    add(ud, reason, field, problem);
+}
+
 int apiserver_rules_check(apiserver_conn_t *c, const apiserver_resource_t *r, const cJSON *obj,
                           const cJSON *old, const char *name)
 {
     verrs_t v = {0};
-    if (old)
+    bool custom = apiserver_crd_of(r) != NULL;
+    if (custom)
+        apiserver_crd_validate_object(r, obj, add_cb, &v);
+    else if (!strcmp(r->plural, "customresourcedefinitions"))
+        apiserver_crd_validate(obj, add_cb, &v);
+    if (old && !custom)
         immutable(&v, r, obj, old);
     const cJSON *meta = get(obj, "metadata");
     labels_map(&v, get(meta, "labels"), "metadata.labels");
     const cJSON *spec = get(obj, "spec");
-    const char *p = r->plural;
+    const char *p = custom ? "" : r->plural; /* the built-ins' rules are not a CR's */
     if (!strcmp(p, "pods")) {
         pod_spec(&v, spec, "spec", false);
     } else if (!strcmp(p, "deployments") || !strcmp(p, "replicasets") ||
@@ -383,8 +394,13 @@ int apiserver_rules_check(apiserver_conn_t *c, const apiserver_resource_t *r, co
     int rc = 0;
     if (v.n) {
         util_buf_t msg = {0}, details = {0};
-        util_buf_printf(&msg, "%s \"%s\" is invalid: %s%s%s", r->kind, name, v.n > 1 ? "[" : "",
-                        v.msgs.data, v.n > 1 ? "]" : "");
+        /* custom resources are named by group kind, as upstream's CR handler does */
+        if (apiserver_crd_of(r))
+            util_buf_printf(&msg, "%s.%s ", r->kind, r->group);
+        else
+            util_buf_printf(&msg, "%s ", r->kind);
+        util_buf_printf(&msg, "\"%s\" is invalid: %s%s%s", name, v.n > 1 ? "[" : "", v.msgs.data,
+                        v.n > 1 ? "]" : "");
         util_buf_puts(&details, "{\"name\":");
         util_buf_json_string(&details, name, strlen(name));
         if (r->group[0])

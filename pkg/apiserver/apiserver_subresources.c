@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "apiserver_apply.h"
+#include "apiserver_crd.h"
 #include "apiserver_object.h"
 #include "apiserver_patch.h"
 #include "apiserver_proto.h"
@@ -73,6 +74,19 @@ cJSON *apiserver_scale_of(const apiserver_resource_t *r, const cJSON *obj)
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, copied[i]);
         if (v)
             cJSON_AddItemToObject(m, copied[i], cJSON_Duplicate(v, true));
+    }
+    const apiserver_crd_res_t *crd = apiserver_crd_of(r);
+    if (crd) { /* the CRD's scale paths; the selector is a string already */
+        const cJSON *rep = apiserver_crd_json_path(obj, crd->spec_replicas_path);
+        cJSON_AddNumberToObject(cJSON_AddObjectToObject(scale, "spec"), "replicas",
+                                cJSON_IsNumber(rep) ? rep->valuedouble : 0);
+        cJSON *st = cJSON_AddObjectToObject(scale, "status");
+        const cJSON *srep = apiserver_crd_json_path(obj, crd->status_replicas_path);
+        cJSON_AddNumberToObject(st, "replicas", cJSON_IsNumber(srep) ? srep->valuedouble : 0);
+        const cJSON *sel = apiserver_crd_json_path(obj, crd->label_selector_path);
+        if (cJSON_IsString(sel))
+            cJSON_AddStringToObject(st, "selector", sel->valuestring);
+        return scale;
     }
     const cJSON *rep = cJSON_GetObjectItemCaseSensitive(spec, "replicas");
     cJSON_AddNumberToObject(cJSON_AddObjectToObject(scale, "spec"), "replicas",
@@ -162,11 +176,22 @@ static void handle_scale(apiserver_conn_t *c, const apiserver_target_t *t)
         return;
     }
     cJSON *before = cJSON_Duplicate(obj, true);
-    cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
-    if (!cJSON_IsObject(spec))
-        spec = cJSON_AddObjectToObject(obj, "spec");
-    cJSON_DeleteItemFromObjectCaseSensitive(spec, "replicas");
-    cJSON_AddNumberToObject(spec, "replicas", replicas);
+    const apiserver_crd_res_t *crd = apiserver_crd_of(t->res);
+    if (crd) {
+        if (apiserver_crd_json_path_set_int(obj, crd->spec_replicas_path, replicas) < 0) {
+            cJSON_Delete(before);
+            cJSON_Delete(obj);
+            apiserver__respond_status(c, 422, "Invalid",
+                                      "the CRD's specReplicasPath is not usable");
+            return;
+        }
+    } else {
+        cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
+        if (!cJSON_IsObject(spec))
+            spec = cJSON_AddObjectToObject(obj, "spec");
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, "replicas");
+        cJSON_AddNumberToObject(spec, "replicas", replicas);
+    }
     apiserver_managed_track(c, t, obj, before);
     cJSON_Delete(before);
     cJSON *meta = apiserver_obj_metadata(obj);

@@ -1,6 +1,7 @@
 /* apiserver_table: meta.k8s.io/v1 (and v1beta1) Table negotiation and framing for kubectl get. */
 #include "apiserver_table.h"
 #include "apiserver_accept.h"
+#include "apiserver_crd.h"
 #include "apiserver_table_printers.h"
 
 #include <stdio.h>
@@ -215,12 +216,34 @@ static cJSON *row_object(cJSON *obj, const char *table_version, const char *incl
     return partial;
 }
 
-static cJSON *row_json(const apiserver_table_printer_t *p, cJSON *obj, const char *table_version,
+/* A Table's printer: a built-in one, or a custom resource's columns (cr set). */
+typedef struct printer {
+    const apiserver_table_printer_t *p;
+    const apiserver_resource_t *cr;
+} printer_t;
+
+static printer_t printer_for(const char *group, const char *plural)
+{
+    printer_t pr = {NULL, apiserver_crd_find_group_plural(group, plural)};
+    if (!pr.cr)
+        pr.p = apiserver_table__printer(group, plural);
+    return pr;
+}
+
+static cJSON *printer_columns(const printer_t *pr)
+{
+    return pr->cr ? apiserver_crd_table_columns(pr->cr) : columns_json(pr->p);
+}
+
+static cJSON *row_json(const printer_t *pr, cJSON *obj, const char *table_version,
                        const char *include_object, int64_t now)
 {
     cJSON *row = cJSON_CreateObject();
     cJSON *cells = cJSON_AddArrayToObject(row, "cells");
-    p->cells(cells, row, obj, now);
+    if (pr->cr)
+        apiserver_crd_table_cells(pr->cr, cells, obj, now);
+    else
+        pr->p->cells(cells, row, obj, now);
     cJSON_AddItemToObject(row, "object", row_object(obj, table_version, include_object));
     return row;
 }
@@ -255,13 +278,13 @@ void apiserver_table_render(util_buf_t *out, const char *table_version, const ch
                             const char *include_object, const char *list_rv,
                             const char *continue_token)
 {
-    const apiserver_table_printer_t *p = apiserver_table__printer(group, plural);
+    printer_t p = printer_for(group, plural);
     int64_t now = apiserver_table_clock();
     cJSON *t = table_new(table_version, list_rv, continue_token);
-    cJSON_AddItemToObject(t, "columnDefinitions", columns_json(p));
+    cJSON_AddItemToObject(t, "columnDefinitions", printer_columns(&p));
     cJSON *rows = cJSON_AddArrayToObject(t, "rows");
     for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(rows, row_json(p, objects[i], table_version, include_object, now));
+        cJSON_AddItemToArray(rows, row_json(&p, objects[i], table_version, include_object, now));
     table_emit(out, t);
 }
 
@@ -269,13 +292,13 @@ void apiserver_table_render_event(util_buf_t *out, const char *table_version, co
                                   const char *plural, cJSON *object, const char *include_object,
                                   bool with_headers)
 {
-    const apiserver_table_printer_t *p = apiserver_table__printer(group, plural);
+    printer_t p = printer_for(group, plural);
     const cJSON *rv = apiserver_table__get(object, "metadata.resourceVersion");
     cJSON *t = table_new(table_version, cJSON_GetStringValue(rv), NULL);
     cJSON_AddItemToObject(t, "columnDefinitions",
-                          with_headers ? columns_json(p) : cJSON_CreateNull());
+                          with_headers ? printer_columns(&p) : cJSON_CreateNull());
     cJSON *rows = cJSON_AddArrayToObject(t, "rows");
     cJSON_AddItemToArray(
-        rows, row_json(p, object, table_version, include_object, apiserver_table_clock()));
+        rows, row_json(&p, object, table_version, include_object, apiserver_table_clock()));
     table_emit(out, t);
 }

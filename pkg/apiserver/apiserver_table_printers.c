@@ -891,6 +891,21 @@ static void node_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
         "<unknown>");
 }
 
+/* apiextensions-apiserver serves CRDs with the apiserver's default table convertor: Name and
+ * "Created At" (the RFC 3339 timestamp, not an age). */
+static const apiserver_table_column_t crd_cols[] = {
+    COL_NAME,
+    {"Created At", "date", "", DESC_AGE, 0},
+};
+
+static void crd_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
+{
+    (void)row;
+    (void)now;
+    apiserver_table__add_name(cells, obj);
+    apiserver_table__add_str(cells, apiserver_table__str_at(obj, "metadata.creationTimestamp"));
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Lookup. */
 
@@ -910,6 +925,7 @@ static const apiserver_table_printer_t printers[] = {
     PRINTER("", "nodes", node),
     PRINTER("coordination.k8s.io", "leases", lease),
     PRINTER("", "endpoints", endpoints),
+    PRINTER("apiextensions.k8s.io", "customresourcedefinitions", crd),
 };
 
 static const apiserver_table_printer_t generic_printer = PRINTER("", "", generic);

@@ -2,6 +2,8 @@
  * fieldValidation directive makes of them (k8s.io/apiserver's strict decoding). */
 #include "apiserver_validate.h"
 
+#include "apiserver_crd.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,10 +163,14 @@ int apiserver__validate_request(apiserver_conn_t *c, const apiserver_resource_t 
         return -1;
     }
     const k8s_kind_t *t = k8s_schema_find(r->group, r->version, r->kind);
-    if (fv == APISERVER_FV_IGNORE || !t)
+    const apiserver_crd_res_t *crd = apiserver_crd_of(r);
+    if (fv == APISERVER_FV_IGNORE || (!t && !(crd && crd->schema)))
         return 0;
     util_strv_t problems = {0};
-    apiserver_validate_fields(t, obj, &problems);
+    if (crd) /* the fields pruning would drop */
+        apiserver_crd_schema_unknown(crd->schema, obj, &problems);
+    else
+        apiserver_validate_fields(t, obj, &problems);
     int rc = 0;
     if (problems.n && fv == APISERVER_FV_WARN) {
         for (size_t i = 0; i < problems.n; i++)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apiserver_crd.h"
 #include "apiserver_object.h"
 #include "apiserver_table.h"
 
@@ -32,15 +33,32 @@ static const char *const event_fields[] = {"metadata.name",
                                            NULL};
 static const char *const secret_fields[] = {"metadata.name", "metadata.namespace", "type", NULL};
 static const char *const namespace_fields[] = {"metadata.name", "status.phase", NULL};
+/* pkg/registry/core/pod/strategy.go PodToSelectableFields (kubectl describe node, kubelets) */
+static const char *const pod_fields[] = {"metadata.name",
+                                         "metadata.namespace",
+                                         "spec.nodeName",
+                                         "spec.restartPolicy",
+                                         "spec.schedulerName",
+                                         "spec.serviceAccountName",
+                                         "spec.hostNetwork",
+                                         "status.phase",
+                                         "status.podIP",
+                                         "status.nominatedNodeName",
+                                         NULL};
+static const char *const node_fields[] = {"metadata.name", "spec.unschedulable", NULL};
 
 static const char *const *supported_fields(const apiserver_resource_t *r)
 {
-    if (!strcmp(r->plural, "events"))
+    if (apiserver_reg_is(r, "events"))
         return event_fields;
-    if (!strcmp(r->plural, "secrets"))
+    if (apiserver_reg_is(r, "secrets"))
         return secret_fields;
-    if (!strcmp(r->plural, "namespaces"))
+    if (apiserver_reg_is(r, "namespaces"))
         return namespace_fields;
+    if (!strcmp(r->plural, "pods") && !r->group[0])
+        return pod_fields;
+    if (!strcmp(r->plural, "nodes") && !r->group[0])
+        return node_fields;
     return common_fields;
 }
 
@@ -60,6 +78,10 @@ static const char *field_value(const cJSON *obj, const char *field, void *ud)
             *dot = '\0';
         cur = cJSON_GetObjectItemCaseSensitive(cur, part);
     }
+    if (cJSON_IsBool(cur)) /* spec.hostNetwork, spec.unschedulable: "true" / "false" */
+        return cJSON_IsTrue(cur) ? "true" : "false";
+    if (!cur && (!strcmp(field, "spec.hostNetwork") || !strcmp(field, "spec.unschedulable")))
+        return "false";
     return cJSON_IsString(cur) ? cur->valuestring : NULL;
 }
 
@@ -159,6 +181,7 @@ static void send_event(watch_t *wt, const char *type, cJSON *obj)
 {
     util_buf_t b = {0};
     util_buf_printf(&b, "{\"type\":\"%s\",\"object\":", type);
+    apiserver_crd_set_api_version(wt->t.res, obj); /* the watched version's */
     if (wt->table_version) {
         apiserver_table_render_event(&b, wt->table_version, wt->t.res->group, wt->t.res->plural,
                                      obj, wt->include[0] ? wt->include : NULL, !wt->headers_sent);
@@ -297,7 +320,8 @@ static void deliver(watch_t *wt, const store_event_t *e)
     cached_event_t *ce = cache_get(wt->c->srv, e);
     bool has_now = e->type == STORE_EVENT_PUT, has_before = e->has_prev;
     bool now_in = has_now, before_in = has_before;
-    if (!apiserver_filter_empty(&wt->f) || wt->table_version) {
+    bool rewrite = apiserver_crd_rewrites(wt->t.res);
+    if (!apiserver_filter_empty(&wt->f) || wt->table_version || rewrite) {
         cache_parse(ce);
         now_in = ce->now && apiserver_filter_matches(&wt->f, ce->now);
         before_in = ce->before && apiserver_filter_matches(&wt->f, ce->before);
@@ -307,7 +331,7 @@ static void deliver(watch_t *wt, const store_event_t *e)
     int type = now_in && (!has_before || !before_in) ? 0 : now_in ? 1 : before_in ? 2 : -1;
     if (type < 0)
         return;
-    if (!wt->table_version) {
+    if (!wt->table_version && !rewrite) {
         const util_buf_t *line = cache_line(ce, type);
         apiserver__stream_write(wt->c, line->data, line->len);
         return;

@@ -12,6 +12,7 @@
 #include <mbedtls/base64.h>
 
 #include "apiserver_apply.h"
+#include "apiserver_crd.h"
 #include "apiserver_defaults.h"
 #include "apiserver_metrics.h"
 #include "apiserver_namespace.h"
@@ -57,6 +58,8 @@ static void respond_created_status(apiserver_conn_t *c)
 /* Resources whose metadata.generation counts spec changes (upstream's strategies). */
 static bool tracks_generation(const apiserver_resource_t *r)
 {
+    if (apiserver_crd_of(r))
+        return true;
     static const char *const plurals[] = {"deployments",
                                           "replicasets",
                                           "statefulsets",
@@ -109,7 +112,8 @@ static const char *pod_qos(const cJSON *pod)
 }
 
 /* Server-set fields of a new object: generation, and a fresh status for resources whose status
- * is written only through the status subresource. */
+ * is written only through the status subresource. Namespaces and Nodes keep theirs (upstream's
+ * node strategy does not reset status on create: the kubelet registers with its status). */
 static void prepare_create(const apiserver_target_t *t, cJSON *obj)
 {
     cJSON *meta = apiserver_obj_metadata(obj);
@@ -118,14 +122,39 @@ static void prepare_create(const apiserver_target_t *t, cJSON *obj)
     bool has_status = false;
     for (size_t i = 0; t->res->subresources[i]; i++)
         has_status |= !strcmp(t->res->subresources[i], "status");
-    if (!has_status || !strcmp(t->res->plural, "namespaces"))
+    if (!has_status || apiserver_reg_is(t->res, "namespaces") || apiserver_reg_is(t->res, "nodes"))
         return;
     cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
+    if (apiserver_crd_of(t->res))
+        return; /* a custom resource starts without status */
     cJSON *status = cJSON_AddObjectToObject(obj, "status");
-    if (!strcmp(t->res->plural, "pods")) {
+    if (apiserver_reg_is(t->res, "customresourcedefinitions"))
+        apiserver_crd_prepare(obj);
+    if (apiserver_reg_is(t->res, "pods")) {
         cJSON_AddStringToObject(status, "phase", "Pending");
         cJSON_AddStringToObject(status, "qosClass", pod_qos(obj));
     }
+}
+
+/* A custom resource's generation follows every change but metadata (and status, when status is
+ * a subresource), as upstream's customresource strategy. */
+static bool custom_resource_changed(const apiserver_resource_t *r, const cJSON *obj,
+                                    const cJSON *cur)
+{
+    bool status_sub = apiserver_reg_has_subresource(r, "status");
+    for (const cJSON *m = obj->child; m; m = m->next) {
+        if (!m->string || !strcmp(m->string, "metadata") ||
+            (status_sub && !strcmp(m->string, "status")))
+            continue;
+        if (!cJSON_Compare(m, cJSON_GetObjectItemCaseSensitive(cur, m->string), true))
+            return true;
+    }
+    for (const cJSON *m = cur->child; m; m = m->next)
+        if (m->string && strcmp(m->string, "metadata") &&
+            !(status_sub && !strcmp(m->string, "status")) &&
+            !cJSON_GetObjectItemCaseSensitive(obj, m->string))
+            return true;
+    return false;
 }
 
 /* generation follows spec changes; an object being deleted whose finalizers are all gone is
@@ -137,8 +166,10 @@ static bool prepare_update(const apiserver_target_t *t, cJSON *obj, const cJSON 
     if (tracks_generation(t->res)) {
         const cJSON *g = cJSON_GetObjectItemCaseSensitive(cmeta, "generation");
         double gen = cJSON_IsNumber(g) ? g->valuedouble : 1;
-        bool changed = !cJSON_Compare(cJSON_GetObjectItemCaseSensitive(obj, "spec"),
-                                      cJSON_GetObjectItemCaseSensitive(cur, "spec"), true);
+        bool changed = apiserver_crd_of(t->res)
+                           ? custom_resource_changed(t->res, obj, cur)
+                           : !cJSON_Compare(cJSON_GetObjectItemCaseSensitive(obj, "spec"),
+                                            cJSON_GetObjectItemCaseSensitive(cur, "spec"), true);
         set_int(meta, "generation", changed && !t->sub[0] ? gen + 1 : gen);
     }
     const cJSON *deleting = cJSON_GetObjectItemCaseSensitive(cmeta, "deletionTimestamp");
@@ -187,8 +218,7 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
                 apiserver_obj_set_rv(w->obj, res->ops[0].rev);
                 apiserver_reg_respond_object(c, w->kind == W_CREATE ? 201 : 200, w->obj);
             }
-            if (w->kind == W_UPDATE && !strcmp(w->t.res->plural, "namespaces") &&
-                !w->t.res->group[0] &&
+            if (w->kind == W_UPDATE && apiserver_reg_is(w->t.res, "namespaces") &&
                 cJSON_GetObjectItemCaseSensitive(apiserver_obj_metadata(w->obj),
                                                  "deletionTimestamp"))
                 apiserver_namespace_finalize(c->srv, w->name);
@@ -330,6 +360,14 @@ void apiserver_reg_create(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
         apiserver_status_invalid(c, t->res, copy, "metadata.name", copy, why);
         return;
     }
+    const apiserver_crd_res_t *crd = apiserver_crd_of(t->res);
+    if (crd && crd->terminating) {
+        cJSON_Delete(obj);
+        apiserver__respond_status(c, 405, "MethodNotAllowed",
+                                  "create not allowed while custom resource definition is "
+                                  "terminating");
+        return;
+    }
     int ns_state = t->res->namespaced ? apiserver_namespace_state(c->srv, t->ns) : 0;
     if (ns_state < 0) {
         cJSON_Delete(obj);
@@ -362,7 +400,7 @@ void apiserver_reg_create(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
         return;
     }
     apiserver_services_claim_t claim = {0};
-    if (!strcmp(t->res->plural, "services") &&
+    if (apiserver_reg_is(t->res, "services") &&
         apiserver_services_allocate(c, obj, NULL, &claim) < 0) {
         cJSON_Delete(obj); /* answered */
         return;
@@ -446,6 +484,7 @@ void apiserver_reg_finish_update(apiserver_conn_t *c, const apiserver_target_t *
     }
     apply_subresource_rules(t, obj, cur);
     keep_server_fields(obj, cur);
+    apiserver_crd_normalize(t->res, obj); /* defaults first: they are no change of generation */
     bool remove = prepare_update(t, obj, cur);
     if (apiserver_reg_normalize(c, t, obj, t->name) < 0) {
         cJSON_Delete(cur);
@@ -459,7 +498,7 @@ void apiserver_reg_finish_update(apiserver_conn_t *c, const apiserver_target_t *
         return;
     }
     apiserver_services_claim_t claim = {0};
-    if (!remove && !strcmp(t->res->plural, "services") &&
+    if (!remove && apiserver_reg_is(t->res, "services") &&
         apiserver_services_allocate(c, obj, cur, &claim) < 0) {
         cJSON_Delete(cur);
         cJSON_Delete(obj); /* answered */
@@ -537,8 +576,8 @@ void apiserver_reg_handle_patch(apiserver_conn_t *c, const apiserver_target_t *t
     }
     if (!strcmp(type, "application/merge-patch+json"))
         kind = MERGE;
-    else if (!strcmp(type, "application/strategic-merge-patch+json"))
-        kind = STRATEGIC;
+    else if (!strcmp(type, "application/strategic-merge-patch+json") && !apiserver_crd_of(t->res))
+        kind = STRATEGIC; /* custom resources have no patch strategies: 415 as upstream */
     else if (!strcmp(type, "application/json-patch+json"))
         kind = JSON_PATCH;
     else {
@@ -546,8 +585,12 @@ void apiserver_reg_handle_patch(apiserver_conn_t *c, const apiserver_target_t *t
         snprintf(msg, sizeof(msg),
                  "the body of the request was in an unknown format - accepted media types "
                  "include: application/json-patch+json, application/merge-patch+json, "
-                 "application/apply-patch+yaml, application/strategic-merge-patch+json (got %s)",
-                 type[0] ? type : "none");
+                 "application/apply-patch+yaml%s",
+                 apiserver_crd_of(t->res) ? "" : ", application/strategic-merge-patch+json");
+        if (!apiserver_crd_of(t->res)) {
+            size_t used = strlen(msg);
+            snprintf(msg + used, sizeof(msg) - used, " (got %s)", type[0] ? type : "none");
+        }
         apiserver__respond_status(c, 415, "UnsupportedMediaType", msg);
         return;
     }
@@ -632,16 +675,19 @@ apiserver_delete_plan_t apiserver_reg_plan_delete(const apiserver_resource_t *r,
     if (!meta)
         return APISERVER_DELETE_KEEP;
     bool deleting = cJSON_GetObjectItemCaseSensitive(meta, "deletionTimestamp") != NULL;
+    bool crd = apiserver_reg_is(r, "customresourcedefinitions");
+    if (crd && !deleting) /* a CRD is only marked: its objects go first (apiserver_crd_cleanup.c) */
+        apiserver_crd_mark_deleting(obj);
     /* Finalizers: the object is only marked; it goes when the last finalizer is removed. A
      * namespace's spec.finalizers ("kubernetes") hold it while its content is deleted. */
     bool finalizers = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(meta, "finalizers")) > 0;
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
-    bool ns = !strcmp(r->plural, "namespaces") && !r->group[0];
+    bool ns = apiserver_reg_is(r, "namespaces");
     if (ns)
         finalizers |= cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(spec, "finalizers")) > 0;
     /* A pod bound to a node is marked with a grace period and left to its kubelet. */
     const char *node = apiserver_obj_string(spec, "nodeName");
-    bool graceful = !strcmp(r->plural, "pods") && !r->group[0] && node && node[0] && grace != 0;
+    bool graceful = apiserver_reg_is(r, "pods") && node && node[0] && grace != 0;
     if (!finalizers && !graceful) /* also a marked pod deleted again with grace 0 (--force) */
         return APISERVER_DELETE_NOW;
     if (deleting)
@@ -665,6 +711,8 @@ apiserver_delete_plan_t apiserver_reg_plan_delete(const apiserver_resource_t *r,
         cJSON_DeleteItemFromObjectCaseSensitive(status, "phase");
         cJSON_AddStringToObject(status, "phase", "Terminating");
     }
+    if (crd)
+        apiserver_crd_prepare(obj); /* the Terminating condition */
     return APISERVER_DELETE_MARK;
 }
 

@@ -268,6 +268,51 @@ static void test_admin_cert_is_system_masters_client(void **state)
     mbedtls_x509_crt_free(&admin);
 }
 
+/* A kubelet's credential: system:node:<name> in system:nodes, a client certificate from the
+ * cluster CA, reused on the next call, written into a 0600 kubeconfig; odd names refused. */
+static void test_node_credential_kubeconfig(void **state)
+{
+    fixture_t *f = *state;
+    ensure_ok(f);
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/kubelet.kubeconfig", f->dir);
+    cleanup_error util_error_t err = NULL;
+    assert_int_equal(
+        apiserver_pki_node_kubeconfig(f->dir, "edge-1", "https://127.0.0.1:6443", path, &err), 0);
+    mbedtls_x509_crt ca, node;
+    parse_crt(&ca, f->pki.ca_cert_pem);
+    parse_crt_file(&node, tls_path(f, "node-edge-1.crt"));
+    char subject[256];
+    crt_subject(&node, subject, sizeof(subject));
+    assert_non_null(strstr(subject, "CN=system:node:edge-1"));
+    assert_non_null(strstr(subject, "O=system:nodes"));
+    uint32_t flags = 0;
+    assert_int_equal(mbedtls_x509_crt_verify(&node, &ca, NULL, NULL, &flags, NULL, NULL), 0);
+    assert_int_equal(mbedtls_x509_crt_check_extended_key_usage(
+                         &node, MBEDTLS_OID_CLIENT_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)),
+                     0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    char *first = slurp(tls_path(f, "node-edge-1.crt"));
+    assert_int_equal(
+        apiserver_pki_node_kubeconfig(f->dir, "edge-1", "https://127.0.0.1:6443", path, &err), 0);
+    char *second = slurp(tls_path(f, "node-edge-1.crt"));
+    assert_string_equal(first, second);
+    free(first);
+    free(second);
+    char *kc = slurp(path);
+    assert_non_null(strstr(kc, "user: node-edge-1\n"));
+    assert_non_null(strstr(kc, "server: https://127.0.0.1:6443\n"));
+    free(kc);
+    const char *bad[] = {"", "Upper", "a,O=system:masters", "a/b", "a b"};
+    for (size_t i = 0; i < UTIL_ARRAY_SIZE(bad); i++)
+        assert_int_equal(apiserver_pki_node_kubeconfig(f->dir, bad[i], "https://h", path, &err),
+                         -EINVAL);
+    mbedtls_x509_crt_free(&ca);
+    mbedtls_x509_crt_free(&node);
+}
+
 static const char *const all_files[] = {"ca.crt",      "ca.key",    "serving.crt",
                                         "serving.key", "admin.crt", "admin.key"};
 
@@ -2156,6 +2201,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_first_call_creates_files_with_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ca_is_a_ca_and_serving_cert_verifies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin_cert_is_system_masters_client, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_credential_kubeconfig, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_call_reuses_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_san_renews_serving_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_ca_is_an_error_and_kept, setup, teardown),

@@ -1,0 +1,124 @@
+/* kubelet: the node agent. This first slice registers the Node (capacity, addresses, nodeInfo,
+ * labels, pod CIDR, conditions) and keeps it alive: a Lease in kube-node-lease renewed every
+ * 10 s and the node status posted on change and at least every minute. Pods come with the
+ * runtime (issue 5). See docs/kubelet.md. */
+#ifndef KUBELING_KUBELET_H
+#define KUBELING_KUBELET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include <cjson/cJSON.h>
+
+#include "client/client.h"
+#include "util/util.h"
+
+#define KUBELET_PORT          10250
+#define KUBELET_MAX_PODS      110
+#define KUBELET_LEASE_NS      "kube-node-lease"
+#define KUBELET_LEASE_SECONDS 40
+#define KUBELET_DEFAULT_CIDR  "10.42.0.0/16"
+
+typedef struct kubelet kubelet_t;
+
+typedef struct kubelet_opts {
+    uv_loop_t *loop;
+    const client_config_t *api; /* how to reach the API server */
+    const char *node_name;      /* NULL: the host name, lower-cased */
+    const char *data_dir;       /* <data-dir>; the kubelet's state lives in <data-dir>/agent */
+    const char *node_ip;        /* NULL: the address of the default-route interface */
+    const char *cluster_cidr;   /* pod CIDR of the cluster (default 10.42.0.0/16), a /24 per node */
+    bool control_plane;         /* the node of a server: control-plane and master role labels */
+    const char *const *labels;  /* extra "key=value" node labels (--node-label) */
+    size_t nlabels;
+    const char *kube_version;    /* kubeletVersion, e.g. v1.31.0+kubeling */
+    const char *runtime_version; /* kubeling's version: containerRuntimeVersion kubeling://<v> */
+    uint64_t lease_interval_ms;  /* default 10 s */
+    uint64_t status_interval_ms; /* nodeStatusReportFrequency, default 60 s */
+} kubelet_opts_t;
+
+/* Validates the options, reads the host's facts and starts registering on the loop. Errors are
+ * reported here only for bad options or an unusable kubeconfig; the API server being away is
+ * retried with back-off. */
+int kubelet_start(const kubelet_opts_t *o, kubelet_t **ret, util_error_t *err);
+/* Stops timers and requests; memory is released once the loop has run the close callbacks. */
+void kubelet_stop(kubelet_t *k);
+/* The node name for a --node-name value: the value itself, or the host name lower-cased. */
+void kubelet_resolve_node_name(const char *flag, char *out, size_t n);
+/* The node's name (valid while k is). */
+const char *kubelet_node_name(const kubelet_t *k);
+
+/* ---- host facts and node builders (kubelet_host.c, kubelet_node.c; exposed for tests) ---- */
+
+typedef struct kubelet_host {
+    char *hostname; /* lower-cased */
+    long cpus;
+    uint64_t memory_bytes; /* MemTotal */
+    uint64_t memory_available;
+    uint64_t storage_bytes; /* statvfs of the data dir */
+    uint64_t storage_available;
+    char *internal_ip;
+    char *kernel_version;
+    char *os_image;
+    const char *architecture; /* Go's name: amd64, arm64, arm */
+    char *machine_id, *system_uuid, *boot_id;
+} kubelet_host_t;
+
+/* Reads /proc, /etc/os-release, /etc/machine-id, uname, statvfs(storage_dir), the routing
+ * table and interfaces. node_ip overrides the address found. Never fails: missing facts stay
+ * empty. */
+void kubelet_host_read(kubelet_host_t *h, const char *storage_dir, const char *node_ip);
+/* Refreshes the figures that change (available memory and storage). */
+void kubelet_host_refresh(kubelet_host_t *h, const char *storage_dir);
+void kubelet_host_free(kubelet_host_t *h);
+
+/* MemTotal and MemAvailable of /proc/meminfo text, in bytes; -EINVAL without MemTotal. */
+int kubelet_parse_meminfo(const char *text, uint64_t *ret_total, uint64_t *ret_available);
+/* PRETTY_NAME of os-release text (quotes and escapes removed), or "Linux". Caller frees. */
+char *kubelet_parse_os_release(const char *text);
+/* Go's GOARCH for a uname machine: x86_64 amd64, aarch64/arm64 arm64, armv*l arm, ...;
+ * NULL: the architecture this binary was built for (what upstream reports, runtime.GOARCH). */
+const char *kubelet_go_arch(const char *machine);
+/* The interface of the default route (lowest metric) in /proc/net/route text. */
+int kubelet_default_route_iface(const char *text, char *ifname, size_t n);
+/* A byte count as a canonical binary quantity: 8028084Ki, 2Gi, 1000. */
+void kubelet_quantity_binary(uint64_t bytes, char *out, size_t n);
+/* The /24 for this node: the lowest one of cluster_cidr no other node in items (a NodeList's
+ * items) has, or -ENOSPC. */
+int kubelet_pick_pod_cidr(const char *cluster_cidr, const cJSON *items, const char *self, char *out,
+                          size_t n);
+
+/* Node conditions in upstream's order (MemoryPressure, DiskPressure, PIDPressure, Ready) with
+ * upstream's reasons and messages. A condition whose status is unchanged from previous (a
+ * conditions array, or NULL) keeps its lastTransitionTime. now: RFC 3339; heartbeat NULL
+ * leaves lastHeartbeatTime out (for change detection). */
+typedef struct kubelet_pressure {
+    bool memory, disk, pid;
+} kubelet_pressure_t;
+
+cJSON *kubelet_node_conditions(const kubelet_pressure_t *p, const char *now, const char *heartbeat,
+                               const cJSON *previous);
+/* Upstream's default eviction thresholds: memory.available < 100Mi, nodefs.available < 10%. */
+kubelet_pressure_t kubelet_host_pressure(const kubelet_host_t *h);
+
+typedef struct kubelet_node_params {
+    const char *name;
+    const char *pod_cidr; /* NULL: not yet known */
+    bool control_plane;
+    const char *const *labels;
+    size_t nlabels;
+    const char *kube_version, *runtime_version;
+} kubelet_node_params_t;
+
+/* status of the Node (capacity, allocatable, addresses, daemonEndpoints, nodeInfo; conditions
+ * are added by the caller). */
+cJSON *kubelet_node_status(const kubelet_host_t *h, const kubelet_node_params_t *p);
+/* metadata.labels of the node. */
+cJSON *kubelet_node_labels(const kubelet_node_params_t *p);
+/* The whole Node object to create. */
+cJSON *kubelet_node_object(const kubelet_host_t *h, const kubelet_node_params_t *p,
+                           cJSON *conditions);
+
+#endif

@@ -1,0 +1,50 @@
+/* kubelet_internal: the kubelet's state, shared by its files (not part of the interface). */
+#ifndef KUBELING_KUBELET_INTERNAL_H
+#define KUBELING_KUBELET_INTERNAL_H
+
+#include "kubelet/kubelet.h"
+
+typedef enum {
+    KUBELET_REG_NONE,    /* not registered (yet, or the Node was deleted) */
+    KUBELET_REG_LISTING, /* reading the nodes: does ours exist, which pod CIDRs are taken */
+    KUBELET_REG_WRITING, /* creating the Node, or adopting the one that exists */
+    KUBELET_REG_DONE,
+} kubelet_reg_t;
+
+struct kubelet {
+    uv_loop_t *loop;
+    char *name, *storage_dir, *cluster_cidr, *kube_version, *runtime_version;
+    bool control_plane;
+    util_strv_t labels;
+    uint64_t lease_interval_ms, status_interval_ms;
+    kubelet_host_t host;
+    client_t *client;
+    client_informer_t *node_informer; /* our Node only (metadata.name field selector) */
+    uv_timer_t tick;                  /* heartbeat: lease, then status when due or changed */
+    uv_timer_t reg_timer;             /* registration retries */
+    int handles;
+    bool stopping, announced;
+    kubelet_reg_t reg;
+    client_backoff_t reg_backoff, lease_backoff;
+    client_req_t *reg_req, *lease_req, *status_req;
+    char *pod_cidr, *node_uid;
+    cJSON *conditions; /* as last posted: keeps lastTransitionTime */
+    cJSON *lease;      /* the Lease as last read or written */
+    char *fingerprint; /* the status last posted, without heartbeat times */
+    char *pending_fingerprint;
+    uint64_t last_status_ms;
+};
+
+/* kubelet.c */
+void kubelet__now(char *out, size_t n, bool micro);
+void kubelet__registered(kubelet_t *k, const cJSON *node);
+void kubelet__status_sync(kubelet_t *k, bool force);
+void kubelet__lease_done(kubelet_t *k, bool ok);
+
+/* kubelet_register.c: (re)registers the Node; safe to call at any time. */
+void kubelet__register(kubelet_t *k);
+
+/* kubelet_lease.c: creates or renews the Lease, then calls kubelet__lease_done. */
+void kubelet__lease_sync(kubelet_t *k);
+
+#endif

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# test_images_pull: `kubeling images pull` from Debian's docker-registry on loopback over
+# HTTPS with bearer-token auth (a token server in tests/e2e/registry.py), an index choosing
+# this machine's platform, pulls by digest, and the failures: no credentials, a missing
+# image, an untrusted certificate.
+. "$(dirname "$0")/lib.sh"
+K=$KUBELING_BIN
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+REG="$E2E_TMP/registry"
+D="$E2E_TMP/data"
+STORE="$D/agent/images-store"
+REGPY="$ROOT/tests/e2e/registry.py"
+mkdir -p "$REG/storage" "$E2E_TMP/oci"
+
+command -v docker-registry >/dev/null || { echo "ok skipped_no_docker_registry # SKIP"; exit 0; }
+bash "$ROOT/rootfs/images/build.sh" "$E2E_TMP/img" >/dev/null || fail "building test images"
+tar -xzf "$E2E_TMP/img/busybox-oci.tar.gz" -C "$E2E_TMP/oci"
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+RP=$(free_port)
+TP=$(free_port)
+
+# A CA and a serving certificate for 127.0.0.1.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=kubeling-test-ca \
+    -keyout "$REG/ca.key" -out "$REG/ca.crt" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+    -keyout "$REG/server.key" -out "$REG/server.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$REG/san.ext"
+openssl x509 -req -in "$REG/server.csr" -CA "$REG/ca.crt" -CAkey "$REG/ca.key" -CAcreateserial \
+    -days 2 -extfile "$REG/san.ext" -out "$REG/server.crt" 2>/dev/null
+/usr/bin/python3 "$REGPY" mint "$REG" >/dev/null # makes token.key and token.crt
+
+cat >"$REG/config.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $REG/storage
+http:
+  addr: 127.0.0.1:$RP
+  tls:
+    certificate: $REG/server.crt
+    key: $REG/server.key
+auth:
+  token:
+    realm: http://127.0.0.1:$TP/token
+    service: kubeling-test-registry
+    issuer: kubeling-test-issuer
+    rootcertbundle: $REG/token.crt
+YAML
+/usr/bin/python3 "$REGPY" token-server "$TP" "$REG" >"$REG/token.log" 2>&1 &
+TPID=$!
+docker-registry serve "$REG/config.yml" >"$REG/registry.log" 2>&1 &
+RPID=$!
+E2E_CLEANUPS+=("kill $TPID $RPID 2>/dev/null; wait $TPID $RPID 2>/dev/null")
+for i in $(seq 200); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$REG/ca.crt" "https://127.0.0.1:$RP/v2/" 2>/dev/null || true)
+    [[ "$code" == 401 ]] && break
+    sleep 0.05
+done
+[[ "$code" == 401 ]] || { cat "$REG/registry.log"; fail "registry did not start"; }
+read -r INDEX_DIGEST SINGLE_DIGEST < <(/usr/bin/python3 "$REGPY" push "$REG" "https://127.0.0.1:$RP" test/busybox v1 "$E2E_TMP/oci" "$REG/ca.crt") ||
+    fail "push"
+R="127.0.0.1:$RP/test/busybox"
+pull() { "$K" --data-dir "$D" images pull --ca-file "$REG/ca.crt" "$@"; }
+
+pull_index_with_bearer_token() {
+    run_cmd "$E2E_TMP/o" pull --creds test:secret "$R:v1"
+    expect_rc 0 "pull $R:v1"
+    local id
+    id=$(sed -n 's/^config \(sha256:.\{12\}\).*/\1/p' "$E2E_TMP/img/busybox.ids")
+    expect_grep "$E2E_TMP/o" "^pulled $R:v1 \\($id\\)$"
+    "$K" --data-dir "$D" images list >"$E2E_TMP/l"
+    expect_grep "$E2E_TMP/l" "^127.0.0.1:$RP/test/busybox +v1 +${id:7:12}"
+    [[ $(ls "$STORE/layers" | wc -l) -eq 2 ]] || fail "layers: $(ls "$STORE/layers")"
+    grep -q "\"manifestDigest\":\"$INDEX_DIGEST\"" "$STORE/index.json" || fail "manifest digest not the index's"
+}
+
+pull_by_digest_reuses_layers() {
+    run_cmd "$E2E_TMP/o" pull --creds test:secret "$R@$SINGLE_DIGEST"
+    expect_rc 0 "pull by digest"
+    "$K" --data-dir "$D" images list >"$E2E_TMP/l"
+    [[ $(ls "$STORE/layers" | wc -l) -eq 2 ]] || fail "layers were not shared"
+    run_cmd "$E2E_TMP/o" "$K" --data-dir "$D" images rm "$R@$SINGLE_DIGEST"
+    expect_rc 0 "rm by digest"
+}
+
+pull_without_credentials_is_refused() {
+    run_cmd "$E2E_TMP/o" pull "$R:v1"
+    expect_rc 1 "pull without credentials"
+    expect_grep "$E2E_TMP/o" 'token: authentication required: bad or missing credentials \(UNAUTHORIZED, HTTP 401\)'
+}
+
+missing_image_reports_the_registry_message() {
+    run_cmd "$E2E_TMP/o" pull --creds test:secret "$R:nope"
+    expect_rc 1 "pull of a missing tag"
+    expect_grep "$E2E_TMP/o" 'manifest unknown \(MANIFEST_UNKNOWN, HTTP 404\)'
+    sed 's/^/# /' "$E2E_TMP/o"
+}
+
+untrusted_certificate_is_refused() {
+    run_cmd "$E2E_TMP/o" "$K" --data-dir "$D" images pull --creds test:secret "$R:v1"
+    expect_rc 1 "pull trusting only the system CAs"
+    expect_grep "$E2E_TMP/o" 'TLS handshake with 127.0.0.1'
+}
+
+t pull_index_with_bearer_token pull_index_with_bearer_token
+t pull_by_digest_reuses_layers pull_by_digest_reuses_layers
+t pull_without_credentials_is_refused pull_without_credentials_is_refused
+t missing_image_reports_the_registry_message missing_image_reports_the_registry_message
+t untrusted_certificate_is_refused untrusted_certificate_is_refused
