@@ -12,6 +12,9 @@ system_classes_and_generators() {
     expect_grep "$E2E_TMP/pc" 'priorityclass.scheduling.k8s.io/system-cluster-critical'
     expect_grep "$E2E_TMP/pc" 'priorityclass.scheduling.k8s.io/system-node-critical'
     kc 1.33 get pc system-node-critical -o jsonpath='{.value}' | grep -qx 2000001000 || fail "value"
+    run_cmd "$E2E_TMP/tbl" kc 1.27 get pc system-node-critical # upstream's printPriorityClass
+    expect_grep "$E2E_TMP/tbl" '^NAME +VALUE +GLOBAL-DEFAULT +AGE +PREEMPTIONPOLICY$'
+    expect_grep "$E2E_TMP/tbl" '^system-node-critical +2000001000 +false +[0-9]+s +PreemptLowerPriority$'
     local v
     for v in 1.27 1.33; do # 1.33 sends these as protobuf
         kc "$v" create priorityclass "high-${v/./}" --value=1000 >/dev/null || fail "kubectl $v create priorityclass"
