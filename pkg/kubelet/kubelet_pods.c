@@ -466,8 +466,6 @@ static void strv_from(util_strv_t *out, const cJSON *arr)
         if (cJSON_IsString(e))
             util_strv_push(out, e->valuestring);
     }
-    util_strv_push(out, NULL);
-    out->n--;
 }
 
 static void do_start(work_t *w)
@@ -504,8 +502,6 @@ static void do_start(work_t *w)
         util_snprintf(w->message, sizeof(w->message), "no command specified");
         goto out;
     }
-    util_strv_push(&argv, NULL);
-    argv.n--;
     kubelet_env_ctx_t ec = {.pod_name = w->name,
                             .pod_namespace = w->ns,
                             .pod_uid = w->uid,
@@ -518,8 +514,6 @@ static void do_start(work_t *w)
         errtext(&err, w->message, sizeof(w->message));
         goto out;
     }
-    util_strv_push(&env, NULL);
-    env.n--;
     for (size_t i = img->layers.n; i-- > 0;) {
         char lp[4096];
         if (images_layer_path(ps->images, img->layers.v[i], lp, sizeof(lp), &err) < 0) {
@@ -569,6 +563,7 @@ static void do_start(work_t *w)
     if (!wd || !*wd)
         wd = img->config.working_dir;
     bool host_net = cJSON_IsTrue(jget(spec, "hostNetwork"));
+    static const char *const no_env[] = {NULL};
     runtime_mount_t mounts[3] = {
         {hosts, "/etc/hosts", false},
         {resolv, "/etc/resolv.conf", false},
@@ -583,7 +578,7 @@ static void do_start(work_t *w)
         .upperdir = upper,
         .workdir = workd,
         .args = (const char *const *)argv.v,
-        .env = (const char *const *)env.v,
+        .env = env.v ? (const char *const *)env.v : no_env,
         .cwd = wd && *wd ? wd : "/",
         .uid = uid,
         .gid = gid,

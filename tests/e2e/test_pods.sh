@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# test_pods: the server's kubelet runs pods for real (root). The whole test runs in its own
+# network and mount namespaces (loopback up, a tmpfs on /run/kubeling), so the bridge, veths,
+# nftables and runtime state never touch the host; cgroups live under kubeling-test-<pid> and
+# are removed at the end by `kubeling killall`.
+if [[ $(id -u) -ne 0 ]]; then
+    echo "ok pods_need_root # SKIP not root"
+    exit 0
+fi
+if [[ -z "${KUBELING_PODS_UNSHARED:-}" ]]; then
+    export KUBELING_PODS_UNSHARED=1
+    exec unshare --net --mount --propagation private bash "$0" "$@"
+fi
+ip link set lo up
+mkdir -p /run/kubeling && mount -t tmpfs tmpfs /run/kubeling
+. "$(dirname "$0")/lib.sh"
+CG=kubeling-test-$$
+export KUBELING_TEST_CGROUP_ROOT=$CG
+E2E_CLEANUPS+=("'$KUBELING_BIN' killall --cgroup-root $CG >/dev/null 2>&1; ip link del kubeling0 2>/dev/null")
+mkdir -p "$DATA/agent/images"
+bash "$(dirname "$0")/../../rootfs/images/build.sh" "$DATA/agent/images" >/dev/null 2>&1 ||
+    { echo "not ok build_images"; exit 1; }
+start_server
+NODE=$(kc 1.33 get nodes -o jsonpath='{.items[0].metadata.name}')
+
+pod() { # pod NAME RESTARTPOLICY IMAGE COMMAND-JSON [EXTRA-SPEC-JSON]
+    cat <<EOF | kc 1.33 apply -f - >/dev/null
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"$1"},"spec":{"nodeName":"$NODE",
+ "restartPolicy":"$2","terminationGracePeriodSeconds":5${5:-},
+ "containers":[{"name":"c","image":"$3","imagePullPolicy":"IfNotPresent","command":$4}]}}
+EOF
+}
+
+# wait_for NAME JSONPATH REGEX [SECONDS]
+wait_for() {
+    local i v
+    for i in $(seq $((${4:-30} * 5))); do
+        v=$(kc 1.33 get pod "$1" -o jsonpath="$2" 2>/dev/null)
+        [[ $v =~ $3 ]] && return 0
+        sleep 0.2
+    done
+    kc 1.33 get pod "$1" -o json >&2
+    fail "pod $1: $2 is '$v', want /$3/"
+}
+
+succeeded_pod_exits_zero_and_logs() {
+    pod done Never busybox '["sh","-c","echo hello-from-pod"]'
+    wait_for done '{.status.phase}' '^Succeeded$'
+    wait_for done '{.status.containerStatuses[0].state.terminated.exitCode}' '^0$'
+    wait_for done '{.status.containerStatuses[0].state.terminated.reason}' '^Completed$'
+    local uid
+    uid=$(kc 1.27 get pod done -o jsonpath='{.metadata.uid}')
+    grep -q ' stdout F hello-from-pod$' "$DATA/agent/logs/pods/default_done_$uid/c/0.log" ||
+        fail "log file lacks the line"
+}
+
+running_pod_gets_ip_and_ready() {
+    pod run Always busybox '["sleep","3600"]'
+    wait_for run '{.status.phase}' '^Running$'
+    wait_for run '{.status.podIP}' '^10\.42\.0\.[0-9]+$'
+    wait_for run '{.status.conditions[?(@.type=="Ready")].status}' '^True$'
+    kc 1.27 get pod run -o jsonpath='{.status.containerStatuses[0].containerID}' | grep -q '^kubeling://' ||
+        fail "no containerID"
+    kc 1.27 get pod run -o jsonpath='{.status.qosClass}' | grep -qx BestEffort || fail "qosClass"
+}
+
+server_restart_keeps_container() {
+    local after
+    after=$(kc 1.33 get pod run -o jsonpath='{.status.containerStatuses[0].containerID}')
+    [[ -n $BEFORE && $BEFORE == "$after" ]] || fail "containerID $BEFORE became $after"
+    wait_for run '{.status.containerStatuses[0].restartCount}' '^0$'
+    wait_for run '{.status.phase}' '^Running$'
+}
+
+delete_returns_within_grace() {
+    local id start end uid
+    uid=$(kc 1.33 get pod run -o jsonpath='{.metadata.uid}')
+    id=$(kc 1.33 get pod run -o jsonpath='{.status.containerStatuses[0].containerID}')
+    id=${id#kubeling://}
+    start=$(date +%s)
+    timeout 20 "$KUBECTL_DIR/kubectl.1.33" --kubeconfig "$DATA/server/admin.kubeconfig" \
+        delete pod run >/dev/null || fail "kubectl delete failed or hung"
+    end=$(date +%s)
+    ((end - start <= 10)) || fail "delete took $((end - start)) s (grace 5 s)"
+    [[ ! -e /run/kubeling/runtime/containers/$id ]] || fail "container $id is still there"
+    ! ip link show | grep -q "kubeling:$uid" || { ip link show >&2; fail "its veth is left"; }
+    [[ ! -e /run/kubeling/runtime/sandboxes/$uid ]] || fail "its sandbox is left"
+    ! kc 1.33 get pod run >/dev/null 2>&1 || fail "the pod object is still there"
+}
+
+missing_image_shows_pull_error() {
+    pod noimg Always kubeling.test/missing:v1 '["true"]'
+    wait_for noimg '{.status.containerStatuses[0].state.waiting.reason}' '^(ErrImagePull|ImagePullBackOff)$'
+    kc 1.33 get pod noimg -o jsonpath='{.status.containerStatuses[0].state.waiting.message}' |
+        grep -q . || fail "no message"
+}
+
+crashing_pod_restarts() {
+    pod crash Always busybox '["sh","-c","echo crash; exit 3"]'
+    wait_for crash '{.status.containerStatuses[0].restartCount}' '^[1-9]' 40
+    wait_for crash '{.status.containerStatuses[0].lastState.terminated.exitCode}' '^3$'
+    kc 1.27 get pod crash >/dev/null || fail "kubectl 1.27 get"
+}
+
+t succeeded_pod_exits_zero_and_logs succeeded_pod_exits_zero_and_logs
+t running_pod_gets_ip_and_ready running_pod_gets_ip_and_ready
+BEFORE=$(kc 1.33 get pod run -o jsonpath='{.status.containerStatuses[0].containerID}')
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null
+start_server
+sleep 3
+t server_restart_keeps_container server_restart_keeps_container
+t delete_returns_within_grace delete_returns_within_grace
+t missing_image_shows_pull_error missing_image_shows_pull_error
+t crashing_pod_restarts crashing_pod_restarts
