@@ -229,16 +229,15 @@ static void status_object(void **state)
     const cJSON *a = cJSON_GetArrayItem(cs, 0), *b = cJSON_GetArrayItem(cs, 1);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(a, "ready")));
     assert_int_equal(cJSON_GetObjectItem(a, "restartCount")->valueint, 2);
-    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(
-                            cJSON_GetObjectItem(cJSON_GetObjectItem(a, "state"), "running"),
-                            "startedAt")),
-                        "2023-11-14T22:13:20Z");
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(a, "state"), "running"), "startedAt")),
+        "2023-11-14T22:13:20Z");
     const cJSON *last = cJSON_GetObjectItem(cJSON_GetObjectItem(a, "lastState"), "terminated");
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(last, "reason")), "OOMKilled");
     assert_int_equal(cJSON_GetObjectItem(last, "exitCode")->valueint, 137);
     const cJSON *w = cJSON_GetObjectItem(cJSON_GetObjectItem(b, "state"), "waiting");
-    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(w, "reason")),
-                        "ImagePullBackOff");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(w, "reason")), "ImagePullBackOff");
     assert_null(cJSON_GetObjectItem(b, "containerID"));
     cJSON_Delete(st);
     /* Succeeded: Ready False with PodCompleted */
