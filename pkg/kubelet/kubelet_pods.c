@@ -54,6 +54,7 @@ struct kpod {
     cJSON *obj; /* the latest from the informer; NULL for an orphan found at start */
     char ip[16];
     bool sandbox, busy, deleting, gone, sigterm_sent, torn_down, delete_sent, adopted;
+    bool net_released;
     kctr_t ctrs[MAX_CTRS];
     size_t n;
     char start_time[40];
@@ -78,7 +79,7 @@ struct kubelet_pods {
     char *agent_dir;
 };
 
-typedef enum { W_INIT, W_SANDBOX, W_START, W_TEARDOWN, W_RECONCILE } work_kind_t;
+typedef enum { W_INIT, W_SANDBOX, W_START, W_TEARDOWN, W_RELEASE, W_RECONCILE } work_kind_t;
 
 typedef struct work {
     uv_work_t req;
@@ -660,6 +661,18 @@ static void do_teardown(work_t *w)
     rm_rf(path);
 }
 
+static void do_release(work_t *w)
+{
+    util_error_t err = NULL;
+    uv_mutex_lock(&w->ps->pn_mu);
+    if (w->ps->pn && podnet_teardown(w->ps->pn, w->uid, &err) < 0) {
+        char b[512];
+        errtext(&err, b, sizeof(b));
+        util_log_warn("kubelet: pod network of %s: %s", w->uid, b);
+    }
+    uv_mutex_unlock(&w->ps->pn_mu);
+}
+
 static void do_reconcile(work_t *w)
 {
     kpods_t *ps = w->ps;
@@ -692,6 +705,9 @@ static void work_body(uv_work_t *req)
         break;
     case W_TEARDOWN:
         do_teardown(w);
+        break;
+    case W_RELEASE:
+        do_release(w);
         break;
     case W_RECONCILE:
         do_reconcile(w);
@@ -1151,6 +1167,18 @@ static bool start_or_wait(kpod_t *p, size_t i)
     return true;
 }
 
+static bool pod_finished(const kpod_t *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        const kctr_t *c = &p->ctrs[i];
+        if (c->state != KUBELET_CS_TERMINATED)
+            return false;
+        if (should_restart(p, c))
+            return false;
+    }
+    return p->n > 0;
+}
+
 static void pod_sync(kpod_t *p)
 {
     kpods_t *ps = p->ps;
@@ -1208,6 +1236,13 @@ static void pod_sync(kpod_t *p)
                 break;
         }
     post_status(p);
+    /* A finished pod keeps its containers (and logs) until it is deleted, but its address goes
+     * back to the pool at once, as upstream kills the sandbox of a terminated pod. */
+    if (!p->net_released && p->ip[0] && !cJSON_IsTrue(jget(jget(p->obj, "spec"), "hostNetwork")) &&
+        pod_finished(p)) {
+        p->net_released = true;
+        work_queue(ps, p, W_RELEASE, 0);
+    }
 }
 
 static void work_done(uv_work_t *req, int status)
@@ -1296,6 +1331,9 @@ static void work_done(uv_work_t *req, int status)
         p->torn_down = true;
         for (size_t i = 0; i < p->n; i++)
             unwatch(&p->ctrs[i]);
+        pod_sync(p);
+        break;
+    case W_RELEASE:
         pod_sync(p);
         break;
     case W_RECONCILE:

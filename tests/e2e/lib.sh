@@ -64,11 +64,12 @@ DATA="$E2E_TMP/data"
 PY=/usr/bin/python3 # Debian's python3, with python3-kubernetes
 SERVER_PID=
 
-# start_server: starts `kubeling server` on a free loopback port; sets SERVER_PID and PORT.
+# start_server [ARGS...]: starts `kubeling server` (with ARGS) on a free loopback port; sets
+# SERVER_PID and PORT.
 start_server() {
     "$KUBELING_BIN" server --data-dir "$DATA" --https-listen-port 0 --bind-address 127.0.0.1 \
         --write-kubeconfig "$E2E_TMP/kubeling.yaml" --write-kubeconfig-mode 0640 \
-        --tls-san e2e.example.test >>"$E2E_TMP/server.log" 2>&1 &
+        --tls-san e2e.example.test "$@" >>"$E2E_TMP/server.log" 2>&1 &
     SERVER_PID=$!
     E2E_CLEANUPS+=("kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null")
     local i n

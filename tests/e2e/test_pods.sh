@@ -72,6 +72,10 @@ server_restart_keeps_container() {
     wait_for run '{.status.phase}' '^Running$'
 }
 
+orphan_running() {
+    wait_for orphan '{.status.phase}' '^Running$'
+}
+
 delete_returns_within_grace() {
     local id start end uid
     uid=$(kc 1.33 get pod run -o jsonpath='{.metadata.uid}')
@@ -102,6 +106,32 @@ crashing_pod_restarts() {
     kc 1.27 get pod crash >/dev/null || fail "kubectl 1.27 get"
 }
 
+init_containers_then_env_from_fields() {
+    cat <<EOF | kc 1.27 apply -f - >/dev/null
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"init"},"spec":{"nodeName":"$NODE",
+ "restartPolicy":"Never","initContainers":[{"name":"i1","image":"busybox",
+ "imagePullPolicy":"IfNotPresent","command":["sh","-c","echo first-init"]}],
+ "containers":[{"name":"c","image":"busybox","imagePullPolicy":"IfNotPresent","workingDir":"/tmp",
+ "command":["sh","-c","echo name=\$MY_NAME ns=\$MY_NS ip=\$MY_IP plain=\$PLAIN pwd=\$(pwd) host=\$(cat /etc/hostname)"],
+ "env":[{"name":"PLAIN","value":"v1"},
+ {"name":"MY_NAME","valueFrom":{"fieldRef":{"fieldPath":"metadata.name"}}},
+ {"name":"MY_NS","valueFrom":{"fieldRef":{"fieldPath":"metadata.namespace"}}},
+ {"name":"MY_IP","valueFrom":{"fieldRef":{"fieldPath":"status.podIP"}}}]}]}}
+EOF
+    wait_for init '{.status.phase}' '^Succeeded$'
+    wait_for init '{.status.initContainerStatuses[0].state.terminated.reason}' '^Completed$'
+    local uid ip
+    uid=$(kc 1.33 get pod init -o jsonpath='{.metadata.uid}')
+    ip=$(kc 1.33 get pod init -o jsonpath='{.status.podIP}')
+    grep -q 'first-init' "$DATA/agent/logs/pods/default_init_$uid/i1/0.log" || fail "init log"
+    grep -q "name=init ns=default ip=$ip plain=v1 pwd=/tmp host=init\$" \
+        "$DATA/agent/logs/pods/default_init_$uid/c/0.log" ||
+        { cat "$DATA/agent/logs/pods/default_init_$uid/c/0.log" >&2; fail "env/workingDir/hostname"; }
+    # a finished pod gives its address back
+    sleep 1
+    ! ip link show | grep -q "kubeling:$uid" || fail "the finished pod's veth is left"
+}
+
 t succeeded_pod_exits_zero_and_logs succeeded_pod_exits_zero_and_logs
 t running_pod_gets_ip_and_ready running_pod_gets_ip_and_ready
 BEFORE=$(kc 1.33 get pod run -o jsonpath='{.status.containerStatuses[0].containerID}')
@@ -111,5 +141,30 @@ start_server
 sleep 3
 t server_restart_keeps_container server_restart_keeps_container
 t delete_returns_within_grace delete_returns_within_grace
+t init_containers_then_env_from_fields init_containers_then_env_from_fields
 t missing_image_shows_pull_error missing_image_shows_pull_error
 t crashing_pod_restarts crashing_pod_restarts
+
+# A pod deleted from the API while the kubelet was away is cleaned up when it comes back.
+pod orphan Always busybox '["sleep","3600"]'
+t orphan_running orphan_running
+ORPHAN_UID=$(kc 1.33 get pod orphan -o jsonpath='{.metadata.uid}')
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null
+start_server --disable-agent
+kc 1.33 delete pod orphan --grace-period=0 --force >/dev/null 2>&1
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null
+start_server
+orphan_removed_at_start() {
+    local i
+    for i in $(seq 100); do
+        ls /run/kubeling/runtime/containers | grep -q "^$ORPHAN_UID" ||
+            [[ -e /run/kubeling/runtime/sandboxes/$ORPHAN_UID ]] || break
+        sleep 0.2
+    done
+    ! ls /run/kubeling/runtime/containers | grep -q "^$ORPHAN_UID" || fail "its container is left"
+    [[ ! -e /run/kubeling/runtime/sandboxes/$ORPHAN_UID ]] || fail "its sandbox is left"
+    ! ip link show | grep -q "kubeling:$ORPHAN_UID" || fail "its veth is left"
+}
+t orphan_removed_at_start orphan_removed_at_start
