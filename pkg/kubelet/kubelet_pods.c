@@ -6,6 +6,7 @@
 #include "kubelet/kubelet.h"
 #include "kubelet_internal.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
@@ -19,10 +20,11 @@
 #include "podnet/podnet.h"
 #include "runtime/runtime.h"
 
-#define LOG_MAX_SIZE  (10 * 1024 * 1024)
-#define LOG_MAX_FILES 5
-#define MAX_CTRS      64
-#define DEFAULT_GRACE 30
+#define LOG_MAX_SIZE     (10 * 1024 * 1024)
+#define LOG_MAX_FILES    5
+#define MAX_CTRS         64
+#define DEFAULT_GRACE    30
+#define BACKOFF_RESET_NS (600ll * 1000000000) /* upstream: 2 x MaxContainerBackOff */
 
 typedef struct kubelet_pods kpods_t;
 typedef struct kpod kpod_t;
@@ -42,6 +44,7 @@ typedef struct kctr {
     char term_msg[256], last_msg[256];
     bool has_last;
     int restarts, pull_failures;
+    int backoff_n;     /* crash-loop back-off steps; reset after 10 minutes of running */
     uint64_t retry_at; /* loop time before which it is not started again */
     uv_poll_t *poll;   /* watching the shim for the exit */
     int watch_fd;
@@ -326,6 +329,35 @@ static runtime_qos_t qos_of(const cJSON *spec)
                                      : RUNTIME_QOS_BESTEFFORT;
 }
 
+/* hostPort mappings of every container (ports without hostPort need nothing). */
+static size_t host_ports(const cJSON *spec, podnet_port_t *out)
+{
+    size_t n = 0;
+    const cJSON *c, *port;
+    cJSON_ArrayForEach(c, jget(spec, "containers"))
+    {
+        cJSON_ArrayForEach(port, jget(c, "ports"))
+        {
+            const cJSON *hp = jget(port, "hostPort"), *cp = jget(port, "containerPort");
+            if (!cJSON_IsNumber(hp) || !cJSON_IsNumber(cp) || hp->valuedouble < 1 ||
+                hp->valuedouble > 65535 || cp->valuedouble < 1 || cp->valuedouble > 65535 ||
+                n >= PODNET_MAX_PORTS)
+                continue;
+            const char *proto = jstr(port, "protocol"), *hip = jstr(port, "hostIP");
+            struct in_addr a = {0};
+            if (hip && *hip && inet_pton(AF_INET, hip, &a) != 1)
+                continue;
+            out[n++] = (podnet_port_t){
+                .host_port = (uint16_t)hp->valuedouble,
+                .container_port = (uint16_t)cp->valuedouble,
+                .protocol = proto && !strcmp(proto, "UDP") ? IPPROTO_UDP : IPPROTO_TCP,
+                .host_ip = ntohl(a.s_addr),
+            };
+        }
+    }
+    return n;
+}
+
 static void do_sandbox(work_t *w)
 {
     kpods_t *ps = w->ps;
@@ -353,7 +385,14 @@ static void do_sandbox(work_t *w)
             util_error_make(&err, ENOENT, "sandbox %s has no network namespace", w->uid);
             goto fail;
         }
-        podnet_pod_t pp = {.ns = w->ns, .name = w->name, .uid = w->uid, .netns_path = netns};
+        podnet_port_t ports[PODNET_MAX_PORTS];
+        size_t nports = host_ports(spec, ports);
+        podnet_pod_t pp = {.ns = w->ns,
+                           .name = w->name,
+                           .uid = w->uid,
+                           .netns_path = netns,
+                           .ports = ports,
+                           .nports = nports};
         podnet_result_t res;
         uv_mutex_lock(&ps->pn_mu);
         int r = ensure_podnet(ps, &err);
@@ -926,6 +965,7 @@ static void adopt(kpod_t *p)
             util_snprintf(c->id, sizeof(c->id), "%s", ps->adopted.v[i]);
             c->attempt = attempt;
             c->restarts = attempt;
+            c->backoff_n = attempt;
         }
     }
     const char *ip = jstr(jget(p->obj, "status"), "podIP");
@@ -1144,8 +1184,10 @@ static bool start_or_wait(kpod_t *p, size_t i)
     if (c->state == KUBELET_CS_TERMINATED) {
         if (!should_restart(p, c))
             return false;
+        if (c->term.finished_ns - c->term.started_ns >= BACKOFF_RESET_NS)
+            c->backoff_n = 0;
         if (!c->retry_at)
-            c->retry_at = now + kubelet_crash_backoff_ms(c->restarts);
+            c->retry_at = now + kubelet_crash_backoff_ms(c->backoff_n);
         c->last = c->term;
         util_snprintf(c->last_cid, sizeof(c->last_cid), "%s", c->term_cid);
         util_snprintf(c->last_msg, sizeof(c->last_msg), "%s", c->term_msg);
@@ -1156,7 +1198,7 @@ static bool start_or_wait(kpod_t *p, size_t i)
         c->reason = "CrashLoopBackOff";
         util_snprintf(c->message, sizeof(c->message),
                       "back-off %llus restarting failed container=%s pod=%s_%s(%s)",
-                      (unsigned long long)(kubelet_crash_backoff_ms(c->restarts) / 1000), c->name,
+                      (unsigned long long)(kubelet_crash_backoff_ms(c->backoff_n) / 1000), c->name,
                       p->name, p->ns, p->uid);
     }
     if (c->retry_at > now) {
@@ -1311,8 +1353,10 @@ static void work_done(uv_work_t *req, int status)
             post_status(p);
             break;
         }
-        if (w->old_id[0])
+        if (w->old_id[0]) {
             c->restarts++;
+            c->backoff_n++;
+        }
         c->pull_failures = 0;
         int attempt;
         char u[RUNTIME_ID_MAX + 1], n[RUNTIME_ID_MAX + 1];

@@ -142,6 +142,37 @@ sleep 3
 t server_restart_keeps_container server_restart_keeps_container
 t delete_returns_within_grace delete_returns_within_grace
 t init_containers_then_env_from_fields init_containers_then_env_from_fields
+limits_reach_cgroups_and_host_ports_reach_podnet() {
+    cat <<EOF | kc 1.33 apply -f - >/dev/null
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"lim"},"spec":{"nodeName":"$NODE",
+ "terminationGracePeriodSeconds":1,
+ "containers":[{"name":"c","image":"busybox","imagePullPolicy":"IfNotPresent",
+ "command":["sleep","3600"],"ports":[{"containerPort":8080,"hostPort":18080}],
+ "resources":{"limits":{"cpu":"500m","memory":"64Mi"}}}]}}
+EOF
+    wait_for lim '{.status.phase}' '^Running$'
+    wait_for lim '{.status.qosClass}' '^Guaranteed$'
+    local uid id cg mem
+    uid=$(kc 1.33 get pod lim -o jsonpath='{.metadata.uid}')
+    id=$(kc 1.33 get pod lim -o jsonpath='{.status.containerStatuses[0].containerID}')
+    id=${id#kubeling://}
+    cg=$(sed -n 's/.*"cgroup":"\([^"]*\)".*/\1/p' "/run/kubeling/runtime/containers/$id/state.json")
+    [[ $cg == "$CG/kubepods/pod$uid/"* ]] || fail "cgroup $cg not under $CG/kubepods/pod$uid"
+    if [[ -f /sys/fs/cgroup/memory/$cg/memory.limit_in_bytes ]]; then
+        mem=$(cat "/sys/fs/cgroup/memory/$cg/memory.limit_in_bytes")
+        grep -q '^50000 100000$' <(echo "$(cat "/sys/fs/cgroup/cpu/$cg/cpu.cfs_quota_us" 2>/dev/null || cat "/sys/fs/cgroup/cpu,cpuacct/$cg/cpu.cfs_quota_us") 100000") ||
+            fail "cpu quota"
+    else
+        mem=$(cat "/sys/fs/cgroup/$cg/memory.max")
+        grep -q '^50000 100000$' "/sys/fs/cgroup/$cg/cpu.max" || fail "cpu.max"
+    fi
+    [[ $mem == 67108864 ]] || fail "memory limit $mem"
+    nft list table ip kubeling | grep -q 'dport 18080' || { nft list table ip kubeling >&2; fail "no hostPort rule"; }
+    kc 1.33 delete pod lim >/dev/null
+    ! nft list table ip kubeling | grep -q 'dport 18080' || fail "hostPort rule left"
+}
+
+t limits_reach_cgroups_and_host_ports_reach_podnet limits_reach_cgroups_and_host_ports_reach_podnet
 t missing_image_shows_pull_error missing_image_shows_pull_error
 t crashing_pod_restarts crashing_pod_restarts
 
