@@ -134,8 +134,13 @@ int kubelet_parse_bytes(const char *q, int64_t *ret);
 /* Upstream's QoS class of a pod spec: "Guaranteed", "Burstable" or "BestEffort". */
 const char *kubelet_qos_class(const cJSON *spec);
 /* The process of a container: command (else the image's Entrypoint) then args (else the
- * image's Cmd, only when command is not set), like upstream. -EINVAL when nothing is left. */
-int kubelet_container_argv(const cJSON *container, const images_config_t *img, util_strv_t *ret);
+ * image's Cmd, only when command is not set), like upstream; $(VAR) references in command and
+ * args are expanded from env ("K=V" entries, may be NULL). -EINVAL when nothing is left. */
+int kubelet_container_argv(const cJSON *container, const images_config_t *img,
+                           const util_strv_t *env, util_strv_t *ret);
+/* Upstream's expansion: $(VAR) becomes VAR's value from env (the last "VAR=" entry) or stays
+ * as written when VAR is not defined; $$ is a literal $. Caller frees. */
+char *kubelet_expand(const char *in, const util_strv_t *env);
 
 typedef struct kubelet_env_ctx {
     const char *pod_name, *pod_namespace, *pod_uid, *node_name, *pod_ip, *host_ip;
@@ -143,9 +148,10 @@ typedef struct kubelet_env_ctx {
 } kubelet_env_ctx_t;
 
 /* The environment: the image's, then the container's env (later names win, in order); value
- * and fieldRef (metadata.name, metadata.namespace, metadata.uid, spec.nodeName,
- * spec.serviceAccountName, status.podIP, status.hostIP). Other valueFrom sources are not
- * supported yet: -ENOTSUP with a message naming the variable. */
+ * ($(VAR) of variables the container defined before it expanded) and fieldRef (metadata.name,
+ * metadata.namespace, metadata.uid, spec.nodeName, spec.serviceAccountName, status.podIP,
+ * status.hostIP). Other valueFrom sources are not supported yet: -ENOTSUP with a message naming the
+ * variable. */
 int kubelet_container_env(const cJSON *container, const images_config_t *img,
                           const kubelet_env_ctx_t *ctx, util_strv_t *ret, util_error_t *err);
 /* The crash-loop back-off before restart number restarts+1: none for the first restart, then

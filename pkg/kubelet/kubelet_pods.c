@@ -537,11 +537,6 @@ static void do_start(work_t *w)
     if (get_image(w, ref, !strcmp(policy, "Always") ? "IfNotPresent" : policy, &img) < 0)
         goto out;
     w->image_id = util_xstrdup(img->id);
-    if (kubelet_container_argv(c, &img->config, &argv) < 0) {
-        w->reason = "CreateContainerConfigError";
-        util_snprintf(w->message, sizeof(w->message), "no command specified");
-        goto out;
-    }
     kubelet_env_ctx_t ec = {.pod_name = w->name,
                             .pod_namespace = w->ns,
                             .pod_uid = w->uid,
@@ -552,6 +547,11 @@ static void do_start(work_t *w)
     if (kubelet_container_env(c, &img->config, &ec, &env, &err) < 0) {
         w->reason = "CreateContainerConfigError";
         errtext(&err, w->message, sizeof(w->message));
+        goto out;
+    }
+    if (kubelet_container_argv(c, &img->config, &env, &argv) < 0) {
+        w->reason = "CreateContainerConfigError";
+        util_snprintf(w->message, sizeof(w->message), "no command specified");
         goto out;
     }
     for (size_t i = img->layers.n; i-- > 0;) {

@@ -143,13 +143,51 @@ const char *kubelet_qos_class(const cJSON *spec)
 
 /* ---- argv and env -------------------------------------------------------------------------- */
 
-static void push_strings(util_strv_t *out, const cJSON *arr)
+static const char *env_lookup(const util_strv_t *env, const char *name, size_t nl)
+{
+    const char *found = NULL;
+    for (size_t i = 0; env && i < env->n; i++)
+        if (!strncmp(env->v[i], name, nl) && env->v[i][nl] == '=')
+            found = env->v[i] + nl + 1;
+    return found;
+}
+
+char *kubelet_expand(const char *in, const util_strv_t *env)
+{
+    util_buf_t b = {0};
+    util_buf_puts(&b, "");
+    for (const char *p = in; *p;) {
+        if (p[0] == '$' && p[1] == '$') {
+            util_buf_puts(&b, "$");
+            p += 2;
+            continue;
+        }
+        const char *close = p[0] == '$' && p[1] == '(' ? strchr(p + 2, ')') : NULL;
+        if (close) {
+            const char *v = env_lookup(env, p + 2, (size_t)(close - p - 2));
+            if (v)
+                util_buf_puts(&b, v);
+            else
+                util_buf_append(&b, p, (size_t)(close - p + 1));
+            p = close + 1;
+            continue;
+        }
+        util_buf_append(&b, p, 1);
+        p++;
+    }
+    return util_buf_steal(&b);
+}
+
+static void push_strings(util_strv_t *out, const cJSON *arr, const util_strv_t *env)
 {
     const cJSON *e;
     cJSON_ArrayForEach(e, arr)
     {
-        if (cJSON_IsString(e))
-            util_strv_push(out, e->valuestring);
+        if (!cJSON_IsString(e))
+            continue;
+        char *x = kubelet_expand(e->valuestring, env);
+        util_strv_push(out, x);
+        free(x);
     }
 }
 
@@ -158,18 +196,19 @@ static bool nonempty_array(const cJSON *a)
     return cJSON_IsArray(a) && cJSON_GetArraySize(a) > 0;
 }
 
-int kubelet_container_argv(const cJSON *container, const images_config_t *img, util_strv_t *ret)
+int kubelet_container_argv(const cJSON *container, const images_config_t *img,
+                           const util_strv_t *env, util_strv_t *ret)
 {
     const cJSON *command = jget(container, "command"), *args = jget(container, "args");
     if (nonempty_array(command)) {
-        push_strings(ret, command);
-        push_strings(ret, args);
+        push_strings(ret, command, env);
+        push_strings(ret, args, env);
     } else {
         if (img)
             for (size_t i = 0; i < img->entrypoint.n; i++)
                 util_strv_push(ret, img->entrypoint.v[i]);
         if (nonempty_array(args))
-            push_strings(ret, args);
+            push_strings(ret, args, env);
         else if (img)
             for (size_t i = 0; i < img->cmd.n; i++)
                 util_strv_push(ret, img->cmd.v[i]);
@@ -228,6 +267,7 @@ int kubelet_container_env(const cJSON *container, const images_config_t *img,
             free(name);
         }
     const cJSON *e;
+    util_strv_t defined = {0}; /* the container's own variables so far: $(VAR) sources */
     cJSON_ArrayForEach(e, jget(container, "env"))
     {
         const char *name = jstr(e, "name");
@@ -235,20 +275,27 @@ int kubelet_container_env(const cJSON *container, const images_config_t *img,
             continue;
         const cJSON *from = jget(e, "valueFrom");
         if (!from) {
-            env_set(ret, name, jstr(e, "value"));
+            char *v = kubelet_expand(jstr(e, "value") ? jstr(e, "value") : "", &defined);
+            env_set(ret, name, v);
+            env_set(&defined, name, v);
+            free(v);
             continue;
         }
         const char *path = jstr(jget(from, "fieldRef"), "fieldPath");
         const char *v = path ? field_value(ctx, path) : NULL;
-        if (!v)
+        if (!v) {
+            util_strv_clear(&defined);
             return util_error_make(err, ENOTSUP,
                                    "env %s: only value and fieldRef (metadata.name, "
                                    "metadata.namespace, metadata.uid, spec.nodeName, "
                                    "spec.serviceAccountName, status.podIP, status.hostIP) are "
                                    "supported yet",
                                    name);
+        }
         env_set(ret, name, v);
+        env_set(&defined, name, v);
     }
+    util_strv_clear(&defined);
     return 0;
 }
 

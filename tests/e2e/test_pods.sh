@@ -59,9 +59,9 @@ running_pod_gets_ip_and_ready() {
     wait_for run '{.status.phase}' '^Running$'
     wait_for run '{.status.podIP}' '^10\.42\.0\.[0-9]+$'
     wait_for run '{.status.conditions[?(@.type=="Ready")].status}' '^True$'
-    kc 1.27 get pod run -o jsonpath='{.status.containerStatuses[0].containerID}' | grep -q '^kubeling://' ||
+    grep -q '^kubeling://' <<<"$(kc 1.27 get pod run -o jsonpath='{.status.containerStatuses[0].containerID}')" ||
         fail "no containerID"
-    kc 1.27 get pod run -o jsonpath='{.status.qosClass}' | grep -qx BestEffort || fail "qosClass"
+    grep -qx BestEffort <<<"$(kc 1.27 get pod run -o jsonpath='{.status.qosClass}')" || fail "qosClass"
 }
 
 server_restart_keeps_container() {
@@ -87,7 +87,7 @@ delete_returns_within_grace() {
     end=$(date +%s)
     ((end - start <= 10)) || fail "delete took $((end - start)) s (grace 5 s)"
     [[ ! -e /run/kubeling/runtime/containers/$id ]] || fail "container $id is still there"
-    ! ip link show | grep -q "kubeling:$uid" || { ip link show >&2; fail "its veth is left"; }
+    ! grep -q "kubeling:$uid" <<<"$(ip link show)" || { ip link show >&2; fail "its veth is left"; }
     [[ ! -e /run/kubeling/runtime/sandboxes/$uid ]] || fail "its sandbox is left"
     ! kc 1.33 get pod run >/dev/null 2>&1 || fail "the pod object is still there"
 }
@@ -95,8 +95,9 @@ delete_returns_within_grace() {
 missing_image_shows_pull_error() {
     pod noimg Always kubeling.test/missing:v1 '["true"]'
     wait_for noimg '{.status.containerStatuses[0].state.waiting.reason}' '^(ErrImagePull|ImagePullBackOff)$'
-    kc 1.33 get pod noimg -o jsonpath='{.status.containerStatuses[0].state.waiting.message}' |
-        grep -q . || fail "no message"
+    local msg
+    msg=$(kc 1.33 get pod noimg -o jsonpath='{.status.containerStatuses[0].state.waiting.message}')
+    grep -q 'kubeling.test/missing' <<<"$msg" || fail "message '$msg' does not name the image"
 }
 
 crashing_pod_restarts() {
@@ -112,7 +113,7 @@ init_containers_then_env_from_fields() {
  "restartPolicy":"Never","initContainers":[{"name":"i1","image":"busybox",
  "imagePullPolicy":"IfNotPresent","command":["sh","-c","echo first-init"]}],
  "containers":[{"name":"c","image":"busybox","imagePullPolicy":"IfNotPresent","workingDir":"/tmp",
- "command":["sh","-c","echo name=\$MY_NAME ns=\$MY_NS ip=\$MY_IP plain=\$PLAIN pwd=\$(pwd) host=\$(cat /etc/hostname)"],
+ "command":["sh","-c","echo name=\$MY_NAME ns=\$MY_NS ip=\$MY_IP plain=\$PLAIN pwd=\$(pwd) host=\$(cat /etc/hostname) exp=\$(PLAIN)"],
  "env":[{"name":"PLAIN","value":"v1"},
  {"name":"MY_NAME","valueFrom":{"fieldRef":{"fieldPath":"metadata.name"}}},
  {"name":"MY_NS","valueFrom":{"fieldRef":{"fieldPath":"metadata.namespace"}}},
@@ -124,12 +125,12 @@ EOF
     uid=$(kc 1.33 get pod init -o jsonpath='{.metadata.uid}')
     ip=$(kc 1.33 get pod init -o jsonpath='{.status.podIP}')
     grep -q 'first-init' "$DATA/agent/logs/pods/default_init_$uid/i1/0.log" || fail "init log"
-    grep -q "name=init ns=default ip=$ip plain=v1 pwd=/tmp host=init\$" \
+    grep -q "name=init ns=default ip=$ip plain=v1 pwd=/tmp host=init exp=v1\$" \
         "$DATA/agent/logs/pods/default_init_$uid/c/0.log" ||
         { cat "$DATA/agent/logs/pods/default_init_$uid/c/0.log" >&2; fail "env/workingDir/hostname"; }
     # a finished pod gives its address back
     sleep 1
-    ! ip link show | grep -q "kubeling:$uid" || fail "the finished pod's veth is left"
+    ! grep -q "kubeling:$uid" <<<"$(ip link show)" || fail "the finished pod's veth is left"
 }
 
 t succeeded_pod_exits_zero_and_logs succeeded_pod_exits_zero_and_logs
@@ -167,9 +168,12 @@ EOF
         grep -q '^50000 100000$' "/sys/fs/cgroup/$cg/cpu.max" || fail "cpu.max"
     fi
     [[ $mem == 67108864 ]] || fail "memory limit $mem"
-    nft list table ip kubeling | grep -q 'dport 18080' || { nft list table ip kubeling >&2; fail "no hostPort rule"; }
+    local rules # (grep -q would end nft early: SIGPIPE under pipefail)
+    rules=$(nft list table ip kubeling)
+    grep -q 'dport 18080 dnat to' <<<"$rules" || { echo "$rules" >&2; fail "no hostPort rule"; }
     kc 1.33 delete pod lim >/dev/null
-    ! nft list table ip kubeling | grep -q 'dport 18080' || fail "hostPort rule left"
+    rules=$(nft list table ip kubeling)
+    ! grep -q 'dport 18080' <<<"$rules" || fail "hostPort rule left"
 }
 
 t limits_reach_cgroups_and_host_ports_reach_podnet limits_reach_cgroups_and_host_ports_reach_podnet
@@ -190,12 +194,12 @@ start_server
 orphan_removed_at_start() {
     local i
     for i in $(seq 100); do
-        ls /run/kubeling/runtime/containers | grep -q "^$ORPHAN_UID" ||
+        grep -q "^$ORPHAN_UID" <<<"$(ls /run/kubeling/runtime/containers)" ||
             [[ -e /run/kubeling/runtime/sandboxes/$ORPHAN_UID ]] || break
         sleep 0.2
     done
-    ! ls /run/kubeling/runtime/containers | grep -q "^$ORPHAN_UID" || fail "its container is left"
+    ! grep -q "^$ORPHAN_UID" <<<"$(ls /run/kubeling/runtime/containers)" || fail "its container is left"
     [[ ! -e /run/kubeling/runtime/sandboxes/$ORPHAN_UID ]] || fail "its sandbox is left"
-    ! ip link show | grep -q "kubeling:$ORPHAN_UID" || fail "its veth is left"
+    ! grep -q "kubeling:$ORPHAN_UID" <<<"$(ip link show)" || fail "its veth is left"
 }
 t orphan_removed_at_start orphan_removed_at_start

@@ -63,7 +63,10 @@ static void argv_of(const char *container, const images_config_t *img, const cha
 {
     cJSON *c = parse(container);
     util_strv_t v = {0};
-    int r = kubelet_container_argv(c, img, &v);
+    util_strv_t env = {0};
+    util_strv_push(&env, "X=ex");
+    int r = kubelet_container_argv(c, img, &env, &v);
+    util_strv_clear(&env);
     util_buf_t b = {0};
     for (size_t i = 0; i < v.n; i++)
         util_buf_printf(&b, "%s%s", i ? "|" : "", v.v[i]);
@@ -86,6 +89,8 @@ static void command_and_args_vs_image(void **state)
     argv_of("{\"args\":[\"echo\",\"hi\"]}", &img, "/kltest|echo|hi");
     argv_of("{\"command\":[\"sh\"]}", &img, "sh");
     argv_of("{\"command\":[\"sh\"],\"args\":[\"-c\",\"x\"]}", &img, "sh|-c|x");
+    argv_of("{\"command\":[\"$(X)\"],\"args\":[\"$(Y)\",\"$$(X)\",\"a$(X\"]}", &img,
+            "ex|$(Y)|$(X)|a$(X");
     images_config_t bare = {0};
     argv_of("{}", &bare, NULL);
     util_strv_push(&bare.cmd, "sh");
@@ -125,6 +130,33 @@ static void environment(void **state)
     util_strv_clear(&env);
     cJSON_Delete(c);
     util_strv_clear(&img.env);
+}
+
+static void expansion(void **state)
+{
+    (void)state;
+    util_strv_t env = {0};
+    util_strv_push(&env, "A=1");
+    util_strv_push(&env, "A=2");
+    util_strv_push(&env, "B=");
+    const char *cases[][2] = {{"$(A)", "2"},     {"x$(B)y", "xy"},    {"$(C)", "$(C)"},
+                              {"$$(A)", "$(A)"}, {"$$$(A)", "$2"},    {"$", "$"},
+                              {"$(A", "$(A"},    {"a$b$(A)", "a$b2"}, {"", ""}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *x = kubelet_expand(cases[i][0], &env);
+        assert_string_equal(x, cases[i][1]);
+        free(x);
+    }
+    util_strv_clear(&env);
+    /* env values see the variables defined before them */
+    cJSON *c = parse("{\"env\":[{\"name\":\"A\",\"value\":\"a\"},{\"name\":\"B\","
+                     "\"value\":\"$(A)-$(Z)\"}]}");
+    kubelet_env_ctx_t ctx = {0};
+    util_error_t err = NULL;
+    assert_int_equal(kubelet_container_env(c, NULL, &ctx, &env, &err), 0);
+    assert_string_equal(env.v[1], "B=a-$(Z)");
+    util_strv_clear(&env);
+    cJSON_Delete(c);
 }
 
 static void crash_backoff(void **state)
@@ -266,6 +298,7 @@ int main(void)
         cmocka_unit_test(qos_classes),
         cmocka_unit_test(command_and_args_vs_image),
         cmocka_unit_test(environment),
+        cmocka_unit_test(expansion),
         cmocka_unit_test(crash_backoff),
         cmocka_unit_test(phases),
         cmocka_unit_test(status_object),
