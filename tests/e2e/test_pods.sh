@@ -98,6 +98,10 @@ missing_image_shows_pull_error() {
     local msg
     msg=$(kc 1.33 get pod noimg -o jsonpath='{.status.containerStatuses[0].state.waiting.message}')
     grep -q 'kubeling.test/missing' <<<"$msg" || fail "message '$msg' does not name the image"
+    # a pod that never started, and a finished one, are deleted as well (kubectl 1.27)
+    timeout 20 "$KUBECTL_DIR/kubectl.1.27" --kubeconfig "$DATA/server/admin.kubeconfig" \
+        delete pod noimg done >/dev/null || fail "delete of noimg and done failed or hung"
+    ! kc 1.33 get pod noimg >/dev/null 2>&1 || fail "noimg is still there"
 }
 
 crashing_pod_restarts() {
