@@ -4,6 +4,7 @@
 #include "apiserver_metrics.h"
 #include "apiserver_namespace.h"
 #include "apiserver_pki.h"
+#include "apiserver_priority.h"
 #include "apiserver_token.h"
 #include "apiserver_openapi.h"
 #include "apiserver_registry.h"
@@ -175,6 +176,8 @@ int apiserver_start(const apiserver_opts_t *o, apiserver_t **ret, util_error_t *
             r = apiserver_registry_bootstrap(a, err);
         if (r == 0 && o->store)
             r = apiserver_services_bootstrap(a, err);
+        if (r == 0 && o->store)
+            r = apiserver_priority_bootstrap(a, err);
         if (r == 0 && o->store)
             r = apiserver_crd_start(a, err); /* serve the established CRDs */
         if (r == 0 && o->store)

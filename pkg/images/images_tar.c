@@ -191,7 +191,7 @@ static int pax_record(pax_state_t *p, const char *key, size_t klen, const char *
 {
 #define KEY(s) (klen == sizeof(s) - 1 && !memcmp(key, s, klen))
     int r = 0;
-    int64_t n;
+    int64_t n = 0;
     if (KEY("path")) {
         free(p->path);
         p->path = strndup(v, vlen);
@@ -200,7 +200,8 @@ static int pax_record(pax_state_t *p, const char *key, size_t klen, const char *
         p->linkpath = strndup(v, vlen);
     } else if (KEY("size")) {
         r = pax_decimal(v, vlen, &n);
-        p->size = (uint64_t)n, p->has_size = true;
+        if (r == 0)
+            p->size = (uint64_t)n, p->has_size = true;
     } else if (KEY("uid")) {
         r = pax_decimal(v, vlen, &p->uid), p->has_uid = true;
     } else if (KEY("gid")) {

@@ -15,13 +15,20 @@ ip link set lo up
 mkdir -p /run/kubeling && mount -t tmpfs tmpfs /run/kubeling
 . "$(dirname "$0")/lib.sh"
 CG=kubeling-test-$$
+export E2E_KUBELET=1 # the server runs its kubelet here (lib.sh turns it off elsewhere)
 export KUBELING_TEST_CGROUP_ROOT=$CG
 E2E_CLEANUPS+=("'$KUBELING_BIN' killall --cgroup-root $CG >/dev/null 2>&1; ip link del kubeling0 2>/dev/null")
 mkdir -p "$DATA/agent/images"
 bash "$(dirname "$0")/../../rootfs/images/build.sh" "$DATA/agent/images" >/dev/null 2>&1 ||
     { echo "not ok build_images"; exit 1; }
 start_server
-NODE=$(kc 1.33 get nodes -o jsonpath='{.items[0].metadata.name}')
+NODE=
+for _ in $(seq 100); do # the kubelet registers the Node a moment after the apiserver is ready
+    NODE=$(kc 1.33 get nodes -o jsonpath='{.items[*].metadata.name}' 2>/dev/null)
+    [[ -n $NODE ]] && break
+    sleep 0.1
+done
+[[ -n $NODE ]] || { echo "not ok node_registered"; exit 1; }
 
 pod() { # pod NAME RESTARTPOLICY IMAGE COMMAND-JSON [EXTRA-SPEC-JSON]
     cat <<EOF | kc 1.33 apply -f - >/dev/null
@@ -207,3 +214,14 @@ orphan_removed_at_start() {
     ! grep -q "kubeling:$ORPHAN_UID" <<<"$(ip link show)" || fail "its veth is left"
 }
 t orphan_removed_at_start orphan_removed_at_start
+
+scheduled_pod_runs() { # no nodeName: the server's scheduler binds it to this node
+    cat <<EOT | kc 1.33 apply -f - >/dev/null
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"sched"},"spec":{
+ "terminationGracePeriodSeconds":1,"containers":[{"name":"c","image":"busybox",
+ "imagePullPolicy":"IfNotPresent","command":["sleep","3600"]}]}}
+EOT
+    wait_for sched '{.spec.nodeName}' "^$NODE\$"
+    wait_for sched '{.status.phase}' '^Running$'
+}
+t scheduled_pod_runs scheduled_pod_runs

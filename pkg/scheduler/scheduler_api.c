@@ -1,0 +1,156 @@
+/* scheduler_api: which pods are ours, their priority, and the objects the driver writes. */
+#include "scheduler/scheduler_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+bool scheduler_pod_is_ours(const cJSON *pod)
+{
+    const char *node = sched_str(pod, "spec.nodeName");
+    const char *name = sched_str(pod, "spec.schedulerName");
+    const char *phase = sched_str(pod, "status.phase");
+    if (!sched_str(pod, "metadata.name") || (node && *node))
+        return false;
+    if (sched_get(pod, "metadata.deletionTimestamp"))
+        return false;
+    if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0))
+        return false;
+    return !name || !*name || strcmp(name, "default-scheduler") == 0 ||
+           strcmp(name, "kubeling") == 0;
+}
+
+static int32_t clamp_priority(double v)
+{
+    if (v > 2000001000.0) /* upstream's highest (system-node-critical) */
+        return 2000001000;
+    if (v < -2147483648.0)
+        return INT32_MIN;
+    return (int32_t)v;
+}
+
+int32_t scheduler_pod_priority(const scheduler_snapshot_t *s, const cJSON *pod)
+{
+    const cJSON *p = sched_get(pod, "spec.priority");
+    if (cJSON_IsNumber(p))
+        return clamp_priority(p->valuedouble);
+    const char *cls = sched_str(pod, "spec.priorityClassName");
+    const cJSON *o, *objects = s ? s->objects : NULL;
+    cJSON_ArrayForEach(o, objects)
+    {
+        const char *kind = sched_str(o, "kind"), *name = sched_str(o, "metadata.name");
+        if (!kind || strcmp(kind, "PriorityClass") != 0 || !name)
+            continue;
+        bool hit = cls && *cls ? strcmp(name, cls) == 0
+                               : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "globalDefault"));
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "value");
+        if (hit && cJSON_IsNumber(v))
+            return clamp_priority(v->valuedouble);
+    }
+    return 0;
+}
+
+static void add_meta(cJSON *obj, const cJSON *pod)
+{
+    cJSON *meta = cJSON_AddObjectToObject(obj, "metadata");
+    const char *ns = sched_str(pod, "metadata.namespace"), *uid = sched_str(pod, "metadata.uid");
+    cJSON_AddStringToObject(meta, "name", sched_str(pod, "metadata.name"));
+    cJSON_AddStringToObject(meta, "namespace", ns ? ns : "default");
+    if (uid)
+        cJSON_AddStringToObject(meta, "uid", uid);
+}
+
+/* As upstream's DefaultBinder: name, namespace and uid of the pod, target Node by name. */
+cJSON *scheduler_binding_json(const cJSON *pod, const char *node)
+{
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "apiVersion", "v1");
+    cJSON_AddStringToObject(b, "kind", "Binding");
+    add_meta(b, pod);
+    cJSON *target = cJSON_AddObjectToObject(b, "target");
+    cJSON_AddStringToObject(target, "kind", "Node");
+    cJSON_AddStringToObject(target, "name", node);
+    return b;
+}
+
+static void rfc3339(time_t t, char *buf, size_t len)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+cJSON *scheduler_unschedulable_patch_json(const cJSON *pod, const char *message, time_t now_wall)
+{
+    char ts[32];
+    rfc3339(now_wall, ts, sizeof(ts));
+    const char *transition = ts;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, sched_get(pod, "status.conditions"))
+    {
+        const char *type = sched_str(c, "type"), *status = sched_str(c, "status");
+        const char *last = sched_str(c, "lastTransitionTime");
+        if (type && status && last && strcmp(type, "PodScheduled") == 0 &&
+            strcmp(status, "False") == 0)
+            transition = last;
+    }
+    cJSON *patch = cJSON_CreateObject();
+    cJSON *conds = cJSON_AddArrayToObject(cJSON_AddObjectToObject(patch, "status"), "conditions");
+    cJSON *cond = cJSON_CreateObject();
+    cJSON_AddStringToObject(cond, "type", "PodScheduled");
+    cJSON_AddStringToObject(cond, "status", "False");
+    cJSON_AddNullToObject(cond, "lastProbeTime");
+    cJSON_AddStringToObject(cond, "lastTransitionTime", transition);
+    cJSON_AddStringToObject(cond, "reason", "Unschedulable");
+    cJSON_AddStringToObject(cond, "message", message);
+    cJSON_AddItemToArray(conds, cond);
+    return patch;
+}
+
+cJSON *scheduler_event_json(const cJSON *pod, const char *node, const char *message,
+                            time_t now_wall)
+{
+    char ts[32];
+    const char *ns = sched_str(pod, "metadata.namespace"), *name = sched_str(pod, "metadata.name");
+    const char *uid = sched_str(pod, "metadata.uid"),
+               *rv = sched_str(pod, "metadata.resourceVersion");
+    ns = ns ? ns : "default";
+    rfc3339(now_wall, ts, sizeof(ts));
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "apiVersion", "v1");
+    cJSON_AddStringToObject(e, "kind", "Event");
+    cJSON *meta = cJSON_AddObjectToObject(e, "metadata");
+    /* upstream names events <pod>.<hex nanoseconds>; the apiserver makes ours unique */
+    char *ename = util_strdup_printf("%s.", name ? name : "pod");
+    cJSON_AddStringToObject(meta, "generateName", ename);
+    free(ename);
+    cJSON_AddStringToObject(meta, "namespace", ns);
+    cJSON *io = cJSON_AddObjectToObject(e, "involvedObject");
+    cJSON_AddStringToObject(io, "apiVersion", "v1");
+    cJSON_AddStringToObject(io, "kind", "Pod");
+    cJSON_AddStringToObject(io, "name", name ? name : "");
+    cJSON_AddStringToObject(io, "namespace", ns);
+    if (uid)
+        cJSON_AddStringToObject(io, "uid", uid);
+    if (rv)
+        cJSON_AddStringToObject(io, "resourceVersion", rv);
+    if (node) {
+        char *msg =
+            util_strdup_printf("Successfully assigned %s/%s to %s", ns, name ? name : "", node);
+        cJSON_AddStringToObject(e, "type", "Normal");
+        cJSON_AddStringToObject(e, "reason", "Scheduled");
+        cJSON_AddStringToObject(e, "message", msg);
+        free(msg);
+    } else {
+        cJSON_AddStringToObject(e, "type", "Warning");
+        cJSON_AddStringToObject(e, "reason", "FailedScheduling");
+        cJSON_AddStringToObject(e, "message", message ? message : "");
+    }
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "source"), "component", "default-scheduler");
+    cJSON_AddStringToObject(e, "reportingComponent", "default-scheduler");
+    cJSON_AddStringToObject(e, "reportingInstance", "default-scheduler");
+    cJSON_AddStringToObject(e, "action", "Scheduling");
+    cJSON_AddStringToObject(e, "firstTimestamp", ts);
+    cJSON_AddStringToObject(e, "lastTimestamp", ts);
+    cJSON_AddNumberToObject(e, "count", 1);
+    return e;
+}

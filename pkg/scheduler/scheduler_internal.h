@@ -1,0 +1,92 @@
+/* scheduler_internal: the snapshot's node and pod records shared by filters and scores. */
+#ifndef KUBELING_SCHEDULER_INTERNAL_H
+#define KUBELING_SCHEDULER_INTERNAL_H
+
+#include "scheduler/scheduler.h"
+
+typedef struct sched_pod {
+    char *ns, *name, *node;
+    cJSON *obj;
+    scheduler_resources_t req, nonzero;
+    bool has_anti;                     /* has required pod anti-affinity */
+    const cJSON *anti_terms;           /* its required anti-affinity terms (inside obj) */
+    struct labels_selector **anti_sel; /* their selectors, parsed once */
+    size_t nanti_sel;
+} sched_pod_t;
+
+typedef struct sched_node {
+    char *name;
+    cJSON *obj;
+    const cJSON *labels; /* metadata.labels inside obj, may be NULL */
+    cJSON *taints;       /* spec.taints plus the not-ready taint we infer, owned array */
+    scheduler_resources_t alloc, requested, nonzero_requested;
+    sched_pod_t **pods;
+    size_t npods, cap;
+    size_t nanti; /* pods with required anti-affinity */
+} sched_node_t;
+
+struct scheduler_snapshot {
+    sched_node_t **nodes;
+    size_t nnodes, cap;
+    sched_pod_t **orphans; /* bound to nodes we do not know (yet) */
+    size_t norphans, orphans_cap;
+    cJSON *objects; /* owned array: Services, PVCs, PVs, PriorityClasses */
+};
+
+/* Filter status codes, as upstream's framework.Code. */
+typedef enum {
+    SCHED_OK = 0,
+    SCHED_UNSCHEDULABLE,
+    SCHED_UNRESOLVABLE, /* UnschedulableAndUnresolvable: preemption cannot help */
+} sched_code_t;
+
+#define SCHED_MAX_REASONS 4
+
+typedef struct sched_status {
+    sched_code_t code;
+    size_t nreasons;
+    char *reasons[SCHED_MAX_REASONS]; /* owned */
+} sched_status_t;
+
+void sched_status_add(sched_status_t *st, sched_code_t code, const char *reason);
+void sched_status_clear(sched_status_t *st);
+
+sched_node_t *sched_find_node(const scheduler_snapshot_t *s, const char *name);
+/* The snapshot's record of pod ns/name (bound or assumed), or NULL. */
+const sched_pod_t *sched_find_pod(const scheduler_snapshot_t *s, const char *ns, const char *name);
+const cJSON *sched_find_object(const scheduler_snapshot_t *s, const char *kind, const char *ns,
+                               const char *name);
+const char *sched_str(const cJSON *obj, const char *path); /* "a.b.c" string or NULL */
+const cJSON *sched_get(const cJSON *obj, const char *path);
+const char *sched_label(const cJSON *labels, const char *key);
+
+/* What the inter-pod affinity and topology spread filters precompute once per pod
+ * (scheduler_affinity.c), like upstream's PreFilter state. */
+typedef struct sched_cycle sched_cycle_t;
+sched_cycle_t *sched_cycle_new(const scheduler_snapshot_t *s, const cJSON *pod);
+sched_cycle_t *sched_cycle_free(sched_cycle_t *cy);
+
+/* Filters (scheduler_filter.c). A failing status fills st. */
+void sched_prefilter(const scheduler_snapshot_t *s, const cJSON *pod, sched_status_t *st);
+void sched_filter(const scheduler_snapshot_t *s, const sched_cycle_t *cy, const cJSON *pod,
+                  const sched_node_t *n, sched_status_t *st);
+/* Tolerations (scheduler_filter.c). */
+bool sched_tolerates(const cJSON *tolerations, const cJSON *taint);
+/* nodeSelector + required node affinity (scheduler_affinity.c). */
+bool sched_node_matches_pod_affinity(const cJSON *pod, const sched_node_t *n);
+bool sched_node_selector_term_matches(const cJSON *term, const sched_node_t *n);
+/* Inter-pod affinity terms (scheduler_affinity.c). */
+bool sched_term_matches_pod(const cJSON *term, const char *term_ns, const sched_pod_t *p);
+bool sched_term_matches_obj(const cJSON *term, const char *term_ns, const cJSON *pod);
+void sched_filter_inter_pod(const sched_cycle_t *cy, const cJSON *pod, const sched_node_t *n,
+                            sched_status_t *st);
+void sched_filter_topology_spread(const sched_cycle_t *cy, const sched_node_t *n,
+                                  sched_status_t *st);
+
+/* Scores of plugin p for candidate nodes (scheduler_score.c); req: the pod's non-zero
+ * requests. */
+void sched_score(const scheduler_snapshot_t *s, const cJSON *pod, scheduler_score_plugin_t p,
+                 const scheduler_resources_t *req, sched_node_t *const *nodes, size_t n,
+                 int64_t *ret);
+
+#endif

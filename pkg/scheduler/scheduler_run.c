@@ -1,0 +1,246 @@
+/* scheduler_run: the scheduler as a running component: informers (pkg/client) feed the driver,
+ * a zero timer pumps scheduling cycles while pods wait, a second timer wakes it when a back-off
+ * ends, bindings go out asynchronously one at a time. Nothing runs while nothing is pending. */
+#include "scheduler/scheduler.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/client.h"
+
+#define PUMP_BATCH 64 /* cycles per loop turn before yielding to other work */
+
+static const client_resource_t RES_SERVICES = {"", "v1", "services", true};
+static const client_resource_t RES_PVCS = {"", "v1", "persistentvolumeclaims", true};
+static const client_resource_t RES_PVS = {"", "v1", "persistentvolumes", false};
+static const client_resource_t RES_PCS = {"scheduling.k8s.io", "v1", "priorityclasses", false};
+
+enum { INF_NODES, INF_PODS, INF_SERVICES, INF_PVCS, INF_PVS, INF_PCS, INF_COUNT };
+
+typedef struct informer_ctx {
+    struct scheduler_runner *r;
+    int kind;
+} informer_ctx_t;
+
+struct scheduler_runner {
+    uv_loop_t *loop;
+    client_t *client;
+    scheduler_t *sched;
+    client_informer_t *inf[INF_COUNT];
+    informer_ctx_t ctx[INF_COUNT];
+    bool synced[INF_COUNT];
+    uv_timer_t pump, wakeup;
+    int closing; /* timers still closing */
+    bool stopped;
+};
+
+static int64_t now_ms(const scheduler_runner_t *r)
+{
+    return (int64_t)uv_now(r->loop);
+}
+
+static bool all_synced(const scheduler_runner_t *r)
+{
+    for (int i = 0; i < INF_COUNT; i++)
+        if (!r->synced[i])
+            return false;
+    return true;
+}
+
+static void pump(uv_timer_t *t);
+
+static void kick(scheduler_runner_t *r)
+{
+    if (!r->stopped && all_synced(r) && !scheduler_binding(r->sched))
+        uv_timer_start(&r->pump, pump, 0, 0);
+}
+
+static void wakeup(uv_timer_t *t)
+{
+    kick(t->data);
+}
+
+static void pump(uv_timer_t *t)
+{
+    scheduler_runner_t *r = t->data;
+    int n = 0;
+    while (n < PUMP_BATCH && scheduler_run_once(r->sched, now_ms(r), time(NULL)) == 1)
+        n++;
+    if (n == PUMP_BATCH && !scheduler_binding(r->sched)) {
+        uv_timer_start(&r->pump, pump, 0, 0); /* more to do: after other work */
+        return;
+    }
+    int64_t next = scheduler_queue_next_wakeup(scheduler_get_queue(r->sched), now_ms(r));
+    if (next >= 0)
+        uv_timer_start(&r->wakeup, wakeup, (uint64_t)next + 1, 0);
+    else
+        uv_timer_stop(&r->wakeup);
+}
+
+/* ---- informers ------------------------------------------------------------------------------ */
+
+static void deliver(informer_ctx_t *c, const cJSON *obj, bool deleted)
+{
+    scheduler_runner_t *r = c->r;
+    switch (c->kind) {
+    case INF_NODES:
+        scheduler_on_node(r->sched, obj, deleted, now_ms(r));
+        break;
+    case INF_PODS:
+        scheduler_on_pod(r->sched, obj, deleted, now_ms(r));
+        break;
+    default:
+        scheduler_on_object(r->sched, obj, deleted, now_ms(r));
+    }
+    kick(r);
+}
+
+static void on_add(void *ud, const cJSON *obj)
+{
+    deliver(ud, obj, false);
+}
+
+static void on_update(void *ud, const cJSON *old, const cJSON *obj)
+{
+    (void)old;
+    deliver(ud, obj, false);
+}
+
+static void on_delete(void *ud, const cJSON *obj)
+{
+    deliver(ud, obj, true);
+}
+
+static void on_synced(void *ud)
+{
+    informer_ctx_t *c = ud;
+    c->r->synced[c->kind] = true;
+    kick(c->r);
+}
+
+/* ---- API calls ------------------------------------------------------------------------------ */
+
+static void bind_answered(void *ud, client_result_t *res)
+{
+    scheduler_runner_t *r = ud;
+    bool ok = res->error == 0 && res->status >= 200 && res->status < 300;
+    if (!ok)
+        util_log_warn("scheduler: binding failed: %d %s", res->status,
+                      res->st.message ? res->st.message : "");
+    scheduler_bind_done(r->sched, ok, now_ms(r), time(NULL));
+    kick(r);
+}
+
+static int post(scheduler_runner_t *r, const char *method, const char *path, const char *ct,
+                const cJSON *body, client_cb cb)
+{
+    char *text = cJSON_PrintUnformatted(body);
+    if (!text)
+        return -1;
+    client_req_t *q = client_request(r->client, method, path, ct, text, strlen(text), cb, r);
+    cJSON_free(text);
+    return q ? 0 : -1;
+}
+
+static void ignore_answer(void *ud, client_result_t *res)
+{
+    (void)ud;
+    if (res->error || res->status >= 300)
+        util_log_v(2, "scheduler: status or event write: %d", res->status);
+}
+
+static int op_bind(void *ud, const char *ns, const char *name, const cJSON *binding)
+{
+    scheduler_runner_t *r = ud;
+    util_buf_t path = {0};
+    client_path(&path, &CLIENT_RES_PODS, ns, name, "binding");
+    int rc = post(r, "POST", path.data, "application/json", binding, bind_answered);
+    util_buf_free(&path);
+    return rc < 0 ? -1 : 1;
+}
+
+static int op_patch_status(void *ud, const char *ns, const char *name, const cJSON *patch)
+{
+    scheduler_runner_t *r = ud;
+    util_buf_t path = {0};
+    client_path(&path, &CLIENT_RES_PODS, ns, name, "status");
+    int rc =
+        post(r, "PATCH", path.data, "application/strategic-merge-patch+json", patch, ignore_answer);
+    util_buf_free(&path);
+    return rc;
+}
+
+static int op_emit_event(void *ud, const char *ns, const cJSON *event)
+{
+    scheduler_runner_t *r = ud;
+    static const client_resource_t events = {"", "v1", "events", true};
+    util_buf_t path = {0};
+    client_path(&path, &events, ns, NULL, NULL);
+    int rc = post(r, "POST", path.data, "application/json", event, ignore_answer);
+    util_buf_free(&path);
+    return rc;
+}
+
+/* ---- lifetime ------------------------------------------------------------------------------- */
+
+int scheduler_runner_start(uv_loop_t *loop, const struct client_config *api,
+                           scheduler_runner_t **ret, util_error_t *err)
+{
+    scheduler_runner_t *r = util_xcalloc(1, sizeof(*r));
+    r->loop = loop;
+    client_opts_t co;
+    client_opts_default(&co);
+    co.loop = loop;
+    co.config = api;
+    co.user_agent = "kubeling-scheduler";
+    int rc = client_new(&co, &r->client, err);
+    if (rc < 0) {
+        free(r);
+        return rc;
+    }
+    static const scheduler_ops_t ops = {op_bind, op_patch_status, op_emit_event};
+    r->sched = scheduler_new(&ops, r, (uint64_t)time(NULL));
+    uv_timer_init(loop, &r->pump);
+    uv_timer_init(loop, &r->wakeup);
+    r->pump.data = r->wakeup.data = r;
+    static const client_informer_handlers_t h = {on_add, on_update, on_delete, on_synced};
+    const client_resource_t *res[INF_COUNT] = {&CLIENT_RES_NODES, &CLIENT_RES_PODS, &RES_SERVICES,
+                                               &RES_PVCS,         &RES_PVS,         &RES_PCS};
+    for (int i = 0; i < INF_COUNT && rc == 0; i++) {
+        r->ctx[i] = (informer_ctx_t){r, i};
+        client_informer_opts_t io = {.resource = res[i]};
+        rc = client_informer_start(r->client, &io, &h, &r->ctx[i], &r->inf[i], err);
+    }
+    if (rc < 0) {
+        scheduler_runner_stop(r);
+        return rc;
+    }
+    util_log_info(
+        "scheduler: started (informers on nodes, pods, services, PVCs, PVs, PriorityClasses)");
+    *ret = r;
+    return 0;
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    scheduler_runner_t *r = h->data;
+    if (--r->closing == 0) {
+        scheduler_free(r->sched);
+        free(r);
+    }
+}
+
+void scheduler_runner_stop(scheduler_runner_t *r)
+{
+    if (!r || r->stopped)
+        return;
+    r->stopped = true;
+    for (int i = 0; i < INF_COUNT; i++)
+        if (r->inf[i])
+            client_informer_stop(r->inf[i]);
+    client_close(r->client); /* cancels the binding in flight: its callback will not run */
+    r->closing = 2;
+    uv_close((uv_handle_t *)&r->pump, timer_closed);
+    uv_close((uv_handle_t *)&r->wakeup, timer_closed);
+}
