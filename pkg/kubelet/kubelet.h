@@ -127,8 +127,8 @@ cJSON *kubelet_node_object(const kubelet_host_t *h, const kubelet_node_params_t 
 
 /* ---- pods: pure parts (kubelet_podspec.c; exposed for tests) ------------------------------- */
 
-/* Kubernetes quantities: cpu in millicores ("100m", "0.5", "2"), bytes ("64Mi", "1G", "1e3",
- * "129M"). -EINVAL for anything else or values out of range. */
+/* Kubernetes quantities through pkg/quantity (upstream rounding): cpu in millicores ("100m",
+ * "0.5", "2"), bytes ("64Mi", "1G", "1e3"). -EINVAL for garbage, negative or saturated values. */
 int kubelet_parse_cpu_milli(const char *q, int64_t *ret);
 int kubelet_parse_bytes(const char *q, int64_t *ret);
 /* Upstream's QoS class of a pod spec: "Guaranteed", "Burstable" or "BestEffort". */

@@ -4,10 +4,11 @@
 #include "kubelet/kubelet.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "quantity/quantity.h"
 
 #define BACKOFF_INITIAL_MS (10 * 1000)
 #define BACKOFF_MAX_MS     (300 * 1000)
@@ -24,75 +25,27 @@ static const char *jstr(const cJSON *o, const char *k)
 
 /* ---- quantities ---------------------------------------------------------------------------- */
 
-/* value * multiplier as a double from "<number><suffix>"; suffix returned. */
-static int parse_quantity(const char *q, double *ret_num, const char **ret_suffix)
+/* Upstream's parsing and rounding (pkg/quantity); negative and saturated values are refused. */
+static int parse_scaled(const char *q, int scale, int64_t *ret)
 {
-    if (!q || !*q || strlen(q) > 64)
+    quantity_t v;
+    if (!q || quantity_parse(q, &v) < 0 || v.negative)
         return -EINVAL;
-    const char *p = q;
-    if (*p == '+')
-        p++;
-    if (!((*p >= '0' && *p <= '9') || *p == '.'))
+    int64_t x = quantity_scaled(&v, scale);
+    if (x == INT64_MAX)
         return -EINVAL;
-    char *end = NULL;
-    double v = strtod(p, &end);
-    if (end == p || !isfinite(v) || v < 0)
-        return -EINVAL;
-    *ret_num = v;
-    *ret_suffix = end;
+    *ret = x;
     return 0;
 }
 
 int kubelet_parse_cpu_milli(const char *q, int64_t *ret)
 {
-    double v;
-    const char *suf;
-    if (parse_quantity(q, &v, &suf) < 0)
-        return -EINVAL;
-    if (!strcmp(suf, "m"))
-        v = ceil(v);
-    else if (!*suf)
-        v = ceil(v * 1000);
-    else
-        return -EINVAL;
-    if (v > 1e12)
-        return -EINVAL;
-    *ret = (int64_t)v;
-    return 0;
+    return parse_scaled(q, 3, ret);
 }
 
 int kubelet_parse_bytes(const char *q, int64_t *ret)
 {
-    static const struct {
-        const char *s;
-        double m;
-    } sfx[] = {{"", 1},
-               {"k", 1e3},
-               {"M", 1e6},
-               {"G", 1e9},
-               {"T", 1e12},
-               {"P", 1e15},
-               {"E", 1e18},
-               {"Ki", 1024.0},
-               {"Mi", 1048576.0},
-               {"Gi", 1073741824.0},
-               {"Ti", 1099511627776.0},
-               {"Pi", 1125899906842624.0},
-               {"m", 1e-3}};
-    double v;
-    const char *suf;
-    if (parse_quantity(q, &v, &suf) < 0)
-        return -EINVAL;
-    for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
-        if (strcmp(suf, sfx[i].s))
-            continue;
-        v = ceil(v * sfx[i].m);
-        if (v > 9.2e18)
-            return -EINVAL;
-        *ret = (int64_t)v;
-        return 0;
-    }
-    return -EINVAL;
+    return parse_scaled(q, 0, ret);
 }
 
 /* ---- QoS ----------------------------------------------------------------------------------- */
