@@ -278,7 +278,9 @@ t second_agent_stops_cleanly second_agent_stops_cleanly
 # The apiserver goes away for a while and comes back on the same port.
 kill -TERM "$AGENT_SRV_PID"
 wait "$AGENT_SRV_PID" 2>/dev/null
-sleep 1.5
+# the agent's reconnect attempts (back-off from 200 ms) meet a closed port; on a loaded
+# machine the first one may take a while
+wait_for 15 grep -q 'connection refused' "$E2E_TMP/agent.log" >/dev/null 2>&1
 AGENT_ALIVE=no
 kill -0 "$AGENT_PID" 2>/dev/null && AGENT_ALIVE=yes
 BACK=$(date -u +%Y-%m-%dT%H:%M:%S)
