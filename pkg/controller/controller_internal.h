@@ -61,6 +61,6 @@ int ctrl_rs_sync(controller_manager_t *m, const char *key);
 void ctrl_rs_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod, bool deleted);
 /* Deployment controller (controller_deployment.c). */
 int ctrl_deploy_sync(controller_manager_t *m, const char *key);
-void ctrl_deploy_on_rs(controller_manager_t *m, const cJSON *old, const cJSON *rs);
+void ctrl_deploy_on_rs(controller_manager_t *m, const cJSON *old, const cJSON *rs, bool deleted);
 
 #endif

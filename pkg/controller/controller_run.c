@@ -240,7 +240,7 @@ static void deliver(ctrl_inf_ctx_t *c, const cJSON *old, const cJSON *obj, bool 
                 controller_expect_delete(m->expect, key);
             free(key);
         }
-        ctrl_deploy_on_rs(m, old, obj);
+        ctrl_deploy_on_rs(m, old, obj, deleted);
         break;
     default:
         enqueue(m->dq, m, obj);

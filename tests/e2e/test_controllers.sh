@@ -124,6 +124,137 @@ rs_scale_down_ranking() {
     expect_grep "$E2E_TMP/ev" "Deleted pod: front-"
 }
 
+# deploy_counts NAME: "replicas/updated/ready/available" of the deployment's status.
+deploy_counts() {
+    kc 1.33 get deploy "$1" -o jsonpath='{.status.replicas}/{.status.updatedReplicas}/{.status.readyReplicas}/{.status.availableReplicas}'
+}
+# ready_rollout NAME SECONDS: marks bound pods ready until `rollout status` would succeed.
+ready_until_rolled() {
+    local i
+    for ((i = 0; i < $2 * 2; i++)); do
+        ready_all "app=$1"
+        kc 1.33 rollout status "deployment/$1" --timeout=1s >/dev/null 2>&1 && return 0
+        sleep 0.4
+    done
+    return 1
+}
+
+deployment_rolls_out() {
+    kc 1.27 create deployment web --image=busybox --replicas=3 >/dev/null || fail "create"
+    until_ok 20 eval '[[ $(kc 1.33 get rs -l app=web -o name | wc -l) -eq 1 ]]' || fail "no RS"
+    local rs hash
+    rs=$(kc 1.33 get rs -l app=web -o jsonpath='{.items[0].metadata.name}')
+    hash=$(kc 1.33 get rs "$rs" -o jsonpath='{.metadata.labels.pod-template-hash}')
+    [[ -n $hash && $rs == "web-$hash" ]] || fail "RS name $rs, hash $hash"
+    [[ $(kc 1.33 get rs "$rs" -o jsonpath='{.metadata.ownerReferences[0].kind}/{.metadata.annotations.deployment\.kubernetes\.io/revision}') == Deployment/1 ]] ||
+        fail "RS owner/revision"
+    until_ok 20 count_is app=web 3 || fail "not 3 pods"
+    until_ok 20 bound_count_is app=web 3 || fail "not bound"
+    ! kc 1.33 rollout status deployment/web --timeout=1s >/dev/null 2>&1 || fail "rolled out before ready"
+    ready_all app=web
+    run_cmd "$E2E_TMP/rs" kc 1.27 rollout status deployment/web --timeout=20s
+    expect_grep "$E2E_TMP/rs" 'deployment "web" successfully rolled out'
+    run_cmd "$E2E_TMP/get" kc 1.33 get deploy web
+    expect_grep "$E2E_TMP/get" '^web +3/3 +3 +3 '
+    run_cmd "$E2E_TMP/cond" kc 1.33 get deploy web -o jsonpath='{.status.conditions[?(@.type=="Progressing")].reason} {.status.conditions[?(@.type=="Available")].reason}'
+    expect_grep "$E2E_TMP/cond" '^NewReplicaSetAvailable MinimumReplicasAvailable$'
+}
+
+deployment_scales() {
+    kc 1.33 scale deployment web --replicas=5 >/dev/null || fail "scale up"
+    until_ok 20 count_is app=web 5 || fail "not 5"
+    until_ok 20 bound_count_is app=web 5 || fail "not bound"
+    kc 1.27 scale deployment web --replicas=1 >/dev/null || fail "scale down"
+    until_ok 20 count_is app=web 1 || fail "not 1"
+    # the unready ones went: the survivor is one of the ready ones
+    local p
+    p=$(pods app=web)
+    [[ $(kc 1.33 get pod "$p" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') == True ]] ||
+        fail "kept an unready pod"
+    kc 1.33 scale deployment web --replicas=4 >/dev/null
+    until_ok 20 count_is app=web 4 || fail "not 4"
+    ready_until_rolled web 20 || fail "not rolled out after scaling"
+}
+
+# rolling_update CMD...: runs CMD and checks the rollout keeps within maxSurge/maxUnavailable
+# (4 replicas: surge 1, unavailable 1 -> at most 5 pods, at least 3 available).
+rolling_update() {
+    local gen
+    gen=$(kc 1.33 get deploy web -o jsonpath='{.metadata.generation}')
+    "$@" >/dev/null || fail "$*"
+    until_ok 20 eval "[[ \$(kc 1.33 get deploy web -o jsonpath='{.status.observedGeneration}') -gt $gen ]]" ||
+        fail "change not observed"
+    local i total avail
+    for ((i = 0; i < 100; i++)); do
+        total=$(pods app=web | grep -c .)
+        avail=$(kc 1.33 get deploy web -o jsonpath='{.status.availableReplicas}')
+        ((total <= 5)) || fail "$total pods during the rollout (max 5)"
+        ((${avail:-0} >= 3)) || fail "$avail available during the rollout (min 3)"
+        kc 1.33 rollout status deployment/web --timeout=1s >/dev/null 2>&1 && break
+        ready_all app=web
+        sleep 0.3
+    done
+    ((i < 100)) || fail "rollout did not finish: $(deploy_counts web)"
+    until_ok 20 count_is app=web 4 || fail "not 4 after the rollout"
+}
+
+deployment_rolling_update() {
+    rolling_update kc 1.33 set image deployment/web busybox=busybox:1.36
+    [[ $(kc 1.33 get rs -l app=web -o name | wc -l) -eq 2 ]] || fail "not 2 ReplicaSets"
+    [[ $(kc 1.33 get deploy web -o jsonpath='{.metadata.annotations.deployment\.kubernetes\.io/revision}') == 2 ]] ||
+        fail "revision not 2"
+    rolling_update kc 1.33 rollout restart deployment/web
+    run_cmd "$E2E_TMP/hist" kc 1.33 rollout history deployment/web
+    expect_grep "$E2E_TMP/hist" '^3 '
+    run_cmd "$E2E_TMP/get" kc 1.27 get deploy web
+    expect_grep "$E2E_TMP/get" '^web +4/4 +4 +4 '
+}
+
+deployment_undo() {
+    rolling_update kc 1.33 rollout undo deployment/web --to-revision=1
+    local img
+    img=$(kc 1.33 get deploy web -o jsonpath='{.spec.template.spec.containers[0].image}')
+    [[ $img == busybox ]] || fail "image after undo: $img"
+    [[ $(kc 1.33 get deploy web -o jsonpath='{.metadata.annotations.deployment\.kubernetes\.io/revision}') == 4 ]] ||
+        fail "revision after undo not 4"
+    # the RS of revision 1 is back in use: three ReplicaSets, not four
+    [[ $(kc 1.33 get rs -l app=web -o name | wc -l) -eq 3 ]] || fail "$(kc 1.33 get rs -l app=web)"
+}
+
+deployment_paused() {
+    kc 1.33 rollout pause deployment/web >/dev/null || fail "pause"
+    kc 1.33 set image deployment/web busybox=busybox:1.35 >/dev/null || fail "set image"
+    sleep 2
+    [[ $(kc 1.33 get rs -l app=web -o name | wc -l) -eq 3 ]] || fail "a paused deployment rolled"
+    until_ok 10 eval '[[ $(kc 1.33 get deploy web -o jsonpath="{.status.conditions[?(@.type==\"Progressing\")].reason}") == DeploymentPaused ]]' ||
+        fail "no DeploymentPaused"
+    kc 1.33 rollout resume deployment/web >/dev/null || fail "resume"
+    until_ok 20 eval '[[ $(kc 1.33 get rs -l app=web -o name | wc -l) -eq 4 ]]' || fail "no rollout after resume"
+}
+
+deployment_recreate() {
+    kc 1.33 create -f - >/dev/null <<EOF || fail "create"
+{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"rec"},
+ "spec":{"replicas":2,"strategy":{"type":"Recreate"},"selector":{"matchLabels":{"app":"rec"}},
+  "template":{"metadata":{"labels":{"app":"rec"}},"spec":{"containers":[{"name":"busybox","image":"busybox"}]}}}}
+EOF
+    until_ok 20 bound_count_is app=rec 2 || fail "not bound"
+    ready_until_rolled rec 20 || fail "first rollout"
+    local oldrs
+    oldrs=$(kc 1.33 get rs -l app=rec -o jsonpath='{.items[0].metadata.name}')
+    kc 1.33 set image deployment/rec busybox=busybox:1.36 >/dev/null || fail "set image"
+    until_ok 20 eval "[[ \$(kc 1.33 get rs $oldrs -o jsonpath='{.spec.replicas}') == 0 ]]" || fail "old RS not scaled to 0"
+    # no kubelet: the old pods are terminating but stay until the RS status says 0
+    until_ok 20 eval '[[ $(kc 1.33 get rs -l app=rec -o name | wc -l) -eq 2 ]]' || fail "no new RS after the old one emptied"
+    ready_until_rolled rec 20 || fail "recreate rollout"
+}
+
 t "a ReplicaSet creates its pods with ownerReferences and replaces deleted ones" rs_keeps_pods
 t "a ReplicaSet adopts matching orphans and releases pods that stop matching" rs_adopts_and_releases
 t "scaling down removes the least valuable pods first" rs_scale_down_ranking
+t "a Deployment makes one ReplicaSet with the template hash; rollout status waits for ready" deployment_rolls_out
+t "kubectl scale on a Deployment adds and removes pods (unready first)" deployment_scales
+t "set image and rollout restart roll within maxSurge/maxUnavailable" deployment_rolling_update
+t "rollout undo goes back to revision 1's ReplicaSet" deployment_undo
+t "a paused Deployment does not roll until resumed" deployment_paused
+t "Recreate scales the old ReplicaSet to zero first" deployment_recreate
