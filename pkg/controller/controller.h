@@ -110,11 +110,35 @@ int64_t controller_new_rs_replicas(int64_t replicas, int64_t surge, int64_t tota
 int64_t controller_max_scaled_down(int64_t replicas, int64_t unavailable, int64_t all_pods,
                                    int64_t new_rs_replicas, int64_t new_rs_available);
 
+/* ---- leader election (controller_leader.c) ---------------------------------------------------
+ * client-go's leaderelection over a coordination.k8s.io Lease (kube-system/
+ * kube-controller-manager): whoever holds an unexpired lease leads; expiry is judged by when this
+ * process last saw the record change (not by the holder's clock), as client-go does. */
+
+#define CONTROLLER_LEASE_DURATION_S 15
+#define CONTROLLER_LEASE_RENEW_MS   10000 /* a leader that cannot renew this long steps down */
+#define CONTROLLER_LEASE_RETRY_MS   2000
+
+typedef struct controller_lease_obs {
+    char *record; /* holderIdentity and renewTime last seen */
+    uint64_t at_ms;
+} controller_lease_obs_t;
+
+/* True when id may write the lease (absent, ours, without holder, or not renewed for
+ * leaseDurationSeconds of our clock); updates the observation. */
+bool controller_lease_may_take(controller_lease_obs_t *o, const cJSON *lease, const char *id,
+                               uint64_t now_ms);
+/* The Lease to write: lease (NULL: a new one) held by id, renewed at now_s; acquireTime and
+ * leaseTransitions change when the holder does. */
+cJSON *controller_lease_claim(const cJSON *lease, const char *id, int64_t now_s);
+void controller_lease_obs_free(controller_lease_obs_t *o);
+
 /* ---- the running controller manager (controller_run.c) --------------------------------------- */
 
 typedef struct controller_manager controller_manager_t;
 
-/* Starts informers on pods, replicasets and deployments over api and the controllers on loop. */
+/* Campaigns for the Lease; while leading runs informers on pods, replicasets and deployments over
+ * api and the controllers on loop. */
 int controller_manager_start(uv_loop_t *loop, const struct client_config *api,
                              controller_manager_t **ret, util_error_t *err);
 void controller_manager_stop(controller_manager_t *m);

@@ -27,6 +27,13 @@ struct controller_manager {
     controller_expect_t *expect;
     ctrl_pending_t *pending;
     uv_timer_t timer;
+    /* leader election */
+    char *id;
+    bool leading;
+    uint64_t renewed_ms;
+    controller_lease_obs_t obs;
+    uv_timer_t lease_timer;
+    int closing;
     bool stopped;
     unsigned event_seq;
 };

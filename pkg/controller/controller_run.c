@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define RUN_BATCH 64 /* syncs per loop turn */
 
@@ -270,6 +271,114 @@ static void on_synced(void *ud)
     ctrl_kick(c->m);
 }
 
+/* ---- leadership ----------------------------------------------------------------------------- */
+
+static int start_informers(controller_manager_t *m, util_error_t *err)
+{
+    static const client_informer_handlers_t h = {on_add, on_update, on_delete, on_synced};
+    const client_resource_t *res[CTRL_INF_COUNT] = {&CLIENT_RES_PODS, &CONTROLLER_RES_RS,
+                                                    &CONTROLLER_RES_DEPLOY};
+    int rc = 0;
+    for (int i = 0; i < CTRL_INF_COUNT && rc == 0; i++) {
+        m->ctx[i] = (ctrl_inf_ctx_t){m, i};
+        client_informer_opts_t io = {.resource = res[i]};
+        rc = client_informer_start(m->client, &io, &h, &m->ctx[i], &m->inf[i], err);
+    }
+    return rc;
+}
+
+static void stop_informers(controller_manager_t *m)
+{
+    for (int i = 0; i < CTRL_INF_COUNT; i++) {
+        if (m->inf[i])
+            client_informer_stop(m->inf[i]);
+        m->inf[i] = NULL;
+        m->synced[i] = false;
+    }
+    uv_timer_stop(&m->timer);
+}
+
+static void lease_try(uv_timer_t *t);
+
+static void lease_again(controller_manager_t *m, uint64_t ms)
+{
+    if (!m->stopped)
+        uv_timer_start(&m->lease_timer, lease_try, ms, 0);
+}
+
+static void step_down(controller_manager_t *m, const char *why)
+{
+    if (!m->leading)
+        return;
+    util_log_warn("controller-manager: %s; stopped leading", why);
+    m->leading = false;
+    stop_informers(m);
+}
+
+static void lease_failed(controller_manager_t *m, client_result_t *res)
+{
+    util_log_v(1, "controller-manager: lease: %d %s", res->status,
+               res->st.message ? res->st.message : "");
+    if (m->leading && ctrl_now(m) > m->renewed_ms + CONTROLLER_LEASE_RENEW_MS)
+        step_down(m, "the lease could not be renewed");
+    lease_again(m, CONTROLLER_LEASE_RETRY_MS);
+}
+
+static void lease_written(controller_manager_t *m, void *ud, client_result_t *res)
+{
+    (void)ud;
+    if (res->error || res->status < 200 || res->status >= 300) {
+        lease_failed(m, res);
+        return;
+    }
+    m->renewed_ms = ctrl_now(m);
+    if (!m->leading && !m->stopped) {
+        util_error_t err = NULL;
+        if (start_informers(m, &err) < 0) {
+            char buf[256];
+            util_log_warn("controller-manager: %s", util_error_text(err, buf, sizeof(buf)));
+            util_error_free(&err);
+            stop_informers(m);
+        } else {
+            m->leading = true;
+            util_log_info("controller-manager: leading as %s (lease kube-system/"
+                          "kube-controller-manager); replicaset and deployment controllers run",
+                          m->id);
+        }
+    }
+    lease_again(m, CONTROLLER_LEASE_RETRY_MS);
+}
+
+static void lease_got(controller_manager_t *m, void *ud, client_result_t *res)
+{
+    (void)ud;
+    if (res->status != 404 && (res->error || res->status < 200 || res->status >= 300)) {
+        lease_failed(m, res);
+        return;
+    }
+    const cJSON *lease = res->status == 404 ? NULL : res->body;
+    if (!controller_lease_may_take(&m->obs, lease, m->id, ctrl_now(m))) {
+        step_down(m, "another holder renewed the lease");
+        lease_again(m, CONTROLLER_LEASE_RETRY_MS);
+        return;
+    }
+    cJSON *claim = controller_lease_claim(lease, m->id, time(NULL));
+    ctrl_pending_t *p = ctrl_pending_new(m, lease_written, NULL, NULL);
+    ctrl_pending_sent(
+        p, lease ? client_update(m->client, &CLIENT_RES_LEASES, NULL, claim, ctrl_pending_cb, p)
+                 : client_create(m->client, &CLIENT_RES_LEASES, "kube-system", claim,
+                                 ctrl_pending_cb, p));
+    cJSON_Delete(claim);
+}
+
+static void lease_try(uv_timer_t *t)
+{
+    controller_manager_t *m = t->data;
+    ctrl_pending_t *p = ctrl_pending_new(m, lease_got, NULL, NULL);
+    ctrl_pending_sent(p, client_get(m->client, &CLIENT_RES_LEASES, "kube-system",
+                                    "kube-controller-manager", ctrl_pending_cb, p));
+}
+
 /* ---- lifetime ------------------------------------------------------------------------------- */
 
 int controller_manager_start(uv_loop_t *loop, const struct client_config *api,
@@ -291,20 +400,16 @@ int controller_manager_start(uv_loop_t *loop, const struct client_config *api,
     m->dq = controller_queue_new();
     m->expect = controller_expect_new();
     uv_timer_init(loop, &m->timer);
-    m->timer.data = m;
-    static const client_informer_handlers_t h = {on_add, on_update, on_delete, on_synced};
-    const client_resource_t *res[CTRL_INF_COUNT] = {&CLIENT_RES_PODS, &CONTROLLER_RES_RS,
-                                                    &CONTROLLER_RES_DEPLOY};
-    for (int i = 0; i < CTRL_INF_COUNT && rc == 0; i++) {
-        m->ctx[i] = (ctrl_inf_ctx_t){m, i};
-        client_informer_opts_t io = {.resource = res[i]};
-        rc = client_informer_start(m->client, &io, &h, &m->ctx[i], &m->inf[i], err);
-    }
-    if (rc < 0) {
-        controller_manager_stop(m);
-        return rc;
-    }
-    util_log_info("controller-manager: started (replicaset, deployment)");
+    uv_timer_init(loop, &m->lease_timer);
+    m->timer.data = m->lease_timer.data = m;
+    /* the host name, stable across restarts: a restarted server takes its own lease back at
+     * once instead of waiting for it to expire (one server per host shares a store) */
+    char host[256] = "";
+    if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+        snprintf(host, sizeof(host), "kubeling");
+    m->id = util_xstrdup(host);
+    uv_timer_start(&m->lease_timer, lease_try, 0, 0);
+    util_log_info("controller-manager: started; campaigning for the lease as %s", m->id);
     *ret = m;
     return 0;
 }
@@ -312,6 +417,10 @@ int controller_manager_start(uv_loop_t *loop, const struct client_config *api,
 static void timer_closed(uv_handle_t *h)
 {
     controller_manager_t *m = h->data;
+    if (--m->closing > 0)
+        return;
+    controller_lease_obs_free(&m->obs);
+    free(m->id);
     controller_queue_free(m->rsq);
     controller_queue_free(m->dq);
     controller_expect_free(m->expect);
@@ -323,9 +432,7 @@ void controller_manager_stop(controller_manager_t *m)
     if (!m || m->stopped)
         return;
     m->stopped = true;
-    for (int i = 0; i < CTRL_INF_COUNT; i++)
-        if (m->inf[i])
-            client_informer_stop(m->inf[i]);
+    stop_informers(m);
     client_close(m->client); /* cancels writes in flight: their callbacks will not run */
     while (m->pending) {
         ctrl_pending_t *p = m->pending;
@@ -334,5 +441,7 @@ void controller_manager_stop(controller_manager_t *m)
             p->free_ud(p->ud);
         free(p);
     }
+    m->closing = 2;
     uv_close((uv_handle_t *)&m->timer, timer_closed);
+    uv_close((uv_handle_t *)&m->lease_timer, timer_closed);
 }

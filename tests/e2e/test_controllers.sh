@@ -249,6 +249,31 @@ EOF
     ready_until_rolled rec 20 || fail "recreate rollout"
 }
 
+leader_lease() {
+    local h1 r1 r2
+    h1=$(kc 1.33 get lease -n kube-system kube-controller-manager -o jsonpath='{.spec.holderIdentity}') ||
+        fail "no lease"
+    [[ -n $h1 ]] || fail "no holder"
+    r1=$(kc 1.33 get lease -n kube-system kube-controller-manager -o jsonpath='{.spec.renewTime}')
+    until_ok 10 eval "[[ \$(kc 1.33 get lease -n kube-system kube-controller-manager -o jsonpath='{.spec.renewTime}') != $r1 ]]" ||
+        fail "not renewed"
+    # another holder takes the lease: the controllers stop until it has not been renewed for 15 s
+    kc 1.33 patch lease -n kube-system kube-controller-manager --type=merge \
+        -p '{"spec":{"holderIdentity":"intruder","renewTime":"2026-01-01T00:00:00.000000Z"}}' >/dev/null ||
+        fail "patch lease"
+    until_ok 10 grep -q 'stopped leading' "$E2E_TMP/server.log" || fail "did not step down"
+    kc 1.33 create -f - >/dev/null <<EOF || fail "create rs"
+{"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"waiting"},
+ "spec":{"replicas":1,"selector":{"matchLabels":{"app":"waiting"}},
+  "template":{"metadata":{"labels":{"app":"waiting"}},"spec":{"containers":[{"name":"c","image":"busybox"}]}}}}
+EOF
+    sleep 2
+    count_is app=waiting 0 || fail "a pod was made while not leading"
+    until_ok 30 count_is app=waiting 1 || fail "no pod after taking the expired lease back"
+    r2=$(kc 1.33 get lease -n kube-system kube-controller-manager -o jsonpath='{.spec.holderIdentity}/{.spec.leaseTransitions}')
+    [[ $r2 == "$h1/1" ]] || fail "holder/transitions $r2, want $h1/1"
+}
+
 t "a ReplicaSet creates its pods with ownerReferences and replaces deleted ones" rs_keeps_pods
 t "a ReplicaSet adopts matching orphans and releases pods that stop matching" rs_adopts_and_releases
 t "scaling down removes the least valuable pods first" rs_scale_down_ranking
@@ -258,3 +283,4 @@ t "set image and rollout restart roll within maxSurge/maxUnavailable" deployment
 t "rollout undo goes back to revision 1's ReplicaSet" deployment_undo
 t "a paused Deployment does not roll until resumed" deployment_paused
 t "Recreate scales the old ReplicaSet to zero first" deployment_recreate
+t "the controllers run only while holding the kube-controller-manager Lease" leader_lease

@@ -237,6 +237,41 @@ static void template_hash_is_stable(void **state)
     cJSON_Delete(c);
 }
 
+static void lease_taken_only_when_expired(void **state)
+{
+    (void)state;
+    controller_lease_obs_t o = {0};
+    assert_true(controller_lease_may_take(&o, NULL, "me", 0)); /* no lease: create it */
+    cJSON *mine = controller_lease_claim(NULL, "me", 1000);
+    const cJSON *spec = cJSON_GetObjectItem(mine, "spec");
+    assert_string_equal(cJSON_GetObjectItem(spec, "holderIdentity")->valuestring, "me");
+    assert_string_equal(cJSON_GetObjectItem(spec, "renewTime")->valuestring,
+                        "1970-01-01T00:16:40.000000Z");
+    assert_int_equal(cJSON_GetObjectItem(spec, "leaseTransitions")->valueint, 0);
+    assert_int_equal(cJSON_GetObjectItem(spec, "leaseDurationSeconds")->valueint, 15);
+    assert_true(controller_lease_may_take(&o, mine, "me", 10)); /* ours: renew */
+    /* someone else holds it: wait until the record has not changed for 15 s of our clock */
+    cJSON *theirs = controller_lease_claim(mine, "other", 2000);
+    spec = cJSON_GetObjectItem(theirs, "spec");
+    assert_int_equal(cJSON_GetObjectItem(spec, "leaseTransitions")->valueint, 1);
+    assert_false(controller_lease_may_take(&o, theirs, "me", 100000));
+    assert_false(controller_lease_may_take(&o, theirs, "me", 114999));
+    cJSON *renewed = controller_lease_claim(theirs, "other", 2010);
+    assert_int_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(renewed, "spec"), "leaseTransitions")->valueint, 1);
+    assert_false(controller_lease_may_take(&o, renewed, "me", 115000)); /* renewed: restart */
+    assert_false(controller_lease_may_take(&o, renewed, "me", 129999));
+    assert_true(controller_lease_may_take(&o, renewed, "me", 130000));
+    cJSON *taken = controller_lease_claim(renewed, "me", 3000);
+    assert_int_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(taken, "spec"), "leaseTransitions")->valueint, 2);
+    controller_lease_obs_free(&o);
+    cJSON_Delete(mine);
+    cJSON_Delete(theirs);
+    cJSON_Delete(renewed);
+    cJSON_Delete(taken);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +282,7 @@ int main(void)
         cmocka_unit_test(status_counts),
         cmocka_unit_test(fenceposts_round_like_upstream),
         cmocka_unit_test(template_hash_is_stable),
+        cmocka_unit_test(lease_taken_only_when_expired),
     };
     unit_filter_from_env();
     return cmocka_run_group_tests(tests, NULL, NULL);
