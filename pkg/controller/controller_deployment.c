@@ -263,9 +263,22 @@ static void set_annotation(controller_manager_t *m, const client_resource_t *r, 
 
 /* ---- status ---------------------------------------------------------------------------------- */
 
+static const cJSON *find_condition(const cJSON *status, const char *type)
+{
+    const cJSON *c, *found = NULL;
+    cJSON_ArrayForEach(c, ctrl_get(status, "conditions"))
+    {
+        const char *t = ctrl_str(c, "type");
+        if (t && !strcmp(t, type))
+            found = c;
+    }
+    return found;
+}
+
+/* touch: lastUpdateTime is now even when nothing else changed (progress was made). */
 static void add_condition(cJSON *conds, const cJSON *old_status, const char *type,
                           const char *status, const char *reason, const char *message,
-                          const char *now)
+                          const char *now, bool touch)
 {
     const cJSON *old = NULL, *c;
     cJSON_ArrayForEach(c, ctrl_get(old_status, "conditions"))
@@ -282,7 +295,7 @@ static void add_condition(cJSON *conds, const cJSON *old_status, const char *typ
     cJSON_AddStringToObject(n, "type", type);
     cJSON_AddStringToObject(n, "status", status);
     const char *lu =
-        same && ctrl_str(old, "lastUpdateTime") ? ctrl_str(old, "lastUpdateTime") : now;
+        same && !touch && ctrl_str(old, "lastUpdateTime") ? ctrl_str(old, "lastUpdateTime") : now;
     const char *lt = same_status && ctrl_str(old, "lastTransitionTime")
                          ? ctrl_str(old, "lastTransitionTime")
                          : now;
@@ -294,7 +307,7 @@ static void add_condition(cJSON *conds, const cJSON *old_status, const char *typ
 }
 
 static void sync_status(controller_manager_t *m, const cJSON *d, const rs_list_t *all,
-                        const cJSON *new_rs, int64_t unavailable_allowed)
+                        const cJSON *new_rs, int64_t unavailable_allowed, int64_t *requeue_ms)
 {
     const cJSON *spec = ctrl_get(d, "spec"), *old = ctrl_get(d, "status");
     int64_t want = ctrl_int(spec, "replicas", 1), total = 0, actual = 0, ready = 0, avail = 0;
@@ -321,20 +334,49 @@ static void sync_status(controller_manager_t *m, const cJSON *d, const rs_list_t
     cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
     if (avail >= want - unavailable_allowed)
         add_condition(conds, old, "Available", "True", "MinimumReplicasAvailable",
-                      "Deployment has minimum availability.", now);
+                      "Deployment has minimum availability.", now, false);
     else
         add_condition(conds, old, "Available", "False", "MinimumReplicasUnavailable",
-                      "Deployment does not have minimum availability.", now);
+                      "Deployment does not have minimum availability.", now, false);
     const char *rs_name = new_rs ? ctrl_str(ctrl_get(new_rs, "metadata"), "name") : "";
+    const cJSON *prog = find_condition(old, "Progressing");
+    const char *preason = ctrl_str(prog, "reason");
+    int64_t deadline = ctrl_int(spec, "progressDeadlineSeconds", 600);
+    bool has_deadline = deadline > 0 && deadline < 2147483647;
+    bool complete = updated == want && actual == want && avail == want;
+    /* upstream DeploymentProgressing: more updated, fewer old, more ready or available */
+    bool progressing =
+        updated > status_int(d, "updatedReplicas") ||
+        actual - updated < status_int(d, "replicas") - status_int(d, "updatedReplicas") ||
+        ready > status_int(d, "readyReplicas") || avail > status_int(d, "availableReplicas");
+    const char *kind = new_rs ? "ReplicaSet" : "Deployment";
+    const char *who = new_rs ? rs_name : ctrl_str(ctrl_get(d, "metadata"), "name");
     if (cJSON_IsTrue(ctrl_get(spec, "paused"))) {
         add_condition(conds, old, "Progressing", "Unknown", "DeploymentPaused",
-                      "Deployment is paused", now);
-    } else if (new_rs && updated == want && actual == want && avail == want) {
-        snprintf(msg, sizeof(msg), "ReplicaSet \"%s\" has successfully progressed.", rs_name);
-        add_condition(conds, old, "Progressing", "True", "NewReplicaSetAvailable", msg, now);
-    } else if (new_rs) {
-        snprintf(msg, sizeof(msg), "ReplicaSet \"%s\" is progressing.", rs_name);
-        add_condition(conds, old, "Progressing", "True", "ReplicaSetUpdated", msg, now);
+                      "Deployment is paused", now, false);
+    } else if (prog && preason && !strcmp(preason, "NewReplicaSetAvailable") && actual == updated &&
+               has_deadline) {
+        cJSON_AddItemToArray(conds, cJSON_Duplicate(prog, true)); /* complete stays complete */
+    } else if (complete) {
+        snprintf(msg, sizeof(msg), "%s \"%s\" has successfully progressed.", kind, who);
+        add_condition(conds, old, "Progressing", "True", "NewReplicaSetAvailable", msg, now, false);
+    } else if (progressing || !prog || !has_deadline) {
+        snprintf(msg, sizeof(msg), "%s \"%s\" is progressing.", kind, who);
+        add_condition(conds, old, "Progressing", "True", "ReplicaSetUpdated", msg, now,
+                      progressing);
+    } else {
+        int64_t from = controller_parse_time(ctrl_str(prog, "lastUpdateTime"));
+        bool exceeded = (preason && !strcmp(preason, "ProgressDeadlineExceeded")) ||
+                        (from >= 0 && from + deadline < (int64_t)time(NULL));
+        if (exceeded) {
+            snprintf(msg, sizeof(msg), "%s \"%s\" has timed out progressing.", kind, who);
+            add_condition(conds, old, "Progressing", "False", "ProgressDeadlineExceeded", msg, now,
+                          false);
+        } else {
+            cJSON_AddItemToArray(conds, cJSON_Duplicate(prog, true));
+            if (from >= 0) /* look again when the deadline passes */
+                *requeue_ms = (from + deadline + 1 - (int64_t)time(NULL)) * 1000;
+        }
     }
     /* compare without a changed timestamp making every sync a write */
     cJSON *cmp = cJSON_Duplicate(old, true);
@@ -516,6 +558,7 @@ int ctrl_deploy_sync(controller_manager_t *m, const char *key)
     } else if (paused && new_rs && nold == 0 && spec_replicas(new_rs) != want) {
         scale_rs(m, d, new_rs, want, want, surge); /* scaling works while paused */
     }
-    sync_status(m, d, &all, new_rs, unavail);
-    return 0;
+    int64_t requeue = 0;
+    sync_status(m, d, &all, new_rs, unavail, &requeue);
+    return requeue > 0 ? (int)(requeue < 3600000 ? requeue : 3600000) : 0;
 }

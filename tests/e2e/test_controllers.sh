@@ -249,6 +249,24 @@ EOF
     ready_until_rolled rec 20 || fail "recreate rollout"
 }
 
+progress_deadline() {
+    kc 1.33 create -f - >/dev/null <<EOF || fail "create"
+{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"stuck"},
+ "spec":{"replicas":1,"progressDeadlineSeconds":2,"selector":{"matchLabels":{"app":"stuck"}},
+  "template":{"metadata":{"labels":{"app":"stuck"}},"spec":{"containers":[{"name":"c","image":"busybox"}]}}}}
+EOF
+    until_ok 20 eval '[[ $(kc 1.33 get deploy stuck -o jsonpath="{.status.conditions[?(@.type==\"Progressing\")].reason}") == ProgressDeadlineExceeded ]]' ||
+        fail "no ProgressDeadlineExceeded: $(kc 1.33 get deploy stuck -o jsonpath='{.status.conditions}')"
+    run_cmd "$E2E_TMP/stuck" kc 1.27 rollout status deployment/stuck --timeout=10s
+    expect_rc 1 "rollout status of a stuck deployment"
+    expect_grep "$E2E_TMP/stuck" 'exceeded its progress deadline'
+    # progress (the pod gets ready) makes it complete again
+    until_ok 20 bound_count_is app=stuck 1 || fail "not bound"
+    ready_all app=stuck
+    until_ok 20 eval '[[ $(kc 1.33 get deploy stuck -o jsonpath="{.status.conditions[?(@.type==\"Progressing\")].reason}") == NewReplicaSetAvailable ]]' ||
+        fail "not complete after the pod got ready"
+}
+
 leader_lease() {
     local h1 r1 r2
     h1=$(kc 1.33 get lease -n kube-system kube-controller-manager -o jsonpath='{.spec.holderIdentity}') ||
@@ -283,4 +301,5 @@ t "set image and rollout restart roll within maxSurge/maxUnavailable" deployment
 t "rollout undo goes back to revision 1's ReplicaSet" deployment_undo
 t "a paused Deployment does not roll until resumed" deployment_paused
 t "Recreate scales the old ReplicaSet to zero first" deployment_recreate
+t "progressDeadlineSeconds: ProgressDeadlineExceeded, rollout status fails, progress heals" progress_deadline
 t "the controllers run only while holding the kube-controller-manager Lease" leader_lease
