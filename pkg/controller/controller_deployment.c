@@ -458,6 +458,82 @@ static void scale_down_old(controller_manager_t *m, const cJSON *d, const rs_lis
             scale_rs(m, d, old[i], target[i], want, surge);
 }
 
+/* ---- scaling ------------------------------------------------------------------------------- */
+
+static int64_t annotation_int(const cJSON *rs, const char *k, int64_t def)
+{
+    const char *v = ctrl_str(ctrl_get(ctrl_get(rs, "metadata"), "annotations"), k);
+    char *end = NULL;
+    long long n = v ? strtoll(v, &end, 10) : 0;
+    return v && *v && end && !*end && n >= 0 ? (int64_t)n : def;
+}
+
+/* upstream isScalingEvent: an active ReplicaSet was sized for another replica count. */
+static bool scaling_event(const rs_list_t *all, int64_t want)
+{
+    for (size_t i = 0; i < all->n; i++)
+        if (spec_replicas(all->v[i]) > 0 && annotation_int(all->v[i], DESIRED, want) != want)
+            return true;
+    return false;
+}
+
+static int64_t sort_sign; /* qsort has no context: 1 newer first (scaling up), -1 older first */
+
+static int cmp_size(const void *a, const void *b)
+{
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    if (spec_replicas(x) != spec_replicas(y))
+        return spec_replicas(x) > spec_replicas(y) ? -1 : 1;
+    return sort_sign * -cmp_created(a, b);
+}
+
+/* upstream DeploymentController.scale: one active ReplicaSet takes all replicas; otherwise the
+ * difference to replicas + maxSurge is spread over the active ones in proportion to their size
+ * (against the max-replicas they were sized for), the rounding leftover to the largest. */
+static void scale_proportionally(controller_manager_t *m, const cJSON *d, const rs_list_t *all,
+                                 const cJSON *new_rs, int64_t want, int64_t surge)
+{
+    const cJSON *active[MAX_RS];
+    size_t n = 0;
+    int64_t total = 0;
+    for (size_t i = 0; i < all->n; i++)
+        if (spec_replicas(all->v[i]) > 0) {
+            active[n++] = all->v[i];
+            total += spec_replicas(all->v[i]);
+        }
+    if (n <= 1) {
+        const cJSON *rs = n ? active[0] : new_rs;
+        if (rs)
+            scale_rs(m, d, rs, want, want, surge);
+        return;
+    }
+    int64_t allowed = want + surge, to_add = allowed - total, added = 0;
+    int64_t target[MAX_RS];
+    sort_sign = to_add > 0 ? 1 : -1;
+    qsort(active, n, sizeof(*active), cmp_size);
+    for (size_t i = 0; i < n; i++) {
+        int64_t cur = spec_replicas(active[i]), share = 0;
+        if (to_add != 0 && added != to_add) {
+            int64_t frac;
+            if (want == 0) {
+                frac = -cur;
+            } else {
+                int64_t annotated =
+                    annotation_int(active[i], MAX_REPLICAS, status_int(d, "replicas"));
+                frac = annotated > 0 ? (cur * allowed * 2 + annotated) / (2 * annotated) - cur : 0;
+            }
+            int64_t left = to_add - added;
+            share = to_add > 0 ? (frac < left ? frac : left) : (frac > left ? frac : left);
+        }
+        target[i] = cur + share;
+        added += share;
+    }
+    if (to_add != added) /* the leftover goes to the first (largest) */
+        target[0] += to_add - added;
+    for (size_t i = 0; i < n; i++)
+        scale_rs(m, d, active[i], target[i] < 0 ? 0 : target[i], want, surge);
+}
+
 int ctrl_deploy_sync(controller_manager_t *m, const char *key)
 {
     const char *slash = strchr(key, '/');
@@ -515,7 +591,9 @@ int ctrl_deploy_sync(controller_manager_t *m, const char *key)
     bool paused = cJSON_IsTrue(ctrl_get(spec, "paused"));
     bool satisfied = controller_expect_satisfied(m->expect, ek, ctrl_now(m));
     free(ek);
-    if (!paused && satisfied) {
+    if (!paused && satisfied && !recreate && scaling_event(&all, want)) {
+        scale_proportionally(m, d, &all, new_rs, want, surge);
+    } else if (!paused && satisfied) {
         if (new_rs && revision(new_rs) <= max_old_rev)
             set_annotation(m, &CONTROLLER_RES_RS, new_rs, REVISION, max_old_rev + 1);
         if (new_rs)
@@ -555,8 +633,8 @@ int ctrl_deploy_sync(controller_manager_t *m, const char *key)
             }
         }
         cleanup_history(m, d, old, nold);
-    } else if (paused && new_rs && nold == 0 && spec_replicas(new_rs) != want) {
-        scale_rs(m, d, new_rs, want, want, surge); /* scaling works while paused */
+    } else if (paused && satisfied && scaling_event(&all, want)) {
+        scale_proportionally(m, d, &all, new_rs, want, surge); /* scaling works while paused */
     }
     int64_t requeue = 0;
     sync_status(m, d, &all, new_rs, unavail, &requeue);

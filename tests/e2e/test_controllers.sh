@@ -249,6 +249,28 @@ EOF
     ready_until_rolled rec 20 || fail "recreate rollout"
 }
 
+rs_replicas() { # rs_replicas RS: spec.replicas
+    kc 1.33 get rs "$1" -o jsonpath='{.spec.replicas}'
+}
+
+proportional_scaling() {
+    kc 1.33 create deployment prop --image=busybox --replicas=4 >/dev/null || fail "create"
+    until_ok 20 bound_count_is app=prop 4 || fail "not bound"
+    ready_until_rolled prop 20 || fail "first rollout"
+    local old new
+    old=$(kc 1.33 get rs -l app=prop -o jsonpath='{.items[0].metadata.name}')
+    kc 1.33 set image deployment/prop busybox=busybox:1.36 >/dev/null || fail "set image"
+    # new pods never get ready: the rollout stops at old 3 + new 2 (surge 1, unavailable 1)
+    until_ok 20 eval '[[ $(kc 1.33 get rs -l app=prop -o name | wc -l) -eq 2 ]]' || fail "no new RS"
+    new=$(kc 1.33 get rs -l app=prop -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}' | grep -vx "$old")
+    until_ok 20 eval "[[ \$(rs_replicas $old)/\$(rs_replicas $new) == 3/2 ]]" ||
+        fail "stuck rollout at $(rs_replicas "$old")/$(rs_replicas "$new"), want 3/2"
+    # scaling to 8 (max 10 with surge 2) spreads 5 more in proportion: old 3->6, new 2->4
+    kc 1.27 scale deployment prop --replicas=8 >/dev/null || fail "scale"
+    until_ok 20 eval "[[ \$(rs_replicas $old)/\$(rs_replicas $new) == 6/4 ]]" ||
+        fail "after scaling: $(rs_replicas "$old")/$(rs_replicas "$new"), want 6/4"
+}
+
 progress_deadline() {
     kc 1.33 create -f - >/dev/null <<EOF || fail "create"
 {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"stuck"},
@@ -301,5 +323,6 @@ t "set image and rollout restart roll within maxSurge/maxUnavailable" deployment
 t "rollout undo goes back to revision 1's ReplicaSet" deployment_undo
 t "a paused Deployment does not roll until resumed" deployment_paused
 t "Recreate scales the old ReplicaSet to zero first" deployment_recreate
+t "scaling in the middle of a rollout is proportional" proportional_scaling
 t "progressDeadlineSeconds: ProgressDeadlineExceeded, rollout status fails, progress heals" progress_deadline
 t "the controllers run only while holding the kube-controller-manager Lease" leader_lease
