@@ -7,8 +7,9 @@
 
 extern const client_resource_t CONTROLLER_RES_RS;
 extern const client_resource_t CONTROLLER_RES_DEPLOY;
+extern const client_resource_t CONTROLLER_RES_RC;
 
-enum { CTRL_INF_PODS, CTRL_INF_RS, CTRL_INF_DEPLOY, CTRL_INF_COUNT };
+enum { CTRL_INF_PODS, CTRL_INF_RS, CTRL_INF_DEPLOY, CTRL_INF_RC, CTRL_INF_COUNT };
 
 typedef struct ctrl_pending ctrl_pending_t; /* a write in flight, freed at stop if unanswered */
 
@@ -23,8 +24,8 @@ struct controller_manager {
     client_informer_t *inf[CTRL_INF_COUNT];
     ctrl_inf_ctx_t ctx[CTRL_INF_COUNT];
     bool synced[CTRL_INF_COUNT];
-    controller_queue_t *rsq, *dq;
-    controller_expect_t *expect;
+    controller_queue_t *rsq, *dq, *rcq;
+    controller_expect_t *expect, *rc_expect; /* ReplicaSets and Deployments; RCs */
     ctrl_pending_t *pending;
     uv_timer_t timer;
     /* leader election */
@@ -65,6 +66,8 @@ void ctrl_event(controller_manager_t *m, const cJSON *obj, const char *kind,
 /* ReplicaSet controller (controller_replicaset.c): 0 done, < 0 retry with back-off, > 0 look
  * again after that many ms. */
 int ctrl_rs_sync(controller_manager_t *m, const char *key);
+/* The same for ReplicationControllers (a map selector, kind v1 ReplicationController). */
+int ctrl_rc_sync(controller_manager_t *m, const char *key);
 void ctrl_rs_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod, bool deleted);
 /* Deployment controller (controller_deployment.c). */
 int ctrl_deploy_sync(controller_manager_t *m, const char *key);

@@ -13,6 +13,7 @@
 
 const client_resource_t CONTROLLER_RES_RS = {"apps", "v1", "replicasets", true};
 const client_resource_t CONTROLLER_RES_DEPLOY = {"apps", "v1", "deployments", true};
+const client_resource_t CONTROLLER_RES_RC = {"", "v1", "replicationcontrollers", true};
 
 struct ctrl_pending {
     ctrl_pending_t *prev, *next;
@@ -176,8 +177,13 @@ void ctrl_kick(controller_manager_t *m)
     if (m->stopped || !all_synced(m))
         return;
     uint64_t now = ctrl_now(m);
-    int64_t a = controller_queue_next(m->rsq, now), b = controller_queue_next(m->dq, now);
-    int64_t next = a < 0 ? b : b < 0 ? a : a < b ? a : b;
+    int64_t next = -1;
+    controller_queue_t *qs[] = {m->rsq, m->dq, m->rcq};
+    for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+        int64_t n = controller_queue_next(qs[i], now);
+        if (n >= 0 && (next < 0 || n < next))
+            next = n;
+    }
     if (next < 0)
         uv_timer_stop(&m->timer);
     else
@@ -204,6 +210,12 @@ static void run(uv_timer_t *t)
         char *key = controller_queue_pop(m->rsq, now);
         if (key) {
             finish(m->rsq, key, ctrl_rs_sync(m, key), ctrl_now(m));
+            free(key);
+            continue;
+        }
+        key = controller_queue_pop(m->rcq, now);
+        if (key) {
+            finish(m->rcq, key, ctrl_rc_sync(m, key), ctrl_now(m));
             free(key);
             continue;
         }
@@ -243,6 +255,15 @@ static void deliver(ctrl_inf_ctx_t *c, const cJSON *old, const cJSON *obj, bool 
         }
         ctrl_deploy_on_rs(m, old, obj, deleted);
         break;
+    case CTRL_INF_RC:
+        enqueue(m->rcq, m, obj);
+        if (deleted) {
+            char *key = ctrl_key(obj);
+            if (key)
+                controller_expect_delete(m->rc_expect, key);
+            free(key);
+        }
+        break;
     default:
         enqueue(m->dq, m, obj);
     }
@@ -277,7 +298,7 @@ static int start_informers(controller_manager_t *m, util_error_t *err)
 {
     static const client_informer_handlers_t h = {on_add, on_update, on_delete, on_synced};
     const client_resource_t *res[CTRL_INF_COUNT] = {&CLIENT_RES_PODS, &CONTROLLER_RES_RS,
-                                                    &CONTROLLER_RES_DEPLOY};
+                                                    &CONTROLLER_RES_DEPLOY, &CONTROLLER_RES_RC};
     int rc = 0;
     for (int i = 0; i < CTRL_INF_COUNT && rc == 0; i++) {
         m->ctx[i] = (ctrl_inf_ctx_t){m, i};
@@ -342,7 +363,8 @@ static void lease_written(controller_manager_t *m, void *ud, client_result_t *re
         } else {
             m->leading = true;
             util_log_info("controller-manager: leading as %s (lease kube-system/"
-                          "kube-controller-manager); replicaset and deployment controllers run",
+                          "kube-controller-manager); replicaset, replicationcontroller and "
+                          "deployment controllers run",
                           m->id);
         }
     }
@@ -398,7 +420,9 @@ int controller_manager_start(uv_loop_t *loop, const struct client_config *api,
     }
     m->rsq = controller_queue_new();
     m->dq = controller_queue_new();
+    m->rcq = controller_queue_new();
     m->expect = controller_expect_new();
+    m->rc_expect = controller_expect_new();
     uv_timer_init(loop, &m->timer);
     uv_timer_init(loop, &m->lease_timer);
     m->timer.data = m->lease_timer.data = m;
@@ -423,7 +447,9 @@ static void timer_closed(uv_handle_t *h)
     free(m->id);
     controller_queue_free(m->rsq);
     controller_queue_free(m->dq);
+    controller_queue_free(m->rcq);
     controller_expect_free(m->expect);
+    controller_expect_free(m->rc_expect);
     free(m);
 }
 

@@ -249,6 +249,27 @@ EOF
     ready_until_rolled rec 20 || fail "recreate rollout"
 }
 
+rc_keeps_pods() {
+    kc 1.33 create -f - >/dev/null <<EOF || fail "create rc"
+{"apiVersion":"v1","kind":"ReplicationController","metadata":{"name":"legacy"},
+ "spec":{"replicas":2,"selector":{"app":"legacy"},
+  "template":{"metadata":{"labels":{"app":"legacy"}},"spec":{"containers":[{"name":"c","image":"busybox"}]}}}}
+EOF
+    until_ok 20 count_is app=legacy 2 || fail "not 2 pods"
+    local p
+    p=$(pods app=legacy | head -1)
+    [[ $(kc 1.33 get pod "$p" -o jsonpath='{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].apiVersion}') == ReplicationController/v1 ]] ||
+        fail "owner of $p"
+    kc 1.27 scale rc legacy --replicas=3 >/dev/null || fail "scale"
+    until_ok 20 count_is app=legacy 3 || fail "not 3 pods"
+    until_ok 20 bound_count_is app=legacy 3 || fail "not bound"
+    ready_all app=legacy
+    until_ok 20 eval '[[ $(kc 1.33 get rc legacy -o jsonpath="{.status.replicas}/{.status.readyReplicas}") == 3/3 ]]' ||
+        fail "rc status $(kc 1.33 get rc legacy -o jsonpath='{.status}')"
+    run_cmd "$E2E_TMP/ev" kc 1.33 get events --field-selector involvedObject.name=legacy
+    expect_grep "$E2E_TMP/ev" "SuccessfulCreate +replicationcontroller/legacy +Created pod: legacy-"
+}
+
 rs_replicas() { # rs_replicas RS: spec.replicas
     kc 1.33 get rs "$1" -o jsonpath='{.spec.replicas}'
 }
@@ -317,6 +338,7 @@ EOF
 t "a ReplicaSet creates its pods with ownerReferences and replaces deleted ones" rs_keeps_pods
 t "a ReplicaSet adopts matching orphans and releases pods that stop matching" rs_adopts_and_releases
 t "scaling down removes the least valuable pods first" rs_scale_down_ranking
+t "a ReplicationController keeps its pods too" rc_keeps_pods
 t "a Deployment makes one ReplicaSet with the template hash; rollout status waits for ready" deployment_rolls_out
 t "kubectl scale on a Deployment adds and removes pods (unready first)" deployment_scales
 t "set image and rollout restart roll within maxSurge/maxUnavailable" deployment_rolling_update
