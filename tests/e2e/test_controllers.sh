@@ -310,6 +310,20 @@ EOF
         fail "not complete after the pod got ready"
 }
 
+patches_never_conflict() {
+    # the controllers write the deployment's status all the time while it scales: a patch
+    # without a resourceVersion must still never answer 409 (the apiserver re-applies it)
+    local i fails=0
+    (for i in 2 6 3 5 4; do kc 1.33 scale deployment web --replicas=$i >/dev/null; sleep 0.2; done) &
+    local bg=$!
+    for ((i = 0; i < 40; i++)); do
+        kc 1.33 patch deployment web --type=merge -p "{\"metadata\":{\"labels\":{\"n\":\"$i\"}}}" \
+            >/dev/null 2>"$E2E_TMP/patch.err" || { fails=$((fails + 1)); cat "$E2E_TMP/patch.err" >&2; }
+    done
+    wait $bg
+    ((fails == 0)) || fail "$fails patches failed"
+}
+
 leader_lease() {
     local h1 r1 r2
     h1=$(kc 1.33 get lease -n kube-system kube-controller-manager -o jsonpath='{.spec.holderIdentity}') ||
@@ -347,4 +361,5 @@ t "a paused Deployment does not roll until resumed" deployment_paused
 t "Recreate scales the old ReplicaSet to zero first" deployment_recreate
 t "scaling in the middle of a rollout is proportional" proportional_scaling
 t "progressDeadlineSeconds: ProgressDeadlineExceeded, rollout status fails, progress heals" progress_deadline
+t "patches racing the controllers' writes do not conflict" patches_never_conflict
 t "the controllers run only while holding the kube-controller-manager Lease" leader_lease
