@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench/api/run.sh: the API server benchmark. Builds nothing: uses the release build
+# bench/api/run.sh: the API server benchmark (the apiserver alone: --disable-agent
+# --disable-scheduler). Builds nothing: uses the release build
 # (build/static-x86_64/kubeling) if present, else build/bench or build/dev, and
 # build/bench/bench/api/api_bench. Prints start-up figures, create/get/list with 24 clients
 # (and with 1 client, for unloaded latency), watch delivery with 1000 watchers, and idle RSS
@@ -34,7 +35,7 @@ trap 'stop_server; rm -rf "$WORK"' EXIT
 start_server() {
     local data=$1 url= tries=0
     "$BIN" server --data-dir "$data" --https-listen-port 0 --bind-address 127.0.0.1 \
-        --write-kubeconfig "" \
+        --write-kubeconfig "" --disable-agent --disable-scheduler \
         >"$WORK/server.log" 2>&1 &
     PID=$!
     KUBECONFIG=$data/server/admin.kubeconfig

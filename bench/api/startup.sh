@@ -15,7 +15,7 @@ one_start() {
     local data=$1 port=$2 t0 t1
     t0=$(now_ms)
     "$BIN" server --data-dir "$data" --https-listen-port "$port" --bind-address 127.0.0.1 \
-        --write-kubeconfig "" \
+        --write-kubeconfig "" --disable-agent --disable-scheduler \
         >"$WORK/log" 2>&1 &
     PID=$!
     local tries=0

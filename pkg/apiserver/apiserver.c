@@ -4,6 +4,7 @@
 #include "apiserver_metrics.h"
 #include "apiserver_namespace.h"
 #include "apiserver_pki.h"
+#include "apiserver_priority.h"
 #include "apiserver_token.h"
 #include "apiserver_openapi.h"
 #include "apiserver_registry.h"
@@ -86,7 +87,8 @@ static int tls_setup(apiserver_t *a, const apiserver_pki_t *pki, util_error_t *e
         return tls_error(err, rc, "installing the serving certificate");
     if ((rc = mbedtls_ssl_conf_alpn_protocols(&a->tls, alpn)) != 0)
         return tls_error(err, rc, "ALPN");
-    return 0;
+    return apiserver__kubelet_tls_setup(a, pki->ca_cert_pem, pki->kubelet_client_cert_pem,
+                                        pki->kubelet_client_key_pem, err);
 }
 
 static int listen_on(apiserver_t *a, util_error_t *err)
@@ -120,6 +122,10 @@ static void release(apiserver_t *a)
     mbedtls_x509_crt_free(&a->serving_chain);
     mbedtls_x509_crt_free(&a->client_ca);
     mbedtls_pk_free(&a->serving_key);
+    mbedtls_ssl_config_free(&a->kubelet_tls);
+    mbedtls_x509_crt_free(&a->kubelet_ca);
+    mbedtls_x509_crt_free(&a->kubelet_crt);
+    mbedtls_pk_free(&a->kubelet_key);
     mbedtls_ctr_drbg_free(&a->drbg);
     mbedtls_entropy_free(&a->entropy);
     apiserver_metrics_free(a->metrics);
@@ -153,6 +159,10 @@ int apiserver_start(const apiserver_opts_t *o, apiserver_t **ret, util_error_t *
     mbedtls_x509_crt_init(&a->serving_chain);
     mbedtls_x509_crt_init(&a->client_ca);
     mbedtls_pk_init(&a->serving_key);
+    mbedtls_ssl_config_init(&a->kubelet_tls);
+    mbedtls_x509_crt_init(&a->kubelet_ca);
+    mbedtls_x509_crt_init(&a->kubelet_crt);
+    mbedtls_pk_init(&a->kubelet_key);
     int r = listen_on(a, err);
     if (r == 0) {
         char url[96];
@@ -175,6 +185,8 @@ int apiserver_start(const apiserver_opts_t *o, apiserver_t **ret, util_error_t *
             r = apiserver_registry_bootstrap(a, err);
         if (r == 0 && o->store)
             r = apiserver_services_bootstrap(a, err);
+        if (r == 0 && o->store)
+            r = apiserver_priority_bootstrap(a, err);
         if (r == 0 && o->store)
             r = apiserver_crd_start(a, err); /* serve the established CRDs */
         if (r == 0 && o->store)

@@ -16,6 +16,8 @@
 #define MAX_BUFFERED_INPUT (8u << 20)
 
 static void drive(apiserver_conn_t *c);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
@@ -123,6 +125,8 @@ static void on_written(uv_write_t *w, int status)
     free(w);
     if (status < 0 && status != UV_ECANCELED)
         apiserver__conn_close(c);
+    else if (!c->closing && c->tunnel && c->tunnel_drained)
+        c->tunnel_drained(c->tunnel_ud);
 }
 
 static int bio_send(void *ctx, const unsigned char *buf, size_t len)
@@ -486,6 +490,73 @@ void apiserver__stream_end(apiserver_conn_t *c)
     request_done(c);
 }
 
+/* ---- tunnels ------------------------------------------------------------------------------ */
+
+void apiserver__conn_tunnel(apiserver_conn_t *c, int status,
+                            void (*on_data)(void *ud, const char *data, size_t len),
+                            void (*on_drained)(void *ud), void *ud)
+{
+    if (c->closing)
+        return;
+    record(c, status);
+    c->tunnel = true;
+    c->tunnel_data = on_data;
+    c->tunnel_drained = on_drained;
+    c->tunnel_ud = ud;
+    uv_timer_stop(&c->timer); /* an exec session may stay quiet for hours */
+    if (c->counted)
+        c->srv->inflight--;
+    c->counted = false;
+    parse_plaintext(c); /* bytes the client sent right after its request */
+}
+
+void apiserver__conn_tunnel_write(apiserver_conn_t *c, const char *data, size_t len)
+{
+    if (!c->closing && len)
+        tls_write_all(c, data, len);
+}
+
+size_t apiserver__conn_pending(apiserver_conn_t *c)
+{
+    return c->closing ? 0 : uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+}
+
+void apiserver__conn_read_pause(apiserver_conn_t *c, bool pause)
+{
+    if (c->closing || c->tunnel_paused == pause)
+        return;
+    c->tunnel_paused = pause;
+    if (pause) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    drive(c); /* records mbedTLS already holds */
+}
+
+static void tunnel_shut(uv_shutdown_t *req, int status)
+{
+    apiserver_conn_t *c = req->data;
+    (void)status;
+    apiserver__conn_close(c);
+}
+
+/* Closing at once would drop what is still queued (a final exit Status, the end of a log):
+ * the socket is shut down after the queue drains, bounded by the idle timeout. */
+void apiserver__conn_tunnel_end(apiserver_conn_t *c)
+{
+    if (c->closing || c->tunnel_draining)
+        return;
+    c->tunnel_draining = true;
+    c->tunnel_data = NULL;
+    c->tunnel_drained = NULL;
+    mbedtls_ssl_close_notify(&c->ssl);
+    arm_timer(c, c->srv->opts.idle_timeout_ms);
+    c->tunnel_shutdown.data = c;
+    if (uv_shutdown(&c->tunnel_shutdown, (uv_stream_t *)&c->tcp, tunnel_shut) < 0)
+        apiserver__conn_close(c);
+}
+
 /* ---- the engine --------------------------------------------------------------------------- */
 
 static uint64_t mono_ns(void)
@@ -538,6 +609,15 @@ static void handle_request(apiserver_conn_t *c)
 /* Feeds parsed plaintext to llhttp and answers each complete request in order. */
 static void parse_plaintext(apiserver_conn_t *c)
 {
+    if (c->tunnel) { /* c stays allocated during the callback: it is freed from uv_close */
+        size_t off = c->plain_off, n = c->plain.len - off;
+        c->plain_off = c->plain.len;
+        if (n && c->tunnel_data && !c->closing)
+            c->tunnel_data(c->tunnel_ud, c->plain.data + off, n);
+        c->plain.len = 0;
+        c->plain_off = 0;
+        return;
+    }
     while (!c->closing && !c->busy && c->plain_off < c->plain.len) {
         const char *start = c->plain.data + c->plain_off;
         llhttp_errno_t e = llhttp_execute(&c->parser, start, c->plain.len - c->plain_off);
@@ -584,7 +664,7 @@ static void drive(apiserver_conn_t *c)
         arm_timer(c, c->srv->opts.idle_timeout_ms);
     }
     unsigned char buf[READ_CHUNK];
-    while (!c->closing && c->plain.len - c->plain_off < MAX_BUFFERED_INPUT) {
+    while (!c->closing && !c->tunnel_paused && c->plain.len - c->plain_off < MAX_BUFFERED_INPUT) {
         int rc = mbedtls_ssl_read(&c->ssl, buf, sizeof(buf));
         if (rc > 0) {
             util_buf_append(&c->plain, buf, (size_t)rc);

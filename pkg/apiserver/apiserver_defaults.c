@@ -75,8 +75,8 @@ static void pod_spec(cJSON *spec, const char *restart_policy)
     str(spec, "schedulerName", "default-scheduler");
     object(spec, "securityContext");
     boolean(spec, "enableServiceLinks", true);
-    str(spec, "preemptionPolicy", "PreemptLowerPriority");
-    num(spec, "priority", 0);
+    /* priority and preemptionPolicy of pods come from the Priority admission
+     * (apiserver_priority.c); templates carry none, as upstream's */
     static const char *const lists[] = {"containers", "initContainers"};
     for (size_t i = 0; i < 2; i++) {
         cJSON *c;

@@ -35,6 +35,10 @@ struct apiserver {
     unsigned openapi_crd_generation;   /* the CRD set it was rendered for */
     struct apiserver_tokens *tokens;   /* service account token key (apiserver_token.c) */
     struct apiserver_nsfin *nsfin;     /* terminating namespaces (apiserver_namespace.c) */
+    /* TLS client towards kubelets (apiserver_proxy.c) */
+    mbedtls_ssl_config kubelet_tls;
+    mbedtls_x509_crt kubelet_ca, kubelet_crt;
+    mbedtls_pk_context kubelet_key;
 };
 
 /* The authenticated user of a connection (from its client certificate). */
@@ -98,6 +102,13 @@ struct apiserver_conn {
      * watch, drop a pending store callback's interest). */
     void (*on_close)(apiserver_conn_t *c, void *data);
     void *on_close_data;
+    /* A tunnel (proxied upgrade or kubelet stream): plaintext goes to tunnel_data instead of
+     * llhttp, tunnel_drained is called as the write queue empties. */
+    bool tunnel, tunnel_paused, tunnel_draining;
+    uv_shutdown_t tunnel_shutdown; /* ends a tunnel once queued bytes are written */
+    void (*tunnel_data)(void *ud, const char *data, size_t len);
+    void (*tunnel_drained)(void *ud);
+    void *tunnel_ud;
 };
 
 /* apiserver_conn.c */
@@ -115,6 +126,26 @@ void apiserver__conn_unref(apiserver_conn_t *c);
 void apiserver__stream_begin(apiserver_conn_t *c, int status, const char *content_type);
 void apiserver__stream_write(apiserver_conn_t *c, const char *data, size_t len);
 void apiserver__stream_end(apiserver_conn_t *c);
+
+/* Hands the connection over to a byte tunnel: no more HTTP parsing, no timers, no inflight
+ * slot; plaintext already received after the request is delivered at once. status is what
+ * the metrics count for the request. */
+void apiserver__conn_tunnel(apiserver_conn_t *c, int status,
+                            void (*on_data)(void *ud, const char *data, size_t len),
+                            void (*on_drained)(void *ud), void *ud);
+void apiserver__conn_tunnel_write(apiserver_conn_t *c, const char *data, size_t len);
+/* Bytes queued towards the client, not yet written to the socket. */
+size_t apiserver__conn_pending(apiserver_conn_t *c);
+/* Stops (or resumes) reading from the client: backpressure for a slow tunnel peer. */
+void apiserver__conn_read_pause(apiserver_conn_t *c, bool pause);
+/* Ends a tunnel: close_notify, then the connection closes. */
+void apiserver__conn_tunnel_end(apiserver_conn_t *c);
+
+/* apiserver_proxy.c: pods/exec, attach, portforward and log, proxied to the pod's kubelet. */
+struct apiserver_target;
+void apiserver__kubelet_proxy(apiserver_conn_t *c, const struct apiserver_target *t);
+int apiserver__kubelet_tls_setup(apiserver_t *a, const char *ca_pem, const char *cert_pem,
+                                 const char *key_pem, util_error_t *err);
 
 /* apiserver.c: the server is released once stopped and every handle has closed. */
 void apiserver__unref(apiserver_t *a);

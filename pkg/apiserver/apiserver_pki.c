@@ -712,7 +712,7 @@ static void pki_fill(apiserver_pki_t *ret, const pki_pair_t *ca, const pki_pair_
 typedef struct pki_state {
     pki_rng_t rng;
     pki_sans_t sans;
-    pki_pair_t ca, serving, admin;
+    pki_pair_t ca, serving, admin, kubelet_client;
     char *service_key_pem;
 } pki_state_t;
 
@@ -721,6 +721,7 @@ static void pki_state_free(pki_state_t *s)
     pki_pair_free(&s->ca);
     pki_pair_free(&s->serving);
     pki_pair_free(&s->admin);
+    pki_pair_free(&s->kubelet_client);
     pki_free_secret(s->service_key_pem);
     pki_sans_free(&s->sans);
     pki_rng_free(&s->rng);
@@ -745,6 +746,11 @@ static int pki_ensure_all(const apiserver_pki_opts_t *o, pki_state_t *s, util_er
     if (r == 0)
         r = pki_leaf_ensure(tls, "admin", "O=system:masters,CN=system:admin", PKI_CLIENT, NULL,
                             &s->ca, &s->admin, &s->rng, err);
+    /* upstream's --kubelet-client-certificate: how the apiserver authenticates to kubelets */
+    if (r == 0)
+        r = pki_leaf_ensure(tls, "kubelet-client",
+                            "O=system:masters,CN=kube-apiserver-kubelet-client", PKI_CLIENT, NULL,
+                            &s->ca, &s->kubelet_client, &s->rng, err);
     if (r == 0)
         r = pki_service_key_ensure(tls, &s->rng, &s->service_key_pem, err);
     if (r == 0)
@@ -767,9 +773,12 @@ int apiserver_pki_ensure(const apiserver_pki_opts_t *o, apiserver_pki_t *ret, ut
     pki_pair_init(&s.ca);
     pki_pair_init(&s.serving);
     pki_pair_init(&s.admin);
+    pki_pair_init(&s.kubelet_client);
     int r = pki_ensure_all(o, &s, err);
     if (r == 0) {
         pki_fill(ret, &s.ca, &s.serving);
+        ret->kubelet_client_cert_pem = util_xstrdup(s.kubelet_client.crt_pem);
+        ret->kubelet_client_key_pem = util_xstrdup(s.kubelet_client.key_pem);
         ret->service_key_pem = s.service_key_pem;
         s.service_key_pem = NULL;
     }
@@ -785,6 +794,8 @@ void apiserver_pki_free(apiserver_pki_t *p)
     free(p->serving_cert_pem);
     pki_free_secret(p->serving_key_pem);
     pki_free_secret(p->service_key_pem);
+    free(p->kubelet_client_cert_pem);
+    pki_free_secret(p->kubelet_client_key_pem);
     memset(p, 0, sizeof(*p));
 }
 

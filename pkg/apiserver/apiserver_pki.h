@@ -1,12 +1,17 @@
 /* apiserver_pki: the cluster's certificates (internal to pkg/apiserver).
  *
  * Layout under <data-dir>/server/ (directories 0700, keys 0600, certificates 0644):
- *   tls/ca.crt, tls/ca.key            cluster CA, ECDSA P-256, 10 years, CN "kubeling-ca@<unix
- * time>" tls/serving.crt, tls/serving.key  apiserver serving certificate, 1 year, signed by the CA
- *   tls/admin.crt, tls/admin.key      client certificate CN "system:admin", O "system:masters", 1
- * year tls/service.key  ECDSA P-256 key signing service account tokens (ES256 JWTs)
- * admin.kubeconfig                  0600, cluster "kubeling", user "admin", embedded base64
- * PEMs
+ *   tls/ca.crt, tls/ca.key                  cluster CA, ECDSA P-256, 10 years,
+ *                                           CN "kubeling-ca@<unix time>"
+ *   tls/serving.crt, tls/serving.key        apiserver serving certificate, 1 year, by the CA
+ *   tls/admin.crt, tls/admin.key            client certificate CN "system:admin",
+ *                                           O "system:masters", 1 year
+ *   tls/kubelet-client.crt, .key            the apiserver's client certificate towards
+ *                                           kubelets: CN "kube-apiserver-kubelet-client",
+ *                                           O "system:masters", 1 year
+ *   tls/service.key                         ECDSA P-256 key signing service account tokens
+ *   admin.kubeconfig                        0600, cluster "kubeling", user "admin",
+ *                                           embedded base64 PEMs
  */
 #ifndef KUBELING_APISERVER_PKI_H
 #define KUBELING_APISERVER_PKI_H
@@ -30,6 +35,8 @@ typedef struct apiserver_pki {
     char *ca_cert_pem;
     char *serving_cert_pem; /* leaf first, then the CA */
     char *serving_key_pem;
+    char *kubelet_client_cert_pem; /* presented to kubelets (exec, logs, port-forward) */
+    char *kubelet_client_key_pem;
     char *service_key_pem; /* signs service account tokens (tls/service.key, no certificate) */
 } apiserver_pki_t;
 

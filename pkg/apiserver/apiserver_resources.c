@@ -118,6 +118,9 @@ const apiserver_resource_t apiserver_resources[] = {
     /* storage.k8s.io/v1 */
     {"storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", false, SHORT("sc"),
      NONE, RW_VERBS, NONE, APISERVER_NAME_SUBDOMAIN},
+    /* scheduling.k8s.io/v1 */
+    {"scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", false,
+     SHORT("pc"), NONE, RW_VERBS, NONE, APISERVER_NAME_SUBDOMAIN},
     /* rbac.authorization.k8s.io/v1: stored now, enforced by a later issue */
     {"rbac.authorization.k8s.io", "v1", "Role", "roles", "role", true, NONE, NONE, RW_VERBS, NONE,
      APISERVER_NAME_PATH_SEGMENT},
@@ -144,6 +147,7 @@ const apiserver_group_t apiserver_groups[] = {
     {"policy", "v1"},
     {"networking.k8s.io", "v1"},
     {"storage.k8s.io", "v1"},
+    {"scheduling.k8s.io", "v1"},
     {"rbac.authorization.k8s.io", "v1"},
     {"apiextensions.k8s.io", "v1"},
 };

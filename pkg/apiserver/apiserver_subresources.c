@@ -1,6 +1,5 @@
 /* apiserver_subresources: scale (autoscaling/v1 Scale), pods/binding, pods/eviction, and the
- * kubelet-served pod subresources (log, exec, attach, portforward), which answer 503 until
- * the kubelet lands. */
+ * kubelet-served pod subresources (log, exec, attach, portforward: apiserver_proxy.c). */
 #include "apiserver_registry.h"
 
 #include <errno.h>
@@ -534,10 +533,7 @@ void apiserver_subresource_handle(apiserver_conn_t *c, const apiserver_target_t 
         apiserver_token_request(c, t);
     } else if (!strcmp(t->sub, "log") || !strcmp(t->sub, "exec") || !strcmp(t->sub, "attach") ||
                !strcmp(t->sub, "portforward")) {
-        char msg[256];
-        snprintf(msg, sizeof(msg),
-                 "pods/%s is served by the pod's kubelet, which kubeling does not run yet", t->sub);
-        apiserver__respond_status(c, 503, "ServiceUnavailable", msg);
+        apiserver__kubelet_proxy(c, t);
     } else {
         apiserver__respond_status(c, 405, "MethodNotAllowed",
                                   "the server does not allow this method on the requested "

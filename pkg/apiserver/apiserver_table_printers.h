@@ -37,6 +37,9 @@ const apiserver_table_printer_t *apiserver_table__printer(const char *group, con
 /* The workload kinds' printers (apiserver_table_workloads.c). */
 extern const apiserver_table_printer_t apiserver_table__workload_printers[];
 extern const size_t apiserver_table__nworkload_printers;
+/* Events, nodes, PriorityClasses, CRDs (apiserver_table_cluster.c). */
+extern const apiserver_table_printer_t apiserver_table__cluster_printers[];
+extern const size_t apiserver_table__ncluster_printers;
 
 /* Cell helpers shared by the printer files. */
 bool apiserver_table__condition_true(const cJSON *conditions, const char *type);

@@ -17,6 +17,7 @@
 #include "apiserver_metrics.h"
 #include "apiserver_namespace.h"
 #include "apiserver_object.h"
+#include "apiserver_priority.h"
 #include "apiserver_patch.h"
 #include "apiserver_proto.h"
 #include "apiserver_rules.h"
@@ -409,6 +410,10 @@ void apiserver_reg_create(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "deletionTimestamp");
     cJSON_AddStringToObject(meta, "uid", uid);
     cJSON_AddStringToObject(meta, "creationTimestamp", now);
+    if (apiserver_priority_admit(c, t, obj, name) < 0) {
+        cJSON_Delete(obj); /* answered */
+        return;
+    }
     prepare_create(t, obj);
     apiserver_managed_track(c, t, obj, NULL);
     if (apiserver_rules_check(c, t->res, obj, NULL, name) < 0) {

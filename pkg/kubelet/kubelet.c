@@ -18,6 +18,7 @@
 #define RETRY_MIN_MS       200
 #define RETRY_MAX_MS       (7 * 1000) /* upstream's lease controller: 200 ms doubling to 7 s */
 #define TEST_LEASE_ENV     "KUBELING_TEST_LEASE_INTERVAL_MS"
+#define TEST_CGROUP_ENV    "KUBELING_TEST_CGROUP_ROOT"
 
 static void tick_schedule(kubelet_t *k, uint64_t ms);
 
@@ -183,6 +184,7 @@ void kubelet__registered(kubelet_t *k, const cJSON *node)
     remember_conditions(k, node, true);
     kubelet__lease_sync(k);
     kubelet__status_sync(k, true);
+    kubelet__pods_start(k);
 }
 
 /* ---- the node informer: notices deletion ---------------------------------------------------- */
@@ -308,6 +310,9 @@ int kubelet_start(const kubelet_opts_t *o, kubelet_t **ret, util_error_t *err)
     k->kube_version = util_xstrdup(o->kube_version ? o->kube_version : "");
     k->runtime_version = util_xstrdup(o->runtime_version ? o->runtime_version : "");
     k->control_plane = o->control_plane;
+    k->runtime_dir = util_xstrdup(o->runtime_dir ? o->runtime_dir : KUBELET_RUNTIME_DIR);
+    const char *cg = getenv(TEST_CGROUP_ENV);
+    k->cgroup_root = util_xstrdup(o->cgroup_root ? o->cgroup_root : cg && *cg ? cg : "kubeling");
     for (size_t i = 0; i < o->nlabels; i++)
         util_strv_push(&k->labels, o->labels[i]);
     k->lease_interval_ms = lease_interval(o);
@@ -348,15 +353,21 @@ static void kubelet_free(kubelet_t *k)
     free(k->cluster_cidr);
     free(k->kube_version);
     free(k->runtime_version);
+    free(k->runtime_dir);
+    free(k->cgroup_root);
     util_strv_clear(&k->labels);
     free(k);
 }
 
-static void on_handle_closed(uv_handle_t *h)
+void kubelet__handle_release(kubelet_t *k)
 {
-    kubelet_t *k = h->data;
     if (--k->handles == 0)
         kubelet_free(k);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    kubelet__handle_release(h->data);
 }
 
 void kubelet_stop(kubelet_t *k)
@@ -364,6 +375,7 @@ void kubelet_stop(kubelet_t *k)
     if (!k || k->stopping)
         return;
     k->stopping = true;
+    kubelet__pods_stop(k);
     client_informer_stop(k->node_informer);
     k->node_informer = NULL;
     client_req_cancel(k->reg_req);

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "client/client.h"
+#include "images/images.h"
 #include "util/util.h"
 
 #define KUBELET_PORT          10250
@@ -20,6 +21,7 @@
 #define KUBELET_LEASE_NS      "kube-node-lease"
 #define KUBELET_LEASE_SECONDS 40
 #define KUBELET_DEFAULT_CIDR  "10.42.0.0/16"
+#define KUBELET_RUNTIME_DIR   "/run/kubeling/runtime"
 
 typedef struct kubelet kubelet_t;
 
@@ -37,6 +39,8 @@ typedef struct kubelet_opts {
     const char *runtime_version; /* kubeling's version: containerRuntimeVersion kubeling://<v> */
     uint64_t lease_interval_ms;  /* default 10 s */
     uint64_t status_interval_ms; /* nodeStatusReportFrequency, default 60 s */
+    const char *runtime_dir;     /* NULL: KUBELET_RUNTIME_DIR */
+    const char *cgroup_root;     /* NULL: "kubeling" (tests: $KUBELING_TEST_CGROUP_ROOT) */
 } kubelet_opts_t;
 
 /* Validates the options, reads the host's facts and starts registering on the loop. Errors are
@@ -120,5 +124,80 @@ cJSON *kubelet_node_labels(const kubelet_node_params_t *p);
 /* The whole Node object to create. */
 cJSON *kubelet_node_object(const kubelet_host_t *h, const kubelet_node_params_t *p,
                            cJSON *conditions);
+
+/* ---- pods: pure parts (kubelet_podspec.c; exposed for tests) ------------------------------- */
+
+/* Kubernetes quantities through pkg/quantity (upstream rounding): cpu in millicores ("100m",
+ * "0.5", "2"), bytes ("64Mi", "1G", "1e3"). -EINVAL for garbage, negative or saturated values. */
+int kubelet_parse_cpu_milli(const char *q, int64_t *ret);
+int kubelet_parse_bytes(const char *q, int64_t *ret);
+/* Upstream's QoS class of a pod spec: "Guaranteed", "Burstable" or "BestEffort". */
+const char *kubelet_qos_class(const cJSON *spec);
+/* The process of a container: command (else the image's Entrypoint) then args (else the
+ * image's Cmd, only when command is not set), like upstream; $(VAR) references in command and
+ * args are expanded from env ("K=V" entries, may be NULL). -EINVAL when nothing is left. */
+int kubelet_container_argv(const cJSON *container, const images_config_t *img,
+                           const util_strv_t *env, util_strv_t *ret);
+/* Upstream's expansion: $(VAR) becomes VAR's value from env (the last "VAR=" entry) or stays
+ * as written when VAR is not defined; $$ is a literal $. Caller frees. */
+char *kubelet_expand(const char *in, const util_strv_t *env);
+
+typedef struct kubelet_env_ctx {
+    const char *pod_name, *pod_namespace, *pod_uid, *node_name, *pod_ip, *host_ip;
+    const char *service_account;
+} kubelet_env_ctx_t;
+
+/* The environment: the image's, then the container's env (later names win, in order); value
+ * ($(VAR) of variables the container defined before it expanded) and fieldRef (metadata.name,
+ * metadata.namespace, metadata.uid, spec.nodeName, spec.serviceAccountName, status.podIP,
+ * status.hostIP). Other valueFrom sources are not supported yet: -ENOTSUP with a message naming the
+ * variable. */
+int kubelet_container_env(const cJSON *container, const images_config_t *img,
+                          const kubelet_env_ctx_t *ctx, util_strv_t *ret, util_error_t *err);
+/* The crash-loop back-off before restart number restarts+1: none for the first restart, then
+ * 10 s doubling up to 5 min (upstream's MaxContainerBackOff). */
+uint64_t kubelet_crash_backoff_ms(int restarts);
+
+typedef enum {
+    KUBELET_CS_WAITING,
+    KUBELET_CS_RUNNING,
+    KUBELET_CS_TERMINATED,
+} kubelet_cstate_t;
+
+typedef struct kubelet_term {
+    int exit_code, signal;
+    const char *reason, *message; /* Completed, Error, OOMKilled, ... */
+    int64_t started_ns, finished_ns;
+    const char *container_id; /* kubeling://<id> */
+} kubelet_term_t;
+
+typedef struct kubelet_ctr_status {
+    const char *name, *image, *image_id, *container_id; /* container_id NULL: none yet */
+    bool init;
+    kubelet_cstate_t state;
+    const char *reason, *message; /* waiting: ContainerCreating, ErrImagePull, ... */
+    int64_t started_ns;           /* running */
+    kubelet_term_t term;          /* terminated */
+    bool has_last;
+    kubelet_term_t last;
+    int restart_count;
+} kubelet_ctr_status_t;
+
+typedef struct kubelet_pod_view {
+    const kubelet_ctr_status_t *ctrs; /* init containers first, in order */
+    size_t n;
+    const char *restart_policy; /* Always (default), OnFailure, Never */
+    const char *pod_ip, *host_ip, *start_time, *qos_class;
+    const char *now;              /* RFC 3339 */
+    const cJSON *prev_conditions; /* lastTransitionTime is kept for unchanged conditions */
+} kubelet_pod_view_t;
+
+/* The pod's phase by upstream's getPhase rules. */
+const char *kubelet_pod_phase(const kubelet_pod_view_t *v);
+/* The whole status to patch: phase, conditions (PodScheduled, Initialized, ContainersReady,
+ * Ready), hostIP(s), podIP(s), startTime, qosClass, initContainerStatuses, containerStatuses. */
+cJSON *kubelet_pod_status(const kubelet_pod_view_t *v);
+/* RFC 3339 UTC of nanoseconds since the epoch. */
+void kubelet_time_ns(int64_t ns, char *out, size_t n);
 
 #endif

@@ -33,6 +33,8 @@ struct kubelet {
     char *fingerprint; /* the status last posted, without heartbeat times */
     char *pending_fingerprint;
     uint64_t last_status_ms;
+    struct kubelet_pods *pods; /* kubelet_pods.c: NULL until registered */
+    char *runtime_dir, *cgroup_root;
 };
 
 /* kubelet.c */
@@ -40,11 +42,18 @@ void kubelet__now(char *out, size_t n, bool micro);
 void kubelet__registered(kubelet_t *k, const cJSON *node);
 void kubelet__status_sync(kubelet_t *k, bool force);
 void kubelet__lease_done(kubelet_t *k, bool ok);
+/* Drops one of k->handles (a closed handle or a finished thread-pool job); frees k at zero. */
+void kubelet__handle_release(kubelet_t *k);
 
 /* kubelet_register.c: (re)registers the Node; safe to call at any time. */
 void kubelet__register(kubelet_t *k);
 
 /* kubelet_lease.c: creates or renews the Lease, then calls kubelet__lease_done. */
 void kubelet__lease_sync(kubelet_t *k);
+
+/* kubelet_pods.c: starts the pod machinery once the Node (and its pod CIDR) is known; stops
+ * it (running containers stay: their shims outlive us). */
+void kubelet__pods_start(kubelet_t *k);
+void kubelet__pods_stop(kubelet_t *k);
 
 #endif

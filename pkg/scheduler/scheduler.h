@@ -209,8 +209,9 @@ scheduler_queue_t *scheduler_get_queue(scheduler_t *s);
 
 struct client_config;
 typedef struct scheduler_runner scheduler_runner_t;
-/* Informers on nodes, pods, services, PVCs and PVs through an API client made from api (copied),
- * scheduling on loop; bindings, PodScheduled=False patches and events go to the API. */
+/* Informers on nodes, pods, services, PVCs, PVs and PriorityClasses through an API client made from
+ * api (copied), scheduling on loop; bindings, PodScheduled=False patches and events go to the API.
+ */
 int scheduler_runner_start(uv_loop_t *loop, const struct client_config *api,
                            scheduler_runner_t **ret, util_error_t *err);
 /* Stops informers and timers; memory goes once the loop has run the close callbacks. */

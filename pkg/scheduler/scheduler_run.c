@@ -14,8 +14,9 @@
 static const client_resource_t RES_SERVICES = {"", "v1", "services", true};
 static const client_resource_t RES_PVCS = {"", "v1", "persistentvolumeclaims", true};
 static const client_resource_t RES_PVS = {"", "v1", "persistentvolumes", false};
+static const client_resource_t RES_PCS = {"scheduling.k8s.io", "v1", "priorityclasses", false};
 
-enum { INF_NODES, INF_PODS, INF_SERVICES, INF_PVCS, INF_PVS, INF_COUNT };
+enum { INF_NODES, INF_PODS, INF_SERVICES, INF_PVCS, INF_PVS, INF_PCS, INF_COUNT };
 
 typedef struct informer_ctx {
     struct scheduler_runner *r;
@@ -205,7 +206,7 @@ int scheduler_runner_start(uv_loop_t *loop, const struct client_config *api,
     r->pump.data = r->wakeup.data = r;
     static const client_informer_handlers_t h = {on_add, on_update, on_delete, on_synced};
     const client_resource_t *res[INF_COUNT] = {&CLIENT_RES_NODES, &CLIENT_RES_PODS, &RES_SERVICES,
-                                               &RES_PVCS, &RES_PVS};
+                                               &RES_PVCS,         &RES_PVS,         &RES_PCS};
     for (int i = 0; i < INF_COUNT && rc == 0; i++) {
         r->ctx[i] = (informer_ctx_t){r, i};
         client_informer_opts_t io = {.resource = res[i]};
@@ -215,7 +216,8 @@ int scheduler_runner_start(uv_loop_t *loop, const struct client_config *api,
         scheduler_runner_stop(r);
         return rc;
     }
-    util_log_info("scheduler: started (informers on nodes, pods, services, PVCs, PVs)");
+    util_log_info(
+        "scheduler: started (informers on nodes, pods, services, PVCs, PVs, PriorityClasses)");
     *ret = r;
     return 0;
 }

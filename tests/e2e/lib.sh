@@ -66,11 +66,14 @@ SERVER_PID=
 
 # start_server [FLAGS...]: starts `kubeling server` on a free loopback port; sets SERVER_PID and
 # PORT. API tests run without the server's own kubelet (--disable-agent): a kubelet runs the
-# pods it is given for real, which belongs in tests that isolate the host (test_pods.sh).
+# pods it is given for real, which belongs in tests that isolate the host (test_pods.sh sets
+# E2E_KUBELET=1 to keep it).
 start_server() {
+    local agent=(--disable-agent)
+    [[ -n ${E2E_KUBELET:-} ]] && agent=()
     "$KUBELING_BIN" server --data-dir "$DATA" --https-listen-port 0 --bind-address 127.0.0.1 \
         --write-kubeconfig "$E2E_TMP/kubeling.yaml" --write-kubeconfig-mode 0640 \
-        --disable-agent --tls-san e2e.example.test "$@" >>"$E2E_TMP/server.log" 2>&1 &
+        "${agent[@]}" --tls-san e2e.example.test "$@" >>"$E2E_TMP/server.log" 2>&1 &
     SERVER_PID=$!
     E2E_CLEANUPS+=("kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null")
     local i n

@@ -27,6 +27,13 @@ PACKAGES = [
     ("k8s.io/api/autoscaling/v1", "autoscaling/v1"),
     ("k8s.io/api/authentication/v1", "authentication.k8s.io/v1"),
     ("k8s.io/api/authorization/v1", "authorization.k8s.io/v1"),
+    ("k8s.io/api/rbac/v1", "rbac.authorization.k8s.io/v1"),
+    ("k8s.io/api/networking/v1", "networking.k8s.io/v1"),
+    ("k8s.io/api/storage/v1", "storage.k8s.io/v1"),
+    ("k8s.io/api/coordination/v1", "coordination.k8s.io/v1"),
+    ("k8s.io/api/discovery/v1", "discovery.k8s.io/v1"),
+    ("k8s.io/api/events/v1", "events.k8s.io/v1"),
+    ("k8s.io/api/scheduling/v1", "scheduling.k8s.io/v1"),
 ]
 
 SCALARS = {

@@ -1,0 +1,132 @@
+/* kubelet_pods_internal: the pod machinery's state, shared by kubelet_pods.c (the state
+ * machine, informer, deletion), kubelet_pods_work.c (thread-pool jobs) and
+ * kubelet_pods_status.c (container exits and status posts). Not part of the interface. */
+#ifndef KUBELING_KUBELET_PODS_INTERNAL_H
+#define KUBELING_KUBELET_PODS_INTERNAL_H
+
+#include "kubelet/kubelet.h"
+#include "kubelet_internal.h"
+
+#include <string.h>
+
+#include "podnet/podnet.h"
+#include "runtime/runtime.h"
+
+#define LOG_MAX_SIZE     (10 * 1024 * 1024)
+#define LOG_MAX_FILES    5
+#define MAX_CTRS         64
+#define DEFAULT_GRACE    30
+#define BACKOFF_RESET_NS (600ll * 1000000000) /* upstream: 2 x MaxContainerBackOff */
+
+typedef struct kubelet_pods kpods_t;
+typedef struct kpod kpod_t;
+
+typedef struct kctr {
+    kpod_t *pod;
+    char *name, *image, *image_id;
+    bool init;
+    char id[RUNTIME_ID_MAX + 1]; /* the runtime container of the current attempt, or "" */
+    int attempt;                 /* of id; the next one is attempt + 1 */
+    kubelet_cstate_t state;
+    const char *reason; /* static strings */
+    char message[512];
+    int64_t started_ns;
+    kubelet_term_t term, last;
+    char term_cid[RUNTIME_ID_MAX + 16], last_cid[RUNTIME_ID_MAX + 16];
+    char term_msg[256], last_msg[256];
+    bool has_last;
+    int restarts, pull_failures;
+    int backoff_n;     /* crash-loop back-off steps; reset after 10 minutes of running */
+    uint64_t retry_at; /* loop time before which it is not started again */
+    uv_poll_t *poll;   /* watching the shim for the exit */
+    int watch_fd;
+} kctr_t;
+
+struct kpod {
+    kpods_t *ps;
+    kpod_t *next;
+    char *uid, *ns, *name;
+    cJSON *obj; /* the latest from the informer; NULL for an orphan found at start */
+    char ip[16];
+    bool sandbox, busy, deleting, gone, sigterm_sent, torn_down, delete_sent, adopted;
+    bool net_released;
+    kctr_t ctrs[MAX_CTRS];
+    size_t n;
+    char start_time[40];
+    char *posted;
+    client_req_t *status_req, *delete_req;
+    bool status_dirty;
+    uv_timer_t *timer;
+    uint64_t kill_at;
+};
+
+struct kubelet_pods {
+    kubelet_t *k;
+    runtime_t *rt;
+    podnet_t *pn;
+    images_store_t *images;
+    uv_mutex_t pn_mu, img_mu;
+    client_informer_t *informer;
+    kpod_t *pods;
+    util_strv_t adopted; /* container ids found at start, until the informer has synced */
+    bool ready, synced, started, stopping, failed;
+    int works;
+    char *agent_dir;
+};
+
+typedef enum { W_INIT, W_SANDBOX, W_START, W_TEARDOWN, W_RELEASE, W_RECONCILE } work_kind_t;
+
+typedef struct work {
+    uv_work_t req;
+    kpods_t *ps;
+    work_kind_t kind;
+    kpod_t *pod;
+    size_t ci;
+    char *cname; /* W_START: the container */
+    bool cinit;
+    cJSON *obj; /* copy of the pod */
+    char *uid, *ns, *name;
+    char old_id[RUNTIME_ID_MAX + 1];
+    char new_id[RUNTIME_ID_MAX + 1];
+    char ip[16];
+    const char *reason; /* on failure: ErrImagePull, CreateContainerError, ... */
+    char message[512];
+    char *image_id;
+    int rc;
+    util_strv_t live; /* W_RECONCILE */
+    char host_ip[64], node[256];
+} work_t;
+
+static inline const cJSON *jget(const cJSON *o, const char *k)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, k);
+}
+
+static inline const char *jstr(const cJSON *o, const char *k)
+{
+    return cJSON_GetStringValue(jget(o, k));
+}
+
+static inline const char *kubelet__restart_policy(const kpod_t *p)
+{
+    const char *rp = jstr(jget(p->obj, "spec"), "restartPolicy");
+    return rp && *rp ? rp : "Always";
+}
+
+/* kubelet_pods.c */
+void kubelet__pod_sync(kpod_t *p);
+
+/* kubelet_pods_work.c: the thread-pool side (uv_work_cb) and helpers */
+void kubelet__pods_work(uv_work_t *req);
+int64_t kubelet__now_ns(void);
+void kubelet__errtext(util_error_t *err, char *buf, size_t n);
+void kubelet__rm_rf(const char *path);
+/* Container ids: <pod uid>_<container name>_<attempt>. */
+bool kubelet__parse_cid(const char *id, char *uid, size_t un, char *name, size_t nn, int *attempt);
+
+/* kubelet_pods_status.c */
+void kubelet__ctr_watch(kctr_t *c);
+void kubelet__ctr_unwatch(kctr_t *c);
+void kubelet__pod_post_status(kpod_t *p);
+
+#endif
