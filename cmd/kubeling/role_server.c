@@ -11,11 +11,13 @@
 #include "apiserver/apiserver.h"
 #include "buildinfo.h" /* generated: KUBELING_VERSION, _GIT_COMMIT, _BUILD_DATE */
 #include "kubelet/kubelet.h"
+#include "controller/controller.h"
 #include "scheduler/scheduler.h"
 #include "store/store.h"
 
 static bool opt_disable_agent;
 static bool opt_disable_scheduler;
+static bool opt_disable_controller_manager;
 static long opt_port = 6443;
 static char *opt_bind_address;
 static util_strv_t opt_tls_sans;
@@ -34,6 +36,8 @@ static const util_flag_t server_flags[] = {
      "do not run a kubelet for this machine", 0, 0, NULL},
     {"disable-scheduler", 0, UTIL_FLAG_BOOL, &opt_disable_scheduler, NULL,
      "do not run the scheduler", 0, 0, NULL},
+    {"disable-controller-manager", 0, UTIL_FLAG_BOOL, &opt_disable_controller_manager, NULL,
+     "do not run the controller manager", 0, 0, NULL},
     {"https-listen-port", 0, UTIL_FLAG_INT, &opt_port, "PORT",
      "HTTPS port of the apiserver (0: any free port)", 0, 65535, NULL},
     {"bind-address", 0, UTIL_FLAG_STRING, &opt_bind_address, "IP",
@@ -66,6 +70,7 @@ typedef struct server {
     apiserver_t *api;
     kubelet_t *kubelet;
     scheduler_runner_t *scheduler;
+    controller_manager_t *controllers;
     int signal;
 } server_t;
 
@@ -80,6 +85,8 @@ static void on_signal(uv_signal_t *h, int signum)
     s->kubelet = NULL;
     scheduler_runner_stop(s->scheduler);
     s->scheduler = NULL;
+    controller_manager_stop(s->controllers);
+    s->controllers = NULL;
     apiserver_stop(s->api);
     s->api = NULL;
     store_close(s->store);
@@ -142,17 +149,33 @@ static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
     return r;
 }
 
-/* The scheduler, in-process on the same loop, over loopback TLS with the admin credential
- * (a system:kube-scheduler identity comes with RBAC). */
-static int start_scheduler(server_t *s, const char *data_dir, util_error_t *err)
+/* Components in-process on the same loop (scheduler, controller manager) reach the apiserver over
+ * loopback TLS with the admin credential (a system:kube-scheduler or
+ * system:kube-controller-manager identity comes with RBAC). */
+static int load_admin_config(const char *data_dir, client_config_t *api, util_error_t *err)
 {
     char path[4096];
     if (util_path_join(path, sizeof(path), data_dir, "server/admin.kubeconfig") < 0)
         return util_error_make(err, ENAMETOOLONG, "data dir path too long");
+    return client_config_load(path, api, err);
+}
+
+static int start_scheduler(server_t *s, const char *data_dir, util_error_t *err)
+{
     client_config_t api = {0};
-    int r = client_config_load(path, &api, err);
+    int r = load_admin_config(data_dir, &api, err);
     if (r == 0)
         r = scheduler_runner_start(&s->loop, &api, &s->scheduler, err);
+    client_config_free(&api);
+    return r;
+}
+
+static int start_controllers(server_t *s, const char *data_dir, util_error_t *err)
+{
+    client_config_t api = {0};
+    int r = load_admin_config(data_dir, &api, err);
+    if (r == 0)
+        r = controller_manager_start(&s->loop, &api, &s->controllers, err);
     client_config_free(&api);
     return r;
 }
@@ -219,6 +242,7 @@ static int run_server(const kubeling_globals_t *g, const util_strv_t *args)
     util_log_info("server: kubeling %s ready; admin kubeconfig: %s/server/admin.kubeconfig",
                   KUBELING_VERSION, g->data_dir);
     if ((!opt_disable_scheduler && start_scheduler(&s, g->data_dir, &err) < 0) ||
+        (!opt_disable_controller_manager && start_controllers(&s, g->data_dir, &err) < 0) ||
         (!opt_disable_agent && start_kubelet(&s, g->data_dir, &err) < 0)) {
         char buf[512];
         fprintf(stderr, "kubeling server: %s\n", util_error_text(err, buf, sizeof(buf)));

@@ -72,6 +72,7 @@ typedef struct apiserver_request {
     apiserver_user_t token_user; /* from a bearer token when the connection has no cert */
     bool dry_run;                /* DeleteOptions.dryRun [All] inside a body (evictions) */
     bool answer_created;         /* answer success as a 201 Status (evictions, bindings) */
+    unsigned conflict_retries;   /* a PATCH re-applied after losing a write race */
 } apiserver_request_t;
 
 struct apiserver_conn {

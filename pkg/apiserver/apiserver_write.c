@@ -184,6 +184,8 @@ static bool prepare_update(const apiserver_target_t *t, cJSON *obj, const cJSON 
  * goes, and the answer is the object as last written. */
 typedef enum { W_CREATE, W_UPDATE, W_DELETE, W_REMOVE, W_SCALE, W_BIND } write_kind_t;
 
+#define PATCH_CONFLICT_RETRIES 16
+
 typedef struct write_ctx {
     apiserver_conn_t *c;
     apiserver_target_t t;
@@ -202,6 +204,20 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
     apiserver_conn_t *c = w->c;
     apiserver_services_release(c->srv, &w->claim);
     apiserver_metrics_store_txn(c->srv->metrics, (double)(uv_hrtime() - w->start_ns) / 1e9);
+    if (!c->closing && res->status == STORE_ECONFLICT && c->req.method &&
+        !strcmp(c->req.method, "PATCH") && c->req.conflict_retries < PATCH_CONFLICT_RETRIES) {
+        /* Another write came between our read and our write. A patch carries no
+         * resourceVersion of its own, so (as upstream's GuaranteedUpdate) it is applied again to
+         * the new object; a resourceVersion inside the patch is checked again there. */
+        c->req.conflict_retries++;
+        util_log_v(1, "apiserver: PATCH %s lost a write race; applying it again", w->name);
+        apiserver_target_t t = w->t;
+        cJSON_Delete(w->obj);
+        free(w);
+        apiserver_reg_handle_patch(c, &t);
+        apiserver__conn_unref(c);
+        return;
+    }
     if (!c->closing) {
         if (res->status == 0) {
             if (w->kind == W_BIND || c->req.answer_created) {

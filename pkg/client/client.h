@@ -209,6 +209,9 @@ int client_informer_start(client_t *c, const client_informer_opts_t *o,
 /* The cached object or NULL (ns NULL or "" for cluster-scoped). Valid until the next event. */
 const cJSON *client_informer_get(const client_informer_t *inf, const char *ns, const char *name);
 size_t client_informer_count(const client_informer_t *inf);
+/* Calls fn for every cached object (in no particular order); fn must not change the cache. */
+void client_informer_foreach(const client_informer_t *inf, void (*fn)(void *ud, const cJSON *obj),
+                             void *ud);
 bool client_informer_synced(const client_informer_t *inf);
 /* Stops the informer; callbacks stop at once. */
 void client_informer_stop(client_informer_t *inf);

@@ -172,6 +172,16 @@ const cJSON *client_informer_get(const client_informer_t *inf, const char *ns, c
     return *p ? (*p)->obj : NULL;
 }
 
+void client_informer_foreach(const client_informer_t *inf, void (*fn)(void *ud, const cJSON *obj),
+                             void *ud)
+{
+    if (!inf)
+        return;
+    for (size_t i = 0; i < inf->nbuckets; i++)
+        for (const entry_t *e = inf->buckets[i]; e; e = e->next)
+            fn(ud, e->obj);
+}
+
 size_t client_informer_count(const client_informer_t *inf)
 {
     return inf ? inf->count : 0;

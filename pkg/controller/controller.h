@@ -1,0 +1,146 @@
+/* controller: the controller manager inside `kubeling server` (ReplicaSet and Deployment so far)
+ * and the machinery controllers share: a work queue with per-key deduplication and rate-limited
+ * retries, expectations (no double creates while our own writes are in flight), the ranking of
+ * pods for deletion, rollout arithmetic and the pod-template-hash. See docs/controllers.md. */
+#ifndef KUBELING_CONTROLLER_H
+#define KUBELING_CONTROLLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include <cjson/cJSON.h>
+
+#include "util/util.h"
+
+struct client_config;
+
+/* ---- work queue (controller_queue.c) --------------------------------------------------------
+ * client-go's rate-limited work queue with an explicit clock (milliseconds): a key is queued at
+ * most once; a key being processed that is added again is processed once more after _done. */
+
+#define CONTROLLER_BACKOFF_BASE_MS 5ull
+#define CONTROLLER_BACKOFF_MAX_MS  1000000ull /* 1000 s, as client-go's default limiter */
+
+typedef struct controller_queue controller_queue_t;
+
+controller_queue_t *controller_queue_new(void);
+void controller_queue_free(controller_queue_t *q);
+/* Ready now (an earlier pending time is kept when the key waits for a later one). */
+void controller_queue_add(controller_queue_t *q, const char *key, uint64_t now);
+/* Ready at now + delay_ms unless already due earlier. */
+void controller_queue_add_after(controller_queue_t *q, const char *key, uint64_t delay_ms,
+                                uint64_t now);
+/* A retry: 5 ms * 2^failures, at most 1000 s; counts a failure for key. */
+void controller_queue_add_rate_limited(controller_queue_t *q, const char *key, uint64_t now);
+/* Forgets key's failures (after a successful sync). */
+void controller_queue_forget(controller_queue_t *q, const char *key);
+unsigned controller_queue_failures(const controller_queue_t *q, const char *key);
+/* The next due key (malloc'd; the caller calls _done with it), or NULL. */
+char *controller_queue_pop(controller_queue_t *q, uint64_t now);
+void controller_queue_done(controller_queue_t *q, const char *key, uint64_t now);
+/* Milliseconds until the next key is due (0: now), -1 when nothing waits. */
+int64_t controller_queue_next(const controller_queue_t *q, uint64_t now);
+size_t controller_queue_len(const controller_queue_t *q);
+
+/* ---- expectations (controller_expect.c) -----------------------------------------------------
+ * upstream's ControllerExpectations / UIDTrackingControllerExpectations: per controller key the
+ * creates still expected to be observed and the pod UIDs whose deletion is expected. A key whose
+ * expectations are older than 5 minutes counts as satisfied (a lost watch event heals). */
+
+#define CONTROLLER_EXPECT_TTL_MS (5ull * 60 * 1000)
+
+typedef struct controller_expect controller_expect_t;
+
+controller_expect_t *controller_expect_new(void);
+void controller_expect_free(controller_expect_t *e);
+void controller_expect_creations(controller_expect_t *e, const char *key, int adds, uint64_t now);
+void controller_expect_deletions(controller_expect_t *e, const char *key, const char *const *uids,
+                                 size_t n, uint64_t now);
+/* One create was observed (informer add) or will never happen (failed request). */
+void controller_expect_creation_observed(controller_expect_t *e, const char *key);
+/* uid's deletion was observed (deletionTimestamp set or object gone) or failed. */
+void controller_expect_deletion_observed(controller_expect_t *e, const char *key, const char *uid);
+bool controller_expect_satisfied(const controller_expect_t *e, const char *key, uint64_t now);
+void controller_expect_delete(controller_expect_t *e, const char *key);
+
+/* ---- pods (controller_pods.c) ---------------------------------------------------------------- */
+
+/* Ready condition True. */
+bool controller_pod_ready(const cJSON *pod);
+/* Ready for at least min_ready_s at now_s (the Ready condition's lastTransitionTime). */
+bool controller_pod_available(const cJSON *pod, int64_t min_ready_s, int64_t now_s);
+/* Not terminal (Succeeded/Failed) and no deletionTimestamp. */
+bool controller_pod_active(const cJSON *pod);
+/* upstream's ActivePods ordering: < 0 when a is less valuable (deleted first): unassigned before
+ * assigned, Pending < Unknown < Running, not ready before ready, ready for less time first,
+ * more restarts first, newer first. */
+int controller_pod_compare(const cJSON *a, const cJSON *b);
+/* The controlling ownerReference ({controller: true}) or NULL. */
+const cJSON *controller_owner_ref(const cJSON *obj);
+/* RFC 3339 "2006-01-02T15:04:05Z" to seconds; -1 when absent or malformed. */
+int64_t controller_parse_time(const char *s);
+void controller_format_time(int64_t t, char buf[32]);
+
+typedef struct controller_rs_counts {
+    int64_t replicas, fully_labeled, ready, available;
+} controller_rs_counts_t;
+/* ReplicaSet status counts over active pods. fully_labeled counts pods carrying every label of
+ * the template. */
+void controller_rs_counts(const cJSON *const *pods, size_t n, const cJSON *template_labels,
+                          int64_t min_ready_s, int64_t now_s, controller_rs_counts_t *ret);
+
+/* ---- rollouts (controller_rollout.c) --------------------------------------------------------- */
+
+/* An IntOrString ("25%" or 1) scaled against total; round_up for maxSurge. NULL gives def. */
+int controller_scaled_value(const cJSON *v, int64_t total, bool round_up, const char *def,
+                            int64_t *ret, util_error_t *err);
+/* upstream ResolveFenceposts: surge rounds up, unavailable down; both 0 makes unavailable 1. */
+int controller_fenceposts(const cJSON *max_surge, const cJSON *max_unavailable, int64_t replicas,
+                          int64_t *surge, int64_t *unavailable, util_error_t *err);
+/* The pod-template-hash: FNV-32a over the template's canonical JSON (sorted keys) and the
+ * collision count, encoded like upstream's rand.SafeEncodeString of the decimal sum. */
+void controller_template_hash(const cJSON *tmpl, int64_t collision_count, char out[16]);
+/* How many replicas the new ReplicaSet may have (upstream NewRSNewReplicas for RollingUpdate):
+ * total is the sum of all ReplicaSets' spec.replicas. */
+int64_t controller_new_rs_replicas(int64_t replicas, int64_t surge, int64_t total,
+                                   int64_t new_rs_replicas);
+/* How many old replicas may go (upstream reconcileOldReplicaSets' maxScaledDown). */
+int64_t controller_max_scaled_down(int64_t replicas, int64_t unavailable, int64_t all_pods,
+                                   int64_t new_rs_replicas, int64_t new_rs_available);
+
+/* ---- leader election (controller_leader.c) ---------------------------------------------------
+ * client-go's leaderelection over a coordination.k8s.io Lease (kube-system/
+ * kube-controller-manager): whoever holds an unexpired lease leads; expiry is judged by when this
+ * process last saw the record change (not by the holder's clock), as client-go does. */
+
+#define CONTROLLER_LEASE_DURATION_S 15
+#define CONTROLLER_LEASE_RENEW_MS   10000 /* a leader that cannot renew this long steps down */
+#define CONTROLLER_LEASE_RETRY_MS   2000
+
+typedef struct controller_lease_obs {
+    char *record; /* holderIdentity and renewTime last seen */
+    uint64_t at_ms;
+} controller_lease_obs_t;
+
+/* True when id may write the lease (absent, ours, without holder, or not renewed for
+ * leaseDurationSeconds of our clock); updates the observation. */
+bool controller_lease_may_take(controller_lease_obs_t *o, const cJSON *lease, const char *id,
+                               uint64_t now_ms);
+/* The Lease to write: lease (NULL: a new one) held by id, renewed at now_s; acquireTime and
+ * leaseTransitions change when the holder does. */
+cJSON *controller_lease_claim(const cJSON *lease, const char *id, int64_t now_s);
+void controller_lease_obs_free(controller_lease_obs_t *o);
+
+/* ---- the running controller manager (controller_run.c) --------------------------------------- */
+
+typedef struct controller_manager controller_manager_t;
+
+/* Campaigns for the Lease; while leading runs informers on pods, replicasets and deployments over
+ * api and the controllers on loop. */
+int controller_manager_start(uv_loop_t *loop, const struct client_config *api,
+                             controller_manager_t **ret, util_error_t *err);
+void controller_manager_stop(controller_manager_t *m);
+
+#endif

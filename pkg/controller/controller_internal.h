@@ -1,0 +1,76 @@
+/* controller_internal: what the controller manager's files share (not a public interface). */
+#ifndef KUBELING_CONTROLLER_INTERNAL_H
+#define KUBELING_CONTROLLER_INTERNAL_H
+
+#include "client/client.h"
+#include "controller/controller.h"
+
+extern const client_resource_t CONTROLLER_RES_RS;
+extern const client_resource_t CONTROLLER_RES_DEPLOY;
+extern const client_resource_t CONTROLLER_RES_RC;
+
+enum { CTRL_INF_PODS, CTRL_INF_RS, CTRL_INF_DEPLOY, CTRL_INF_RC, CTRL_INF_COUNT };
+
+typedef struct ctrl_pending ctrl_pending_t; /* a write in flight, freed at stop if unanswered */
+
+typedef struct ctrl_inf_ctx {
+    struct controller_manager *m;
+    int kind;
+} ctrl_inf_ctx_t;
+
+struct controller_manager {
+    uv_loop_t *loop;
+    client_t *client;
+    client_informer_t *inf[CTRL_INF_COUNT];
+    ctrl_inf_ctx_t ctx[CTRL_INF_COUNT];
+    bool synced[CTRL_INF_COUNT];
+    controller_queue_t *rsq, *dq, *rcq;
+    controller_expect_t *expect, *rc_expect; /* ReplicaSets and Deployments; RCs */
+    ctrl_pending_t *pending;
+    uv_timer_t timer;
+    /* leader election */
+    char *id;
+    bool leading;
+    uint64_t renewed_ms;
+    controller_lease_obs_t obs;
+    uv_timer_t lease_timer;
+    int closing;
+    bool stopped;
+    unsigned event_seq;
+};
+
+uint64_t ctrl_now(const controller_manager_t *m);
+void ctrl_kick(controller_manager_t *m);
+const cJSON *ctrl_get(const cJSON *o, const char *k);
+const char *ctrl_str(const cJSON *o, const char *k);
+int64_t ctrl_int(const cJSON *o, const char *k, int64_t def);
+/* "ns/name" of obj, malloc'd. */
+char *ctrl_key(const cJSON *obj);
+/* A write in flight: issue the request with ctrl_pending_cb and the node from ctrl_pending_new;
+ * done(m, ud, res) runs on the answer (res->status 0 when the request could not be sent); when
+ * the manager stops first, free_ud(ud) runs instead. */
+typedef void (*ctrl_done_fn)(controller_manager_t *m, void *ud, client_result_t *res);
+ctrl_pending_t *ctrl_pending_new(controller_manager_t *m, ctrl_done_fn done, void *ud,
+                                 void (*free_ud)(void *));
+void ctrl_pending_cb(void *node, client_result_t *res);
+/* Checks what client_* returned: NULL answers the node at once with an error. */
+void ctrl_pending_sent(ctrl_pending_t *p, client_req_t *req);
+/* A patch whose answer only matters for logging. */
+client_req_t *ctrl_patch(controller_manager_t *m, const client_resource_t *r, const char *ns,
+                         const char *name, const char *sub, const cJSON *patch);
+/* A Normal/Warning event on obj (kind, apiVersion given) from component. */
+void ctrl_event(controller_manager_t *m, const cJSON *obj, const char *kind,
+                const char *api_version, const char *type, const char *reason,
+                const char *component, const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+
+/* ReplicaSet controller (controller_replicaset.c): 0 done, < 0 retry with back-off, > 0 look
+ * again after that many ms. */
+int ctrl_rs_sync(controller_manager_t *m, const char *key);
+/* The same for ReplicationControllers (a map selector, kind v1 ReplicationController). */
+int ctrl_rc_sync(controller_manager_t *m, const char *key);
+void ctrl_rs_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod, bool deleted);
+/* Deployment controller (controller_deployment.c). */
+int ctrl_deploy_sync(controller_manager_t *m, const char *key);
+void ctrl_deploy_on_rs(controller_manager_t *m, const cJSON *old, const cJSON *rs, bool deleted);
+
+#endif
