@@ -214,7 +214,10 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
         apiserver_target_t t = w->t;
         cJSON_Delete(w->obj);
         free(w);
-        apiserver_reg_handle_patch(c, &t);
+        if (t.sub[0] && strcmp(t.sub, "status")) /* scale: its own handler applies it again */
+            apiserver_subresource_handle(c, &t);
+        else
+            apiserver_reg_handle_patch(c, &t);
         apiserver__conn_unref(c);
         return;
     }

@@ -324,6 +324,21 @@ patches_never_conflict() {
     ((fails == 0)) || fail "$fails patches failed"
 }
 
+scale_patches_never_conflict() {
+    # 20 PATCHes of the scale subresource at once (as kubectl 1.33's `scale` sends them): they
+    # all read the same version, so all but one lose the write race and must be applied again
+    local i codes
+    for ((i = 0; i < 20; i++)); do
+        curl_admin -o /dev/null -w '%{http_code}\n' -X PATCH \
+            -H 'Content-Type: application/merge-patch+json' --data "{\"spec\":{\"replicas\":$((2 + i % 3))}}" \
+            "https://127.0.0.1:$PORT/apis/apps/v1/namespaces/default/deployments/web/scale" \
+            >"$E2E_TMP/sc-$i" &
+    done
+    wait
+    codes=$(cat "$E2E_TMP"/sc-* | sort | uniq -c | tr -s ' ')
+    [[ $codes == " 20 200" ]] || fail "scale patch answers: $codes"
+}
+
 leader_lease() {
     local h1 r1 r2
     h1=$(kc 1.33 get lease -n kube-system kube-controller-manager -o jsonpath='{.spec.holderIdentity}') ||
@@ -362,4 +377,5 @@ t "Recreate scales the old ReplicaSet to zero first" deployment_recreate
 t "scaling in the middle of a rollout is proportional" proportional_scaling
 t "progressDeadlineSeconds: ProgressDeadlineExceeded, rollout status fails, progress heals" progress_deadline
 t "patches racing the controllers' writes do not conflict" patches_never_conflict
+t "concurrent scale-subresource patches are all applied" scale_patches_never_conflict
 t "the controllers run only while holding the kube-controller-manager Lease" leader_lease
