@@ -328,6 +328,7 @@ scale_patches_never_conflict() {
     # 20 PATCHes of the scale subresource at once (as kubectl 1.33's `scale` sends them): they
     # all read the same version, so all but one lose the write race and must be applied again
     local i codes
+    curl_admin -o /dev/null "https://127.0.0.1:$PORT/version" # writes the client key files once
     for ((i = 0; i < 20; i++)); do
         curl_admin -o /dev/null -w '%{http_code}\n' -X PATCH \
             -H 'Content-Type: application/merge-patch+json' --data "{\"spec\":{\"replicas\":$((2 + i % 3))}}" \
