@@ -336,19 +336,28 @@ int apiserver_registry_bootstrap(apiserver_t *a, util_error_t *err)
             "\"kubernetes.io/metadata.name\":\"%s\"}},\"spec\":{\"finalizers\":[\"kubernetes\"]},"
             "\"status\":{\"phase\":\"Active\"}}",
             ns, uid, now, ns);
-        store_op_t op = {.type = STORE_OP_CREATE,
-                         .key = key,
-                         .key_len = strlen(key),
-                         .value = value,
-                         .value_len = strlen(value)};
-        store_txn_result_t res;
-        int rc = store_txn_sync(a->opts.store, &op, 1, &res, err);
-        store_txn_result_free(&res);
+        int rc = apiserver_registry_create_missing(a, key, value, err);
         free(value);
-        if (rc < 0 && rc != -EEXIST)
+        if (rc < 0)
             return rc;
-        if (err && *err && rc == -EEXIST)
-            util_error_free(err);
     }
     return 0;
+}
+
+int apiserver_registry_create_missing(apiserver_t *a, const char *key, const char *value,
+                                      util_error_t *err)
+{
+    store_op_t op = {.type = STORE_OP_CREATE,
+                     .key = key,
+                     .key_len = strlen(key),
+                     .value = value,
+                     .value_len = strlen(value)};
+    store_txn_result_t res;
+    int rc = store_txn_sync(a->opts.store, &op, 1, &res, err);
+    store_txn_result_free(&res);
+    if (rc == -EEXIST) {
+        util_error_free(err);
+        return 0;
+    }
+    return rc;
 }

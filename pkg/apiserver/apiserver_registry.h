@@ -20,6 +20,9 @@ typedef struct apiserver_target {
  * -1 for a resource path naming nothing served (404). */
 int apiserver_registry_parse(const char *path, apiserver_target_t *t);
 void apiserver_registry_handle(apiserver_conn_t *c, const apiserver_target_t *t);
+/* Creates key with value unless it exists (start-up objects; blocks until durable). */
+int apiserver_registry_create_missing(apiserver_t *a, const char *key, const char *value,
+                                      util_error_t *err);
 /* Creates the system namespaces (default, kube-system, kube-public, kube-node-lease). */
 int apiserver_registry_bootstrap(apiserver_t *a, util_error_t *err);
 

@@ -9,27 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-#ifdef __has_include
-#if __has_include(<linux/openat2.h>)
-#include <linux/openat2.h>
-#endif
-#endif
-
-#ifndef RESOLVE_IN_ROOT
-struct open_how {
-    uint64_t flags;
-    uint64_t mode;
-    uint64_t resolve;
-};
-#define RESOLVE_NO_MAGICLINKS 0x02
-#define RESOLVE_IN_ROOT       0x10
-#endif
-#ifndef SYS_openat2
-#define SYS_openat2 437
-#endif
 
 #define MAX_DEPTH   256 /* directory levels inside a layer */
 #define MAX_SYMLINK 40  /* like the kernel's limit on nested links */
@@ -146,21 +126,11 @@ static int manual_walk(int rootfd, const char *rel, int flags)
 static int open_in_root(int rootfd, const char *rel, int flags)
 {
     if (!images__force_manual_walk && !no_openat2) {
-        struct open_how how = {
-            .flags = (uint64_t)(flags | O_CLOEXEC),
-            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-        };
-        for (;;) {
-            long fd = syscall(SYS_openat2, rootfd, *rel ? rel : ".", &how, sizeof(how));
-            if (fd >= 0)
-                return (int)fd;
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            if (errno != ENOSYS && errno != EPERM) /* EPERM: seccomp filters of old runtimes */
-                return -errno;
-            no_openat2 = true;
-            break;
-        }
+        cleanup_error util_error_t err = NULL;
+        int fd = util_openat_beneath(rootfd, *rel ? rel : ".", flags, 0, &err);
+        if (fd >= 0 || (fd != -ENOSYS && fd != -EPERM)) /* EPERM: old runtimes' seccomp */
+            return fd;
+        no_openat2 = true;
     }
     return manual_walk(rootfd, rel, flags);
 }
