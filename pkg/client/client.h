@@ -216,4 +216,48 @@ bool client_informer_synced(const client_informer_t *inf);
 /* Stops the informer; callbacks stop at once. */
 void client_informer_stop(client_informer_t *inf);
 
+/* ---- events (client_event.c) ---------------------------------------------------------- */
+
+/* The object an event is about (core/v1 ObjectReference). field_path: e.g.
+ * "spec.containers{web}" for a container of a pod, or NULL. */
+typedef struct client_event_ref {
+    const char *kind, *api_version, *ns, *name, *uid, *resource_version, *field_path;
+} client_event_ref_t;
+
+typedef struct client_event_spec {
+    client_event_ref_t obj;
+    const char *type;                /* "Normal" or "Warning" */
+    const char *reason, *message;    /* message is cut at 1 KiB, as upstream */
+    const char *component, *host;    /* source.component (e.g. "kubelet"), source.host */
+    const char *reporting_component; /* NULL: component */
+    const char *reporting_instance;  /* NULL: host */
+    const char *action;              /* NULL: left out */
+    const char *name;                /* NULL: <object name>.<hex nanoseconds>, as upstream */
+    const char *namespace_;          /* NULL: obj.ns, else "default" */
+    const char *first_timestamp, *last_timestamp; /* RFC 3339; NULL: now */
+    int count;                                    /* 0: 1 */
+} client_event_spec_t;
+
+/* A core/v1 Event (apiVersion, kind, metadata, involvedObject, reason, message, source,
+ * reportingComponent/Instance, first/lastTimestamp, count, type, eventTime null). */
+cJSON *client_event_build(const client_event_spec_t *e);
+
+/* A recorder writes events like upstream's EventRecorder with its correlator: an event equal
+ * to one written before (same object, field path, type, reason and message) bumps that
+ * event's count and lastTimestamp with a merge patch instead of creating a new one, and a
+ * token bucket per involved object (burst 25, one more every 5 minutes) drops the rest, so a
+ * crash loop or a failing probe never writes in a tight loop. Patches of one event are never
+ * in flight twice: repeats meanwhile are folded into the next patch. */
+typedef struct client_recorder client_recorder_t;
+
+client_recorder_t *client_recorder_new(client_t *c, const char *component, const char *host);
+void client_recorder_eventf(client_recorder_t *r, const client_event_ref_t *obj, const char *type,
+                            const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Cancels what is in flight; NULL is fine. */
+void client_recorder_free(client_recorder_t *r);
+/* Events written (created or patched) and dropped by the spam filter, for tests. */
+void client_recorder_counts(const client_recorder_t *r, uint64_t *ret_written,
+                            uint64_t *ret_dropped);
+
 #endif

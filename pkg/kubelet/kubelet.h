@@ -181,6 +181,8 @@ typedef struct kubelet_ctr_status {
     bool has_last;
     kubelet_term_t last;
     int restart_count;
+    bool not_ready;   /* running, but its readiness probe has not (yet) succeeded */
+    bool not_started; /* running, but its startup probe has not (yet) succeeded */
 } kubelet_ctr_status_t;
 
 typedef struct kubelet_pod_view {
@@ -199,5 +201,78 @@ const char *kubelet_pod_phase(const kubelet_pod_view_t *v);
 cJSON *kubelet_pod_status(const kubelet_pod_view_t *v);
 /* RFC 3339 UTC of nanoseconds since the epoch. */
 void kubelet_time_ns(int64_t ns, char *out, size_t n);
+
+/* ---- probes, lifecycle hooks, termination: pure parts (kubelet_probe_spec.c) --------------- */
+
+#define KUBELET_MIN_GRACE_SECONDS 2 /* upstream's minimumGracePeriodInSeconds */
+
+typedef enum {
+    KUBELET_HANDLER_NONE,
+    KUBELET_HANDLER_EXEC,
+    KUBELET_HANDLER_HTTP,
+    KUBELET_HANDLER_TCP,
+    KUBELET_HANDLER_SLEEP,       /* lifecycle hooks only */
+    KUBELET_HANDLER_UNSUPPORTED, /* grpc probes, https: reported, never run */
+} kubelet_handler_kind_t;
+
+/* A probe's or lifecycle hook's action (exec, httpGet, tcpSocket, sleep). */
+typedef struct kubelet_handler {
+    kubelet_handler_kind_t kind;
+    util_strv_t command; /* exec */
+    char host[256];      /* httpGet/tcpSocket host; "" means the pod IP */
+    int port;            /* resolved: numbers, or names of the container's ports */
+    char path[1024];     /* httpGet: "/" when unset */
+    util_strv_t headers; /* httpGet: "Name: value" */
+    int sleep_seconds;   /* sleep */
+    char what[128];      /* unsupported: what it was (for the message) */
+} kubelet_handler_t;
+
+typedef enum { KUBELET_LIVENESS, KUBELET_READINESS, KUBELET_STARTUP } kubelet_probe_type_t;
+
+typedef struct kubelet_probe_spec {
+    kubelet_handler_t handler;
+    int initial_delay, period, timeout, success_threshold, failure_threshold;
+    int64_t termination_grace; /* probe-level terminationGracePeriodSeconds, -1 when unset */
+} kubelet_probe_spec_t;
+
+typedef enum {
+    KUBELET_PROBE_UNKNOWN,
+    KUBELET_PROBE_SUCCESS,
+    KUBELET_PROBE_FAILURE,
+} kubelet_probe_result_t;
+
+/* A probe worker's memory, as upstream's worker.go: the last raw result, how many times in a
+ * row it came, and the result the kubelet acts on. */
+typedef struct kubelet_probe_state {
+    kubelet_probe_result_t last, result;
+    int run;
+} kubelet_probe_state_t;
+
+/* Parses a lifecycle handler or probe action; named ports resolve through the container's
+ * ports. -EINVAL with a message for malformed input. */
+int kubelet_handler_parse(const cJSON *h, const cJSON *container, kubelet_handler_t *ret,
+                          util_error_t *err);
+void kubelet_handler_free(kubelet_handler_t *h);
+/* Parses a probe with upstream's defaults (timeoutSeconds 1, periodSeconds 10,
+ * successThreshold 1, failureThreshold 3; liveness and startup need successThreshold 1). */
+int kubelet_probe_parse(const cJSON *probe, const cJSON *container, kubelet_probe_spec_t *ret,
+                        util_error_t *err);
+/* The state a new container's probe starts in: readiness Failure, liveness Success, startup
+ * Unknown. */
+kubelet_probe_state_t kubelet_probe_initial(kubelet_probe_type_t t);
+/* Records one raw result; returns true when the acted-on result was set (the threshold of its
+ * kind reached, as upstream's doProbe). Unknown results (prober errors) are thrown away. */
+bool kubelet_probe_observe(kubelet_probe_state_t *s, const kubelet_probe_spec_t *spec,
+                           kubelet_probe_result_t r);
+/* "Liveness", "Readiness", "Startup". */
+const char *kubelet_probe_type_name(kubelet_probe_type_t t);
+
+/* upstream's setTerminationGracePeriod: metadata.deletionGracePeriodSeconds, else
+ * spec.terminationGracePeriodSeconds, else 2; a liveness/startup kill (probe non-NULL) uses the
+ * probe's terminationGracePeriodSeconds when set. */
+int64_t kubelet_kill_grace(const cJSON *pod, const kubelet_probe_spec_t *probe);
+/* The seconds left for SIGTERM after a preStop hook that took prestop_ms (its time is taken
+ * from the grace period, truncated to whole seconds as upstream), never less than 2. */
+int64_t kubelet_grace_after_prestop(int64_t grace, uint64_t prestop_ms);
 
 #endif

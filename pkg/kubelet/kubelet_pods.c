@@ -100,6 +100,7 @@ static void pod_free(kpod_t *p)
             break;
         }
     for (size_t i = 0; i < p->n; i++) {
+        kubelet__ctr_release(&p->ctrs[i]);
         kubelet__ctr_unwatch(&p->ctrs[i]);
         free(p->ctrs[i].name);
         free(p->ctrs[i].image);
@@ -117,7 +118,7 @@ static void pod_free(kpod_t *p)
     free(p);
 }
 
-static kpod_t *pod_find(kpods_t *ps, const char *uid)
+kpod_t *kubelet__pod_find(kpods_t *ps, const char *uid)
 {
     for (kpod_t *p = ps->pods; p; p = p->next)
         if (!strcmp(p->uid, uid))
@@ -250,35 +251,34 @@ static void delete_api_object(kpod_t *p)
     util_buf_free(&path);
 }
 
-static int64_t grace_seconds(const kpod_t *p)
+const cJSON *kubelet__ctr_spec(const kctr_t *c)
 {
-    const cJSON *g = jget(jget(p->obj, "metadata"), "deletionGracePeriodSeconds");
-    if (!cJSON_IsNumber(g))
-        g = jget(jget(p->obj, "spec"), "terminationGracePeriodSeconds");
-    return cJSON_IsNumber(g) ? (int64_t)g->valuedouble : DEFAULT_GRACE;
+    const cJSON *e;
+    cJSON_ArrayForEach(e,
+                       jget(jget(c->pod->obj, "spec"), c->init ? "initContainers" : "containers"))
+    {
+        const char *n = jstr(e, "name");
+        if (n && !strcmp(n, c->name))
+            return e;
+    }
+    return NULL;
 }
 
-/* upstream's killContainer: SIGTERM now, SIGKILL when the grace period ends. */
+/* upstream's killPod: every running container through killContainer (kubelet_lifecycle.c)
+ * with the pod's grace period; a pod gone from the API is killed at once. */
 static bool kill_running(kpod_t *p)
 {
-    kpods_t *ps = p->ps;
     bool any = false;
-    uint64_t now = uv_now(ps->k->loop);
-    if (!p->sigterm_sent) {
-        int64_t g = p->gone ? 0 : grace_seconds(p);
-        p->kill_at = now + (uint64_t)(g > 0 ? g : 0) * 1000;
-        p->sigterm_sent = true;
-    }
-    bool hard = now >= p->kill_at;
     for (size_t i = 0; i < p->n; i++) {
         kctr_t *c = &p->ctrs[i];
         if (c->state != KUBELET_CS_RUNNING || !c->poll)
             continue;
         any = true;
-        runtime_container_kill(ps->rt, c->id, hard ? SIGKILL : SIGTERM, NULL);
+        if (p->gone)
+            kubelet__ctr_kill(c, NULL, -1);
+        else
+            kubelet__ctr_kill(c, NULL, kubelet_kill_grace(p->obj, NULL));
     }
-    if (any && !hard)
-        pod_wake_at(p, p->kill_at);
     return any;
 }
 
@@ -318,6 +318,10 @@ static bool start_or_wait(kpod_t *p, size_t i)
                       "back-off %llus restarting failed container=%s pod=%s_%s(%s)",
                       (unsigned long long)(kubelet_crash_backoff_ms(c->backoff_n) / 1000), c->name,
                       p->name, p->ns, p->uid);
+        if (c->retry_at > now)
+            kubelet__ctr_event(c, "Warning", "BackOff",
+                               "Back-off restarting failed container %s in pod %s_%s(%s)", c->name,
+                               p->name, p->ns, p->uid);
     }
     if (c->retry_at > now) {
         pod_wake_at(p, c->retry_at);
@@ -452,11 +456,18 @@ static void work_done(uv_work_t *req, int status)
         c->image_id = w->image_id;
         w->image_id = NULL;
         c->retry_at = 0;
+        kubelet__work_events(w, c);
         if (w->rc < 0) {
             /* nothing was started: the reason waits, the next try after a back-off */
             c->state = KUBELET_CS_WAITING;
             bool pull = !strcmp(w->reason, "ErrImagePull");
             c->reason = pull && c->pull_failures > 0 ? "ImagePullBackOff" : w->reason;
+            if (c->reason != w->reason)
+                kubelet__ctr_event(c, "Normal", "BackOff", "Back-off pulling image \"%s\"",
+                                   c->image);
+            kubelet__ctr_event(c, "Warning", "Failed", "Error: %s",
+                               pull || !strcmp(w->reason, "ErrImageNeverPull") ? c->reason
+                                                                               : w->message);
             util_snprintf(c->message, sizeof(c->message), "%s", w->message);
             util_log_warn("kubelet: pod %s/%s container %s: %s: %s", p->ns, p->name, c->name,
                           w->reason, w->message);
@@ -486,6 +497,8 @@ static void work_done(uv_work_t *req, int status)
         kubelet__ctr_watch(c);
         if (c->state == KUBELET_CS_TERMINATED && w->rc == 1)
             util_snprintf(c->term_msg, sizeof(c->term_msg), "%s", w->message);
+        if (w->poststart_failed && c->state == KUBELET_CS_RUNNING)
+            kubelet__ctr_kill(c, "FailedPostStartHook", kubelet_kill_grace(p->obj, NULL));
         kubelet__pod_sync(p);
         break;
     }
@@ -514,7 +527,7 @@ static void on_pod(void *ud, const cJSON *obj)
     const char *uid = jstr(meta, "uid");
     if (!uid || !*uid || strlen(uid) > RUNTIME_ID_MAX || strchr(uid, '_') || strchr(uid, '/'))
         return;
-    kpod_t *p = pod_find(ps, uid);
+    kpod_t *p = kubelet__pod_find(ps, uid);
     if (!p) {
         p = pod_new(ps, uid, obj);
         if (ps->started)
@@ -526,7 +539,7 @@ static void on_pod(void *ud, const cJSON *obj)
     if (jget(meta, "deletionTimestamp") && !p->deleting) {
         p->deleting = true;
         util_log_info("kubelet: killing pod %s/%s (grace period %llds)", p->ns, p->name,
-                      (long long)grace_seconds(p));
+                      (long long)kubelet_kill_grace(p->obj, NULL));
     }
     kubelet__pod_sync(p);
 }
@@ -540,8 +553,8 @@ static void on_pod_updated(void *ud, const cJSON *old, const cJSON *obj)
 static void on_pod_deleted(void *ud, const cJSON *obj)
 {
     kpods_t *ps = ud;
-    kpod_t *p =
-        pod_find(ps, jstr(jget(obj, "metadata"), "uid") ? jstr(jget(obj, "metadata"), "uid") : "");
+    kpod_t *p = kubelet__pod_find(
+        ps, jstr(jget(obj, "metadata"), "uid") ? jstr(jget(obj, "metadata"), "uid") : "");
     if (!p)
         return;
     if (p->delete_sent && !p->delete_req) /* our own delete: done */
@@ -572,7 +585,7 @@ static void begin(kpods_t *ps)
         char uid[RUNTIME_ID_MAX + 1], name[RUNTIME_ID_MAX + 1];
         int attempt;
         if (!kubelet__parse_cid(ps->adopted.v[i], uid, sizeof(uid), name, sizeof(name), &attempt) ||
-            pod_find(ps, uid))
+            kubelet__pod_find(ps, uid))
             continue;
         util_log_info("kubelet: pod %s is gone from the API; removing its containers", uid);
         pod_new(ps, uid, NULL);
@@ -611,6 +624,7 @@ void kubelet__pods_start(kubelet_t *k)
         ps->failed = true;
         return;
     }
+    kubelet__events_start(ps);
     work_queue(ps, NULL, W_INIT, 0);
     char *selector = util_strdup_printf("spec.nodeName=%s", k->name);
     client_informer_opts_t io = {.resource = &CLIENT_RES_PODS, .field_selector = selector};
@@ -644,6 +658,7 @@ void kubelet__pods_stop(kubelet_t *k)
     if (ps->works > 0)
         return;
     k->pods = NULL;
+    kubelet__events_stop(ps);
     podnet_close(ps->pn);
     images_store_close(ps->images);
     runtime_close(ps->rt);

@@ -15,11 +15,11 @@
 #define LOG_MAX_SIZE     (10 * 1024 * 1024)
 #define LOG_MAX_FILES    5
 #define MAX_CTRS         64
-#define DEFAULT_GRACE    30
 #define BACKOFF_RESET_NS (600ll * 1000000000) /* upstream: 2 x MaxContainerBackOff */
 
 typedef struct kubelet_pods kpods_t;
 typedef struct kpod kpod_t;
+typedef struct kprobe kprobe_t;
 
 typedef struct kctr {
     kpod_t *pod;
@@ -40,6 +40,15 @@ typedef struct kctr {
     uint64_t retry_at; /* loop time before which it is not started again */
     uv_poll_t *poll;   /* watching the shim for the exit */
     int watch_fd;
+    /* probes (kubelet_probe.c): liveness, readiness, startup of the running attempt */
+    kprobe_t *probes[3];
+    bool not_ready, not_started;
+    /* killContainer (kubelet_lifecycle.c) */
+    bool killing, term_sent;
+    int64_t kill_grace;     /* seconds, before the preStop hook's share */
+    uint64_t prestop_start; /* loop time the preStop hook began, 0 when none */
+    unsigned kill_gen;      /* tells a late preStop answer from the current kill */
+    uv_timer_t *kill_timer; /* preStop deadline, then SIGKILL */
 } kctr_t;
 
 struct kpod {
@@ -48,7 +57,7 @@ struct kpod {
     char *uid, *ns, *name;
     cJSON *obj; /* the latest from the informer; NULL for an orphan found at start */
     char ip[16];
-    bool sandbox, busy, deleting, gone, sigterm_sent, torn_down, delete_sent, adopted;
+    bool sandbox, busy, deleting, gone, torn_down, delete_sent, adopted;
     bool net_released;
     kctr_t ctrs[MAX_CTRS];
     size_t n;
@@ -57,7 +66,6 @@ struct kpod {
     client_req_t *status_req, *delete_req;
     bool status_dirty;
     uv_timer_t *timer;
-    uint64_t kill_at;
 };
 
 struct kubelet_pods {
@@ -72,6 +80,7 @@ struct kubelet_pods {
     bool ready, synced, started, stopping, failed;
     int works;
     char *agent_dir;
+    client_recorder_t *recorder; /* kubelet_events.c */
 };
 
 typedef enum { W_INIT, W_SANDBOX, W_START, W_TEARDOWN, W_RELEASE, W_RECONCILE } work_kind_t;
@@ -95,7 +104,37 @@ typedef struct work {
     int rc;
     util_strv_t live; /* W_RECONCILE */
     char host_ip[64], node[256];
+    /* W_START: events to write once back on the loop, and a failed postStart hook */
+    struct {
+        const char *type, *reason;
+        char message[640];
+    } ev[6];
+    int nev;
+    bool poststart_failed;
 } work_t;
+
+/* One run of a probe or a preStop hook on the thread pool (kubelet_lifecycle.c). It names its
+ * container by pod uid, container name and id, so the pod may go away meanwhile. */
+typedef enum { HJ_PROBE, HJ_PRESTOP } hjob_kind_t;
+
+typedef struct krun_result {
+    kubelet_probe_result_t result;
+    int exit_code; /* exec: the command's; httpGet: the status code */
+    bool timed_out;
+    char output[1024]; /* exec: stdout and stderr; otherwise the error or answer */
+} krun_result_t;
+
+typedef struct hjob {
+    uv_work_t req;
+    kpods_t *ps;
+    hjob_kind_t kind;
+    kubelet_probe_type_t ptype;
+    unsigned gen;
+    char uid[RUNTIME_ID_MAX + 1], cname[256], cid[RUNTIME_ID_MAX + 1], ip[16];
+    kubelet_handler_t handler; /* owned */
+    uint64_t timeout_ms;
+    krun_result_t res;
+} hjob_t;
 
 static inline const cJSON *jget(const cJSON *o, const char *k)
 {
@@ -115,6 +154,43 @@ static inline const char *kubelet__restart_policy(const kpod_t *p)
 
 /* kubelet_pods.c */
 void kubelet__pod_sync(kpod_t *p);
+kpod_t *kubelet__pod_find(kpods_t *ps, const char *uid);
+/* The container's spec in the pod (NULL for orphans). */
+const cJSON *kubelet__ctr_spec(const kctr_t *c);
+
+/* kubelet_events.c: events about a pod or one of its containers (fieldPath
+ * spec.containers{name} / spec.initContainers{name}), through the correlating recorder. */
+void kubelet__events_start(kpods_t *ps);
+void kubelet__events_stop(kpods_t *ps);
+void kubelet__pod_event(kpod_t *p, const char *type, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void kubelet__ctr_event(kctr_t *c, const char *type, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* From a thread-pool job: kept in w and written by kubelet__work_events on the loop. */
+void kubelet__work_event(work_t *w, const char *type, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void kubelet__work_events(work_t *w, kctr_t *c);
+
+/* kubelet_lifecycle.c: upstream's killContainer (Killing event, preStop hook within the grace
+ * period, SIGTERM with at least 2 s left, SIGKILL). grace < 0: SIGKILL at once, no hook. */
+void kubelet__ctr_kill(kctr_t *c, const char *message, int64_t grace);
+/* The container exited: its kill is over (timers stop). */
+void kubelet__ctr_stopped(kctr_t *c);
+/* The pod goes away: timers and probes are closed. */
+void kubelet__ctr_release(kctr_t *c);
+void kubelet__hjob_queue(kpods_t *ps, kctr_t *c, hjob_t *j);
+
+/* kubelet_probe.c */
+void kubelet__probes_start(kctr_t *c);
+void kubelet__probes_stop(kctr_t *c);
+void kubelet__probe_done(kctr_t *c, hjob_t *j);
+
+/* kubelet_probe_run.c: blocking, for the thread pool. timeout_ms 0: none. */
+void kubelet__handler_run(runtime_t *rt, const char *cid, const kubelet_handler_t *h,
+                          const char *pod_ip, uint64_t timeout_ms, const char *agent,
+                          krun_result_t *res);
+#define KUBELET_PROBE_AGENT     "kube-probe/1.31"
+#define KUBELET_LIFECYCLE_AGENT "kube-lifecycle/1.31"
 
 /* kubelet_pods_work.c: the thread-pool side (uv_work_cb) and helpers */
 void kubelet__pods_work(uv_work_t *req);

@@ -78,6 +78,7 @@ static void on_exit_readable(uv_poll_t *h, int status, int events)
     }
     util_log_v(1, "kubelet: container %s exited with %d", c->id, st.exit_code);
     apply_state(c, &st);
+    kubelet__ctr_stopped(c);
     kubelet__pod_sync(c->pod);
 }
 
@@ -98,6 +99,8 @@ void kubelet__ctr_watch(kctr_t *c)
     apply_state(c, &st);
     if (st.status != RUNTIME_STATUS_RUNNING && st.status != RUNTIME_STATUS_CREATED)
         return;
+    if (c->state == KUBELET_CS_RUNNING && c->pod->obj)
+        kubelet__probes_start(c);
     if (runtime_container_watch(ps->rt, c->id, &fd, &err) < 0) {
         util_error_free(&err);
         if (runtime_container_state(ps->rt, c->id, &st, NULL) == 0)
@@ -162,6 +165,8 @@ void kubelet__pod_post_status(kpod_t *p)
             .has_last = c->has_last,
             .last = c->last,
             .restart_count = c->restarts,
+            .not_ready = c->not_ready,
+            .not_started = c->not_started,
         };
     }
     char now[40];

@@ -280,18 +280,47 @@ static const cJSON *find_container(const cJSON *spec, const char *name, bool ini
     return NULL;
 }
 
+/* Go's time.Duration text for event messages: "512ms", "1.5s". */
+static void go_duration(uint64_t ms, char *out, size_t n)
+{
+    if (ms < 1000) {
+        util_snprintf(out, n, "%llums", (unsigned long long)ms);
+        return;
+    }
+    util_snprintf(out, n, "%llu.%03llu", (unsigned long long)(ms / 1000),
+                  (unsigned long long)(ms % 1000));
+    char *e = out + strlen(out);
+    while (e[-1] == '0')
+        *--e = 0;
+    if (e[-1] == '.')
+        *--e = 0;
+    util_snprintf(e, n - (size_t)(e - out), "s");
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static int get_image(work_t *w, const char *ref, const char *policy, images_image_t **ret)
 {
     kpods_t *ps = w->ps;
     util_error_t err = NULL;
+    uint64_t t0 = mono_ms();
     uv_mutex_lock(&ps->img_mu);
+    uint64_t t1 = mono_ms();
     int r = -ENOENT;
+    bool pulled = false;
     if (!ps->images)
         util_error_make(&err, ENOENT, "the image store is not open");
     else if (strcmp(policy, "Always"))
         r = images_get(ps->images, ref, ret, &err);
     if (r == -ENOENT && ps->images && strcmp(policy, "Never")) {
         util_error_free(&err);
+        kubelet__work_event(w, "Normal", "Pulling", "Pulling image \"%s\"", ref);
+        pulled = true;
         r = images_pull(ps->images, ref, NULL, NULL, NULL, NULL, &err);
         if (r == 0)
             r = images_get(ps->images, ref, ret, &err);
@@ -303,8 +332,68 @@ static int get_image(work_t *w, const char *ref, const char *policy, images_imag
         if (!w->reason)
             w->reason = "ErrImagePull";
         kubelet__errtext(&err, w->message, sizeof(w->message));
+        if (!strcmp(w->reason, "ErrImageNeverPull"))
+            kubelet__work_event(w, "Warning", "ErrImageNeverPull",
+                                "Container image \"%s\" is not present with pull policy of Never",
+                                ref);
+        else
+            kubelet__work_event(w, "Warning", "Failed", "Failed to pull image \"%s\": %s", ref,
+                                w->message);
+    } else if (pulled) {
+        char took[32], waited[32];
+        uint64_t t2 = mono_ms();
+        go_duration(t2 - t1, took, sizeof(took));
+        go_duration(t2 - t0, waited, sizeof(waited));
+        kubelet__work_event(w, "Normal", "Pulled",
+                            "Successfully pulled image \"%s\" in %s (%s including waiting). "
+                            "Image size: %llu bytes.",
+                            ref, took, waited, (unsigned long long)(*ret)->size);
+    } else {
+        kubelet__work_event(w, "Normal", "Pulled",
+                            "Container image \"%s\" already present on machine", ref);
     }
     return r;
+}
+
+/* upstream's handlerRunner for postStart: the message names the hook, container and pod. */
+static void run_poststart(work_t *w, const cJSON *c)
+{
+    const cJSON *hook = jget(jget(c, "lifecycle"), "postStart");
+    if (!hook)
+        return;
+    kubelet_handler_t h = {0};
+    krun_result_t res = {0};
+    util_error_t err = NULL;
+    char cmd[512] = "";
+    if (kubelet_handler_parse(hook, c, &h, &err) < 0) {
+        kubelet__errtext(&err, res.output, sizeof(res.output));
+        res.result = KUBELET_PROBE_UNKNOWN;
+    } else {
+        /* upstream gives postStart no timeout; ours ends after 5 minutes */
+        kubelet__handler_run(w->ps->rt, w->new_id, &h, w->ip, 300 * 1000, KUBELET_LIFECYCLE_AGENT,
+                             &res);
+        for (size_t i = 0; i < h.command.n; i++)
+            util_snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), "%s%s", i ? " " : "",
+                          h.command.v[i]);
+    }
+    bool exec = h.kind == KUBELET_HANDLER_EXEC;
+    if (res.result == KUBELET_PROBE_SUCCESS ||
+        (h.kind == KUBELET_HANDLER_HTTP && res.exit_code >= 100)) /* any answer will do */
+        goto out;
+    w->poststart_failed = true;
+    if (exec)
+        util_log_warn("kubelet: Exec lifecycle hook ([%s]) for Container \"%s\" in Pod "
+                      "\"%s_%s(%s)\" failed - error: command '%s' exited with %d: , message: "
+                      "\"%s\"",
+                      cmd, w->cname, w->name, w->ns, w->uid, cmd, res.exit_code, res.output);
+    else
+        util_log_warn("kubelet: lifecycle hook for Container \"%s\" in Pod \"%s_%s(%s)\" "
+                      "failed - error: %s",
+                      w->cname, w->name, w->ns, w->uid, res.output);
+    /* upstream leaves the hook's output out of the event: it may hold secrets */
+    kubelet__work_event(w, "Warning", "FailedPostStartHook", "PostStartHook failed");
+out:
+    kubelet_handler_free(&h);
 }
 
 static void parse_user(const char *user, uid_t *uid, gid_t *gid)
@@ -478,13 +567,17 @@ static void do_start(work_t *w)
         kubelet__errtext(&err, w->message, sizeof(w->message));
         goto out;
     }
+    kubelet__work_event(w, "Normal", "Created", "Created container: %s", w->cname);
     if (runtime_container_start(ps->rt, w->new_id, &err) < 0) {
         w->reason = "RunContainerError";
         kubelet__errtext(&err, w->message, sizeof(w->message));
+        kubelet__work_event(w, "Warning", "Failed", "Error: %s", w->message);
         /* the container exists and has exited (126/127): its state says so */
         w->rc = 1;
         goto out_keep;
     }
+    kubelet__work_event(w, "Normal", "Started", "Started container %s", w->cname);
+    run_poststart(w, c);
 out:
     if (w->reason)
         w->rc = -1;

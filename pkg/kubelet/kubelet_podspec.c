@@ -393,14 +393,14 @@ static cJSON *ctr_status(const kubelet_ctr_status_t *c)
     cJSON *last = cJSON_AddObjectToObject(o, "lastState");
     if (c->has_last)
         cJSON_AddItemToObject(last, "terminated", term_json(&c->last));
-    bool ready = c->state == KUBELET_CS_RUNNING;
+    bool ready = c->state == KUBELET_CS_RUNNING && !c->not_ready && !c->not_started;
     cJSON_AddBoolToObject(o, "ready", ready);
     cJSON_AddNumberToObject(o, "restartCount", c->restart_count);
     cJSON_AddStringToObject(o, "image", c->image ? c->image : "");
     cJSON_AddStringToObject(o, "imageID", c->image_id ? c->image_id : "");
     if (c->container_id)
         cJSON_AddStringToObject(o, "containerID", c->container_id);
-    cJSON_AddBoolToObject(o, "started", c->state == KUBELET_CS_RUNNING);
+    cJSON_AddBoolToObject(o, "started", c->state == KUBELET_CS_RUNNING && !c->not_started);
     return o;
 }
 
@@ -420,7 +420,7 @@ cJSON *kubelet_pod_status(const kubelet_pod_view_t *v)
         const kubelet_ctr_status_t *c = &v->ctrs[i];
         util_buf_t *b = c->init ? &uninit : &unready;
         bool ok = c->init ? c->state == KUBELET_CS_TERMINATED && c->term.exit_code == 0
-                          : c->state == KUBELET_CS_RUNNING;
+                          : c->state == KUBELET_CS_RUNNING && !c->not_ready && !c->not_started;
         if (!ok)
             util_buf_printf(b, "%s%s", b->len ? " " : "", c->name);
     }
