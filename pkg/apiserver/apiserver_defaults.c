@@ -47,10 +47,41 @@ static const char *pull_policy(const char *image)
     return !colon || !strcmp(colon, ":latest") ? "Always" : "IfNotPresent";
 }
 
+/* SetDefaults_HTTPGetAction, of probes and lifecycle handlers. */
+static void http_get(cJSON *handler)
+{
+    cJSON *g = cJSON_GetObjectItemCaseSensitive(handler, "httpGet");
+    if (!cJSON_IsObject(g))
+        return;
+    str(g, "path", "/");
+    str(g, "scheme", "HTTP");
+}
+
+/* SetDefaults_Probe: timeoutSeconds 1, periodSeconds 10, successThreshold 1,
+ * failureThreshold 3. */
+static void probes_and_hooks(cJSON *c)
+{
+    static const char *const probes[] = {"livenessProbe", "readinessProbe", "startupProbe"};
+    for (size_t i = 0; i < 3; i++) {
+        cJSON *p = cJSON_GetObjectItemCaseSensitive(c, probes[i]);
+        if (!cJSON_IsObject(p))
+            continue;
+        num(p, "timeoutSeconds", 1);
+        num(p, "periodSeconds", 10);
+        num(p, "successThreshold", 1);
+        num(p, "failureThreshold", 3);
+        http_get(p);
+    }
+    cJSON *lc = cJSON_GetObjectItemCaseSensitive(c, "lifecycle");
+    http_get(cJSON_GetObjectItemCaseSensitive(lc, "postStart"));
+    http_get(cJSON_GetObjectItemCaseSensitive(lc, "preStop"));
+}
+
 static void container(cJSON *c)
 {
     if (!cJSON_IsObject(c))
         return;
+    probes_and_hooks(c);
     str(c, "imagePullPolicy", pull_policy(apiserver_obj_string(c, "image")));
     str(c, "terminationMessagePath", "/dev/termination-log");
     str(c, "terminationMessagePolicy", "File");
