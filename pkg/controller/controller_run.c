@@ -131,29 +131,23 @@ void ctrl_event(controller_manager_t *m, const cJSON *obj, const char *kind,
     va_end(ap);
     char ts[32];
     controller_format_time(time(NULL), ts);
-    cJSON *ev = cJSON_CreateObject();
-    cJSON *em = cJSON_AddObjectToObject(ev, "metadata");
     char evname[300];
     snprintf(evname, sizeof(evname), "%.250s.%llx%04x", name, (unsigned long long)time(NULL),
              ++m->event_seq & 0xffff);
-    cJSON_AddStringToObject(em, "name", evname);
-    cJSON_AddStringToObject(em, "namespace", ns);
-    cJSON *io = cJSON_AddObjectToObject(ev, "involvedObject");
-    cJSON_AddStringToObject(io, "kind", kind);
-    cJSON_AddStringToObject(io, "namespace", ns);
-    cJSON_AddStringToObject(io, "name", name);
-    if (ctrl_str(meta, "uid"))
-        cJSON_AddStringToObject(io, "uid", ctrl_str(meta, "uid"));
-    cJSON_AddStringToObject(io, "apiVersion", api_version);
-    if (ctrl_str(meta, "resourceVersion"))
-        cJSON_AddStringToObject(io, "resourceVersion", ctrl_str(meta, "resourceVersion"));
-    cJSON_AddStringToObject(ev, "reason", reason);
-    cJSON_AddStringToObject(ev, "message", msg);
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(ev, "source"), "component", component);
-    cJSON_AddStringToObject(ev, "firstTimestamp", ts);
-    cJSON_AddStringToObject(ev, "lastTimestamp", ts);
-    cJSON_AddNumberToObject(ev, "count", 1);
-    cJSON_AddStringToObject(ev, "type", type);
+    client_event_spec_t s = {.obj = {.kind = kind,
+                                     .api_version = api_version,
+                                     .ns = ns,
+                                     .name = name,
+                                     .uid = ctrl_str(meta, "uid"),
+                                     .resource_version = ctrl_str(meta, "resourceVersion")},
+                             .type = type,
+                             .reason = reason,
+                             .message = msg,
+                             .component = component,
+                             .name = evname,
+                             .first_timestamp = ts,
+                             .last_timestamp = ts};
+    cJSON *ev = client_event_build(&s); /* the shared builder of pkg/client */
     ctrl_pending_t *p =
         ctrl_pending_new(m, log_answer, util_strdup_printf("event %s", evname), free);
     ctrl_pending_sent(p, client_create(m->client, &events, ns, ev, ctrl_pending_cb, p));

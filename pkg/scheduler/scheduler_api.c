@@ -1,6 +1,8 @@
 /* scheduler_api: which pods are ours, their priority, and the objects the driver writes. */
 #include "scheduler/scheduler_internal.h"
 
+#include "client/client.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,46 +113,28 @@ cJSON *scheduler_event_json(const cJSON *pod, const char *node, const char *mess
 {
     char ts[32];
     const char *ns = sched_str(pod, "metadata.namespace"), *name = sched_str(pod, "metadata.name");
-    const char *uid = sched_str(pod, "metadata.uid"),
-               *rv = sched_str(pod, "metadata.resourceVersion");
     ns = ns ? ns : "default";
     rfc3339(now_wall, ts, sizeof(ts));
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "apiVersion", "v1");
-    cJSON_AddStringToObject(e, "kind", "Event");
-    cJSON *meta = cJSON_AddObjectToObject(e, "metadata");
-    /* upstream names events <pod>.<hex nanoseconds>; the apiserver makes ours unique */
-    char *ename = util_strdup_printf("%s.", name ? name : "pod");
-    cJSON_AddStringToObject(meta, "generateName", ename);
-    free(ename);
-    cJSON_AddStringToObject(meta, "namespace", ns);
-    cJSON *io = cJSON_AddObjectToObject(e, "involvedObject");
-    cJSON_AddStringToObject(io, "apiVersion", "v1");
-    cJSON_AddStringToObject(io, "kind", "Pod");
-    cJSON_AddStringToObject(io, "name", name ? name : "");
-    cJSON_AddStringToObject(io, "namespace", ns);
-    if (uid)
-        cJSON_AddStringToObject(io, "uid", uid);
-    if (rv)
-        cJSON_AddStringToObject(io, "resourceVersion", rv);
-    if (node) {
-        char *msg =
-            util_strdup_printf("Successfully assigned %s/%s to %s", ns, name ? name : "", node);
-        cJSON_AddStringToObject(e, "type", "Normal");
-        cJSON_AddStringToObject(e, "reason", "Scheduled");
-        cJSON_AddStringToObject(e, "message", msg);
-        free(msg);
-    } else {
-        cJSON_AddStringToObject(e, "type", "Warning");
-        cJSON_AddStringToObject(e, "reason", "FailedScheduling");
-        cJSON_AddStringToObject(e, "message", message ? message : "");
-    }
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "source"), "component", "default-scheduler");
-    cJSON_AddStringToObject(e, "reportingComponent", "default-scheduler");
-    cJSON_AddStringToObject(e, "reportingInstance", "default-scheduler");
-    cJSON_AddStringToObject(e, "action", "Scheduling");
-    cJSON_AddStringToObject(e, "firstTimestamp", ts);
-    cJSON_AddStringToObject(e, "lastTimestamp", ts);
-    cJSON_AddNumberToObject(e, "count", 1);
+    char *assigned =
+        node ? util_strdup_printf("Successfully assigned %s/%s to %s", ns, name ? name : "", node)
+             : NULL;
+    /* the shared builder (pkg/client) names it <pod>.<hex nanoseconds>, as upstream */
+    client_event_spec_t s = {
+        .obj = {.kind = "Pod",
+                .api_version = "v1",
+                .ns = ns,
+                .name = name ? name : "",
+                .uid = sched_str(pod, "metadata.uid"),
+                .resource_version = sched_str(pod, "metadata.resourceVersion")},
+        .type = node ? "Normal" : "Warning",
+        .reason = node ? "Scheduled" : "FailedScheduling",
+        .message = node ? assigned : message,
+        .component = "default-scheduler",
+        .reporting_instance = "default-scheduler",
+        .action = "Scheduling",
+        .first_timestamp = ts,
+        .last_timestamp = ts};
+    cJSON *e = client_event_build(&s);
+    free(assigned);
     return e;
 }
