@@ -654,11 +654,11 @@ void kubelet__pods_stop(kubelet_t *k)
         ps->informer = NULL;
         while (ps->pods)
             pod_free(ps->pods);
+        kubelet__events_stop(ps); /* its requests go before the client closes */
     }
     if (ps->works > 0)
         return;
     k->pods = NULL;
-    kubelet__events_stop(ps);
     podnet_close(ps->pn);
     images_store_close(ps->images);
     runtime_close(ps->rt);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -135,6 +136,9 @@ static void __attribute__((noreturn)) exec_final(exec_ctx_t *x, const char *cons
         dprintf(2, "exec: %s\n", msg);
         _exit(126);
     }
+    /* Dies with the joining child: a caller that kills it (a probe or hook past its timeout)
+     * leaves nothing behind in the container. Set after the identity change, which clears it. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (chdir(x->c.cwd && x->c.cwd[0] ? x->c.cwd : "/") < 0 && chdir("/") < 0)
         _exit(126);
     int e = -runtime__execvpe((char *const *)args, x->c.env.v);

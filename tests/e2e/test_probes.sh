@@ -31,6 +31,7 @@ done
 [[ -n $NODE ]] || { echo "not ok node_registered"; exit 1; }
 
 # pod NAME GRACE RESTARTPOLICY SHELL-SCRIPT [EXTRA-CONTAINER-JSON]
+# Exec probes get timeoutSeconds 3: forking the ASan build on a busy machine can take a second.
 pod() {
     local script=${4//\\/\\\\}
     script=${script//\"/\\\"}
@@ -79,16 +80,16 @@ ctr_root() {
 
 # ---- the pods, created together, checked one by one ------------------------------------------
 pod live 2 Always 'touch /tmp/healthy; sleep 2; rm /tmp/healthy; sleep 3600' \
-    '"livenessProbe":{"exec":{"command":["cat","/tmp/healthy"]},"periodSeconds":1,"failureThreshold":2}'
+    '"livenessProbe":{"exec":{"command":["cat","/tmp/healthy"]},"periodSeconds":1,"timeoutSeconds":3,"failureThreshold":2}'
 pod ready 1 Always 'sleep 3600' \
-    '"readinessProbe":{"exec":{"command":["cat","/tmp/ready"]},"periodSeconds":1}'
+    '"readinessProbe":{"exec":{"command":["cat","/tmp/ready"]},"periodSeconds":1,"timeoutSeconds":3}'
 pod web 1 Always 'mkdir /www; sleep 3; exec httpd -f -p 8080 -h /www' \
     '"readinessProbe":{"httpGet":{"path":"/index.html","port":"http"},"periodSeconds":1},"ports":[{"name":"http","containerPort":8080}]'
 pod tcp 1 Always 'sleep 3; httpd -f -p 9090 -h /' \
     '"readinessProbe":{"tcpSocket":{"port":9090},"periodSeconds":1}'
 pod startup 1 Always 'sleep 3600' \
-    '"startupProbe":{"exec":{"command":["cat","/tmp/started"]},"periodSeconds":1,"failureThreshold":300},
-     "livenessProbe":{"exec":{"command":["cat","/tmp/started"]},"periodSeconds":1,"failureThreshold":1}'
+    '"startupProbe":{"exec":{"command":["cat","/tmp/started"]},"periodSeconds":1,"timeoutSeconds":3,"failureThreshold":300},
+     "livenessProbe":{"exec":{"command":["cat","/tmp/started"]},"periodSeconds":1,"timeoutSeconds":3,"failureThreshold":1}'
 pod post 1 Always 'sleep 1; cat /tmp/poststart; sleep 3600' \
     '"lifecycle":{"postStart":{"exec":{"command":["sh","-c","echo poststart-ran >/tmp/poststart"]}}}'
 pod postfail 1 Always 'sleep 3600' \
@@ -112,7 +113,7 @@ liveness_failure_restarts_container() {
     grep -q '^Unhealthy|[2-9]' <<<"$ev" || { echo "$ev" >&2; fail "Unhealthy count not above 1"; }
     local d
     d=$(kc 1.27 describe pod live)
-    grep -q 'Liveness:.*exec \[cat /tmp/healthy\] delay=0s timeout=1s period=1s #success=1 #failure=2' <<<"$d" ||
+    grep -q 'Liveness:.*exec \[cat /tmp/healthy\] delay=0s timeout=3s period=1s #success=1 #failure=2' <<<"$d" ||
         { echo "$d" >&2; fail "describe (1.27) lacks the probe"; }
     grep -Eq 'Warning +Unhealthy .*Liveness probe failed' <<<"$d" || { echo "$d" >&2; fail "describe 1.27 events"; }
     d=$(kc 1.33 describe pod live)
