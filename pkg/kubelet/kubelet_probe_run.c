@@ -240,8 +240,11 @@ static void run_http(const kubelet_handler_t *h, const char *host, uint64_t dead
                       "awaiting headers)",
                       url);
         res->result = KUBELET_PROBE_FAILURE;
-    } else if (code < 100) {
-        util_snprintf(res->output, sizeof(res->output), "Get \"%s\": malformed HTTP response", url);
+    } else if (code < 100) { /* Go's client: EOF for a closed connection, else malformed */
+        util_snprintf(res->output, sizeof(res->output), "Get \"%s\": %s", url,
+                      n == 0 ? "EOF"
+                             : "net/http: HTTP/1.x transport connection broken: malformed HTTP "
+                               "response");
         res->result = KUBELET_PROBE_FAILURE;
     } else if (code >= 200 && code < 400) {
         const char *body = strstr(ans, "\r\n\r\n");

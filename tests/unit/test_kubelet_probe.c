@@ -5,10 +5,16 @@
 #include "unit.h"
 #include "client/client.h"
 #include "kubelet/kubelet.h"
+#include "kubelet/kubelet_pods_internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static cJSON *parse(const char *text)
 {
@@ -317,6 +323,109 @@ static void recorder_spam_filter(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* ---- the runner against a local server (kubelet_probe_run.c) ------------------------------- */
+
+typedef struct http_srv {
+    int lfd, port;
+    const char *answer; /* NULL: accept and say nothing */
+    char request[2048];
+} http_srv_t;
+
+static void *serve_one(void *arg)
+{
+    http_srv_t *h = arg;
+    int fd = accept(h->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    size_t len = 0;
+    while (len < sizeof(h->request) - 1 && !strstr(h->request, "\r\n\r\n")) {
+        ssize_t r = read(fd, h->request + len, sizeof(h->request) - 1 - len);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        h->request[len] = 0;
+    }
+    if (h->answer) {
+        ssize_t w = write(fd, h->answer, strlen(h->answer));
+        (void)w;
+    } else {
+        sleep(2); /* past the probe's timeout */
+    }
+    close(fd);
+    return NULL;
+}
+
+static void srv_listen(http_srv_t *h)
+{
+    h->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof(a);
+    assert_int_equal(bind(h->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(h->lfd, 4), 0);
+    assert_int_equal(getsockname(h->lfd, (struct sockaddr *)&a, &al), 0);
+    h->port = ntohs(a.sin_port);
+}
+
+static void http_probe_run(http_srv_t *h, krun_result_t *res)
+{
+    kubelet_handler_t hd = {.kind = KUBELET_HANDLER_HTTP, .port = h->port};
+    util_snprintf(hd.path, sizeof(hd.path), "/healthz");
+    util_strv_push(&hd.headers, "X-Probe: yes");
+    pthread_t t;
+    pthread_create(&t, NULL, serve_one, h);
+    kubelet__handler_run(NULL, NULL, &hd, "127.0.0.1", 1000, KUBELET_PROBE_AGENT, res);
+    pthread_join(t, NULL);
+    kubelet_handler_free(&hd);
+}
+
+static void http_and_tcp_runs(void **state)
+{
+    (void)state;
+    http_srv_t h = {.answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"};
+    srv_listen(&h);
+    krun_result_t res;
+    http_probe_run(&h, &res);
+    assert_int_equal(res.result, KUBELET_PROBE_SUCCESS);
+    assert_string_equal(res.output, "ok");
+    assert_non_null(strstr(h.request, "GET /healthz HTTP/1.1\r\n"));
+    assert_non_null(strstr(h.request, "User-Agent: kube-probe/1.31\r\n"));
+    assert_non_null(strstr(h.request, "X-Probe: yes\r\n"));
+    char host[64];
+    util_snprintf(host, sizeof(host), "Host: 127.0.0.1:%d\r\n", h.port);
+    assert_non_null(strstr(h.request, host));
+
+    h.answer = "HTTP/1.1 404 Not Found\r\n\r\n";
+    http_probe_run(&h, &res);
+    assert_int_equal(res.result, KUBELET_PROBE_FAILURE);
+    assert_string_equal(res.output, "HTTP probe failed with statuscode: 404");
+
+    h.answer = NULL; /* no answer within the 1 s timeout */
+    http_probe_run(&h, &res);
+    assert_int_equal(res.result, KUBELET_PROBE_FAILURE);
+    assert_non_null(strstr(res.output, "context deadline exceeded"));
+
+    kubelet_handler_t tcp = {.kind = KUBELET_HANDLER_TCP, .port = h.port};
+    kubelet__handler_run(NULL, NULL, &tcp, "127.0.0.1", 1000, KUBELET_PROBE_AGENT, &res);
+    assert_int_equal(res.result, KUBELET_PROBE_SUCCESS); /* the listen backlog accepts it */
+    close(h.lfd);
+    kubelet__handler_run(NULL, NULL, &tcp, "127.0.0.1", 1000, KUBELET_PROBE_AGENT, &res);
+    assert_int_equal(res.result, KUBELET_PROBE_FAILURE);
+    char want[128];
+    util_snprintf(want, sizeof(want), "dial tcp 127.0.0.1:%d: connect: connection refused", h.port);
+    assert_string_equal(res.output, want);
+    kubelet_handler_t hd = {.kind = KUBELET_HANDLER_HTTP, .port = h.port};
+    util_snprintf(hd.path, sizeof(hd.path), "/");
+    kubelet__handler_run(NULL, NULL, &hd, "127.0.0.1", 1000, KUBELET_PROBE_AGENT, &res);
+    util_snprintf(want, sizeof(want),
+                  "Get \"http://127.0.0.1:%d/\": dial tcp 127.0.0.1:%d: connect: connection "
+                  "refused",
+                  h.port, h.port);
+    assert_string_equal(res.output, want);
+    /* no address: an error, thrown away by the caller */
+    kubelet__handler_run(NULL, NULL, &tcp, "", 1000, KUBELET_PROBE_AGENT, &res);
+    assert_int_equal(res.result, KUBELET_PROBE_UNKNOWN);
+}
+
 int main(void)
 {
     unit_filter_from_env();
@@ -330,6 +439,7 @@ int main(void)
         cmocka_unit_test(readiness_and_startup_reach_status),
         cmocka_unit_test(event_builder_fields),
         cmocka_unit_test(recorder_spam_filter),
+        cmocka_unit_test(http_and_tcp_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
