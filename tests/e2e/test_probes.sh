@@ -275,5 +275,16 @@ t poststart_hook_runs poststart_hook_runs
 t failed_poststart_kills_container failed_poststart_kills_container
 t oom_is_reported oom_is_reported
 kc 1.33 delete pod live ready web tcp startup post postfail oom --wait=false >/dev/null 2>&1
+http_prestop_hook_reaches_container() {
+    pod hookhttp 10 Always 'exec httpd -f -vv -p 8080 -h /' \
+        '"lifecycle":{"preStop":{"httpGet":{"path":"/prestop","port":8080}}}'
+    wait_for hookhttp '{.status.phase}' '^Running$'
+    UIDS[hookhttp]=$(kc 1.33 get pod hookhttp -o jsonpath='{.metadata.uid}')
+    timeout 30 "$KUBECTL_DIR/kubectl.1.27" --kubeconfig "$DATA/server/admin.kubeconfig" \
+        delete pod hookhttp >/dev/null || fail "delete failed or hung"
+    log_of hookhttp | grep -q 'url:/prestop' || { log_of hookhttp >&2; fail "no preStop request"; }
+}
+
+t http_prestop_hook_reaches_container http_prestop_hook_reaches_container
 t prestop_takes_from_grace prestop_takes_from_grace
 t prestop_leaves_minimum_grace prestop_leaves_minimum_grace
