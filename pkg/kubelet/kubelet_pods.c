@@ -118,12 +118,17 @@ static void pod_free(kpod_t *p)
     free(p);
 }
 
-kpod_t *kubelet__pod_find(kpods_t *ps, const char *uid)
+static kpod_t *pod_find(kpods_t *ps, const char *uid)
 {
     for (kpod_t *p = ps->pods; p; p = p->next)
         if (!strcmp(p->uid, uid))
             return p;
     return NULL;
+}
+
+kpod_t *kubelet__pod_find(kpods_t *ps, const char *uid)
+{
+    return pod_find(ps, uid);
 }
 
 static void add_ctrs(kpod_t *p, const cJSON *arr, bool init)
@@ -527,7 +532,7 @@ static void on_pod(void *ud, const cJSON *obj)
     const char *uid = jstr(meta, "uid");
     if (!uid || !*uid || strlen(uid) > RUNTIME_ID_MAX || strchr(uid, '_') || strchr(uid, '/'))
         return;
-    kpod_t *p = kubelet__pod_find(ps, uid);
+    kpod_t *p = pod_find(ps, uid);
     if (!p) {
         p = pod_new(ps, uid, obj);
         if (ps->started)
@@ -585,7 +590,7 @@ static void begin(kpods_t *ps)
         char uid[RUNTIME_ID_MAX + 1], name[RUNTIME_ID_MAX + 1];
         int attempt;
         if (!kubelet__parse_cid(ps->adopted.v[i], uid, sizeof(uid), name, sizeof(name), &attempt) ||
-            kubelet__pod_find(ps, uid))
+            pod_find(ps, uid))
             continue;
         util_log_info("kubelet: pod %s is gone from the API; removing its containers", uid);
         pod_new(ps, uid, NULL);
