@@ -136,7 +136,7 @@ void kubelet__ctr_kill(kctr_t *c, const char *message, int64_t grace)
     c->term_sent = false;
     c->kill_grace = grace;
     c->prestop_start = 0;
-    kubelet__probes_stop(c);
+    kubelet__probes_killing(c);
     if (message && *message)
         kubelet__ctr_event(c, "Normal", "Killing", "%s", message);
     else

@@ -183,6 +183,7 @@ void kubelet__hjob_queue(kpods_t *ps, kctr_t *c, hjob_t *j);
 /* kubelet_probe.c */
 void kubelet__probes_start(kctr_t *c);
 void kubelet__probes_stop(kctr_t *c);
+void kubelet__probes_killing(kctr_t *c);
 void kubelet__probe_done(kctr_t *c, hjob_t *j);
 
 /* kubelet_probe_run.c: blocking, for the thread pool. timeout_ms 0: none. */

@@ -26,16 +26,28 @@ static void on_probe_closed(uv_handle_t *h)
     free(kp);
 }
 
-void kubelet__probes_stop(kctr_t *c)
+static void probes_close(kctr_t *c, bool keep_readiness)
 {
     for (int i = 0; i < 3; i++) {
         kprobe_t *kp = c->probes[i];
-        if (!kp)
+        if (!kp || (keep_readiness && i == KUBELET_READINESS))
             continue;
         c->probes[i] = NULL;
         uv_timer_stop(&kp->timer);
         uv_close((uv_handle_t *)&kp->timer, on_probe_closed);
     }
+}
+
+void kubelet__probes_stop(kctr_t *c)
+{
+    probes_close(c, false);
+}
+
+/* A container being killed keeps its readiness probe (a terminating endpoint may still serve)
+ * while liveness and startup stop, as upstream's worker does for a pod being deleted. */
+void kubelet__probes_killing(kctr_t *c)
+{
+    probes_close(c, true);
 }
 
 static void probe_run(kprobe_t *kp)
@@ -61,7 +73,7 @@ static void on_probe_tick(uv_timer_t *t)
 {
     kprobe_t *kp = t->data;
     kctr_t *c = kp->c;
-    if (kp->inflight || kp->on_hold || c->killing || c->state != KUBELET_CS_RUNNING)
+    if (kp->inflight || kp->on_hold || c->state != KUBELET_CS_RUNNING)
         return;
     if (kp->type == KUBELET_STARTUP && !c->not_started)
         return; /* started: the startup probe has done its work */
@@ -127,7 +139,7 @@ void kubelet__probe_done(kctr_t *c, hjob_t *j)
     if (!kp)
         return;
     kp->inflight = false;
-    if (c->killing || kp->on_hold)
+    if (kp->on_hold)
         return;
     const char *name = kubelet_probe_type_name(kp->type);
     if (j->res.result == KUBELET_PROBE_FAILURE)
