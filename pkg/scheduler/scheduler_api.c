@@ -106,8 +106,9 @@ cJSON *scheduler_unschedulable_patch_json(const cJSON *pod, const char *message,
     return patch;
 }
 
-cJSON *scheduler_event_json(const cJSON *pod, const char *node, const char *message,
-                            time_t now_wall)
+/* A core/v1 Event from default-scheduler about pod. */
+static cJSON *event_json(const cJSON *pod, const char *type, const char *reason, const char *action,
+                         const char *message, time_t now_wall)
 {
     char ts[32];
     const char *ns = sched_str(pod, "metadata.namespace"), *name = sched_str(pod, "metadata.name");
@@ -133,24 +134,70 @@ cJSON *scheduler_event_json(const cJSON *pod, const char *node, const char *mess
         cJSON_AddStringToObject(io, "uid", uid);
     if (rv)
         cJSON_AddStringToObject(io, "resourceVersion", rv);
-    if (node) {
-        char *msg =
-            util_strdup_printf("Successfully assigned %s/%s to %s", ns, name ? name : "", node);
-        cJSON_AddStringToObject(e, "type", "Normal");
-        cJSON_AddStringToObject(e, "reason", "Scheduled");
-        cJSON_AddStringToObject(e, "message", msg);
-        free(msg);
-    } else {
-        cJSON_AddStringToObject(e, "type", "Warning");
-        cJSON_AddStringToObject(e, "reason", "FailedScheduling");
-        cJSON_AddStringToObject(e, "message", message ? message : "");
-    }
+    cJSON_AddStringToObject(e, "type", type);
+    cJSON_AddStringToObject(e, "reason", reason);
+    cJSON_AddStringToObject(e, "message", message ? message : "");
     cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "source"), "component", "default-scheduler");
     cJSON_AddStringToObject(e, "reportingComponent", "default-scheduler");
     cJSON_AddStringToObject(e, "reportingInstance", "default-scheduler");
-    cJSON_AddStringToObject(e, "action", "Scheduling");
+    cJSON_AddStringToObject(e, "action", action);
     cJSON_AddStringToObject(e, "firstTimestamp", ts);
     cJSON_AddStringToObject(e, "lastTimestamp", ts);
     cJSON_AddNumberToObject(e, "count", 1);
     return e;
+}
+
+cJSON *scheduler_event_json(const cJSON *pod, const char *node, const char *message,
+                            time_t now_wall)
+{
+    if (!node)
+        return event_json(pod, "Warning", "FailedScheduling", "Scheduling", message, now_wall);
+    const char *ns = sched_str(pod, "metadata.namespace"), *name = sched_str(pod, "metadata.name");
+    char *msg = util_strdup_printf("Successfully assigned %s/%s to %s", ns ? ns : "default",
+                                   name ? name : "", node);
+    cJSON *e = event_json(pod, "Normal", "Scheduled", "Binding", msg, now_wall);
+    free(msg);
+    return e;
+}
+
+cJSON *scheduler_preempted_event_json(const cJSON *victim, const cJSON *preemptor, const char *node,
+                                      time_t now_wall)
+{
+    const char *uid = sched_str(preemptor, "metadata.uid");
+    char *msg = util_strdup_printf("Preempted by pod %s on node %s", uid ? uid : "", node);
+    cJSON *e = event_json(victim, "Normal", "Preempted", "Preempting", msg, now_wall);
+    free(msg);
+    return e;
+}
+
+cJSON *scheduler_disruption_patch_json(const cJSON *preemptor, time_t now_wall)
+{
+    char ts[32];
+    rfc3339(now_wall, ts, sizeof(ts));
+    const char *sched = sched_str(preemptor, "spec.schedulerName");
+    char *msg = util_strdup_printf("%s: preempting to accommodate a higher priority pod",
+                                   sched && *sched ? sched : "default-scheduler");
+    cJSON *patch = cJSON_CreateObject();
+    cJSON *conds = cJSON_AddArrayToObject(cJSON_AddObjectToObject(patch, "status"), "conditions");
+    cJSON *cond = cJSON_CreateObject();
+    cJSON_AddStringToObject(cond, "type", "DisruptionTarget");
+    cJSON_AddStringToObject(cond, "status", "True");
+    cJSON_AddNullToObject(cond, "lastProbeTime");
+    cJSON_AddStringToObject(cond, "lastTransitionTime", ts);
+    cJSON_AddStringToObject(cond, "reason", "PreemptionByScheduler");
+    cJSON_AddStringToObject(cond, "message", msg);
+    cJSON_AddItemToArray(conds, cond);
+    free(msg);
+    return patch;
+}
+
+cJSON *scheduler_nomination_patch_json(const char *node)
+{
+    cJSON *patch = cJSON_CreateObject();
+    cJSON *status = cJSON_AddObjectToObject(patch, "status");
+    if (node)
+        cJSON_AddStringToObject(status, "nominatedNodeName", node);
+    else
+        cJSON_AddNullToObject(status, "nominatedNodeName");
+    return patch;
 }
