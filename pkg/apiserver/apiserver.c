@@ -126,6 +126,11 @@ static void release(apiserver_t *a)
     mbedtls_x509_crt_free(&a->kubelet_ca);
     mbedtls_x509_crt_free(&a->kubelet_crt);
     mbedtls_pk_free(&a->kubelet_key);
+    free(a->kubelet_ca_pem);
+    free(a->kubelet_cert_pem);
+    if (a->kubelet_key_pem)
+        mbedtls_platform_zeroize(a->kubelet_key_pem, strlen(a->kubelet_key_pem));
+    free(a->kubelet_key_pem);
     mbedtls_ctr_drbg_free(&a->drbg);
     mbedtls_entropy_free(&a->entropy);
     apiserver_metrics_free(a->metrics);

@@ -39,6 +39,7 @@ struct apiserver {
     mbedtls_ssl_config kubelet_tls;
     mbedtls_x509_crt kubelet_ca, kubelet_crt;
     mbedtls_pk_context kubelet_key;
+    char *kubelet_ca_pem, *kubelet_cert_pem, *kubelet_key_pem; /* the same, for pkg/client */
 };
 
 /* The authenticated user of a connection (from its client certificate). */

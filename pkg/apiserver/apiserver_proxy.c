@@ -39,6 +39,9 @@ int apiserver__kubelet_tls_setup(apiserver_t *a, const char *ca_pem, const char 
                                  const char *key_pem, util_error_t *err)
 {
     char msg[128];
+    a->kubelet_ca_pem = util_xstrdup(ca_pem);
+    a->kubelet_cert_pem = util_xstrdup(cert_pem);
+    a->kubelet_key_pem = util_xstrdup(key_pem);
     int rc =
         mbedtls_x509_crt_parse(&a->kubelet_ca, (const unsigned char *)ca_pem, strlen(ca_pem) + 1);
     if (rc == 0)

@@ -248,6 +248,10 @@ static void label_request(apiserver_conn_t *c, const apiserver_target_t *t)
 void apiserver_registry_handle(apiserver_conn_t *c, const apiserver_target_t *t)
 {
     label_request(c, t);
+    if (!strcmp(t->res->group, "metrics.k8s.io")) {
+        apiserver__metrics_api_handle(c, t);
+        return;
+    }
     if (t->sub[0] && strcmp(t->sub, "status")) {
         apiserver_subresource_handle(c, t);
         return;

@@ -64,6 +64,8 @@ void apiserver_reg_handle_create(apiserver_conn_t *c, const apiserver_target_t *
 void apiserver_reg_handle_update(apiserver_conn_t *c, const apiserver_target_t *t);
 void apiserver_reg_handle_patch(apiserver_conn_t *c, const apiserver_target_t *t);
 void apiserver_reg_handle_delete(apiserver_conn_t *c, const apiserver_target_t *t);
+/* GET on metrics.k8s.io/v1beta1 nodes and pods (apiserver_resource_metrics.c). */
+void apiserver__metrics_api_handle(apiserver_conn_t *c, const apiserver_target_t *t);
 
 /* apiserver_list.c */
 void apiserver_reg_handle_get(apiserver_conn_t *c, const apiserver_target_t *t);

@@ -13,6 +13,10 @@
     {                                                                       \
         "create", "delete", "get", "list", "patch", "update", "watch", NULL \
     }
+#define READ_VERBS          \
+    {                       \
+        "get", "list", NULL \
+    }
 #define STATUS         \
     {                  \
         "status", NULL \
@@ -134,6 +138,12 @@ const apiserver_resource_t apiserver_resources[] = {
     {"apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
      "customresourcedefinition", false, SHORT("crd", "crds"), NONE, RW_VERBS, STATUS,
      APISERVER_NAME_SUBDOMAIN},
+    /* metrics.k8s.io/v1beta1: not stored; the built-in metrics-server asks the kubelets
+     * (apiserver_resource_metrics.c) */
+    {"metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", "", false, NONE, NONE, READ_VERBS, NONE,
+     APISERVER_NAME_SUBDOMAIN},
+    {"metrics.k8s.io", "v1beta1", "PodMetrics", "pods", "", true, NONE, NONE, READ_VERBS, NONE,
+     APISERVER_NAME_SUBDOMAIN},
 };
 const size_t apiserver_nresources = sizeof(apiserver_resources) / sizeof(apiserver_resources[0]);
 
@@ -150,6 +160,7 @@ const apiserver_group_t apiserver_groups[] = {
     {"scheduling.k8s.io", "v1"},
     {"rbac.authorization.k8s.io", "v1"},
     {"apiextensions.k8s.io", "v1"},
+    {"metrics.k8s.io", "v1beta1"},
 };
 const size_t apiserver_ngroups = sizeof(apiserver_groups) / sizeof(apiserver_groups[0]);
 

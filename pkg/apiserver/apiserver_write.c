@@ -221,6 +221,20 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
         apiserver__conn_unref(c);
         return;
     }
+    if (!c->closing && res->status == STORE_ECONFLICT && c->req.method &&
+        !strcmp(c->req.method, "DELETE") && !w->t.sub[0] &&
+        c->req.conflict_retries < PATCH_CONFLICT_RETRIES) {
+        /* The same for a DELETE (upstream deletes through GuaranteedUpdate too): read the object
+         * again and check the preconditions against it. */
+        c->req.conflict_retries++;
+        util_log_v(1, "apiserver: DELETE %s lost a write race; trying again", w->name);
+        apiserver_target_t t = w->t;
+        cJSON_Delete(w->obj);
+        free(w);
+        apiserver_reg_handle_delete(c, &t);
+        apiserver__conn_unref(c);
+        return;
+    }
     if (!c->closing) {
         if (res->status == 0) {
             if (w->kind == W_BIND || c->req.answer_created) {

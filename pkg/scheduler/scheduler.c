@@ -80,6 +80,7 @@ void scheduler_on_pod(scheduler_t *s, const cJSON *pod, bool deleted, int64_t no
     if (deleted || !scheduler_pod_is_ours(pod))
         scheduler_queue_delete(s->queue, ns, name);
     if (deleted) {
+        scheduler_snapshot_remove_nominated(s->snap, ns, name);
         scheduler_snapshot_remove_pod(s->snap, ns, name);
         if (bound)
             scheduler_queue_move_all(s->queue, SCHEDULER_EVENT_POD_DELETE, now);
@@ -88,8 +89,10 @@ void scheduler_on_pod(scheduler_t *s, const cJSON *pod, bool deleted, int64_t no
     if (bound) {
         scheduler_snapshot_set_pod(s->snap, pod, NULL);
         scheduler_queue_move_all(s->queue, SCHEDULER_EVENT_POD_UPDATE, now);
-    } else if (scheduler_pod_is_ours(pod)) {
-        scheduler_queue_add(s->queue, pod, scheduler_pod_priority(s->snap, pod), now);
+    } else {
+        scheduler_snapshot_set_nominated(s->snap, pod);
+        if (scheduler_pod_is_ours(pod))
+            scheduler_queue_add(s->queue, pod, scheduler_pod_priority(s->snap, pod), now);
     }
 }
 
@@ -106,9 +109,13 @@ void scheduler_on_object(scheduler_t *s, const cJSON *obj, bool deleted, int64_t
 }
 
 static void report_unschedulable(scheduler_t *s, const cJSON *pod, const char *ns, const char *name,
-                                 const char *message, time_t now_wall)
+                                 const scheduler_result_t *r, time_t now_wall)
 {
+    const char *message = r->message;
     cJSON *patch = scheduler_unschedulable_patch_json(pod, message, now_wall);
+    if (r->nominated_node)
+        cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(patch, "status"),
+                                "nominatedNodeName", r->nominated_node);
     cJSON *event = scheduler_event_json(pod, NULL, message, now_wall);
     if (s->ops.patch_status)
         s->ops.patch_status(s->ud, ns, name, patch);
@@ -116,6 +123,41 @@ static void report_unschedulable(scheduler_t *s, const cJSON *pod, const char *n
         s->ops.emit_event(s->ud, ns, event);
     cJSON_Delete(patch);
     cJSON_Delete(event);
+}
+
+/* upstream's prepareCandidate: each victim is marked DisruptionTarget, deleted and told why;
+ * lower-priority pods nominated to the same node lose their nomination (they may not fit any
+ * more). */
+static void preempt(scheduler_t *s, const cJSON *pod, const scheduler_result_t *r, time_t now_wall)
+{
+    const cJSON *v;
+    cJSON *disruption = scheduler_disruption_patch_json(pod, now_wall);
+    cJSON_ArrayForEach(v, r->victims)
+    {
+        const char *vns = sched_str(v, "metadata.namespace"),
+                   *vname = sched_str(v, "metadata.name");
+        if (!vname)
+            continue;
+        vns = vns ? vns : "default";
+        if (s->ops.patch_status)
+            s->ops.patch_status(s->ud, vns, vname, disruption);
+        if (s->ops.delete_pod)
+            s->ops.delete_pod(s->ud, vns, vname, sched_str(v, "metadata.uid"));
+        cJSON *event = scheduler_preempted_event_json(v, pod, r->nominated_node, now_wall);
+        if (s->ops.emit_event)
+            s->ops.emit_event(s->ud, vns, event);
+        cJSON_Delete(event);
+    }
+    cJSON_Delete(disruption);
+    int32_t prio = scheduler_pod_priority(s->snap, pod);
+    cJSON *clear = scheduler_nomination_patch_json(NULL);
+    for (size_t i = 0; i < s->snap->nnominated; i++) {
+        const sched_pod_t *p = s->snap->nominated[i];
+        if (strcmp(p->node, r->nominated_node) == 0 &&
+            scheduler_pod_priority(s->snap, p->obj) < prio && s->ops.patch_status)
+            s->ops.patch_status(s->ud, p->ns, p->name, clear);
+    }
+    cJSON_Delete(clear);
 }
 
 int scheduler_run_once(scheduler_t *s, int64_t now, time_t now_wall)
@@ -130,7 +172,9 @@ int scheduler_run_once(scheduler_t *s, int64_t now, time_t now_wall)
     scheduler_result_t r;
     scheduler_schedule(s->algo, s->snap, pod, &r);
     if (!r.scheduled) {
-        report_unschedulable(s, pod, ns, name, r.message, now_wall);
+        if (r.nominated_node)
+            preempt(s, pod, &r, now_wall);
+        report_unschedulable(s, pod, ns, name, &r, now_wall);
         scheduler_queue_done(s->queue, pod, SCHEDULER_ATTEMPT_UNSCHEDULABLE, now);
         scheduler_result_free(&r);
         return 1;

@@ -54,8 +54,13 @@ void scheduler_snapshot_remove_pod(scheduler_snapshot_t *s, const char *ns, cons
 /* Upstream's "assume": count pod on node_name before the binding is confirmed by a watch. */
 int scheduler_snapshot_assume(scheduler_snapshot_t *s, const cJSON *pod, const char *node_name,
                               util_error_t *err);
+/* Pending pods nominated to a node by preemption (status.nominatedNodeName): _set records or
+ * (for a pod without a nomination, bound or terminating) forgets it. */
+void scheduler_snapshot_set_nominated(scheduler_snapshot_t *s, const cJSON *pod);
+void scheduler_snapshot_remove_nominated(scheduler_snapshot_t *s, const char *ns, const char *name);
 /* Services (default spreading), PersistentVolumeClaims and PersistentVolumes (volume node
- * affinity), PriorityClasses (queue priority when spec.priority is absent). Keyed by kind,
+ * affinity), PriorityClasses (queue priority when spec.priority is absent),
+ * PodDisruptionBudgets (preemption victims). Keyed by kind,
  * namespace and name. */
 int scheduler_snapshot_set_object(scheduler_snapshot_t *s, const cJSON *obj, util_error_t *err);
 void scheduler_snapshot_remove_object(scheduler_snapshot_t *s, const char *kind, const char *ns,
@@ -73,6 +78,10 @@ typedef struct scheduler_result {
     char *node;    /* the chosen node (when scheduled) */
     char *message; /* upstream's FitError text (when not scheduled) */
     size_t feasible_nodes;
+    /* Preemption (when not scheduled): the node the pod is nominated to and the pods to delete
+     * there (copies, most important first); NULL when preemption found nothing. */
+    char *nominated_node;
+    cJSON *victims;
 } scheduler_result_t;
 
 typedef struct scheduler_algo scheduler_algo_t;
@@ -80,9 +89,11 @@ typedef struct scheduler_algo scheduler_algo_t;
 /* seed makes tie-breaking reproducible (tests, benchmarks). */
 scheduler_algo_t *scheduler_algo_new(uint64_t seed);
 scheduler_algo_t *scheduler_algo_free(scheduler_algo_t *a);
-/* Runs filters and scores for pod against the snapshot. Never fails for bad input: a pod that
- * cannot be placed gets scheduled = false and the message kubectl describe would show. */
-void scheduler_schedule(scheduler_algo_t *a, const scheduler_snapshot_t *s, const cJSON *pod,
+/* Runs filters and scores for pod against the snapshot, with the pods nominated to nodes
+ * counted there (those of the pod's priority or higher), then preemption when no node fits
+ * (the snapshot is changed during that what-if and restored). Never fails for bad input: a pod
+ * that cannot be placed gets scheduled = false and the message kubectl describe would show. */
+void scheduler_schedule(scheduler_algo_t *a, scheduler_snapshot_t *s, const cJSON *pod,
                         scheduler_result_t *ret);
 void scheduler_result_free(scheduler_result_t *r);
 
@@ -129,6 +140,14 @@ cJSON *scheduler_unschedulable_patch_json(const cJSON *pod, const char *message,
  * Scheduled "Successfully assigned <ns>/<name> to <node>". */
 cJSON *scheduler_event_json(const cJSON *pod, const char *node, const char *message,
                             time_t now_wall);
+/* Preemption: the Normal "Preempted" event on a victim ("Preempted by pod <uid> on node
+ * <node>"), the status patch marking a victim DisruptionTarget=True reason
+ * PreemptionByScheduler before it is deleted, and the status patch setting (node) or clearing
+ * (NULL) a pod's nominatedNodeName. */
+cJSON *scheduler_preempted_event_json(const cJSON *victim, const cJSON *preemptor, const char *node,
+                                      time_t now_wall);
+cJSON *scheduler_disruption_patch_json(const cJSON *preemptor, time_t now_wall);
+cJSON *scheduler_nomination_patch_json(const char *node);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Scheduling queue (upstream's PriorityQueue): activeQ ordered by priority then by the time
@@ -186,6 +205,8 @@ typedef struct scheduler_ops {
     int (*patch_status)(void *ud, const char *ns, const char *name, const cJSON *patch);
     /* POST an Event in ns. */
     int (*emit_event)(void *ud, const char *ns, const cJSON *event);
+    /* DELETE a preemption victim (uid as a precondition). */
+    int (*delete_pod)(void *ud, const char *ns, const char *name, const char *uid);
 } scheduler_ops_t;
 
 typedef struct scheduler scheduler_t;

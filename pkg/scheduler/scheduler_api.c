@@ -108,16 +108,14 @@ cJSON *scheduler_unschedulable_patch_json(const cJSON *pod, const char *message,
     return patch;
 }
 
-cJSON *scheduler_event_json(const cJSON *pod, const char *node, const char *message,
-                            time_t now_wall)
+/* A core/v1 Event from default-scheduler about pod. */
+static cJSON *event_json(const cJSON *pod, const char *type, const char *reason, const char *action,
+                         const char *message, time_t now_wall)
 {
     char ts[32];
     const char *ns = sched_str(pod, "metadata.namespace"), *name = sched_str(pod, "metadata.name");
     ns = ns ? ns : "default";
     rfc3339(now_wall, ts, sizeof(ts));
-    char *assigned =
-        node ? util_strdup_printf("Successfully assigned %s/%s to %s", ns, name ? name : "", node)
-             : NULL;
     /* the shared builder (pkg/client) names it <pod>.<hex nanoseconds>, as upstream */
     client_event_spec_t s = {
         .obj = {.kind = "Pod",
@@ -126,15 +124,69 @@ cJSON *scheduler_event_json(const cJSON *pod, const char *node, const char *mess
                 .name = name ? name : "",
                 .uid = sched_str(pod, "metadata.uid"),
                 .resource_version = sched_str(pod, "metadata.resourceVersion")},
-        .type = node ? "Normal" : "Warning",
-        .reason = node ? "Scheduled" : "FailedScheduling",
-        .message = node ? assigned : message,
+        .type = type,
+        .reason = reason,
+        .message = message ? message : "",
         .component = "default-scheduler",
         .reporting_instance = "default-scheduler",
-        .action = "Scheduling",
+        .action = action,
         .first_timestamp = ts,
         .last_timestamp = ts};
     cJSON *e = client_event_build(&s);
-    free(assigned);
     return e;
+}
+
+cJSON *scheduler_event_json(const cJSON *pod, const char *node, const char *message,
+                            time_t now_wall)
+{
+    if (!node)
+        return event_json(pod, "Warning", "FailedScheduling", "Scheduling", message, now_wall);
+    const char *ns = sched_str(pod, "metadata.namespace"), *name = sched_str(pod, "metadata.name");
+    char *msg = util_strdup_printf("Successfully assigned %s/%s to %s", ns ? ns : "default",
+                                   name ? name : "", node);
+    cJSON *e = event_json(pod, "Normal", "Scheduled", "Binding", msg, now_wall);
+    free(msg);
+    return e;
+}
+
+cJSON *scheduler_preempted_event_json(const cJSON *victim, const cJSON *preemptor, const char *node,
+                                      time_t now_wall)
+{
+    const char *uid = sched_str(preemptor, "metadata.uid");
+    char *msg = util_strdup_printf("Preempted by pod %s on node %s", uid ? uid : "", node);
+    cJSON *e = event_json(victim, "Normal", "Preempted", "Preempting", msg, now_wall);
+    free(msg);
+    return e;
+}
+
+cJSON *scheduler_disruption_patch_json(const cJSON *preemptor, time_t now_wall)
+{
+    char ts[32];
+    rfc3339(now_wall, ts, sizeof(ts));
+    const char *sched = sched_str(preemptor, "spec.schedulerName");
+    char *msg = util_strdup_printf("%s: preempting to accommodate a higher priority pod",
+                                   sched && *sched ? sched : "default-scheduler");
+    cJSON *patch = cJSON_CreateObject();
+    cJSON *conds = cJSON_AddArrayToObject(cJSON_AddObjectToObject(patch, "status"), "conditions");
+    cJSON *cond = cJSON_CreateObject();
+    cJSON_AddStringToObject(cond, "type", "DisruptionTarget");
+    cJSON_AddStringToObject(cond, "status", "True");
+    cJSON_AddNullToObject(cond, "lastProbeTime");
+    cJSON_AddStringToObject(cond, "lastTransitionTime", ts);
+    cJSON_AddStringToObject(cond, "reason", "PreemptionByScheduler");
+    cJSON_AddStringToObject(cond, "message", msg);
+    cJSON_AddItemToArray(conds, cond);
+    free(msg);
+    return patch;
+}
+
+cJSON *scheduler_nomination_patch_json(const char *node)
+{
+    cJSON *patch = cJSON_CreateObject();
+    cJSON *status = cJSON_AddObjectToObject(patch, "status");
+    if (node)
+        cJSON_AddStringToObject(status, "nominatedNodeName", node);
+    else
+        cJSON_AddNullToObject(status, "nominatedNodeName");
+    return patch;
 }

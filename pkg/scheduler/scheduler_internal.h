@@ -30,7 +30,9 @@ struct scheduler_snapshot {
     size_t nnodes, cap;
     sched_pod_t **orphans; /* bound to nodes we do not know (yet) */
     size_t norphans, orphans_cap;
-    cJSON *objects; /* owned array: Services, PVCs, PVs, PriorityClasses */
+    cJSON *objects;          /* owned array: Services, PVCs, PVs, PriorityClasses, PDBs */
+    sched_pod_t **nominated; /* pending pods with status.nominatedNodeName (node = that node) */
+    size_t nnominated, nominated_cap;
 };
 
 /* Filter status codes, as upstream's framework.Code. */
@@ -50,6 +52,10 @@ typedef struct sched_status {
 
 void sched_status_add(sched_status_t *st, sched_code_t code, const char *reason);
 void sched_status_clear(sched_status_t *st);
+
+/* Adds p to n's pods and sums; _resum recomputes n's sums from its pods. */
+void sched_node_attach(sched_node_t *n, sched_pod_t *p);
+void sched_node_resum(sched_node_t *n);
 
 sched_node_t *sched_find_node(const scheduler_snapshot_t *s, const char *name);
 /* The snapshot's record of pod ns/name (bound or assumed), or NULL. */
@@ -88,5 +94,19 @@ void sched_filter_topology_spread(const sched_cycle_t *cy, const sched_node_t *n
 void sched_score(const scheduler_snapshot_t *s, const cJSON *pod, scheduler_score_plugin_t p,
                  const scheduler_resources_t *req, sched_node_t *const *nodes, size_t n,
                  int64_t *ret);
+
+/* Nominated pods (scheduler_preempt.c): those of pod's priority or higher, other than pod, are
+ * put on their nominated nodes while pod is filtered (upstream's
+ * RunFilterPluginsWithNominatedPods); _remove takes them off again and frees the array. */
+size_t sched_nominated_add(scheduler_snapshot_t *s, const cJSON *pod, sched_pod_t ***ret);
+void sched_nominated_remove(scheduler_snapshot_t *s, sched_pod_t **added, size_t n);
+
+/* Preemption (scheduler_preempt.c) after every node failed with statuses st: fills
+ * ret->nominated_node and ret->victims when deleting victims makes pod fit, else counts each
+ * node's preemption verdict with add(hist, reason); *ret_msg is set instead when pod may not
+ * preempt (upstream's "not eligible ..." texts). The snapshot is the same afterwards. */
+typedef void (*sched_hist_fn)(void *hist, const char *reason);
+void sched_preempt(scheduler_snapshot_t *s, const cJSON *pod, const sched_status_t *st,
+                   sched_hist_fn add, void *hist, scheduler_result_t *ret, const char **ret_msg);
 
 #endif

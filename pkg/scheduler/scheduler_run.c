@@ -15,8 +15,9 @@ static const client_resource_t RES_SERVICES = {"", "v1", "services", true};
 static const client_resource_t RES_PVCS = {"", "v1", "persistentvolumeclaims", true};
 static const client_resource_t RES_PVS = {"", "v1", "persistentvolumes", false};
 static const client_resource_t RES_PCS = {"scheduling.k8s.io", "v1", "priorityclasses", false};
+static const client_resource_t RES_PDBS = {"policy", "v1", "poddisruptionbudgets", true};
 
-enum { INF_NODES, INF_PODS, INF_SERVICES, INF_PVCS, INF_PVS, INF_PCS, INF_COUNT };
+enum { INF_NODES, INF_PODS, INF_SERVICES, INF_PVCS, INF_PVS, INF_PCS, INF_PDBS, INF_COUNT };
 
 typedef struct informer_ctx {
     struct scheduler_runner *r;
@@ -182,6 +183,22 @@ static int op_emit_event(void *ud, const char *ns, const cJSON *event)
     return rc;
 }
 
+static int op_delete_pod(void *ud, const char *ns, const char *name, const char *uid)
+{
+    scheduler_runner_t *r = ud;
+    util_buf_t path = {0};
+    client_path(&path, &CLIENT_RES_PODS, ns, name, NULL);
+    cJSON *opts = cJSON_CreateObject();
+    cJSON_AddStringToObject(opts, "kind", "DeleteOptions");
+    cJSON_AddStringToObject(opts, "apiVersion", "v1");
+    if (uid)
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(opts, "preconditions"), "uid", uid);
+    int rc = post(r, "DELETE", path.data, "application/json", opts, ignore_answer);
+    cJSON_Delete(opts);
+    util_buf_free(&path);
+    return rc;
+}
+
 /* ---- lifetime ------------------------------------------------------------------------------- */
 
 int scheduler_runner_start(uv_loop_t *loop, const struct client_config *api,
@@ -199,14 +216,15 @@ int scheduler_runner_start(uv_loop_t *loop, const struct client_config *api,
         free(r);
         return rc;
     }
-    static const scheduler_ops_t ops = {op_bind, op_patch_status, op_emit_event};
+    static const scheduler_ops_t ops = {op_bind, op_patch_status, op_emit_event, op_delete_pod};
     r->sched = scheduler_new(&ops, r, (uint64_t)time(NULL));
     uv_timer_init(loop, &r->pump);
     uv_timer_init(loop, &r->wakeup);
     r->pump.data = r->wakeup.data = r;
     static const client_informer_handlers_t h = {on_add, on_update, on_delete, on_synced};
     const client_resource_t *res[INF_COUNT] = {&CLIENT_RES_NODES, &CLIENT_RES_PODS, &RES_SERVICES,
-                                               &RES_PVCS,         &RES_PVS,         &RES_PCS};
+                                               &RES_PVCS,         &RES_PVS,         &RES_PCS,
+                                               &RES_PDBS};
     for (int i = 0; i < INF_COUNT && rc == 0; i++) {
         r->ctx[i] = (informer_ctx_t){r, i};
         client_informer_opts_t io = {.resource = res[i]};
@@ -217,7 +235,8 @@ int scheduler_runner_start(uv_loop_t *loop, const struct client_config *api,
         return rc;
     }
     util_log_info(
-        "scheduler: started (informers on nodes, pods, services, PVCs, PVs, PriorityClasses)");
+        "scheduler: started (informers on nodes, pods, services, PVCs, PVs, PriorityClasses, "
+        "PodDisruptionBudgets)");
     *ret = r;
     return 0;
 }

@@ -33,6 +33,8 @@ void scheduler_result_free(scheduler_result_t *r)
 {
     free(r->node);
     free(r->message);
+    free(r->nominated_node);
+    cJSON_Delete(r->victims);
     memset(r, 0, sizeof(*r));
 }
 
@@ -83,47 +85,51 @@ static void hist_render(histogram_t *h, util_buf_t *b)
     memset(h, 0, sizeof(*h));
 }
 
-/* The message: "0/N nodes are available: <filter reasons>. preemption: 0/N nodes are
- * available: <per-node preemption verdicts>." We never preempt; a node whose failure
- * preemption could resolve gets upstream's verdict for a node without lower-priority victims.
- * prefilter: a PreFilter failure (applies to every node), or NULL. */
-static char *fit_error(const cJSON *pod, size_t nnodes, const sched_status_t *statuses,
-                       const sched_status_t *prefilter)
+static void hist_add_one(void *h, const char *reason)
+{
+    hist_add(h, reason, 1);
+}
+
+static void hist_drop(histogram_t *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        free(h->reason[i]);
+    free(h->reason);
+    free(h->count);
+    memset(h, 0, sizeof(*h));
+}
+
+/* The message: "0/N nodes are available: <filter reasons>." then, unless preemption nominated
+ * a node, " preemption: " and either why the pod may not preempt or "0/N nodes are available:
+ * <per-node preemption verdicts>." prefilter: a PreFilter failure (applies to every node), or
+ * NULL. */
+static char *fit_error(size_t nnodes, const sched_status_t *statuses,
+                       const sched_status_t *prefilter, histogram_t *pre, bool nominated,
+                       const char *not_eligible)
 {
     util_buf_t b = {0};
-    histogram_t h = {0}, pre = {0};
+    histogram_t h = {0};
     util_buf_printf(&b, "0/%zu nodes are available:", nnodes);
     if (prefilter) {
         util_buf_printf(&b, " %s.", prefilter->reasons[0]);
-        hist_add(&pre, "Preemption is not helpful for scheduling", nnodes);
     } else if (statuses) {
-        for (size_t i = 0; i < nnodes; i++) {
+        for (size_t i = 0; i < nnodes; i++)
             for (size_t j = 0; j < statuses[i].nreasons; j++)
                 hist_add(&h, statuses[i].reasons[j], 1);
-            hist_add(&pre,
-                     statuses[i].code == SCHED_UNRESOLVABLE
-                         ? "Preemption is not helpful for scheduling"
-                         : "No preemption victims found for incoming pod",
-                     1);
-        }
         if (h.n) {
             util_buf_puts(&b, " ");
             hist_render(&h, &b);
             util_buf_puts(&b, ".");
         }
     }
-    const char *policy = sched_str(pod, "spec.preemptionPolicy");
-    if (policy && strcmp(policy, "Never") == 0) {
-        util_buf_puts(&b, " preemption: not eligible due to preemptionPolicy=Never.");
-        for (size_t i = 0; i < pre.n; i++)
-            free(pre.reason[i]);
-        free(pre.reason);
-        free(pre.count);
-    } else {
+    if (not_eligible) {
+        util_buf_printf(&b, " preemption: %s", not_eligible);
+    } else if (!nominated) {
         util_buf_printf(&b, " preemption: 0/%zu nodes are available: ", nnodes);
-        hist_render(&pre, &b);
+        hist_render(pre, &b);
         util_buf_puts(&b, ".");
     }
+    hist_drop(pre);
     return util_buf_steal(&b);
 }
 
@@ -162,7 +168,17 @@ static size_t select_host(scheduler_algo_t *a, const int64_t *total, size_t n)
     return best;
 }
 
-void scheduler_schedule(scheduler_algo_t *a, const scheduler_snapshot_t *s, const cJSON *pod,
+/* No node fits: preemption, then the message. */
+static void unschedulable(scheduler_snapshot_t *s, const cJSON *pod, const sched_status_t *st,
+                          scheduler_result_t *ret)
+{
+    histogram_t pre = {0};
+    const char *not_eligible = NULL;
+    sched_preempt(s, pod, st, hist_add_one, &pre, ret, &not_eligible);
+    ret->message = fit_error(s->nnodes, st, NULL, &pre, ret->nominated_node != NULL, not_eligible);
+}
+
+void scheduler_schedule(scheduler_algo_t *a, scheduler_snapshot_t *s, const cJSON *pod,
                         scheduler_result_t *ret)
 {
     memset(ret, 0, sizeof(*ret));
@@ -173,10 +189,18 @@ void scheduler_schedule(scheduler_algo_t *a, const scheduler_snapshot_t *s, cons
     sched_status_t pre = {0};
     sched_prefilter(s, pod, &pre);
     if (pre.code) {
-        ret->message = fit_error(pod, s->nnodes, NULL, &pre);
+        histogram_t h = {0};
+        const char *policy = sched_str(pod, "spec.preemptionPolicy");
+        bool never = policy && strcmp(policy, "Never") == 0;
+        if (!never)
+            hist_add(&h, "Preemption is not helpful for scheduling", s->nnodes);
+        ret->message = fit_error(s->nnodes, NULL, &pre, &h, false,
+                                 never ? "not eligible due to preemptionPolicy=Never." : NULL);
         sched_status_clear(&pre);
         return;
     }
+    sched_pod_t **nominated;
+    size_t nnom = sched_nominated_add(s, pod, &nominated);
     sched_status_t *st = util_xcalloc(s->nnodes, sizeof(*st));
     sched_node_t **cand = util_xcalloc(s->nnodes, sizeof(*cand));
     size_t n = 0;
@@ -189,7 +213,7 @@ void scheduler_schedule(scheduler_algo_t *a, const scheduler_snapshot_t *s, cons
     sched_cycle_free(cy);
     ret->feasible_nodes = n;
     if (n == 0) {
-        ret->message = fit_error(pod, s->nnodes, st, NULL);
+        unschedulable(s, pod, st, ret);
     } else if (n == 1) { /* upstream skips scoring for a single feasible node */
         ret->scheduled = true;
         ret->node = util_xstrdup(cand[0]->name);
@@ -200,6 +224,7 @@ void scheduler_schedule(scheduler_algo_t *a, const scheduler_snapshot_t *s, cons
         ret->node = util_xstrdup(cand[select_host(a, total, n)]->name);
         free(total);
     }
+    sched_nominated_remove(s, nominated, nnom);
     for (size_t i = 0; i < s->nnodes; i++)
         sched_status_clear(&st[i]);
     free(st);

@@ -195,6 +195,9 @@ scheduler_snapshot_t *scheduler_snapshot_free(scheduler_snapshot_t *s)
         node_free(s->nodes[i]);
     for (size_t i = 0; i < s->norphans; i++)
         pod_free(s->orphans[i]);
+    for (size_t i = 0; i < s->nnominated; i++)
+        pod_free(s->nominated[i]);
+    free(s->nominated);
     free(s->nodes);
     free(s->orphans);
     cJSON_Delete(s->objects);
@@ -224,7 +227,7 @@ bool scheduler_snapshot_node_requested(const scheduler_snapshot_t *s, const char
     return n != NULL;
 }
 
-static void node_attach(sched_node_t *n, sched_pod_t *p)
+void sched_node_attach(sched_node_t *n, sched_pod_t *p)
 {
     if (n->npods == n->cap) {
         n->cap = n->cap ? n->cap * 2 : 8;
@@ -248,7 +251,7 @@ static void orphan_push(scheduler_snapshot_t *s, sched_pod_t *p)
 }
 
 /* Recomputes a node's sums from its pods (after a removal). */
-static void node_resum(sched_node_t *n)
+void sched_node_resum(sched_node_t *n)
 {
     memset(&n->requested, 0, sizeof(n->requested));
     memset(&n->nonzero_requested, 0, sizeof(n->nonzero_requested));
@@ -256,7 +259,7 @@ static void node_resum(sched_node_t *n)
     size_t np = n->npods;
     n->npods = 0;
     for (size_t i = 0; i < np; i++)
-        node_attach(n, n->pods[i]);
+        sched_node_attach(n, n->pods[i]);
 }
 
 /* Upstream's kubelet registers nodes with node.kubernetes.io/not-ready:NoSchedule and the node
@@ -318,7 +321,7 @@ int scheduler_snapshot_set_node(scheduler_snapshot_t *s, const cJSON *node, util
     /* Pods that arrived before their node. */
     for (size_t i = 0; i < s->norphans;) {
         if (strcmp(s->orphans[i]->node, name) == 0) {
-            node_attach(n, s->orphans[i]);
+            sched_node_attach(n, s->orphans[i]);
             s->orphans[i] = s->orphans[--s->norphans];
         } else {
             i++;
@@ -367,7 +370,7 @@ static bool pod_remove(scheduler_snapshot_t *s, const char *ns, const char *name
             if (strcmp(p->ns, ns) == 0 && strcmp(p->name, name) == 0) {
                 n->pods[j] = n->pods[--n->npods];
                 pod_free(p);
-                node_resum(n);
+                sched_node_resum(n);
                 return true;
             }
         }
@@ -388,16 +391,10 @@ void scheduler_snapshot_remove_pod(scheduler_snapshot_t *s, const char *ns, cons
     pod_remove(s, ns, name);
 }
 
-int scheduler_snapshot_assume(scheduler_snapshot_t *s, const cJSON *pod, const char *node_name,
-                              util_error_t *err)
+/* A pod record for node_name (the pod is copied; its anti-affinity parsed once). */
+static sched_pod_t *pod_record(const cJSON *pod, const char *ns, const char *name,
+                               const char *node_name)
 {
-    const char *name = sched_str(pod, "metadata.name");
-    const char *ns = sched_str(pod, "metadata.namespace");
-    if (!name || !node_name || !*node_name)
-        return util_error_make(err, EINVAL, "pod without metadata.name or node");
-    if (!ns)
-        ns = "default";
-    pod_remove(s, ns, name);
     sched_pod_t *p = util_xcalloc(1, sizeof(*p));
     p->ns = util_xstrdup(ns);
     p->name = util_xstrdup(name);
@@ -422,12 +419,58 @@ int scheduler_snapshot_assume(scheduler_snapshot_t *s, const cJSON *pod, const c
             p->anti_sel[p->nanti_sel++] = ls;
         }
     }
+    return p;
+}
+
+int scheduler_snapshot_assume(scheduler_snapshot_t *s, const cJSON *pod, const char *node_name,
+                              util_error_t *err)
+{
+    const char *name = sched_str(pod, "metadata.name");
+    const char *ns = sched_str(pod, "metadata.namespace");
+    if (!name || !node_name || !*node_name)
+        return util_error_make(err, EINVAL, "pod without metadata.name or node");
+    if (!ns)
+        ns = "default";
+    pod_remove(s, ns, name);
+    scheduler_snapshot_remove_nominated(s, ns, name);
+    sched_pod_t *p = pod_record(pod, ns, name, node_name);
     sched_node_t *n = sched_find_node(s, node_name);
     if (n)
-        node_attach(n, p);
+        sched_node_attach(n, p);
     else
         orphan_push(s, p);
     return 0;
+}
+
+void scheduler_snapshot_remove_nominated(scheduler_snapshot_t *s, const char *ns, const char *name)
+{
+    for (size_t i = 0; i < s->nnominated; i++) {
+        sched_pod_t *p = s->nominated[i];
+        if (strcmp(p->ns, ns ? ns : "default") == 0 && strcmp(p->name, name) == 0) {
+            pod_free(p);
+            s->nominated[i] = s->nominated[--s->nnominated];
+            return;
+        }
+    }
+}
+
+void scheduler_snapshot_set_nominated(scheduler_snapshot_t *s, const cJSON *pod)
+{
+    const char *name = sched_str(pod, "metadata.name");
+    const char *ns = sched_str(pod, "metadata.namespace");
+    if (!name)
+        return;
+    ns = ns ? ns : "default";
+    scheduler_snapshot_remove_nominated(s, ns, name);
+    const char *node = sched_str(pod, "spec.nodeName");
+    const char *nom = sched_str(pod, "status.nominatedNodeName");
+    if ((node && *node) || !nom || !*nom || sched_get(pod, "metadata.deletionTimestamp"))
+        return;
+    if (s->nnominated == s->nominated_cap) {
+        s->nominated_cap = s->nominated_cap ? s->nominated_cap * 2 : 8;
+        s->nominated = util_xrealloc(s->nominated, s->nominated_cap * sizeof(*s->nominated));
+    }
+    s->nominated[s->nnominated++] = pod_record(pod, ns, name, nom);
 }
 
 int scheduler_snapshot_set_pod(scheduler_snapshot_t *s, const cJSON *pod, util_error_t *err)
@@ -486,7 +529,7 @@ void scheduler_snapshot_remove_object(scheduler_snapshot_t *s, const char *kind,
 int scheduler_snapshot_set_object(scheduler_snapshot_t *s, const cJSON *obj, util_error_t *err)
 {
     static const char *const kinds[] = {"Service", "PersistentVolumeClaim", "PersistentVolume",
-                                        "PriorityClass"};
+                                        "PriorityClass", "PodDisruptionBudget"};
     const char *kind = sched_str(obj, "kind"), *name = sched_str(obj, "metadata.name");
     bool known = false;
     for (size_t i = 0; kind && i < UTIL_ARRAY_SIZE(kinds); i++)

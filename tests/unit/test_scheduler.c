@@ -1122,7 +1122,9 @@ static void test_pod_is_ours(void **state)
 }
 
 typedef struct fake_api {
-    int binds, patches, events;
+    int binds, patches, events, deletes;
+    char deleted[256];
+    char nominated[64];
     int fail_binds;
     char last_node[64];
     char last_message[512];
@@ -1148,10 +1150,15 @@ static int fake_patch(void *ud, const char *ns, const char *name, const cJSON *p
     fake_api_t *f = ud;
     (void)ns;
     (void)name;
-    const cJSON *c = cJSON_GetArrayItem(
-        cJSON_GetObjectItem(cJSON_GetObjectItem(patch, "status"), "conditions"), 0);
-    snprintf(f->last_message, sizeof(f->last_message), "%s",
-             cJSON_GetObjectItem(c, "message")->valuestring);
+    const cJSON *status = cJSON_GetObjectItem(patch, "status");
+    const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(status, "conditions"), 0);
+    const cJSON *nom = cJSON_GetObjectItem(status, "nominatedNodeName");
+    if (cJSON_IsString(nom))
+        snprintf(f->nominated, sizeof(f->nominated), "%s", nom->valuestring);
+    if (c)
+        snprintf(f->last_message, sizeof(f->last_message), "%s: %s",
+                 cJSON_GetObjectItem(c, "type")->valuestring,
+                 cJSON_GetObjectItem(c, "message")->valuestring);
     f->patches++;
     return 0;
 }
@@ -1164,24 +1171,34 @@ static int fake_event(void *ud, const char *ns, const cJSON *event)
     return 0;
 }
 
+static int fake_delete(void *ud, const char *ns, const char *name, const char *uid)
+{
+    fake_api_t *f = ud;
+    size_t len = strlen(f->deleted);
+    snprintf(f->deleted + len, sizeof(f->deleted) - len, "%s%s/%s(%s)", len ? " " : "", ns, name,
+             uid ? uid : "");
+    f->deletes++;
+    return 0;
+}
+
 static void test_driver_end_to_end(void **state)
 {
     (void)state;
     fake_api_t f = {0};
-    scheduler_ops_t ops = {fake_bind, fake_patch, fake_event};
+    scheduler_ops_t ops = {fake_bind, fake_patch, fake_event, fake_delete};
     scheduler_t *s = scheduler_new(&ops, &f, 1);
     cJSON *pod = pod_json("p", "3", "", "", "");
     scheduler_on_pod(s, pod, false, 0);
     assert_int_equal(scheduler_run_once(s, 0, 0), 1);
     assert_int_equal(f.patches, 1);
-    assert_string_equal(f.last_message, "no nodes available to schedule pods");
+    assert_string_equal(f.last_message, "PodScheduled: no nodes available to schedule pods");
     cJSON *n = node_json("n1", "2", "4Gi", "", "");
     scheduler_on_node(s, n, false, 10); /* too small, but an event: retried after back-off */
     assert_int_equal(scheduler_run_once(s, 10, 0), 0);
     assert_int_equal(scheduler_run_once(s, 1000, 0), 1);
-    assert_string_equal(f.last_message, "0/1 nodes are available: 1 Insufficient cpu. preemption: "
-                                        "0/1 nodes are available: 1 Preemption is not helpful "
-                                        "for scheduling.");
+    assert_string_equal(f.last_message,
+                        "PodScheduled: 0/1 nodes are available: 1 Insufficient cpu. preemption: "
+                        "0/1 nodes are available: 1 Preemption is not helpful for scheduling.");
     cJSON *big = node_json("n2", "4", "8Gi", "", "");
     scheduler_on_node(s, big, false, 1500);
     f.fail_binds = 1; /* the binding fails once: back off and retry */
@@ -1221,6 +1238,203 @@ static void test_driver_end_to_end(void **state)
     scheduler_free(s);
 }
 
+/* ---- preemption --------------------------------------------------------------------------------
+ */
+
+static char *victim_names(const scheduler_result_t *r)
+{
+    util_buf_t b = {0};
+    const cJSON *v;
+    cJSON_ArrayForEach(v, r->victims)
+    {
+        util_buf_printf(
+            &b, "%s%s", b.len ? "," : "",
+            cJSON_GetObjectItem(cJSON_GetObjectItem(v, "metadata"), "name")->valuestring);
+    }
+    return b.data ? util_buf_steal(&b) : strdup("");
+}
+
+/* Runs a cycle for pod that must preempt: returns "node:victim,victim". */
+static char *preempt_plan(scheduler_snapshot_t *s, const cJSON *pod)
+{
+    scheduler_algo_t *a = scheduler_algo_new(1);
+    scheduler_result_t r;
+    scheduler_schedule(a, s, pod, &r);
+    assert_false(r.scheduled);
+    if (!r.nominated_node)
+        fail_msg("no nomination: %s", r.message);
+    char *v = victim_names(&r);
+    char *out = util_strdup_printf("%s:%s", r.nominated_node, v);
+    free(v);
+    scheduler_result_free(&r);
+    scheduler_algo_free(a);
+    return out;
+}
+
+static void test_preemption_victims_and_node_choice(void **state)
+{
+    (void)state;
+    scheduler_snapshot_t *s = scheduler_snapshot_new();
+    add_node(s, "n1", "2", "4Gi", "", "");
+    add_node(s, "n2", "2", "4Gi", "", "");
+    /* n1: two priority-1 pods (a started first); n2: one priority-5 pod using all of it */
+    add_pod(s, "a", "n1", "1", "", "'priority':1", "");
+    add_pod(s, "b", "n1", "1", "", "'priority':1", "");
+    add_pod(s, "c", "n2", "2", "", "'priority':5", "");
+    cJSON *st = J("{'startTime':'2026-01-01T00:00:00Z'}");
+    cJSON *pa = pod_json("a", "1", "", "'priority':1,'nodeName':'n1'", "");
+    cJSON_AddItemToObject(pa, "status", st);
+    assert_int_equal(scheduler_snapshot_set_pod(s, pa, NULL), 0);
+    cJSON *pb = pod_json("b", "1", "", "'priority':1,'nodeName':'n1'", "");
+    cJSON_AddItemToObject(pb, "status", J("{'startTime':'2026-01-02T00:00:00Z'}"));
+    assert_int_equal(scheduler_snapshot_set_pod(s, pb, NULL), 0);
+    /* one cpu at priority 10: n1 (highest victim priority 1 < 5), and only b, the newer one */
+    cJSON *pod = pod_json("p", "1", "", "'priority':10", "");
+    char *plan = preempt_plan(s, pod);
+    assert_string_equal(plan, "n1:b");
+    free(plan);
+    /* the snapshot is as before: both pods still count on n1 */
+    scheduler_resources_t r;
+    assert_true(scheduler_snapshot_node_requested(s, "n1", &r));
+    assert_int_equal(r.milli_cpu, 2000);
+    assert_int_equal(r.pods, 2);
+    /* two cpus: n1 needs both victims (sum 2) against n2's one of priority 5: still n1 */
+    cJSON *big = pod_json("q", "2", "", "'priority':10", "");
+    plan = preempt_plan(s, big);
+    assert_true(strcmp(plan, "n1:a,b") == 0);
+    free(plan);
+    /* a pod of priority 3 cannot touch c: n1 again */
+    cJSON *mid = pod_json("m", "2", "", "'priority':3", "");
+    plan = preempt_plan(s, mid);
+    assert_string_equal(plan, "n1:a,b");
+    free(plan);
+    /* priority 1 finds no lower-priority pods anywhere */
+    cJSON *low = pod_json("l", "1", "", "'priority':1", "");
+    char *m = schedule_message(s, low);
+    assert_string_equal(m, "0/2 nodes are available: 2 Insufficient cpu. preemption: 0/2 nodes are "
+                           "available: 2 No preemption victims found for incoming pod.");
+    free(m);
+    /* preemptionPolicy Never */
+    cJSON *never = pod_json("nv", "1", "", "'priority':10,'preemptionPolicy':'Never'", "");
+    m = schedule_message(s, never);
+    assert_string_equal(m, "0/2 nodes are available: 2 Insufficient cpu. preemption: not eligible "
+                           "due to preemptionPolicy=Never.");
+    free(m);
+    cJSON *things[] = {pa, pb, pod, big, mid, low, never};
+    for (size_t i = 0; i < UTIL_ARRAY_SIZE(things); i++)
+        cJSON_Delete(things[i]);
+    scheduler_snapshot_free(s);
+}
+
+static void test_preemption_respects_budgets(void **state)
+{
+    (void)state;
+    scheduler_snapshot_t *s = scheduler_snapshot_new();
+    add_node(s, "n1", "1", "4Gi", "", "");
+    add_node(s, "n2", "1", "4Gi", "", "");
+    add_pod(s, "guarded", "n1", "1", "", "'priority':0", "'labels':{'app':'db'}");
+    add_pod(s, "free", "n2", "1", "", "'priority':0", "'labels':{'app':'web'}");
+    cJSON *pdb = J("{'kind':'PodDisruptionBudget','metadata':{'name':'db','namespace':'default'},"
+                   "'spec':{'selector':{'matchLabels':{'app':'db'}}},"
+                   "'status':{'disruptionsAllowed':0}}");
+    assert_int_equal(scheduler_snapshot_set_object(s, pdb, NULL), 0);
+    cJSON *pod = pod_json("p", "1", "", "'priority':10", "");
+    char *plan = preempt_plan(s, pod);
+    assert_string_equal(plan, "n2:free"); /* n1 would violate the budget */
+    free(plan);
+    /* with the budget allowing one disruption, both are equal: either node, one victim */
+    scheduler_snapshot_remove_object(s, "PodDisruptionBudget", "default", "db");
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(pdb, "status"), "disruptionsAllowed",
+                              cJSON_CreateNumber(1));
+    assert_int_equal(scheduler_snapshot_set_object(s, pdb, NULL), 0);
+    plan = preempt_plan(s, pod);
+    assert_true(strcmp(plan, "n1:guarded") == 0 || strcmp(plan, "n2:free") == 0);
+    free(plan);
+    cJSON_Delete(pdb);
+    cJSON_Delete(pod);
+    scheduler_snapshot_free(s);
+}
+
+static void test_preemption_nominated_pods(void **state)
+{
+    (void)state;
+    scheduler_snapshot_t *s = scheduler_snapshot_new();
+    add_node(s, "n1", "2", "4Gi", "", "");
+    /* p (priority 10) is nominated to n1 and waits there for its victims to go */
+    cJSON *p = pod_json("p", "2", "", "'priority':10", "");
+    cJSON_AddItemToObject(p, "status", J("{'nominatedNodeName':'n1'}"));
+    scheduler_snapshot_set_nominated(s, p);
+    /* a lower-priority pod may not take the room it waits for */
+    cJSON *low = pod_json("low", "1", "", "'priority':0", "");
+    char *m = schedule_message(s, low);
+    assert_string_equal(m, "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are "
+                           "available: 1 No preemption victims found for incoming pod.");
+    free(m);
+    /* p itself, and a pod of higher priority, see the node free */
+    char *n = schedule_node(s, p, 1);
+    assert_string_equal(n, "n1");
+    free(n);
+    cJSON *high = pod_json("high", "2", "", "'priority':20", "");
+    n = schedule_node(s, high, 1);
+    assert_string_equal(n, "n1");
+    free(n);
+    /* once p is bound (assumed) its nomination goes */
+    assert_int_equal(scheduler_snapshot_assume(s, p, "n1", NULL), 0);
+    scheduler_snapshot_remove_pod(s, "default", "p");
+    n = schedule_node(s, low, 1);
+    assert_string_equal(n, "n1");
+    free(n);
+    /* a terminating victim on the nominated node: wait rather than preempt again */
+    add_pod(s, "v", "n1", "2", "", "'priority':0", "'deletionTimestamp':'2026-01-01T00:00:00Z'");
+    cJSON *v = pod_json("v", "2", "", "'priority':0,'nodeName':'n1'",
+                        "'deletionTimestamp':'2026-01-01T00:00:00Z'");
+    cJSON_AddItemToObject(v, "status",
+                          J("{'conditions':[{'type':'DisruptionTarget','status':'True',"
+                            "'reason':'PreemptionByScheduler'}]}"));
+    assert_int_equal(scheduler_snapshot_set_pod(s, v, NULL), 0);
+    m = schedule_message(s, p);
+    assert_string_equal(m, "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible "
+                           "due to a terminating pod on the nominated node.");
+    free(m);
+    cJSON *things[] = {p, low, high, v};
+    for (size_t i = 0; i < UTIL_ARRAY_SIZE(things); i++)
+        cJSON_Delete(things[i]);
+    scheduler_snapshot_free(s);
+}
+
+static void test_driver_preempts(void **state)
+{
+    (void)state;
+    fake_api_t f = {0};
+    scheduler_ops_t ops = {fake_bind, fake_patch, fake_event, fake_delete};
+    scheduler_t *s = scheduler_new(&ops, &f, 1);
+    cJSON *n = node_json("n1", "1", "4Gi", "", "");
+    scheduler_on_node(s, n, false, 0);
+    cJSON *victim = pod_json("v", "1", "", "'priority':0,'nodeName':'n1'", "");
+    scheduler_on_pod(s, victim, false, 0);
+    cJSON *pod = pod_json("p", "1", "", "'priority':100", "");
+    scheduler_on_pod(s, pod, false, 0);
+    assert_int_equal(scheduler_run_once(s, 0, 0), 1);
+    assert_int_equal(f.binds, 0);
+    assert_int_equal(f.deletes, 1);
+    assert_string_equal(f.deleted, "default/v(uid-v)");
+    /* the victim was marked first, then the preemptor's status got the nomination */
+    assert_int_equal(f.patches, 2);
+    assert_string_equal(f.nominated, "n1");
+    assert_string_equal(f.last_message, "PodScheduled: 0/1 nodes are available: 1 Insufficient "
+                                        "cpu.");
+    assert_int_equal(f.events, 2); /* Preempted on the victim, FailedScheduling on the pod */
+    /* the victim goes: the pod is bound to n1 */
+    scheduler_on_pod(s, victim, true, 100);
+    assert_int_equal(scheduler_run_once(s, 2000, 0), 1);
+    assert_int_equal(f.binds, 1);
+    assert_string_equal(f.last_node, "n1");
+    cJSON_Delete(n);
+    cJSON_Delete(victim);
+    cJSON_Delete(pod);
+    scheduler_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1252,6 +1466,10 @@ int main(void)
         cmocka_unit_test(test_binding_and_condition_json),
         cmocka_unit_test(test_pod_is_ours),
         cmocka_unit_test(test_driver_end_to_end),
+        cmocka_unit_test(test_preemption_victims_and_node_choice),
+        cmocka_unit_test(test_preemption_respects_budgets),
+        cmocka_unit_test(test_preemption_nominated_pods),
+        cmocka_unit_test(test_driver_preempts),
     };
     unit_filter_from_env();
     return cmocka_run_group_tests(tests, NULL, NULL);

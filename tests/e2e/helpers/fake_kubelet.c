@@ -13,6 +13,7 @@
  *   /portForward/NS/POD    each stream pair connects to 127.0.0.1:<port> on the host
  *   /containerLogs/NS/POD/C?follow=&tailLines=   DIR/NS_POD_C.log, chunked, follow polls
  *   /healthz               ok
+ *   /stats/summary         DIR/summary.json as application/json (404 without it)
  * The chosen port is written to the port file once listening. */
 #include "stream/stream.h"
 
@@ -674,6 +675,26 @@ static off_t tail_offset(int fd, long n)
     return off;
 }
 
+static void serve_summary(conn_t *c)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/summary.json", g.logs ? g.logs : ".");
+    char *data = NULL;
+    size_t len = 0;
+    if (util_read_file(path, 1u << 20, &data, &len, NULL) < 0)
+        respond(c, 404, "Not Found", "no summary\n");
+    util_buf_t b = {0};
+    util_buf_printf(&b,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                    "Connection: close\r\n\r\n",
+                    len);
+    util_buf_append(&b, data, len);
+    send_buf(c, &b);
+    util_buf_free(&b);
+    free(data);
+    finish(c);
+}
+
 static void serve_logs(conn_t *c, const char *ns, const char *pod, const char *container)
 {
     char path[4096];
@@ -748,6 +769,8 @@ static void serve(int fd)
     fprintf(stderr, "fake_kubelet: %s %s\n", c.method, c.target);
     if (!strcmp(path, "/healthz"))
         respond(&c, 200, "OK", "ok");
+    if (!strcmp(path, "/stats/summary"))
+        serve_summary(&c);
     if (!strcmp(kind, "exec") && ctr[0])
         serve_exec(&c, false);
     if (!strcmp(kind, "attach") && ctr[0])
