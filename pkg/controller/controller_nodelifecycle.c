@@ -201,7 +201,7 @@ static void evict(controller_manager_t *m, const cJSON *pod)
 {
     const cJSON *meta = ctrl_get(pod, "metadata");
     const char *ns = ctrl_str(meta, "namespace"), *name = ctrl_str(meta, "name");
-    util_log_info("node-lifecycle: evicting pod %s/%s (NoExecute taint not tolerated)", ns, name);
+    util_log_info("node-lifecycle: evicting pod %s/%s (a NoExecute taint it does not tolerate, or no longer)", ns, name);
     ctrl_event(m, pod, "Pod", "v1", "Normal", "TaintManagerEviction", "taint-eviction-controller",
                "Marking for deletion Pod %s/%s", ns, name);
     char ts[32];
