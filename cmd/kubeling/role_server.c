@@ -183,7 +183,7 @@ static int start_controllers(server_t *s, const char *data_dir, util_error_t *er
     if (r == 0 && opt_node_monitor_grace &&
         controller_parse_duration_ms(opt_node_monitor_grace, &grace) < 0)
         r = util_error_make(err, EINVAL, "--node-monitor-grace-period: bad duration \"%s\"",
-                           opt_node_monitor_grace);
+                            opt_node_monitor_grace);
     if (r == 0)
         controller_manager_set_node_monitor_grace(s->controllers, grace);
     client_config_free(&api);

@@ -314,8 +314,7 @@ static cJSON *new_slice(const cJSON *svc)
 }
 
 static void apply_item(controller_manager_t *m, const char *key, const cJSON *svc,
-                       const cJSON *const *pods, size_t npods, const cJSON *it,
-                       const cJSON *cur)
+                       const cJSON *const *pods, size_t npods, const cJSON *it, const cJSON *cur)
 {
     const char *op = ctrl_str(it, "op"), *ns = ctrl_str(ctrl_get(svc, "metadata"), "namespace");
     const char *name = ctrl_str(it, "name");
@@ -333,8 +332,8 @@ static void apply_item(controller_manager_t *m, const char *key, const cJSON *sv
     bool ports_same = same(want_ports, cur_ports) ||
                       (cJSON_GetArraySize(want_ports) == 0 && cJSON_GetArraySize(cur_ports) == 0);
     const cJSON *eps = ctrl_get(it, "endpoints"), *cur_eps = ctrl_get(cur, "endpoints");
-    bool eps_same = same(eps, cur_eps) ||
-                    (cJSON_GetArraySize(eps) == 0 && cJSON_GetArraySize(cur_eps) == 0);
+    bool eps_same =
+        same(eps, cur_eps) || (cJSON_GetArraySize(eps) == 0 && cJSON_GetArraySize(cur_eps) == 0);
     if (cur && ports_same && eps_same && same(labels, ctrl_get(cmeta, "labels"))) {
         cJSON_Delete(want_ports);
         cJSON_Delete(labels);

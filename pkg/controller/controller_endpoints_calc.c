@@ -502,7 +502,7 @@ static void plan_group(cJSON *plan, const cJSON *group, const cJSON *const *slic
             cJSON_AddItemReferenceToArray(mine, home);
         }
         cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(home, "endpoints"),
-                                 cJSON_Duplicate(ep, true));
+                             cJSON_Duplicate(ep, true));
     }
     cJSON_Delete(rest);
     cJSON_Delete(mine);
@@ -519,8 +519,7 @@ cJSON *controller_slice_plan(const cJSON *groups, const cJSON *const *slices, si
     cJSON *plan = cJSON_CreateArray();
     bool *used = util_xcalloc(n ? n : 1, sizeof(bool));
     const cJSON *g;
-    cJSON_ArrayForEach(g, groups)
-    plan_group(plan, g, slices, used, n);
+    cJSON_ArrayForEach(g, groups) plan_group(plan, g, slices, used, n);
     for (size_t i = 0; i < n; i++) {
         if (!used[i]) {
             cJSON *it = plan_item(plan, "delete", jstr(jget(slices[i], "metadata"), "name"), NULL);

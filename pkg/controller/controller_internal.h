@@ -37,9 +37,9 @@ struct controller_manager {
     int closing;
     bool stopped;
     unsigned event_seq;
-    struct ctrl_ep *ep;        /* Endpoints/EndpointSlice controllers, while leading */
-    struct ctrl_nl *nl;        /* node lifecycle controller, while leading */
-    uint64_t node_grace_ms;    /* --node-monitor-grace-period */
+    struct ctrl_ep *ep;     /* Endpoints/EndpointSlice controllers, while leading */
+    struct ctrl_nl *nl;     /* node lifecycle controller, while leading */
+    uint64_t node_grace_ms; /* --node-monitor-grace-period */
 };
 
 uint64_t ctrl_now(const controller_manager_t *m);

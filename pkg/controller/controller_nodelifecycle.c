@@ -100,9 +100,8 @@ static void mark_not_ready(controller_manager_t *m, const cJSON *pod)
     cJSON_AddStringToObject(cond, "type", "Ready");
     cJSON_AddStringToObject(cond, "status", "False");
     cJSON_AddStringToObject(cond, "lastTransitionTime", ts);
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(cJSON_AddObjectToObject(patch, "status"),
-                                                "conditions"),
-                         cond);
+    cJSON_AddItemToArray(
+        cJSON_AddArrayToObject(cJSON_AddObjectToObject(patch, "status"), "conditions"), cond);
     const char *ns = ctrl_str(meta, "namespace"), *name = ctrl_str(meta, "name");
     ctrl_pending_t *p = ctrl_pending_new(m, NULL, NULL, NULL);
     ctrl_pending_sent(p, client_patch(m->client, &CLIENT_RES_PODS, ns, name, "status",
@@ -201,7 +200,9 @@ static void evict(controller_manager_t *m, const cJSON *pod)
 {
     const cJSON *meta = ctrl_get(pod, "metadata");
     const char *ns = ctrl_str(meta, "namespace"), *name = ctrl_str(meta, "name");
-    util_log_info("node-lifecycle: evicting pod %s/%s (a NoExecute taint it does not tolerate, or no longer)", ns, name);
+    util_log_info(
+        "node-lifecycle: evicting pod %s/%s (a NoExecute taint it does not tolerate, or no longer)",
+        ns, name);
     ctrl_event(m, pod, "Pod", "v1", "Normal", "TaintManagerEviction", "taint-eviction-controller",
                "Marking for deletion Pod %s/%s", ns, name);
     char ts[32];
@@ -213,9 +214,8 @@ static void evict(controller_manager_t *m, const cJSON *pod)
     cJSON_AddStringToObject(cond, "reason", "DeletionByTaintManager");
     cJSON_AddStringToObject(cond, "message", "Taint manager: deleting due to NoExecute taint");
     cJSON_AddStringToObject(cond, "lastTransitionTime", ts);
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(cJSON_AddObjectToObject(patch, "status"),
-                                                "conditions"),
-                         cond);
+    cJSON_AddItemToArray(
+        cJSON_AddArrayToObject(cJSON_AddObjectToObject(patch, "status"), "conditions"), cond);
     evict_ctx_t *e = util_xcalloc(1, sizeof(*e));
     e->ns = util_xstrdup(ns);
     e->name = util_xstrdup(name);

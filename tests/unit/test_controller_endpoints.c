@@ -33,8 +33,8 @@ static cJSON *pod(const char *name, const char *ip, bool ready, const char *phas
              "'ports':[{'name':'http','containerPort':8080},{'name':'dns','containerPort':53,"
              "'protocol':'UDP'}]}]%s},'status':{'phase':'%s'%s%s%s,'conditions':[{'type':'Ready',"
              "'status':'%s','lastTransitionTime':'2026-01-01T00:01:00Z'}]}}",
-             name, name, meta_extra, spec_extra, phase, *ip ? ",'podIP':'" : "", ip,
-             *ip ? "'" : "", ready ? "True" : "False");
+             name, name, meta_extra, spec_extra, phase, *ip ? ",'podIP':'" : "", ip, *ip ? "'" : "",
+             ready ? "True" : "False");
     return json(buf);
 }
 
@@ -71,8 +71,7 @@ static void endpoints_ready_and_not_ready(void **state)
         pod("b", "10.0.0.10", false, "Running", "", ""),
         pod("noip", "", true, "Pending", "", ""),
         pod("done", "10.0.0.3", false, "Succeeded", "", ""),
-        pod("term", "10.0.0.4", true, "Running", ",'deletionTimestamp':'2026-01-01T00:02:00Z'",
-            ""),
+        pod("term", "10.0.0.4", true, "Running", ",'deletionTimestamp':'2026-01-01T00:02:00Z'", ""),
         pod("f", "10.0.0.9", true, "Running", "", ""),
     };
     bool trunc = true;
@@ -89,10 +88,10 @@ static void endpoints_ready_and_not_ready(void **state)
     /* the trigger time: the earliest change newer than the previous one */
     assert_int_equal(controller_endpoints_trigger_time(svc, (const cJSON *const *)pods, 6, -1),
                      controller_parse_time("2026-01-01T00:01:00Z"));
-    assert_int_equal(controller_endpoints_trigger_time(svc, (const cJSON *const *)pods, 6,
-                                                       controller_parse_time(
-                                                           "2026-01-01T00:05:00Z")),
-                     controller_parse_time("2026-01-01T00:05:00Z"));
+    assert_int_equal(
+        controller_endpoints_trigger_time(svc, (const cJSON *const *)pods, 6,
+                                          controller_parse_time("2026-01-01T00:05:00Z")),
+        controller_parse_time("2026-01-01T00:05:00Z"));
     free_pods(pods, 6);
     cJSON_Delete(svc);
 }
@@ -114,9 +113,8 @@ static void named_ports_resolve_per_pod(void **state)
     cJSON *side = json("{'metadata':{'name':'sc','namespace':'ns'},'spec':{'initContainers':[{"
                        "'name':'i','restartPolicy':'Always','ports':[{'name':'http',"
                        "'containerPort':7070}]}],'containers':[{'name':'c'}]}}");
-    const cJSON *web = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(svc, "spec"),
-                                                              "ports"),
-                                          0);
+    const cJSON *web =
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(svc, "spec"), "ports"), 0);
     assert_int_equal(controller_find_port(p, web), 8080);
     assert_int_equal(controller_find_port(other, web), 9000);
     assert_int_equal(controller_find_port(none, web), -1);
@@ -267,10 +265,9 @@ static void slice_plan_keeps_endpoints_in_place(void **state)
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(u1, "name")), "s1");
     const cJSON *eps = cJSON_GetObjectItem(u1, "endpoints");
     assert_int_equal(cJSON_GetArraySize(eps), 3);
-    assert_string_equal(
-        cJSON_GetStringValue(cJSON_GetArrayItem(
-            cJSON_GetObjectItem(cJSON_GetArrayItem(eps, 0), "addresses"), 0)),
-        "10.0.0.2");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetArrayItem(
+                            cJSON_GetObjectItem(cJSON_GetArrayItem(eps, 0), "addresses"), 0)),
+                        "10.0.0.2");
     assert_non_null(strstr(p, "{'op':'delete','name':'s2'"));
     assert_non_null(strstr(p, "{'op':'delete','name':'s3'"));
     free(p);
