@@ -142,6 +142,11 @@ cJSON *controller_slice_groups(const cJSON *svc, const cJSON *const *pods, size_
 int64_t controller_endpoints_trigger_time(const cJSON *svc, const cJSON *const *pods, size_t n,
                                           int64_t prev);
 
+/* The slice groups upstream's endpointslice mirroring controller makes from a selectorless
+ * Service's Endpoints: per subset its ports and addresses (ready: true) and notReadyAddresses
+ * (ready: false) with hostname, nodeName and targetRef, IPv4 only, at most
+ * CONTROLLER_EP_MAX_ADDRESSES per subset. */
+cJSON *controller_mirror_groups(const cJSON *endpoints);
 /* How the existing slices of a service (slices[0..n)) become the groups of
  * controller_slice_groups: an array of {op: "update"|"create"|"delete", name (not for create),
  * index (into slices, not for create), ports, endpoints}. An endpoint stays in the slice that

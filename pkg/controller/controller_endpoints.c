@@ -15,6 +15,10 @@
 #define LABEL_HEADLESS    "service.kubernetes.io/headless"
 #define ANN_TRIGGER       "endpoints.kubernetes.io/last-change-trigger-time"
 #define ANN_OVER_CAPACITY "endpoints.kubernetes.io/over-capacity"
+#define ANN_LEADER        "control-plane.alpha.kubernetes.io/leader"
+#define ANN_LAST_APPLIED  "kubectl.kubernetes.io/last-applied-configuration"
+#define LABEL_SKIP_MIRROR "endpointslice.kubernetes.io/skip-mirror"
+#define MIRRORED_BY       "endpointslicemirroring-controller.k8s.io"
 #define TRACK_TTL_MS      10000 /* a write the informer never shows stops holding syncs */
 #define STALE_RETRY_MS    50
 
@@ -257,7 +261,7 @@ static void sync_endpoints(controller_manager_t *m, const char *key, const cJSON
 /* ---- EndpointSlices -------------------------------------------------------------------------- */
 
 typedef struct slices_ctx {
-    const char *ns, *name;
+    const char *ns, *name, *by;
     const cJSON **v;
     size_t n, cap;
 } slices_ctx_t;
@@ -269,7 +273,7 @@ static void collect_slice(void *ud, const cJSON *s)
     const cJSON *l = ctrl_get(meta, "labels");
     const char *ns = ctrl_str(meta, "namespace"), *svc = ctrl_str(l, LABEL_SERVICE);
     const char *by = ctrl_str(l, LABEL_MANAGED_BY);
-    if (!ns || strcmp(ns, c->ns) || !svc || strcmp(svc, c->name) || !by || strcmp(by, MANAGED_BY))
+    if (!ns || strcmp(ns, c->ns) || !svc || strcmp(svc, c->name) || !by || strcmp(by, c->by))
         return;
     if (c->n == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 8;
@@ -278,20 +282,31 @@ static void collect_slice(void *ud, const cJSON *s)
     c->v[c->n++] = s;
 }
 
-static cJSON *slice_labels(const cJSON *svc)
+/* Where slices come from: a Service's pods, or (mirroring) a selectorless Service's Endpoints. */
+typedef struct slice_src {
+    const cJSON *owner;     /* the Service, or the mirrored Endpoints */
+    const char *owner_kind; /* "Service" / "Endpoints" */
+    const char *by;         /* endpointslice.kubernetes.io/managed-by */
+    cJSON *labels;          /* what every slice carries (owned) */
+    cJSON *annotations;     /* mirrored annotations (owned), or NULL: the trigger time */
+    const cJSON *const *pods;
+    size_t npods;
+} slice_src_t;
+
+static cJSON *slice_labels(const cJSON *base, const char *service, const char *by)
 {
-    cJSON *l = labels_for(svc);
+    cJSON *l = cJSON_IsObject(base) ? cJSON_Duplicate(base, true) : cJSON_CreateObject();
     cJSON_DeleteItemFromObjectCaseSensitive(l, LABEL_SERVICE);
     cJSON_DeleteItemFromObjectCaseSensitive(l, LABEL_MANAGED_BY);
-    cJSON_AddStringToObject(l, LABEL_SERVICE, ctrl_str(ctrl_get(svc, "metadata"), "name"));
-    cJSON_AddStringToObject(l, LABEL_MANAGED_BY, MANAGED_BY);
+    cJSON_AddStringToObject(l, LABEL_SERVICE, service);
+    cJSON_AddStringToObject(l, LABEL_MANAGED_BY, by);
     return l;
 }
 
-static cJSON *new_slice(const cJSON *svc)
+static cJSON *new_slice(const slice_src_t *src)
 {
-    const cJSON *smeta = ctrl_get(svc, "metadata");
-    const char *name = ctrl_str(smeta, "name");
+    const cJSON *ometa = ctrl_get(src->owner, "metadata");
+    const char *name = ctrl_str(ometa, "name");
     cJSON *obj = cJSON_CreateObject();
     cJSON_AddStringToObject(obj, "apiVersion", "discovery.k8s.io/v1");
     cJSON_AddStringToObject(obj, "kind", "EndpointSlice");
@@ -299,13 +314,13 @@ static cJSON *new_slice(const cJSON *svc)
     char gen[80];
     snprintf(gen, sizeof(gen), "%.57s-", name); /* upstream leaves room for the suffix */
     cJSON_AddStringToObject(meta, "generateName", gen);
-    cJSON_AddStringToObject(meta, "namespace", ctrl_str(smeta, "namespace"));
+    cJSON_AddStringToObject(meta, "namespace", ctrl_str(ometa, "namespace"));
     cJSON *ref = cJSON_CreateObject();
     cJSON_AddStringToObject(ref, "apiVersion", "v1");
-    cJSON_AddStringToObject(ref, "kind", "Service");
+    cJSON_AddStringToObject(ref, "kind", src->owner_kind);
     cJSON_AddStringToObject(ref, "name", name);
-    if (ctrl_str(smeta, "uid"))
-        cJSON_AddStringToObject(ref, "uid", ctrl_str(smeta, "uid"));
+    if (ctrl_str(ometa, "uid"))
+        cJSON_AddStringToObject(ref, "uid", ctrl_str(ometa, "uid"));
     cJSON_AddBoolToObject(ref, "controller", true);
     cJSON_AddBoolToObject(ref, "blockOwnerDeletion", true);
     cJSON_AddItemToArray(cJSON_AddArrayToObject(meta, "ownerReferences"), ref);
@@ -313,10 +328,16 @@ static cJSON *new_slice(const cJSON *svc)
     return obj;
 }
 
-static void apply_item(controller_manager_t *m, const char *key, const cJSON *svc,
-                       const cJSON *const *pods, size_t npods, const cJSON *it, const cJSON *cur)
+static bool same_or_empty(const cJSON *a, const cJSON *b)
 {
-    const char *op = ctrl_str(it, "op"), *ns = ctrl_str(ctrl_get(svc, "metadata"), "namespace");
+    return same(a, b) || (cJSON_GetArraySize(a) == 0 && cJSON_GetArraySize(b) == 0);
+}
+
+static void apply_item(controller_manager_t *m, const char *key, const slice_src_t *src,
+                       const cJSON *it, const cJSON *cur)
+{
+    const char *op = ctrl_str(it, "op");
+    const char *ns = ctrl_str(ctrl_get(src->owner, "metadata"), "namespace");
     const char *name = ctrl_str(it, "name");
     char *tkey = name ? util_strdup_printf("slice %s/%s", ns, name) : NULL;
     if (!strcmp(op, "delete")) {
@@ -325,47 +346,98 @@ static void apply_item(controller_manager_t *m, const char *key, const cJSON *sv
         return;
     }
     const cJSON *ports = ctrl_get(it, "ports");
-    cJSON *want_ports = ports ? cJSON_Duplicate(ports, true) : cJSON_CreateArray();
-    cJSON *labels = slice_labels(svc);
+    const cJSON *eps = ctrl_get(it, "endpoints");
     const cJSON *cmeta = ctrl_get(cur, "metadata");
-    const cJSON *cur_ports = ctrl_get(cur, "ports");
-    bool ports_same = same(want_ports, cur_ports) ||
-                      (cJSON_GetArraySize(want_ports) == 0 && cJSON_GetArraySize(cur_ports) == 0);
-    const cJSON *eps = ctrl_get(it, "endpoints"), *cur_eps = ctrl_get(cur, "endpoints");
-    bool eps_same =
-        same(eps, cur_eps) || (cJSON_GetArraySize(eps) == 0 && cJSON_GetArraySize(cur_eps) == 0);
-    if (cur && ports_same && eps_same && same(labels, ctrl_get(cmeta, "labels"))) {
-        cJSON_Delete(want_ports);
-        cJSON_Delete(labels);
+    bool ann_same =
+        !src->annotations || same_or_empty(src->annotations, ctrl_get(cmeta, "annotations"));
+    if (cur && same_or_empty(ports, ctrl_get(cur, "ports")) &&
+        same_or_empty(eps, ctrl_get(cur, "endpoints")) &&
+        same(src->labels, ctrl_get(cmeta, "labels")) && ann_same) {
         free(tkey);
         return;
     }
-    cJSON *obj = cur ? cJSON_Duplicate(cur, true) : new_slice(svc);
+    cJSON *obj = cur ? cJSON_Duplicate(cur, true) : new_slice(src);
     cJSON *meta = object_in(obj, "metadata");
-    set_item(meta, "labels", labels);
-    set_trigger(meta, svc, pods, npods, cur);
-    set_item(obj, "ports", want_ports);
-    set_item(obj, "endpoints", cJSON_Duplicate(eps, true));
+    set_item(meta, "labels", cJSON_Duplicate(src->labels, true));
+    if (src->annotations)
+        set_item(meta, "annotations", cJSON_Duplicate(src->annotations, true));
+    else
+        set_trigger(meta, src->owner, src->pods, src->npods, cur);
+    set_item(obj, "ports", ports ? cJSON_Duplicate(ports, true) : cJSON_CreateArray());
+    set_item(obj, "endpoints", eps ? cJSON_Duplicate(eps, true) : cJSON_CreateArray());
     write_obj(m, key, cur ? "update endpointslice" : "create endpointslice", &RES_SLICES, tkey, ns,
               NULL, obj, !cur);
     cJSON_Delete(obj);
     free(tkey);
 }
 
-static void sync_slices(controller_manager_t *m, const char *key, const cJSON *svc,
-                        const cJSON *const *pods, size_t n, slices_ctx_t *have)
+/* Brings have (the source's slices) to groups; no groups and no placeholder: all deleted. */
+static void sync_slices(controller_manager_t *m, const char *key, const slice_src_t *src,
+                        const cJSON *groups, bool placeholder, slices_ctx_t *have)
 {
-    cJSON *groups = controller_slice_groups(svc, pods, n);
     cJSON *plan = controller_slice_plan(groups, have->v, have->n);
     const cJSON *it;
     cJSON_ArrayForEach(it, plan)
     {
         const cJSON *idx = ctrl_get(it, "index");
         const cJSON *cur = idx ? have->v[(size_t)idx->valuedouble] : NULL;
-        apply_item(m, key, svc, pods, n, it, cur);
+        if (!placeholder && !cJSON_GetArraySize(groups)) {
+            if (cur) {
+                cJSON *del = cJSON_Duplicate(it, true);
+                cJSON_ReplaceItemInObjectCaseSensitive(del, "op", cJSON_CreateString("delete"));
+                apply_item(m, key, src, del, cur);
+                cJSON_Delete(del);
+            }
+            continue;
+        }
+        apply_item(m, key, src, it, cur);
     }
     cJSON_Delete(plan);
+}
+
+/* Deletes the slices of have. */
+static void delete_slices(controller_manager_t *m, const char *key, const char *ns,
+                          slices_ctx_t *have)
+{
+    for (size_t i = 0; i < have->n; i++) {
+        const char *sn = ctrl_str(ctrl_get(have->v[i], "metadata"), "name");
+        char *tkey = util_strdup_printf("slice %s/%s", ns, sn);
+        write_obj(m, key, "delete endpointslice", &RES_SLICES, tkey, ns, sn, NULL, false);
+        free(tkey);
+    }
+}
+
+/* upstream's endpointslice mirroring controller: a selectorless Service's Endpoints (unless
+ * labelled endpointslice.kubernetes.io/skip-mirror=true or a leader-election record) are
+ * copied into slices managed by endpointslicemirroring-controller.k8s.io. */
+static void sync_mirror(controller_manager_t *m, const char *key, const cJSON *svc,
+                        slices_ctx_t *mirrored)
+{
+    const cJSON *smeta = ctrl_get(svc, "metadata");
+    const char *ns = ctrl_str(smeta, "namespace"), *name = ctrl_str(smeta, "name");
+    const cJSON *eps = client_informer_get(m->ep->inf[EP_INF_EPS], ns, name);
+    const cJSON *emeta = ctrl_get(eps, "metadata");
+    const char *skip = ctrl_str(ctrl_get(emeta, "labels"), LABEL_SKIP_MIRROR);
+    const cJSON *ann = ctrl_get(emeta, "annotations");
+    if (!eps || (skip && !strcmp(skip, "true")) || ctrl_get(ann, ANN_LEADER)) {
+        delete_slices(m, key, ns, mirrored);
+        return;
+    }
+    cJSON *annotations = cJSON_IsObject(ann) ? cJSON_Duplicate(ann, true) : cJSON_CreateObject();
+    cJSON_DeleteItemFromObjectCaseSensitive(annotations, ANN_TRIGGER);
+    cJSON_DeleteItemFromObjectCaseSensitive(annotations, ANN_LAST_APPLIED);
+    slice_src_t src = {eps,
+                       "Endpoints",
+                       MIRRORED_BY,
+                       slice_labels(ctrl_get(emeta, "labels"), name, MIRRORED_BY),
+                       annotations,
+                       NULL,
+                       0};
+    cJSON *groups = controller_mirror_groups(eps);
+    sync_slices(m, key, &src, groups, false, mirrored);
     cJSON_Delete(groups);
+    cJSON_Delete(src.labels);
+    cJSON_Delete(src.annotations);
 }
 
 /* ---- sync ------------------------------------------------------------------------------------ */
@@ -392,19 +464,47 @@ static void collect_pod(void *ud, const cJSON *pod)
 
 /* Deletes what the controller wrote for a Service that is gone. */
 static void sync_gone(controller_manager_t *m, const char *key, const char *ns, const char *name,
-                      slices_ctx_t *have)
+                      slices_ctx_t *have, slices_ctx_t *mirrored)
 {
     const cJSON *cur = client_informer_get(m->ep->inf[EP_INF_EPS], ns, name);
     char *tkey = util_strdup_printf("ep %s/%s", ns, name);
     if (cur)
         write_obj(m, key, "delete endpoints", &RES_ENDPOINTS, tkey, ns, name, NULL, false);
     free(tkey);
-    for (size_t i = 0; i < have->n; i++) {
-        const char *sn = ctrl_str(ctrl_get(have->v[i], "metadata"), "name");
-        tkey = util_strdup_printf("slice %s/%s", ns, sn);
-        write_obj(m, key, "delete endpointslice", &RES_SLICES, tkey, ns, sn, NULL, false);
-        free(tkey);
+    delete_slices(m, key, ns, have);
+    delete_slices(m, key, ns, mirrored);
+}
+
+/* The cache shows our writes of this Service's objects. */
+static bool cache_fresh(struct ctrl_ep *ep, const char *ns, const char *name, slices_ctx_t *a,
+                        slices_ctx_t *b, uint64_t now)
+{
+    char *tkey = util_strdup_printf("ep %s/%s", ns, name);
+    bool fresh = track_seen(ep, tkey, client_informer_get(ep->inf[EP_INF_EPS], ns, name), now);
+    free(tkey);
+    slices_ctx_t *sets[] = {a, b};
+    for (size_t k = 0; k < 2; k++) {
+        for (size_t i = 0; i < sets[k]->n; i++) {
+            tkey = util_strdup_printf("slice %s/%s", ns,
+                                      ctrl_str(ctrl_get(sets[k]->v[i], "metadata"), "name"));
+            fresh = track_seen(ep, tkey, sets[k]->v[i], now) && fresh;
+            free(tkey);
+        }
     }
+    /* slices we created or deleted that the cache does not show yet */
+    const cJSON *t;
+    size_t plen = strlen(ns) + 7;
+    char *prefix = util_strdup_printf("slice %s/", ns);
+    cJSON_ArrayForEach(t, ep->track)
+    {
+        if (strncmp(t->string, prefix, plen) || now > (uint64_t)ctrl_int(t, "at", 0) + TRACK_TTL_MS)
+            continue;
+        bool cached = client_informer_get(ep->inf[EP_INF_SLICES], ns, t->string + plen) != NULL;
+        if (cached != (ctrl_int(t, "rv", -1) >= 0))
+            fresh = false;
+    }
+    free(prefix);
+    return fresh;
 }
 
 /* 0 done, > 0 look again after that many ms. */
@@ -420,57 +520,46 @@ static int ep_sync(controller_manager_t *m, const char *key)
     ns[slash - key] = 0;
     const char *name = slash + 1;
     uint64_t now = ctrl_now(m);
-    slices_ctx_t have = {ns, name, NULL, 0, 0};
+    slices_ctx_t have = {ns, name, MANAGED_BY, NULL, 0, 0};
+    slices_ctx_t mirrored = {ns, name, MIRRORED_BY, NULL, 0, 0};
     client_informer_foreach(ep->inf[EP_INF_SLICES], collect_slice, &have);
-    char *tkey = util_strdup_printf("ep %s/%s", ns, name);
-    bool fresh = track_seen(ep, tkey, client_informer_get(ep->inf[EP_INF_EPS], ns, name), now);
-    free(tkey);
-    for (size_t i = 0; i < have.n; i++) {
-        tkey = util_strdup_printf("slice %s/%s", ns,
-                                  ctrl_str(ctrl_get(have.v[i], "metadata"), "name"));
-        fresh = track_seen(ep, tkey, have.v[i], now) && fresh;
-        free(tkey);
-    }
-    /* slices we created or deleted that the cache does not show yet */
-    const cJSON *t;
-    size_t plen = strlen(ns) + 7;
-    char *prefix = util_strdup_printf("slice %s/", ns);
-    cJSON_ArrayForEach(t, ep->track)
-    {
-        if (!strncmp(t->string, prefix, plen) &&
-            !client_informer_get(ep->inf[EP_INF_SLICES], ns, t->string + plen) &&
-            ctrl_int(t, "rv", -1) >= 0 && now <= (uint64_t)ctrl_int(t, "at", 0) + TRACK_TTL_MS)
-            fresh = false;
-        if (!strncmp(t->string, prefix, plen) && ctrl_int(t, "rv", -1) < 0 &&
-            client_informer_get(ep->inf[EP_INF_SLICES], ns, t->string + plen) &&
-            now <= (uint64_t)ctrl_int(t, "at", 0) + TRACK_TTL_MS)
-            fresh = false;
-    }
-    free(prefix);
+    client_informer_foreach(ep->inf[EP_INF_SLICES], collect_slice, &mirrored);
     int rc = 0;
-    if (!fresh) {
+    if (!cache_fresh(ep, ns, name, &have, &mirrored, now)) {
         rc = STALE_RETRY_MS;
         goto out;
     }
     const cJSON *svc = client_informer_get(ep->inf[EP_INF_SVC], ns, name);
     if (!svc) {
-        sync_gone(m, key, ns, name, &have);
+        sync_gone(m, key, ns, name, &have, &mirrored);
         goto out;
     }
     const cJSON *spec = ctrl_get(svc, "spec");
     const cJSON *selector = ctrl_get(spec, "selector");
     const char *type = ctrl_str(spec, "type");
-    /* no selector: the user keeps the Endpoints (upstream's mirroring controller would copy them
-     * into slices; not done) */
-    if (!cJSON_IsObject(selector) || !selector->child || (type && !strcmp(type, "ExternalName")))
+    if (type && !strcmp(type, "ExternalName"))
         goto out;
+    /* no selector: the user keeps the Endpoints, mirrored into slices */
+    if (!cJSON_IsObject(selector) || !selector->child) {
+        sync_mirror(m, key, svc, &mirrored);
+        goto out;
+    }
+    delete_slices(m, key, ns, &mirrored);
     pods_ctx_t pc = {selector, ns, NULL, 0, 0};
     client_informer_foreach(m->inf[CTRL_INF_PODS], collect_pod, &pc);
     sync_endpoints(m, key, svc, pc.v, pc.n);
-    sync_slices(m, key, svc, pc.v, pc.n, &have);
+    cJSON *base = labels_for(svc);
+    slice_src_t src = {svc,  "Service", MANAGED_BY, slice_labels(base, name, MANAGED_BY),
+                       NULL, pc.v,      pc.n};
+    cJSON_Delete(base);
+    cJSON *groups = controller_slice_groups(svc, pc.v, pc.n);
+    sync_slices(m, key, &src, groups, true, &have);
+    cJSON_Delete(groups);
+    cJSON_Delete(src.labels);
     free(pc.v);
 out:
     free(have.v);
+    free(mirrored.v);
     free(ns);
     return rc;
 }
@@ -494,7 +583,7 @@ static void deliver(ep_inf_ctx_t *c, const cJSON *obj)
     if (c->kind == EP_INF_SLICES) {
         const cJSON *l = ctrl_get(meta, "labels");
         const char *by = ctrl_str(l, LABEL_MANAGED_BY);
-        if (by && !strcmp(by, MANAGED_BY))
+        if (by && (!strcmp(by, MANAGED_BY) || !strcmp(by, MIRRORED_BY)))
             enqueue_key(m, ns, ctrl_str(l, LABEL_SERVICE));
     } else if (c->kind == EP_INF_SVC || !m->ep ||
                client_informer_get(m->ep->inf[EP_INF_SVC], ns, ctrl_str(meta, "name"))) {

@@ -570,3 +570,65 @@ cJSON *controller_slice_plan(const cJSON *groups, const cJSON *const *slices, si
     }
     return plan;
 }
+
+/* ---- mirroring ------------------------------------------------------------------------------- */
+
+static void mirror_address(cJSON *group, const cJSON *addr, bool ready)
+{
+    const char *ip = jstr(addr, "ip");
+    struct in_addr a;
+    if (!ip || inet_pton(AF_INET, ip, &a) != 1)
+        return; /* IPv4 slices only; upstream also skips what does not parse */
+    cJSON *ep = cJSON_CreateObject();
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(ep, "addresses"), cJSON_CreateString(ip));
+    cJSON_AddBoolToObject(cJSON_AddObjectToObject(ep, "conditions"), "ready", ready);
+    const char *host = jstr(addr, "hostname"), *node = jstr(addr, "nodeName");
+    if (host && *host)
+        cJSON_AddStringToObject(ep, "hostname", host);
+    if (node && *node)
+        cJSON_AddStringToObject(ep, "nodeName", node);
+    const cJSON *ref = jget(addr, "targetRef");
+    if (cJSON_IsObject(ref))
+        cJSON_AddItemToObject(ep, "targetRef", cJSON_Duplicate(ref, true));
+    insert_sorted(array_in(group, "endpoints"), ep, "addresses");
+}
+
+cJSON *controller_mirror_groups(const cJSON *endpoints)
+{
+    cJSON *groups = cJSON_CreateArray();
+    const cJSON *subset;
+    cJSON_ArrayForEach(subset, jget(endpoints, "subsets"))
+    {
+        cJSON *ports = cJSON_CreateArray();
+        const cJSON *p;
+        cJSON_ArrayForEach(p, jget(subset, "ports"))
+        {
+            cJSON *ep = cJSON_CreateObject();
+            const char *name = jstr(p, "name"), *proto = jstr(p, "protocol");
+            const char *app = jstr(p, "appProtocol");
+            cJSON_AddStringToObject(ep, "name", name ? name : "");
+            cJSON_AddNumberToObject(ep, "port", cJSON_GetNumberValue(jget(p, "port")));
+            cJSON_AddStringToObject(ep, "protocol", proto ? proto : "TCP");
+            if (app)
+                cJSON_AddStringToObject(ep, "appProtocol", app);
+            cJSON_AddItemToArray(ports, ep);
+        }
+        cJSON *g = group_for(groups, ports);
+        /* at most CONTROLLER_EP_MAX_ADDRESSES per subset are mirrored, ready ones first */
+        int budget = CONTROLLER_EP_MAX_ADDRESSES - cJSON_GetArraySize(jget(g, "endpoints"));
+        const cJSON *a;
+        cJSON_ArrayForEach(a, jget(subset, "addresses"))
+        {
+            if (budget-- > 0)
+                mirror_address(g, a, true);
+        }
+        cJSON_ArrayForEach(a, jget(subset, "notReadyAddresses"))
+        {
+            if (budget-- > 0)
+                mirror_address(g, a, false);
+        }
+        if (!jget(g, "endpoints"))
+            cJSON_AddArrayToObject(g, "endpoints");
+    }
+    return groups;
+}

@@ -171,8 +171,15 @@ EOF
     kc 1.33 create -f - >/dev/null <<EOF || fail "create endpoints manual"
 {"apiVersion":"v1","kind":"Endpoints","metadata":{"name":"manual"},"subsets":[{"addresses":[{"ip":"192.0.2.7"}],"ports":[{"port":80}]}]}
 EOF
-    sleep 1
+    # mirrored into a slice by the endpointslice mirroring controller, owned by the Endpoints
+    local t='{{range .items}}{{index .metadata.labels "endpointslice.kubernetes.io/managed-by"}} {{range .metadata.ownerReferences}}{{.kind}}{{end}} {{range .endpoints}}{{index .addresses 0}}:{{.conditions.ready}} {{end}}{{range .ports}}{{.port}}{{end}}{{end}}'
+    wait_is "endpointslicemirroring-controller.k8s.io Endpoints 192.0.2.7:true 80" slice manual "$t"
     is "192.0.2.7" ep manual '{.subsets[0].addresses[*].ip}' || fail "manual endpoints changed"
+    kc 1.33 patch endpoints manual --type=merge -p '{"subsets":[{"addresses":[{"ip":"192.0.2.8"}],"notReadyAddresses":[{"ip":"192.0.2.9"}],"ports":[{"port":81}]}]}' >/dev/null
+    wait_is "endpointslicemirroring-controller.k8s.io Endpoints 192.0.2.8:true 192.0.2.9:false 81" slice manual "$t"
+    # skip-mirror: the slice goes
+    kc 1.33 label endpoints manual endpointslice.kubernetes.io/skip-mirror=true >/dev/null
+    wait_is "" slice manual "$t"
 }
 
 many_pods_split_slices() {
@@ -206,5 +213,5 @@ t "a headless service gets endpoints without ports, with pod hostnames" headless
 t "publishNotReadyAddresses publishes not-ready pods as ready" publish_not_ready
 t "terminating pods leave Endpoints, stay terminating in slices; deleted pods go" pod_gone_and_terminating
 t "deleting the service deletes its endpoints and slices" service_deleted
-t "a service without selector keeps its manual endpoints" selectorless_left_alone
+t "a service without selector keeps its manual endpoints, mirrored into a slice" selectorless_left_alone
 t "120 pods: one Endpoints, slices of at most 100" many_pods_split_slices

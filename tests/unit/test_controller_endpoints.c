@@ -295,6 +295,27 @@ static void slice_plan_keeps_endpoints_in_place(void **state)
     cJSON_Delete(svc);
 }
 
+static void mirrored_endpoints(void **state)
+{
+    (void)state;
+    cJSON *eps = json("{'subsets':[{'addresses':[{'ip':'10.0.0.9','hostname':'h','nodeName':"
+                      "'n1','targetRef':{'kind':'Pod','name':'p'}},{'ip':'fd00::1'},{'ip':"
+                      "'10.0.0.2'}],'notReadyAddresses':[{'ip':'10.0.0.5'}],'ports':[{'name':"
+                      "'http','port':80}]},{'addresses':[{'ip':'10.0.0.3'}],'ports':[{'name':"
+                      "'http','port':80,'protocol':'TCP'}]}]}");
+    cJSON *groups = controller_mirror_groups(eps);
+    /* subsets with the same ports share a group; IPv6 is skipped; sorted by address */
+    expect_json(groups, "[{'key':'[{\\'name\\':\\'http\\',\\'port\\':80,\\'protocol\\':"
+                        "\\'TCP\\'}]','ports':[{'name':'http','port':80,'protocol':'TCP'}],"
+                        "'endpoints':[{'addresses':['10.0.0.2'],'conditions':{'ready':true}},"
+                        "{'addresses':['10.0.0.3'],'conditions':{'ready':true}},"
+                        "{'addresses':['10.0.0.5'],'conditions':{'ready':false}},"
+                        "{'addresses':['10.0.0.9'],'conditions':{'ready':true},'hostname':'h',"
+                        "'nodeName':'n1','targetRef':{'kind':'Pod','name':'p'}}]}]");
+    cJSON_Delete(groups);
+    cJSON_Delete(eps);
+}
+
 static void selector_maps(void **state)
 {
     (void)state;
@@ -475,6 +496,7 @@ int main(void)
         cmocka_unit_test(slice_conditions_of_terminating_pods),
         cmocka_unit_test(endpoints_capped_at_1000),
         cmocka_unit_test(slice_plan_keeps_endpoints_in_place),
+        cmocka_unit_test(mirrored_endpoints),
         cmocka_unit_test(selector_maps),
         cmocka_unit_test(tolerations_and_eviction_delays),
         cmocka_unit_test(conditions_go_unknown),
