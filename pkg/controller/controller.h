@@ -135,8 +135,10 @@ int controller_find_port(const cJSON *pod, const cJSON *svc_port);
 cJSON *controller_endpoints_subsets(const cJSON *svc, const cJSON *const *pods, size_t n,
                                     bool *truncated);
 /* The EndpointSlice content for svc: an array of {key, ports, endpoints} per distinct port set,
- * endpoints with conditions ready/serving/terminating (terminating pods included), sorted. */
-cJSON *controller_slice_groups(const cJSON *svc, const cJSON *const *pods, size_t n);
+ * endpoints with conditions ready/serving/terminating (terminating pods included), sorted;
+ * zones (node name -> topology.kubernetes.io/zone, may be NULL) gives endpoints their zone. */
+cJSON *controller_slice_groups(const cJSON *svc, const cJSON *const *pods, size_t n,
+                               const cJSON *zones);
 /* The endpoints.kubernetes.io/last-change-trigger-time (seconds): the earliest change newer
  * than prev (the Service's creation, pods' Ready transitions or creation), else prev. */
 int64_t controller_endpoints_trigger_time(const cJSON *svc, const cJSON *const *pods, size_t n,

@@ -552,7 +552,9 @@ static int ep_sync(controller_manager_t *m, const char *key)
     slice_src_t src = {svc,  "Service", MANAGED_BY, slice_labels(base, name, MANAGED_BY),
                        NULL, pc.v,      pc.n};
     cJSON_Delete(base);
-    cJSON *groups = controller_slice_groups(svc, pc.v, pc.n);
+    cJSON *zones = ctrl_nl_zones(m, pc.v, pc.n);
+    cJSON *groups = controller_slice_groups(svc, pc.v, pc.n, zones);
+    cJSON_Delete(zones);
     sync_slices(m, key, &src, groups, true, &have);
     cJSON_Delete(groups);
     cJSON_Delete(src.labels);

@@ -332,7 +332,8 @@ cJSON *controller_endpoints_subsets(const cJSON *svc, const cJSON *const *pods, 
     return subsets;
 }
 
-cJSON *controller_slice_groups(const cJSON *svc, const cJSON *const *pods, size_t n)
+cJSON *controller_slice_groups(const cJSON *svc, const cJSON *const *pods, size_t n,
+                               const cJSON *zones)
 {
     bool publish = jtrue(jget(svc, "spec"), "publishNotReadyAddresses");
     cJSON *groups = cJSON_CreateArray();
@@ -361,6 +362,9 @@ cJSON *controller_slice_groups(const cJSON *svc, const cJSON *const *pods, size_
         if (node && *node)
             cJSON_AddStringToObject(ep, "nodeName", node);
         cJSON_AddItemToObject(ep, "targetRef", target_ref(pod));
+        const char *zone = node ? jstr(zones, node) : NULL;
+        if (zone && *zone)
+            cJSON_AddStringToObject(ep, "zone", zone);
         cJSON *g = group_for(groups, ports);
         insert_sorted(array_in(g, "endpoints"), ep, "addresses");
     }

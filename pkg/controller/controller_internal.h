@@ -89,5 +89,7 @@ void ctrl_nl_stop(controller_manager_t *m);
 void ctrl_nl_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod, bool deleted);
 int64_t ctrl_nl_next(controller_manager_t *m, uint64_t now);
 bool ctrl_nl_run_one(controller_manager_t *m, uint64_t now);
+/* node name -> topology.kubernetes.io/zone for the nodes of pods (NULL without nodes). */
+cJSON *ctrl_nl_zones(controller_manager_t *m, const cJSON *const *pods, size_t n);
 
 #endif

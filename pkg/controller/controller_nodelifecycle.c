@@ -399,6 +399,24 @@ bool ctrl_nl_run_one(controller_manager_t *m, uint64_t now)
     return run_queue(m, nl->nq, now, node_sync) || run_queue(m, nl->pq, now, pod_sync);
 }
 
+cJSON *ctrl_nl_zones(controller_manager_t *m, const cJSON *const *pods, size_t n)
+{
+    if (!m->nl)
+        return NULL;
+    cJSON *zones = cJSON_CreateObject();
+    for (size_t i = 0; i < n; i++) {
+        const char *name = ctrl_str(ctrl_get(pods[i], "spec"), "nodeName");
+        if (!name || ctrl_get(zones, name))
+            continue;
+        const cJSON *node = client_informer_get(m->nl->inf[NL_INF_NODES], NULL, name);
+        const char *zone =
+            ctrl_str(ctrl_get(ctrl_get(node, "metadata"), "labels"), "topology.kubernetes.io/zone");
+        if (zone)
+            cJSON_AddStringToObject(zones, name, zone);
+    }
+    return zones;
+}
+
 void controller_manager_set_node_monitor_grace(controller_manager_t *m, uint64_t ms)
 {
     if (m)

@@ -126,7 +126,7 @@ static void named_ports_resolve_per_pod(void **state)
     bool trunc;
     cJSON *subsets = controller_endpoints_subsets(svc, pods, 3, &trunc);
     assert_int_equal(cJSON_GetArraySize(subsets), 2);
-    cJSON *groups = controller_slice_groups(svc, pods, 3);
+    cJSON *groups = controller_slice_groups(svc, pods, 3, NULL);
     char *g = print(groups);
     assert_non_null(strstr(g, "'ports':[{'name':'dns','port':53,'protocol':'UDP'},{'name':'web',"
                               "'port':8080,'protocol':'TCP'}]"));
@@ -163,7 +163,7 @@ static void headless_publish_and_hostnames(void **state)
                          "'uid-db-0'}},{'ip':'10.0.0.6','nodeName':'n1','targetRef':{'kind':"
                          "'Pod','namespace':'ns','name':'db-1','uid':'uid-db-1'}}]}]");
     cJSON_Delete(subsets);
-    cJSON *groups = controller_slice_groups(svc, (const cJSON *const *)pods, 2);
+    cJSON *groups = controller_slice_groups(svc, (const cJSON *const *)pods, 2, NULL);
     expect_json(groups,
                 "[{'key':'[]','ports':[],'endpoints':[{'addresses':['10.0.0.5'],'conditions':{"
                 "'ready':true,'serving':true,'terminating':false},'hostname':'db-0','nodeName':"
@@ -185,8 +185,12 @@ static void slice_conditions_of_terminating_pods(void **state)
         pod("t", "10.0.0.1", true, "Running", ",'deletionTimestamp':'2026-01-01T00:02:00Z'", ""),
         pod("u", "10.0.0.2", false, "Running", ",'deletionTimestamp':'2026-01-01T00:02:00Z'", ""),
     };
-    cJSON *groups = controller_slice_groups(svc, (const cJSON *const *)pods, 2);
+    cJSON *zones = json("{'n1':'zone-a'}");
+    cJSON *groups = controller_slice_groups(svc, (const cJSON *const *)pods, 2, zones);
+    cJSON_Delete(zones);
     cJSON *eps = cJSON_GetObjectItem(cJSON_GetArrayItem(groups, 0), "endpoints");
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(eps, 0), "zone")), "zone-a");
     expect_json(cJSON_GetObjectItem(cJSON_GetArrayItem(eps, 0), "conditions"),
                 "{'ready':false,'serving':true,'terminating':true}");
     expect_json(cJSON_GetObjectItem(cJSON_GetArrayItem(eps, 1), "conditions"),
@@ -221,7 +225,7 @@ static void endpoints_capped_at_1000(void **state)
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(s, "notReadyAddresses")), 7);
     cJSON_Delete(subsets);
     /* slices: 100 endpoints each */
-    cJSON *groups = controller_slice_groups(svc, (const cJSON *const *)pods, N);
+    cJSON *groups = controller_slice_groups(svc, (const cJSON *const *)pods, N, NULL);
     cJSON *plan = controller_slice_plan(groups, NULL, 0);
     assert_int_equal(cJSON_GetArraySize(plan), 11);
     const cJSON *it;
@@ -248,7 +252,7 @@ static void slice_plan_keeps_endpoints_in_place(void **state)
     cJSON *pods[] = {pod("a", "10.0.0.1", true, "Running", "", ""),
                      pod("b", "10.0.0.2", true, "Running", "", ""),
                      pod("c", "10.0.0.3", true, "Running", "", "")};
-    cJSON *groups = controller_slice_groups(svc, (const cJSON *const *)pods, 3);
+    cJSON *groups = controller_slice_groups(svc, (const cJSON *const *)pods, 3, NULL);
     /* s1 holds b, s2 holds a stale endpoint, s3 has other ports */
     cJSON *s1 = json("{'metadata':{'name':'s1'},'ports':[{'port':80,'protocol':'TCP','name':''}],"
                      "'endpoints':[{'addresses':['10.0.0.2'],'targetRef':{'uid':'uid-b'}}]}");
