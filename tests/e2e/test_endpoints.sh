@@ -206,8 +206,27 @@ many_pods_split_slices() {
     wait_is "100 20" eval "kc 1.33 get endpointslices -l kubernetes.io/service-name=many -o go-template='{{range .items}}{{len .endpoints}}{{\"\\n\"}}{{end}}' | sort -rn | xargs"
 }
 
+python_client_reads_them() {
+    "$PY" - "$DATA/server/admin.kubeconfig" >"$E2E_TMP/py" 2>&1 <<'PYEOF' || { cat "$E2E_TMP/py"; fail "python client"; }
+import sys
+from kubernetes import client, config
+config.load_kube_config(config_file=sys.argv[1])
+ep = client.CoreV1Api().read_namespaced_endpoints("web", "default")
+print("ep", ",".join(a.ip for a in ep.subsets[0].addresses), ep.subsets[0].ports[0].port)
+sl = client.DiscoveryV1Api().list_namespaced_endpoint_slice(
+    "default", label_selector="kubernetes.io/service-name=web")
+for s in sl.items:
+    for e in s.endpoints:
+        print("slice", e.addresses[0], e.conditions.ready, e.conditions.serving,
+              e.conditions.terminating, e.target_ref.name, e.node_name)
+PYEOF
+    expect_grep "$E2E_TMP/py" "^ep 10\.42\.0\.11,10\.42\.0\.12 8080$"
+    expect_grep "$E2E_TMP/py" "^slice 10\.42\.0\.11 True True False web-1 n1$"
+}
+
 t "the kubernetes service's endpoints and slice point at the apiserver" kubernetes_endpoints
 t "ready pods are addresses, not-ready ones notReadyAddresses; slices ready/serving" ready_and_not_ready
+t "python3-kubernetes reads the Endpoints and EndpointSlices" python_client_reads_them
 t "named targetPorts resolve per pod into separate subsets and slices" named_ports_per_pod
 t "a headless service gets endpoints without ports, with pod hostnames" headless_and_hostnames
 t "publishNotReadyAddresses publishes not-ready pods as ready" publish_not_ready
