@@ -156,6 +156,8 @@ static int node_sync(controller_manager_t *m, const char *name)
                               "conditions Unknown",
                               name, (unsigned long long)(now - (due - grace_ms(m))));
                 patch_node(m, node, "status", "conditions", conds);
+                ctrl_event(m, node, "Node", "v1", "Normal", "NodeNotReady", "node-controller",
+                           "Node %s status is now: NodeNotReady", name);
                 for_pods_on(m, name, mark_not_ready);
                 return 0; /* the node's update brings the key back for its taints */
             }

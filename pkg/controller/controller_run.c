@@ -121,8 +121,9 @@ void ctrl_event(controller_manager_t *m, const cJSON *obj, const char *kind,
 {
     static const client_resource_t events = {"", "v1", "events", true};
     const cJSON *meta = ctrl_get(obj, "metadata");
-    const char *ns = ctrl_str(meta, "namespace"), *name = ctrl_str(meta, "name");
-    if (!ns || !name)
+    const char *obj_ns = ctrl_str(meta, "namespace"), *name = ctrl_str(meta, "name");
+    const char *ns = obj_ns ? obj_ns : "default"; /* cluster-scoped objects: as upstream */
+    if (!name)
         return;
     char msg[1024];
     va_list ap;
@@ -140,7 +141,8 @@ void ctrl_event(controller_manager_t *m, const cJSON *obj, const char *kind,
     cJSON_AddStringToObject(em, "namespace", ns);
     cJSON *io = cJSON_AddObjectToObject(ev, "involvedObject");
     cJSON_AddStringToObject(io, "kind", kind);
-    cJSON_AddStringToObject(io, "namespace", ns);
+    if (obj_ns)
+        cJSON_AddStringToObject(io, "namespace", obj_ns);
     cJSON_AddStringToObject(io, "name", name);
     if (ctrl_str(meta, "uid"))
         cJSON_AddStringToObject(io, "uid", ctrl_str(meta, "uid"));

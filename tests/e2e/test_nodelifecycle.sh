@@ -106,6 +106,9 @@ EOF
     is "Kubelet stopped posting node status." kc 1.33 get node n1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}' ||
         fail "message"
     wait_is 5 "node.kubernetes.io/unreachable:NoExecute node.kubernetes.io/unreachable:NoSchedule" taints n1
+    kc 1.33 get events -n default --field-selector involvedObject.kind=Node,involvedObject.name=n1 \
+        -o go-template='{{range .items}}{{.reason}}: {{.message}}{{"\n"}}{{end}}' >"$E2E_TMP/ev"
+    expect_grep "$E2E_TMP/ev" "^NodeNotReady: Node n1 status is now: NodeNotReady$"
     run_cmd "$E2E_TMP/nodes" kc 1.27 get nodes
     expect_grep "$E2E_TMP/nodes" "^n1 +NotReady "
     expect_grep "$E2E_TMP/nodes" "^n2 +Ready "
