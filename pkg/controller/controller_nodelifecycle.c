@@ -12,6 +12,7 @@
 
 #define DEFAULT_GRACE_MS 40000
 #define LEASE_NS         "kube-node-lease"
+#define EVICT_RETRY_MS   10000 /* a deletion not seen by then is sent again */
 
 enum { NL_INF_NODES, NL_INF_LEASES, NL_INF_COUNT };
 
@@ -28,6 +29,7 @@ struct ctrl_nl {
     controller_queue_t *pq; /* pod keys: NoExecute evictions */
     cJSON *health;          /* node -> {probe: ms, seen: last heartbeat record} */
     cJSON *evict;           /* pod key -> ms its eviction countdown started */
+    cJSON *evicted;         /* pod key -> ms its deletion was sent */
 };
 
 static const client_resource_t RES_NODE_STATUS = {"", "v1", "nodes", false};
@@ -244,6 +246,7 @@ static int pod_sync(controller_manager_t *m, const char *key)
                         : -1;
     if (delay < 0) { /* nothing to do, or the taint went: the countdown is cancelled */
         cJSON_DeleteItemFromObjectCaseSensitive(nl->evict, key);
+        cJSON_DeleteItemFromObjectCaseSensitive(nl->evicted, key);
         return 0;
     }
     uint64_t now = ctrl_now(m);
@@ -254,6 +257,12 @@ static int pod_sync(controller_manager_t *m, const char *key)
     if (now < due)
         return (int)(due - now);
     cJSON_DeleteItemFromObjectCaseSensitive(nl->evict, key);
+    /* the deletion is in flight: the pod's own updates meanwhile do not send another */
+    const cJSON *sent = ctrl_get(nl->evicted, key);
+    if (sent && now < (uint64_t)sent->valuedouble + EVICT_RETRY_MS)
+        return (int)((uint64_t)sent->valuedouble + EVICT_RETRY_MS - now);
+    cJSON_DeleteItemFromObjectCaseSensitive(nl->evicted, key);
+    cJSON_AddNumberToObject(nl->evicted, key, (double)now);
     evict(m, pod);
     return 0;
 }
@@ -320,6 +329,8 @@ void ctrl_nl_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod,
         char *key = ctrl_key(pod);
         if (key)
             cJSON_DeleteItemFromObjectCaseSensitive(m->nl->evict, key);
+        if (key)
+            cJSON_DeleteItemFromObjectCaseSensitive(m->nl->evicted, key);
         free(key);
         return;
     }
@@ -337,6 +348,7 @@ int ctrl_nl_start(controller_manager_t *m, util_error_t *err)
     nl->pq = controller_queue_new();
     nl->health = cJSON_CreateObject();
     nl->evict = cJSON_CreateObject();
+    nl->evicted = cJSON_CreateObject();
     m->nl = nl;
     nl->ctx[NL_INF_NODES] = (nl_inf_ctx_t){m, NL_INF_NODES};
     nl->ctx[NL_INF_LEASES] = (nl_inf_ctx_t){m, NL_INF_LEASES};
@@ -361,6 +373,7 @@ void ctrl_nl_stop(controller_manager_t *m)
     controller_queue_free(nl->pq);
     cJSON_Delete(nl->health);
     cJSON_Delete(nl->evict);
+    cJSON_Delete(nl->evicted);
     free(nl);
     m->nl = NULL;
 }

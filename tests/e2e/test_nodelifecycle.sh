@@ -159,6 +159,25 @@ cordon_uncordon_drain() {
     kc 1.27 uncordon n2 >/dev/null || fail "uncordon"
 }
 
+user_noexecute_taint_evicts() {
+    # a NoExecute taint the pod does not tolerate evicts it at once; the replacement avoids it
+    local p
+    p=$(pods_of app=app)
+    [[ $p == */n1 ]] || fail "want the pod on n1, have $p"
+    run_cmd "$E2E_TMP/out" kc 1.33 taint node n1 e2e=x:NoExecute
+    expect_rc 0 "taint"
+    until_ok 10 bash -c "'$KUBECTL_DIR/kubectl.1.33' --kubeconfig '$DATA/server/admin.kubeconfig' get pod ${p%/*} -o jsonpath='{.metadata.deletionTimestamp}' | grep -q ." ||
+        fail "the pod was not evicted: $(kc 1.33 get pod "${p%/*}" -o yaml)"
+    is "True/DeletionByTaintManager" kc 1.33 get pod "${p%/*}" -o jsonpath='{.status.conditions[?(@.type=="DisruptionTarget")].status}/{.status.conditions[?(@.type=="DisruptionTarget")].reason}' ||
+        fail "no DisruptionTarget condition"
+    kc 1.33 get events --field-selector "reason=TaintManagerEviction,involvedObject.name=${p%/*}" -o name | grep -q . ||
+        fail "no TaintManagerEviction event"
+    until_ok 30 is "n2" eval "pods_of app=app | sed 's|.*/||'" ||
+        fail "not on n2: $(pods_of app=app) $(kc 1.33 get events --field-selector reason=FailedScheduling -o jsonpath='{.items[*].message}') $(taints n2) $(cond n2 Ready)"
+    kc 1.33 taint node n1 e2e- >/dev/null || fail "untaint"
+}
+
 t "pods get the default not-ready/unreachable tolerations (300 s)" default_tolerations
 t "a node whose lease lapses goes Unknown, tainted; its pod is evicted and replaced elsewhere; the taints go when it returns" lapsed_lease_evicts
 t "kubectl cordon, uncordon and drain (1.27 and 1.33)" cordon_uncordon_drain
+t "a NoExecute taint evicts pods that do not tolerate it at once" user_noexecute_taint_evicts
