@@ -28,6 +28,7 @@ static char *opt_cluster_cidr;
 static util_strv_t opt_node_labels;
 static char *opt_write_kubeconfig;
 static char *opt_write_kubeconfig_mode;
+static char *opt_node_monitor_grace;
 
 #define DEFAULT_KUBECONFIG "/etc/kubeling/kubeling.yaml"
 
@@ -38,6 +39,8 @@ static const util_flag_t server_flags[] = {
      "do not run the scheduler", 0, 0, NULL},
     {"disable-controller-manager", 0, UTIL_FLAG_BOOL, &opt_disable_controller_manager, NULL,
      "do not run the controller manager", 0, 0, NULL},
+    {"node-monitor-grace-period", 0, UTIL_FLAG_STRING, &opt_node_monitor_grace, "DURATION",
+     "how long a node may go unheard before it is marked Unknown (default 40s)", 0, 0, NULL},
     {"https-listen-port", 0, UTIL_FLAG_INT, &opt_port, "PORT",
      "HTTPS port of the apiserver (0: any free port)", 0, 65535, NULL},
     {"bind-address", 0, UTIL_FLAG_STRING, &opt_bind_address, "IP",
@@ -176,6 +179,13 @@ static int start_controllers(server_t *s, const char *data_dir, util_error_t *er
     int r = load_admin_config(data_dir, &api, err);
     if (r == 0)
         r = controller_manager_start(&s->loop, &api, &s->controllers, err);
+    uint64_t grace = 0;
+    if (r == 0 && opt_node_monitor_grace &&
+        controller_parse_duration_ms(opt_node_monitor_grace, &grace) < 0)
+        r = util_error_make(err, EINVAL, "--node-monitor-grace-period: bad duration \"%s\"",
+                            opt_node_monitor_grace);
+    if (r == 0)
+        controller_manager_set_node_monitor_grace(s->controllers, grace);
     client_config_free(&api);
     return r;
 }

@@ -364,5 +364,20 @@ int apiserver_services_bootstrap(apiserver_t *a, util_error_t *err)
         uid, now, adv, a->port);
     rc = put(a, apiserver_resource_find("", "v1", "endpoints"), "kubernetes", ep, false, err);
     free(ep);
+    if (rc < 0)
+        return rc;
+    /* and its EndpointSlice, as upstream's lease endpoint reconciler writes both */
+    apiserver_obj_uuid(uid);
+    char *slice = util_strdup_printf(
+        "{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\",\"metadata\":{"
+        "\"name\":\"kubernetes\",\"namespace\":\"default\",\"uid\":\"%s\","
+        "\"creationTimestamp\":\"%s\",\"labels\":{\"kubernetes.io/service-name\":"
+        "\"kubernetes\"}},\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":[\"%s\"],"
+        "\"conditions\":{\"ready\":true}}],\"ports\":[{\"name\":\"https\",\"port\":%d,"
+        "\"protocol\":\"TCP\"}]}",
+        uid, now, adv, a->port);
+    rc = put(a, apiserver_resource_find("discovery.k8s.io", "v1", "endpointslices"), "kubernetes",
+             slice, false, err);
+    free(slice);
     return rc;
 }

@@ -249,6 +249,59 @@ static void priorityclass_cells(cJSON *cells, cJSON *row, const cJSON *obj, int6
     apiserver_table__add_str_or(cells, apiserver_table__str_at(obj, "preemptionPolicy"), "");
 }
 
+static const apiserver_table_column_t endpointslice_cols[] = {
+    {"Name", "string", "name", "Name must be unique within a namespace.", 0},
+    {"AddressType", "string", "", "The IP protocol for this slice", 0},
+    {"Ports", "string", "", "The ports exposed by this slice", 0},
+    {"Endpoints", "string", "", "The first three endpoint addresses", 0},
+    {"Age", "date", "", "Creation timestamp of the slice", 0},
+};
+
+/* upstream printEndpointSlice: ports and the first three addresses, "<unset>" when none. */
+static void endpointslice_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
+{
+    (void)row;
+    apiserver_table__add_name(cells, obj);
+    apiserver_table__add_str_or(cells, apiserver_table__str_at(obj, "addressType"), "");
+    util_buf_t b = {0};
+    int n = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(obj, "ports"))
+    {
+        if (n++ == 3)
+            continue;
+        apiserver_table__sep(&b, ",");
+        const cJSON *port = cJSON_GetObjectItemCaseSensitive(it, "port");
+        if (cJSON_IsNumber(port))
+            util_buf_printf(&b, "%d", (int)port->valuedouble);
+        else
+            util_buf_puts(&b, "<unset>");
+    }
+    if (n > 3)
+        util_buf_printf(&b, " + %d more...", n - 3);
+    if (!b.len)
+        util_buf_puts(&b, "<unset>");
+    apiserver_table__add_buf(cells, &b);
+    n = 0;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(obj, "endpoints"))
+    {
+        const cJSON *a;
+        cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(it, "addresses"))
+        {
+            if (n++ >= 3 || !cJSON_IsString(a))
+                continue;
+            apiserver_table__sep(&b, ",");
+            util_buf_puts(&b, a->valuestring);
+        }
+    }
+    if (n > 3)
+        util_buf_printf(&b, " + %d more...", n - 3);
+    if (!b.len)
+        util_buf_puts(&b, "<unset>");
+    apiserver_table__add_buf(cells, &b);
+    apiserver_table__add_age(cells, obj, now);
+}
+
 #define PRINTER(g, p, name)                                           \
     {                                                                 \
         g, p, name##_cols, UTIL_ARRAY_SIZE(name##_cols), name##_cells \
@@ -257,6 +310,7 @@ static void priorityclass_cells(cJSON *cells, cJSON *row, const cJSON *obj, int6
 const apiserver_table_printer_t apiserver_table__cluster_printers[] = {
     PRINTER("", "events", event),
     PRINTER("", "nodes", node),
+    PRINTER("discovery.k8s.io", "endpointslices", endpointslice),
     PRINTER("scheduling.k8s.io", "priorityclasses", priorityclass),
     PRINTER("apiextensions.k8s.io", "customresourcedefinitions", crd),
 };

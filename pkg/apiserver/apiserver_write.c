@@ -18,6 +18,7 @@
 #include "apiserver_namespace.h"
 #include "apiserver_object.h"
 #include "apiserver_priority.h"
+#include "apiserver_tolerations.h"
 #include "apiserver_patch.h"
 #include "apiserver_proto.h"
 #include "apiserver_rules.h"
@@ -431,6 +432,7 @@ void apiserver_reg_create(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
         cJSON_Delete(obj); /* answered */
         return;
     }
+    apiserver_tolerations_admit(t, obj);
     prepare_create(t, obj);
     apiserver_managed_track(c, t, obj, NULL);
     if (apiserver_rules_check(c, t->res, obj, NULL, name) < 0) {

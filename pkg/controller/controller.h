@@ -110,6 +110,80 @@ int64_t controller_new_rs_replicas(int64_t replicas, int64_t surge, int64_t tota
 int64_t controller_max_scaled_down(int64_t replicas, int64_t unavailable, int64_t all_pods,
                                    int64_t new_rs_replicas, int64_t new_rs_available);
 
+/* ---- endpoints (controller_endpoints_calc.c) --------------------------------------------------
+ * What the Endpoints and EndpointSlice controllers compute from a Service and the pods its
+ * selector matches (upstream's endpoints controller and endpointslice reconciler). */
+
+#define CONTROLLER_EP_MAX_ADDRESSES    1000 /* per Endpoints object; beyond: over-capacity */
+#define CONTROLLER_SLICE_MAX_ENDPOINTS 100  /* per EndpointSlice (upstream's default) */
+
+/* Every key=value of a Service's selector map is among obj's labels (an empty or absent
+ * selector matches nothing). */
+bool controller_selector_map_matches(const cJSON *selector, const cJSON *obj);
+bool controller_service_headless(const cJSON *svc);
+const char *controller_pod_ip(const cJSON *pod);
+/* upstream ShouldPodBeInEndpoints: has an IP, not terminal, not terminating unless asked. */
+bool controller_pod_in_endpoints(const cJSON *pod, bool include_terminating);
+/* The pod port a Service port targets: a numeric targetPort (absent: port), or the containerPort
+ * of that name and protocol in the pod (containers, then sidecar init containers); -1 when it
+ * does not resolve on this pod. */
+int controller_find_port(const cJSON *pod, const cJSON *svc_port);
+/* The Endpoints subsets for svc over pods (those its selector matches): per distinct port set a
+ * subset with ready `addresses` and `notReadyAddresses` (publishNotReadyAddresses makes all
+ * ready and keeps terminating pods), sorted; capped at CONTROLLER_EP_MAX_ADDRESSES (ready ones
+ * first), *truncated then set. */
+cJSON *controller_endpoints_subsets(const cJSON *svc, const cJSON *const *pods, size_t n,
+                                    bool *truncated);
+/* The EndpointSlice content for svc: an array of {key, ports, endpoints} per distinct port set,
+ * endpoints with conditions ready/serving/terminating (terminating pods included), sorted;
+ * zones (node name -> topology.kubernetes.io/zone, may be NULL) gives endpoints their zone. */
+cJSON *controller_slice_groups(const cJSON *svc, const cJSON *const *pods, size_t n,
+                               const cJSON *zones);
+/* The endpoints.kubernetes.io/last-change-trigger-time (seconds): the earliest change newer
+ * than prev (the Service's creation, pods' Ready transitions or creation), else prev. */
+int64_t controller_endpoints_trigger_time(const cJSON *svc, const cJSON *const *pods, size_t n,
+                                          int64_t prev);
+
+/* The slice groups upstream's endpointslice mirroring controller makes from a selectorless
+ * Service's Endpoints: per subset its ports and addresses (ready: true) and notReadyAddresses
+ * (ready: false) with hostname, nodeName and targetRef, IPv4 only, at most
+ * CONTROLLER_EP_MAX_ADDRESSES per subset. */
+cJSON *controller_mirror_groups(const cJSON *endpoints);
+/* How the existing slices of a service (slices[0..n)) become the groups of
+ * controller_slice_groups: an array of {op: "update"|"create"|"delete", name (not for create),
+ * index (into slices, not for create), ports, endpoints}. An endpoint stays in the slice that
+ * has it, new ones fill slices with room, then new slices (at most CONTROLLER_SLICE_MAX_ENDPOINTS
+ * each); emptied slices are deleted, except that a service without endpoints keeps one
+ * placeholder slice (no ports, no endpoints). "update" items may equal the slice as stored. */
+cJSON *controller_slice_plan(const cJSON *groups, const cJSON *const *slices, size_t n);
+
+/* ---- taints (controller_taints.c) -------------------------------------------------------------
+ * The node lifecycle controller's rules: conditions of a node that stopped reporting, the taints
+ * its conditions call for, and when a pod on a NoExecute-tainted node is evicted. */
+
+#define CONTROLLER_TAINT_NOT_READY   "node.kubernetes.io/not-ready"
+#define CONTROLLER_TAINT_UNREACHABLE "node.kubernetes.io/unreachable"
+
+/* A toleration tolerates a taint (effect, key, operator Exists/Equal as upstream). */
+bool controller_toleration_tolerates(const cJSON *toleration, const cJSON *taint);
+/* For a pod on a node with these taints: -1 never evicted (no NoExecute taint it does not
+ * tolerate forever), 0 at once (an untolerated NoExecute taint), else the seconds after which
+ * it goes (the least tolerationSeconds of the tolerations used). */
+int64_t controller_eviction_delay(const cJSON *pod, const cJSON *taints);
+/* The node's conditions after it stopped reporting (upstream tryUpdateNodeHealth): Ready,
+ * MemoryPressure, DiskPressure and PIDPressure become Unknown (NodeStatusUnknown "Kubelet stopped
+ * posting node status."; absent ones NodeStatusNeverUpdated), lastTransitionTime now_s. A new
+ * array; *changed tells whether any condition changed. */
+cJSON *controller_node_conditions_unknown(const cJSON *node, int64_t now_s, bool *changed);
+/* The taints the node should carry: its own taints, with the ones the controller manages
+ * (not-ready/unreachable NoExecute by Ready; NoSchedule ones by Ready, pressure conditions,
+ * NetworkUnavailable and spec.unschedulable) set as its status calls for; existing ones keep
+ * their timeAdded. A new array; *changed tells whether it differs. */
+cJSON *controller_node_taints(const cJSON *node, int64_t now_s, bool *changed);
+/* A Go duration of ms/s/m/h segments ("40s", "1m30s", "500ms") in milliseconds; -EINVAL when
+ * malformed. */
+int controller_parse_duration_ms(const char *s, uint64_t *ret);
+
 /* ---- leader election (controller_leader.c) ---------------------------------------------------
  * client-go's leaderelection over a coordination.k8s.io Lease (kube-system/
  * kube-controller-manager): whoever holds an unexpired lease leads; expiry is judged by when this
@@ -142,5 +216,8 @@ typedef struct controller_manager controller_manager_t;
 int controller_manager_start(uv_loop_t *loop, const struct client_config *api,
                              controller_manager_t **ret, util_error_t *err);
 void controller_manager_stop(controller_manager_t *m);
+/* --node-monitor-grace-period: how long a node may go without renewing its Lease (or Ready
+ * heartbeat) before the node lifecycle controller marks it Unknown (default 40 s). */
+void controller_manager_set_node_monitor_grace(controller_manager_t *m, uint64_t ms);
 
 #endif

@@ -37,6 +37,9 @@ struct controller_manager {
     int closing;
     bool stopped;
     unsigned event_seq;
+    struct ctrl_ep *ep;     /* Endpoints/EndpointSlice controllers, while leading */
+    struct ctrl_nl *nl;     /* node lifecycle controller, while leading */
+    uint64_t node_grace_ms; /* --node-monitor-grace-period */
 };
 
 uint64_t ctrl_now(const controller_manager_t *m);
@@ -72,5 +75,21 @@ void ctrl_rs_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod,
 /* Deployment controller (controller_deployment.c). */
 int ctrl_deploy_sync(controller_manager_t *m, const char *key);
 void ctrl_deploy_on_rs(controller_manager_t *m, const cJSON *old, const cJSON *rs, bool deleted);
+
+/* Controllers with informers and queues of their own (controller_endpoints.c,
+ * controller_nodelifecycle.c): started and stopped with leadership, fed pod events, run by the
+ * manager's timer (_next: ms until due, -1 idle; _run_one: ran a key). */
+int ctrl_ep_start(controller_manager_t *m, util_error_t *err);
+void ctrl_ep_stop(controller_manager_t *m);
+void ctrl_ep_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod, bool deleted);
+int64_t ctrl_ep_next(controller_manager_t *m, uint64_t now);
+bool ctrl_ep_run_one(controller_manager_t *m, uint64_t now);
+int ctrl_nl_start(controller_manager_t *m, util_error_t *err);
+void ctrl_nl_stop(controller_manager_t *m);
+void ctrl_nl_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod, bool deleted);
+int64_t ctrl_nl_next(controller_manager_t *m, uint64_t now);
+bool ctrl_nl_run_one(controller_manager_t *m, uint64_t now);
+/* node name -> topology.kubernetes.io/zone for the nodes of pods (NULL without nodes). */
+cJSON *ctrl_nl_zones(controller_manager_t *m, const cJSON *const *pods, size_t n);
 
 #endif

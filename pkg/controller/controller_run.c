@@ -121,8 +121,9 @@ void ctrl_event(controller_manager_t *m, const cJSON *obj, const char *kind,
 {
     static const client_resource_t events = {"", "v1", "events", true};
     const cJSON *meta = ctrl_get(obj, "metadata");
-    const char *ns = ctrl_str(meta, "namespace"), *name = ctrl_str(meta, "name");
-    if (!ns || !name)
+    const char *obj_ns = ctrl_str(meta, "namespace"), *name = ctrl_str(meta, "name");
+    const char *ns = obj_ns ? obj_ns : "default"; /* cluster-scoped objects: as upstream */
+    if (!name)
         return;
     char msg[1024];
     va_list ap;
@@ -136,7 +137,7 @@ void ctrl_event(controller_manager_t *m, const cJSON *obj, const char *kind,
              ++m->event_seq & 0xffff);
     client_event_spec_t s = {.obj = {.kind = kind,
                                      .api_version = api_version,
-                                     .ns = ns,
+                                     .ns = obj_ns,
                                      .name = name,
                                      .uid = ctrl_str(meta, "uid"),
                                      .resource_version = ctrl_str(meta, "resourceVersion")},
@@ -145,6 +146,7 @@ void ctrl_event(controller_manager_t *m, const cJSON *obj, const char *kind,
                              .message = msg,
                              .component = component,
                              .name = evname,
+                             .namespace_ = ns,
                              .first_timestamp = ts,
                              .last_timestamp = ts};
     cJSON *ev = client_event_build(&s); /* the shared builder of pkg/client */
@@ -178,6 +180,10 @@ void ctrl_kick(controller_manager_t *m)
         if (n >= 0 && (next < 0 || n < next))
             next = n;
     }
+    int64_t own[] = {ctrl_ep_next(m, now), ctrl_nl_next(m, now)};
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+        if (own[i] >= 0 && (next < 0 || own[i] < next))
+            next = own[i];
     if (next < 0)
         uv_timer_stop(&m->timer);
     else
@@ -213,6 +219,8 @@ static void run(uv_timer_t *t)
             free(key);
             continue;
         }
+        if (ctrl_ep_run_one(m, now) || ctrl_nl_run_one(m, now))
+            continue;
         key = controller_queue_pop(m->dq, now);
         if (!key)
             break;
@@ -238,6 +246,8 @@ static void deliver(ctrl_inf_ctx_t *c, const cJSON *old, const cJSON *obj, bool 
     switch (c->kind) {
     case CTRL_INF_PODS:
         ctrl_rs_on_pod(m, old, obj, deleted);
+        ctrl_ep_on_pod(m, old, obj, deleted);
+        ctrl_nl_on_pod(m, old, obj, deleted);
         break;
     case CTRL_INF_RS:
         enqueue(m->rsq, m, obj);
@@ -299,6 +309,10 @@ static int start_informers(controller_manager_t *m, util_error_t *err)
         client_informer_opts_t io = {.resource = res[i]};
         rc = client_informer_start(m->client, &io, &h, &m->ctx[i], &m->inf[i], err);
     }
+    if (rc == 0)
+        rc = ctrl_ep_start(m, err);
+    if (rc == 0)
+        rc = ctrl_nl_start(m, err);
     return rc;
 }
 
@@ -310,6 +324,8 @@ static void stop_informers(controller_manager_t *m)
         m->inf[i] = NULL;
         m->synced[i] = false;
     }
+    ctrl_ep_stop(m);
+    ctrl_nl_stop(m);
     uv_timer_stop(&m->timer);
 }
 
@@ -358,7 +374,7 @@ static void lease_written(controller_manager_t *m, void *ud, client_result_t *re
             m->leading = true;
             util_log_info("controller-manager: leading as %s (lease kube-system/"
                           "kube-controller-manager); replicaset, replicationcontroller and "
-                          "deployment controllers run",
+                          "deployment, endpoints, endpointslice and node lifecycle controllers run",
                           m->id);
         }
     }
