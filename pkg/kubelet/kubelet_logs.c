@@ -256,7 +256,7 @@ int kubelet_log_reader_open(const char *path, int max_files, const kubelet_log_o
         return util_error_make(err, e, "open %s", path);
     }
     r->fds[r->nfds++] = fd;
-    util_buf_reserve(&r->pending, 1);
+    util_buf_append(&r->pending, "", 0);
     if (o->tail_lines >= 0)
         tail_start(r, o->tail_lines);
     *ret = r;

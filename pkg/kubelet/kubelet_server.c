@@ -658,6 +658,14 @@ int kubelet__server_start(kubelet_t *k, const kubelet_opts_t *o, util_error_t *e
         r = listen_on(s, o->bind_address ? o->bind_address : "0.0.0.0", port, err);
     if (r == 0 && (r = -pthread_create(&s->listener, NULL, listener_main, s)) < 0)
         util_error_make(err, -r, "kubelet api: thread");
+    if (r == -EADDRINUSE) { /* another kubelet here: the node runs, without its API */
+        char buf[300];
+        util_log_error("kubelet: the kubelet API is not served: %s",
+                       util_error_text(err ? *err : NULL, buf, sizeof(buf)));
+        util_error_free(err);
+        server_free(s);
+        return 0;
+    }
     if (r < 0) {
         server_free(s);
         return r;
