@@ -179,14 +179,23 @@ static void exec_pump_output(kconn_t *c, stream_session_t *s, int *fd, int chann
     *fd = -1;
 }
 
-static int proc_reap(proc_t *p)
+/* Waits for the exit; a process that closed its output but runs on is killed once the server
+ * stops, so that stopping never waits for it. */
+static int proc_reap(kconn_t *c, proc_t *p)
 {
     int status = 0;
+    pid_t r;
     if (p->pid <= 0)
         return 0;
-    while (waitpid(p->pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return 0;
+    int wait_ms = 1; /* the exit usually follows the output's end at once */
+    while ((r = waitpid(p->pid, &status, WNOHANG)) == 0 || (r < 0 && errno == EINTR)) {
+        struct pollfd stop = {.fd = c->s->stop_fd, .events = POLLIN};
+        if (poll(&stop, 1, wait_ms) > 0)
+            kill(p->pid, SIGKILL);
+        wait_ms = wait_ms < 100 ? wait_ms * 2 : 100;
+    }
+    if (r < 0)
+        return 0;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -223,7 +232,7 @@ static void exec_session(kconn_t *c, stream_session_t *s, exec_req_t *x, bool tt
     for (int i = 0; i < 3; i++)
         if (fds[i] >= 0)
             close(fds[i]);
-    int code = proc_reap(&p);
+    int code = proc_reap(c, &p);
     if (ok) {
         stream_exec_finish(s, code, x->error[0] ? x->error : NULL, &out);
         kserver_send_buf(c, &out);

@@ -271,10 +271,18 @@ t port_forward_httpd port_forward_httpd
 t python_stream_exec python_stream_exec
 t other_clients_refused other_clients_refused
 t stats_summary stats_summary
-kc 1.33 delete pod web lines crash --wait=false >/dev/null 2>&1
+# sessions still open when the server stops: an exec whose command closed its output and runs
+# on, an exec -i waiting for stdin, a logs -f
+kt 60 1.33 exec web -- sh -c 'exec >&- 2>&-; sleep 300' >/dev/null 2>&1 &
+(sleep 60 | kt 60 1.27 exec -i web -- cat >/dev/null 2>&1) &
+kt 60 1.33 logs -f web >/dev/null 2>&1 &
+sleep 2
 kill "$SERVER_PID"
+STOP_START=$(date +%s)
 wait "$SERVER_PID" 2>/dev/null
+STOP_SECS=$(($(date +%s) - STOP_START))
 server_stops_cleanly() {
+    [[ $STOP_SECS -le 10 ]] || fail "the server took $STOP_SECS s to stop with sessions open"
     ! grep -qE 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' "$E2E_TMP/server.log" ||
         fail "sanitizer report in the server log"
 }
