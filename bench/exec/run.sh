@@ -55,6 +55,15 @@ for v in 1.27 1.33; do
         printf "kubectl %s exec -- true x%d: median %d ms, min %d ms, max %d ms\n", v, NR,
             (NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2), a[1], a[NR]}'
 done
+# the kubelet API alone: a TLS connection and GET /healthz with the apiserver's client cert
+KPORT=$("$KC.1.33" --kubeconfig "$CFG" get node "$NODE" \
+    -o jsonpath='{.status.daemonEndpoints.kubeletEndpoint.Port}')
+TLS=$WORK/data/server/tls
+for _ in $(seq "$N"); do
+    curl -s -o /dev/null -w '%{time_total}\n' --cacert "$TLS/ca.crt" \
+        --cert "$TLS/kubelet-client.crt" --key "$TLS/kubelet-client.key" \
+        "https://127.0.0.1:$KPORT/healthz"
+done | sort -n | awk '{a[NR]=$1*1000} END {printf "kubelet API TLS connect + GET /healthz (curl): median %.1f ms\n", a[int((NR+1)/2)]}'
 # the kubectl process alone (config, discovery cache) against a pod that does not exist
 for _ in $(seq "$N"); do
     s=$(date +%s%N)
