@@ -127,6 +127,9 @@ logs_previous() {
         [[ $prev =~ ^run-[0-9]+-[0-9]+$ && $cur =~ ^run- && $prev != "$cur" ]] ||
             fail "previous '$prev', current '$cur' (kubectl $v)"
     done
+    # -f ends by itself when the container exits (it runs for 2 s)
+    run_cmd "$E2E_TMP/fc" kt 15 1.33 logs -f crash
+    expect_rc 0 "logs -f of an exiting container"
     run_cmd "$E2E_TMP/np" kt 20 1.33 logs lines --previous
     expect_grep "$E2E_TMP/np" 'previous terminated container "c" in pod "lines" not found'
 }
@@ -141,6 +144,9 @@ exec_plain_and_stdin() {
         run_cmd "$E2E_TMP/ei-$v" sh -c "seq 1 50000 | timeout 20 $KUBECTL_DIR/kubectl.$v --kubeconfig $DATA/server/admin.kubeconfig exec -i web -- md5sum"
         expect_rc 0 "exec -i (kubectl $v)"
         expect_grep "$E2E_TMP/ei-$v" "^$(seq 1 50000 | md5sum | cut -d' ' -f1)"
+        run_cmd "$E2E_TMP/sig-$v" kt 20 "$v" exec web -- cat /proc/self/status
+        expect_grep "$E2E_TMP/sig-$v" '^SigIgn:[[:space:]]+0+$' # SIGPIPE is not ignored in there
+        expect_grep "$E2E_TMP/sig-$v" '^SigBlk:[[:space:]]+0+$'
         run_cmd "$E2E_TMP/en-$v" kt 20 "$v" exec web -- /no/such/binary
         [[ $RC -ne 0 ]] || fail "a missing binary succeeded (kubectl $v)"
     done
