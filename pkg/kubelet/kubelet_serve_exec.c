@@ -5,6 +5,7 @@
 #include "kubelet_server_internal.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -384,11 +385,13 @@ static void fwd_open(kconn_t *c, stream_session_t *s, fwd_t *f, const stream_eve
         close(fd);
     }
     if (e) {
-        char msg[300];
+        char msg[300], text[128];
+        util_snprintf(text, sizeof(text), "%s", strerror(e));
+        text[0] = (char)tolower((unsigned char)text[0]); /* Go's errno texts are lower case */
         util_snprintf(msg, sizeof(msg),
                       "an error occurred forwarding %u -> %u: error forwarding port %u to pod: "
                       "dial tcp4 127.0.0.1:%u: connect: %s",
-                      ev->port, ev->port, ev->port, ev->port, strerror(e));
+                      ev->port, ev->port, ev->port, ev->port, text);
         stream_portforward_error(s, ev->pair, msg, out);
         kserver_send_buf(c, out);
         return;

@@ -26,6 +26,7 @@
 #define HEADERS_MAX     100
 #define HEAD_TIMEOUT_MS 30000
 #define CONNS_MAX       256
+#define CONN_STACK      (1024 * 1024)
 #define APISERVER_CN    "kube-apiserver-kubelet-client"
 #define NAME_MAX_LEN    253
 
@@ -553,6 +554,7 @@ static void accept_one(kserver_t *s)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, CONN_STACK); /* not 8 MiB of address space each */
     pthread_t t;
     if (pthread_create(&t, &attr, conn_main, c) != 0) {
         c->gone = true;

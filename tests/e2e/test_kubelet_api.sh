@@ -201,6 +201,16 @@ port_forward_httpd() {
         kill "$pf"
         wait "$pf" 2>/dev/null || true
     done
+    # nothing listens on 9 in the pod (the host's 9 does not matter: the pod's namespace)
+    lp=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    kc 1.33 port-forward pod/web "$lp:9" >"$E2E_TMP/pf-closed" 2>&1 &
+    pf=$!
+    for i in $(seq 100); do grep -q Forwarding "$E2E_TMP/pf-closed" && break; sleep 0.1; done
+    curl -sS --max-time 5 "http://127.0.0.1:$lp/" >/dev/null 2>&1 && fail "a closed port answered"
+    for i in $(seq 50); do grep -q 'connection refused' "$E2E_TMP/pf-closed" && break; sleep 0.1; done
+    kill "$pf" 2>/dev/null # kubectl 1.33 exits by itself: "lost connection to pod"
+    wait "$pf" 2>/dev/null || true
+    expect_grep "$E2E_TMP/pf-closed" 'error forwarding port 9 to pod.*connect: connection refused'
 }
 
 python_stream_exec() {
