@@ -556,9 +556,13 @@ static void accept_one(kserver_t *s)
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, CONN_STACK); /* not 8 MiB of address space each */
     pthread_t t;
-    if (pthread_create(&t, &attr, conn_main, c) != 0) {
-        c->gone = true;
-        conn_main(c);
+    if (pthread_create(&t, &attr, conn_main, c) != 0) { /* dropped, like a full server */
+        free(c);
+        close(fd);
+        pthread_mutex_lock(&s->mu);
+        s->conns--;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
     }
     pthread_attr_destroy(&attr);
 }
