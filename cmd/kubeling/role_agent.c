@@ -17,6 +17,9 @@ static char *opt_node_name;
 static char *opt_node_ip;
 static char *opt_cluster_cidr;
 static util_strv_t opt_node_labels;
+static long opt_kubelet_port = KUBELET_PORT;
+static char *opt_tls_cert, *opt_tls_key, *opt_client_ca, *opt_log_max_size;
+static long opt_log_max_files = KUBELET_LOG_MAX_FILES;
 
 static const util_flag_t agent_flags[] = {
     {"server", 's', UTIL_FLAG_STRING, &opt_server, "URL", "server to join (https://host:6443)", 0,
@@ -32,6 +35,19 @@ static const util_flag_t agent_flags[] = {
      "IPv4 range for pod IPs, a /24 per node (default 10.42.0.0/16)", 0, 0, NULL},
     {"node-label", 0, UTIL_FLAG_STRINGS, &opt_node_labels, "KEY=VALUE",
      "extra label of the node (repeatable)", 0, 0, NULL},
+    {"kubelet-port", 0, UTIL_FLAG_INT, &opt_kubelet_port, "PORT",
+     "HTTPS port of the kubelet API (default 10250; 0: any free port)", 0, 65535, NULL},
+    {"kubelet-tls-cert-file", 0, UTIL_FLAG_STRING, &opt_tls_cert, "FILE",
+     "serving certificate of the kubelet API, from the cluster CA (none: the API is off)", 0, 0,
+     NULL},
+    {"kubelet-tls-private-key-file", 0, UTIL_FLAG_STRING, &opt_tls_key, "FILE", "its private key",
+     0, 0, NULL},
+    {"kubelet-client-ca-file", 0, UTIL_FLAG_STRING, &opt_client_ca, "FILE",
+     "CA of the clients the kubelet API accepts (the apiserver's kubelet-client)", 0, 0, NULL},
+    {"container-log-max-size", 0, UTIL_FLAG_STRING, &opt_log_max_size, "SIZE",
+     "size at which a container log is rotated (default 10Mi)", 0, 0, NULL},
+    {"container-log-max-files", 0, UTIL_FLAG_INT, &opt_log_max_files, "N",
+     "container log files kept, the current one included (default 5)", 2, 100, NULL},
     {0},
 };
 
@@ -57,6 +73,16 @@ static int start(agent_t *a, const char *data_dir, util_error_t *err)
     if (util_path_join(dir, sizeof(dir), data_dir, "agent") < 0)
         return util_error_make(err, ENAMETOOLONG, "data dir path too long");
     int r = util_mkdir_p(dir, 0700, err);
+    int64_t log_size = 0;
+    if (r == 0 && opt_log_max_size && kubelet_parse_bytes(opt_log_max_size, &log_size) < 0)
+        r = util_error_make(err, EINVAL, "--container-log-max-size: bad quantity `%s`",
+                            opt_log_max_size);
+    if (r == 0 && opt_tls_cert && (!opt_tls_key || !opt_client_ca))
+        r = util_error_make(err, EINVAL,
+                            "--kubelet-tls-cert-file needs --kubelet-tls-private-key-file and "
+                            "--kubelet-client-ca-file");
+    if (r == 0 && !opt_tls_cert)
+        util_log_warn("agent: no --kubelet-tls-cert-file: the kubelet API (logs, exec) is off");
     client_config_t api = {0};
     if (r == 0)
         r = client_config_load(opt_kubeconfig, &api, err);
@@ -73,6 +99,12 @@ static int start(agent_t *a, const char *data_dir, util_error_t *err)
         .nlabels = opt_node_labels.n,
         .kube_version = APISERVER_KUBE_GIT_VERSION,
         .runtime_version = KUBELING_VERSION,
+        .port = opt_kubelet_port ? (int)opt_kubelet_port : KUBELET_PORT_ANY,
+        .serving_cert = opt_tls_cert,
+        .serving_key = opt_tls_key,
+        .client_ca = opt_client_ca,
+        .log_max_size = log_size,
+        .log_max_files = (int)opt_log_max_files,
     };
     r = kubelet_start(&o, &a->kubelet, err);
     client_config_free(&api);

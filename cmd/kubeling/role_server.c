@@ -29,6 +29,9 @@ static util_strv_t opt_node_labels;
 static char *opt_write_kubeconfig;
 static char *opt_write_kubeconfig_mode;
 static char *opt_node_monitor_grace;
+static long opt_kubelet_port = KUBELET_PORT;
+static char *opt_log_max_size;
+static long opt_log_max_files = KUBELET_LOG_MAX_FILES;
 
 #define DEFAULT_KUBECONFIG "/etc/kubeling/kubeling.yaml"
 
@@ -57,6 +60,12 @@ static const util_flag_t server_flags[] = {
      "InternalIP of the node (default: the address of the default-route interface)", 0, 0, NULL},
     {"node-label", 0, UTIL_FLAG_STRINGS, &opt_node_labels, "KEY=VALUE",
      "extra label of the node (repeatable)", 0, 0, NULL},
+    {"kubelet-port", 0, UTIL_FLAG_INT, &opt_kubelet_port, "PORT",
+     "HTTPS port of the kubelet API (default 10250; 0: any free port)", 0, 65535, NULL},
+    {"container-log-max-size", 0, UTIL_FLAG_STRING, &opt_log_max_size, "SIZE",
+     "size at which a container log is rotated (default 10Mi)", 0, 0, NULL},
+    {"container-log-max-files", 0, UTIL_FLAG_INT, &opt_log_max_files, "N",
+     "container log files kept, the current one included (default 5)", 2, 100, NULL},
     {"write-kubeconfig", 'o', UTIL_FLAG_STRING, &opt_write_kubeconfig, "FILE",
      "also write the admin kubeconfig here (default " DEFAULT_KUBECONFIG
      " when root; \"\" for none)",
@@ -130,11 +139,28 @@ static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
         r = apiserver_node_kubeconfig(s->api, name, path, err);
     if (r < 0)
         return util_error_wrap(err, "kubelet (set --node-name?)");
+    char serving[4096], crt[4200], key[4200], ca[4200];
+    int64_t log_size = 0;
+    if (opt_log_max_size && kubelet_parse_bytes(opt_log_max_size, &log_size) < 0)
+        return util_error_make(err, EINVAL, "--container-log-max-size: bad quantity `%s`",
+                               opt_log_max_size);
+    r = apiserver_kubelet_serving_cert(s->api, name, opt_node_ip, serving, sizeof(serving), err);
+    if (r < 0)
+        return util_error_wrap(err, "kubelet serving certificate");
+    snprintf(crt, sizeof(crt), "%s.crt", serving);
+    snprintf(key, sizeof(key), "%s.key", serving);
+    snprintf(ca, sizeof(ca), "%s/server/tls/ca.crt", data_dir);
     client_config_t api = {0};
     r = client_config_load(path, &api, err);
     if (r < 0)
         return r;
     kubelet_opts_t o = {
+        .port = opt_kubelet_port ? (int)opt_kubelet_port : KUBELET_PORT_ANY,
+        .serving_cert = crt,
+        .serving_key = key,
+        .client_ca = ca,
+        .log_max_size = log_size,
+        .log_max_files = (int)opt_log_max_files,
         .loop = &s->loop,
         .api = &api,
         .node_name = name,

@@ -225,6 +225,13 @@ int apiserver_node_kubeconfig(const apiserver_t *a, const char *node_name, const
     return apiserver_pki_node_kubeconfig(a->opts.data_dir, node_name, url, path, err);
 }
 
+int apiserver_kubelet_serving_cert(const apiserver_t *a, const char *node_name, const char *node_ip,
+                                   char *ret_base, size_t base_len, util_error_t *err)
+{
+    return apiserver_pki_kubelet_serving(a->opts.data_dir, node_name, node_ip, ret_base, base_len,
+                                         err);
+}
+
 void apiserver_stop(apiserver_t *a)
 {
     if (!a || a->stopping)

@@ -50,6 +50,10 @@ int apiserver_port(const apiserver_t *a);
  * loopback URL. */
 int apiserver_node_kubeconfig(const apiserver_t *a, const char *node_name, const char *path,
                               util_error_t *err);
+/* The serving certificate of this machine's kubelet API (see apiserver_pki_kubelet_serving):
+ * *ret_base + ".crt"/".key"; the client CA is <data-dir>/server/tls/ca.crt. */
+int apiserver_kubelet_serving_cert(const apiserver_t *a, const char *node_name, const char *node_ip,
+                                   char *ret_base, size_t base_len, util_error_t *err);
 /* Closes the listener and every connection; memory is released once the loop has run the
  * close callbacks (run the loop until it returns). */
 void apiserver_stop(apiserver_t *a);

@@ -843,3 +843,45 @@ int apiserver_pki_node_kubeconfig(const char *data_dir, const char *node_name, c
     pki_state_free(&s);
     return r;
 }
+
+/* The kubelet's serving certificate (tls/kubelet-serving-<name>.{crt,key}, CN system:node:<name>,
+ * as upstream's kubelet serving CSRs): the apiserver dials the node's InternalIP and verifies it
+ * against the cluster CA, so the SANs are the node's name, every local address and node_ip. */
+int apiserver_pki_kubelet_serving(const char *data_dir, const char *node_name, const char *node_ip,
+                                  char *ret_base, size_t base_len, util_error_t *err)
+{
+    if (!data_dir || !node_name || !pki_node_name_ok(node_name))
+        return util_error_make(err, EINVAL, "kubelet serving certificate: bad node name `%s`",
+                               node_name ? node_name : "");
+    char srv[PATH_MAX], tls[PATH_MAX], leaf[300], subject[600];
+    int r = pki_dirs(data_dir, srv, tls, err);
+    if (r < 0)
+        return r;
+    snprintf(leaf, sizeof(leaf), "kubelet-serving-%s", node_name);
+    snprintf(subject, sizeof(subject), "O=system:nodes,CN=system:node:%s", node_name);
+    pki_sans_t sans = {0};
+    pki_sans_add_text(&sans, node_name);
+    pki_sans_add_text(&sans, "localhost");
+    pki_sans_add_text(&sans, "127.0.0.1");
+    if (node_ip && *node_ip)
+        pki_sans_add_text(&sans, node_ip);
+    pki_state_t s;
+    memset(&s, 0, sizeof(s));
+    mbedtls_entropy_init(&s.rng.entropy);
+    mbedtls_ctr_drbg_init(&s.rng.drbg);
+    pki_pair_init(&s.ca);
+    pki_pair_init(&s.serving);
+    pki_pair_init(&s.admin);
+    r = pki_sans_add_interfaces(&sans, err);
+    if (r == 0)
+        r = pki_rng_init(&s.rng, err);
+    if (r == 0)
+        r = pki_ca_ensure(tls, &s.ca, &s.rng, err);
+    if (r == 0)
+        r = pki_leaf_ensure(tls, leaf, subject, PKI_SERVING, &sans, &s.ca, &s.serving, &s.rng, err);
+    if (r == 0 && util_path_join(ret_base, base_len, tls, leaf) < 0)
+        r = util_error_make(err, ENAMETOOLONG, "path too long: %s", tls);
+    pki_sans_free(&sans);
+    pki_state_free(&s);
+    return r;
+}

@@ -52,4 +52,10 @@ void apiserver_pki_free(apiserver_pki_t *p);
 int apiserver_pki_node_kubeconfig(const char *data_dir, const char *node_name, const char *server,
                                   const char *path, util_error_t *err);
 
+/* The kubelet's serving certificate from the cluster CA: reuses or issues
+ * tls/kubelet-serving-<name>.{crt,key} (SANs: the node name, localhost, node_ip and every local
+ * address) and returns their common base path (add .crt or .key). */
+int apiserver_pki_kubelet_serving(const char *data_dir, const char *node_name, const char *node_ip,
+                                  char *ret_base, size_t base_len, util_error_t *err);
+
 #endif

@@ -49,6 +49,7 @@ static kubelet_node_params_t params(const kubelet_t *k)
         .labels = (const char *const *)k->labels.v,
         .nlabels = k->labels.n,
         .kube_version = k->kube_version,
+        .kubelet_port = k->api_port,
         .runtime_version = k->runtime_version,
     };
 }
@@ -317,6 +318,8 @@ int kubelet_start(const kubelet_opts_t *o, kubelet_t **ret, util_error_t *err)
         util_strv_push(&k->labels, o->labels[i]);
     k->lease_interval_ms = lease_interval(o);
     k->status_interval_ms = o->status_interval_ms ? o->status_interval_ms : STATUS_INTERVAL_MS;
+    k->log_max_size = o->log_max_size > 0 ? o->log_max_size : KUBELET_LOG_MAX_SIZE;
+    k->log_max_files = o->log_max_files > 0 ? o->log_max_files : KUBELET_LOG_MAX_FILES;
     kubelet_host_refresh(&k->host, k->storage_dir);
     client_backoff_init(&k->reg_backoff, RETRY_MIN_MS, RETRY_MAX_MS);
     client_backoff_init(&k->lease_backoff, RETRY_MIN_MS, RETRY_MAX_MS);
@@ -324,7 +327,10 @@ int kubelet_start(const kubelet_opts_t *o, kubelet_t **ret, util_error_t *err)
     uv_timer_init(k->loop, &k->reg_timer);
     k->tick.data = k->reg_timer.data = k;
     k->handles = 2;
-    r = start_client(k, o, err);
+    k->api_port = o->port > 0 ? o->port : KUBELET_PORT;
+    r = o->serving_cert ? kubelet__server_start(k, o, err) : 0;
+    if (r == 0)
+        r = start_client(k, o, err);
     if (r < 0) {
         kubelet_stop(k);
         return r;
@@ -375,6 +381,7 @@ void kubelet_stop(kubelet_t *k)
     if (!k || k->stopping)
         return;
     k->stopping = true;
+    kubelet__server_stop(k);
     kubelet__pods_stop(k);
     client_informer_stop(k->node_informer);
     k->node_informer = NULL;

@@ -22,6 +22,8 @@
 #define KUBELET_LEASE_SECONDS 40
 #define KUBELET_DEFAULT_CIDR  "10.42.0.0/16"
 #define KUBELET_RUNTIME_DIR   "/run/kubeling/runtime"
+#define KUBELET_LOG_MAX_SIZE  (10 * 1024 * 1024) /* upstream's containerLogMaxSize */
+#define KUBELET_LOG_MAX_FILES 5                  /* upstream's containerLogMaxFiles */
 
 typedef struct kubelet kubelet_t;
 
@@ -41,7 +43,16 @@ typedef struct kubelet_opts {
     uint64_t status_interval_ms; /* nodeStatusReportFrequency, default 60 s */
     const char *runtime_dir;     /* NULL: KUBELET_RUNTIME_DIR */
     const char *cgroup_root;     /* NULL: "kubeling" (tests: $KUBELING_TEST_CGROUP_ROOT) */
+    /* The kubelet API (HTTPS, kubelet_server.c): served when serving_cert is set. */
+    int port;                               /* 0: KUBELET_PORT; KUBELET_PORT_ANY: any free port */
+    const char *bind_address;               /* NULL: 0.0.0.0 */
+    const char *serving_cert, *serving_key; /* PEM files, certificate chain and key */
+    const char *client_ca;                  /* PEM file: CA of the clients (the apiserver) */
+    int64_t log_max_size;                   /* container log rotation; 0: 10 MiB */
+    int log_max_files;                      /* 0: 5 */
 } kubelet_opts_t;
+
+#define KUBELET_PORT_ANY (-1)
 
 /* Validates the options, reads the host's facts and starts registering on the loop. Errors are
  * reported here only for bad options or an unusable kubeconfig; the API server being away is
@@ -114,6 +125,7 @@ typedef struct kubelet_node_params {
     const char *const *labels;
     size_t nlabels;
     const char *kube_version, *runtime_version;
+    int kubelet_port; /* daemonEndpoints.kubeletEndpoint.Port; 0: KUBELET_PORT */
 } kubelet_node_params_t;
 
 /* status of the Node (capacity, allocatable, addresses, daemonEndpoints, nodeInfo; conditions
@@ -274,5 +286,38 @@ int64_t kubelet_kill_grace(const cJSON *pod, const kubelet_probe_spec_t *probe);
 /* The seconds left for SIGTERM after a preStop hook that took prestop_ms (its time is taken
  * from the grace period, truncated to whole seconds as upstream), never less than 2. */
 int64_t kubelet_grace_after_prestop(int64_t grace, uint64_t prestop_ms);
+/* ---- container logs as the kubelet API serves them (kubelet_logs.c; exposed for tests) ---- */
+
+/* One record of a CRI log file: `<RFC3339Nano> <stdout|stderr> <F|P> <content>`. */
+typedef struct kubelet_cri_record {
+    int64_t ts_ns;
+    bool is_stderr, partial;
+    const char *content;
+    size_t len;
+} kubelet_cri_record_t;
+
+/* Parses one line (without its newline); -EINVAL when it is not a CRI record. */
+int kubelet_cri_parse(const char *line, size_t len, kubelet_cri_record_t *ret);
+/* RFC 3339 (with or without fraction, Z or +hh:mm) to nanoseconds since the epoch. */
+int kubelet_parse_rfc3339(const char *s, size_t len, int64_t *ret_ns);
+
+typedef struct kubelet_log_opts {
+    bool timestamps;     /* each record prefixed with its time, RFC3339Nano with 9 digits */
+    int64_t tail_lines;  /* < 0: all */
+    int64_t since_ns;    /* records older are skipped; 0: none */
+    int64_t limit_bytes; /* < 0: none; output stops after that many bytes */
+    int stream;          /* 0: both; 1: stdout only; 2: stderr only (upstream's `stream`) */
+} kubelet_log_opts_t;
+
+/* A reader over a container's log: its rotated files (PATH.N .. PATH.1, oldest first) then
+ * PATH, from the start that tail_lines asks for; it follows PATH across rotations. */
+typedef struct kubelet_log_reader kubelet_log_reader_t;
+
+int kubelet_log_reader_open(const char *path, int max_files, const kubelet_log_opts_t *o,
+                            kubelet_log_reader_t **ret, util_error_t *err);
+/* Appends up to about max bytes of output: 1 when something was read, 0 at the end of what
+ * is written now (follow: try again later), 2 when limit_bytes is reached, < 0 on errors. */
+int kubelet_log_reader_next(kubelet_log_reader_t *r, util_buf_t *out, size_t max);
+kubelet_log_reader_t *kubelet_log_reader_free(kubelet_log_reader_t *r);
 
 #endif

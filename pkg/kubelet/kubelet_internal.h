@@ -35,6 +35,10 @@ struct kubelet {
     uint64_t last_status_ms;
     struct kubelet_pods *pods; /* kubelet_pods.c: NULL until registered */
     char *runtime_dir, *cgroup_root;
+    struct kserver *server; /* the kubelet API (kubelet_server.c), NULL when not served */
+    int api_port;           /* its port, advertised in the Node's daemonEndpoints */
+    int64_t log_max_size;
+    int log_max_files;
 };
 
 /* kubelet.c */
@@ -55,5 +59,9 @@ void kubelet__lease_sync(kubelet_t *k);
  * it (running containers stay: their shims outlive us). */
 void kubelet__pods_start(kubelet_t *k);
 void kubelet__pods_stop(kubelet_t *k);
+
+/* kubelet_server.c: the kubelet API on its own threads; stop joins them. */
+int kubelet__server_start(kubelet_t *k, const kubelet_opts_t *o, util_error_t *err);
+void kubelet__server_stop(kubelet_t *k);
 
 #endif

@@ -93,7 +93,7 @@ cJSON *kubelet_node_status(const kubelet_host_t *h, const kubelet_node_params_t 
     add_address(addrs, "Hostname", p->name);
     cJSON *ep =
         cJSON_AddObjectToObject(cJSON_AddObjectToObject(st, "daemonEndpoints"), "kubeletEndpoint");
-    cJSON_AddNumberToObject(ep, "Port", KUBELET_PORT);
+    cJSON_AddNumberToObject(ep, "Port", p->kubelet_port > 0 ? p->kubelet_port : KUBELET_PORT);
     cJSON *info = cJSON_AddObjectToObject(st, "nodeInfo");
     cJSON_AddStringToObject(info, "machineID", or_empty(h->machine_id));
     cJSON_AddStringToObject(info, "systemUUID", or_empty(h->system_uuid));

@@ -552,8 +552,8 @@ static void do_start(work_t *w)
         .mounts = mounts,
         .nmounts = host_net ? 2 : 3,
         .log_path = logp,
-        .log_max_size = LOG_MAX_SIZE,
-        .log_max_files = LOG_MAX_FILES,
+        .log_max_size = ps->k->log_max_size,
+        .log_max_files = ps->k->log_max_files,
     };
     int64_t q;
     if (kubelet_parse_cpu_milli(jstr(jget(res, "requests"), "cpu"), &q) == 0)

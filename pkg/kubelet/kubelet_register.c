@@ -53,6 +53,7 @@ static void create_node(kubelet_t *k)
         .labels = (const char *const *)k->labels.v,
         .nlabels = k->labels.n,
         .kube_version = k->kube_version,
+        .kubelet_port = k->api_port,
         .runtime_version = k->runtime_version,
     };
     kubelet_pressure_t pressure = kubelet_host_pressure(&k->host);

@@ -60,6 +60,8 @@ typedef struct runtime_stats {
     uint64_t memory_usage;       /* bytes */
     uint64_t memory_working_set; /* usage minus inactive file pages, like cAdvisor */
     uint64_t pids;
+    uint64_t memory_rss;                     /* anonymous memory (v2 anon, v1 total_rss) */
+    uint64_t page_faults, major_page_faults; /* cumulative, from memory.stat */
 } runtime_stats_t;
 
 /* ---- pod sandboxes -------------------------------------------------------------------------- */

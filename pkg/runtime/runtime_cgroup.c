@@ -440,6 +440,10 @@ int runtime__cgroup_stats(const runtime__cgroups_t *cg, const char *rel, runtime
         cg_read_key(dir, "memory.stat", h->unified ? "inactive_file" : "total_inactive_file",
                     &inactive);
         s.memory_working_set = s.memory_usage > inactive ? s.memory_usage - inactive : 0;
+        cg_read_key(dir, "memory.stat", h->unified ? "anon" : "total_rss", &s.memory_rss);
+        cg_read_key(dir, "memory.stat", h->unified ? "pgfault" : "total_pgfault", &s.page_faults);
+        cg_read_key(dir, "memory.stat", h->unified ? "pgmajfault" : "total_pgmajfault",
+                    &s.major_page_faults);
     }
     if ((h = find(cg, "pids")) && cg_dir(h, rel, dir, sizeof(dir)) == 0)
         cg_read_u64(dir, "pids.current", &s.pids);

@@ -128,6 +128,11 @@ static int receive_master(int sock, int *ret_fd)
 static void __attribute__((noreturn)) exec_final(exec_ctx_t *x, const char *const *args)
 {
     char msg[300];
+    sigset_t none;
+    sigemptyset(&none);
+    for (int s = 1; s < NSIG; s++)
+        signal(s, SIG_DFL); /* the caller ignores SIGPIPE: ignored dispositions survive execve */
+    sigprocmask(SIG_SETMASK, &none, NULL);
     if (x->tty ? setup_tty(x) < 0
                : (dup2(x->pipes[0][0], 0) < 0 || dup2(x->pipes[1][1], 1) < 0 ||
                   dup2(x->pipes[2][1], 2) < 0))
@@ -149,6 +154,12 @@ static void __attribute__((noreturn)) exec_final(exec_ctx_t *x, const char *cons
 /* The child: joins cgroup and namespaces, forks the real process and passes on its status. */
 static void __attribute__((noreturn)) exec_child(exec_ctx_t *x, const char *const *args)
 {
+    /* the caller's ends: held here, the process would never see EOF on its stdin */
+    int callers[4] = {x->pipes[0][1], x->pipes[1][0], x->pipes[2][0], x->sock[0]};
+    for (int i = 0; i < 4; i++)
+        if (callers[i] >= 0)
+            close(callers[i]);
+    x->pipes[0][1] = x->pipes[1][0] = x->pipes[2][0] = x->sock[0] = -1;
     for (int i = 0; i < RUNTIME_CG_MAX; i++)
         if (x->cgfd[i] >= 0 && write(x->cgfd[i], "0", 1) != 1)
             _exit(126);

@@ -201,7 +201,8 @@ void stream_exec_finish(stream_session_t *s, int exit_code, const char *error_me
                         util_buf_t *out);
 /* The v4 error channel's Status JSON (exposed for tests). */
 void stream_exec_status_json(util_buf_t *b, int exit_code, const char *error_message);
-/* port-forward: data for a pair, its end (FIN), or an error message on its error stream. */
+/* port-forward: data for a pair, its end (FIN), or an error message on its error stream
+ * (which ends the pair too). */
 void stream_portforward_write(stream_session_t *s, uint32_t pair, const void *data, size_t len,
                               util_buf_t *out);
 void stream_portforward_close(stream_session_t *s, uint32_t pair, util_buf_t *out);

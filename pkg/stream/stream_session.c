@@ -565,7 +565,10 @@ void stream_portforward_error(stream_session_t *s, uint32_t pair, const char *ms
     pf_pair_t *p = pair_by_stream(s, pair);
     if (!s->portforward || !p)
         return;
+    /* and the data stream ends too, as upstream's handler closes both: kubectl reports the
+     * error only once the data stream is done */
     stream_spdy_put_data(&s->frame, p->error_id, msg, strlen(msg), true);
+    stream_spdy_put_data(&s->frame, p->data_id, NULL, 0, true);
     flush_frames(s, out);
 }
 

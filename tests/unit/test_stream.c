@@ -556,6 +556,45 @@ static void portforward_bad_streams_are_refused(void **state)
     util_buf_free(&out);
 }
 
+/* An error on a pair goes out on its error stream and ends both streams: kubectl reports the
+ * error once the data stream is done. */
+static void portforward_error_ends_the_pair(void **state)
+{
+    (void)state;
+    util_buf_t resp = {0}, in = {0}, out = {0};
+    int status = 0;
+    util_error_t err = NULL;
+    stream_request_t req = spdy_req("portforward.k8s.io");
+    stream_session_t *s = stream_portforward_accept(&req, &resp, &status, &err);
+    assert_non_null(s);
+    stream_spdy_t *client = stream_spdy_new(), *reader = stream_spdy_new();
+    client_syn(client, &in, 1, "error", "9", "0");
+    client_syn(client, &in, 3, "data", "9", "0");
+    stream_session_feed(s, in.data, in.len);
+    stream_event_t ev;
+    assert_int_equal(next_event(s, &ev, &out), 1);
+    assert_int_equal(ev.type, STREAM_EV_READY);
+    assert_int_equal(ev.port, 9);
+    stream_portforward_error(s, ev.pair, "connect: connection refused", &out);
+    stream_spdy_feed(reader, out.data, out.len);
+    stream_spdy_frame_t f;
+    bool error_sent = false, data_fin = false;
+    while (stream_spdy_next(reader, &f, &err) == 1) {
+        if (f.type == STREAM_SPDY_DATA && f.stream_id == 1 && (f.flags & STREAM_SPDY_FLAG_FIN))
+            error_sent = f.len == 27 && !memcmp(f.data, "connect: connection refused", 27);
+        if (f.type == STREAM_SPDY_DATA && f.stream_id == 3)
+            data_fin = f.len == 0 && (f.flags & STREAM_SPDY_FLAG_FIN);
+    }
+    assert_true(error_sent);
+    assert_true(data_fin);
+    stream_session_free(s);
+    stream_spdy_free(client);
+    stream_spdy_free(reader);
+    util_buf_free(&resp);
+    util_buf_free(&in);
+    util_buf_free(&out);
+}
+
 static void status_json_is_upstreams(void **state)
 {
     (void)state;
@@ -672,6 +711,7 @@ int main(void)
         cmocka_unit_test(negotiation_failures_answer_like_upstream),
         cmocka_unit_test(portforward_tunnelled_in_websocket),
         cmocka_unit_test(portforward_bad_streams_are_refused),
+        cmocka_unit_test(portforward_error_ends_the_pair),
         cmocka_unit_test(status_json_is_upstreams),
         cmocka_unit_test(session_input_is_bounded),
         cmocka_unit_test(random_input_never_crashes),
