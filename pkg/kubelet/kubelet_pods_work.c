@@ -469,12 +469,12 @@ static void do_start(work_t *w)
     bool host_net = cJSON_IsTrue(jget(spec, "hostNetwork"));
     static const char *const no_env[] = {NULL};
     /* /etc files first, then the volumes (a volume may mount over them, as upstream) */
-    size_t nmounts = host_net ? 2 : 3;
-    mounts = util_xcalloc(nmounts + vmounts.n, sizeof(*mounts));
-    mounts[0] = (runtime_mount_t){hosts, "/etc/hosts", false};
-    mounts[1] = (runtime_mount_t){resolv, "/etc/resolv.conf", false};
-    mounts[2 % nmounts] =
-        host_net ? mounts[0] : (runtime_mount_t){hostname, "/etc/hostname", false};
+    size_t nmounts = 0;
+    mounts = util_xcalloc(3 + vmounts.n, sizeof(*mounts));
+    mounts[nmounts++] = (runtime_mount_t){hosts, "/etc/hosts", false};
+    mounts[nmounts++] = (runtime_mount_t){resolv, "/etc/resolv.conf", false};
+    if (!host_net)
+        mounts[nmounts++] = (runtime_mount_t){hostname, "/etc/hostname", false};
     for (size_t i = 0; i < vmounts.n; i++)
         mounts[nmounts++] = vmounts.v[i];
     const cJSON *res = jget(c, "resources");

@@ -18,8 +18,15 @@ CG=kubeling-test-$$
 export E2E_KUBELET=1
 export KUBELING_TEST_CGROUP_ROOT=$CG
 E2E_CLEANUPS+=("'$KUBELING_BIN' killall --cgroup-root $CG >/dev/null 2>&1; ip link del kubeling0 2>/dev/null")
-# what the kubelet mounted for pods still there at the end (the namespace drops them anyway)
-E2E_CLEANUPS+=("grep -o ' $E2E_TMP/[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l")
+# what the kubelet mounted for pods still there at the end (the namespace drops them anyway,
+# but the data directory is removed before it ends)
+unmount_left() {
+    kill "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+    awk -v t="$E2E_TMP/" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r |
+        xargs -r -n1 umount -l
+}
+E2E_CLEANUPS+=(unmount_left)
 mkdir -p "$DATA/agent/images"
 bash "$(dirname "$0")/../../rootfs/images/build.sh" "$DATA/agent/images" >/dev/null 2>&1 ||
     { echo "not ok build_images"; exit 1; }
