@@ -154,6 +154,8 @@ void kubelet__config_stop(kpods_t *ps);
 cJSON *kubelet__config_snapshot(kpods_t *ps, const cJSON *pod);
 /* Reads the exited container's termination message into c->term_msg (kubelet_volumes.c). */
 void kubelet__ctr_termination_message(kctr_t *c, int exit_code);
+/* The key of a projected serviceAccountToken source in a snapshot's "tokens": caller frees. */
+char *kubelet__token_key(const cJSON *source);
 /* W_VOLUMES and the volume part of W_START (kubelet_volumes.c). */
 void kubelet__volumes_work(work_t *w);
 /* A pod's labels or annotations changed: downward API volumes must be rewritten. */

@@ -232,6 +232,32 @@ static int source_payload(const kvol_ctx_t *x, kubelet_payload_t *p, const cJSON
     return object_payload(p, obj, secret, jget(src, "items"), def, optional, err);
 }
 
+char *kubelet__token_key(const cJSON *source)
+{
+    const cJSON *es = jget(source, "expirationSeconds");
+    const char *aud = jstr(source, "audience");
+    return util_strdup_printf("%s|%lld", aud ? aud : "",
+                              cJSON_IsNumber(es) ? (long long)es->valuedouble : 0ll);
+}
+
+/* The token fetched on the loop (kubelet_config.c), or a failure until it arrives. */
+static int token_payload(const kvol_ctx_t *x, kubelet_payload_t *p, const cJSON *src, mode_t def,
+                         util_error_t *err)
+{
+    const char *path = jstr(src, "path");
+    char *key = kubelet__token_key(src);
+    const char *tok = jstr(jget(x->refs, "tokens"), key);
+    free(key);
+    if (!path)
+        return 0;
+    if (!tok)
+        return util_error_make(err, 0,
+                               "failed to fetch token: the TokenRequest has not been "
+                               "answered yet");
+    kubelet_payload_add(p, path, tok, strlen(tok), def);
+    return 0;
+}
+
 static int projected_payload(const kvol_ctx_t *x, kubelet_payload_t *p, const cJSON *proj,
                              util_error_t *err)
 {
@@ -246,10 +272,13 @@ static int projected_payload(const kvol_ctx_t *x, kubelet_payload_t *p, const cJ
             r = source_payload(x, p, jget(src, "secret"), true, def, err);
         else if (jget(src, "downwardAPI"))
             r = downward_payload(x, p, jget(jget(src, "downwardAPI"), "items"), def, err);
+        else if (jget(src, "serviceAccountToken"))
+            r = token_payload(x, p, jget(src, "serviceAccountToken"), def, err);
         else
             return util_error_make(err, 0,
-                                   "projected sources other than configMap, secret and "
-                                   "downwardAPI are not supported by kubeling yet");
+                                   "projected sources other than configMap, secret, "
+                                   "downwardAPI and serviceAccountToken are not supported by "
+                                   "kubeling yet");
         if (r < 0)
             return r;
     }

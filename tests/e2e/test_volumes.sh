@@ -17,7 +17,6 @@ mkdir -p /run/kubeling && mount -t tmpfs tmpfs /run/kubeling
 CG=kubeling-test-$$
 export E2E_KUBELET=1
 export KUBELING_TEST_CGROUP_ROOT=$CG
-E2E_CLEANUPS+=("'$KUBELING_BIN' killall --cgroup-root $CG >/dev/null 2>&1; ip link del kubeling0 2>/dev/null")
 # what the kubelet mounted for pods still there at the end (the namespace drops them anyway,
 # but the data directory is removed before it ends)
 unmount_left() {
@@ -26,7 +25,8 @@ unmount_left() {
     awk -v t="$E2E_TMP/" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r |
         xargs -r -n1 umount -l
 }
-E2E_CLEANUPS+=(unmount_left)
+E2E_CLEANUPS+=(unmount_left) # first: the server must not restart what killall kills
+E2E_CLEANUPS+=("'$KUBELING_BIN' killall --cgroup-root $CG >/dev/null 2>&1; ip link del kubeling0 2>/dev/null")
 mkdir -p "$DATA/agent/images"
 bash "$(dirname "$0")/../../rootfs/images/build.sh" "$DATA/agent/images" >/dev/null 2>&1 ||
     { echo "not ok build_images"; exit 1; }
@@ -299,6 +299,31 @@ termination_messages() {
     [[ $m == line21$'\n'*line100 ]] || fail "fallback message '${m:0:40}...${m: -20}' is not lines 21..100"
 }
 
+service_account_token() {
+    kc 1.33 create serviceaccount robot >/dev/null
+    apply 1.33 <<EOF
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"tok"},"spec":{"nodeName":"$NODE",
+ "serviceAccountName":"robot","terminationGracePeriodSeconds":1,
+ "containers":[$(ctr c 'busybox wc -c < /var/run/secrets/tokens/token; cat /var/run/secrets/tokens/ca; echo; sleep 3600' \
+    ',"volumeMounts":[{"name":"t","mountPath":"/var/run/secrets/tokens"}]')],
+ "volumes":[{"name":"t","projected":{"sources":[
+   {"serviceAccountToken":{"path":"token","expirationSeconds":3600,"audience":"vault"}},
+   {"configMap":{"name":"cfg","items":[{"key":"color","path":"ca"}]}}]}}]}}
+EOF
+    wait_for tok '{.status.phase}' '^Running$'
+    wait_log tok c ' F blue$'
+    local uid tok payload
+    uid=$(kc 1.33 get pod tok -o jsonpath='{.metadata.uid}')
+    tok=$(cat "$DATA/agent/pods/$uid/volumes/kubernetes.io~projected/t/token")
+    [[ $tok =~ ^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$ ]] || fail "not a JWT: $tok"
+    payload=$(cut -d. -f2 <<<"$tok" | tr '_-' '/+')
+    while ((${#payload} % 4)); do payload+='='; done
+    payload=$(base64 -d <<<"$payload")
+    grep -q '"aud":\["vault"\]' <<<"$payload" || fail "audience: $payload"
+    grep -q "\"uid\":\"$uid\"" <<<"$payload" || fail "not bound to the pod: $payload"
+    grep -q 'system:serviceaccount:default:robot' <<<"$payload" || fail "subject: $payload"
+}
+
 t configmap_and_secret_volumes configmap_and_secret_volumes
 t configmap_update_reaches_container configmap_update_reaches_container
 t modes_seen_in_container modes_seen_in_container
@@ -310,6 +335,7 @@ t pvc_host_path pvc_host_path
 t env_from_config env_from_config
 t config_error_then_recovery config_error_then_recovery
 t termination_messages termination_messages
+t service_account_token service_account_token
 
 # Volumes of a pod deleted while the kubelet was away are unmounted and removed at start.
 pod orphan "[$(ctr c 'sleep 3600' ',"volumeMounts":[{"name":"m","mountPath":"/m"}]')]" \
