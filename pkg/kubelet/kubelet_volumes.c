@@ -442,14 +442,21 @@ static int setup_one(const kvol_ctx_t *x, const cJSON *vol, const char *name, ut
     return r < 0 ? -1 : 0;
 }
 
+/* Volume and container names become path elements: the API allows DNS labels only, but the
+ * kubelet does not rely on it. */
+static bool safe_name(const char *name)
+{
+    return name && *name && name[0] != '.' && !strchr(name, '/') && strlen(name) <= 253;
+}
+
 int kubelet__volumes_setup(const kvol_ctx_t *x, util_error_t *err)
 {
     const cJSON *vol;
     cJSON_ArrayForEach(vol, jget(jget(x->pod, "spec"), "volumes"))
     {
         const char *name = jstr(vol, "name");
-        if (!name || !*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
-            continue;
+        if (!safe_name(name))
+            return util_error_make(err, 0, "invalid volume name \"%s\"", name ? name : "");
         util_error_t e = NULL;
         if (setup_one(x, vol, name, &e) < 0) {
             char b[1024];
@@ -588,13 +595,15 @@ int kubelet__volumes_mounts(const kvol_ctx_t *x, const cJSON *container, const u
     const char *cname = jstr(container, "name");
     const cJSON *vm;
     size_t index = 0;
+    if (!safe_name(cname))
+        return util_error_make(err, 0, "invalid container name \"%s\"", cname ? cname : "");
     cJSON_ArrayForEach(vm, jget(container, "volumeMounts"))
     {
         const char *name = jstr(vm, "name"), *dst = jstr(vm, "mountPath");
         const char *prop = jstr(vm, "mountPropagation");
         const char *sub = jstr(vm, "subPath"), *expr = jstr(vm, "subPathExpr");
         const cJSON *vol = find_volume(x->pod, name);
-        if (!name || !vol)
+        if (!safe_name(name) || !vol)
             return util_error_make(err, 0,
                                    "cannot find volume \"%s\" to mount into "
                                    "container \"%s\"",
@@ -770,7 +779,8 @@ static void log_tail(const char *path, char *buf, size_t n)
     /* content of each log line, '\n' after full ones */
     util_buf_t out = {0};
     util_buf_puts(&out, "");
-    size_t *starts = util_xcalloc(len + 2, sizeof(*starts)), nl = 0;
+    /* a counted line has at least "t s F" and its newline */
+    size_t *starts = util_xcalloc(len / 6 + 2, sizeof(*starts)), nl = 0;
     char *p = data;
     if (start > 0) { /* skip the cut line */
         char *e = strchr(p, '\n');
@@ -830,6 +840,8 @@ void kubelet__ctr_termination_message(kctr_t *c, int exit_code)
     kpods_t *ps = p->ps;
     const cJSON *ctr = find_container(p->obj, c->name);
     const char *policy = jstr(ctr, "terminationMessagePolicy");
+    if (!safe_name(c->name) || !p->obj)
+        return;
     char termlog[4300], logp[4300];
     int attempt = c->attempt;
     char u[RUNTIME_ID_MAX + 1], nm[RUNTIME_ID_MAX + 1];
@@ -863,9 +875,10 @@ void kubelet__volumes_work(work_t *w)
                     .node_memory = w->node_memory,
                     .node_storage = w->node_storage};
     util_error_t err = NULL;
-    if (kubelet__volumes_setup(&x, &err) < 0) {
-        char b[1024];
-        kubelet__errtext(&err, b, sizeof(b));
-        util_log_warn("kubelet: pod %s/%s: %s", w->ns, w->name, b);
+    if (kubelet__volumes_setup(&x, &err) < 0) { /* work_done: a FailedMount event */
+        w->rc = -1;
+        w->reason = "FailedMount";
+        kubelet__errtext(&err, w->message, sizeof(w->message));
+        util_log_warn("kubelet: pod %s/%s: %s", w->ns, w->name, w->message);
     }
 }

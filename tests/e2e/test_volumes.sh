@@ -137,11 +137,12 @@ modes_seen_in_container() {
 
 empty_dirs_shared_and_tmpfs() {
     pod ed "[$(ctr w 'echo shared-data > /data/f; sleep 3600' ',"volumeMounts":[{"name":"d","mountPath":"/data"}]'),
-             $(ctr c 'while [ ! -f /in/f ]; do sleep 0.2; done; cat /in/f; busybox grep " /cache " /proc/mounts; sleep 3600' \
+             $(ctr c 'while [ ! -f /in/f ]; do sleep 0.2; done; cat /in/f; (echo x > /in/g) 2>/dev/null && echo writable || echo read-only; busybox grep " /cache " /proc/mounts; sleep 3600' \
                 ',"volumeMounts":[{"name":"d","mountPath":"/in","readOnly":true},{"name":"m","mountPath":"/cache"}]')]" \
         '[{"name":"d","emptyDir":{}},{"name":"m","emptyDir":{"medium":"Memory","sizeLimit":"16Mi"}}]'
     wait_for ed '{.status.phase}' '^Running$'
     wait_log ed c ' F shared-data$'
+    wait_log ed c ' F read-only$'
     wait_log ed c ' F tmpfs /cache tmpfs .*size=16384k'
     local uid
     uid=$(kc 1.33 get pod ed -o jsonpath='{.metadata.uid}')
