@@ -1,7 +1,8 @@
 /* kubelet_volumes_files: the file-level pieces of volumes: upstream's AtomicWriter (the
  * `..data` symlink swap that lets configMap, secret, downwardAPI and projected volumes change
- * in place under running containers), subPath opening beneath a volume, and the downward API
- * value formats. Pure except for the files they are given; unit-tested. */
+ * in place under running containers), subPath opening beneath a volume, the downward API
+ * value formats, and termination messages (the file, or the log's tail). Pure except for
+ * the files they are given; unit-tested. */
 #include "kubelet_volumes.h"
 
 #include <dirent.h>
@@ -639,4 +640,88 @@ bool kubelet_env_name_valid(const char *name)
             return false;
     }
     return true;
+}
+
+/* ---- termination messages ------------------------------------------------------------------ */
+
+#define LOG_TAIL_LINE 80
+#define LOG_TAIL_MAX  2048
+#define LOG_SCAN      (1024 * 1024)
+
+/* The content of the last lines of a CRI log (partial lines joined), at most max bytes from
+ * the start of those lines, like upstream's ReadLogs with tail and limitBytes. */
+static void log_tail(const char *path, char *buf, size_t n)
+{
+    buf[0] = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return;
+    }
+    off_t start = st.st_size > LOG_SCAN ? st.st_size - LOG_SCAN : 0;
+    size_t len = (size_t)(st.st_size - start);
+    char *data = util_xmalloc(len + 1);
+    ssize_t got = pread(fd, data, len, start);
+    close(fd);
+    len = got > 0 ? (size_t)got : 0;
+    data[len] = 0;
+    /* content of each log line, '\n' after full ones */
+    util_buf_t out = {0};
+    util_buf_puts(&out, "");
+    /* a counted line has at least "t s F" and its newline */
+    size_t *starts = util_xcalloc(len / 6 + 2, sizeof(*starts)), nl = 0;
+    char *p = data;
+    if (start > 0) { /* skip the cut line */
+        char *e = strchr(p, '\n');
+        p = e ? e + 1 : data + len;
+    }
+    bool line_open = false;
+    while (*p) {
+        char *e = strchr(p, '\n');
+        if (e)
+            *e = 0;
+        char *s1 = strchr(p, ' '), *s2 = s1 ? strchr(s1 + 1, ' ') : NULL;
+        if (s2 && (s2[1] == 'F' || s2[1] == 'P') && (s2[2] == ' ' || s2[2] == 0)) {
+            if (!line_open)
+                starts[nl++] = out.len;
+            const char *content = s2[2] ? s2 + 3 : "";
+            util_buf_puts(&out, content);
+            line_open = s2[1] == 'P';
+            if (!line_open)
+                util_buf_puts(&out, "\n");
+        }
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    size_t from = nl > LOG_TAIL_LINE ? starts[nl - LOG_TAIL_LINE] : 0;
+    size_t take = out.len - from;
+    if (take > LOG_TAIL_MAX)
+        take = LOG_TAIL_MAX;
+    if (take >= n)
+        take = n - 1;
+    memcpy(buf, out.data + from, take);
+    buf[take] = 0;
+    util_buf_free(&out);
+    free(starts);
+    free(data);
+}
+
+void kubelet__termination_message(const char *termlog, const char *log_path, bool fallback,
+                                  int exit_code, size_t limit, char *buf, size_t n)
+{
+    buf[0] = 0;
+    if (limit >= n)
+        limit = n - 1;
+    int fd = open(termlog, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t got = read(fd, buf, limit);
+        buf[got > 0 ? got : 0] = 0;
+        close(fd);
+    }
+    if (!buf[0] && fallback && exit_code != 0)
+        log_tail(log_path, buf, n);
 }

@@ -231,7 +231,15 @@ sub_paths() {
         sleep 0.2
     done
     [[ $(cat "$vol/new/deep/x" 2>/dev/null) == made ]] || fail "subPath directory not created"
-    kc 1.33 delete pod spok spmk spesc >/dev/null
+    # a restarted container gets its subPath bound again
+    pod sprs "[$(ctr c 'cat /m/f; exit 1' ',"volumeMounts":[{"name":"h","mountPath":"/m","subPath":"real"}]')]" \
+        "[{\"name\":\"h\",\"hostPath\":{\"path\":\"$vol\"}}]"
+    wait_for sprs '{.status.containerStatuses[0].restartCount}' '^[1-9]' 40
+    local l1
+    l1=$(dirname "$(logfile sprs)")/1.log
+    for i in $(seq 50); do grep -q ' F inside$' "$l1" 2>/dev/null && break; sleep 0.2; done
+    grep -q ' F inside$' "$l1" || fail "the restarted container did not see its subPath"
+    kc 1.33 delete pod spok spmk spesc sprs >/dev/null
     ! grep -q "/volume-subpaths/" /proc/mounts || fail "subPath binds left"
 }
 
