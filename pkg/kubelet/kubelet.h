@@ -157,13 +157,18 @@ char *kubelet_expand(const char *in, const util_strv_t *env);
 typedef struct kubelet_env_ctx {
     const char *pod_name, *pod_namespace, *pod_uid, *node_name, *pod_ip, *host_ip;
     const char *service_account;
+    const cJSON *pod; /* for fieldRef metadata.labels['k'] / annotations['k'] (may be NULL) */
+    const cJSON *configmaps; /* {name: ConfigMap} of the pod's namespace (may be NULL) */
+    const cJSON *secrets;    /* {name: Secret} */
+    int64_t node_cpu_milli, node_memory, node_storage; /* resourceFieldRef limit defaults */
 } kubelet_env_ctx_t;
 
-/* The environment: the image's, then the container's env (later names win, in order); value
- * ($(VAR) of variables the container defined before it expanded) and fieldRef (metadata.name,
- * metadata.namespace, metadata.uid, spec.nodeName, spec.serviceAccountName, status.podIP,
- * status.hostIP). Other valueFrom sources are not supported yet: -ENOTSUP with a message naming the
- * variable. */
+/* The environment: the image's, then envFrom (configMapRef/secretRef with prefix; keys that are
+ * not valid names skipped, like upstream), then the container's env (later names win, in
+ * order): value ($(VAR) of variables defined before it expanded), fieldRef, resourceFieldRef,
+ * configMapKeyRef and secretKeyRef (optional honoured). A missing object or key fails with
+ * upstream's message (`configmap "x" not found`, `couldn't find key k in ConfigMap ns/x`);
+ * -ENOENT then, -ENOTSUP for an unsupported fieldPath. */
 int kubelet_container_env(const cJSON *container, const images_config_t *img,
                           const kubelet_env_ctx_t *ctx, util_strv_t *ret, util_error_t *err);
 /* The crash-loop back-off before restart number restarts+1: none for the first restart, then

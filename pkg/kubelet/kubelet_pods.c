@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 static void pod_free(kpod_t *p);
@@ -42,6 +43,13 @@ static void work_queue(kpods_t *ps, kpod_t *p, work_kind_t kind, size_t ci)
                           p->ctrs[ci].id[0] ? p->ctrs[ci].attempt + 1 : p->ctrs[ci].attempt);
             util_snprintf(w->ip, sizeof(w->ip), "%s", p->ip);
         }
+        if (kind == W_START || kind == W_VOLUMES) {
+            w->refs = kubelet__config_snapshot(ps, p->obj);
+            util_snprintf(w->ip, sizeof(w->ip), "%s", p->ip);
+            w->node_cpu_milli = (int64_t)ps->k->host.cpus * 1000;
+            w->node_memory = (int64_t)ps->k->host.memory_bytes;
+            w->node_storage = (int64_t)ps->k->host.storage_bytes;
+        }
     }
     if (kind == W_RECONCILE)
         for (kpod_t *q = ps->pods; q; q = q->next)
@@ -60,6 +68,7 @@ static void work_free(work_t *w)
     free(w->name);
     free(w->cname);
     free(w->image_id);
+    cJSON_Delete(w->refs);
     util_strv_clear(&w->live);
     free(w);
 }
@@ -105,6 +114,8 @@ static void pod_free(kpod_t *p)
         free(p->ctrs[i].name);
         free(p->ctrs[i].image);
         free(p->ctrs[i].image_id);
+        free(p->ctrs[i].term_msg);
+        free(p->ctrs[i].last_msg);
     }
     if (p->timer)
         uv_close((uv_handle_t *)p->timer, on_timer_closed);
@@ -313,7 +324,7 @@ static bool start_or_wait(kpod_t *p, size_t i)
             c->retry_at = now + kubelet_crash_backoff_ms(c->backoff_n);
         c->last = c->term;
         util_snprintf(c->last_cid, sizeof(c->last_cid), "%s", c->term_cid);
-        util_snprintf(c->last_msg, sizeof(c->last_msg), "%s", c->term_msg);
+        kubelet__set_str(&c->last_msg, c->term_msg);
         c->last.container_id = c->last_cid;
         c->last.message = c->last_msg;
         c->has_last = true;
@@ -379,6 +390,13 @@ void kubelet__pod_sync(kpod_t *p)
         kubelet__pod_post_status(p);
         work_queue(ps, p, W_SANDBOX, 0);
         return;
+    }
+    if (p->vol_dirty) { /* a config object or the labels changed: rewrite the volumes */
+        p->vol_dirty = false;
+        if (any_id) {
+            work_queue(ps, p, W_VOLUMES, 0);
+            return;
+        }
     }
     bool inits_done = true;
     for (size_t i = 0; i < p->n && inits_done; i++) {
@@ -500,8 +518,10 @@ static void work_done(uv_work_t *req, int status)
         c->state = KUBELET_CS_WAITING;
         c->reason = NULL;
         kubelet__ctr_watch(c);
-        if (c->state == KUBELET_CS_TERMINATED && w->rc == 1)
-            util_snprintf(c->term_msg, sizeof(c->term_msg), "%s", w->message);
+        if (c->state == KUBELET_CS_TERMINATED && w->rc == 1) {
+            kubelet__set_str(&c->term_msg, w->message);
+            c->term.message = c->term_msg;
+        }
         if (w->poststart_failed && c->state == KUBELET_CS_RUNNING)
             kubelet__ctr_kill(c, "FailedPostStartHook", kubelet_kill_grace(p->obj, NULL));
         kubelet__pod_sync(p);
@@ -514,6 +534,7 @@ static void work_done(uv_work_t *req, int status)
         kubelet__pod_sync(p);
         break;
     case W_RELEASE:
+    case W_VOLUMES:
         kubelet__pod_sync(p);
         break;
     case W_RECONCILE:
@@ -551,7 +572,11 @@ static void on_pod(void *ud, const cJSON *obj)
 
 static void on_pod_updated(void *ud, const cJSON *old, const cJSON *obj)
 {
-    (void)old;
+    kpods_t *ps = ud;
+    const char *uid = jstr(jget(obj, "metadata"), "uid");
+    kpod_t *p = uid ? pod_find(ps, uid) : NULL;
+    if (p && kubelet__pod_meta_changed(old, obj))
+        p->vol_dirty = true;
     on_pod(ud, obj);
 }
 
@@ -622,6 +647,7 @@ void kubelet__pods_start(kubelet_t *k)
     ps->k = k;
     k->pods = ps;
     ps->agent_dir = util_strdup_printf("%s/agent", k->storage_dir);
+    ps->started_at = time(NULL);
     uv_mutex_init(&ps->pn_mu);
     uv_mutex_init(&ps->img_mu);
     if (geteuid() != 0) {
@@ -644,6 +670,7 @@ void kubelet__pods_start(kubelet_t *k)
         util_log_error("kubelet: pod informer: %s", b);
     }
     free(selector);
+    kubelet__config_start(ps);
 }
 
 /* Stops watching; pods keep running. Called again by each finishing job while stopping: the
@@ -657,6 +684,7 @@ void kubelet__pods_stop(kubelet_t *k)
         ps->stopping = true;
         client_informer_stop(ps->informer);
         ps->informer = NULL;
+        kubelet__config_stop(ps);
         while (ps->pods)
             pod_free(ps->pods);
         kubelet__events_stop(ps); /* its requests go before the client closes */

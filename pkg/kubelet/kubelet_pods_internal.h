@@ -7,6 +7,7 @@
 #include "kubelet/kubelet.h"
 #include "kubelet_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "podnet/podnet.h"
@@ -33,7 +34,7 @@ typedef struct kctr {
     int64_t started_ns;
     kubelet_term_t term, last;
     char term_cid[RUNTIME_ID_MAX + 16], last_cid[RUNTIME_ID_MAX + 16];
-    char term_msg[256], last_msg[256];
+    char *term_msg, *last_msg; /* owned; the termination message is up to 4096 bytes */
     bool has_last;
     int restarts, pull_failures;
     int backoff_n;     /* crash-loop back-off steps; reset after 10 minutes of running */
@@ -59,6 +60,7 @@ struct kpod {
     char ip[16];
     bool sandbox, busy, deleting, gone, torn_down, delete_sent, adopted;
     bool net_released;
+    bool vol_dirty; /* config objects or labels changed: rewrite the volumes (W_VOLUMES) */
     kctr_t ctrs[MAX_CTRS];
     size_t n;
     char start_time[40];
@@ -81,9 +83,19 @@ struct kubelet_pods {
     int works;
     char *agent_dir;
     client_recorder_t *recorder; /* kubelet_events.c */
+    time_t started_at;           /* pod directories older than this may be orphans */
+    struct kubelet_config *cfg;  /* configmap/secret/pvc/pv informers (kubelet_config.c) */
 };
 
-typedef enum { W_INIT, W_SANDBOX, W_START, W_TEARDOWN, W_RELEASE, W_RECONCILE } work_kind_t;
+typedef enum {
+    W_INIT,
+    W_SANDBOX,
+    W_START,
+    W_TEARDOWN,
+    W_RELEASE,
+    W_RECONCILE,
+    W_VOLUMES
+} work_kind_t;
 
 typedef struct work {
     uv_work_t req;
@@ -101,6 +113,8 @@ typedef struct work {
     const char *reason; /* on failure: ErrImagePull, CreateContainerError, ... */
     char message[512];
     char *image_id;
+    cJSON *refs; /* W_START, W_VOLUMES: the config objects the pod uses */
+    int64_t node_cpu_milli, node_memory, node_storage;
     int rc;
     util_strv_t live; /* W_RECONCILE */
     char host_ip[64], node[256];
@@ -144,6 +158,13 @@ static inline const cJSON *jget(const cJSON *o, const char *k)
 static inline const char *jstr(const cJSON *o, const char *k)
 {
     return cJSON_GetStringValue(jget(o, k));
+}
+
+/* Replaces an owned string with a copy of src (NULL stays NULL). */
+static inline void kubelet__set_str(char **dst, const char *src)
+{
+    free(*dst);
+    *dst = src ? util_xstrdup(src) : NULL;
 }
 
 static inline const char *kubelet__restart_policy(const kpod_t *p)
@@ -200,6 +221,22 @@ void kubelet__errtext(util_error_t *err, char *buf, size_t n);
 void kubelet__rm_rf(const char *path);
 /* Container ids: <pod uid>_<container name>_<attempt>. */
 bool kubelet__parse_cid(const char *id, char *uid, size_t un, char *name, size_t nn, int *attempt);
+
+/* kubelet_config.c: informers on configmaps, secrets, persistentvolumeclaims and
+ * persistentvolumes; pods that use a changed object are woken (volumes rewritten, containers
+ * waiting for it retried). */
+void kubelet__config_start(kpods_t *ps);
+void kubelet__config_stop(kpods_t *ps);
+/* {"configmaps":{name:obj},"secrets":{..},"pvcs":{..},"pvs":{..}} of what the pod refers to. */
+cJSON *kubelet__config_snapshot(kpods_t *ps, const cJSON *pod);
+/* Reads the exited container's termination message into c->term_msg (kubelet_volumes.c). */
+void kubelet__ctr_termination_message(kctr_t *c, int exit_code);
+/* The key of a projected serviceAccountToken source in a snapshot's "tokens": caller frees. */
+char *kubelet__token_key(const cJSON *source);
+/* W_VOLUMES and the volume part of W_START (kubelet_volumes.c). */
+void kubelet__volumes_work(work_t *w);
+/* A pod's labels or annotations changed: downward API volumes must be rewritten. */
+bool kubelet__pod_meta_changed(const cJSON *old, const cJSON *obj);
 
 /* kubelet_pods_status.c */
 void kubelet__ctr_watch(kctr_t *c);

@@ -27,7 +27,10 @@ static void set_terminated(kctr_t *c, const runtime_container_state_t *st)
 {
     c->state = KUBELET_CS_TERMINATED;
     util_snprintf(c->term_cid, sizeof(c->term_cid), "kubeling://%s", c->id);
-    util_snprintf(c->term_msg, sizeof(c->term_msg), "%s", st->message);
+    kubelet__set_str(&c->term_msg, st->message);
+    if (!st->message[0])
+        kubelet__ctr_termination_message(c, st->status == RUNTIME_STATUS_UNKNOWN ? 255
+                                                                                 : st->exit_code);
     c->term = (kubelet_term_t){
         .exit_code = st->status == RUNTIME_STATUS_UNKNOWN ? 255 : st->exit_code,
         .signal = st->signal,

@@ -4,6 +4,7 @@
  * the runtime, which is read-only once open; the pod network and image store under their
  * mutexes). */
 #include "kubelet_pods_internal.h"
+#include "kubelet_volumes.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -438,6 +439,8 @@ static void do_start(work_t *w)
     util_error_t err = NULL;
     images_image_t *img = NULL;
     util_strv_t argv = {0}, env = {0}, lowers = {0}, add = {0}, drop = {0};
+    kvol_mounts_t vmounts = {0};
+    runtime_mount_t *mounts = NULL;
     char upper[4096], workd[4096], logdir[4096], logp[4096], etc[4096];
     char hosts[4200], hostname[4200], resolv[4200];
     if (w->old_id[0]) {
@@ -459,13 +462,36 @@ static void do_start(work_t *w)
     if (get_image(w, ref, !strcmp(policy, "Always") ? "IfNotPresent" : policy, &img) < 0)
         goto out;
     w->image_id = util_xstrdup(img->id);
+    int attempt = 0;
+    char u0[RUNTIME_ID_MAX + 1], n0[RUNTIME_ID_MAX + 1];
+    kubelet__parse_cid(w->new_id, u0, sizeof(u0), n0, sizeof(n0), &attempt);
+    kvol_ctx_t vx = {.agent_dir = ps->agent_dir,
+                     .pod = w->obj,
+                     .refs = w->refs,
+                     .pod_ip = w->ip,
+                     .host_ip = w->host_ip,
+                     .node_cpu_milli = w->node_cpu_milli,
+                     .node_memory = w->node_memory,
+                     .node_storage = w->node_storage,
+                     .attempt = attempt};
+    if (kubelet__volumes_setup(&vx, &err) < 0) { /* upstream: FailedMount, pod waits */
+        w->reason = "ContainerCreating";
+        kubelet__errtext(&err, w->message, sizeof(w->message));
+        goto out;
+    }
     kubelet_env_ctx_t ec = {.pod_name = w->name,
                             .pod_namespace = w->ns,
                             .pod_uid = w->uid,
                             .node_name = w->node,
                             .pod_ip = w->ip,
                             .host_ip = w->host_ip,
-                            .service_account = jstr(spec, "serviceAccountName")};
+                            .service_account = jstr(spec, "serviceAccountName"),
+                            .pod = w->obj,
+                            .configmaps = jget(w->refs, "configmaps"),
+                            .secrets = jget(w->refs, "secrets"),
+                            .node_cpu_milli = w->node_cpu_milli,
+                            .node_memory = w->node_memory,
+                            .node_storage = w->node_storage};
     if (kubelet_container_env(c, &img->config, &ec, &env, &err) < 0) {
         w->reason = "CreateContainerConfigError";
         kubelet__errtext(&err, w->message, sizeof(w->message));
@@ -474,6 +500,11 @@ static void do_start(work_t *w)
     if (kubelet_container_argv(c, &img->config, &env, &argv) < 0) {
         w->reason = "CreateContainerConfigError";
         util_snprintf(w->message, sizeof(w->message), "no command specified");
+        goto out;
+    }
+    if (kubelet__volumes_mounts(&vx, c, &env, &vmounts, &err) < 0) {
+        w->reason = "CreateContainerConfigError";
+        kubelet__errtext(&err, w->message, sizeof(w->message));
         goto out;
     }
     for (size_t i = img->layers.n; i-- > 0;) {
@@ -526,11 +557,15 @@ static void do_start(work_t *w)
         wd = img->config.working_dir;
     bool host_net = cJSON_IsTrue(jget(spec, "hostNetwork"));
     static const char *const no_env[] = {NULL};
-    runtime_mount_t mounts[3] = {
-        {hosts, "/etc/hosts", false},
-        {resolv, "/etc/resolv.conf", false},
-        {hostname, "/etc/hostname", false},
-    };
+    /* /etc files first, then the volumes (a volume may mount over them, as upstream) */
+    size_t nmounts = 0;
+    mounts = util_xcalloc(3 + vmounts.n, sizeof(*mounts));
+    mounts[nmounts++] = (runtime_mount_t){hosts, "/etc/hosts", false};
+    mounts[nmounts++] = (runtime_mount_t){resolv, "/etc/resolv.conf", false};
+    if (!host_net)
+        mounts[nmounts++] = (runtime_mount_t){hostname, "/etc/hostname", false};
+    for (size_t i = 0; i < vmounts.n; i++)
+        mounts[nmounts++] = vmounts.v[i];
     const cJSON *res = jget(c, "resources");
     runtime_container_spec_t s = {
         .id = w->new_id,
@@ -550,7 +585,7 @@ static void do_start(work_t *w)
         .no_new_privs = cJSON_IsFalse(jget(csc, "allowPrivilegeEscalation")),
         .readonly_rootfs = cJSON_IsTrue(jget(csc, "readOnlyRootFilesystem")),
         .mounts = mounts,
-        .nmounts = host_net ? 2 : 3,
+        .nmounts = nmounts,
         .log_path = logp,
         .log_max_size = ps->k->log_max_size,
         .log_max_files = ps->k->log_max_files,
@@ -583,6 +618,8 @@ out:
         w->rc = -1;
 out_keep:
     images_image_free(img);
+    free(mounts);
+    kubelet__volumes_mounts_free(&vmounts);
     util_strv_clear(&argv);
     util_strv_clear(&env);
     util_strv_clear(&lowers);
@@ -623,7 +660,10 @@ static void do_teardown(work_t *w)
         w->rc = -1;
     }
     util_snprintf(path, sizeof(path), "%s/pods/%s", ps->agent_dir, w->uid);
-    kubelet__rm_rf(path);
+    if (kubelet__volumes_teardown(ps->agent_dir, w->uid) == 0) /* never rm across a mount */
+        kubelet__rm_rf(path);
+    else
+        w->rc = -1;
 }
 
 static void do_release(work_t *w)
@@ -653,6 +693,7 @@ static void do_reconcile(work_t *w)
     uv_mutex_unlock(&ps->pn_mu);
     if (freed)
         util_log_info("kubelet: freed pod network state of %zu pod(s) that are gone", freed);
+    kubelet__volumes_orphans(ps->agent_dir, &w->live, ps->started_at);
 }
 
 void kubelet__pods_work(uv_work_t *req)
@@ -676,6 +717,9 @@ void kubelet__pods_work(uv_work_t *req)
         break;
     case W_RECONCILE:
         do_reconcile(w);
+        break;
+    case W_VOLUMES:
+        kubelet__volumes_work(w);
         break;
     }
 }

@@ -4,10 +4,14 @@
 #include "kubelet/kubelet.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "kubelet_volumes.h"
+#include "mbedtls/base64.h"
 #include "quantity/quantity.h"
 
 #define BACKOFF_INITIAL_MS (10 * 1000)
@@ -207,6 +211,139 @@ static const char *field_value(const kubelet_env_ctx_t *ctx, const char *path)
     return NULL;
 }
 
+/* An error without errno text in the message (it is shown to users as is); returns -code. */
+static int env_error(util_error_t *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int env_error(util_error_t *err, int code, const char *fmt, ...)
+{
+    char *msg = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    util_error_make(err, 0, "%s", msg ? msg : "environment error");
+    free(msg);
+    return -code;
+}
+
+static char *decode_b64(const char *in)
+{
+    size_t n = strlen(in), out = 0;
+    unsigned char *buf = util_xmalloc(n + 1);
+    if (mbedtls_base64_decode(buf, n + 1, &out, (const unsigned char *)in, n) != 0) {
+        free(buf);
+        return NULL;
+    }
+    buf[out] = 0;
+    return (char *)buf;
+}
+
+/* The value of key in a ConfigMap's data or a Secret's (decoded) data; NULL when absent. */
+static char *object_value(const cJSON *obj, bool secret, const char *key)
+{
+    const char *v = jstr(jget(obj, "data"), key);
+    if (!v)
+        return NULL;
+    return secret ? decode_b64(v) : util_xstrdup(v);
+}
+
+static int env_from(const cJSON *container, const kubelet_env_ctx_t *ctx, util_strv_t *ret,
+                    util_strv_t *defined, util_error_t *err)
+{
+    const cJSON *ef;
+    cJSON_ArrayForEach(ef, jget(container, "envFrom"))
+    {
+        bool secret = jget(ef, "secretRef") != NULL;
+        const cJSON *ref = jget(ef, secret ? "secretRef" : "configMapRef");
+        const char *name = jstr(ref, "name"), *prefix = jstr(ef, "prefix");
+        if (!ref || !name)
+            continue;
+        const cJSON *obj = jget(secret ? ctx->secrets : ctx->configmaps, name);
+        if (!obj) {
+            if (cJSON_IsTrue(jget(ref, "optional")))
+                continue;
+            return env_error(err, ENOENT, "%s \"%s\" not found", secret ? "secret" : "configmap",
+                             name);
+        }
+        util_buf_t invalid = {0};
+        const cJSON *kv;
+        cJSON_ArrayForEach(kv, jget(obj, "data"))
+        {
+            if (!cJSON_IsString(kv))
+                continue;
+            char *key = util_strdup_printf("%s%s", prefix ? prefix : "", kv->string);
+            char *v = secret ? decode_b64(kv->valuestring) : util_xstrdup(kv->valuestring);
+            if (!kubelet_env_name_valid(key) || !v) {
+                util_buf_printf(&invalid, "%s%s", invalid.len ? ", " : "", key);
+            } else {
+                env_set(ret, key, v);
+                env_set(defined, key, v);
+            }
+            free(key);
+            free(v);
+        }
+        if (invalid.len) /* upstream's InvalidEnvironmentVariableNames event */
+            util_log_warn("kubelet: pod %s/%s: keys [%s] from the EnvFrom %s %s/%s were skipped "
+                          "since they are considered invalid environment variable names.",
+                          ctx->pod_namespace, ctx->pod_name, invalid.data,
+                          secret ? "secret" : "configMap", ctx->pod_namespace, name);
+        util_buf_free(&invalid);
+    }
+    return 0;
+}
+
+/* One valueFrom: *ret owned, or NULL (skipped: optional and absent). */
+static int value_from(const cJSON *container, const cJSON *from, const kubelet_env_ctx_t *ctx,
+                      const char *name, char **ret, util_error_t *err)
+{
+    *ret = NULL;
+    const cJSON *fr = jget(from, "fieldRef"), *rr = jget(from, "resourceFieldRef");
+    const cJSON *cm = jget(from, "configMapKeyRef"), *sk = jget(from, "secretKeyRef");
+    if (fr) {
+        const char *path = jstr(fr, "fieldPath");
+        const char *v = path ? field_value(ctx, path) : NULL;
+        if (v) {
+            *ret = util_xstrdup(v);
+            return 0;
+        }
+        /* metadata.labels['k'] and metadata.annotations['k'] */
+        if (path && ctx->pod && strchr(path, '['))
+            *ret = kubelet_pod_field(ctx->pod, path, ctx->pod_ip, ctx->host_ip);
+        if (*ret)
+            return 0;
+        return env_error(err, ENOTSUP, "env %s: unsupported fieldPath %s", name,
+                         path ? path : "(none)");
+    }
+    if (rr) {
+        *ret = kubelet_resource_field(container, jstr(rr, "resource"), jstr(rr, "divisor"),
+                                      ctx->node_cpu_milli, ctx->node_memory, ctx->node_storage);
+        if (*ret)
+            return 0;
+        return env_error(err, ENOTSUP, "env %s: unsupported resource %s", name,
+                         jstr(rr, "resource") ? jstr(rr, "resource") : "(none)");
+    }
+    if (cm || sk) {
+        bool secret = sk != NULL;
+        const cJSON *ref = secret ? sk : cm;
+        const char *oname = jstr(ref, "name"), *key = jstr(ref, "key");
+        bool optional = cJSON_IsTrue(jget(ref, "optional"));
+        const cJSON *obj = oname ? jget(secret ? ctx->secrets : ctx->configmaps, oname) : NULL;
+        if (!obj) {
+            if (optional)
+                return 0;
+            return env_error(err, ENOENT, "%s \"%s\" not found", secret ? "secret" : "configmap",
+                             oname ? oname : "");
+        }
+        *ret = key ? object_value(obj, secret, key) : NULL;
+        if (*ret || optional)
+            return 0;
+        return env_error(err, ENOENT, "couldn't find key %s in %s %s/%s", key ? key : "",
+                         secret ? "Secret" : "ConfigMap", ctx->pod_namespace, oname);
+    }
+    return env_error(err, ENOTSUP, "env %s: unsupported valueFrom", name);
+}
+
 int kubelet_container_env(const cJSON *container, const images_config_t *img,
                           const kubelet_env_ctx_t *ctx, util_strv_t *ret, util_error_t *err)
 {
@@ -221,6 +358,10 @@ int kubelet_container_env(const cJSON *container, const images_config_t *img,
         }
     const cJSON *e;
     util_strv_t defined = {0}; /* the container's own variables so far: $(VAR) sources */
+    if (env_from(container, ctx, ret, &defined, err) < 0) {
+        util_strv_clear(&defined);
+        return -ENOENT;
+    }
     cJSON_ArrayForEach(e, jget(container, "env"))
     {
         const char *name = jstr(e, "name");
@@ -234,19 +375,17 @@ int kubelet_container_env(const cJSON *container, const images_config_t *img,
             free(v);
             continue;
         }
-        const char *path = jstr(jget(from, "fieldRef"), "fieldPath");
-        const char *v = path ? field_value(ctx, path) : NULL;
-        if (!v) {
+        char *v = NULL;
+        int r = value_from(container, from, ctx, name, &v, err);
+        if (r < 0) {
             util_strv_clear(&defined);
-            return util_error_make(err, ENOTSUP,
-                                   "env %s: only value and fieldRef (metadata.name, "
-                                   "metadata.namespace, metadata.uid, spec.nodeName, "
-                                   "spec.serviceAccountName, status.podIP, status.hostIP) are "
-                                   "supported yet",
-                                   name);
+            return r;
         }
+        if (!v)
+            continue;
         env_set(ret, name, v);
         env_set(&defined, name, v);
+        free(v);
     }
     util_strv_clear(&defined);
     return 0;

@@ -101,8 +101,10 @@ static int build_config(runtime_t *rt, const runtime_container_spec_t *s, runtim
         runtime__caps_compute(s->cap_add, s->cap_drop, s->privileged, last_cap(), &c->caps, err);
     if (r == 0)
         r = sandbox_info(rt, s->sandbox_id, c, err);
-    if (r < 0)
+    if (r < 0) {
+        runtime__config_free(c);
         return r;
+    }
     for (size_t i = 0; i < s->nlowerdirs; i++)
         util_strv_push(&c->lowerdirs, s->lowerdirs[i]);
     c->upperdir = s->upperdir ? util_xstrdup(s->upperdir) : NULL;
