@@ -488,9 +488,12 @@ static void work_done(uv_work_t *req, int status)
             if (c->reason != w->reason)
                 kubelet__ctr_event(c, "Normal", "BackOff", "Back-off pulling image \"%s\"",
                                    c->image);
-            kubelet__ctr_event(c, "Warning", "Failed", "Error: %s",
-                               pull || !strcmp(w->reason, "ErrImageNeverPull") ? c->reason
-                                                                               : w->message);
+            if (!strcmp(w->reason, "ContainerCreating")) /* a volume could not be set up */
+                kubelet__pod_event(p, "Warning", "FailedMount", "%s", w->message);
+            else
+                kubelet__ctr_event(c, "Warning", "Failed", "Error: %s",
+                                   pull || !strcmp(w->reason, "ErrImageNeverPull") ? c->reason
+                                                                                   : w->message);
             util_snprintf(c->message, sizeof(c->message), "%s", w->message);
             util_log_warn("kubelet: pod %s/%s container %s: %s: %s", p->ns, p->name, c->name,
                           w->reason, w->message);
@@ -533,8 +536,12 @@ static void work_done(uv_work_t *req, int status)
             kubelet__ctr_unwatch(&p->ctrs[i]);
         kubelet__pod_sync(p);
         break;
-    case W_RELEASE:
     case W_VOLUMES:
+        if (w->rc < 0)
+            kubelet__pod_event(p, "Warning", "FailedMount", "%s", w->message);
+        kubelet__pod_sync(p);
+        break;
+    case W_RELEASE:
         kubelet__pod_sync(p);
         break;
     case W_RECONCILE:

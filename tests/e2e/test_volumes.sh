@@ -170,6 +170,10 @@ host_path_types() {
         "MountVolume.SetUp failed for volume \"h\" : hostPath type check failed: $E2E_TMP/hp-file is not a directory"
     wait_for hpbad '{.status.containerStatuses[0].state.waiting.reason}' '^ContainerCreating$'
     [[ $(kc 1.27 get pod hpbad -o jsonpath='{.status.phase}') == Pending ]] || fail "phase"
+    # upstream's Warning FailedMount event on the pod (repeats counted, not rewritten)
+    run_cmd "$E2E_TMP/fm" kc 1.33 get events --field-selector involvedObject.name=hpbad,reason=FailedMount \
+        -o jsonpath='{range .items[*]}{.type} {.involvedObject.kind} {.message}{"\n"}{end}'
+    expect_grep "$E2E_TMP/fm" "^Warning Pod MountVolume.SetUp failed for volume \"h\" : hostPath type check failed"
 }
 
 downward_and_projected() {
