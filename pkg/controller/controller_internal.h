@@ -37,6 +37,7 @@ struct controller_manager {
     int closing;
     bool stopped;
     unsigned event_seq;
+    struct ctrl_sets *sets; /* StatefulSets and DaemonSets (controller_sets_run.c) */
 };
 
 uint64_t ctrl_now(const controller_manager_t *m);
@@ -72,5 +73,15 @@ void ctrl_rs_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod,
 /* Deployment controller (controller_deployment.c). */
 int ctrl_deploy_sync(controller_manager_t *m, const char *key);
 void ctrl_deploy_on_rs(controller_manager_t *m, const cJSON *old, const cJSON *rs, bool deleted);
+
+/* StatefulSet and DaemonSet controllers (controller_sets_run.c): their own informers, queues and
+ * expectations; the manager starts and stops them with its informers and runs their keys. */
+int ctrl_sets_start(controller_manager_t *m, util_error_t *err);
+void ctrl_sets_stop(controller_manager_t *m);
+void ctrl_sets_free(controller_manager_t *m);
+bool ctrl_sets_synced(const controller_manager_t *m);
+int64_t ctrl_sets_next(controller_manager_t *m, uint64_t now);
+bool ctrl_sets_run_one(controller_manager_t *m, uint64_t now);
+void ctrl_sets_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod, bool deleted);
 
 #endif

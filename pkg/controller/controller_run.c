@@ -174,7 +174,7 @@ static void run(uv_timer_t *t);
 
 void ctrl_kick(controller_manager_t *m)
 {
-    if (m->stopped || !all_synced(m))
+    if (m->stopped || !all_synced(m) || !ctrl_sets_synced(m))
         return;
     uint64_t now = ctrl_now(m);
     int64_t next = -1;
@@ -184,6 +184,9 @@ void ctrl_kick(controller_manager_t *m)
         if (n >= 0 && (next < 0 || n < next))
             next = n;
     }
+    int64_t ns = ctrl_sets_next(m, now);
+    if (ns >= 0 && (next < 0 || ns < next))
+        next = ns;
     if (next < 0)
         uv_timer_stop(&m->timer);
     else
@@ -219,6 +222,8 @@ static void run(uv_timer_t *t)
             free(key);
             continue;
         }
+        if (ctrl_sets_run_one(m, now))
+            continue;
         key = controller_queue_pop(m->dq, now);
         if (!key)
             break;
@@ -244,6 +249,7 @@ static void deliver(ctrl_inf_ctx_t *c, const cJSON *old, const cJSON *obj, bool 
     switch (c->kind) {
     case CTRL_INF_PODS:
         ctrl_rs_on_pod(m, old, obj, deleted);
+        ctrl_sets_on_pod(m, old, obj, deleted);
         break;
     case CTRL_INF_RS:
         enqueue(m->rsq, m, obj);
@@ -305,7 +311,7 @@ static int start_informers(controller_manager_t *m, util_error_t *err)
         client_informer_opts_t io = {.resource = res[i]};
         rc = client_informer_start(m->client, &io, &h, &m->ctx[i], &m->inf[i], err);
     }
-    return rc;
+    return rc < 0 ? rc : ctrl_sets_start(m, err);
 }
 
 static void stop_informers(controller_manager_t *m)
@@ -316,6 +322,7 @@ static void stop_informers(controller_manager_t *m)
         m->inf[i] = NULL;
         m->synced[i] = false;
     }
+    ctrl_sets_stop(m);
     uv_timer_stop(&m->timer);
 }
 
@@ -363,8 +370,8 @@ static void lease_written(controller_manager_t *m, void *ud, client_result_t *re
         } else {
             m->leading = true;
             util_log_info("controller-manager: leading as %s (lease kube-system/"
-                          "kube-controller-manager); replicaset, replicationcontroller and "
-                          "deployment controllers run",
+                          "kube-controller-manager); replicaset, replicationcontroller, "
+                          "deployment, statefulset and daemonset controllers run",
                           m->id);
         }
     }
@@ -450,6 +457,7 @@ static void timer_closed(uv_handle_t *h)
     controller_queue_free(m->rcq);
     controller_expect_free(m->expect);
     controller_expect_free(m->rc_expect);
+    ctrl_sets_free(m);
     free(m);
 }
 

@@ -1,0 +1,448 @@
+/* controller_sets_run: the StatefulSet and DaemonSet controllers inside the manager: their
+ * informers (statefulsets, daemonsets, controllerrevisions, nodes, persistentvolumeclaims; pods
+ * come from the manager's), queues, expectations, writes, and the revision history both keep. */
+#include "controller/controller_sets.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const client_resource_t CONTROLLER_RES_STS = {"apps", "v1", "statefulsets", true};
+const client_resource_t CONTROLLER_RES_DS = {"apps", "v1", "daemonsets", true};
+const client_resource_t CONTROLLER_RES_CR = {"apps", "v1", "controllerrevisions", true};
+const client_resource_t CONTROLLER_RES_PVC = {"", "v1", "persistentvolumeclaims", true};
+
+static const char *const KIND_NAME[2] = {"StatefulSet", "DaemonSet"};
+static const char *const COMPONENT[2] = {"statefulset-controller", "daemonset-controller"};
+
+static ctrl_sets_t *sets_of(controller_manager_t *m)
+{
+    if (!m->sets) {
+        m->sets = util_xcalloc(1, sizeof(*m->sets));
+        for (int k = 0; k < 2; k++) {
+            m->sets->q[k] = controller_queue_new();
+            m->sets->expect[k] = controller_expect_new();
+        }
+    }
+    return m->sets;
+}
+
+bool sets_deleting(const cJSON *obj)
+{
+    const cJSON *d = ctrl_get(ctrl_get(obj, "metadata"), "deletionTimestamp");
+    return d && !cJSON_IsNull(d);
+}
+
+bool sets_pod_running_ready(const cJSON *pod)
+{
+    const char *phase = ctrl_str(ctrl_get(pod, "status"), "phase");
+    return phase && !strcmp(phase, "Running") && controller_pod_ready(pod) &&
+           !sets_deleting(pod);
+}
+
+/* ---- events from informers ------------------------------------------------------------------- */
+
+static void enqueue_key(controller_manager_t *m, sets_kind_t k, const char *key)
+{
+    controller_queue_add(sets_of(m)->q[k], key, ctrl_now(m));
+}
+
+static void enqueue_obj(controller_manager_t *m, sets_kind_t k, const cJSON *obj)
+{
+    char *key = ctrl_key(obj);
+    if (key)
+        enqueue_key(m, k, key);
+    free(key);
+}
+
+/* "ns/name" of obj's controlling StatefulSet or DaemonSet. */
+static char *owner_key(const cJSON *obj, sets_kind_t *ret)
+{
+    const cJSON *ref = controller_owner_ref(obj);
+    const char *kind = ctrl_str(ref, "kind"), *name = ctrl_str(ref, "name");
+    const char *ns = ctrl_str(ctrl_get(obj, "metadata"), "namespace");
+    if (!kind || !name || !ns)
+        return NULL;
+    if (!strcmp(kind, KIND_NAME[SETS_STS]))
+        *ret = SETS_STS;
+    else if (!strcmp(kind, KIND_NAME[SETS_DS]))
+        *ret = SETS_DS;
+    else
+        return NULL;
+    return util_strdup_printf("%s/%s", ns, name);
+}
+
+void ctrl_sets_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod, bool deleted)
+{
+    if (!m->sets)
+        return;
+    sets_kind_t k = SETS_STS;
+    char *key = owner_key(pod, &k);
+    if (!key)
+        return;
+    const char *uid = ctrl_str(ctrl_get(pod, "metadata"), "uid");
+    if (deleted || sets_deleting(pod))
+        controller_expect_deletion_observed(m->sets->expect[k], key, uid);
+    else if (!old)
+        controller_expect_creation_observed(m->sets->expect[k], key);
+    enqueue_key(m, k, key);
+    free(key);
+}
+
+static void enqueue_all(void *ud, const cJSON *obj)
+{
+    enqueue_obj(ud, SETS_DS, obj);
+}
+
+static void deliver(ctrl_sets_ctx_t *c, const cJSON *obj, bool deleted)
+{
+    controller_manager_t *m = c->m;
+    ctrl_sets_t *s = m->sets;
+    sets_kind_t k = SETS_STS;
+    char *key = NULL;
+    switch (c->inf) {
+    case SETS_INF_STS:
+    case SETS_INF_DS:
+        k = c->inf == SETS_INF_STS ? SETS_STS : SETS_DS;
+        key = ctrl_key(obj);
+        if (key && deleted)
+            controller_expect_delete(s->expect[k], key);
+        if (key)
+            enqueue_key(m, k, key);
+        break;
+    case SETS_INF_CR:
+        key = owner_key(obj, &k);
+        if (key)
+            enqueue_key(m, k, key);
+        break;
+    case SETS_INF_NODES: /* a node came, went or changed: every DaemonSet looks again */
+        if (s->inf[SETS_INF_DS])
+            client_informer_foreach(s->inf[SETS_INF_DS], enqueue_all, m);
+        break;
+    default: /* claims: their StatefulSet is found through the pods' names; nothing to do */
+        break;
+    }
+    free(key);
+    ctrl_kick(m);
+}
+
+static void on_add(void *ud, const cJSON *obj)
+{
+    deliver(ud, obj, false);
+}
+
+static void on_update(void *ud, const cJSON *old, const cJSON *obj)
+{
+    (void)old;
+    deliver(ud, obj, false);
+}
+
+static void on_delete(void *ud, const cJSON *obj)
+{
+    deliver(ud, obj, true);
+}
+
+static void on_synced(void *ud)
+{
+    ctrl_sets_ctx_t *c = ud;
+    c->m->sets->synced[c->inf] = true;
+    ctrl_kick(c->m);
+}
+
+int ctrl_sets_start(controller_manager_t *m, util_error_t *err)
+{
+    static const client_informer_handlers_t h = {on_add, on_update, on_delete, on_synced};
+    const client_resource_t *res[SETS_INF_COUNT] = {&CONTROLLER_RES_STS, &CONTROLLER_RES_DS,
+                                                    &CONTROLLER_RES_CR, &CLIENT_RES_NODES,
+                                                    &CONTROLLER_RES_PVC};
+    ctrl_sets_t *s = sets_of(m);
+    int rc = 0;
+    for (int i = 0; i < SETS_INF_COUNT && rc == 0; i++) {
+        s->ctx[i] = (ctrl_sets_ctx_t){m, i};
+        client_informer_opts_t io = {.resource = res[i]};
+        rc = client_informer_start(m->client, &io, &h, &s->ctx[i], &s->inf[i], err);
+    }
+    return rc;
+}
+
+void ctrl_sets_stop(controller_manager_t *m)
+{
+    if (!m->sets)
+        return;
+    for (int i = 0; i < SETS_INF_COUNT; i++) {
+        if (m->sets->inf[i])
+            client_informer_stop(m->sets->inf[i]);
+        m->sets->inf[i] = NULL;
+        m->sets->synced[i] = false;
+    }
+}
+
+void ctrl_sets_free(controller_manager_t *m)
+{
+    if (!m->sets)
+        return;
+    for (int k = 0; k < 2; k++) {
+        controller_queue_free(m->sets->q[k]);
+        controller_expect_free(m->sets->expect[k]);
+    }
+    free(m->sets);
+    m->sets = NULL;
+}
+
+bool ctrl_sets_synced(const controller_manager_t *m)
+{
+    if (!m->sets)
+        return false;
+    for (int i = 0; i < SETS_INF_COUNT; i++)
+        if (!m->sets->synced[i])
+            return false;
+    return true;
+}
+
+int64_t ctrl_sets_next(controller_manager_t *m, uint64_t now)
+{
+    int64_t next = -1;
+    for (int k = 0; m->sets && k < 2; k++) {
+        int64_t n = controller_queue_next(m->sets->q[k], now);
+        if (n >= 0 && (next < 0 || n < next))
+            next = n;
+    }
+    return next;
+}
+
+bool ctrl_sets_run_one(controller_manager_t *m, uint64_t now)
+{
+    for (int k = 0; m->sets && k < 2; k++) {
+        controller_queue_t *q = m->sets->q[k];
+        char *key = controller_queue_pop(q, now);
+        if (!key)
+            continue;
+        int rc = k == SETS_STS ? ctrl_sts_sync(m, key) : ctrl_ds_sync(m, key);
+        uint64_t t = ctrl_now(m);
+        controller_queue_done(q, key, t);
+        if (rc < 0) {
+            controller_queue_add_rate_limited(q, key, t);
+        } else {
+            controller_queue_forget(q, key);
+            if (rc > 0)
+                controller_queue_add_after(q, key, (uint64_t)rc, t);
+        }
+        free(key);
+        return true;
+    }
+    return false;
+}
+
+/* ---- writes ---------------------------------------------------------------------------------- */
+
+typedef struct sets_write {
+    sets_kind_t kind;
+    char *key, *uid, *ok_msg, *ok_reason, *fail_reason, *fail_msg, *what;
+    cJSON *parent;
+    sets_expect_t expect;
+    bool conflict_ok, is_delete, append_name;
+} sets_write_t;
+
+static void write_free(void *p)
+{
+    sets_write_t *w = p;
+    free(w->key);
+    free(w->uid);
+    free(w->ok_msg);
+    free(w->ok_reason);
+    free(w->fail_reason);
+    free(w->fail_msg);
+    free(w->what);
+    cJSON_Delete(w->parent);
+    free(w);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? util_xstrdup(s) : NULL;
+}
+
+static void write_done(controller_manager_t *m, void *ud, client_result_t *res)
+{
+    sets_write_t *w = ud;
+    ctrl_sets_t *s = sets_of(m);
+    bool ok = !res->error && res->status >= 200 && res->status < 300;
+    bool gone = w->is_delete && res->status == 404;
+    bool exists = w->conflict_ok && res->status == 409;
+    if (ok && w->ok_msg) {
+        const char *name = ctrl_str(ctrl_get(res->body, "metadata"), "name");
+        ctrl_event(m, w->parent, KIND_NAME[w->kind], "apps/v1", "Normal", w->ok_reason,
+                   COMPONENT[w->kind], "%s%s", w->ok_msg,
+                   w->append_name && name ? name : "");
+    }
+    if (!ok && !gone && !exists) {
+        const char *why = res->st.message ? res->st.message : "request failed";
+        util_log_warn("%s %s: %s: %d %s", COMPONENT[w->kind], w->key, w->what, res->status, why);
+        if (w->fail_msg)
+            ctrl_event(m, w->parent, KIND_NAME[w->kind], "apps/v1", "Warning", w->fail_reason,
+                       COMPONENT[w->kind], "%s error: %s", w->fail_msg, why);
+        controller_queue_add_rate_limited(s->q[w->kind], w->key, ctrl_now(m));
+    }
+    if (w->expect == SETS_EXPECT_CREATE && !ok)
+        controller_expect_creation_observed(s->expect[w->kind], w->key);
+    if (w->expect == SETS_EXPECT_DELETE && !ok)
+        controller_expect_deletion_observed(s->expect[w->kind], w->key, w->uid);
+    write_free(w);
+}
+
+static sets_write_t *write_new(controller_manager_t *m, const sets_write_opts_t *o,
+                               const char *what)
+{
+    sets_write_t *w = util_xcalloc(1, sizeof(*w));
+    w->kind = o->kind;
+    w->key = util_xstrdup(o->key);
+    w->uid = dup_or_null(o->uid);
+    w->ok_msg = dup_or_null(o->ok_msg);
+    w->ok_reason = dup_or_null(o->ok_reason);
+    w->fail_reason = dup_or_null(o->fail_reason);
+    w->fail_msg = dup_or_null(o->fail_msg);
+    w->what = util_xstrdup(what);
+    w->parent = o->parent ? cJSON_Duplicate(o->parent, true) : NULL;
+    w->expect = o->expect;
+    w->conflict_ok = o->conflict_ok;
+    w->append_name = o->ok_append_name;
+    ctrl_sets_t *s = sets_of(m);
+    uint64_t now = ctrl_now(m);
+    if (o->expect == SETS_EXPECT_CREATE)
+        controller_expect_creations(s->expect[o->kind], o->key, 1, now);
+    else if (o->expect == SETS_EXPECT_DELETE && o->uid)
+        controller_expect_deletions(s->expect[o->kind], o->key, &o->uid, 1, now);
+    return w;
+}
+
+void sets_create(controller_manager_t *m, const sets_write_opts_t *o,
+                 const client_resource_t *res, const char *ns, const cJSON *obj)
+{
+    sets_write_t *w = write_new(m, o, res->plural);
+    ctrl_pending_t *p = ctrl_pending_new(m, write_done, w, write_free);
+    ctrl_pending_sent(p, client_create(m->client, res, ns, obj, ctrl_pending_cb, p));
+}
+
+void sets_delete(controller_manager_t *m, const sets_write_opts_t *o,
+                 const client_resource_t *res, const char *ns, const char *name)
+{
+    sets_write_t *w = write_new(m, o, res->plural);
+    w->is_delete = true;
+    ctrl_pending_t *p = ctrl_pending_new(m, write_done, w, write_free);
+    ctrl_pending_sent(p, client_delete(m->client, res, ns, name, ctrl_pending_cb, p));
+}
+
+void sets_patch(controller_manager_t *m, const sets_write_opts_t *o, const client_resource_t *res,
+                const char *ns, const char *name, const char *sub, const cJSON *patch)
+{
+    sets_write_t *w = write_new(m, o, res->plural);
+    ctrl_pending_t *p = ctrl_pending_new(m, write_done, w, write_free);
+    ctrl_pending_sent(p, client_patch(m->client, res, ns, name, sub, CLIENT_PATCH_MERGE, patch,
+                                      ctrl_pending_cb, p));
+}
+
+/* ---- owned objects and history -------------------------------------------------------------- */
+
+typedef struct owned_ctx {
+    const char *ns, *uid;
+    const cJSON **out;
+    size_t n, cap;
+} owned_ctx_t;
+
+static void collect_owned(void *ud, const cJSON *obj)
+{
+    owned_ctx_t *c = ud;
+    const char *ns = ctrl_str(ctrl_get(obj, "metadata"), "namespace");
+    const char *ruid = ctrl_str(controller_owner_ref(obj), "uid");
+    if (!ns || strcmp(ns, c->ns) || !ruid || strcmp(ruid, c->uid))
+        return;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 16;
+        c->out = util_xrealloc(c->out, c->cap * sizeof(*c->out));
+    }
+    c->out[c->n++] = obj;
+}
+
+const cJSON **sets_owned(controller_manager_t *m, int inf, const char *ns, const char *uid,
+                         size_t *ret_n)
+{
+    owned_ctx_t c = {ns, uid, NULL, 0, 0};
+    client_informer_t *i = inf < 0 ? m->inf[CTRL_INF_PODS] : m->sets->inf[inf];
+    if (i)
+        client_informer_foreach(i, collect_owned, &c);
+    *ret_n = c.n;
+    return c.out;
+}
+
+static void bump_collisions(controller_manager_t *m, sets_kind_t kind, const char *key,
+                            const cJSON *set)
+{
+    const cJSON *meta = ctrl_get(set, "metadata");
+    int64_t cc = ctrl_int(ctrl_get(set, "status"), "collisionCount", 0);
+    cJSON *patch = cJSON_CreateObject();
+    cJSON_AddNumberToObject(cJSON_AddObjectToObject(patch, "status"), "collisionCount",
+                            (double)(cc + 1));
+    sets_write_opts_t o = {.kind = kind, .key = key};
+    sets_patch(m, &o, kind == SETS_STS ? &CONTROLLER_RES_STS : &CONTROLLER_RES_DS,
+               ctrl_str(meta, "namespace"), ctrl_str(meta, "name"), "status", patch);
+    cJSON_Delete(patch);
+}
+
+const cJSON *sets_update_revision(controller_manager_t *m, sets_kind_t kind, const char *key,
+                                  const cJSON *set, const cJSON **revs, size_t nrevs)
+{
+    const cJSON *meta = ctrl_get(set, "metadata");
+    const char *ns = ctrl_str(meta, "namespace");
+    int64_t cc = ctrl_int(ctrl_get(set, "status"), "collisionCount", 0);
+    cJSON *data = controller_revision_data(set);
+    const cJSON *equal = NULL;
+    for (size_t i = 0; i < nrevs; i++) /* sorted: the last equal one is the newest */
+        if (controller_revision_data_equal(ctrl_get(revs[i], "data"), data))
+            equal = revs[i];
+    int64_t next = controller_revisions_next(revs, nrevs);
+    sets_write_opts_t o = {.kind = kind, .key = key};
+    if (equal) {
+        /* upstream: an earlier revision rolled back to becomes the newest */
+        if (nrevs && equal != revs[nrevs - 1]) {
+            cJSON *patch = cJSON_CreateObject();
+            cJSON_AddNumberToObject(patch, "revision", (double)next);
+            sets_patch(m, &o, &CONTROLLER_RES_CR, ns, ctrl_str(ctrl_get(equal, "metadata"), "name"),
+                       NULL, patch);
+            cJSON_Delete(patch);
+        }
+        cJSON_Delete(data);
+        return equal;
+    }
+    char hash[16];
+    if (kind == SETS_DS)
+        controller_template_hash(ctrl_get(ctrl_get(set, "spec"), "template"), cc, hash);
+    else
+        controller_revision_hash(data, cc, hash);
+    cJSON *cr = controller_revision_new(set, KIND_NAME[kind], "apps/v1", hash, data, next);
+    const cJSON *clash = client_informer_get(m->sets->inf[SETS_INF_CR], ns,
+                                             ctrl_str(ctrl_get(cr, "metadata"), "name"));
+    if (clash) /* same name, other data: a hash collision; the next hash differs */
+        bump_collisions(m, kind, key, set);
+    else
+        sets_create(m, &o, &CONTROLLER_RES_CR, ns, cr);
+    cJSON_Delete(cr);
+    cJSON_Delete(data);
+    return NULL;
+}
+
+void sets_prune_history(controller_manager_t *m, sets_kind_t kind, const char *key,
+                        const cJSON *set, const cJSON **revs, size_t nrevs,
+                        const char *const *live, size_t nlive)
+{
+    if (nrevs == 0)
+        return;
+    int64_t limit = ctrl_int(ctrl_get(set, "spec"), "revisionHistoryLimit", 10);
+    size_t *idx = util_xcalloc(nrevs, sizeof(*idx));
+    size_t n = controller_revisions_prune(revs, nrevs, live, nlive, limit, idx);
+    sets_write_opts_t o = {.kind = kind, .key = key};
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *meta = ctrl_get(revs[idx[i]], "metadata");
+        sets_delete(m, &o, &CONTROLLER_RES_CR, ctrl_str(meta, "namespace"),
+                    ctrl_str(meta, "name"));
+    }
+    free(idx);
+}
