@@ -17,7 +17,7 @@ typedef struct ds_node {
     const cJSON *pods[MAX_NODE_PODS]; /* active, oldest first */
     size_t n;
     const cJSON *newp, *oldp; /* oldest of the current revision and of others */
-    bool terminating;        /* a daemon pod is still terminating here */
+    bool terminating;         /* a daemon pod is still terminating here */
 } ds_node_t;
 
 typedef struct ds_sync {
@@ -126,12 +126,14 @@ static void create_pod(ds_sync_t *s, const char *node)
                         : cJSON_CreateObject();
     cJSON_DeleteItemFromObjectCaseSensitive(labels, CONTROLLER_REVISION_HASH_LABEL);
     cJSON_AddStringToObject(labels, CONTROLLER_REVISION_HASH_LABEL, s->hash);
-    snprintf(tg, sizeof(tg), "%lld", (long long)ctrl_int(ctrl_get(s->ds, "metadata"), "generation", 0));
+    snprintf(tg, sizeof(tg), "%lld",
+             (long long)ctrl_int(ctrl_get(s->ds, "metadata"), "generation", 0));
     cJSON_DeleteItemFromObjectCaseSensitive(labels, "pod-template-generation");
     cJSON_AddStringToObject(labels, "pod-template-generation", tg);
     cJSON_AddItemToObject(pm, "labels", labels);
     if (cJSON_IsObject(ctrl_get(tm, "annotations")))
-        cJSON_AddItemToObject(pm, "annotations", cJSON_Duplicate(ctrl_get(tm, "annotations"), true));
+        cJSON_AddItemToObject(pm, "annotations",
+                              cJSON_Duplicate(ctrl_get(tm, "annotations"), true));
     cJSON *ref = cJSON_CreateObject();
     cJSON_AddStringToObject(ref, "apiVersion", "apps/v1");
     cJSON_AddStringToObject(ref, "kind", "DaemonSet");
@@ -307,10 +309,10 @@ static void update_status(ds_sync_t *s)
     const cJSON *st = ctrl_get(s->ds, "status");
     int64_t gen = ctrl_int(ctrl_get(s->ds, "metadata"), "generation", 0);
     int64_t v[] = {desired, current, ready, avail, desired - avail, updated, mis, gen};
-    static const char *const keys[] = {"desiredNumberScheduled", "currentNumberScheduled",
-                                       "numberReady",            "numberAvailable",
-                                       "numberUnavailable",      "updatedNumberScheduled",
-                                       "numberMisscheduled",     "observedGeneration"};
+    static const char *const keys[] = {
+        "desiredNumberScheduled", "currentNumberScheduled", "numberReady",
+        "numberAvailable",        "numberUnavailable",      "updatedNumberScheduled",
+        "numberMisscheduled",     "observedGeneration"};
     bool same = true;
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
         if (ctrl_int(st, keys[i], -1) != v[i])
@@ -380,7 +382,8 @@ int ctrl_ds_sync(controller_manager_t *m, const char *key)
     const cJSON **revs = sets_owned(m, SETS_INF_CR, ns, s.uid, &nrevs);
     controller_revisions_sort(revs, nrevs);
     const cJSON *upd = sets_update_revision(m, SETS_DS, key, ds, revs, nrevs);
-    s.hash = ctrl_str(ctrl_get(ctrl_get(upd, "metadata"), "labels"), CONTROLLER_REVISION_HASH_LABEL);
+    s.hash =
+        ctrl_str(ctrl_get(ctrl_get(upd, "metadata"), "labels"), CONTROLLER_REVISION_HASH_LABEL);
     if (!upd || !s.hash) {
         free(revs);
         return 0;

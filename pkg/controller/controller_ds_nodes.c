@@ -23,7 +23,8 @@ static bool same(const char *a, const char *b)
     return !strcmp(a ? a : "", b ? b : "");
 }
 
-/* ---- tolerations ------------------------------------------------------------------------------ */
+/* ---- tolerations ------------------------------------------------------------------------------
+ */
 
 static bool has_toleration(const cJSON *tols, const char *key, const char *effect)
 {

@@ -104,8 +104,9 @@ static int cmp_revisions(const void *pa, const void *pb)
     /* RFC 3339 in UTC orders as text */
     int c = cmp_str(cJSON_GetStringValue(get(ma, "creationTimestamp")),
                     cJSON_GetStringValue(get(mb, "creationTimestamp")));
-    return c ? c : cmp_str(cJSON_GetStringValue(get(ma, "name")),
-                           cJSON_GetStringValue(get(mb, "name")));
+    return c ? c
+             : cmp_str(cJSON_GetStringValue(get(ma, "name")),
+                       cJSON_GetStringValue(get(mb, "name")));
 }
 
 void controller_revisions_sort(const cJSON **revs, size_t n)

@@ -22,7 +22,7 @@ typedef struct ctrl_sets {
     client_informer_t *inf[SETS_INF_COUNT];
     ctrl_sets_ctx_t ctx[SETS_INF_COUNT];
     bool synced[SETS_INF_COUNT];
-    controller_queue_t *q[2];      /* by sets_kind_t */
+    controller_queue_t *q[2];       /* by sets_kind_t */
     controller_expect_t *expect[2]; /* pod creations and deletions in flight */
 } ctrl_sets_t;
 
@@ -35,19 +35,19 @@ typedef struct sets_write_opts {
     const cJSON *parent;  /* the set, for events */
     sets_expect_t expect; /* creations (count 1) or the deletion of uid */
     const char *uid;
-    bool conflict_ok;    /* a create answered 409 AlreadyExists counts as done */
-    const char *ok_msg;  /* Normal event on success: reason SuccessfulCreate/SuccessfulDelete */
+    bool conflict_ok;   /* a create answered 409 AlreadyExists counts as done */
+    const char *ok_msg; /* Normal event on success: reason SuccessfulCreate/SuccessfulDelete */
     const char *ok_reason;
-    bool ok_append_name; /* the created object's name follows ok_msg */
+    bool ok_append_name;     /* the created object's name follows ok_msg */
     const char *fail_reason; /* Warning event on failure, message fail_msg + ": " + error */
     const char *fail_msg;
 } sets_write_opts_t;
 
 /* Creates obj (res in ns), deletes name, or merge-patches it (sub: NULL or "status"). */
-void sets_create(controller_manager_t *m, const sets_write_opts_t *o,
-                 const client_resource_t *res, const char *ns, const cJSON *obj);
-void sets_delete(controller_manager_t *m, const sets_write_opts_t *o,
-                 const client_resource_t *res, const char *ns, const char *name);
+void sets_create(controller_manager_t *m, const sets_write_opts_t *o, const client_resource_t *res,
+                 const char *ns, const cJSON *obj);
+void sets_delete(controller_manager_t *m, const sets_write_opts_t *o, const client_resource_t *res,
+                 const char *ns, const char *name);
 void sets_patch(controller_manager_t *m, const sets_write_opts_t *o, const client_resource_t *res,
                 const char *ns, const char *name, const char *sub, const cJSON *patch);
 
@@ -67,8 +67,8 @@ const cJSON *sets_update_revision(controller_manager_t *m, sets_kind_t kind, con
                                   const cJSON *set, const cJSON **revs, size_t nrevs);
 /* Deletes revisions beyond spec.revisionHistoryLimit that no live name refers to. */
 void sets_prune_history(controller_manager_t *m, sets_kind_t kind, const char *key,
-                        const cJSON *set, const cJSON **revs, size_t nrevs,
-                        const char *const *live, size_t nlive);
+                        const cJSON *set, const cJSON **revs, size_t nrevs, const char *const *live,
+                        size_t nlive);
 
 int ctrl_sts_sync(controller_manager_t *m, const char *key);
 int ctrl_ds_sync(controller_manager_t *m, const char *key);

@@ -35,8 +35,7 @@ bool sets_deleting(const cJSON *obj)
 bool sets_pod_running_ready(const cJSON *pod)
 {
     const char *phase = ctrl_str(ctrl_get(pod, "status"), "phase");
-    return phase && !strcmp(phase, "Running") && controller_pod_ready(pod) &&
-           !sets_deleting(pod);
+    return phase && !strcmp(phase, "Running") && controller_pod_ready(pod) && !sets_deleting(pod);
 }
 
 /* ---- events from informers ------------------------------------------------------------------- */
@@ -271,8 +270,7 @@ static void write_done(controller_manager_t *m, void *ud, client_result_t *res)
     if (ok && w->ok_msg) {
         const char *name = ctrl_str(ctrl_get(res->body, "metadata"), "name");
         ctrl_event(m, w->parent, KIND_NAME[w->kind], "apps/v1", "Normal", w->ok_reason,
-                   COMPONENT[w->kind], "%s%s", w->ok_msg,
-                   w->append_name && name ? name : "");
+                   COMPONENT[w->kind], "%s%s", w->ok_msg, w->append_name && name ? name : "");
     }
     if (!ok && !gone && !exists) {
         const char *why = res->st.message ? res->st.message : "request failed";
@@ -314,16 +312,16 @@ static sets_write_t *write_new(controller_manager_t *m, const sets_write_opts_t 
     return w;
 }
 
-void sets_create(controller_manager_t *m, const sets_write_opts_t *o,
-                 const client_resource_t *res, const char *ns, const cJSON *obj)
+void sets_create(controller_manager_t *m, const sets_write_opts_t *o, const client_resource_t *res,
+                 const char *ns, const cJSON *obj)
 {
     sets_write_t *w = write_new(m, o, res->plural);
     ctrl_pending_t *p = ctrl_pending_new(m, write_done, w, write_free);
     ctrl_pending_sent(p, client_create(m->client, res, ns, obj, ctrl_pending_cb, p));
 }
 
-void sets_delete(controller_manager_t *m, const sets_write_opts_t *o,
-                 const client_resource_t *res, const char *ns, const char *name)
+void sets_delete(controller_manager_t *m, const sets_write_opts_t *o, const client_resource_t *res,
+                 const char *ns, const char *name)
 {
     sets_write_t *w = write_new(m, o, res->plural);
     w->is_delete = true;
@@ -430,8 +428,8 @@ const cJSON *sets_update_revision(controller_manager_t *m, sets_kind_t kind, con
 }
 
 void sets_prune_history(controller_manager_t *m, sets_kind_t kind, const char *key,
-                        const cJSON *set, const cJSON **revs, size_t nrevs,
-                        const char *const *live, size_t nlive)
+                        const cJSON *set, const cJSON **revs, size_t nrevs, const char *const *live,
+                        size_t nlive)
 {
     if (nrevs == 0)
         return;
@@ -441,8 +439,7 @@ void sets_prune_history(controller_manager_t *m, sets_kind_t kind, const char *k
     sets_write_opts_t o = {.kind = kind, .key = key};
     for (size_t i = 0; i < n; i++) {
         const cJSON *meta = ctrl_get(revs[idx[i]], "metadata");
-        sets_delete(m, &o, &CONTROLLER_RES_CR, ctrl_str(meta, "namespace"),
-                    ctrl_str(meta, "name"));
+        sets_delete(m, &o, &CONTROLLER_RES_CR, ctrl_str(meta, "namespace"), ctrl_str(meta, "name"));
     }
     free(idx);
 }

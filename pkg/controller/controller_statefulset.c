@@ -19,7 +19,7 @@ typedef struct sts_sync {
     cJSON *cur_tmpl, *upd_tmpl;
     int64_t replicas, start, partition, min_ready, now;
     bool monotonic, rolling;
-    const cJSON **slots;    /* by ordinal - start */
+    const cJSON **slots;     /* by ordinal - start */
     const cJSON **condemned; /* ordinals outside the range, highest first */
     int64_t *condemned_ord;
     size_t ncondemned;
@@ -165,13 +165,12 @@ static void create_pod(sts_sync_t *s, int64_t ordinal)
     /* upstream newVersionedStatefulSetPod: below the partition the current revision (without
      * rollingUpdate: below start + status.currentReplicas) */
     const cJSON *ru = ctrl_get(ctrl_get(s->spec, "updateStrategy"), "rollingUpdate");
-    int64_t below = cJSON_IsObject(ru)
-                        ? s->partition
-                        : ctrl_int(ctrl_get(s->set, "status"), "currentReplicas", 0);
+    int64_t below = cJSON_IsObject(ru) ? s->partition
+                                       : ctrl_int(ctrl_get(s->set, "status"), "currentReplicas", 0);
     bool current = s->rolling && ordinal < s->start + below;
     const cJSON *rev = current ? s->cur_rev : s->upd_rev;
-    cJSON *pod = controller_sts_pod(s->set, current ? s->cur_tmpl : s->upd_tmpl, rev_name(rev),
-                                    ordinal);
+    cJSON *pod =
+        controller_sts_pod(s->set, current ? s->cur_tmpl : s->upd_tmpl, rev_name(rev), ordinal);
     char ok[512], fail[512];
     snprintf(ok, sizeof(ok), "create Pod %s in StatefulSet %s successful", pod_name(pod), s->name);
     snprintf(fail, sizeof(fail), "create Pod %s in StatefulSet %s failed", pod_name(pod), s->name);
