@@ -58,6 +58,10 @@ void controller_expect_free(controller_expect_t *e);
 void controller_expect_creations(controller_expect_t *e, const char *key, int adds, uint64_t now);
 void controller_expect_deletions(controller_expect_t *e, const char *key, const char *const *uids,
                                  size_t n, uint64_t now);
+/* upstream RaiseExpectations: adds more creations and (del_uid not NULL) one more deletion to
+ * what key already expects. */
+void controller_expect_raise(controller_expect_t *e, const char *key, int adds, const char *del_uid,
+                             uint64_t now);
 /* One create was observed (informer add) or will never happen (failed request). */
 void controller_expect_creation_observed(controller_expect_t *e, const char *key);
 /* uid's deletion was observed (deletionTimestamp set or object gone) or failed. */

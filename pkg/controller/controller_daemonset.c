@@ -364,6 +364,7 @@ int ctrl_ds_sync(controller_manager_t *m, const char *key)
     const cJSON *ds = client_informer_get(m->sets->inf[SETS_INF_DS], ns, slash + 1);
     if (!ds) {
         controller_expect_delete(m->sets->expect[SETS_DS], key);
+        controller_queue_forget(m->sets->q[SETS_DS], key);
         return 0;
     }
     const cJSON *spec = ctrl_get(ds, "spec");
@@ -379,7 +380,7 @@ int ctrl_ds_sync(controller_manager_t *m, const char *key)
     if (!s.uid)
         return 0;
     size_t nrevs = 0, npods = 0;
-    const cJSON **revs = sets_owned(m, SETS_INF_CR, ns, s.uid, &nrevs);
+    const cJSON **revs = sets_owned(m, SETS_DS, ds, SETS_INF_CR, &nrevs);
     controller_revisions_sort(revs, nrevs);
     const cJSON *upd = sets_update_revision(m, SETS_DS, key, ds, revs, nrevs);
     s.hash =
@@ -392,7 +393,7 @@ int ctrl_ds_sync(controller_manager_t *m, const char *key)
     s.pod_spec = cJSON_IsObject(ts) ? cJSON_Duplicate(ts, true) : cJSON_CreateObject();
     controller_ds_add_tolerations(s.pod_spec);
     client_informer_foreach(m->sets->inf[SETS_INF_NODES], add_node, &s);
-    const cJSON **pods = sets_owned(m, -1, ns, s.uid, &npods);
+    const cJSON **pods = sets_owned(m, SETS_DS, ds, -1, &npods);
     for (size_t i = 0; i < npods; i++)
         add_pod(&s, pods[i]);
     for (size_t i = 0; i < s.nnodes; i++)

@@ -51,9 +51,12 @@ void sets_delete(controller_manager_t *m, const sets_write_opts_t *o, const clie
 void sets_patch(controller_manager_t *m, const sets_write_opts_t *o, const client_resource_t *res,
                 const char *ns, const char *name, const char *sub, const cJSON *patch);
 
-/* Objects of informer inf in ns whose controller ownerReference has uid (a malloc'd array of
- * cache pointers, valid until the next informer event). */
-const cJSON **sets_owned(controller_manager_t *m, int inf, const char *ns, const char *uid,
+/* The pods (inf < 0) or revisions (SETS_INF_CR) of set, as upstream's ControllerRefManager
+ * claims them: those with its controller reference that its selector matches, plus matching
+ * orphans, which are adopted (StatefulSets adopt only pods named `<set>-<ordinal>`); its own
+ * that stop matching are released. A malloc'd array of cache pointers, valid until the next
+ * informer event. */
+const cJSON **sets_owned(controller_manager_t *m, sets_kind_t kind, const cJSON *set, int inf,
                          size_t *ret_n);
 bool sets_deleting(const cJSON *obj);
 /* Running, Ready condition True and not terminating (upstream isRunningAndReady). */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "labels/labels.h"
+
 const client_resource_t CONTROLLER_RES_STS = {"apps", "v1", "statefulsets", true};
 const client_resource_t CONTROLLER_RES_DS = {"apps", "v1", "daemonsets", true};
 const client_resource_t CONTROLLER_RES_CR = {"apps", "v1", "controllerrevisions", true};
@@ -218,13 +220,12 @@ bool ctrl_sets_run_one(controller_manager_t *m, uint64_t now)
         int rc = k == SETS_STS ? ctrl_sts_sync(m, key) : ctrl_ds_sync(m, key);
         uint64_t t = ctrl_now(m);
         controller_queue_done(q, key, t);
-        if (rc < 0) {
+        /* a sync's writes are answered later: failures are counted (and forgotten) by
+         * write_done, so a pod that cannot be created is retried with growing back-off */
+        if (rc < 0)
             controller_queue_add_rate_limited(q, key, t);
-        } else {
-            controller_queue_forget(q, key);
-            if (rc > 0)
-                controller_queue_add_after(q, key, (uint64_t)rc, t);
-        }
+        else if (rc > 0)
+            controller_queue_add_after(q, key, (uint64_t)rc, t);
         free(key);
         return true;
     }
@@ -267,6 +268,8 @@ static void write_done(controller_manager_t *m, void *ud, client_result_t *res)
     bool ok = !res->error && res->status >= 200 && res->status < 300;
     bool gone = w->is_delete && res->status == 404;
     bool exists = w->conflict_ok && res->status == 409;
+    if (ok && w->expect != SETS_EXPECT_NONE)
+        controller_queue_forget(s->q[w->kind], w->key);
     if (ok && w->ok_msg) {
         const char *name = ctrl_str(ctrl_get(res->body, "metadata"), "name");
         ctrl_event(m, w->parent, KIND_NAME[w->kind], "apps/v1", "Normal", w->ok_reason,
@@ -305,10 +308,11 @@ static sets_write_t *write_new(controller_manager_t *m, const sets_write_opts_t 
     w->append_name = o->ok_append_name;
     ctrl_sets_t *s = sets_of(m);
     uint64_t now = ctrl_now(m);
+    /* one sync may issue several: each raises what is expected */
     if (o->expect == SETS_EXPECT_CREATE)
-        controller_expect_creations(s->expect[o->kind], o->key, 1, now);
+        controller_expect_raise(s->expect[o->kind], o->key, 1, NULL, now);
     else if (o->expect == SETS_EXPECT_DELETE && o->uid)
-        controller_expect_deletions(s->expect[o->kind], o->key, &o->uid, 1, now);
+        controller_expect_raise(s->expect[o->kind], o->key, 0, o->uid, now);
     return w;
 }
 
@@ -341,18 +345,81 @@ void sets_patch(controller_manager_t *m, const sets_write_opts_t *o, const clien
 /* ---- owned objects and history -------------------------------------------------------------- */
 
 typedef struct owned_ctx {
-    const char *ns, *uid;
+    controller_manager_t *m;
+    sets_kind_t kind;
+    const cJSON *set;
+    const char *ns, *uid, *name;
+    labels_selector_t *sel;
+    bool pods, set_deleting;
     const cJSON **out;
     size_t n, cap;
 } owned_ctx_t;
 
+/* Adopt (add the set's controller reference) or release (drop it) obj with a merge patch that
+ * carries obj's UID as a precondition, as upstream's ControllerRefManager. */
+static void set_owner(owned_ctx_t *c, const cJSON *obj, bool adopt)
+{
+    const cJSON *meta = ctrl_get(obj, "metadata");
+    cJSON *patch = cJSON_CreateObject();
+    cJSON *pm = cJSON_AddObjectToObject(patch, "metadata");
+    cJSON *refs = cJSON_AddArrayToObject(pm, "ownerReferences");
+    const cJSON *r;
+    cJSON_ArrayForEach(r, ctrl_get(meta, "ownerReferences"))
+    {
+        const char *u = ctrl_str(r, "uid");
+        if (!adopt && u && !strcmp(u, c->uid))
+            continue;
+        cJSON_AddItemToArray(refs, cJSON_Duplicate(r, true));
+    }
+    if (adopt) {
+        cJSON *ref = cJSON_CreateObject();
+        cJSON_AddStringToObject(ref, "apiVersion", "apps/v1");
+        cJSON_AddStringToObject(ref, "kind", KIND_NAME[c->kind]);
+        cJSON_AddStringToObject(ref, "name", c->name);
+        cJSON_AddStringToObject(ref, "uid", c->uid);
+        cJSON_AddBoolToObject(ref, "controller", true);
+        cJSON_AddBoolToObject(ref, "blockOwnerDeletion", true);
+        cJSON_AddItemToArray(refs, ref);
+    }
+    if (cJSON_GetArraySize(refs) == 0)
+        cJSON_ReplaceItemInObjectCaseSensitive(pm, "ownerReferences", cJSON_CreateNull());
+    cJSON_AddStringToObject(pm, "uid", ctrl_str(meta, "uid"));
+    sets_write_opts_t o = {.kind = c->kind, .key = NULL};
+    char *key = ctrl_key(c->set);
+    o.key = key ? key : "";
+    sets_patch(c->m, &o, c->pods ? &CLIENT_RES_PODS : &CONTROLLER_RES_CR, c->ns,
+               ctrl_str(meta, "name"), NULL, patch);
+    free(key);
+    cJSON_Delete(patch);
+}
+
 static void collect_owned(void *ud, const cJSON *obj)
 {
     owned_ctx_t *c = ud;
-    const char *ns = ctrl_str(ctrl_get(obj, "metadata"), "namespace");
-    const char *ruid = ctrl_str(controller_owner_ref(obj), "uid");
-    if (!ns || strcmp(ns, c->ns) || !ruid || strcmp(ruid, c->uid))
+    const cJSON *meta = ctrl_get(obj, "metadata");
+    const char *ns = ctrl_str(meta, "namespace");
+    if (!ns || strcmp(ns, c->ns))
         return;
+    const cJSON *ref = controller_owner_ref(obj);
+    bool matches = c->sel && labels_selector_matches_object(c->sel, obj);
+    if (ref) {
+        const char *ruid = ctrl_str(ref, "uid");
+        if (!ruid || strcmp(ruid, c->uid))
+            return;
+        if (!matches && c->sel) { /* ours, but no longer selected: let go */
+            if (!sets_deleting(obj) && !c->set_deleting)
+                set_owner(c, obj, false);
+            return;
+        }
+    } else {
+        int64_t ord;
+        /* orphans that match are adopted; StatefulSets only take pods named like theirs */
+        if (!matches || c->set_deleting || sets_deleting(obj) ||
+            (c->pods && c->kind == SETS_STS &&
+             !controller_sts_ordinal(c->name, ctrl_str(meta, "name"), &ord)))
+            return;
+        set_owner(c, obj, true);
+    }
     if (c->n == c->cap) {
         c->cap = c->cap ? c->cap * 2 : 16;
         c->out = util_xrealloc(c->out, c->cap * sizeof(*c->out));
@@ -360,13 +427,32 @@ static void collect_owned(void *ud, const cJSON *obj)
     c->out[c->n++] = obj;
 }
 
-const cJSON **sets_owned(controller_manager_t *m, int inf, const char *ns, const char *uid,
+const cJSON **sets_owned(controller_manager_t *m, sets_kind_t kind, const cJSON *set, int inf,
                          size_t *ret_n)
 {
-    owned_ctx_t c = {ns, uid, NULL, 0, 0};
-    client_informer_t *i = inf < 0 ? m->inf[CTRL_INF_PODS] : m->sets->inf[inf];
+    const cJSON *meta = ctrl_get(set, "metadata");
+    owned_ctx_t c = {.m = m,
+                     .kind = kind,
+                     .set = set,
+                     .ns = ctrl_str(meta, "namespace"),
+                     .uid = ctrl_str(meta, "uid"),
+                     .name = ctrl_str(meta, "name"),
+                     .pods = inf < 0,
+                     .set_deleting = sets_deleting(set)};
+    *ret_n = 0;
+    if (!c.ns || !c.uid || !c.name)
+        return NULL;
+    util_error_t err = NULL;
+    if (labels_selector_from_json(ctrl_get(ctrl_get(set, "spec"), "selector"), &c.sel, &err) < 0 ||
+        (c.sel && labels_selector_empty(c.sel))) {
+        /* validation keeps these out; adopt nothing, keep what is ours */
+        util_error_freep(&err);
+        c.sel = labels_selector_free(c.sel);
+    }
+    client_informer_t *i = c.pods ? m->inf[CTRL_INF_PODS] : m->sets->inf[inf];
     if (i)
         client_informer_foreach(i, collect_owned, &c);
+    labels_selector_free(c.sel);
     *ret_n = c.n;
     return c.out;
 }

@@ -394,6 +394,7 @@ int ctrl_sts_sync(controller_manager_t *m, const char *key)
     const cJSON *set = client_informer_get(m->sets->inf[SETS_INF_STS], ns, slash + 1);
     if (!set) {
         controller_expect_delete(m->sets->expect[SETS_STS], key);
+        controller_queue_forget(m->sets->q[SETS_STS], key);
         return 0;
     }
     const cJSON *spec = ctrl_get(set, "spec"), *us = ctrl_get(spec, "updateStrategy");
@@ -417,7 +418,7 @@ int ctrl_sts_sync(controller_manager_t *m, const char *key)
     if (!s.uid || s.replicas < 0 || s.replicas > MAX_REPLICAS || s.start < 0)
         return 0; /* validation keeps these out */
     size_t nrevs = 0, npods = 0;
-    const cJSON **revs = sets_owned(m, SETS_INF_CR, ns, s.uid, &nrevs);
+    const cJSON **revs = sets_owned(m, SETS_STS, set, SETS_INF_CR, &nrevs);
     controller_revisions_sort(revs, nrevs);
     s.upd_rev = sets_update_revision(m, SETS_STS, key, set, revs, nrevs);
     if (!s.upd_rev) { /* a new revision is on its way: its informer event brings us back */
@@ -431,7 +432,7 @@ int ctrl_sts_sync(controller_manager_t *m, const char *key)
             s.cur_rev = revs[i];
     s.cur_tmpl = controller_revision_template(s.cur_rev);
     s.upd_tmpl = controller_revision_template(s.upd_rev);
-    const cJSON **pods = sets_owned(m, -1, ns, s.uid, &npods);
+    const cJSON **pods = sets_owned(m, SETS_STS, set, -1, &npods);
     place_pods(&s, pods, npods);
     if (controller_expect_satisfied(m->sets->expect[SETS_STS], key, ctrl_now(m)) &&
         !sets_deleting(set) && s.cur_tmpl && s.upd_tmpl) {

@@ -223,6 +223,22 @@ sts_claim_retention() {
         fail "Retain keeps a reference: $(jp pvc data-keep-0 '{.metadata.ownerReferences}')"
 }
 
+sts_adopts_and_releases() {
+    kc 1.33 run ad-0 --image=busybox:1 --labels=app=ad,fake-ready=auto >/dev/null || fail "orphan"
+    kc 1.33 run ad-x --image=busybox:1 --labels=app=ad >/dev/null || fail "orphan not named like the set's"
+    sts ad 2 Parallel '' '{"app":"ad","fake-ready":"auto"}'
+    until_ok 20 eval '[[ $(jp pod ad-0 "{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}/{.metadata.ownerReferences[0].controller}") == StatefulSet/ad/true ]]' ||
+        fail "ad-0 not adopted: $(jp pod ad-0 '{.metadata.ownerReferences}')"
+    until_ok 20 exists ad-1 || fail "no ad-1"
+    [[ -z $(jp pod ad-x '{.metadata.ownerReferences}') ]] || fail "ad-x adopted"
+    # a pod relabeled out of the selector is released (its name stays taken, as upstream)
+    local uid
+    uid=$(jp pod ad-1 '{.metadata.uid}')
+    kc 1.33 label pod ad-1 app=other --overwrite >/dev/null
+    until_ok 20 eval '[[ -z $(jp pod ad-1 "{.metadata.ownerReferences}") ]]' || fail "ad-1 not released"
+    kc 1.33 get pod ad-1 -o jsonpath='{.metadata.uid}' | grep -q "$uid" || fail "ad-1 replaced instead of released"
+}
+
 # ---- DaemonSets ----------------------------------------------------------------------------------
 
 ds() { # ds NAME [EXTRA-POD-SPEC-JSON [EXTRA-SPEC-JSON]]
@@ -333,6 +349,7 @@ t "Parallel creates all pods at once; .spec.ordinals.start names them" sts_paral
 t "RollingUpdate with a partition updates only ordinals >= partition; rollout history and undo" sts_partition_and_undo
 t "OnDelete replaces pods only when deleted; revisionHistoryLimit prunes dead revisions" sts_on_delete_and_history_limit
 t "persistentVolumeClaimRetentionPolicy Delete sets claim ownerReferences, Retain drops them" sts_claim_retention
+t "a StatefulSet adopts orphans named like its pods and releases pods it no longer selects" sts_adopts_and_releases
 t "a DaemonSet covers every eligible node (taints, tolerations, nodeSelector, new nodes)" ds_covers_nodes
 t "a DaemonSet rolls within maxUnavailable; rollout history and undo" ds_rolling_update
 t "a DaemonSet with maxSurge adds the new pod before the old one goes" ds_surge

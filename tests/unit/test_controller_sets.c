@@ -232,6 +232,25 @@ static void history_sorts_and_prunes(void **state)
         cJSON_Delete(r[i]);
 }
 
+static void expectations_raise(void **state)
+{
+    (void)state;
+    controller_expect_t *e = controller_expect_new();
+    controller_expect_raise(e, "ns/web", 1, NULL, 0);
+    controller_expect_raise(e, "ns/web", 1, NULL, 0);
+    controller_expect_raise(e, "ns/web", 0, "u1", 0);
+    controller_expect_creation_observed(e, "ns/web");
+    assert_false(controller_expect_satisfied(e, "ns/web", 1));
+    controller_expect_creation_observed(e, "ns/web");
+    assert_false(controller_expect_satisfied(e, "ns/web", 1)); /* u1 still expected */
+    controller_expect_deletion_observed(e, "ns/web", "u1");
+    assert_true(controller_expect_satisfied(e, "ns/web", 1));
+    controller_expect_raise(e, "ns/web", 1, NULL, 10);
+    assert_false(controller_expect_satisfied(e, "ns/web", 11));
+    assert_true(controller_expect_satisfied(e, "ns/web", 10 + CONTROLLER_EXPECT_TTL_MS + 1));
+    controller_expect_free(e);
+}
+
 /* ---- DaemonSet nodes ------------------------------------------------------------------------- */
 
 static void fit(const char *node, const char *spec, bool run, bool cont)
@@ -370,6 +389,7 @@ int main(void)
         cmocka_unit_test(pod_has_stable_identity),
         cmocka_unit_test(revision_data_and_hash),
         cmocka_unit_test(history_sorts_and_prunes),
+        cmocka_unit_test(expectations_raise),
         cmocka_unit_test(daemon_node_eligibility),
         cmocka_unit_test(daemon_tolerations_and_pinning),
     };
