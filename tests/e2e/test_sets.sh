@@ -83,6 +83,9 @@ sts_ordered() {
     sts web 3 OrderedReady \
         '"volumeClaimTemplates":[{"metadata":{"name":"www"},"spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}}]'
     until_ok 20 exists web-0 || fail "no web-0"
+    # upstream's defaults (SetDefaults_StatefulSet, and the claim templates' PVC defaults)
+    [[ $(jp sts web '{.spec.podManagementPolicy}/{.spec.updateStrategy.type}/{.spec.updateStrategy.rollingUpdate.partition}/{.spec.revisionHistoryLimit}/{.spec.persistentVolumeClaimRetentionPolicy.whenDeleted}/{.spec.persistentVolumeClaimRetentionPolicy.whenScaled}/{.spec.volumeClaimTemplates[0].spec.volumeMode}/{.spec.volumeClaimTemplates[0].status.phase}') == OrderedReady/RollingUpdate/0/10/Retain/Retain/Filesystem/Pending ]] ||
+        fail "defaults: $(jp sts web '{.spec}')"
     run_cmd "$E2E_TMP/id" jp pod web-0 '{.metadata.labels.statefulset\.kubernetes\.io/pod-name} {.metadata.labels.apps\.kubernetes\.io/pod-index} {.spec.hostname} {.spec.subdomain} {.spec.volumes[0].name}={.spec.volumes[0].persistentVolumeClaim.claimName} {.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}/{.metadata.ownerReferences[0].controller} {.metadata.labels.controller-revision-hash}'
     expect_grep "$E2E_TMP/id" '^web-0 0 web-0 web-svc www=www-web-0 StatefulSet/web/true web-[a-z0-9]+$'
     sleep 1
@@ -181,6 +184,7 @@ sts_partition_and_undo() {
 
 sts_on_delete_and_history_limit() {
     sts od 2 Parallel '"updateStrategy":{"type":"OnDelete"}' '{"app":"od","fake-ready":"auto"}'
+    [[ -z $(jp sts od '{.spec.updateStrategy.rollingUpdate}') ]] || fail "OnDelete got rollingUpdate"
     until_ok 20 count_is app=od 2 || fail "no pods"
     local r1
     until_ok 10 eval '[[ -n $(jp sts od "{.status.updateRevision}") ]]'
@@ -259,6 +263,8 @@ ds_covers_nodes() {
     ds agent
     # n1, n2 from sts_ordered; t1 is tainted
     until_ok 20 ds_on agent "n1 n2 " || fail "agent on: $(ds_nodes agent)"
+    [[ $(jp ds agent '{.spec.updateStrategy.type}/{.spec.updateStrategy.rollingUpdate.maxUnavailable}/{.spec.updateStrategy.rollingUpdate.maxSurge}/{.spec.revisionHistoryLimit}') == RollingUpdate/1/0/10 ]] ||
+        fail "defaults: $(jp ds agent '{.spec}')"
     local p
     p=$(pods app=agent | head -1)
     run_cmd "$E2E_TMP/aff" jp pod "$p" '{.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields[0].key} {.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields[0].values[0]} {.spec.nodeName} {.metadata.ownerReferences[0].kind}'
