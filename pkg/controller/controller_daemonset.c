@@ -126,8 +126,10 @@ static void create_pod(ds_sync_t *s, const char *node)
                         : cJSON_CreateObject();
     cJSON_DeleteItemFromObjectCaseSensitive(labels, CONTROLLER_REVISION_HASH_LABEL);
     cJSON_AddStringToObject(labels, CONTROLLER_REVISION_HASH_LABEL, s->hash);
-    snprintf(tg, sizeof(tg), "%lld",
-             (long long)ctrl_int(ctrl_get(s->ds, "metadata"), "generation", 0));
+    /* upstream: the template generation the apiserver keeps in an annotation */
+    const char *tgen = ctrl_str(ctrl_get(ctrl_get(s->ds, "metadata"), "annotations"),
+                                "deprecated.daemonset.template.generation");
+    snprintf(tg, sizeof(tg), "%.20s", tgen ? tgen : "1");
     cJSON_DeleteItemFromObjectCaseSensitive(labels, "pod-template-generation");
     cJSON_AddStringToObject(labels, "pod-template-generation", tg);
     cJSON_AddItemToObject(pm, "labels", labels);

@@ -315,6 +315,10 @@ ds_rolling_update() {
     [[ $(kc 1.33 get pods -l app=roll -o jsonpath='{.items[*].spec.containers[0].image}') == "busybox:2 busybox:2" ]] ||
         fail "images: $(kc 1.33 get pods -l app=roll -o jsonpath='{.items[*].spec.containers[0].image}')"
     stop_watch
+    [[ $(jp ds roll '{.metadata.annotations.deprecated\.daemonset\.template\.generation}') == 2 ]] ||
+        fail "template generation: $(jp ds roll '{.metadata.annotations}')"
+    [[ $(kc 1.33 get pods -l app=roll -o jsonpath='{.items[*].metadata.labels.pod-template-generation}') == "2 2" ]] ||
+        fail "pod-template-generation: $(kc 1.33 get pods -l app=roll --show-labels)"
     # maxUnavailable 1: the second old pod goes only after the first replacement was added
     local d2 a1
     a1=$(first_line "$E2E_TMP/roll.events" '^ADDED')
