@@ -177,14 +177,20 @@ static void delete_pod(ds_sync_t *s, const cJSON *pod)
 /* ---- manage and roll ------------------------------------------------------------------------- */
 
 /* upstream podsShouldBeOnNode: create where a pod should run and none is, delete where none
- * may stay, failed pods and duplicates (the oldest stays; during a surge one old and one new). */
+ * may stay, failed pods and duplicates (the newest revision's or else the oldest stays; during a
+ * surge one old and one new). */
 static void manage(ds_sync_t *s, bool surge)
 {
     for (size_t i = 0; i < s->nnodes; i++) {
         ds_node_t *n = &s->nodes[i];
         if (!n->node || !n->fit.should_continue) {
-            for (size_t j = 0; j < n->n; j++)
-                delete_pod(s, n->pods[j]);
+            /* of a node that is gone only the pods never bound (upstream
+             * getUnscheduledPodsWithoutNode); bound ones are the pod GC's */
+            for (size_t j = 0; j < n->n; j++) {
+                const char *bound = ctrl_str(ctrl_get(n->pods[j], "spec"), "nodeName");
+                if (n->node || !bound || !*bound)
+                    delete_pod(s, n->pods[j]);
+            }
             continue;
         }
         size_t running = 0;
