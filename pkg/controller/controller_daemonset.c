@@ -29,6 +29,7 @@ typedef struct ds_sync {
     ds_node_t *nodes;
     size_t nnodes, cap;
     bool wrote;
+    int64_t requeue_ms; /* a failed pod waits out its back-off */
 } ds_sync_t;
 
 static const char *pod_name(const cJSON *pod)
@@ -174,6 +175,27 @@ static void delete_pod(ds_sync_t *s, const cJSON *pod)
     s->wrote = true;
 }
 
+/* upstream: a failed daemon pod is deleted (and so replaced) at most once per back-off step of
+ * its node, so a kubelet that keeps rejecting it is not fought in a hot loop. */
+static void delete_failed(ds_sync_t *s, ds_node_t *n, const cJSON *pod)
+{
+    char *bkey = util_strdup_printf("%s/%s", s->key, n->name);
+    uint64_t now = ctrl_now(s->m), wait = sets_backoff_wait(s->m, bkey, now);
+    if (wait > 0) {
+        if (s->requeue_ms == 0 || (int64_t)wait < s->requeue_ms)
+            s->requeue_ms = (int64_t)wait;
+        free(bkey);
+        return;
+    }
+    sets_backoff_next(s->m, bkey, now);
+    free(bkey);
+    ctrl_event(s->m, s->ds, "DaemonSet", "apps/v1", "Warning", "FailedDaemonPod",
+               "daemonset-controller",
+               "Found failed daemon pod %s/%s on node %s, will try to kill it", s->ns,
+               pod_name(pod), n->name);
+    delete_pod(s, pod);
+}
+
 /* ---- manage and roll ------------------------------------------------------------------------- */
 
 /* upstream podsShouldBeOnNode: create where a pod should run and none is, delete where none
@@ -197,7 +219,7 @@ static void manage(ds_sync_t *s, bool surge)
         for (size_t j = 0; j < n->n; j++) {
             const char *phase = ctrl_str(ctrl_get(n->pods[j], "status"), "phase");
             if (phase && !strcmp(phase, "Failed"))
-                delete_pod(s, n->pods[j]);
+                delete_failed(s, n, n->pods[j]);
             else
                 running++;
         }
@@ -425,9 +447,10 @@ int ctrl_ds_sync(controller_manager_t *m, const char *key)
     }
     update_status(&s);
     prune(&s, upd, revs, nrevs, pods, npods);
-    int64_t requeue = 0;
+    int64_t requeue = s.requeue_ms;
     for (size_t i = 0; s.min_ready > 0 && i < npods; i++)
-        if (controller_pod_ready(pods[i]) && !available(&s, pods[i]))
+        if (controller_pod_ready(pods[i]) && !available(&s, pods[i]) &&
+            (requeue == 0 || s.min_ready * 1000 < requeue))
             requeue = s.min_ready * 1000;
     free(s.nodes);
     cJSON_Delete(s.pod_spec);

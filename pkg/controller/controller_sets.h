@@ -18,13 +18,27 @@ typedef struct ctrl_sets_ctx {
     int inf;
 } ctrl_sets_ctx_t;
 
+typedef struct sets_backoff {
+    char *key; /* "ns/ds/node" */
+    uint64_t delay_ms, until_ms;
+} sets_backoff_t;
+
 typedef struct ctrl_sets {
     client_informer_t *inf[SETS_INF_COUNT];
     ctrl_sets_ctx_t ctx[SETS_INF_COUNT];
     bool synced[SETS_INF_COUNT];
     controller_queue_t *q[2];       /* by sets_kind_t */
     controller_expect_t *expect[2]; /* pod creations and deletions in flight */
+    sets_backoff_t *backoff;        /* failed daemon pods, per DaemonSet and node */
+    size_t nbackoff, capbackoff;
 } ctrl_sets_t;
+
+/* upstream's failedPodsBackoff (1 s doubling up to 15 min) for key "ns/ds/node": the ms still
+ * to wait (0: not backing off), and the next step (a failed pod is being deleted now). */
+#define SETS_BACKOFF_MIN_MS 1000ull
+#define SETS_BACKOFF_MAX_MS (15ull * 60 * 1000)
+uint64_t sets_backoff_wait(controller_manager_t *m, const char *key, uint64_t now);
+void sets_backoff_next(controller_manager_t *m, const char *key, uint64_t now);
 
 /* What a write does when answered: the expectation it settles, the events it records. */
 typedef enum { SETS_EXPECT_NONE, SETS_EXPECT_CREATE, SETS_EXPECT_DELETE } sets_expect_t;

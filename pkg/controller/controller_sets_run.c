@@ -185,6 +185,9 @@ void ctrl_sets_free(controller_manager_t *m)
         controller_queue_free(m->sets->q[k]);
         controller_expect_free(m->sets->expect[k]);
     }
+    for (size_t i = 0; i < m->sets->nbackoff; i++)
+        free(m->sets->backoff[i].key);
+    free(m->sets->backoff);
     free(m->sets);
     m->sets = NULL;
 }
@@ -340,6 +343,52 @@ void sets_patch(controller_manager_t *m, const sets_write_opts_t *o, const clien
     ctrl_pending_t *p = ctrl_pending_new(m, write_done, w, write_free);
     ctrl_pending_sent(p, client_patch(m->client, res, ns, name, sub, CLIENT_PATCH_MERGE, patch,
                                       ctrl_pending_cb, p));
+}
+
+/* ---- failed daemon pods' back-off --------------------------------------------------------------
+ */
+
+static sets_backoff_t *backoff_find(ctrl_sets_t *s, const char *key)
+{
+    for (size_t i = 0; i < s->nbackoff; i++)
+        if (!strcmp(s->backoff[i].key, key))
+            return &s->backoff[i];
+    return NULL;
+}
+
+uint64_t sets_backoff_wait(controller_manager_t *m, const char *key, uint64_t now)
+{
+    sets_backoff_t *b = backoff_find(sets_of(m), key);
+    return b && now < b->until_ms ? b->until_ms - now : 0;
+}
+
+void sets_backoff_next(controller_manager_t *m, const char *key, uint64_t now)
+{
+    ctrl_sets_t *s = sets_of(m);
+    /* entries idle for twice the longest delay are forgotten (upstream's GC) */
+    for (size_t i = 0; i < s->nbackoff;) {
+        if (now > s->backoff[i].until_ms + 2 * SETS_BACKOFF_MAX_MS) {
+            free(s->backoff[i].key);
+            s->backoff[i] = s->backoff[--s->nbackoff];
+        } else {
+            i++;
+        }
+    }
+    sets_backoff_t *b = backoff_find(s, key);
+    if (!b) {
+        if (s->nbackoff == s->capbackoff) {
+            s->capbackoff = s->capbackoff ? s->capbackoff * 2 : 8;
+            s->backoff = util_xrealloc(s->backoff, s->capbackoff * sizeof(*s->backoff));
+        }
+        b = &s->backoff[s->nbackoff++];
+        *b = (sets_backoff_t){util_xstrdup(key), 0, 0};
+    }
+    /* a pod failing again long after the last one starts over, as flowcontrol.Backoff */
+    if (b->delay_ms == 0 || now > b->until_ms + 2 * SETS_BACKOFF_MAX_MS)
+        b->delay_ms = SETS_BACKOFF_MIN_MS;
+    else if ((b->delay_ms *= 2) > SETS_BACKOFF_MAX_MS)
+        b->delay_ms = SETS_BACKOFF_MAX_MS;
+    b->until_ms = now + b->delay_ms;
 }
 
 /* ---- owned objects and history -------------------------------------------------------------- */

@@ -354,6 +354,19 @@ ds_surge() {
     ds_on surge "n1 n2 " || fail "surge after: $(ds_nodes surge)"
 }
 
+ds_failed_pod() {
+    ds crash
+    until_ok 20 ds_on crash "n1 n2 " || fail "crash on: $(ds_nodes crash)"
+    local p node
+    p=$(kc 1.33 get pods -l app=crash -o jsonpath='{.items[0].metadata.name}')
+    node=$(jp pod "$p" '{.spec.nodeName}')
+    kc 1.33 patch pod "$p" --subresource=status --type=merge -p '{"status":{"phase":"Failed"}}' >/dev/null
+    until_ok 20 eval '! exists "$p"' || fail "failed pod $p not deleted"
+    until_ok 20 ds_on crash "n1 n2 " || fail "not replaced: $(ds_nodes crash)"
+    run_cmd "$E2E_TMP/ev" kc 1.33 get events --field-selector involvedObject.name=crash
+    expect_grep "$E2E_TMP/ev" "FailedDaemonPod +daemonset/crash +Found failed daemon pod default/$p on node $node, will try to kill it"
+}
+
 t "a StatefulSet creates web-0..2 in order, each after the previous is Ready; scale-down goes in reverse" sts_ordered
 t "Parallel creates all pods at once; .spec.ordinals.start names them" sts_parallel
 t "RollingUpdate with a partition updates only ordinals >= partition; rollout history and undo" sts_partition_and_undo
@@ -363,3 +376,4 @@ t "a StatefulSet adopts orphans named like its pods and releases pods it no long
 t "a DaemonSet covers every eligible node (taints, tolerations, nodeSelector, new nodes)" ds_covers_nodes
 t "a DaemonSet rolls within maxUnavailable; rollout history and undo" ds_rolling_update
 t "a DaemonSet with maxSurge adds the new pod before the old one goes" ds_surge
+t "a failed daemon pod is deleted (with a FailedDaemonPod event) and replaced" ds_failed_pod
