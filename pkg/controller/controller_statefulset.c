@@ -199,6 +199,27 @@ static void delete_pod(sts_sync_t *s, const cJSON *pod)
     sets_delete(s->m, &o, &CLIENT_RES_PODS, s->ns, pod_name(pod));
 }
 
+/* upstream identityMatches / updateIdentity: the identity labels of a pod (a user may have
+ * changed them) are put back; hostname and subdomain are immutable. */
+static void repair_identity(sts_sync_t *s, const cJSON *pod, int64_t ordinal)
+{
+    const cJSON *labels = ctrl_get(ctrl_get(pod, "metadata"), "labels");
+    const char *name = pod_name(pod), *pn = ctrl_str(labels, CONTROLLER_STS_POD_NAME_LABEL);
+    const char *pi = ctrl_str(labels, CONTROLLER_STS_POD_INDEX_LABEL);
+    char idx[24];
+    snprintf(idx, sizeof(idx), "%lld", (long long)ordinal);
+    if (pn && !strcmp(pn, name) && pi && !strcmp(pi, idx))
+        return;
+    cJSON *patch = cJSON_CreateObject();
+    cJSON *l = cJSON_AddObjectToObject(cJSON_AddObjectToObject(patch, "metadata"), "labels");
+    cJSON_AddStringToObject(l, CONTROLLER_STS_POD_NAME_LABEL, name);
+    cJSON_AddStringToObject(l, CONTROLLER_STS_POD_INDEX_LABEL, idx);
+    sets_write_opts_t o = opts(s);
+    o.parent = NULL;
+    sets_patch(s->m, &o, &CLIENT_RES_PODS, s->ns, name, NULL, patch);
+    cJSON_Delete(patch);
+}
+
 static bool healthy(const sts_sync_t *s, const cJSON *pod)
 {
     return sets_pod_running_ready(pod) &&
@@ -231,6 +252,8 @@ static bool sync_range(sts_sync_t *s)
             continue;
         }
         ensure_claims(s, ordinal, pod, false);
+        if (!sets_deleting(pod))
+            repair_identity(s, pod, ordinal);
         if (s->monotonic && (sets_deleting(pod) || !healthy(s, pod)))
             return false;
     }

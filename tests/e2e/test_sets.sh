@@ -135,6 +135,9 @@ sts_parallel() {
     until_ok 20 count_is app=par 3 || fail "Parallel did not create all pods at once: $(pods app=par | tr '\n' ' ')"
     [[ $(pods app=par | sort | tr '\n' ' ') == "par-5 par-6 par-7 " ]] || fail "names: $(pods app=par)"
     [[ $(jp pod par-7 '{.metadata.labels.apps\.kubernetes\.io/pod-index}') == 7 ]] || fail "pod-index"
+    kc 1.33 label pod par-6 apps.kubernetes.io/pod-index=9 --overwrite >/dev/null
+    until_ok 10 eval '[[ $(jp pod par-6 "{.metadata.labels.apps\.kubernetes\.io/pod-index}") == 6 ]]' ||
+        fail "identity label not repaired"
     run_cmd "$E2E_TMP/sc" kc 1.33 scale sts par --replicas=0
     until_ok 20 count_is app=par 0 || fail "Parallel scale-down: $(pods app=par | tr '\n' ' ')"
 }
