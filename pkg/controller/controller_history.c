@@ -57,9 +57,9 @@ cJSON *controller_revision_new(const cJSON *parent, const char *kind, const char
     cJSON_AddStringToObject(cr, "apiVersion", "apps/v1");
     cJSON_AddStringToObject(cr, "kind", "ControllerRevision");
     cJSON *m = cJSON_AddObjectToObject(cr, "metadata");
-    char full[320];
-    snprintf(full, sizeof(full), "%.250s-%s", name ? name : "", hash);
+    char *full = util_strdup_printf("%s-%s", name ? name : "", hash);
     cJSON_AddStringToObject(m, "name", full);
+    free(full);
     const char *ns = cJSON_GetStringValue(get(pm, "namespace"));
     if (ns)
         cJSON_AddStringToObject(m, "namespace", ns);

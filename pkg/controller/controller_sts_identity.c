@@ -97,8 +97,9 @@ cJSON *controller_sts_pod(const cJSON *set, const cJSON *tmpl, const char *revis
 {
     const cJSON *sm = get(set, "metadata");
     const char *setname = str(sm, "name"), *uid = str(sm, "uid");
-    char name[300], idx[24];
-    snprintf(name, sizeof(name), "%.250s-%lld", setname ? setname : "", (long long)ordinal);
+    char idx[24];
+    /* not truncated: a name too long is the apiserver's to refuse, never another pod's name */
+    char *name = util_strdup_printf("%s-%lld", setname ? setname : "", (long long)ordinal);
     snprintf(idx, sizeof(idx), "%lld", (long long)ordinal);
     cJSON *pod = cJSON_CreateObject();
     cJSON_AddStringToObject(pod, "apiVersion", "v1");
@@ -138,6 +139,7 @@ cJSON *controller_sts_pod(const cJSON *set, const cJSON *tmpl, const char *revis
         cJSON_AddStringToObject(spec, "subdomain", svc);
     wire_claims(spec, set, ordinal);
     cJSON_AddItemToObject(pod, "spec", spec);
+    free(name);
     return pod;
 }
 
