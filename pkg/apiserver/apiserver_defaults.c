@@ -202,10 +202,24 @@ void apiserver_defaults_apply(const apiserver_resource_t *r, cJSON *obj)
         num(spec, "replicas", 1);
         str(spec, "podManagementPolicy", "OrderedReady");
         cJSON *us = object(spec, "updateStrategy");
-        str(us, "type", "RollingUpdate");
+        /* upstream creates rollingUpdate only when it defaults the type; a partition is
+         * defaulted wherever rollingUpdate is present */
+        if (us && !cJSON_GetObjectItemCaseSensitive(us, "type")) {
+            str(us, "type", "RollingUpdate");
+            object(us, "rollingUpdate");
+        }
         const char *ut = apiserver_obj_string(us, "type");
-        if (ut && !strcmp(ut, "RollingUpdate"))
-            num(object(us, "rollingUpdate"), "partition", 0);
+        cJSON *ru = cJSON_GetObjectItemCaseSensitive(us, "rollingUpdate");
+        if (ut && !strcmp(ut, "RollingUpdate") && cJSON_IsObject(ru))
+            num(ru, "partition", 0);
+        cJSON *ct; /* SetDefaults_PersistentVolumeClaim(Spec) on each claim template */
+        cJSON_ArrayForEach(ct, cJSON_GetObjectItemCaseSensitive(spec, "volumeClaimTemplates"))
+        {
+            if (!cJSON_IsObject(ct))
+                continue;
+            str(object(ct, "spec"), "volumeMode", "Filesystem");
+            str(object(ct, "status"), "phase", "Pending");
+        }
         num(spec, "revisionHistoryLimit", 10);
         cJSON *ret = object(spec, "persistentVolumeClaimRetentionPolicy");
         str(ret, "whenDeleted", "Retain");

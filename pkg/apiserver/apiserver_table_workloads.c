@@ -232,6 +232,46 @@ static void cronjob_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t no
                                   apiserver_table__get(obj, "spec.jobTemplate.spec.selector"));
 }
 
+/* upstream printControllerRevision: the controller as "<kind>.<group>/<name>", lower-cased. */
+static const apiserver_table_column_t controllerrevision_cols[] = {
+    COL_NAME,
+    {"Controller", "string", "", "Controller of the object", 0},
+    {"Revision", "string", "", "Revision indicates the revision of the state represented by Data.",
+     0},
+    COL_AGE,
+};
+
+static void controllerrevision_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
+{
+    (void)row;
+    apiserver_table__add_name(cells, obj);
+    const cJSON *ref, *owner = NULL;
+    cJSON_ArrayForEach(ref, apiserver_table__get(obj, "metadata.ownerReferences"))
+    {
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "controller")))
+            owner = ref;
+    }
+    const char *api = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(owner, "apiVersion"));
+    const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(owner, "kind"));
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(owner, "name"));
+    if (!api || !kind || !name) {
+        apiserver_table__add_str(cells, "<none>");
+    } else {
+        const char *slash = strchr(api, '/');
+        char buf[512];
+        if (slash)
+            snprintf(buf, sizeof(buf), "%s.%.*s/%s", kind, (int)(slash - api), api, name);
+        else
+            snprintf(buf, sizeof(buf), "%s/%s", kind, name);
+        for (char *c = buf; *c && *c != '/'; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c - 'A' + 'a');
+        apiserver_table__add_str(cells, buf);
+    }
+    apiserver_table__add_int(cells, apiserver_table__int_at(obj, "revision", 0));
+    apiserver_table__add_age(cells, obj, now);
+}
+
 #define PRINTER(g, p, name)                                           \
     {                                                                 \
         g, p, name##_cols, UTIL_ARRAY_SIZE(name##_cols), name##_cells \
@@ -242,6 +282,7 @@ const apiserver_table_printer_t apiserver_table__workload_printers[] = {
     PRINTER("apps", "replicasets", replicaset),
     PRINTER("apps", "statefulsets", statefulset),
     PRINTER("apps", "daemonsets", daemonset),
+    PRINTER("apps", "controllerrevisions", controllerrevision),
     PRINTER("batch", "jobs", job),
     PRINTER("batch", "cronjobs", cronjob),
 };

@@ -113,6 +113,43 @@ static const char *pod_qos(const cJSON *pod)
     return !any ? "BestEffort" : guaranteed ? "Guaranteed" : "Burstable";
 }
 
+/* upstream's DaemonSet strategy: the template generation, kept in apps/v1 as the annotation
+ * deprecated.daemonset.template.generation, starts at 1 and grows when spec.template changes
+ * (the DaemonSet controller labels its pods with it: pod-template-generation). */
+#define DS_TEMPLATE_GENERATION "deprecated.daemonset.template.generation"
+
+static void daemonset_template_generation(const apiserver_target_t *t, cJSON *obj, const cJSON *cur)
+{
+    if (!apiserver_reg_is(t->res, "daemonsets") || t->sub[0])
+        return;
+    long long gen = 1;
+    if (cur) {
+        const cJSON *ca = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(cur, "metadata"), "annotations");
+        const char *old =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ca, DS_TEMPLATE_GENERATION));
+        gen = old ? strtoll(old, NULL, 10) : 0;
+        if (gen < 1 || gen > 1000000000000LL)
+            gen = 1;
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(obj, "spec"), "template");
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(cur, "spec"), "template");
+        if (!cJSON_Compare(a, b, true))
+            gen++;
+    }
+    cJSON *meta = apiserver_obj_metadata(obj);
+    cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
+    if (!cJSON_IsObject(ann)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, "annotations");
+        ann = cJSON_AddObjectToObject(meta, "annotations");
+    }
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%lld", gen);
+    cJSON_DeleteItemFromObjectCaseSensitive(ann, DS_TEMPLATE_GENERATION);
+    cJSON_AddStringToObject(ann, DS_TEMPLATE_GENERATION, buf);
+}
+
 /* Server-set fields of a new object: generation, and a fresh status for resources whose status
  * is written only through the status subresource. Namespaces and Nodes keep theirs (upstream's
  * node strategy does not reset status on create: the kubelet registers with its status). */
@@ -121,6 +158,7 @@ static void prepare_create(const apiserver_target_t *t, cJSON *obj)
     cJSON *meta = apiserver_obj_metadata(obj);
     if (tracks_generation(t->res))
         set_int(meta, "generation", 1);
+    daemonset_template_generation(t, obj, NULL);
     bool has_status = false;
     for (size_t i = 0; t->res->subresources[i]; i++)
         has_status |= !strcmp(t->res->subresources[i], "status");
@@ -174,6 +212,7 @@ static bool prepare_update(const apiserver_target_t *t, cJSON *obj, const cJSON 
                                             cJSON_GetObjectItemCaseSensitive(cur, "spec"), true);
         set_int(meta, "generation", changed && !t->sub[0] ? gen + 1 : gen);
     }
+    daemonset_template_generation(t, obj, cur);
     const cJSON *deleting = cJSON_GetObjectItemCaseSensitive(cmeta, "deletionTimestamp");
     const cJSON *fin = cJSON_GetObjectItemCaseSensitive(meta, "finalizers");
     return deleting && cJSON_GetArraySize(fin) == 0;

@@ -58,6 +58,10 @@ void controller_expect_free(controller_expect_t *e);
 void controller_expect_creations(controller_expect_t *e, const char *key, int adds, uint64_t now);
 void controller_expect_deletions(controller_expect_t *e, const char *key, const char *const *uids,
                                  size_t n, uint64_t now);
+/* upstream RaiseExpectations: adds more creations and (del_uid not NULL) one more deletion to
+ * what key already expects. */
+void controller_expect_raise(controller_expect_t *e, const char *key, int adds, const char *del_uid,
+                             uint64_t now);
 /* One create was observed (informer add) or will never happen (failed request). */
 void controller_expect_creation_observed(controller_expect_t *e, const char *key);
 /* uid's deletion was observed (deletionTimestamp set or object gone) or failed. */
@@ -206,6 +210,77 @@ bool controller_lease_may_take(controller_lease_obs_t *o, const cJSON *lease, co
  * leaseTransitions change when the holder does. */
 cJSON *controller_lease_claim(const cJSON *lease, const char *id, int64_t now_s);
 void controller_lease_obs_free(controller_lease_obs_t *o);
+
+/* Canonical JSON (object keys sorted): what the template and revision hashes are taken over. */
+void controller_canonical_json(util_buf_t *b, const cJSON *v);
+
+/* ---- controller revisions (controller_history.c) ---------------------------------------------
+ * apps/v1 ControllerRevisions as StatefulSets and DaemonSets keep them (upstream
+ * pkg/controller/history): the data is the patch {"spec":{"template":T}} with "$patch":"replace"
+ * in T, which `kubectl rollout undo` applies as a strategic merge patch. */
+
+#define CONTROLLER_REVISION_HASH_LABEL "controller-revision-hash"
+
+/* The revision data of a StatefulSet or DaemonSet (a new object). */
+cJSON *controller_revision_data(const cJSON *set);
+/* upstream HashControllerRevision: FNV-32a over the data's canonical JSON and the collision
+ * count, encoded like rand.SafeEncodeString. */
+void controller_revision_hash(const cJSON *data, int64_t collision_count, char out[16]);
+/* Equal data (canonical JSON compared). */
+bool controller_revision_data_equal(const cJSON *a, const cJSON *b);
+/* A ControllerRevision `<parent>-<hash>` of parent (kind, apiVersion) with data and revision:
+ * labels are the template's plus controller-revision-hash, annotations the parent's, and a
+ * controller ownerReference. */
+cJSON *controller_revision_new(const cJSON *parent, const char *kind, const char *api_version,
+                               const char *hash, const cJSON *data, int64_t revision);
+int64_t controller_revision_number(const cJSON *rev);
+/* Oldest first: by revision, then creationTimestamp, then name (upstream ByRevision). */
+void controller_revisions_sort(const cJSON **revs, size_t n);
+/* The next revision number: 1 + the highest of revs. */
+int64_t controller_revisions_next(const cJSON *const *revs, size_t n);
+/* upstream truncateHistory: of the sorted revs, the indices to delete into ret_idx (room for n):
+ * the oldest of those not named in live, so that at most limit non-live revisions remain. */
+size_t controller_revisions_prune(const cJSON *const *revs, size_t n, const char *const *live,
+                                  size_t nlive, int64_t limit, size_t *ret_idx);
+/* The pod template a revision holds (its data's spec.template without "$patch"), a new object
+ * or NULL. */
+cJSON *controller_revision_template(const cJSON *rev);
+
+/* ---- StatefulSet identity (controller_sts_identity.c) ---------------------------------------- */
+
+#define CONTROLLER_STS_POD_NAME_LABEL  "statefulset.kubernetes.io/pod-name"
+#define CONTROLLER_STS_POD_INDEX_LABEL "apps.kubernetes.io/pod-index"
+
+/* The ordinal of pod when it is named `<set>-<ordinal>` (a decimal without sign), else false. */
+bool controller_sts_ordinal(const char *set, const char *pod, int64_t *ret);
+/* `<claim>-<set>-<ordinal>`. */
+char *controller_sts_claim_name(const char *claim, const char *set, int64_t ordinal);
+/* The pod of ordinal: template tmpl (the revision's), name `<set>-<ordinal>`, hostname and
+ * subdomain, the identity and revision labels, claims from volumeClaimTemplates, a controller
+ * ownerReference to set. */
+cJSON *controller_sts_pod(const cJSON *set, const cJSON *tmpl, const char *revision,
+                          int64_t ordinal);
+/* The PVC for claim template ct of ordinal (labels: the set's matchLabels). */
+cJSON *controller_sts_claim(const cJSON *set, const cJSON *ct, int64_t ordinal);
+
+/* ---- DaemonSet nodes (controller_ds_nodes.c) ------------------------------------------------- */
+
+typedef struct controller_ds_fit {
+    bool should_run;      /* a daemon pod should be created here */
+    bool should_continue; /* an existing daemon pod may stay (NoSchedule taints do not evict) */
+} controller_ds_fit_t;
+
+/* Adds upstream's default DaemonSet tolerations (not-ready and unreachable NoExecute; disk-,
+ * memory-, pid-pressure and unschedulable NoSchedule; network-unavailable with hostNetwork). */
+void controller_ds_add_tolerations(cJSON *pod_spec);
+/* upstream NodeShouldRunDaemonPod for a daemon pod spec (default tolerations included by the
+ * caller): spec.nodeName, nodeSelector, required node affinity, taints against tolerations. */
+void controller_ds_node_fit(const cJSON *node, const cJSON *pod_spec, controller_ds_fit_t *ret);
+/* Pins the pod to node the upstream way: required node affinity replaced by one term matching
+ * the field metadata.name, so the default scheduler binds it. */
+void controller_ds_pin(cJSON *pod_spec, const char *node);
+/* The node a daemon pod is for: spec.nodeName, else the metadata.name of its pinning affinity. */
+const char *controller_ds_target_node(const cJSON *pod);
 
 /* ---- the running controller manager (controller_run.c) --------------------------------------- */
 

@@ -68,6 +68,16 @@ void controller_expect_creations(controller_expect_t *e, const char *key, int ad
     r->at = now;
 }
 
+void controller_expect_raise(controller_expect_t *e, const char *key, int adds, const char *del_uid,
+                             uint64_t now)
+{
+    record_t *r = get(e, key);
+    r->adds += adds;
+    if (del_uid)
+        util_strv_push(&r->dels, del_uid);
+    r->at = now;
+}
+
 void controller_expect_deletions(controller_expect_t *e, const char *key, const char *const *uids,
                                  size_t n, uint64_t now)
 {

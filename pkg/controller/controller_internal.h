@@ -40,6 +40,7 @@ struct controller_manager {
     struct ctrl_ep *ep;     /* Endpoints/EndpointSlice controllers, while leading */
     struct ctrl_nl *nl;     /* node lifecycle controller, while leading */
     uint64_t node_grace_ms; /* --node-monitor-grace-period */
+    struct ctrl_sets *sets; /* StatefulSets and DaemonSets (controller_sets_run.c) */
 };
 
 uint64_t ctrl_now(const controller_manager_t *m);
@@ -91,5 +92,14 @@ int64_t ctrl_nl_next(controller_manager_t *m, uint64_t now);
 bool ctrl_nl_run_one(controller_manager_t *m, uint64_t now);
 /* node name -> topology.kubernetes.io/zone for the nodes of pods (NULL without nodes). */
 cJSON *ctrl_nl_zones(controller_manager_t *m, const cJSON *const *pods, size_t n);
+/* StatefulSet and DaemonSet controllers (controller_sets_run.c): their own informers, queues and
+ * expectations; the manager starts and stops them with its informers and runs their keys. */
+int ctrl_sets_start(controller_manager_t *m, util_error_t *err);
+void ctrl_sets_stop(controller_manager_t *m);
+void ctrl_sets_free(controller_manager_t *m);
+bool ctrl_sets_synced(const controller_manager_t *m);
+int64_t ctrl_sets_next(controller_manager_t *m, uint64_t now);
+bool ctrl_sets_run_one(controller_manager_t *m, uint64_t now);
+void ctrl_sets_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod, bool deleted);
 
 #endif

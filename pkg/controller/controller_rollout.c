@@ -48,7 +48,7 @@ int controller_fenceposts(const cJSON *max_surge, const cJSON *max_unavailable, 
 }
 
 /* Canonical JSON: object keys sorted, so equal templates hash equally. */
-static void canonical(util_buf_t *b, const cJSON *v)
+void controller_canonical_json(util_buf_t *b, const cJSON *v)
 {
     if (cJSON_IsObject(v)) {
         size_t n = (size_t)cJSON_GetArraySize(v), k = 0;
@@ -71,7 +71,7 @@ static void canonical(util_buf_t *b, const cJSON *v)
             cJSON_free(ks);
             cJSON_Delete(key);
             util_buf_append(b, ":", 1);
-            canonical(b, items[i]);
+            controller_canonical_json(b, items[i]);
         }
         util_buf_append(b, "}", 1);
         free(items);
@@ -84,7 +84,7 @@ static void canonical(util_buf_t *b, const cJSON *v)
             if (!first)
                 util_buf_append(b, ",", 1);
             first = false;
-            canonical(b, c);
+            controller_canonical_json(b, c);
         }
         util_buf_append(b, "]", 1);
     } else {
@@ -99,7 +99,7 @@ static void canonical(util_buf_t *b, const cJSON *v)
 void controller_template_hash(const cJSON *tmpl, int64_t collision_count, char out[16])
 {
     util_buf_t b = {0};
-    canonical(&b, tmpl);
+    controller_canonical_json(&b, tmpl);
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < b.len; i++)
         h = (h ^ (unsigned char)b.data[i]) * 16777619u;

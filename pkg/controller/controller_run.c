@@ -170,7 +170,7 @@ static void run(uv_timer_t *t);
 
 void ctrl_kick(controller_manager_t *m)
 {
-    if (m->stopped || !all_synced(m))
+    if (m->stopped || !all_synced(m) || !ctrl_sets_synced(m))
         return;
     uint64_t now = ctrl_now(m);
     int64_t next = -1;
@@ -180,7 +180,7 @@ void ctrl_kick(controller_manager_t *m)
         if (n >= 0 && (next < 0 || n < next))
             next = n;
     }
-    int64_t own[] = {ctrl_ep_next(m, now), ctrl_nl_next(m, now)};
+    int64_t own[] = {ctrl_ep_next(m, now), ctrl_nl_next(m, now), ctrl_sets_next(m, now)};
     for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
         if (own[i] >= 0 && (next < 0 || own[i] < next))
             next = own[i];
@@ -219,7 +219,7 @@ static void run(uv_timer_t *t)
             free(key);
             continue;
         }
-        if (ctrl_ep_run_one(m, now) || ctrl_nl_run_one(m, now))
+        if (ctrl_ep_run_one(m, now) || ctrl_nl_run_one(m, now) || ctrl_sets_run_one(m, now))
             continue;
         key = controller_queue_pop(m->dq, now);
         if (!key)
@@ -248,6 +248,7 @@ static void deliver(ctrl_inf_ctx_t *c, const cJSON *old, const cJSON *obj, bool 
         ctrl_rs_on_pod(m, old, obj, deleted);
         ctrl_ep_on_pod(m, old, obj, deleted);
         ctrl_nl_on_pod(m, old, obj, deleted);
+        ctrl_sets_on_pod(m, old, obj, deleted);
         break;
     case CTRL_INF_RS:
         enqueue(m->rsq, m, obj);
@@ -313,6 +314,8 @@ static int start_informers(controller_manager_t *m, util_error_t *err)
         rc = ctrl_ep_start(m, err);
     if (rc == 0)
         rc = ctrl_nl_start(m, err);
+    if (rc == 0)
+        rc = ctrl_sets_start(m, err);
     return rc;
 }
 
@@ -326,6 +329,7 @@ static void stop_informers(controller_manager_t *m)
     }
     ctrl_ep_stop(m);
     ctrl_nl_stop(m);
+    ctrl_sets_stop(m);
     uv_timer_stop(&m->timer);
 }
 
@@ -373,8 +377,9 @@ static void lease_written(controller_manager_t *m, void *ud, client_result_t *re
         } else {
             m->leading = true;
             util_log_info("controller-manager: leading as %s (lease kube-system/"
-                          "kube-controller-manager); replicaset, replicationcontroller and "
-                          "deployment, endpoints, endpointslice and node lifecycle controllers run",
+                          "kube-controller-manager); replicaset, replicationcontroller, "
+                          "deployment, statefulset, daemonset, endpoints, endpointslice and node "
+                          "lifecycle controllers run",
                           m->id);
         }
     }
@@ -460,6 +465,7 @@ static void timer_closed(uv_handle_t *h)
     controller_queue_free(m->rcq);
     controller_expect_free(m->expect);
     controller_expect_free(m->rc_expect);
+    ctrl_sets_free(m);
     free(m);
 }
 
