@@ -12,6 +12,7 @@
 #include <mbedtls/base64.h>
 
 #include "apiserver_apply.h"
+#include "apiserver_convert.h"
 #include "apiserver_crd.h"
 #include "apiserver_defaults.h"
 #include "apiserver_metrics.h"
@@ -303,7 +304,12 @@ static void submit_write_claim(apiserver_conn_t *c, const apiserver_target_t *t,
     }
     if (obj)
         apiserver_obj_canonical_order(obj);
-    char *text = obj && kind != W_REMOVE ? cJSON_PrintUnformatted(obj) : NULL;
+    cJSON *stored = obj && kind != W_REMOVE && apiserver_conv_needed(t->res)
+                        ? cJSON_Duplicate(obj, true)
+                        : NULL;
+    apiserver_conv_in(t->res, stored); /* the store holds the storage version */
+    char *text = obj && kind != W_REMOVE ? cJSON_PrintUnformatted(stored ? stored : obj) : NULL;
+    cJSON_Delete(stored);
     store_op_t op = {
         .type = kind == W_CREATE                                        ? STORE_OP_CREATE
                 : kind == W_UPDATE || kind == W_SCALE || kind == W_BIND ? STORE_OP_UPDATE
@@ -469,7 +475,7 @@ store_kv_t *apiserver_reg_read_current(apiserver_conn_t *c, const apiserver_targ
         apiserver_status_not_found(c, t->res, t->name);
     else if (r < 0)
         apiserver_status_store_error(c, r, err ? err->msg : NULL);
-    return r == 0 ? kv : NULL;
+    return r == 0 ? apiserver_conv_kv(t->res, kv) : NULL; /* in the request's version */
 }
 
 /* The status subresource changes only .status; the main resource keeps the stored .status
