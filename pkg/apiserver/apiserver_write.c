@@ -274,6 +274,10 @@ static void submit_write_claim(apiserver_conn_t *c, const apiserver_target_t *t,
 {
     char key[1024];
     apiserver_registry_key(t->res, t->ns, name, key, sizeof(key));
+    if (obj && kind != W_REMOVE && apiserver_conv_needed(t->res)) {
+        apiserver_conv_in(t->res, obj); /* answered as it reads back from storage */
+        apiserver_conv_out(t->res, obj);
+    }
     write_ctx_t *w = util_xcalloc(1, sizeof(*w));
     w->c = c;
     w->t = *t;
