@@ -1,5 +1,6 @@
 /* apiserver_defaults: upstream's defaulting (SetDefaults_*) of the fields kubectl, controllers
  * and users rely on, applied to every object written, in one place per resource. */
+#include "apiserver_quota.h"
 #include "apiserver_defaults.h"
 
 #include <string.h>
@@ -214,6 +215,8 @@ void apiserver_defaults_apply(const apiserver_resource_t *r, cJSON *obj)
         str(spec, "completionMode", "NonIndexed");
         boolean(spec, "suspend", false);
         pod_spec(template_spec(spec), NULL);
+    } else if (!strcmp(plural, "limitranges")) {
+        apiserver_limitrange_defaults(obj);
     } else if (!strcmp(plural, "horizontalpodautoscalers")) {
         hpa(r, object(obj, "spec"));
     } else if (!strcmp(plural, "cronjobs")) {

@@ -19,6 +19,7 @@
 #include "apiserver_namespace.h"
 #include "apiserver_object.h"
 #include "apiserver_priority.h"
+#include "apiserver_quota.h"
 #include "apiserver_patch.h"
 #include "apiserver_proto.h"
 #include "apiserver_rules.h"
@@ -195,7 +196,8 @@ typedef struct write_ctx {
     char uid[64];
     cJSON *obj; /* what was written (create/update), without resourceVersion */
     uint64_t start_ns;
-    apiserver_services_claim_t claim; /* service IP/ports reserved until the write is done */
+    apiserver_services_claim_t claim;      /* service IP/ports reserved until the write is done */
+    struct apiserver_quota_charge *charge; /* quota usage admitted with a create */
 } write_ctx_t;
 
 static void write_done(store_t *s, store_txn_result_t *res, void *ud)
@@ -204,6 +206,8 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
     write_ctx_t *w = ud;
     apiserver_conn_t *c = w->c;
     apiserver_services_release(c->srv, &w->claim);
+    apiserver_quota_charge_done(c->srv, w->charge, res->status == 0);
+    w->charge = NULL;
     apiserver_metrics_store_txn(c->srv->metrics, (double)(uv_hrtime() - w->start_ns) / 1e9);
     if (!c->closing && res->status == STORE_ECONFLICT && c->req.method &&
         !strcmp(c->req.method, "PATCH") && c->req.conflict_retries < PATCH_CONFLICT_RETRIES) {
@@ -289,8 +293,10 @@ static void submit_write_claim(apiserver_conn_t *c, const apiserver_target_t *t,
     util_strlcpy(w->name, name, sizeof(w->name));
     if (uid)
         util_strlcpy(w->uid, uid, sizeof(w->uid));
+    w->charge = apiserver_quota_take_charge(c);
     if (apiserver_reg_dry_run(c)) { /* everything but the write */
         apiserver_services_release(c->srv, &w->claim);
+        apiserver_quota_charge_done(c->srv, w->charge, false);
         if (c->req.answer_created) {
             respond_created_status(c);
         } else if (kind == W_DELETE) {
@@ -330,6 +336,7 @@ static void submit_write_claim(apiserver_conn_t *c, const apiserver_target_t *t,
     cJSON_free(text);
     if (r < 0) {
         apiserver_services_release(c->srv, &w->claim);
+        apiserver_quota_charge_done(c->srv, w->charge, false);
         apiserver_status_store_error(c, r, err ? err->msg : NULL);
         cJSON_Delete(w->obj);
         free(w);
@@ -423,7 +430,8 @@ void apiserver_reg_create(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "deletionTimestamp");
     cJSON_AddStringToObject(meta, "uid", uid);
     cJSON_AddStringToObject(meta, "creationTimestamp", now);
-    if (apiserver_priority_admit(c, t, obj, name) < 0) {
+    if (apiserver_priority_admit(c, t, obj, name) < 0 ||
+        apiserver_limitrange_admit(c, t, obj) < 0) {
         cJSON_Delete(obj); /* answered */
         return;
     }
@@ -433,9 +441,14 @@ void apiserver_reg_create(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
         cJSON_Delete(obj); /* answered */
         return;
     }
+    if (apiserver_quota_admit(c, t, obj) < 0) {
+        cJSON_Delete(obj); /* answered */
+        return;
+    }
     apiserver_services_claim_t claim = {0};
     if (apiserver_reg_is(t->res, "services") &&
         apiserver_services_allocate(c, obj, NULL, &claim) < 0) {
+        apiserver_quota_charge_done(c->srv, apiserver_quota_take_charge(c), false);
         cJSON_Delete(obj); /* answered */
         return;
     }
