@@ -141,12 +141,14 @@ static void set_string(cJSON *obj, const char *name, const char *s)
 /* The object at a dotted path ("target.averageValue"), or NULL. */
 static const cJSON *at_path(const cJSON *obj, const char *path)
 {
-    char buf[128];
-    util_strlcpy(buf, path, sizeof(buf));
     const cJSON *cur = obj;
-    for (char *save = NULL, *seg = strtok_r(buf, ".", &save); seg && cur;
-         seg = strtok_r(NULL, ".", &save))
+    while (cur && *path) {
+        char seg[64];
+        size_t len = strcspn(path, ".");
+        snprintf(seg, sizeof(seg), "%.*s", (int)len, path);
         cur = child(cur, seg);
+        path += len + (path[len] == '.');
+    }
     return cur;
 }
 
