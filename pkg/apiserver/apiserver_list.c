@@ -291,9 +291,11 @@ void apiserver_reg_handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
                                                      l.kvs[k]->mod_rev);
             if (!obj)
                 continue;
-            if (rewrite)
-                apiserver_conv_out(t->res, obj);
+            /* selectors see the stored form (upstream's GetAttrs work on the internal object:
+             * events.k8s.io/v1 Events are selected by the core field names) */
             if (apiserver_filter_matches(f, obj)) {
+                if (rewrite)
+                    apiserver_conv_out(t->res, obj);
                 count++;
                 objects_push(&items, obj);
                 memcpy(last_key, l.kvs[k]->key, l.kvs[k]->key_len);

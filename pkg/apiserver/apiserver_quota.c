@@ -367,12 +367,14 @@ static void charge_written(store_t *s, store_txn_result_t *res, void *ud)
 {
     (void)s;
     charge_write_t *cw = ud;
-    if (res->status == STORE_ECONFLICT && cw->tries < 16 && !cw->a->stopping) {
+    apiserver_t *a = cw->a;
+    if (res->status == STORE_ECONFLICT && cw->tries < 16 && !a->stopping) {
         charge_write_next(cw); /* someone else wrote the quota: charge the new version */
-        return;
+    } else {
+        ledger_release(state(a), cw->key, &cw->delta);
+        free(cw);
     }
-    ledger_release(state(cw->a), cw->key, &cw->delta);
-    free(cw);
+    apiserver__unref(a); /* the server is released after its last store callback */
 }
 
 /* Reads the quota, adds the delta to status.used, writes it back if unchanged meanwhile. */
@@ -418,11 +420,13 @@ static void charge_write_next(charge_write_t *cw)
                      .value = text,
                      .value_len = strlen(text),
                      .expected_rev = kv->mod_rev};
+    cw->a->pending_closes++;
     int r = store_txn(cw->a->opts.store, &op, 1, charge_written, cw, NULL);
     cJSON_free(text);
     cJSON_Delete(quota);
     free(kv);
     if (r < 0) {
+        cw->a->pending_closes--;
         ledger_release(state(cw->a), cw->key, &cw->delta);
         free(cw);
     }
@@ -453,7 +457,7 @@ static void status_written(store_t *s, store_txn_result_t *res, void *ud)
 {
     (void)s;
     (void)res; /* a conflict means a newer write: its own event recomputes */
-    (void)ud;
+    apiserver__unref(ud);
 }
 
 /* Recomputes the quotas of ns that have no charge in flight; writes those that changed. */
@@ -482,7 +486,9 @@ static void recompute_namespace(apiserver_t *a, const char *ns)
                              .value = text,
                              .value_len = strlen(text),
                              .expected_rev = l.kvs[i]->mod_rev};
-            store_txn(a->opts.store, &op, 1, status_written, NULL, NULL);
+            a->pending_closes++;
+            if (store_txn(a->opts.store, &op, 1, status_written, a, NULL) < 0)
+                a->pending_closes--;
             cJSON_free(text);
         }
         cJSON_Delete(before);

@@ -60,6 +60,9 @@ events_v1_and_core_are_one_object() {
     local v1
     v1=$(kc 1.33 get events.v1.events.k8s.io coreev -n conv -o jsonpath='{.apiVersion}|{.note}|{.regarding.name}|{.deprecatedSource.component}|{.deprecatedSource.host}|{.deprecatedCount}|{.deprecatedFirstTimestamp}')
     [[ $v1 == 'events.k8s.io/v1|core event here|p2|kubelet|node1|3|2026-11-28T12:30:00Z' ]] || fail "v1 view: $v1"
+    # selectors use the core field names for both versions (upstream's GetAttrs), list and watch
+    kc 1.33 get events.v1.events.k8s.io -n conv --field-selector involvedObject.name=p2 -o name | grep -qx 'event.events.k8s.io/coreev' ||
+        fail "field selector on events.k8s.io/v1"
     # the stored object is the core one (upstream's storage version)
     run_cmd "$E2E_TMP/tbl" kc 1.33 get events.v1.events.k8s.io -n conv
     expect_grep "$E2E_TMP/tbl" '^LAST SEEN +TYPE +REASON +OBJECT +MESSAGE$'
