@@ -701,3 +701,27 @@ void apiserver_conv_validate(const apiserver_resource_t *r, const cJSON *obj, co
     cJSON_Delete(ev);
     cJSON_Delete(prev);
 }
+
+/* ---- status kept on main-resource updates ------------------------------------------------- */
+
+void apiserver_conv_keep_status(const apiserver_resource_t *r, cJSON *obj, const cJSON *cur)
+{
+    const conv_pair_t *p = pair_of(r);
+    if (!p || strcmp(p->group, "autoscaling"))
+        return;
+    /* autoscaling/v1 carries part of the status in annotations: an update of the main resource
+     * keeps the stored ones, as upstream resets the whole status after conversion */
+    static const char *const keys[] = {ANN_CURRENT, ANN_CONDITIONS};
+    cJSON *meta = apiserver_obj_metadata(obj);
+    const cJSON *cann = child(child(cur, "metadata"), "annotations");
+    for (size_t i = 0; meta && i < UTIL_ARRAY_SIZE(keys); i++) {
+        cJSON *ann = child(meta, "annotations");
+        cJSON_DeleteItemFromObjectCaseSensitive(ann, keys[i]);
+        const cJSON *v = child(cann, keys[i]);
+        if (cJSON_IsString(v))
+            set_string(ensure_object(meta, "annotations"), keys[i], v->valuestring);
+        ann = child(meta, "annotations");
+        if (cJSON_IsObject(ann) && !ann->child)
+            cJSON_DeleteItemFromObjectCaseSensitive(meta, "annotations");
+    }
+}

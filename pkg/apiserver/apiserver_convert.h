@@ -27,6 +27,10 @@ void apiserver_conv_in(const apiserver_resource_t *r, cJSON *obj);
  * allocation, as store_get's) and kv is freed. */
 store_kv_t *apiserver_conv_kv(const apiserver_resource_t *r, store_kv_t *kv);
 
+/* An update of r's main resource keeps the stored status: for autoscaling/v1 that includes the
+ * status annotations (cur: the stored object in r's version). */
+void apiserver_conv_keep_status(const apiserver_resource_t *r, cJSON *obj, const cJSON *cur);
+
 /* Upstream's rules for events written through events.k8s.io/v1 (obj: that version; old: the
  * current object in that version on update, else NULL); err is called once per problem. */
 typedef void (*apiserver_conv_err_fn)(void *ud, const char *reason, const char *field,

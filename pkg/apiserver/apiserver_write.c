@@ -518,6 +518,7 @@ static void apply_subresource_rules(const apiserver_target_t *t, cJSON *obj, con
     const cJSON *cs = cJSON_GetObjectItemCaseSensitive(cur, "status");
     if (cs)
         cJSON_AddItemToObject(obj, "status", cJSON_Duplicate(cs, true));
+    apiserver_conv_keep_status(t->res, obj, cur); /* autoscaling/v1's status annotations */
 }
 
 void apiserver_reg_finish_update(apiserver_conn_t *c, const apiserver_target_t *t, cJSON *obj,

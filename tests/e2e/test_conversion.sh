@@ -190,6 +190,20 @@ EOF
     kc 1.33 patch horizontalpodautoscalers.v1.autoscaling multi --type=json -p '[{"op":"replace","path":"/spec/maxReplicas","value":8}]' >/dev/null || fail "v1 json patch"
     got=$(kc 1.33 get hpa.v2.autoscaling multi -o jsonpath='{.spec.minReplicas}|{.spec.maxReplicas}|{.spec.metrics[2].resource.target.averageUtilization}|{.spec.metrics[1].pods.metric.name}')
     [[ $got == '2|8|75|qps' ]] || fail "after v1 patches: $got"
+    # status written through v2 reads through v1 (cpu figure + annotations) and survives a v1
+    # replace that drops the status annotations (the main resource keeps the stored status)
+    kc 1.33 patch hpa.v2.autoscaling multi --subresource=status --type=merge -p '{"status":{"currentReplicas":2,"desiredReplicas":3,"currentMetrics":[{"type":"Resource","resource":{"name":"cpu","current":{"averageUtilization":41,"averageValue":"120m"}}}],"conditions":[{"type":"AbleToScale","status":"True","reason":"ReadyForNewScale","lastTransitionTime":"2026-11-28T12:00:00Z"}]}}' >/dev/null ||
+        fail "status through v2"
+    kc 1.27 get horizontalpodautoscalers.v1.autoscaling multi -o json >"$E2E_TMP/m2.json"
+    expect_grep "$E2E_TMP/m2.json" '"currentCPUUtilizationPercentage": 41'
+    expect_grep "$E2E_TMP/m2.json" '"autoscaling.alpha.kubernetes.io/conditions": "\[\{\\"type\\":\\"AbleToScale\\"'
+    $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); a=d["metadata"]["annotations"]; [a.pop(k) for k in list(a) if "current-metrics" in k or "conditions" in k]; json.dump(d,open(sys.argv[1],"w"))' "$E2E_TMP/m2.json"
+    kc 1.27 replace -f "$E2E_TMP/m2.json" >/dev/null || fail "replace v1 without status annotations"
+    got=$(kc 1.33 get hpa.v2.autoscaling multi -o jsonpath='{.status.currentMetrics[0].resource.current.averageValue}|{.status.conditions[0].reason}|{.status.desiredReplicas}')
+    [[ $got == '120m|ReadyForNewScale|3' ]] || fail "status after v1 replace: $got"
+    # upstream's formatHPAMetrics pairs status and spec metrics by index, and so does this
+    run_cmd "$E2E_TMP/tbl" kc 1.27 get hpa multi
+    expect_grep "$E2E_TMP/tbl" '^multi +Deployment/web +memory: 120m/100Mi, <unknown>/10 \+ 1 more\.\.\. +2 +8 +2 +'
 }
 
 python_hpa_v1_and_deletecollection() {
