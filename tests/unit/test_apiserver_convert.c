@@ -264,6 +264,34 @@ static void test_conv_kv_rewrites_stored_objects(void **state)
     free(kv);
 }
 
+static void test_hpa_v1_update_keeps_status_annotations(void **state)
+{
+    (void)state;
+    const apiserver_resource_t *r =
+        apiserver_resource_find("autoscaling", "v1", "horizontalpodautoscalers");
+    cJSON *cur = parse(hpa_v2);
+    apiserver_conv_hpa_to_v1(cur);
+    cJSON *obj = parse("{\"apiVersion\":\"autoscaling/v1\",\"metadata\":{\"name\":\"h\","
+                       "\"annotations\":{\"autoscaling.alpha.kubernetes.io/conditions\":\"[]\","
+                       "\"team\":\"a\"}},\"spec\":{\"maxReplicas\":4}}");
+    apiserver_conv_keep_status(r, obj, cur);
+    cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(obj, "metadata"), "annotations");
+    const cJSON *cann = cJSON_GetObjectItem(cJSON_GetObjectItem(cur, "metadata"), "annotations");
+    assert_string_equal(cJSON_GetObjectItem(ann, "team")->valuestring, "a");
+    assert_string_equal(
+        cJSON_GetObjectItem(ann, "autoscaling.alpha.kubernetes.io/conditions")->valuestring,
+        cJSON_GetObjectItem(cann, "autoscaling.alpha.kubernetes.io/conditions")->valuestring);
+    assert_non_null(cJSON_GetObjectItem(ann, "autoscaling.alpha.kubernetes.io/current-metrics"));
+    /* other resources are left alone */
+    cJSON *before = cJSON_Duplicate(obj, true);
+    apiserver_conv_keep_status(
+        apiserver_resource_find("autoscaling", "v2", "horizontalpodautoscalers"), obj, cur);
+    assert_json_equal(before, obj);
+    cJSON_Delete(before);
+    cJSON_Delete(obj);
+    cJSON_Delete(cur);
+}
+
 /* ---- quota arithmetic ------------------------------------------------------------------------ */
 
 static void test_quantity_format(void **state)
@@ -433,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_hpa_round_trips_through_v1),
         cmocka_unit_test(test_hpa_v1_defaults_and_target_types),
         cmocka_unit_test(test_conv_kv_rewrites_stored_objects),
+        cmocka_unit_test(test_hpa_v1_update_keeps_status_annotations),
         cmocka_unit_test(test_quantity_format),
         cmocka_unit_test(test_pod_usage),
         cmocka_unit_test(test_other_usage_and_resource_names),
