@@ -253,7 +253,7 @@ static int check_one(apiserver_conn_t *c, const apiserver_target_t *t, const cJS
     const char *qname = apiserver_obj_string(get(quota, "metadata"), "name");
     apiserver_quota_list_t hl = {0}, used = {0};
     apiserver_quota_list_parse(hard, &hl);
-    if (apiserver_reg_is(t->res, "pods")) {
+    if (obj && apiserver_reg_is(t->res, "pods")) {
         char *why = apiserver_quota_pod_constraints(obj, &hl);
         if (why) {
             char *msg = util_strdup_printf("failed quota: %s: %s", qname ? qname : "", why);
@@ -296,12 +296,11 @@ static void prepare_quota(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
     set_status(obj, compute_used(c->srv, t->ns, obj));
 }
 
-int apiserver_quota_admit(apiserver_conn_t *c, const apiserver_target_t *t, cJSON *obj)
+/* Checks usage (what obj adds) against the namespace's quotas that select obj and charges it;
+ * constraints: also the pod "must specify" rule (creates). */
+static int admit_usage(apiserver_conn_t *c, const apiserver_target_t *t, const cJSON *obj,
+                       const apiserver_quota_list_t *usage, bool constraints)
 {
-    if (!t->res->namespaced || apiserver_crd_of(t->res) || t->sub[0])
-        return 0;
-    if (apiserver_reg_is(t->res, "resourcequotas"))
-        prepare_quota(c, t, obj);
     store_list_t l;
     if (read_quotas(c->srv, t->ns, &l) == 0) {
         store_list_free(&l);
@@ -309,8 +308,6 @@ int apiserver_quota_admit(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
     }
     const apiserver_resource_t *r = apiserver_conv_storage(t->res);
     const char *name = apiserver_obj_string(get(obj, "metadata"), "name");
-    apiserver_quota_list_t usage = {0};
-    apiserver_quota_usage(r, obj, &usage);
     struct apiserver_quota_charge *ch = util_xcalloc(1, sizeof(*ch));
     int rc = 0;
     for (size_t i = 0; i < l.n && rc == 0; i++) {
@@ -319,7 +316,8 @@ int apiserver_quota_admit(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
         snprintf(key, sizeof(key), "%.*s", (int)l.kvs[i]->key_len, l.kvs[i]->key);
         apiserver_quota_list_t delta = {0};
         if (quota && apiserver_quota_matches(quota, r, obj))
-            rc = check_one(c, t, obj, name ? name : "", quota, key, &usage, &delta);
+            rc = check_one(c, t, constraints ? obj : NULL, name ? name : "", quota, key, usage,
+                           &delta);
         if (rc == 0 && delta.n) {
             util_strlcpy(ch->q[ch->n].key, key, KEY_MAX);
             ch->q[ch->n++].delta = delta;
@@ -342,6 +340,34 @@ int apiserver_quota_admit(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
     free(c->req.quota_charge);
     c->req.quota_charge = ch;
     return 0;
+}
+
+int apiserver_quota_admit(apiserver_conn_t *c, const apiserver_target_t *t, cJSON *obj)
+{
+    if (!t->res->namespaced || apiserver_crd_of(t->res) || t->sub[0])
+        return 0;
+    if (apiserver_reg_is(t->res, "resourcequotas"))
+        prepare_quota(c, t, obj);
+    apiserver_quota_list_t usage = {0};
+    apiserver_quota_usage(apiserver_conv_storage(t->res), obj, &usage);
+    return admit_usage(c, t, obj, &usage, true);
+}
+
+int apiserver_quota_admit_update(apiserver_conn_t *c, const apiserver_target_t *t, const cJSON *obj,
+                                 const cJSON *cur)
+{
+    if (!t->res->namespaced || apiserver_crd_of(t->res) || t->sub[0] || !cur)
+        return 0;
+    const apiserver_resource_t *r = apiserver_conv_storage(t->res);
+    apiserver_quota_list_t now = {0}, before = {0}, grow = {0};
+    apiserver_quota_usage(r, obj, &now);
+    apiserver_quota_usage(r, cur, &before);
+    for (size_t i = 0; i < now.n; i++) { /* only growth is charged, as upstream */
+        int64_t d = now.e[i].milli - apiserver_quota_list_get(&before, now.e[i].name, NULL);
+        if (d > 0)
+            apiserver_quota_list_add(&grow, now.e[i].name, d);
+    }
+    return grow.n ? admit_usage(c, t, obj, &grow, false) : 0;
 }
 
 struct apiserver_quota_charge *apiserver_quota_take_charge(apiserver_conn_t *c)

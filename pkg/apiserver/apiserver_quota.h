@@ -57,6 +57,10 @@ bool apiserver_quota_resource_of(const char *hard_name, char *group, size_t gn, 
  * upstream's message and returns < 0 when it does not fit; otherwise charges its usage (held
  * until the write is done) and returns 0. A new ResourceQuota gets its status computed. */
 int apiserver_quota_admit(apiserver_conn_t *c, const struct apiserver_target *t, cJSON *obj);
+/* The same for an update (cur: the stored object): what obj adds over cur is checked and
+ * charged (a service becoming NodePort, a claim growing). */
+int apiserver_quota_admit_update(apiserver_conn_t *c, const struct apiserver_target *t,
+                                 const cJSON *obj, const cJSON *cur);
 /* The charge of the request being written (NULL when none), taken by the write. */
 struct apiserver_quota_charge *apiserver_quota_take_charge(apiserver_conn_t *c);
 /* The write is done: committed (written) charges go into the quotas' status.used, others are

@@ -545,9 +545,15 @@ void apiserver_reg_finish_update(apiserver_conn_t *c, const apiserver_target_t *
         cJSON_Delete(obj); /* answered */
         return;
     }
+    if (!remove && apiserver_quota_admit_update(c, t, obj, cur) < 0) {
+        cJSON_Delete(cur);
+        cJSON_Delete(obj); /* answered */
+        return;
+    }
     apiserver_services_claim_t claim = {0};
     if (!remove && apiserver_reg_is(t->res, "services") &&
         apiserver_services_allocate(c, obj, cur, &claim) < 0) {
+        apiserver_quota_charge_done(c->srv, apiserver_quota_take_charge(c), false);
         cJSON_Delete(cur);
         cJSON_Delete(obj); /* answered */
         return;

@@ -153,8 +153,23 @@ scopes_select_pods() {
     wait_used q3 term '{.status.used.pods}' '1'
 }
 
+updates_are_charged_for_growth() {
+    kc 1.33 create namespace q4 >/dev/null
+    kc 1.33 create quota np -n q4 --hard=services.nodeports=1,services=5 >/dev/null
+    kc 1.33 create service nodeport a -n q4 --tcp=80:80 >/dev/null || fail "nodeport a"
+    kc 1.33 create service clusterip b -n q4 --tcp=80:80 >/dev/null || fail "clusterip b"
+    run_cmd "$E2E_TMP/o" kc 1.33 patch service b -n q4 --type=merge -p '{"spec":{"type":"NodePort"}}'
+    expect_grep "$E2E_TMP/o" 'services "b" is forbidden: exceeded quota: np, requested: services.nodeports=1, used: services.nodeports=1, limited: services.nodeports=1'
+    kc 1.33 label service b -n q4 x=y >/dev/null || fail "an update that adds nothing is not charged"
+    kc 1.33 delete service a -n q4 >/dev/null
+    wait_used q4 np '{.status.used.services\.nodeports}' '0'
+    kc 1.33 patch service b -n q4 --type=merge -p '{"spec":{"type":"NodePort"}}' >/dev/null || fail "room again"
+    wait_used q4 np '{.status.used.services\.nodeports}/{.status.used.services}' '1/1'
+}
+
 t "object counts refused with upstream's exceeded-quota messages; describe/get quota" counts_and_messages
 t "status.used follows deletes (single and deletecollection)" used_follows_deletes
 t "concurrent creates (kubectl, Python threads) never pass the limit" concurrent_creates_stay_under_the_limit
 t "compute quotas, must-specify, LimitRange defaults and min/max refusals" compute_resources_and_limitrange
 t "BestEffort and Terminating scopes select pods" scopes_select_pods
+t "updates are charged for what they add (a service becoming NodePort)" updates_are_charged_for_growth
