@@ -167,9 +167,39 @@ updates_are_charged_for_growth() {
     wait_used q4 np '{.status.used.services\.nodeports}/{.status.used.services}' '1/1'
 }
 
+limitrange_pod_and_ratio() {
+    kc 1.33 create namespace q5 >/dev/null
+    cat >"$E2E_TMP/lr5.yaml" <<'EOF'
+apiVersion: v1
+kind: LimitRange
+metadata: {name: ratio, namespace: q5}
+spec:
+  limits:
+  - type: Container
+    maxLimitRequestRatio: {cpu: "2"}
+  - type: Pod
+    max: {cpu: "1"}
+EOF
+    kc 1.33 create -f "$E2E_TMP/lr5.yaml" >/dev/null || fail "limitrange"
+    cat >"$E2E_TMP/p5.yaml" <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: two, namespace: q5}
+spec:
+  containers:
+  - {name: a, image: busybox, resources: {requests: {cpu: 100m}, limits: {cpu: 500m}}}
+  - {name: b, image: busybox, resources: {requests: {cpu: 400m}, limits: {cpu: 700m}}}
+EOF
+    run_cmd "$E2E_TMP/o" kc 1.27 create -f "$E2E_TMP/p5.yaml"
+    expect_grep "$E2E_TMP/o" 'pods "two" is forbidden: \[cpu max limit to request ratio per Container is 2, but provided ratio is 5.000000, maximum cpu usage per Pod is 1, but limit is 1200m\]'
+    sed -i 's/limits: {cpu: 500m}/limits: {cpu: 200m}/; s/limits: {cpu: 700m}/limits: {cpu: 600m}/' "$E2E_TMP/p5.yaml"
+    kc 1.27 create -f "$E2E_TMP/p5.yaml" >/dev/null || fail "a pod within the ranges"
+}
+
 t "object counts refused with upstream's exceeded-quota messages; describe/get quota" counts_and_messages
 t "status.used follows deletes (single and deletecollection)" used_follows_deletes
 t "concurrent creates (kubectl, Python threads) never pass the limit" concurrent_creates_stay_under_the_limit
 t "compute quotas, must-specify, LimitRange defaults and min/max refusals" compute_resources_and_limitrange
 t "BestEffort and Terminating scopes select pods" scopes_select_pods
+t "LimitRange Pod totals and maxLimitRequestRatio, several refusals in one message" limitrange_pod_and_ratio
 t "updates are charged for what they add (a service becoming NodePort)" updates_are_charged_for_growth
