@@ -1,4 +1,5 @@
 /* apiserver: start-up (PKI, TLS configuration, listener) and shutdown. */
+#include "apiserver_quota.h"
 #include "apiserver_internal.h"
 #include "apiserver_crd.h"
 #include "apiserver_metrics.h"
@@ -139,6 +140,7 @@ static void release(apiserver_t *a)
     apiserver_openapi_free(a->openapi);
     apiserver_tokens_free(a);
     apiserver_crd_reset();
+    apiserver_quota_free(a);
     free(a);
 }
 
@@ -196,11 +198,14 @@ int apiserver_start(const apiserver_opts_t *o, apiserver_t **ret, util_error_t *
             r = apiserver_crd_start(a, err); /* serve the established CRDs */
         if (r == 0 && o->store)
             r = apiserver_namespace_init(a, err);
+        if (r == 0 && o->store)
+            r = apiserver_quota_start(a, err); /* ResourceQuota status upkeep */
         apiserver_pki_free(&pki);
     }
     if (r < 0) {
         a->stopping = true;
         apiserver_namespace_stop(a);
+        apiserver_quota_stop(a);
         if (a->pending_closes)
             uv_close((uv_handle_t *)&a->listener, listener_closed);
         else
@@ -238,6 +243,7 @@ void apiserver_stop(apiserver_t *a)
         return;
     a->stopping = true;
     apiserver_namespace_stop(a);
+    apiserver_quota_stop(a);
     apiserver_crd_stop(a);
     while (a->conns)
         apiserver__conn_close(a->conns);

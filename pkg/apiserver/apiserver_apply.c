@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "apiserver_apply.h"
+#include "apiserver_convert.h"
 #include "apiserver_object.h"
 #include "apiserver_validate.h"
 
@@ -203,7 +204,9 @@ void apiserver_apply_handle(apiserver_conn_t *c, const apiserver_target_t *t)
     store_kv_t *kv = NULL;
     cleanup_error util_error_t err = NULL;
     int r = store_get(c->srv->opts.store, key, strlen(key), 0, &kv, NULL, &err);
-    if (r == -ENOENT && !t->sub[0]) { /* apply creates what is missing */
+    if (r == 0)
+        kv = apiserver_conv_kv(t->res, kv); /* in the request's version */
+    if (r == -ENOENT && !t->sub[0]) {       /* apply creates what is missing */
         cJSON *obj = merge_or_respond(c, NULL, applied, &m);
         if (obj)
             apiserver_reg_create(c, t, obj);

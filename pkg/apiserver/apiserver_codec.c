@@ -11,6 +11,7 @@
 #include <mbedtls/base64.h>
 
 #include "apiserver_apply.h"
+#include "apiserver_convert.h"
 #include "apiserver_crd.h"
 #include "apiserver_defaults.h"
 #include "apiserver_metrics.h"
@@ -43,7 +44,7 @@ void apiserver_reg_respond_object(apiserver_conn_t *c, int status, cJSON *obj)
 void apiserver_reg_respond_kv(apiserver_conn_t *c, const apiserver_target_t *t,
                               const store_kv_t *kv)
 {
-    bool rewrite = apiserver_crd_rewrites(t->res);
+    bool rewrite = apiserver_conv_rewrites(t->res);
     if (!rewrite &&
         (!apiserver_table_wanted(apiserver__header(&c->req, "accept"), NULL) || t->sub[0])) {
         util_buf_t b = {0};
@@ -59,7 +60,7 @@ void apiserver_reg_respond_kv(apiserver_conn_t *c, const apiserver_target_t *t,
         return;
     }
     if (rewrite)
-        apiserver_crd_set_api_version(t->res, obj);
+        apiserver_conv_out(t->res, obj);
     const char *table_version = NULL;
     if (!t->sub[0] &&
         apiserver_table_wanted(apiserver__header(&c->req, "accept"), &table_version)) {

@@ -37,6 +37,7 @@ static void request_reset(apiserver_request_t *r)
     util_buf_free(&r->resp_headers);
     free(r->token_user.name);
     util_strv_clear(&r->token_user.groups);
+    free(r->quota_charge); /* never left: admission hands it to the write at once */
     *r = (apiserver_request_t){0};
 }
 

@@ -1,5 +1,6 @@
 /* apiserver_defaults: upstream's defaulting (SetDefaults_*) of the fields kubectl, controllers
  * and users rely on, applied to every object written, in one place per resource. */
+#include "apiserver_quota.h"
 #include "apiserver_defaults.h"
 
 #include <string.h>
@@ -177,6 +178,24 @@ static void service(cJSON *obj)
     }
 }
 
+/* Both versions default minReplicas to 1; v2 makes v1's implicit cpu target explicit. */
+static void hpa(const apiserver_resource_t *r, cJSON *spec)
+{
+    num(spec, "minReplicas", 1);
+    if (strcmp(r->version, "v2") ||
+        cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(spec, "metrics")))
+        return;
+    cJSON_DeleteItemFromObjectCaseSensitive(spec, "metrics");
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "type", "Resource");
+    cJSON *res = cJSON_AddObjectToObject(m, "resource");
+    cJSON_AddStringToObject(res, "name", "cpu");
+    cJSON *target = cJSON_AddObjectToObject(res, "target");
+    cJSON_AddStringToObject(target, "type", "Utilization");
+    cJSON_AddNumberToObject(target, "averageUtilization", 80);
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(spec, "metrics"), m);
+}
+
 void apiserver_defaults_apply(const apiserver_resource_t *r, cJSON *obj)
 {
     const char *plural = r->plural;
@@ -241,6 +260,10 @@ void apiserver_defaults_apply(const apiserver_resource_t *r, cJSON *obj)
         str(spec, "completionMode", "NonIndexed");
         boolean(spec, "suspend", false);
         pod_spec(template_spec(spec), NULL);
+    } else if (!strcmp(plural, "limitranges")) {
+        apiserver_limitrange_defaults(obj);
+    } else if (!strcmp(plural, "horizontalpodautoscalers")) {
+        hpa(r, object(obj, "spec"));
     } else if (!strcmp(plural, "cronjobs")) {
         cJSON *spec = object(obj, "spec");
         str(spec, "concurrencyPolicy", "Allow");

@@ -35,6 +35,7 @@ struct apiserver {
     unsigned openapi_crd_generation;   /* the CRD set it was rendered for */
     struct apiserver_tokens *tokens;   /* service account token key (apiserver_token.c) */
     struct apiserver_nsfin *nsfin;     /* terminating namespaces (apiserver_namespace.c) */
+    struct apiserver_quota *quota;     /* quota ledger and status watch (apiserver_quota.c) */
     /* TLS client towards kubelets (apiserver_proxy.c) */
     mbedtls_ssl_config kubelet_tls;
     mbedtls_x509_crt kubelet_ca, kubelet_crt;
@@ -74,6 +75,7 @@ typedef struct apiserver_request {
     bool dry_run;                /* DeleteOptions.dryRun [All] inside a body (evictions) */
     bool answer_created;         /* answer success as a 201 Status (evictions, bindings) */
     unsigned conflict_retries;   /* a PATCH re-applied after losing a write race */
+    struct apiserver_quota_charge *quota_charge; /* admitted usage, taken by the write */
 } apiserver_request_t;
 
 struct apiserver_conn {

@@ -11,6 +11,7 @@
 #include <mbedtls/base64.h>
 
 #include "apiserver_apply.h"
+#include "apiserver_convert.h"
 #include "apiserver_crd.h"
 #include "apiserver_defaults.h"
 #include "apiserver_metrics.h"
@@ -246,7 +247,7 @@ void apiserver_reg_handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
         apiserver_status_bad_request(c, "includeObject must be None, Metadata or Object");
         return;
     }
-    bool rewrite = apiserver_crd_rewrites(t->res);
+    bool rewrite = apiserver_conv_rewrites(t->res);
     objects_t items = {.raw_mode = !table && apiserver_filter_empty(f) && !rewrite};
     size_t count = 0;
     bool more = false;
@@ -290,9 +291,11 @@ void apiserver_reg_handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
                                                      l.kvs[k]->mod_rev);
             if (!obj)
                 continue;
-            if (rewrite)
-                apiserver_crd_set_api_version(t->res, obj);
+            /* selectors see the stored form (upstream's GetAttrs work on the internal object:
+             * events.k8s.io/v1 Events are selected by the core field names) */
             if (apiserver_filter_matches(f, obj)) {
+                if (rewrite)
+                    apiserver_conv_out(t->res, obj);
                 count++;
                 objects_push(&items, obj);
                 memcpy(last_key, l.kvs[k]->key, l.kvs[k]->key_len);
@@ -342,8 +345,8 @@ typedef struct delcol_item {
 
 static void delcol_add(delcol_t *d, cJSON *obj)
 {
-    if (apiserver_crd_rewrites(d->res)) /* served in the endpoint's version */
-        apiserver_crd_set_api_version(d->res, obj);
+    if (apiserver_conv_rewrites(d->res)) /* served in the endpoint's version */
+        apiserver_conv_out(d->res, obj);
     char *text = cJSON_PrintUnformatted(obj);
     if (d->count++)
         util_buf_puts(&d->items, ",");

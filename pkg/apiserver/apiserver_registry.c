@@ -11,6 +11,7 @@
 #include <mbedtls/base64.h>
 
 #include "apiserver_apply.h"
+#include "apiserver_convert.h"
 #include "apiserver_crd.h"
 #include "apiserver_defaults.h"
 #include "apiserver_metrics.h"
@@ -28,6 +29,7 @@
 
 void apiserver_registry_prefix(const apiserver_resource_t *r, const char *ns, char *out, size_t n)
 {
+    r = apiserver_conv_storage(r); /* versions sharing storage share keys */
     snprintf(out, n, "/registry/%s/%s/%s%s", r->group[0] ? r->group : "core", r->plural,
              r->namespaced && ns && ns[0] ? ns : "", r->namespaced && ns && ns[0] ? "/" : "");
 }

@@ -103,6 +103,13 @@ const apiserver_resource_t apiserver_resources[] = {
     {"autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
      "horizontalpodautoscaler", true, SHORT("hpa"), ALL, RW_VERBS, STATUS,
      APISERVER_NAME_SUBDOMAIN},
+    /* autoscaling/v1: stored as autoscaling/v2 (apiserver_convert.c) */
+    {"autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
+     "horizontalpodautoscaler", true, SHORT("hpa"), ALL, RW_VERBS, STATUS,
+     APISERVER_NAME_SUBDOMAIN},
+    /* events.k8s.io/v1: stored as core/v1 Events (apiserver_convert.c) */
+    {"events.k8s.io", "v1", "Event", "events", "event", true, SHORT("ev"), NONE, RW_VERBS, NONE,
+     APISERVER_NAME_SUBDOMAIN},
     /* coordination.k8s.io/v1 */
     {"coordination.k8s.io", "v1", "Lease", "leases", "lease", true, NONE, NONE, RW_VERBS, NONE,
      APISERVER_NAME_SUBDOMAIN},
@@ -152,6 +159,8 @@ const apiserver_group_t apiserver_groups[] = {
     {"apps", "v1"},
     {"batch", "v1"},
     {"autoscaling", "v2"},
+    {"autoscaling", "v1"},
+    {"events.k8s.io", "v1"},
     {"coordination.k8s.io", "v1"},
     {"discovery.k8s.io", "v1"},
     {"policy", "v1"},

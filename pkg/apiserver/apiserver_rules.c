@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apiserver_convert.h"
 #include "apiserver_crd.h"
 #include "apiserver_object.h"
 #include "labels/labels.h"
@@ -354,6 +355,7 @@ int apiserver_rules_check(apiserver_conn_t *c, const apiserver_resource_t *r, co
         apiserver_crd_validate(obj, add_cb, &v);
     if (old && !custom)
         immutable(&v, r, obj, old);
+    apiserver_conv_validate(r, obj, old, add_cb, &v); /* events.k8s.io/v1's own rules */
     const cJSON *meta = get(obj, "metadata");
     labels_map(&v, get(meta, "labels"), "metadata.labels");
     const cJSON *spec = get(obj, "spec");

@@ -3,6 +3,8 @@
  * kubernetes/pkg/printers/internalversion/printers.go). */
 #include "apiserver_table_printers.h"
 
+#include "apiserver_convert.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -302,6 +304,17 @@ static void endpointslice_cells(cJSON *cells, cJSON *row, const cJSON *obj, int6
     apiserver_table__add_age(cells, obj, now);
 }
 
+/* events.k8s.io/v1 Events print as the core Events they are stored as (upstream prints the
+ * internal type for both). */
+#define eventv1_cols event_cols
+static void eventv1_cells(cJSON *cells, cJSON *row, const cJSON *obj, int64_t now)
+{
+    cJSON *core = cJSON_Duplicate(obj, true);
+    apiserver_conv_event_to_core(core);
+    event_cells(cells, row, core, now);
+    cJSON_Delete(core);
+}
+
 #define PRINTER(g, p, name)                                           \
     {                                                                 \
         g, p, name##_cols, UTIL_ARRAY_SIZE(name##_cols), name##_cells \
@@ -309,6 +322,7 @@ static void endpointslice_cells(cJSON *cells, cJSON *row, const cJSON *obj, int6
 
 const apiserver_table_printer_t apiserver_table__cluster_printers[] = {
     PRINTER("", "events", event),
+    PRINTER("events.k8s.io", "events", eventv1),
     PRINTER("", "nodes", node),
     PRINTER("discovery.k8s.io", "endpointslices", endpointslice),
     PRINTER("scheduling.k8s.io", "priorityclasses", priorityclass),

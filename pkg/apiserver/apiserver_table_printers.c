@@ -732,5 +732,10 @@ const apiserver_table_printer_t *apiserver_table__printer(const char *group, con
         if (!strcmp(p->group, group ? group : "") && !strcmp(p->plural, plural ? plural : ""))
             return p;
     }
+    for (size_t i = 0; i < apiserver_table__npolicy_printers; i++) {
+        const apiserver_table_printer_t *p = &apiserver_table__policy_printers[i];
+        if (!strcmp(p->group, group ? group : "") && !strcmp(p->plural, plural ? plural : ""))
+            return p;
+    }
     return &generic_printer;
 }

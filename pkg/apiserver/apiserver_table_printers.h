@@ -40,6 +40,9 @@ extern const size_t apiserver_table__nworkload_printers;
 /* Events, nodes, PriorityClasses, CRDs (apiserver_table_cluster.c). */
 extern const apiserver_table_printer_t apiserver_table__cluster_printers[];
 extern const size_t apiserver_table__ncluster_printers;
+/* HorizontalPodAutoscalers, ResourceQuotas, LimitRanges (apiserver_table_policy.c). */
+extern const apiserver_table_printer_t apiserver_table__policy_printers[];
+extern const size_t apiserver_table__npolicy_printers;
 
 /* Cell helpers shared by the printer files. */
 bool apiserver_table__condition_true(const cJSON *conditions, const char *type);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apiserver_convert.h"
 #include "apiserver_crd.h"
 #include "apiserver_object.h"
 #include "apiserver_table.h"
@@ -181,7 +182,7 @@ static void send_event(watch_t *wt, const char *type, cJSON *obj)
 {
     util_buf_t b = {0};
     util_buf_printf(&b, "{\"type\":\"%s\",\"object\":", type);
-    apiserver_crd_set_api_version(wt->t.res, obj); /* the watched version's */
+    apiserver_conv_out(wt->t.res, obj); /* the watched version's */
     if (wt->table_version) {
         apiserver_table_render_event(&b, wt->table_version, wt->t.res->group, wt->t.res->plural,
                                      obj, wt->include[0] ? wt->include : NULL, !wt->headers_sent);
@@ -320,7 +321,7 @@ static void deliver(watch_t *wt, const store_event_t *e)
     cached_event_t *ce = cache_get(wt->c->srv, e);
     bool has_now = e->type == STORE_EVENT_PUT, has_before = e->has_prev;
     bool now_in = has_now, before_in = has_before;
-    bool rewrite = apiserver_crd_rewrites(wt->t.res);
+    bool rewrite = apiserver_conv_rewrites(wt->t.res);
     if (!apiserver_filter_empty(&wt->f) || wt->table_version || rewrite) {
         cache_parse(ce);
         now_in = ce->now && apiserver_filter_matches(&wt->f, ce->now);

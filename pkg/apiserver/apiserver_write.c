@@ -12,6 +12,7 @@
 #include <mbedtls/base64.h>
 
 #include "apiserver_apply.h"
+#include "apiserver_convert.h"
 #include "apiserver_crd.h"
 #include "apiserver_defaults.h"
 #include "apiserver_metrics.h"
@@ -19,6 +20,7 @@
 #include "apiserver_object.h"
 #include "apiserver_priority.h"
 #include "apiserver_tolerations.h"
+#include "apiserver_quota.h"
 #include "apiserver_patch.h"
 #include "apiserver_proto.h"
 #include "apiserver_rules.h"
@@ -234,7 +236,8 @@ typedef struct write_ctx {
     char uid[64];
     cJSON *obj; /* what was written (create/update), without resourceVersion */
     uint64_t start_ns;
-    apiserver_services_claim_t claim; /* service IP/ports reserved until the write is done */
+    apiserver_services_claim_t claim;      /* service IP/ports reserved until the write is done */
+    struct apiserver_quota_charge *charge; /* quota usage admitted with a create */
 } write_ctx_t;
 
 static void write_done(store_t *s, store_txn_result_t *res, void *ud)
@@ -243,6 +246,8 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
     write_ctx_t *w = ud;
     apiserver_conn_t *c = w->c;
     apiserver_services_release(c->srv, &w->claim);
+    apiserver_quota_charge_done(c->srv, w->charge, res->status == 0);
+    w->charge = NULL;
     apiserver_metrics_store_txn(c->srv->metrics, (double)(uv_hrtime() - w->start_ns) / 1e9);
     if (!c->closing && res->status == STORE_ECONFLICT && c->req.method &&
         !strcmp(c->req.method, "PATCH") && c->req.conflict_retries < PATCH_CONFLICT_RETRIES) {
@@ -327,6 +332,10 @@ static void submit_write_claim(apiserver_conn_t *c, const apiserver_target_t *t,
 {
     char key[1024];
     apiserver_registry_key(t->res, t->ns, name, key, sizeof(key));
+    if (obj && kind != W_REMOVE && apiserver_conv_needed(t->res)) {
+        apiserver_conv_in(t->res, obj); /* answered as it reads back from storage */
+        apiserver_conv_out(t->res, obj);
+    }
     write_ctx_t *w = util_xcalloc(1, sizeof(*w));
     w->c = c;
     w->t = *t;
@@ -338,8 +347,10 @@ static void submit_write_claim(apiserver_conn_t *c, const apiserver_target_t *t,
     util_strlcpy(w->name, name, sizeof(w->name));
     if (uid)
         util_strlcpy(w->uid, uid, sizeof(w->uid));
+    w->charge = apiserver_quota_take_charge(c);
     if (apiserver_reg_dry_run(c)) { /* everything but the write */
         apiserver_services_release(c->srv, &w->claim);
+        apiserver_quota_charge_done(c->srv, w->charge, false);
         if (c->req.answer_created) {
             respond_created_status(c);
         } else if (kind == W_DELETE) {
@@ -357,7 +368,12 @@ static void submit_write_claim(apiserver_conn_t *c, const apiserver_target_t *t,
     }
     if (obj)
         apiserver_obj_canonical_order(obj);
-    char *text = obj && kind != W_REMOVE ? cJSON_PrintUnformatted(obj) : NULL;
+    cJSON *stored = obj && kind != W_REMOVE && apiserver_conv_needed(t->res)
+                        ? cJSON_Duplicate(obj, true)
+                        : NULL;
+    apiserver_conv_in(t->res, stored); /* the store holds the storage version */
+    char *text = obj && kind != W_REMOVE ? cJSON_PrintUnformatted(stored ? stored : obj) : NULL;
+    cJSON_Delete(stored);
     store_op_t op = {
         .type = kind == W_CREATE                                        ? STORE_OP_CREATE
                 : kind == W_UPDATE || kind == W_SCALE || kind == W_BIND ? STORE_OP_UPDATE
@@ -374,6 +390,7 @@ static void submit_write_claim(apiserver_conn_t *c, const apiserver_target_t *t,
     cJSON_free(text);
     if (r < 0) {
         apiserver_services_release(c->srv, &w->claim);
+        apiserver_quota_charge_done(c->srv, w->charge, false);
         apiserver_status_store_error(c, r, err ? err->msg : NULL);
         cJSON_Delete(w->obj);
         free(w);
@@ -467,7 +484,8 @@ void apiserver_reg_create(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "deletionTimestamp");
     cJSON_AddStringToObject(meta, "uid", uid);
     cJSON_AddStringToObject(meta, "creationTimestamp", now);
-    if (apiserver_priority_admit(c, t, obj, name) < 0) {
+    if (apiserver_priority_admit(c, t, obj, name) < 0 ||
+        apiserver_limitrange_admit(c, t, obj) < 0) {
         cJSON_Delete(obj); /* answered */
         return;
     }
@@ -478,9 +496,14 @@ void apiserver_reg_create(apiserver_conn_t *c, const apiserver_target_t *t, cJSO
         cJSON_Delete(obj); /* answered */
         return;
     }
+    if (apiserver_quota_admit(c, t, obj) < 0) {
+        cJSON_Delete(obj); /* answered */
+        return;
+    }
     apiserver_services_claim_t claim = {0};
     if (apiserver_reg_is(t->res, "services") &&
         apiserver_services_allocate(c, obj, NULL, &claim) < 0) {
+        apiserver_quota_charge_done(c->srv, apiserver_quota_take_charge(c), false);
         cJSON_Delete(obj); /* answered */
         return;
     }
@@ -524,7 +547,7 @@ store_kv_t *apiserver_reg_read_current(apiserver_conn_t *c, const apiserver_targ
         apiserver_status_not_found(c, t->res, t->name);
     else if (r < 0)
         apiserver_status_store_error(c, r, err ? err->msg : NULL);
-    return r == 0 ? kv : NULL;
+    return r == 0 ? apiserver_conv_kv(t->res, kv) : NULL; /* in the request's version */
 }
 
 /* The status subresource changes only .status; the main resource keeps the stored .status
@@ -550,6 +573,7 @@ static void apply_subresource_rules(const apiserver_target_t *t, cJSON *obj, con
     const cJSON *cs = cJSON_GetObjectItemCaseSensitive(cur, "status");
     if (cs)
         cJSON_AddItemToObject(obj, "status", cJSON_Duplicate(cs, true));
+    apiserver_conv_keep_status(t->res, obj, cur); /* autoscaling/v1's status annotations */
 }
 
 void apiserver_reg_finish_update(apiserver_conn_t *c, const apiserver_target_t *t, cJSON *obj,
@@ -576,9 +600,15 @@ void apiserver_reg_finish_update(apiserver_conn_t *c, const apiserver_target_t *
         cJSON_Delete(obj); /* answered */
         return;
     }
+    if (!remove && apiserver_quota_admit_update(c, t, obj, cur) < 0) {
+        cJSON_Delete(cur);
+        cJSON_Delete(obj); /* answered */
+        return;
+    }
     apiserver_services_claim_t claim = {0};
     if (!remove && apiserver_reg_is(t->res, "services") &&
         apiserver_services_allocate(c, obj, cur, &claim) < 0) {
+        apiserver_quota_charge_done(c->srv, apiserver_quota_take_charge(c), false);
         cJSON_Delete(cur);
         cJSON_Delete(obj); /* answered */
         return;
