@@ -28,6 +28,7 @@ static char *opt_cluster_cidr;
 static util_strv_t opt_node_labels;
 static char *opt_write_kubeconfig;
 static char *opt_write_kubeconfig_mode;
+static long opt_terminated_pod_gc_threshold = 12500;
 
 #define DEFAULT_KUBECONFIG "/etc/kubeling/kubeling.yaml"
 
@@ -38,6 +39,9 @@ static const util_flag_t server_flags[] = {
      "do not run the scheduler", 0, 0, NULL},
     {"disable-controller-manager", 0, UTIL_FLAG_BOOL, &opt_disable_controller_manager, NULL,
      "do not run the controller manager", 0, 0, NULL},
+    {"terminated-pod-gc-threshold", 0, UTIL_FLAG_INT, &opt_terminated_pod_gc_threshold, "N",
+     "terminated pods kept before pod GC deletes the oldest (0: none deleted; default 12500)", 0,
+     1L << 30, NULL},
     {"https-listen-port", 0, UTIL_FLAG_INT, &opt_port, "PORT",
      "HTTPS port of the apiserver (0: any free port)", 0, 65535, NULL},
     {"bind-address", 0, UTIL_FLAG_STRING, &opt_bind_address, "IP",
@@ -176,6 +180,8 @@ static int start_controllers(server_t *s, const char *data_dir, util_error_t *er
     int r = load_admin_config(data_dir, &api, err);
     if (r == 0)
         r = controller_manager_start(&s->loop, &api, &s->controllers, err);
+    if (r == 0)
+        controller_manager_set_pod_gc_threshold(s->controllers, opt_terminated_pod_gc_threshold);
     client_config_free(&api);
     return r;
 }

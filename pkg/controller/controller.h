@@ -142,5 +142,7 @@ typedef struct controller_manager controller_manager_t;
 int controller_manager_start(uv_loop_t *loop, const struct client_config *api,
                              controller_manager_t **ret, util_error_t *err);
 void controller_manager_stop(controller_manager_t *m);
+/* --terminated-pod-gc-threshold: terminated pods kept before the oldest go (<= 0: all kept). */
+void controller_manager_set_pod_gc_threshold(controller_manager_t *m, long threshold);
 
 #endif

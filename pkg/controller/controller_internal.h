@@ -37,6 +37,7 @@ struct controller_manager {
     int closing;
     bool stopped;
     unsigned event_seq;
+    struct ctrl_gc *gc; /* garbage collector and housekeeping (controller_gc.c) */
 };
 
 uint64_t ctrl_now(const controller_manager_t *m);
@@ -72,5 +73,12 @@ void ctrl_rs_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod,
 /* Deployment controller (controller_deployment.c). */
 int ctrl_deploy_sync(controller_manager_t *m, const char *key);
 void ctrl_deploy_on_rs(controller_manager_t *m, const cJSON *old, const cJSON *rs, bool deleted);
+
+/* Garbage collector, pod GC, service accounts and kube-root-ca.crt (controller_gc*.c): made
+ * with the manager, running while it leads. */
+struct ctrl_gc *ctrl_gc_new(controller_manager_t *m, const char *ca_pem);
+void ctrl_gc_start(struct ctrl_gc *gc);
+void ctrl_gc_stop(struct ctrl_gc *gc);
+void ctrl_gc_free(struct ctrl_gc *gc);
 
 #endif
