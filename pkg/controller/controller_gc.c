@@ -74,6 +74,15 @@ void ctrl_gc_patch(struct ctrl_gc *gc, const client_resource_t *r, const char *n
                                       CLIENT_PATCH_MERGE, patch, ctrl_pending_cb, p));
 }
 
+void ctrl_gc_patch_status(struct ctrl_gc *gc, const client_resource_t *r, const char *ns,
+                          const char *name, const cJSON *patch, ctrl_gc_done_fn done, void *ud,
+                          void (*free_ud)(void *))
+{
+    ctrl_pending_t *p = gc_pending_f(gc, done, ud, free_ud);
+    ctrl_pending_sent(p, client_patch(gc->m->client, r, ns, name, "status", CLIENT_PATCH_STRATEGIC,
+                                      patch, ctrl_pending_cb, p));
+}
+
 void ctrl_gc_create(struct ctrl_gc *gc, const client_resource_t *r, const char *ns,
                     const cJSON *obj, ctrl_gc_done_fn done, void *ud, void (*free_ud)(void *))
 {
@@ -988,6 +997,7 @@ void ctrl_gc_stop(struct ctrl_gc *gc)
     gc->disc_pending = 0;
     gc->inflight = 0;
     util_strv_clear(&gc->disc);
+    util_strv_clear(&gc->missing_nodes);
     controller_gc_graph_free(gc->graph);
     gc->graph = NULL;
     controller_queue_free(gc->q);

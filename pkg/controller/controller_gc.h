@@ -113,7 +113,9 @@ struct ctrl_gc {
     uint64_t started_ms;
     char *ca_pem;
     long pod_gc_threshold;
-    util_strv_t disc; /* "group/version/plural/kind/namespaced" found by the discovery under way */
+    util_strv_t disc; /* "group|version|plural|kind|namespaced" found by the discovery under way */
+    util_strv_t
+        missing_nodes; /* pod GC: "node since-ms" for nodes of pods missing from the cache */
 };
 
 /* controller_gc.c */
@@ -133,6 +135,10 @@ void ctrl_gc_patch(struct ctrl_gc *gc, const client_resource_t *r, const char *n
 void ctrl_gc_delete(struct ctrl_gc *gc, const client_resource_t *r, const char *ns,
                     const char *name, const char *uid, const char *rv, const char *policy,
                     int64_t grace, ctrl_gc_done_fn done, void *ud, void (*free_ud)(void *));
+/* A strategic merge patch of the status subresource. */
+void ctrl_gc_patch_status(struct ctrl_gc *gc, const client_resource_t *r, const char *ns,
+                          const char *name, const cJSON *patch, ctrl_gc_done_fn done, void *ud,
+                          void (*free_ud)(void *));
 /* A create (POST) of obj in ns. */
 void ctrl_gc_create(struct ctrl_gc *gc, const client_resource_t *r, const char *ns,
                     const cJSON *obj, ctrl_gc_done_fn done, void *ud, void (*free_ud)(void *));

@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define ROOT_CA_NAME "kube-root-ca.crt"
 /* upstream's rootcacertpublisher description annotation */
@@ -14,7 +15,10 @@
     "Contains a CA bundle that can be used to verify the kube-apiserver when using internal " \
     "endpoints such as the internal service IP or kubernetes.default.svc. No other usage is " \
     "guaranteed across distributions of Kubernetes clusters."
-#define PODGC_DELAY_MS 1000 /* pod GC passes are at most this often */
+#define PODGC_DELAY_MS      1000 /* pod GC passes are at most this often */
+/* upstream podgc's quarantineTime: a node missing from the cache this long is checked with a
+ * GET before its pods go (the cache may lag a node that registers late) */
+#define PODGC_QUARANTINE_MS 40000
 
 static const client_informer_t *inf_of(const struct ctrl_gc *gc, const char *group,
                                        const char *plural)
@@ -218,16 +222,63 @@ static void force_deleted(struct ctrl_gc *gc, void *ud, client_result_t *res)
     free(ud);
 }
 
-static void force_delete(struct ctrl_gc *gc, const cJSON *pod, const char *why)
+typedef struct pod_gone {
+    char *ns, *name, *uid;
+} pod_gone_t;
+
+static void pod_gone_free(void *ud)
 {
-    static const client_resource_t pods = {"", "v1", "pods", true};
+    pod_gone_t *p = ud;
+    free(p->ns);
+    free(p->name);
+    free(p->uid);
+    free(p);
+}
+
+static const client_resource_t PODS = {"", "v1", "pods", true};
+
+static void delete_marked(struct ctrl_gc *gc, void *ud, client_result_t *res)
+{
+    pod_gone_t *p = ud;
+    if (res->status != 404) /* a failed status write does not stop the deletion (as upstream) */
+        ctrl_gc_delete(gc, &PODS, p->ns, p->name, p->uid, NULL, NULL, 0, force_deleted,
+                       util_strdup_printf("%s/%s", p->ns, p->name), free);
+    pod_gone_free(p);
+}
+
+/* upstream markFailedAndDeletePodWithCondition: a pod not yet terminal is marked Failed (with a
+ * DisruptionTarget condition when its node is gone), then deleted with grace period 0. */
+static void force_delete(struct ctrl_gc *gc, const cJSON *pod, const char *why, bool node_gone)
+{
     const cJSON *meta = ctrl_get(pod, "metadata");
     const char *ns = ctrl_str(meta, "namespace"), *name = ctrl_str(meta, "name");
     if (!ns || !name)
         return;
     util_log_info("pod-garbage-collector: force deleting pod %s/%s (%s)", ns, name, why);
-    ctrl_gc_delete(gc, &pods, ns, name, ctrl_str(meta, "uid"), NULL, NULL, 0, force_deleted,
-                   util_strdup_printf("%s/%s", ns, name), free);
+    const char *uid = ctrl_str(meta, "uid");
+    if (pod_terminal(pod)) {
+        ctrl_gc_delete(gc, &PODS, ns, name, uid, NULL, NULL, 0, force_deleted,
+                       util_strdup_printf("%s/%s", ns, name), free);
+        return;
+    }
+    pod_gone_t *p = util_xcalloc(1, sizeof(*p));
+    *p = (pod_gone_t){util_xstrdup(ns), util_xstrdup(name), uid ? util_xstrdup(uid) : NULL};
+    cJSON *patch = cJSON_CreateObject();
+    cJSON *st = cJSON_AddObjectToObject(patch, "status");
+    cJSON_AddStringToObject(st, "phase", "Failed");
+    if (node_gone) {
+        char ts[32];
+        controller_format_time(time(NULL), ts);
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "type", "DisruptionTarget");
+        cJSON_AddStringToObject(c, "status", "True");
+        cJSON_AddStringToObject(c, "reason", "DeletionByPodGC");
+        cJSON_AddStringToObject(c, "message", "PodGC: node no longer exists");
+        cJSON_AddStringToObject(c, "lastTransitionTime", ts);
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(st, "conditions"), c);
+    }
+    ctrl_gc_patch_status(gc, &PODS, ns, name, patch, delete_marked, p, pod_gone_free);
+    cJSON_Delete(patch);
 }
 
 static bool out_of_service(const cJSON *node)
@@ -265,7 +316,7 @@ static void scan_pod(void *ud, const cJSON *pod)
     }
     if (!node || !node[0]) {
         if (terminating) /* upstream gcUnscheduledTerminating */
-            force_delete(s->gc, pod, "terminating and never scheduled");
+            force_delete(s->gc, pod, "terminating and never scheduled", false);
         return;
     }
     const cJSON *n = client_informer_get(s->nodes, NULL, node);
@@ -275,7 +326,7 @@ static void scan_pod(void *ud, const cJSON *pod)
                 return;
         util_strv_push(&s->gone_nodes, node);
     } else if (terminating && out_of_service(n)) { /* upstream gcTerminating */
-        force_delete(s->gc, pod, "terminating on an out-of-service node");
+        force_delete(s->gc, pod, "terminating on an out-of-service node", false);
     }
 }
 
@@ -289,7 +340,7 @@ static void delete_pods_of(void *ud, const cJSON *pod)
     struct ctrl_gc *gc = ((void **)ud)[1];
     const char *node = ctrl_str(ctrl_get(pod, "spec"), "nodeName");
     if (node && !strcmp(node, c->node))
-        force_delete(gc, pod, "its node no longer exists");
+        force_delete(gc, pod, "its node no longer exists", true);
 }
 
 static void node_checked(struct ctrl_gc *gc, void *ud, client_result_t *res)
@@ -326,13 +377,31 @@ static void pod_gc(struct ctrl_gc *gc, const char *key)
         util_log_info("pod-garbage-collector: %zu terminated pods over the threshold of %ld",
                       excess, gc->pod_gc_threshold);
         for (size_t i = 0; i < excess; i++)
-            force_delete(gc, s.terminated[i], "terminated, over the threshold");
+            force_delete(gc, s.terminated[i], "terminated, over the threshold", false);
     }
+    uint64_t now = ctrl_now(gc->m);
+    util_strv_t still = {0}; /* "node missing-since-ms", for nodes still missing */
     for (size_t i = 0; i < s.gone_nodes.n; i++) {
+        const char *node = s.gone_nodes.v[i];
+        uint64_t since = now;
+        for (size_t k = 0; k < gc->missing_nodes.n; k++) {
+            const char *e = gc->missing_nodes.v[k], *sp = strrchr(e, ' ');
+            if (sp && (size_t)(sp - e) == strlen(node) && !strncmp(e, node, (size_t)(sp - e)))
+                since = strtoull(sp + 1, NULL, 10);
+        }
+        char *e = util_strdup_printf("%s %llu", node, (unsigned long long)since);
+        util_strv_push(&still, e);
+        free(e);
+        if (now < since + PODGC_QUARANTINE_MS) {
+            controller_queue_add_after(gc->q, key, since + PODGC_QUARANTINE_MS - now, now);
+            continue;
+        }
         node_check_t *c = util_xcalloc(1, sizeof(*c));
-        c->node = util_xstrdup(s.gone_nodes.v[i]);
+        c->node = util_xstrdup(node);
         ctrl_gc_get(gc, &nodes, NULL, c->node, node_checked, c, node_check_free);
     }
+    util_strv_clear(&gc->missing_nodes);
+    gc->missing_nodes = still;
     free(s.terminated);
     util_strv_clear(&s.gone_nodes);
     ctrl_gc_finish(gc, key, 0);
