@@ -41,7 +41,7 @@ EOF
     with=$(rss)
     t0=$(date +%s.%N)
     kc delete rs gc-bench >/dev/null
-    while [[ $(npods) -gt 0 ]]; do sleep 0.05; done
+    while [[ $(npods) -gt 0 ]]; do sleep 0.25; done
     t1=$(date +%s.%N)
     sleep 1
     echo "round $r: $N pods collected in $(echo "$t1 - $t0" | bc) s; server RSS with pods ${with} KiB, after $(rss) KiB"
