@@ -723,6 +723,26 @@ static void hook_orphan(void *ud, const char *uid)
     enqueue(ud, "o", uid);
 }
 
+/* upstream reportInvalidNamespaceOwnerRef: a Warning event on the dependent. */
+static void hook_invalid_namespace(void *ud, const controller_gc_node_t *dep,
+                                   const controller_gc_ref_t *ref)
+{
+    struct ctrl_gc *gc = ud;
+    if (!dep->ns[0])
+        return;
+    cJSON *obj = cJSON_CreateObject();
+    cJSON *meta = cJSON_AddObjectToObject(obj, "metadata");
+    cJSON_AddStringToObject(meta, "name", dep->name);
+    cJSON_AddStringToObject(meta, "namespace", dep->ns);
+    cJSON_AddStringToObject(meta, "uid", dep->uid);
+    ctrl_event(gc->m, obj, dep->kind, dep->api_version, "Warning", "OwnerRefInvalidNamespace",
+               "garbage-collector-controller",
+               "ownerRef [%s/%s, namespace: %s, name: %s, uid: %s] does not exist in namespace "
+               "\"%s\"",
+               ref->api_version, ref->kind, dep->ns, ref->name, ref->uid, dep->ns);
+    cJSON_Delete(obj);
+}
+
 /* ---- informers ------------------------------------------------------------------------------ */
 
 static void rediscover_soon(struct ctrl_gc *gc);
@@ -976,7 +996,7 @@ void ctrl_gc_start(struct ctrl_gc *gc)
 {
     if (!gc || gc->running)
         return;
-    static const controller_gc_hooks_t hooks = {hook_delete, hook_orphan};
+    static const controller_gc_hooks_t hooks = {hook_delete, hook_orphan, hook_invalid_namespace};
     gc->graph = controller_gc_graph_new(&hooks, gc);
     gc->running = true;
     gc->started_ms = ctrl_now(gc->m);

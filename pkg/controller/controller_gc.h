@@ -40,6 +40,10 @@ typedef struct controller_gc_node {
 typedef struct controller_gc_hooks {
     void (*attempt_delete)(void *ud, const char *uid);
     void (*attempt_orphan)(void *ud, const char *uid);
+    /* dep names ref, an owner seen in another namespace (upstream's OwnerRefInvalidNamespace);
+     * may be NULL */
+    void (*invalid_namespace)(void *ud, const struct controller_gc_node *dep,
+                              const controller_gc_ref_t *ref);
 } controller_gc_hooks_t;
 
 typedef struct controller_gc_graph controller_gc_graph_t;

@@ -213,9 +213,11 @@ static void add_to_owners(controller_gc_graph_t *g, controller_gc_node_t *n,
             continue;
         }
         dep_add(o, n);
-        if (o->ns[0] && strcmp(o->ns, n->ns))
+        if (o->ns[0] && strcmp(o->ns, n->ns)) {
             suspect = true; /* a namespaced owner in another namespace cannot be ours */
-        else if (!coordinates_match(&refs[i], o))
+            if (!o->virt && g->h.invalid_namespace)
+                g->h.invalid_namespace(g->ud, n, &refs[i]);
+        } else if (!coordinates_match(&refs[i], o))
             suspect = true;
         else if (!o->ns[0] && o->virt && strcmp(o->ns, n->ns))
             suspect = true;
@@ -282,7 +284,10 @@ static void observe_virtual(controller_gc_graph_t *g, controller_gc_node_t *n, c
                                  .name = (char *)str(meta, "name")};
     for (size_t i = 0; i < n->ndeps; i++) {
         const controller_gc_ref_t *r = ref_to(n->deps[i], n->uid);
-        if ((ns[0] && strcmp(ns, n->deps[i]->ns)) || !r || !coordinates_match(r, &seen))
+        bool other_ns = ns[0] && strcmp(ns, n->deps[i]->ns);
+        if (other_ns && r && g->h.invalid_namespace)
+            g->h.invalid_namespace(g->ud, n->deps[i], r);
+        if (other_ns || !r || !coordinates_match(r, &seen))
             g->h.attempt_delete(g->ud, n->deps[i]->uid);
     }
     set_identity(n, obj);

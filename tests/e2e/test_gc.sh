@@ -172,6 +172,21 @@ EOF
     until_ok 15 gone configmap dangle-missing || fail "dependent of a missing owner kept"
     until_ok 15 pod_deleted dangle-pod || fail "pod of a missing owner kept"
     until_ok 15 gone configmap dangle-uid || fail "dependent of an owner with another uid kept"
+    # an owner in another namespace: an event says so, and the dependent is collected
+    kc 1.33 create namespace elsewhere >/dev/null || fail "create ns"
+    kc 1.33 create -n elsewhere -f - >/dev/null <<EOF || fail "create cm elsewhere"
+{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cross",
+  "ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"real","uid":"$uid"}]}}
+EOF
+    until_ok 15 gone configmap cross elsewhere || fail "dependent naming another namespace's owner kept"
+    # shellcheck disable=SC2317
+    invalid_ns_event() {
+        kc 1.33 get events -n elsewhere -o jsonpath='{.items[*].reason}' | grep -q OwnerRefInvalidNamespace
+    }
+    until_ok 10 invalid_ns_event || fail "no OwnerRefInvalidNamespace event"
+    kc 1.33 get events -n elsewhere -o jsonpath='{.items[*].message}' |
+        grep -q "ownerRef \[apps/v1/ReplicaSet, namespace: elsewhere, name: real, uid: $uid\] does not exist in namespace \"elsewhere\"" ||
+        fail "event message: $(kc 1.33 get events -n elsewhere -o jsonpath='{.items[*].message}')"
     sleep 1
     kc 1.33 get configmap kept >/dev/null || fail "dependent of a live owner deleted"
     kc 1.33 get rs real >/dev/null || fail "owner deleted"

@@ -40,7 +40,14 @@ static cJSON *json(const char *text)
     return j;
 }
 
-static const controller_gc_hooks_t hooks = {on_delete, on_orphan};
+static void on_invalid_ns(void *ud, const controller_gc_node_t *dep, const controller_gc_ref_t *ref)
+{
+    char *s = util_strdup_printf("ns:%s->%s", dep->uid, ref->uid);
+    util_strv_push(&((seen_t *)ud)->calls, s);
+    free(s);
+}
+
+static const controller_gc_hooks_t hooks = {on_delete, on_orphan, on_invalid_ns};
 
 #define RS(extra)                                                                        \
     "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":{\"name\":\"rs\"," \
@@ -162,6 +169,7 @@ static void owner_reference_changes(void **state)
         "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\","
         "\"namespace\":\"elsewhere\",\"uid\":\"c1\",\"ownerReferences\":[" REF_RS("false") "]}}");
     assert_true(called(&s, "d:c1"));
+    assert_true(called(&s, "ns:c1->rs1")); /* the owner was seen: an event says so */
     controller_gc_graph_free(g);
     util_strv_clear(&s.calls);
 }
