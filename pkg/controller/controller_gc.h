@@ -1,6 +1,8 @@
-/* controller_gc: the garbage collector's dependency graph and decisions (controller_gc_graph.c,
- * pure, unit-tested) and the housekeeping controllers that run beside it in controller_gc.c
- * (pod GC, service accounts, kube-root-ca.crt). Internal to pkg/controller and its tests. */
+/* controller_gc: what the garbage collector's files share: the dependency graph and decisions
+ * (controller_gc_graph.c, pure, unit-tested), the running collector (controller_gc.c,
+ * controller_gc_monitor.c, controller_gc_delete.c) and the housekeeping controllers beside it
+ * (controller_gc_house.c: pod GC, service accounts, kube-root-ca.crt). Internal to
+ * pkg/controller and its tests. */
 #ifndef KUBELING_CONTROLLER_GC_H
 #define KUBELING_CONTROLLER_GC_H
 
@@ -91,7 +93,7 @@ size_t controller_podgc_excess(size_t terminated, long threshold);
 /* Orders pods oldest first (creationTimestamp, then name), for the terminated-pod GC. */
 int controller_podgc_older(const void *a, const void *b);
 
-/* ---- the running collector and housekeeping (controller_gc.c, controller_gc_house.c) ------- */
+/* ---- the running collector and housekeeping --------------------------------------------- */
 
 #include "controller/controller_internal.h"
 
@@ -122,14 +124,32 @@ struct ctrl_gc {
         missing_nodes; /* pod GC: "node since-ms" for nodes of pods missing from the cache */
 };
 
-/* controller_gc.c */
+/* controller_gc_monitor.c: discovery, informers, resources */
 const ctrl_gc_res_t *ctrl_gc_resource(const struct ctrl_gc *gc, const char *group,
                                       const char *plural);
+/* The resource of an apiVersion/kind (upstream's REST mapping; any served version). */
+const ctrl_gc_res_t *ctrl_gc_resource_of_kind(const struct ctrl_gc *gc, const char *api_version,
+                                              const char *kind);
+/* Runs discovery (one at a time; again after the one under way when asked meanwhile). */
+void ctrl_gc_discover(struct ctrl_gc *gc);
+void ctrl_gc_res_free(ctrl_gc_res_t *r);
+
+/* controller_gc_delete.c: the processing of "d/UID" and "o/UID" keys (ends in ctrl_gc_finish) */
+void ctrl_gc_attempt_delete(struct ctrl_gc *gc, const char *key, const char *uid);
+void ctrl_gc_attempt_orphan(struct ctrl_gc *gc, const char *key, const char *uid);
+
+/* controller_gc.c */
+/* Runs due keys now or arms the timer for the next one. */
+void ctrl_gc_kick(struct ctrl_gc *gc);
+bool ctrl_gc_ok(const client_result_t *res); /* a 2xx answer */
+/* A request whose answer runs done(gc, ud, res), or free_ud(ud) when dropped. */
+typedef void (*ctrl_gc_done_fn)(struct ctrl_gc *gc, void *ud, client_result_t *res);
+ctrl_pending_t *ctrl_gc_pending(struct ctrl_gc *gc, ctrl_gc_done_fn done, void *ud,
+                                void (*free_ud)(void *));
 /* Ends the processing of key: rc < 0 retries with back-off, > 0 looks again after rc ms. */
 void ctrl_gc_finish(struct ctrl_gc *gc, const char *key, int rc);
 /* Requests of the collector: done(gc, ud, res) runs on the answer unless the collector stopped
  * meanwhile (a lost lease), then free_ud(ud) runs instead. */
-typedef void (*ctrl_gc_done_fn)(struct ctrl_gc *gc, void *ud, client_result_t *res);
 void ctrl_gc_get(struct ctrl_gc *gc, const client_resource_t *r, const char *ns, const char *name,
                  ctrl_gc_done_fn done, void *ud, void (*free_ud)(void *));
 void ctrl_gc_patch(struct ctrl_gc *gc, const client_resource_t *r, const char *ns, const char *name,
