@@ -9,7 +9,18 @@ extern const client_resource_t CONTROLLER_RES_RS;
 extern const client_resource_t CONTROLLER_RES_DEPLOY;
 extern const client_resource_t CONTROLLER_RES_RC;
 
-enum { CTRL_INF_PODS, CTRL_INF_RS, CTRL_INF_DEPLOY, CTRL_INF_RC, CTRL_INF_COUNT };
+enum {
+    CTRL_INF_PODS,
+    CTRL_INF_RS,
+    CTRL_INF_DEPLOY,
+    CTRL_INF_RC,
+    CTRL_INF_JOBS,
+    CTRL_INF_CRONJOBS,
+    CTRL_INF_COUNT
+};
+
+typedef struct ctrl_jobs ctrl_jobs_t;         /* the Job controller's per-job memory */
+typedef struct ctrl_cronjobs ctrl_cronjobs_t; /* the CronJob controller's */
 
 typedef struct ctrl_pending ctrl_pending_t; /* a write in flight, freed at stop if unanswered */
 
@@ -26,6 +37,10 @@ struct controller_manager {
     bool synced[CTRL_INF_COUNT];
     controller_queue_t *rsq, *dq, *rcq;
     controller_expect_t *expect, *rc_expect; /* ReplicaSets and Deployments; RCs */
+    controller_queue_t *jobq, *cjq;          /* Jobs (and TTL-after-finished); CronJobs */
+    controller_expect_t *job_expect;
+    ctrl_jobs_t *jobs;
+    ctrl_cronjobs_t *cronjobs;
     ctrl_pending_t *pending;
     uv_timer_t timer;
     /* leader election */
@@ -72,5 +87,14 @@ void ctrl_rs_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod,
 /* Deployment controller (controller_deployment.c). */
 int ctrl_deploy_sync(controller_manager_t *m, const char *key);
 void ctrl_deploy_on_rs(controller_manager_t *m, const cJSON *old, const cJSON *rs, bool deleted);
+
+/* Job controller (controller_job.c) and CronJob controller (controller_cronjob.c). */
+int ctrl_job_sync(controller_manager_t *m, const char *key);
+void ctrl_job_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod, bool deleted);
+void ctrl_job_on_job(controller_manager_t *m, const cJSON *job, bool deleted);
+void ctrl_jobs_free(ctrl_jobs_t *j);
+void ctrl_cronjobs_free(ctrl_cronjobs_t *c);
+int ctrl_cronjob_sync(controller_manager_t *m, const char *key);
+void ctrl_cronjob_on_job(controller_manager_t *m, const cJSON *old, const cJSON *job, bool deleted);
 
 #endif
