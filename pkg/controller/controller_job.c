@@ -631,7 +631,7 @@ static void manage(job_view_t *v, job_calc_t *c, job_state_t *st, const cJSON **
     free(busy);
 }
 
-static void write_status(job_view_t *v, job_calc_t *c, job_state_t *st, cJSON *status)
+static void write_status(job_view_t *v, job_state_t *st, cJSON *status)
 {
     const cJSON *cur = ctrl_get(v->job, "status");
     bool same = true;
@@ -640,10 +640,10 @@ static void write_status(job_view_t *v, job_calc_t *c, job_state_t *st, cJSON *s
             same = false;
     if (same)
         return;
-    (void)c;
     cJSON *patch = cJSON_CreateObject();
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(patch, "metadata"), "resourceVersion",
-                            ctrl_str(ctrl_get(v->job, "metadata"), "resourceVersion") ?: "");
+    const char *rv = ctrl_str(ctrl_get(v->job, "metadata"), "resourceVersion");
+    if (rv) /* a compare-and-swap: a stale cache gets a 409 and a retry */
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(patch, "metadata"), "resourceVersion", rv);
     cJSON_AddItemReferenceToObject(patch, "status", status);
     job_write_t *w = write_new(v->key, v->job, v->uid, NULL);
     ctrl_pending_t *p = ctrl_pending_new(v->m, status_done, w, write_free);
@@ -830,7 +830,7 @@ static int sync_job(job_view_t *v, job_state_t *st)
         cJSON_AddItemToObject(status, "conditions", conds);
     else
         cJSON_Delete(conds);
-    write_status(v, &c, st, status);
+    write_status(v, st, status);
     cJSON_Delete(status);
     free(active);
     free(c.done_idx);
