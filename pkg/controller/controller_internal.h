@@ -93,6 +93,8 @@ int ctrl_job_sync(controller_manager_t *m, const char *key);
 void ctrl_job_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod, bool deleted);
 void ctrl_job_on_job(controller_manager_t *m, const cJSON *job, bool deleted);
 void ctrl_jobs_free(ctrl_jobs_t *j);
+/* Releases the tracking finalizer of pods whose Job is gone (after the caches are synced). */
+void ctrl_job_release_orphans(controller_manager_t *m);
 void ctrl_cronjobs_free(ctrl_cronjobs_t *c);
 int ctrl_cronjob_sync(controller_manager_t *m, const char *key);
 void ctrl_cronjob_on_job(controller_manager_t *m, const cJSON *old, const cJSON *job, bool deleted);

@@ -16,8 +16,14 @@ bool ctrl_deleting(const cJSON *obj);
 const cJSON *ctrl_condition(const cJSON *obj, const char *type);
 /* Complete or Failed is True. */
 bool ctrl_job_finished(const cJSON *job);
-/* Removes the job-tracking finalizer from a pod. */
+/* controller_job_pods.c: removes the job-tracking finalizer from a pod; */
 void ctrl_job_release_pod(controller_manager_t *m, const cJSON *pod);
+/* creates n pods (indexes: their completion indexes, NULL when not Indexed), expecting them; */
+void ctrl_job_create_pods(controller_manager_t *m, const char *key, const cJSON *job,
+                          const int64_t *indexes, int n);
+/* deletes pods, expecting their deletion. Events come from job-controller. */
+void ctrl_job_delete_pods(controller_manager_t *m, const char *key, const cJSON *job,
+                          const cJSON *const *pods, size_t n);
 
 /* TTL-after-finished (controller_ttl.c): deletes a finished Job whose ttlSecondsAfterFinished
  * has passed; returns the ms until it will have (0: nothing to wait for). */

@@ -309,6 +309,8 @@ static void on_synced(void *ud)
 {
     ctrl_inf_ctx_t *c = ud;
     c->m->synced[c->kind] = true;
+    if (all_synced(c->m))
+        ctrl_job_release_orphans(c->m);
     ctrl_kick(c->m);
 }
 
