@@ -315,6 +315,44 @@ EOF
     kc 1.33 patch cronjob every --type=merge -p '{"spec":{"suspend":true}}' >/dev/null
 }
 
+cronjob_missed_and_history() {
+    kc 1.33 create -f - >/dev/null <<EOF || fail "create"
+{"apiVersion":"batch/v1","kind":"CronJob","metadata":{"name":"late"},
+ "spec":{"schedule":"* * * * *","suspend":true,"successfulJobsHistoryLimit":1,
+  "jobTemplate":{"metadata":{"labels":{"from":"late"}},"spec":{"template":{"spec":{"restartPolicy":"Never","containers":[{"name":"c","image":"busybox"}]}}}}}}
+EOF
+    # as if the controller had been down for three hours: one catch-up run, and a warning
+    local past
+    past=$(date -u -d '-3 hours' +%Y-%m-%dT%H:%M:00Z)
+    kc 1.33 patch cronjob late --subresource=status --type=merge -p "{\"status\":{\"lastScheduleTime\":\"$past\"}}" >/dev/null ||
+        fail "status patch"
+    kc 1.33 patch cronjob late --type=merge -p '{"spec":{"suspend":false}}' >/dev/null
+    until_ok 20 eval '[[ -n $(kc 1.33 get jobs -l from=late -o name) ]]' || fail "no catch-up run"
+    kc 1.33 patch cronjob late --type=merge -p '{"spec":{"suspend":true}}' >/dev/null
+    sleep 1
+    local jobs
+    jobs=$(kc 1.33 get jobs -l from=late -o name)
+    [[ $(wc -l <<<"$jobs") -eq 1 ]] || fail "more than one catch-up run: $jobs"
+    [[ $(jpath cronjob late '{.status.lastScheduleTime}') > "$(date -u -d '-2 minutes' +%Y-%m-%dT%H:%M:%SZ)" ]] ||
+        fail "not the most recent time: $(jpath cronjob late '{.status}')"
+    run_cmd "$E2E_TMP/ev" kc 1.33 get events --field-selector involvedObject.name=late
+    expect_grep "$E2E_TMP/ev" 'Warning +TooManyMissedTimes +cronjob/late +too many missed start times: 1[89][0-9]\. Set or decrease \.spec\.startingDeadlineSeconds or check clock skew'
+    # successfulJobsHistoryLimit 1: of the finished Jobs only the newest stays
+    local j
+    for j in h1 h2 h3; do
+        kc 1.33 create job "$j" --from=cronjob/late >/dev/null || fail "create $j"
+        until_ok 20 active_is "$j" 1 || fail "no pod for $j"
+        finish_active "$j" 0
+        until_ok 20 jpath_is job "$j" '{.status.conditions[0].type}' Complete || fail "$j not complete"
+        sleep 1 # distinct startTimes
+    done
+    until_ok 20 eval '[[ $(kc 1.33 get jobs -l from=late -o name | grep -v "${jobs#job.batch/}") == job.batch/h3 ]]' ||
+        fail "history: $(kc 1.33 get jobs -l from=late -o name | tr '\n' ' ')"
+    run_cmd "$E2E_TMP/ev" kc 1.33 get events --field-selector involvedObject.name=late
+    expect_grep "$E2E_TMP/ev" 'SuccessfulDelete +cronjob/late +Deleted job h1'
+    expect_grep "$E2E_TMP/ev" 'SuccessfulDelete +cronjob/late +Deleted job h2'
+}
+
 t "Job defaults, generated selector and labels, tracking finalizer, kubectl get columns" defaults_and_columns
 t "completions=3 parallelism=2 runs at most 2 pods and completes at 3 successes" completions_and_parallelism
 t "without completions (a work queue) the job completes when all pods end after a success" work_queue
@@ -325,4 +363,5 @@ t "activeDeadlineSeconds fails the job with DeadlineExceeded" active_deadline
 t "ttlSecondsAfterFinished deletes the finished job" ttl_after_finished
 t "podFailurePolicy: Ignore does not count, FailJob fails the job" pod_failure_policy
 t "CronJob validation: CRON_TZ, ranges, time zones; kubectl get cronjobs columns" cronjob_validation
+t "missed starts after downtime: one catch-up run, TooManyMissedTimes; history limits" cronjob_missed_and_history
 t "a CronJob runs every minute, respects Forbid; kubectl create job --from=cronjob" cronjob_runs_and_forbids
