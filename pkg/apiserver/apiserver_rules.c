@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "apiserver_convert.h"
+#include "apiserver_batch.h"
 #include "apiserver_crd.h"
 #include "apiserver_object.h"
 #include "labels/labels.h"
@@ -379,10 +380,12 @@ int apiserver_rules_check(apiserver_conn_t *c, const apiserver_resource_t *r, co
         non_negative(&v, spec, "parallelism");
         non_negative(&v, spec, "completions");
         non_negative(&v, spec, "backoffLimit");
+        apiserver_batch_job_validate(spec, "spec", add_cb, &v);
         pod_spec(&v, get(get(spec, "template"), "spec"), "spec.template.spec", true);
     } else if (!strcmp(p, "cronjobs")) {
         if (!apiserver_obj_string(spec, "schedule"))
             required(&v, "spec.schedule");
+        apiserver_batch_cronjob_validate(obj, add_cb, &v);
         const cJSON *js = get(get(spec, "jobTemplate"), "spec");
         pod_spec(&v, get(get(js, "template"), "spec"), "spec.jobTemplate.spec.template.spec", true);
     } else if (!strcmp(p, "services")) {

@@ -13,6 +13,7 @@
 
 #include "apiserver_apply.h"
 #include "apiserver_convert.h"
+#include "apiserver_batch.h"
 #include "apiserver_crd.h"
 #include "apiserver_defaults.h"
 #include "apiserver_gc_policy.h"
@@ -173,6 +174,8 @@ static void prepare_create(const apiserver_target_t *t, cJSON *obj)
     cJSON *status = cJSON_AddObjectToObject(obj, "status");
     if (apiserver_reg_is(t->res, "customresourcedefinitions"))
         apiserver_crd_prepare(obj);
+    if (apiserver_reg_is(t->res, "jobs"))
+        apiserver_batch_job_prepare(obj);
     if (apiserver_reg_is(t->res, "pods")) {
         cJSON_AddStringToObject(status, "phase", "Pending");
         cJSON_AddStringToObject(status, "qosClass", pod_qos(obj));

@@ -1,7 +1,8 @@
-/* controller: the controller manager inside `kubeling server` (ReplicaSet and Deployment so far)
- * and the machinery controllers share: a work queue with per-key deduplication and rate-limited
- * retries, expectations (no double creates while our own writes are in flight), the ranking of
- * pods for deletion, rollout arithmetic and the pod-template-hash. See docs/controllers.md. */
+/* controller: the controller manager inside `kubeling server` (ReplicaSet, Deployment, Job,
+ * CronJob) and the machinery controllers share: a work queue with per-key deduplication and
+ * rate-limited retries, expectations (no double creates while our own writes are in flight), the
+ * ranking of pods for deletion, rollout arithmetic and the pod-template-hash. See
+ * docs/controllers.md. */
 #ifndef KUBELING_CONTROLLER_H
 #define KUBELING_CONTROLLER_H
 
@@ -281,6 +282,63 @@ void controller_ds_node_fit(const cJSON *node, const cJSON *pod_spec, controller
 void controller_ds_pin(cJSON *pod_spec, const char *node);
 /* The node a daemon pod is for: spec.nodeName, else the metadata.name of its pinning affinity. */
 const char *controller_ds_target_node(const cJSON *pod);
+/* ---- cron schedules and time zones (controller_cron.c, controller_tz.c) --------------------
+ * robfig/cron's ParseStandard as upstream's CronJob uses it: minute hour day-of-month month
+ * day-of-week, "*", "?", ranges, steps, lists, JAN..DEC and SUN..SAT, and the @yearly,
+ * @annually, @monthly, @weekly, @daily, @midnight, @hourly descriptors. A CRON_TZ=/TZ= prefix
+ * parses (validation rejects it). */
+
+typedef struct controller_cron {
+    uint64_t bits[5]; /* minute, hour, day of month, month, day of week */
+    bool dom_star, dow_star;
+} controller_cron_t;
+
+/* 0, or -1 with robfig's message in errbuf. */
+int controller_cron_parse(const char *spec, controller_cron_t *ret, char *errbuf, size_t n);
+
+/* A time zone from the system zoneinfo ($ZONEINFO or /usr/share/zoneinfo); NULL means UTC. */
+typedef struct controller_tz controller_tz_t;
+/* name NULL or "UTC" gives *ret NULL (UTC). Errors say "unknown time zone <name>". */
+int controller_tz_load(const char *name, controller_tz_t **ret, util_error_t *err);
+/* A TZif (v2+) image; exposed for tests. */
+int controller_tz_parse(const unsigned char *data, size_t n, controller_tz_t **ret);
+void controller_tz_free(controller_tz_t *tz);
+/* Seconds east of UTC at Unix time t. */
+int32_t controller_tz_offset(const controller_tz_t *tz, int64_t t);
+/* The first start strictly after `after` (Unix seconds), -1 when none within five years. */
+int64_t controller_cron_next(const controller_cron_t *c, const controller_tz_t *tz, int64_t after);
+
+/* upstream's mostRecentScheduleTime: the latest start in (earliest, now] or -1; *missed counts
+ * the starts in that span (computed by the schedule's period beyond 100, as upstream). */
+int64_t controller_cron_most_recent(const controller_cron_t *c, const controller_tz_t *tz,
+                                    int64_t earliest, int64_t now, int64_t *missed);
+
+/* ---- jobs (controller_jobcalc.c) --------------------------------------------------------------
+ * The arithmetic of upstream's Job controller, without I/O. */
+
+#define CONTROLLER_JOB_BACKOFF_BASE_S 10  /* DefaultJobPodFailureBackOff */
+#define CONTROLLER_JOB_BACKOFF_MAX_S  360 /* MaxJobPodFailureBackOff */
+
+/* Seconds to wait before creating pods again after `failures` consecutive failures (since the
+ * last success), the last at last_failure_s: 10 s * 2^(failures-1) capped at 6 min, minus the time
+ * already passed; 0 when pods may be created now. */
+int64_t controller_job_backoff(unsigned failures, int64_t last_failure_s, int64_t now_s);
+/* completedIndexes ("1,3-5,7") <-> a bitmap of n indexes (bits set for completed). Parsing
+ * ignores indexes >= n and malformed parts; formatting gives "" for none. */
+void controller_job_indexes_parse(const char *s, uint8_t *bits, int64_t n);
+char *controller_job_indexes_format(const uint8_t *bits, int64_t n);
+
+typedef enum {
+    CONTROLLER_PFP_NONE, /* no rule matched: counts as a failure */
+    CONTROLLER_PFP_FAIL_JOB,
+    CONTROLLER_PFP_IGNORE,
+    CONTROLLER_PFP_COUNT,
+    CONTROLLER_PFP_FAIL_INDEX,
+} controller_pfp_action_t;
+/* The first podFailurePolicy rule matching a failed pod (its exit codes or conditions), with
+ * upstream's message for FailJob in msg. */
+controller_pfp_action_t controller_job_pfp_match(const cJSON *policy, const cJSON *pod, char *msg,
+                                                 size_t msg_len);
 
 /* ---- the running controller manager (controller_run.c) --------------------------------------- */
 

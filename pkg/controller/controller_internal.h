@@ -9,7 +9,18 @@ extern const client_resource_t CONTROLLER_RES_RS;
 extern const client_resource_t CONTROLLER_RES_DEPLOY;
 extern const client_resource_t CONTROLLER_RES_RC;
 
-enum { CTRL_INF_PODS, CTRL_INF_RS, CTRL_INF_DEPLOY, CTRL_INF_RC, CTRL_INF_COUNT };
+enum {
+    CTRL_INF_PODS,
+    CTRL_INF_RS,
+    CTRL_INF_DEPLOY,
+    CTRL_INF_RC,
+    CTRL_INF_JOBS,
+    CTRL_INF_CRONJOBS,
+    CTRL_INF_COUNT
+};
+
+typedef struct ctrl_jobs ctrl_jobs_t;         /* the Job controller's per-job memory */
+typedef struct ctrl_cronjobs ctrl_cronjobs_t; /* the CronJob controller's */
 
 typedef struct ctrl_pending ctrl_pending_t; /* a write in flight, freed at stop if unanswered */
 
@@ -26,6 +37,10 @@ struct controller_manager {
     bool synced[CTRL_INF_COUNT];
     controller_queue_t *rsq, *dq, *rcq;
     controller_expect_t *expect, *rc_expect; /* ReplicaSets and Deployments; RCs */
+    controller_queue_t *jobq, *cjq;          /* Jobs (and TTL-after-finished); CronJobs */
+    controller_expect_t *job_expect;
+    ctrl_jobs_t *jobs;
+    ctrl_cronjobs_t *cronjobs;
     ctrl_pending_t *pending;
     uv_timer_t timer;
     /* leader election */
@@ -108,5 +123,15 @@ struct ctrl_gc *ctrl_gc_new(controller_manager_t *m, const char *ca_pem);
 void ctrl_gc_start(struct ctrl_gc *gc);
 void ctrl_gc_stop(struct ctrl_gc *gc);
 void ctrl_gc_free(struct ctrl_gc *gc);
+/* Job controller (controller_job.c) and CronJob controller (controller_cronjob.c). */
+int ctrl_job_sync(controller_manager_t *m, const char *key);
+void ctrl_job_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod, bool deleted);
+void ctrl_job_on_job(controller_manager_t *m, const cJSON *job, bool deleted);
+void ctrl_jobs_free(ctrl_jobs_t *j);
+/* Releases the tracking finalizer of pods whose Job is gone (after the caches are synced). */
+void ctrl_job_release_orphans(controller_manager_t *m);
+void ctrl_cronjobs_free(ctrl_cronjobs_t *c);
+int ctrl_cronjob_sync(controller_manager_t *m, const char *key);
+void ctrl_cronjob_on_job(controller_manager_t *m, const cJSON *old, const cJSON *job, bool deleted);
 
 #endif

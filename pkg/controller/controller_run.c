@@ -1,7 +1,7 @@
 /* controller_run: the controller manager as a running component: informers on pods, replicasets
  * and deployments (pkg/client) feed the work queues; one timer runs due keys and sleeps until the
  * next one is due. Writes go out asynchronously; expectations keep a sync from repeating them. */
-#include "controller/controller_internal.h"
+#include "controller/controller_job.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -174,7 +174,7 @@ void ctrl_kick(controller_manager_t *m)
         return;
     uint64_t now = ctrl_now(m);
     int64_t next = -1;
-    controller_queue_t *qs[] = {m->rsq, m->dq, m->rcq};
+    controller_queue_t *qs[] = {m->rsq, m->dq, m->rcq, m->jobq, m->cjq};
     for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
         int64_t n = controller_queue_next(qs[i], now);
         if (n >= 0 && (next < 0 || n < next))
@@ -219,6 +219,18 @@ static void run(uv_timer_t *t)
             free(key);
             continue;
         }
+        key = controller_queue_pop(m->jobq, now);
+        if (key) {
+            finish(m->jobq, key, ctrl_job_sync(m, key), ctrl_now(m));
+            free(key);
+            continue;
+        }
+        key = controller_queue_pop(m->cjq, now);
+        if (key) {
+            finish(m->cjq, key, ctrl_cronjob_sync(m, key), ctrl_now(m));
+            free(key);
+            continue;
+        }
         if (ctrl_ep_run_one(m, now) || ctrl_nl_run_one(m, now) || ctrl_sets_run_one(m, now))
             continue;
         key = controller_queue_pop(m->dq, now);
@@ -249,6 +261,14 @@ static void deliver(ctrl_inf_ctx_t *c, const cJSON *old, const cJSON *obj, bool 
         ctrl_ep_on_pod(m, old, obj, deleted);
         ctrl_nl_on_pod(m, old, obj, deleted);
         ctrl_sets_on_pod(m, old, obj, deleted);
+        ctrl_job_on_pod(m, old, obj, deleted);
+        break;
+    case CTRL_INF_JOBS:
+        ctrl_job_on_job(m, obj, deleted);
+        ctrl_cronjob_on_job(m, old, obj, deleted);
+        break;
+    case CTRL_INF_CRONJOBS:
+        enqueue(m->cjq, m, obj);
         break;
     case CTRL_INF_RS:
         enqueue(m->rsq, m, obj);
@@ -294,6 +314,8 @@ static void on_synced(void *ud)
 {
     ctrl_inf_ctx_t *c = ud;
     c->m->synced[c->kind] = true;
+    if (all_synced(c->m))
+        ctrl_job_release_orphans(c->m);
     ctrl_kick(c->m);
 }
 
@@ -302,8 +324,9 @@ static void on_synced(void *ud)
 static int start_informers(controller_manager_t *m, util_error_t *err)
 {
     static const client_informer_handlers_t h = {on_add, on_update, on_delete, on_synced};
-    const client_resource_t *res[CTRL_INF_COUNT] = {&CLIENT_RES_PODS, &CONTROLLER_RES_RS,
-                                                    &CONTROLLER_RES_DEPLOY, &CONTROLLER_RES_RC};
+    const client_resource_t *res[CTRL_INF_COUNT] = {
+        &CLIENT_RES_PODS,   &CONTROLLER_RES_RS,   &CONTROLLER_RES_DEPLOY,
+        &CONTROLLER_RES_RC, &CONTROLLER_RES_JOBS, &CONTROLLER_RES_CRONJOBS};
     int rc = 0;
     for (int i = 0; i < CTRL_INF_COUNT && rc == 0; i++) {
         m->ctx[i] = (ctrl_inf_ctx_t){m, i};
@@ -381,8 +404,8 @@ static void lease_written(controller_manager_t *m, void *ud, client_result_t *re
             m->leading = true;
             util_log_info("controller-manager: leading as %s (lease kube-system/"
                           "kube-controller-manager); replicaset, replicationcontroller, "
-                          "deployment, statefulset, daemonset, endpoints, endpointslice and node "
-                          "lifecycle controllers run",
+                          "deployment, statefulset, daemonset, job, ttl-after-finished, cronjob, "
+                          "endpoints, endpointslice and node lifecycle controllers run",
                           m->id);
         }
     }
@@ -442,6 +465,9 @@ int controller_manager_start(uv_loop_t *loop, const struct client_config *api,
     m->expect = controller_expect_new();
     m->rc_expect = controller_expect_new();
     m->gc = ctrl_gc_new(m, api->ca_pem);
+    m->jobq = controller_queue_new();
+    m->cjq = controller_queue_new();
+    m->job_expect = controller_expect_new();
     uv_timer_init(loop, &m->timer);
     uv_timer_init(loop, &m->lease_timer);
     m->timer.data = m->lease_timer.data = m;
@@ -470,6 +496,11 @@ static void timer_closed(uv_handle_t *h)
     controller_expect_free(m->expect);
     controller_expect_free(m->rc_expect);
     ctrl_sets_free(m);
+    controller_queue_free(m->jobq);
+    controller_queue_free(m->cjq);
+    controller_expect_free(m->job_expect);
+    ctrl_jobs_free(m->jobs);
+    ctrl_cronjobs_free(m->cronjobs);
     free(m);
 }
 
