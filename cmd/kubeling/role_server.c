@@ -32,6 +32,7 @@ static char *opt_node_monitor_grace;
 static long opt_kubelet_port = KUBELET_PORT;
 static char *opt_log_max_size;
 static long opt_log_max_files = KUBELET_LOG_MAX_FILES;
+static long opt_terminated_pod_gc_threshold = 12500;
 
 #define DEFAULT_KUBECONFIG "/etc/kubeling/kubeling.yaml"
 
@@ -44,6 +45,9 @@ static const util_flag_t server_flags[] = {
      "do not run the controller manager", 0, 0, NULL},
     {"node-monitor-grace-period", 0, UTIL_FLAG_STRING, &opt_node_monitor_grace, "DURATION",
      "how long a node may go unheard before it is marked Unknown (default 40s)", 0, 0, NULL},
+    {"terminated-pod-gc-threshold", 0, UTIL_FLAG_INT, &opt_terminated_pod_gc_threshold, "N",
+     "terminated pods kept before pod GC deletes the oldest (0: none deleted; default 12500)", 0,
+     1L << 30, NULL},
     {"https-listen-port", 0, UTIL_FLAG_INT, &opt_port, "PORT",
      "HTTPS port of the apiserver (0: any free port)", 0, 65535, NULL},
     {"bind-address", 0, UTIL_FLAG_STRING, &opt_bind_address, "IP",
@@ -212,6 +216,8 @@ static int start_controllers(server_t *s, const char *data_dir, util_error_t *er
                             opt_node_monitor_grace);
     if (r == 0)
         controller_manager_set_node_monitor_grace(s->controllers, grace);
+    if (r == 0)
+        controller_manager_set_pod_gc_threshold(s->controllers, opt_terminated_pod_gc_threshold);
     client_config_free(&api);
     return r;
 }

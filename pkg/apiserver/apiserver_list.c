@@ -14,6 +14,7 @@
 #include "apiserver_convert.h"
 #include "apiserver_crd.h"
 #include "apiserver_defaults.h"
+#include "apiserver_gc_policy.h"
 #include "apiserver_metrics.h"
 #include "apiserver_namespace.h"
 #include "apiserver_object.h"
@@ -422,7 +423,14 @@ void apiserver_reg_handle_delete_collection(apiserver_conn_t *c, const apiserver
     cJSON *opts = c->req.body.len ? cJSON_ParseWithLength(c->req.body.data, c->req.body.len) : NULL;
     int64_t grace = apiserver_reg_grace_period(c, opts);
     apiserver_reg_take_dry_run(c, opts);
+    apiserver_gc_policy_t policy;
+    int pr = apiserver_gc_policy_parse(c, opts, &policy);
     cJSON_Delete(opts);
+    if (pr < 0) {
+        store_list_free(&l);
+        return; /* answered */
+    }
+    apiserver_gc_policy_warn(c, t->res, policy);
     bool dry = apiserver_reg_dry_run(c);
     delcol_t *d = util_xcalloc(1, sizeof(*d));
     d->c = c;
@@ -436,7 +444,10 @@ void apiserver_reg_handle_delete_collection(apiserver_conn_t *c, const apiserver
             cJSON_Delete(obj);
             continue;
         }
+        bool gc_changed = apiserver_gc_finalizers(t->res, obj, policy);
         apiserver_delete_plan_t plan = apiserver_reg_plan_delete(t->res, obj, grace);
+        if (plan == APISERVER_DELETE_KEEP && gc_changed)
+            plan = APISERVER_DELETE_MARK;
         if (plan == APISERVER_DELETE_KEEP || dry) {
             delcol_add(d, obj);
             cJSON_Delete(obj);

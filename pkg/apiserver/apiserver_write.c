@@ -15,6 +15,7 @@
 #include "apiserver_convert.h"
 #include "apiserver_crd.h"
 #include "apiserver_defaults.h"
+#include "apiserver_gc_policy.h"
 #include "apiserver_metrics.h"
 #include "apiserver_namespace.h"
 #include "apiserver_object.h"
@@ -217,7 +218,10 @@ static bool prepare_update(const apiserver_target_t *t, cJSON *obj, const cJSON 
     daemonset_template_generation(t, obj, cur);
     const cJSON *deleting = cJSON_GetObjectItemCaseSensitive(cmeta, "deletionTimestamp");
     const cJSON *fin = cJSON_GetObjectItemCaseSensitive(meta, "finalizers");
-    return deleting && cJSON_GetArraySize(fin) == 0;
+    /* upstream shouldDeleteDuringUpdate: not while a graceful deletion (a pod's) runs */
+    const cJSON *grace = cJSON_GetObjectItemCaseSensitive(cmeta, "deletionGracePeriodSeconds");
+    return deleting && cJSON_GetArraySize(fin) == 0 &&
+           !(cJSON_IsNumber(grace) && grace->valuedouble > 0);
 }
 
 /* ---- async writes --------------------------------------------------------------------------- */
@@ -250,6 +254,20 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
     w->charge = NULL;
     apiserver_metrics_store_txn(c->srv->metrics, (double)(uv_hrtime() - w->start_ns) / 1e9);
     if (!c->closing && res->status == STORE_ECONFLICT && c->req.method &&
+        !strcmp(c->req.method, "DELETE") && !w->t.sub[0] &&
+        c->req.conflict_retries < PATCH_CONFLICT_RETRIES) {
+        /* A delete (or the mark of one) raced another writer (a controller's status write):
+         * as upstream's storage, read again and check the preconditions again. */
+        c->req.conflict_retries++;
+        util_log_v(1, "apiserver: DELETE %s lost a write race; trying again", w->name);
+        apiserver_target_t t = w->t;
+        cJSON_Delete(w->obj);
+        free(w);
+        apiserver_reg_handle_delete(c, &t);
+        apiserver__conn_unref(c);
+        return;
+    }
+    if (!c->closing && res->status == STORE_ECONFLICT && c->req.method &&
         !strcmp(c->req.method, "PATCH") && c->req.conflict_retries < PATCH_CONFLICT_RETRIES) {
         /* Another write came between our read and our write. A patch carries no
          * resourceVersion of its own, so (as upstream's GuaranteedUpdate) it is applied again to
@@ -263,20 +281,6 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
             apiserver_subresource_handle(c, &t);
         else
             apiserver_reg_handle_patch(c, &t);
-        apiserver__conn_unref(c);
-        return;
-    }
-    if (!c->closing && res->status == STORE_ECONFLICT && c->req.method &&
-        !strcmp(c->req.method, "DELETE") && !w->t.sub[0] &&
-        c->req.conflict_retries < PATCH_CONFLICT_RETRIES) {
-        /* The same for a DELETE (upstream deletes through GuaranteedUpdate too): read the object
-         * again and check the preconditions against it. */
-        c->req.conflict_retries++;
-        util_log_v(1, "apiserver: DELETE %s lost a write race; trying again", w->name);
-        apiserver_target_t t = w->t;
-        cJSON_Delete(w->obj);
-        free(w);
-        apiserver_reg_handle_delete(c, &t);
         apiserver__conn_unref(c);
         return;
     }
@@ -848,6 +852,9 @@ void apiserver_reg_handle_delete(apiserver_conn_t *c, const apiserver_target_t *
 void apiserver_reg_delete_with_options(apiserver_conn_t *c, const apiserver_target_t *t,
                                        const cJSON *opts)
 {
+    apiserver_gc_policy_t policy;
+    if (apiserver_gc_policy_parse(c, opts, &policy) < 0)
+        return; /* answered */
     store_kv_t *kv = apiserver_reg_read_current(c, t);
     if (!kv)
         return;
@@ -875,7 +882,11 @@ void apiserver_reg_delete_with_options(apiserver_conn_t *c, const apiserver_targ
         apiserver__respond_status(c, 500, "InternalError", "stored object has no metadata");
         return;
     }
+    bool gc_changed = apiserver_gc_finalizers(t->res, cur, policy);
+    apiserver_gc_policy_warn(c, t->res, policy);
     apiserver_delete_plan_t plan = apiserver_reg_plan_delete(t->res, cur, grace);
+    if (plan == APISERVER_DELETE_KEEP && gc_changed) /* a new policy for an object being deleted */
+        plan = APISERVER_DELETE_MARK;
     if (plan == APISERVER_DELETE_MARK) {
         submit_write(c, t, W_UPDATE, t->name, cur, expected, NULL);
         return;

@@ -362,5 +362,7 @@ void controller_manager_stop(controller_manager_t *m);
 /* --node-monitor-grace-period: how long a node may go without renewing its Lease (or Ready
  * heartbeat) before the node lifecycle controller marks it Unknown (default 40 s). */
 void controller_manager_set_node_monitor_grace(controller_manager_t *m, uint64_t ms);
+/* --terminated-pod-gc-threshold: terminated pods kept before the oldest go (<= 0: all kept). */
+void controller_manager_set_pod_gc_threshold(controller_manager_t *m, long threshold);
 
 #endif

@@ -41,6 +41,7 @@ struct controller_manager {
     struct ctrl_nl *nl;     /* node lifecycle controller, while leading */
     uint64_t node_grace_ms; /* --node-monitor-grace-period */
     struct ctrl_sets *sets; /* StatefulSets and DaemonSets (controller_sets_run.c) */
+    struct ctrl_gc *gc;     /* garbage collector and housekeeping (controller_gc.c) */
 };
 
 uint64_t ctrl_now(const controller_manager_t *m);
@@ -101,5 +102,11 @@ bool ctrl_sets_synced(const controller_manager_t *m);
 int64_t ctrl_sets_next(controller_manager_t *m, uint64_t now);
 bool ctrl_sets_run_one(controller_manager_t *m, uint64_t now);
 void ctrl_sets_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod, bool deleted);
+/* Garbage collector, pod GC, service accounts and kube-root-ca.crt (controller_gc*.c): made
+ * with the manager, running while it leads. */
+struct ctrl_gc *ctrl_gc_new(controller_manager_t *m, const char *ca_pem);
+void ctrl_gc_start(struct ctrl_gc *gc);
+void ctrl_gc_stop(struct ctrl_gc *gc);
+void ctrl_gc_free(struct ctrl_gc *gc);
 
 #endif

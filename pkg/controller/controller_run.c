@@ -316,6 +316,8 @@ static int start_informers(controller_manager_t *m, util_error_t *err)
         rc = ctrl_nl_start(m, err);
     if (rc == 0)
         rc = ctrl_sets_start(m, err);
+    if (rc == 0)
+        ctrl_gc_start(m->gc);
     return rc;
 }
 
@@ -330,6 +332,7 @@ static void stop_informers(controller_manager_t *m)
     ctrl_ep_stop(m);
     ctrl_nl_stop(m);
     ctrl_sets_stop(m);
+    ctrl_gc_stop(m->gc);
     uv_timer_stop(&m->timer);
 }
 
@@ -438,6 +441,7 @@ int controller_manager_start(uv_loop_t *loop, const struct client_config *api,
     m->rcq = controller_queue_new();
     m->expect = controller_expect_new();
     m->rc_expect = controller_expect_new();
+    m->gc = ctrl_gc_new(m, api->ca_pem);
     uv_timer_init(loop, &m->timer);
     uv_timer_init(loop, &m->lease_timer);
     m->timer.data = m->lease_timer.data = m;
@@ -483,6 +487,8 @@ void controller_manager_stop(controller_manager_t *m)
             p->free_ud(p->ud);
         free(p);
     }
+    ctrl_gc_free(m->gc);
+    m->gc = NULL;
     m->closing = 2;
     uv_close((uv_handle_t *)&m->timer, timer_closed);
     uv_close((uv_handle_t *)&m->lease_timer, timer_closed);
