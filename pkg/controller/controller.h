@@ -304,9 +304,9 @@ controller_hpa_group_t controller_hpa_group_pod(const cJSON *pod, bool cpu, bool
 typedef struct controller_hpa_pod {
     const char *name, *resource, *container; /* for the "missing request" message */
     controller_hpa_group_t group;
-    int64_t usage;   /* milli-units (cores or bytes) */
+    int64_t usage;    /* milli-units (cores or bytes) */
     bool has_request; /* every container requests the resource */
-    int64_t request; /* milli-units, summed over the containers */
+    int64_t request;  /* milli-units, summed over the containers */
 } controller_hpa_pod_t;
 
 typedef struct controller_hpa_result {
@@ -347,8 +347,8 @@ int64_t controller_hpa_normalize(const cJSON *behavior, int64_t min, int64_t max
                                  int64_t desired, controller_hpa_history_t *h, int64_t now,
                                  controller_hpa_verdict_t *ret);
 /* Records a rescale from -> to for the rate limits. */
-void controller_hpa_record_scale(controller_hpa_history_t *h, const cJSON *behavior,
-                                 int64_t from, int64_t to, int64_t now);
+void controller_hpa_record_scale(controller_hpa_history_t *h, const cJSON *behavior, int64_t from,
+                                 int64_t to, int64_t now);
 
 /* ---- the running controller manager (controller_run.c) --------------------------------------- */
 

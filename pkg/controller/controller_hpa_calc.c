@@ -64,7 +64,8 @@ controller_hpa_group_t controller_hpa_group_pod(const cJSON *pod, bool cpu, bool
     return unready ? CONTROLLER_HPA_UNREADY : CONTROLLER_HPA_READY;
 }
 
-/* ---- replicas from one metric (upstream GetResourceReplicas / calcPlainMetricReplicas) -------- */
+/* ---- replicas from one metric (upstream GetResourceReplicas / calcPlainMetricReplicas) --------
+ */
 
 typedef struct ratio {
     double r;
@@ -72,8 +73,8 @@ typedef struct ratio {
 } ratio_t;
 
 /* Over the pods counted (use[i]) with their values (val[i]). */
-static int usage_ratio(const controller_hpa_pod_t *p, size_t n, const bool *use,
-                       const int64_t *val, int64_t target_util, int64_t target_avg, ratio_t *ret)
+static int usage_ratio(const controller_hpa_pod_t *p, size_t n, const bool *use, const int64_t *val,
+                       int64_t target_util, int64_t target_avg, ratio_t *ret)
 {
     long double total = 0, requests = 0;
     size_t k = 0;
@@ -114,10 +115,10 @@ int controller_hpa_replicas(const controller_hpa_pod_t *pods, size_t n, int64_t 
     for (size_t i = 0; i < n; i++) {
         if (pods[i].group == CONTROLLER_HPA_READY) {
             if (target_util > 0 && !pods[i].has_request) {
-                rc = util_error_make(err, EINVAL, "missing request for %s in container %s of Pod %s",
-                                     pods[i].resource ? pods[i].resource : "cpu",
-                                     pods[i].container ? pods[i].container : "",
-                                     pods[i].name ? pods[i].name : "");
+                rc = util_error_make(
+                    err, EINVAL, "missing request for %s in container %s of Pod %s",
+                    pods[i].resource ? pods[i].resource : "cpu",
+                    pods[i].container ? pods[i].container : "", pods[i].name ? pods[i].name : "");
                 goto out;
             }
             use[i] = true;
@@ -151,8 +152,9 @@ int controller_hpa_replicas(const controller_hpa_pod_t *pods, size_t n, int64_t 
                 continue;
             use[i] = true;
             if (r.r < 1.0)
-                val[i] = target_util > 0 ? pods[i].request * (target_util > 100 ? target_util : 100) / 100
-                                         : target_avg;
+                val[i] = target_util > 0
+                             ? pods[i].request * (target_util > 100 ? target_util : 100) / 100
+                             : target_avg;
             else
                 val[i] = 0;
         }
@@ -180,7 +182,8 @@ out:
     return rc;
 }
 
-/* ---- behavior (upstream normalizeDesiredReplicasWithBehaviors) -------------------------------- */
+/* ---- behavior (upstream normalizeDesiredReplicasWithBehaviors) --------------------------------
+ */
 
 typedef struct rules {
     int64_t window;
@@ -355,8 +358,8 @@ int64_t controller_hpa_normalize(const cJSON *behavior, int64_t min, int64_t max
     return out;
 }
 
-void controller_hpa_record_scale(controller_hpa_history_t *h, const cJSON *behavior,
-                                 int64_t from, int64_t to, int64_t now)
+void controller_hpa_record_scale(controller_hpa_history_t *h, const cJSON *behavior, int64_t from,
+                                 int64_t to, int64_t now)
 {
     if (from == to)
         return;

@@ -41,6 +41,7 @@ struct controller_manager {
     struct ctrl_nl *nl;     /* node lifecycle controller, while leading */
     uint64_t node_grace_ms; /* --node-monitor-grace-period */
     struct ctrl_sets *sets; /* StatefulSets and DaemonSets (controller_sets_run.c) */
+    struct ctrl_hpa *hpa;   /* HorizontalPodAutoscalers (controller_hpa.c), while leading */
     struct ctrl_gc *gc;     /* garbage collector and housekeeping (controller_gc.c) */
 };
 
@@ -108,5 +109,13 @@ struct ctrl_gc *ctrl_gc_new(controller_manager_t *m, const char *ca_pem);
 void ctrl_gc_start(struct ctrl_gc *gc);
 void ctrl_gc_stop(struct ctrl_gc *gc);
 void ctrl_gc_free(struct ctrl_gc *gc);
+
+/* The HorizontalPodAutoscaler controller (controller_hpa.c): its informer and queue, started and
+ * stopped with leadership, run by the manager's timer. */
+extern const client_resource_t CONTROLLER_RES_HPA;
+int ctrl_hpa_start(controller_manager_t *m, util_error_t *err);
+void ctrl_hpa_stop(controller_manager_t *m);
+int64_t ctrl_hpa_next(controller_manager_t *m, uint64_t now);
+bool ctrl_hpa_run_one(controller_manager_t *m, uint64_t now);
 
 #endif

@@ -57,8 +57,8 @@ static void test_missing_and_unready(void **state)
     (void)state;
     controller_hpa_result_t r;
     /* scale-down with a pod without metrics: it counts as using all of its request */
-    controller_hpa_pod_t p[] = {ready("a", 100, 1000), ready("b", 100, 1000),
-                                ready("c", 0, 1000), ready("d", 0, 1000)};
+    controller_hpa_pod_t p[] = {ready("a", 100, 1000), ready("b", 100, 1000), ready("c", 0, 1000),
+                                ready("d", 0, 1000)};
     p[2].group = CONTROLLER_HPA_MISSING;
     p[3].group = CONTROLLER_HPA_MISSING;
     /* without the missing pods: 10% -> ceil(0.2 * 2) = 1; with them at 100%: 55% -> 1.1, the
@@ -92,21 +92,22 @@ static void test_average_value(void **state)
     (void)state;
     controller_hpa_result_t r;
     controller_hpa_pod_t p[] = {ready("a", 300, 0), ready("b", 500, 0)};
-    p[0].has_request = p[1].has_request = false; /* not needed for AverageValue */
+    p[0].has_request = p[1].has_request = false;        /* not needed for AverageValue */
     assert_int_equal(replicas(p, 2, 2, 0, 200, &r), 4); /* average 400m of 200m */
     assert_int_equal(r.average, 400);
     assert_int_equal(replicas(p, 2, 2, 0, 390, &r), 2); /* 1.03: within tolerance */
 }
 
-static cJSON *pod(const char *phase, const char *start, const char *ready,
-                  const char *transition, bool deleting)
+static cJSON *pod(const char *phase, const char *start, const char *ready, const char *transition,
+                  bool deleting)
 {
     char buf[1024];
-    snprintf(buf, sizeof(buf),
-             "{\"metadata\":{\"name\":\"p\"%s},\"status\":{\"phase\":\"%s\",\"startTime\":\"%s\","
-             "\"conditions\":[{\"type\":\"Ready\",\"status\":\"%s\",\"lastTransitionTime\":\"%s\"}]}}",
-             deleting ? ",\"deletionTimestamp\":\"2026-01-01T00:00:00Z\"" : "", phase, start, ready,
-             transition);
+    snprintf(
+        buf, sizeof(buf),
+        "{\"metadata\":{\"name\":\"p\"%s},\"status\":{\"phase\":\"%s\",\"startTime\":\"%s\","
+        "\"conditions\":[{\"type\":\"Ready\",\"status\":\"%s\",\"lastTransitionTime\":\"%s\"}]}}",
+        deleting ? ",\"deletionTimestamp\":\"2026-01-01T00:00:00Z\"" : "", phase, start, ready,
+        transition);
     cJSON *j = cJSON_Parse(buf);
     assert_non_null(j);
     return j;
@@ -122,28 +123,28 @@ static void test_group_pods(void **state)
         int64_t metric_time;
         controller_hpa_group_t want;
     } cases[] = {
-        {"Running", "2026-01-01T00:00:00Z", "True", "2026-01-01T00:00:10Z", false, true, true,
-         now, CONTROLLER_HPA_READY},
+        {"Running", "2026-01-01T00:00:00Z", "True", "2026-01-01T00:00:10Z", false, true, true, now,
+         CONTROLLER_HPA_READY},
         {"Running", "2026-01-01T00:00:00Z", "True", "2026-01-01T00:00:10Z", true, true, true, now,
          CONTROLLER_HPA_IGNORED},
         {"Failed", "2026-01-01T00:00:00Z", "False", "2026-01-01T00:00:10Z", false, true, true, now,
          CONTROLLER_HPA_IGNORED},
         {"Pending", "2026-01-01T00:00:00Z", "False", "2026-01-01T00:00:10Z", false, false, true,
          now, CONTROLLER_HPA_UNREADY},
-        {"Running", "2026-01-01T00:00:00Z", "True", "2026-01-01T00:00:10Z", false, true, false,
-         now, CONTROLLER_HPA_MISSING},
+        {"Running", "2026-01-01T00:00:00Z", "True", "2026-01-01T00:00:10Z", false, true, false, now,
+         CONTROLLER_HPA_MISSING},
         /* started 2 minutes ago, ready 1 minute ago, the sample is newer: counts */
-        {"Running", "2026-01-01T00:58:00Z", "True", "2026-01-01T00:59:00Z", false, true, true,
-         now, CONTROLLER_HPA_READY},
+        {"Running", "2026-01-01T00:58:00Z", "True", "2026-01-01T00:59:00Z", false, true, true, now,
+         CONTROLLER_HPA_READY},
         /* ... but a sample from before it was ready for a window does not */
         {"Running", "2026-01-01T00:58:00Z", "True", "2026-01-01T00:59:00Z", false, true, true,
          now - 65, CONTROLLER_HPA_UNREADY},
         /* long running, not ready now but was ready after its first 30 s: counts */
-        {"Running", "2026-01-01T00:00:00Z", "False", "2026-01-01T00:30:00Z", false, true, true,
-         now, CONTROLLER_HPA_READY},
+        {"Running", "2026-01-01T00:00:00Z", "False", "2026-01-01T00:30:00Z", false, true, true, now,
+         CONTROLLER_HPA_READY},
         /* long running and never ready: does not */
-        {"Running", "2026-01-01T00:00:00Z", "False", "2026-01-01T00:00:05Z", false, true, true,
-         now, CONTROLLER_HPA_UNREADY},
+        {"Running", "2026-01-01T00:00:00Z", "False", "2026-01-01T00:00:05Z", false, true, true, now,
+         CONTROLLER_HPA_UNREADY},
         /* memory does not care about readiness */
         {"Running", "2026-01-01T00:00:00Z", "False", "2026-01-01T00:00:05Z", false, false, true,
          now, CONTROLLER_HPA_READY},
@@ -226,7 +227,7 @@ static void test_rate_limits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_utilization),  cmocka_unit_test(test_missing_and_unready),
+        cmocka_unit_test(test_utilization),   cmocka_unit_test(test_missing_and_unready),
         cmocka_unit_test(test_average_value), cmocka_unit_test(test_group_pods),
         cmocka_unit_test(test_stabilization), cmocka_unit_test(test_rate_limits),
     };
