@@ -340,6 +340,74 @@ typedef enum {
 controller_pfp_action_t controller_job_pfp_match(const cJSON *policy, const cJSON *pod, char *msg,
                                                  size_t msg_len);
 
+/* ---- HorizontalPodAutoscaler arithmetic (controller_hpa_calc.c) ------------------------------
+ * upstream's replica calculator and behavior rules over explicit times (seconds). */
+
+#define CONTROLLER_HPA_TOLERANCE 0.1 /* --horizontal-pod-autoscaler-tolerance */
+#define CONTROLLER_HPA_HISTORY   64  /* recommendations and scale events kept per HPA */
+
+typedef enum {
+    CONTROLLER_HPA_READY,   /* its sample counts */
+    CONTROLLER_HPA_UNREADY, /* Pending, or (cpu) not ready long enough */
+    CONTROLLER_HPA_MISSING, /* no sample */
+    CONTROLLER_HPA_IGNORED, /* being deleted or Failed */
+} controller_hpa_group_t;
+
+/* upstream groupPods for one pod: cpu samples of pods still initializing (5 minutes) count only
+ * when the pod is ready and was ready for a whole sample window before the sample. */
+controller_hpa_group_t controller_hpa_group_pod(const cJSON *pod, bool cpu, bool has_metric,
+                                                int64_t metric_time_s, int64_t window_s,
+                                                int64_t now_s);
+
+typedef struct controller_hpa_pod {
+    const char *name, *resource, *container; /* for the "missing request" message */
+    controller_hpa_group_t group;
+    int64_t usage;    /* milli-units (cores or bytes) */
+    bool has_request; /* every container requests the resource */
+    int64_t request;  /* milli-units, summed over the containers */
+} controller_hpa_pod_t;
+
+typedef struct controller_hpa_result {
+    int64_t replicas;
+    int64_t utilization; /* percent of requests (utilization targets) */
+    int64_t average;     /* milli-units per counted pod */
+} controller_hpa_result_t;
+
+/* Replicas for one resource metric: target_util > 0 is a Utilization target (percent of
+ * requests), else target_avg an AverageValue (milli-units). Errors carry upstream's texts. */
+int controller_hpa_replicas(const controller_hpa_pod_t *pods, size_t n, int64_t current,
+                            int64_t target_util, int64_t target_avg, double tolerance,
+                            controller_hpa_result_t *ret, util_error_t *err);
+
+typedef struct controller_hpa_rec {
+    int64_t at_s, replicas;
+} controller_hpa_rec_t;
+typedef struct controller_hpa_event {
+    int64_t at_s, change; /* replicas added (up) or removed (down) */
+} controller_hpa_event_t;
+/* What the controller remembers per HPA between syncs. */
+typedef struct controller_hpa_history {
+    controller_hpa_rec_t recs[CONTROLLER_HPA_HISTORY];
+    controller_hpa_event_t up[CONTROLLER_HPA_HISTORY], down[CONTROLLER_HPA_HISTORY];
+    size_t nrecs, nup, ndown;
+} controller_hpa_history_t;
+
+typedef struct controller_hpa_verdict {
+    const char *able_reason, *able_message;   /* AbleToScale (True) */
+    const char *limit_reason, *limit_message; /* ScalingLimited */
+    bool limited;
+} controller_hpa_verdict_t;
+
+/* normalizeDesiredReplicasWithBehaviors: stabilization windows (scale-down 300 s by default)
+ * over the recorded recommendations (desired is recorded), then the scaling policies' rate
+ * limits (default up: max(100%, 4 pods) per 15 s; down: 100% per 15 s) and min/max. */
+int64_t controller_hpa_normalize(const cJSON *behavior, int64_t min, int64_t max, int64_t current,
+                                 int64_t desired, controller_hpa_history_t *h, int64_t now,
+                                 controller_hpa_verdict_t *ret);
+/* Records a rescale from -> to for the rate limits. */
+void controller_hpa_record_scale(controller_hpa_history_t *h, const cJSON *behavior, int64_t from,
+                                 int64_t to, int64_t now);
+
 /* ---- the running controller manager (controller_run.c) --------------------------------------- */
 
 typedef struct controller_manager controller_manager_t;

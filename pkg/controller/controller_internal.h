@@ -56,6 +56,7 @@ struct controller_manager {
     struct ctrl_nl *nl;     /* node lifecycle controller, while leading */
     uint64_t node_grace_ms; /* --node-monitor-grace-period */
     struct ctrl_sets *sets; /* StatefulSets and DaemonSets (controller_sets_run.c) */
+    struct ctrl_hpa *hpa;   /* HorizontalPodAutoscalers (controller_hpa.c), while leading */
     struct ctrl_gc *gc;     /* garbage collector and housekeeping (controller_gc.c) */
 };
 
@@ -133,5 +134,13 @@ void ctrl_job_release_orphans(controller_manager_t *m);
 void ctrl_cronjobs_free(ctrl_cronjobs_t *c);
 int ctrl_cronjob_sync(controller_manager_t *m, const char *key);
 void ctrl_cronjob_on_job(controller_manager_t *m, const cJSON *old, const cJSON *job, bool deleted);
+
+/* The HorizontalPodAutoscaler controller (controller_hpa.c): its informer and queue, started and
+ * stopped with leadership, run by the manager's timer. */
+extern const client_resource_t CONTROLLER_RES_HPA;
+int ctrl_hpa_start(controller_manager_t *m, util_error_t *err);
+void ctrl_hpa_stop(controller_manager_t *m);
+int64_t ctrl_hpa_next(controller_manager_t *m, uint64_t now);
+bool ctrl_hpa_run_one(controller_manager_t *m, uint64_t now);
 
 #endif

@@ -180,7 +180,8 @@ void ctrl_kick(controller_manager_t *m)
         if (n >= 0 && (next < 0 || n < next))
             next = n;
     }
-    int64_t own[] = {ctrl_ep_next(m, now), ctrl_nl_next(m, now), ctrl_sets_next(m, now)};
+    int64_t own[] = {ctrl_ep_next(m, now), ctrl_nl_next(m, now), ctrl_sets_next(m, now),
+                     ctrl_hpa_next(m, now)};
     for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
         if (own[i] >= 0 && (next < 0 || own[i] < next))
             next = own[i];
@@ -231,7 +232,8 @@ static void run(uv_timer_t *t)
             free(key);
             continue;
         }
-        if (ctrl_ep_run_one(m, now) || ctrl_nl_run_one(m, now) || ctrl_sets_run_one(m, now))
+        if (ctrl_ep_run_one(m, now) || ctrl_nl_run_one(m, now) || ctrl_sets_run_one(m, now) ||
+            ctrl_hpa_run_one(m, now))
             continue;
         key = controller_queue_pop(m->dq, now);
         if (!key)
@@ -340,6 +342,8 @@ static int start_informers(controller_manager_t *m, util_error_t *err)
     if (rc == 0)
         rc = ctrl_sets_start(m, err);
     if (rc == 0)
+        rc = ctrl_hpa_start(m, err);
+    if (rc == 0)
         ctrl_gc_start(m->gc);
     return rc;
 }
@@ -355,6 +359,7 @@ static void stop_informers(controller_manager_t *m)
     ctrl_ep_stop(m);
     ctrl_nl_stop(m);
     ctrl_sets_stop(m);
+    ctrl_hpa_stop(m);
     ctrl_gc_stop(m->gc);
     uv_timer_stop(&m->timer);
 }
@@ -402,11 +407,12 @@ static void lease_written(controller_manager_t *m, void *ud, client_result_t *re
             stop_informers(m);
         } else {
             m->leading = true;
-            util_log_info("controller-manager: leading as %s (lease kube-system/"
-                          "kube-controller-manager); replicaset, replicationcontroller, "
-                          "deployment, statefulset, daemonset, job, ttl-after-finished, cronjob, "
-                          "endpoints, endpointslice and node lifecycle controllers run",
-                          m->id);
+            util_log_info(
+                "controller-manager: leading as %s (lease kube-system/"
+                "kube-controller-manager); replicaset, replicationcontroller, "
+                "deployment, statefulset, daemonset, job, ttl-after-finished, cronjob, hpa, "
+                "endpoints, endpointslice and node lifecycle controllers run",
+                m->id);
         }
     }
     lease_again(m, CONTROLLER_LEASE_RETRY_MS);
