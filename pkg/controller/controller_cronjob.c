@@ -539,12 +539,12 @@ static int64_t schedule(cj_sync_t *s, const cj_jobs_t *jobs, int64_t now)
 {
     controller_manager_t *m = s->m;
     const cJSON *spec = ctrl_get(s->cj, "spec"), *st = ctrl_get(s->cj, "status");
-    const char *tzname = ctrl_str(spec, "timeZone"), *sched = ctrl_str(spec, "schedule");
+    const char *tz_name = ctrl_str(spec, "timeZone"), *sched = ctrl_str(spec, "schedule");
     controller_tz_t *tz = NULL;
     util_error_t err = NULL;
     char buf[256];
-    if (tzname && controller_tz_load(tzname, &tz, &err) < 0) {
-        event(m, s->cj, "Warning", "UnknownTimeZone", "invalid timeZone: \"%s\": %s", tzname,
+    if (tz_name && controller_tz_load(tz_name, &tz, &err) < 0) {
+        event(m, s->cj, "Warning", "UnknownTimeZone", "invalid timeZone: \"%s\": %s", tz_name,
               util_error_text(err, buf, sizeof(buf)));
         util_error_free(&err);
         return 0;
