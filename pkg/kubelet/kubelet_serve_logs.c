@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,21 +54,21 @@ static bool parse_opts(kconn_t *c, kubelet_log_opts_t *o, bool *follow, bool *pr
     cleanup_free char *since_t = kserver_query(c, "sinceTime");
     long v;
     if (tail && *tail) {
-        if (util_parse_long(tail, 0, 1L << 40, &v) < 0) {
+        if (util_parse_long(tail, 0, LONG_MAX, &v) < 0) {
             kserver_status(c, 400, "BadRequest", "tailLines must be a non-negative integer");
             return false;
         }
         o->tail_lines = v;
     }
     if (limit && *limit) {
-        if (util_parse_long(limit, 1, 1L << 50, &v) < 0) {
+        if (util_parse_long(limit, 1, LONG_MAX, &v) < 0) {
             kserver_status(c, 400, "BadRequest", "limitBytes must be a positive integer");
             return false;
         }
         o->limit_bytes = v;
     }
     if (since_s && *since_s) {
-        if (util_parse_long(since_s, 1, 1L << 40, &v) < 0) {
+        if (util_parse_long(since_s, 1, LONG_MAX, &v) < 0) {
             kserver_status(c, 400, "BadRequest", "sinceSeconds must be a positive integer");
             return false;
         }
