@@ -69,13 +69,19 @@ static void __attribute__((noreturn)) die(child_ctx_t *x)
     _exit(126);
 }
 
-static void reset_signals(void)
+void runtime__reset_signals(void)
 {
-    sigset_t all;
-    sigemptyset(&all);
-    for (int s = 1; s < NSIG; s++)
-        signal(s, SIG_DFL); /* ignored dispositions would survive execve */
-    sigprocmask(SIG_SETMASK, &all, NULL);
+    /* Every disposition back to SIG_DFL: ignored ones would survive execve. Through the raw
+     * syscall, since libc refuses to touch the real-time signals it reserves (32, 33, 34),
+     * which a parent may have left ignored. A zeroed kernel sigaction is SIG_DFL, no flags,
+     * an empty mask on every architecture. */
+    unsigned char dfl[64] = {0};
+    for (int s = 1; s < 65; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            syscall(SYS_rt_sigaction, s, dfl, NULL, (size_t)8);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 static int join_namespaces(child_ctx_t *x)
@@ -361,7 +367,7 @@ void runtime__child_main(const runtime__config_t *c, const char *rootfs_mnt,
 {
     child_ctx_t x = {.c = c, .fds = fds, .rootfd = -1};
     char b = 0;
-    reset_signals();
+    runtime__reset_signals();
     if (read(fds->sync_read, &b, 1) != 1 || b != 'c')
         _exit(125); /* the shim is gone */
     if (setup(&x, rootfs_mnt) < 0)

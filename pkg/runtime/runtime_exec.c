@@ -128,11 +128,7 @@ static int receive_master(int sock, int *ret_fd)
 static void __attribute__((noreturn)) exec_final(exec_ctx_t *x, const char *const *args)
 {
     char msg[300];
-    sigset_t none;
-    sigemptyset(&none);
-    for (int s = 1; s < NSIG; s++)
-        signal(s, SIG_DFL); /* the caller ignores SIGPIPE: ignored dispositions survive execve */
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    runtime__reset_signals(); /* the caller ignores SIGPIPE */
     if (x->tty ? setup_tty(x) < 0
                : (dup2(x->pipes[0][0], 0) < 0 || dup2(x->pipes[1][1], 1) < 0 ||
                   dup2(x->pipes[2][1], 2) < 0))

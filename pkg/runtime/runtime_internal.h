@@ -160,4 +160,8 @@ int runtime__shim_connect(const char *dir, util_error_t *err);
 char *runtime__container_dir(const runtime_t *rt, const char *id);
 char *runtime__sandbox_dir(const runtime_t *rt, const char *id);
 
+/* In a child about to execve: every signal disposition back to default (including those libc
+ * reserves) and nothing blocked (runtime_child.c). */
+void runtime__reset_signals(void);
+
 #endif
