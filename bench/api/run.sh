@@ -11,11 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BENCH=build/bench/bench/api/api_bench
 [[ -x $BENCH ]] || { echo "build it first: make FLAVOR=bench bench-bins" >&2; exit 1; }
-BIN=
-for b in build/static-x86_64/kubeling build/bench/kubeling build/dev/kubeling; do
-    [[ -x $b ]] && { BIN=$b; break; }
-done
-[[ -n $BIN ]] || { echo "no kubeling binary: make static (or make)" >&2; exit 1; }
+. bench/lib.sh
+bench_bin
 CREATE_N=${CREATE_N:-10000} GET_N=${GET_N:-20000} LIST_N=${LIST_N:-1000} CLIENTS=${CLIENTS:-24}
 WATCHERS=${WATCHERS:-1000} WATCH_N=${WATCH_N:-200} IDLE_OBJECTS=${IDLE_OBJECTS:-1000}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true # 1000 watch streams need more than 1024 fds

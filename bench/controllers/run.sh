@@ -8,11 +8,8 @@
 # middle 90% of the pods. ROUNDS (3). Uses the release build if present.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN=
-for b in build/static-x86_64/kubeling build/bench/kubeling build/dev/kubeling; do
-    [[ -x $b ]] && { BIN=$(readlink -f $b); break; }
-done
-[[ -n $BIN ]] || { echo "no kubeling binary: make static (or make)" >&2; exit 1; }
+. bench/lib.sh
+bench_bin
 NODES=${NODES:-100} PODS=${PODS:-5000} ROUNDS=${ROUNDS:-3}
 PY=/usr/bin/python3
 WORK=$(mktemp -d /tmp/klbench-ctrl.XXXXXX)

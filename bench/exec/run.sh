@@ -11,11 +11,8 @@ if [[ -z "${KUBELING_BENCH_UNSHARED:-}" ]]; then
 fi
 ip link set lo up
 mkdir -p /run/kubeling && mount -t tmpfs tmpfs /run/kubeling
-BIN=
-for b in build/static-x86_64/kubeling build/bench/kubeling build/dev/kubeling; do
-    [[ -x $b ]] && { BIN=$(readlink -f $b); break; }
-done
-[[ -n $BIN ]] || { echo "no kubeling binary: make static (or make)" >&2; exit 1; }
+. bench/lib.sh
+bench_bin
 N=${N:-20}
 WORK=$(mktemp -d /tmp/klbench-exec.XXXXXX)
 export KUBELING_TEST_CGROUP_ROOT=kubeling-bench-$$

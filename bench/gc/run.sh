@@ -6,11 +6,8 @@
 # server's RSS with the pods, and after. ROUNDS (3). Uses the release build if present.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN=
-for b in build/static-x86_64/kubeling build/bench/kubeling build/dev/kubeling; do
-    [[ -x $b ]] && { BIN=$(readlink -f $b); break; }
-done
-[[ -n $BIN ]] || { echo "no kubeling binary: make static (or make)" >&2; exit 1; }
+. bench/lib.sh
+bench_bin
 N=${N:-1000} ROUNDS=${ROUNDS:-3}
 KC=/usr/lib/google-cloud-sdk/bin/kubectl.1.33
 WORK=$(mktemp -d /tmp/klbench-gc.XXXXXX)

@@ -6,11 +6,8 @@
 # build/dev. Env: ROUNDS (11). Prints medians.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN=
-for b in build/static-x86_64/kubeling build/bench/kubeling build/dev/kubeling; do
-    [[ -x $b ]] && { BIN=$b; break; }
-done
-[[ -n $BIN ]] || { echo "no kubeling binary: make static (or make)" >&2; exit 1; }
+. bench/lib.sh
+bench_bin
 ROUNDS=${ROUNDS:-11}
 WORK=$(mktemp -d /tmp/klbench-images.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
