@@ -2,24 +2,9 @@
 # test_jobs_kubelet: a Job on the server's real kubelet: its pods run `true`, the kubelet reports
 # Succeeded and the Job completes (the tracking finalizer released). Runs in its own network and
 # mount namespaces like test_pods.sh; cgroups under kubeling-test-<pid>, removed at the end.
-if [[ $(id -u) -ne 0 ]]; then
-    echo "ok jobs_kubelet_need_root # SKIP not root"
-    exit 0
-fi
-if [[ -z "${KUBELING_PODS_UNSHARED:-}" ]]; then
-    export KUBELING_PODS_UNSHARED=1
-    exec unshare --net --mount --propagation private bash "$0" "$@"
-fi
-ip link set lo up
-mkdir -p /run/kubeling && mount -t tmpfs tmpfs /run/kubeling
-. "$(dirname "$0")/lib.sh"
-CG=kubeling-test-$$
-export E2E_KUBELET=1
-export KUBELING_TEST_CGROUP_ROOT=$CG
-E2E_CLEANUPS+=("'$KUBELING_BIN' killall --cgroup-root $CG >/dev/null 2>&1; ip link del kubeling0 2>/dev/null")
-mkdir -p "$DATA/agent/images"
-bash "$(dirname "$0")/../../rootfs/images/build.sh" "$DATA/agent/images" >/dev/null 2>&1 ||
-    { echo "not ok build_images"; exit 1; }
+. "$(dirname "$0")/lib_node.sh" jobs_kubelet
+node_cleanup
+node_images
 start_server
 
 job_runs_true_and_completes() {

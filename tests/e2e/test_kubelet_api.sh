@@ -2,33 +2,12 @@
 # test_kubelet_api: the real kubelet API (:10250-style HTTPS in the server's kubelet) behind the
 # apiserver's pods/log|exec|attach|portforward proxy, with real pods, real kubectl 1.27 and 1.33
 # and python3-kubernetes. Root; runs in its own network and mount namespaces like test_pods.sh.
-if [[ $(id -u) -ne 0 ]]; then
-    echo "ok kubelet_api_needs_root # SKIP not root"
-    exit 0
-fi
-if [[ -z "${KUBELING_KAPI_UNSHARED:-}" ]]; then
-    export KUBELING_KAPI_UNSHARED=1
-    exec unshare --net --mount --propagation private bash "$0" "$@"
-fi
-ip link set lo up
-mkdir -p /run/kubeling && mount -t tmpfs tmpfs /run/kubeling
-. "$(dirname "$0")/lib.sh"
-CG=kubeling-test-$$
-export E2E_KUBELET=1
-export KUBELING_TEST_CGROUP_ROOT=$CG
-E2E_CLEANUPS+=("'$KUBELING_BIN' killall --cgroup-root $CG >/dev/null 2>&1; ip link del kubeling0 2>/dev/null")
-mkdir -p "$DATA/agent/images"
-bash "$(dirname "$0")/../../rootfs/images/build.sh" "$DATA/agent/images" >/dev/null 2>&1 ||
-    { echo "not ok build_images"; exit 1; }
+. "$(dirname "$0")/lib_node.sh" kubelet_api
+node_cleanup
+node_images
 # a free port for the kubelet API, and small log files so that rotation happens
 start_server --kubelet-port 0 --container-log-max-size 4Ki --container-log-max-files 5
-NODE=
-for _ in $(seq 100); do
-    NODE=$(kc 1.33 get nodes -o jsonpath='{.items[*].metadata.name}' 2>/dev/null)
-    [[ -n $NODE ]] && break
-    sleep 0.1
-done
-[[ -n $NODE ]] || { echo "not ok node_registered"; exit 1; }
+wait_node
 
 kt() { # kt SECONDS VERSION ARGS...: kubectl with a time limit
     local s=$1 v=$2
@@ -45,17 +24,6 @@ pod() { # pod NAME RESTARTPOLICY SHELL-SCRIPT
  "containers":[{"name":"c","image":"busybox","imagePullPolicy":"IfNotPresent",
  "command":["sh","-c",$script]}]}}
 EOF
-}
-
-wait_for() { # wait_for NAME JSONPATH REGEX [SECONDS]
-    local i v
-    for i in $(seq $((${4:-30} * 5))); do
-        v=$(kc 1.33 get pod "$1" -o jsonpath="$2" 2>/dev/null)
-        [[ $v =~ $3 ]] && return 0
-        sleep 0.2
-    done
-    kc 1.33 get pod "$1" -o json >&2
-    fail "pod $1: $2 is '$v', want /$3/"
 }
 
 # busybox's other applets, a web page, then ticks on stdout and stderr forever

@@ -3,32 +3,11 @@
 # network and mount namespaces (loopback up, a tmpfs on /run/kubeling), so the bridge, veths,
 # nftables and runtime state never touch the host; cgroups live under kubeling-test-<pid> and
 # are removed at the end by `kubeling killall`.
-if [[ $(id -u) -ne 0 ]]; then
-    echo "ok pods_need_root # SKIP not root"
-    exit 0
-fi
-if [[ -z "${KUBELING_PODS_UNSHARED:-}" ]]; then
-    export KUBELING_PODS_UNSHARED=1
-    exec unshare --net --mount --propagation private bash "$0" "$@"
-fi
-ip link set lo up
-mkdir -p /run/kubeling && mount -t tmpfs tmpfs /run/kubeling
-. "$(dirname "$0")/lib.sh"
-CG=kubeling-test-$$
-export E2E_KUBELET=1 # the server runs its kubelet here (lib.sh turns it off elsewhere)
-export KUBELING_TEST_CGROUP_ROOT=$CG
-E2E_CLEANUPS+=("'$KUBELING_BIN' killall --cgroup-root $CG >/dev/null 2>&1; ip link del kubeling0 2>/dev/null")
-mkdir -p "$DATA/agent/images"
-bash "$(dirname "$0")/../../rootfs/images/build.sh" "$DATA/agent/images" >/dev/null 2>&1 ||
-    { echo "not ok build_images"; exit 1; }
+. "$(dirname "$0")/lib_node.sh" pods
+node_cleanup
+node_images
 start_server
-NODE=
-for _ in $(seq 100); do # the kubelet registers the Node a moment after the apiserver is ready
-    NODE=$(kc 1.33 get nodes -o jsonpath='{.items[*].metadata.name}' 2>/dev/null)
-    [[ -n $NODE ]] && break
-    sleep 0.1
-done
-[[ -n $NODE ]] || { echo "not ok node_registered"; exit 1; }
+wait_node
 
 pod() { # pod NAME RESTARTPOLICY IMAGE COMMAND-JSON [EXTRA-SPEC-JSON]
     cat <<EOF | kc 1.33 apply -f - >/dev/null
@@ -36,18 +15,6 @@ pod() { # pod NAME RESTARTPOLICY IMAGE COMMAND-JSON [EXTRA-SPEC-JSON]
  "restartPolicy":"$2","terminationGracePeriodSeconds":5${5:-},
  "containers":[{"name":"c","image":"$3","imagePullPolicy":"IfNotPresent","command":$4}]}}
 EOF
-}
-
-# wait_for NAME JSONPATH REGEX [SECONDS]
-wait_for() {
-    local i v
-    for i in $(seq $((${4:-30} * 5))); do
-        v=$(kc 1.33 get pod "$1" -o jsonpath="$2" 2>/dev/null)
-        [[ $v =~ $3 ]] && return 0
-        sleep 0.2
-    done
-    kc 1.33 get pod "$1" -o json >&2
-    fail "pod $1: $2 is '$v', want /$3/"
 }
 
 succeeded_pod_exits_zero_and_logs() {

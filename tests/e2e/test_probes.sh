@@ -3,32 +3,11 @@
 # events, with real pods (root). Like test_pods.sh, the whole test runs in its own network and
 # mount namespaces (a tmpfs on /run/kubeling), cgroups under kubeling-test-<pid>, removed by
 # `kubeling killall` at the end. Images are built offline from busybox-static (httpd, nc).
-if [[ $(id -u) -ne 0 ]]; then
-    echo "ok probes_need_root # SKIP not root"
-    exit 0
-fi
-if [[ -z "${KUBELING_PODS_UNSHARED:-}" ]]; then
-    export KUBELING_PODS_UNSHARED=1
-    exec unshare --net --mount --propagation private bash "$0" "$@"
-fi
-ip link set lo up
-mkdir -p /run/kubeling && mount -t tmpfs tmpfs /run/kubeling
-. "$(dirname "$0")/lib.sh"
-CG=kubeling-test-$$
-export E2E_KUBELET=1
-export KUBELING_TEST_CGROUP_ROOT=$CG
-E2E_CLEANUPS+=("'$KUBELING_BIN' killall --cgroup-root $CG >/dev/null 2>&1; ip link del kubeling0 2>/dev/null")
-mkdir -p "$DATA/agent/images"
-bash "$(dirname "$0")/../../rootfs/images/build.sh" "$DATA/agent/images" >/dev/null 2>&1 ||
-    { echo "not ok build_images"; exit 1; }
+. "$(dirname "$0")/lib_node.sh" probes
+node_cleanup
+node_images
 start_server
-NODE=
-for _ in $(seq 100); do
-    NODE=$(kc 1.33 get nodes -o jsonpath='{.items[*].metadata.name}' 2>/dev/null)
-    [[ -n $NODE ]] && break
-    sleep 0.1
-done
-[[ -n $NODE ]] || { echo "not ok node_registered"; exit 1; }
+wait_node
 
 # pod NAME GRACE RESTARTPOLICY SHELL-SCRIPT [EXTRA-CONTAINER-JSON]
 # Exec probes get timeoutSeconds 3: forking the ASan build on a busy machine can take a second.
@@ -41,18 +20,6 @@ pod() {
  "containers":[{"name":"c","image":"busybox","imagePullPolicy":"IfNotPresent",
  "command":["sh","-c","$script"]${5:+,$5}}]}}
 EOF
-}
-
-# wait_for NAME JSONPATH REGEX [SECONDS]
-wait_for() {
-    local i v
-    for i in $(seq $((${4:-30} * 5))); do
-        v=$(kc 1.33 get pod "$1" -o jsonpath="$2" 2>/dev/null)
-        [[ $v =~ $3 ]] && return 0
-        sleep 0.2
-    done
-    kc 1.33 get pod "$1" -o json >&2
-    fail "pod $1: $2 is '$v', want /$3/"
 }
 
 # events_of POD: "reason|count|message" lines of the pod's events.

@@ -3,20 +3,7 @@
 # server's real kubelet (root). Runs in its own network and mount namespaces like test_pods.sh
 # (tmpfs volumes and subPath binds are mounted there and vanish with it); cgroups under
 # kubeling-test-<pid>, removed by `kubeling killall` at the end.
-if [[ $(id -u) -ne 0 ]]; then
-    echo "ok volumes_need_root # SKIP not root"
-    exit 0
-fi
-if [[ -z "${KUBELING_PODS_UNSHARED:-}" ]]; then
-    export KUBELING_PODS_UNSHARED=1
-    exec unshare --net --mount --propagation private bash "$0" "$@"
-fi
-ip link set lo up
-mkdir -p /run/kubeling && mount -t tmpfs tmpfs /run/kubeling
-. "$(dirname "$0")/lib.sh"
-CG=kubeling-test-$$
-export E2E_KUBELET=1
-export KUBELING_TEST_CGROUP_ROOT=$CG
+. "$(dirname "$0")/lib_node.sh" volumes
 # what the kubelet mounted for pods still there at the end (the namespace drops them anyway,
 # but the data directory is removed before it ends)
 unmount_left() {
@@ -26,18 +13,10 @@ unmount_left() {
         xargs -r -n1 umount -l
 }
 E2E_CLEANUPS+=(unmount_left) # first: the server must not restart what killall kills
-E2E_CLEANUPS+=("'$KUBELING_BIN' killall --cgroup-root $CG >/dev/null 2>&1; ip link del kubeling0 2>/dev/null")
-mkdir -p "$DATA/agent/images"
-bash "$(dirname "$0")/../../rootfs/images/build.sh" "$DATA/agent/images" >/dev/null 2>&1 ||
-    { echo "not ok build_images"; exit 1; }
+node_cleanup
+node_images
 start_server
-NODE=
-for _ in $(seq 100); do
-    NODE=$(kc 1.33 get nodes -o jsonpath='{.items[*].metadata.name}' 2>/dev/null)
-    [[ -n $NODE ]] && break
-    sleep 0.1
-done
-[[ -n $NODE ]] || { echo "not ok node_registered"; exit 1; }
+wait_node
 
 apply() { # apply VERSION: the JSON or YAML on stdin
     kc "$1" apply -f - >/dev/null
@@ -57,17 +36,6 @@ ctr() {
     local script=${2//\\/\\\\}
     script=${script//\"/\\\"}
     echo "{\"name\":\"$1\",\"image\":\"busybox\",\"imagePullPolicy\":\"IfNotPresent\",\"command\":[\"sh\",\"-c\",\"$script\"]${3:-}}"
-}
-
-wait_for() { # wait_for NAME JSONPATH REGEX [SECONDS]
-    local i v
-    for i in $(seq $((${4:-30} * 5))); do
-        v=$(kc 1.33 get pod "$1" -o jsonpath="$2" 2>/dev/null)
-        [[ $v =~ $3 ]] && return 0
-        sleep 0.2
-    done
-    kc 1.33 get pod "$1" -o json >&2
-    fail "pod $1: $2 is '$v', want /$3/"
 }
 
 logfile() { # logfile POD [CONTAINER]: the CRI log of the container's first attempt
