@@ -16,6 +16,7 @@ static char *opt_kubeconfig;
 static char *opt_node_name;
 static char *opt_node_ip;
 static char *opt_cluster_cidr;
+static bool opt_self_pod_cidr;
 static util_strv_t opt_node_labels;
 static long opt_kubelet_port = KUBELET_PORT;
 static char *opt_tls_cert, *opt_tls_key, *opt_client_ca, *opt_log_max_size;
@@ -33,6 +34,10 @@ static const util_flag_t agent_flags[] = {
      "InternalIP of the node (default: the address of the default-route interface)", 0, 0, NULL},
     {"cluster-cidr", 0, UTIL_FLAG_STRING, &opt_cluster_cidr, "CIDR",
      "IPv4 range for pod IPs, a /24 per node (default 10.42.0.0/16)", 0, 0, NULL},
+    {"self-assign-pod-cidr", 0, UTIL_FLAG_BOOL, &opt_self_pod_cidr, NULL,
+     "pick this node's pod CIDR itself (for a server with --allocate-node-cidrs=false or "
+     "--disable-controller-manager); default: wait for the server to assign it",
+     0, 0, NULL},
     {"node-label", 0, UTIL_FLAG_STRINGS, &opt_node_labels, "KEY=VALUE",
      "extra label of the node (repeatable)", 0, 0, NULL},
     {"kubelet-port", 0, UTIL_FLAG_INT, &opt_kubelet_port, "PORT",
@@ -95,6 +100,7 @@ static int start(agent_t *a, const char *data_dir, util_error_t *err)
         .data_dir = dir,
         .node_ip = opt_node_ip,
         .cluster_cidr = opt_cluster_cidr,
+        .self_pod_cidr = opt_self_pod_cidr,
         .labels = (const char *const *)opt_node_labels.v,
         .nlabels = opt_node_labels.n,
         .kube_version = APISERVER_KUBE_GIT_VERSION,

@@ -33,6 +33,8 @@ static long opt_kubelet_port = KUBELET_PORT;
 static char *opt_log_max_size;
 static long opt_log_max_files = KUBELET_LOG_MAX_FILES;
 static long opt_terminated_pod_gc_threshold = 12500;
+static bool opt_allocate_node_cidrs = true;
+static long opt_node_cidr_mask_size = CONTROLLER_NODE_CIDR_MASK;
 
 #define DEFAULT_KUBECONFIG "/etc/kubeling/kubeling.yaml"
 
@@ -58,6 +60,12 @@ static const util_flag_t server_flags[] = {
      "IPv4 range for service cluster IPs (default 10.43.0.0/16)", 0, 0, NULL},
     {"cluster-cidr", 0, UTIL_FLAG_STRING, &opt_cluster_cidr, "CIDR",
      "IPv4 range for pod IPs, a /24 per node (default 10.42.0.0/16)", 0, 0, NULL},
+    {"allocate-node-cidrs", 0, UTIL_FLAG_BOOL, &opt_allocate_node_cidrs, NULL,
+     "the controller manager assigns each Node its pod CIDR (default true; false: each kubelet "
+     "picks its own)",
+     0, 0, NULL},
+    {"node-cidr-mask-size", 0, UTIL_FLAG_INT, &opt_node_cidr_mask_size, "BITS",
+     "prefix length of each Node's pod CIDR (default 24)", 8, 30, NULL},
     {"node-name", 0, UTIL_FLAG_STRING, &opt_node_name, "NAME",
      "name of this machine's node (default: the host name, lower-cased)", 0, 0, NULL},
     {"node-ip", 0, UTIL_FLAG_STRING, &opt_node_ip, "IP",
@@ -171,6 +179,7 @@ static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
         .data_dir = data_dir,
         .node_ip = opt_node_ip,
         .cluster_cidr = opt_cluster_cidr,
+        .self_pod_cidr = opt_disable_controller_manager || !opt_allocate_node_cidrs,
         .control_plane = true,
         .labels = (const char *const *)opt_node_labels.v,
         .nlabels = opt_node_labels.n,
@@ -218,6 +227,9 @@ static int start_controllers(server_t *s, const char *data_dir, util_error_t *er
         controller_manager_set_node_monitor_grace(s->controllers, grace);
     if (r == 0)
         controller_manager_set_pod_gc_threshold(s->controllers, opt_terminated_pod_gc_threshold);
+    if (r == 0)
+        r = controller_manager_set_node_ipam(s->controllers, opt_allocate_node_cidrs,
+                                             opt_cluster_cidr, (int)opt_node_cidr_mask_size, err);
     client_config_free(&api);
     return r;
 }

@@ -185,7 +185,7 @@ void kubelet__registered(kubelet_t *k, const cJSON *node)
     remember_conditions(k, node, true);
     kubelet__lease_sync(k);
     kubelet__status_sync(k, true);
-    kubelet__pods_start(k);
+    kubelet__pod_cidr_seen(k, node);
 }
 
 /* ---- the node informer: notices deletion ---------------------------------------------------- */
@@ -193,12 +193,14 @@ void kubelet__registered(kubelet_t *k, const cJSON *node)
 static void on_node_seen(void *ud, const cJSON *obj)
 {
     remember_uid(ud, obj);
+    kubelet__pod_cidr_seen(ud, obj);
 }
 
 static void on_node_updated(void *ud, const cJSON *old, const cJSON *obj)
 {
     (void)old;
     remember_uid(ud, obj);
+    kubelet__pod_cidr_seen(ud, obj);
 }
 
 static void on_node_deleted(void *ud, const cJSON *obj)
@@ -311,6 +313,7 @@ int kubelet_start(const kubelet_opts_t *o, kubelet_t **ret, util_error_t *err)
     k->kube_version = util_xstrdup(o->kube_version ? o->kube_version : "");
     k->runtime_version = util_xstrdup(o->runtime_version ? o->runtime_version : "");
     k->control_plane = o->control_plane;
+    k->self_pod_cidr = o->self_pod_cidr;
     k->runtime_dir = util_xstrdup(o->runtime_dir ? o->runtime_dir : KUBELET_RUNTIME_DIR);
     const char *cg = getenv(TEST_CGROUP_ENV);
     k->cgroup_root = util_xstrdup(o->cgroup_root ? o->cgroup_root : cg && *cg ? cg : "kubeling");

@@ -35,7 +35,9 @@ typedef struct kubelet_opts {
     const char *node_ip;        /* NULL: the address of the default-route interface */
     const char *cluster_cidr;   /* pod CIDR of the cluster (default 10.42.0.0/16), a /24 per node */
     bool control_plane;         /* the node of a server: control-plane and master role labels */
-    const char *const *labels;  /* extra "key=value" node labels (--node-label) */
+    bool self_pod_cidr; /* pick the pod CIDR itself (a server without node IPAM); else wait for
+                           the controller manager to write spec.podCIDR */
+    const char *const *labels; /* extra "key=value" node labels (--node-label) */
     size_t nlabels;
     const char *kube_version;    /* kubeletVersion, e.g. v1.31.0+kubeling */
     const char *runtime_version; /* kubeling's version: containerRuntimeVersion kubeling://<v> */
