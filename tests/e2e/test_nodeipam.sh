@@ -109,3 +109,42 @@ kill -TERM "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null
 start_server --cluster-cidr 10.42.0.0/22 --node-cidr-mask-size 23
 t full_range_waits_for_a_release full_range_waits_for_a_release
+
+# A kubelet against a server that allocates no CIDRs (--allocate-node-cidrs=false): by default
+# it registers without one and waits, starting its pods once spec.podCIDR appears; with
+# --self-assign-pod-cidr it picks the lowest free /24 itself.
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null
+rm -rf "$DATA"
+start_server --allocate-node-cidrs=false
+agent() { # agent NAME [FLAGS...]: at the top level (checks run in subshells: the cleanup stays)
+    local name=$1
+    shift
+    "$KUBELING_BIN" agent --data-dir "$E2E_TMP/$name" --kubeconfig "$DATA/server/admin.kubeconfig" \
+        --node-name "$name" --kubelet-port 0 "$@" >>"$E2E_TMP/$name.log" 2>&1 &
+    local pid=$!
+    E2E_CLEANUPS+=("kill $pid 2>/dev/null; wait $pid 2>/dev/null")
+}
+node other
+kc 1.33 patch node other --type=merge -p '{"spec":{"podCIDR":"10.42.0.0/24","podCIDRs":["10.42.0.0/24"]}}' >/dev/null
+agent waiter
+
+kubelet_waits_for_its_pod_cidr() {
+    until_ok 20 grep -q 'waiting for the controller manager to assign its pod CIDR' "$E2E_TMP/waiter.log" ||
+        { cat "$E2E_TMP/waiter.log"; fail "the kubelet did not wait"; }
+    has_cidr waiter && fail "waiter has $(cidr waiter) although nobody assigned one"
+    grep -q 'running the pods of node' "$E2E_TMP/waiter.log" && fail "pods started without a pod CIDR"
+    # what the node IPAM controller would write
+    kc 1.33 patch node waiter --type=merge -p '{"spec":{"podCIDR":"10.42.5.0/24","podCIDRs":["10.42.5.0/24"]}}' >/dev/null
+    until_ok 20 grep -q 'node waiter: pod CIDR 10.42.5.0/24' "$E2E_TMP/waiter.log" ||
+        { cat "$E2E_TMP/waiter.log"; fail "the kubelet did not take the assigned CIDR"; }
+}
+
+self_assigning_kubelet_picks_its_own() {
+    until_ok 20 has_cidr picker || { cat "$E2E_TMP/picker.log"; fail "no pod CIDR picked"; }
+    [[ $(cidr picker) == '10.42.1.0/24|["10.42.1.0/24"]' ]] || fail "picker: $(cidr picker)"
+}
+
+t kubelet_waits_for_its_pod_cidr kubelet_waits_for_its_pod_cidr
+agent picker --self-assign-pod-cidr
+t self_assigning_kubelet_picks_its_own self_assigning_kubelet_picks_its_own
