@@ -60,6 +60,22 @@ static void release(controller_manager_t *m, const char *cidr)
     cJSON_ArrayForEach(s, ip->starved) enqueue_name(m, s->string);
 }
 
+/* Another node than name counts cidr as its (two Nodes given one subnet by hand, or by kubelets
+ * picking their own): the subnet stays taken while one of them does. */
+static bool shared(const struct ctrl_ipam *ip, const char *name, const char *cidr)
+{
+    const cJSON *maps[] = {ip->owned, ip->inflight};
+    for (size_t i = 0; i < 2; i++) {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, maps[i])
+        {
+            if (strcmp(e->string, name) && e->valuestring && !strcmp(e->valuestring, cidr))
+                return true;
+        }
+    }
+    return false;
+}
+
 /* The node carries cidr: count it as taken (upstream occupyCIDRs). A subnet outside the range
  * (a node registered against another cluster CIDR) is left alone. */
 static void occupy(controller_manager_t *m, const char *name, const char *cidr)
@@ -68,7 +84,7 @@ static void occupy(controller_manager_t *m, const char *name, const char *cidr)
     const char *had = ctrl_str(ip->owned, name);
     if (had && !strcmp(had, cidr))
         return;
-    if (had)
+    if (had && !shared(ip, name, had))
         release(m, had);
     int r = controller_cidr_set_occupy(ip->set, cidr);
     if (r < 0) {
@@ -202,8 +218,10 @@ static void on_delete(void *ud, const cJSON *obj)
         char *c = util_xstrdup(cidr);
         set_str(ip->owned, name, NULL);
         set_str(ip->inflight, name, NULL);
-        util_log_info("node-ipam: node %s deleted: pod CIDR %s released", name, c);
-        release(m, c);
+        if (!shared(ip, name, c)) {
+            util_log_info("node-ipam: node %s deleted: pod CIDR %s released", name, c);
+            release(m, c);
+        }
         free(c);
     }
     ctrl_kick(m);
