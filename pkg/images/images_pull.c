@@ -177,8 +177,7 @@ static int registry_get(pull_t *p, const char *suffix, const char *accept, int b
         /* A Basic challenge without credentials: the registry's own 401 is the answer. */
         bool basic_only = resp->www_authenticate &&
                           !strncasecmp(resp->www_authenticate, "Basic ", 6) && !p->username;
-        if (resp->status == 401 && !authed && resp->www_authenticate && same_host &&
-            !basic_only) {
+        if (resp->status == 401 && !authed && resp->www_authenticate && same_host && !basic_only) {
             authed = true;
             r = authenticate(p, resp->www_authenticate, err);
             images_http_resp_free(resp);
