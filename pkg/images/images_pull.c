@@ -411,18 +411,25 @@ int images_pull(images_store_t *s, const char *ref, const images_pull_opts_t *op
     }
     if (r == 0)
         r = images__sweep_tmp(s, err);
+    util_buf_t mirror_errs = {0};
     for (size_t i = 0; r == 0 && i < neps; i++) {
         r = pull_endpoint(&p, &eps[i], err);
         if (r < 0 && i + 1 < neps) { /* the next mirror, or the registry itself */
-            char msg[512];
-            util_error_text(*err, msg, sizeof(msg));
+            const char *msg = *err && (*err)->msg ? (*err)->msg : "failed";
             util_log_info("images: pull %s from mirror %s: %s", ref, eps[i].host, msg);
+            util_buf_printf(&mirror_errs, "%s%s: %s", mirror_errs.len ? "; " : "", eps[i].host,
+                            msg);
             util_error_free(err);
             r = 0;
             continue;
         }
         break;
     }
+    if (r < 0 && mirror_errs.len) { /* the registry's error, and what the mirrors said */
+        cleanup_free char *msg = util_xstrdup(*err && (*err)->msg ? (*err)->msg : "failed");
+        r = util_error_make(err, -r, "%s (mirrors: %s)", msg, mirror_errs.data);
+    }
+    util_buf_free(&mirror_errs);
     if (locked)
         images__unlock(s);
     if (r == 0 && ret_id) {

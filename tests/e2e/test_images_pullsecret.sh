@@ -8,7 +8,8 @@
 # registry's 401 message; a missing secret gives the FailedToRetrieveImagePullSecret event; an
 # image named under another registry is served by a registries.yaml mirror (with a rewrite and
 # the mirror's own credentials). `kubeling images pull --private-registry` trusts the CA given
-# there and refuses the certificate without it.
+# there and refuses the certificate without it; a refusing mirror's error follows the
+# registry's.
 . "$(dirname "$0")/lib_node.sh" pullsecret
 command -v docker-registry >/dev/null || { echo "ok skipped_no_docker_registry # SKIP"; exit 0; }
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -170,6 +171,12 @@ cli_trusts_the_registries_yaml_ca() {
         --private-registry "$E2E_TMP/empty.yaml" "$R:v1"
     expect_rc 1 "pull without the CA"
     expect_grep "$E2E_TMP/o" 'TLS handshake with 127.0.0.1'
+    # a mirror that refuses: the registry's own error, then the mirror's
+    sed '/auth:/,/password:/d' "$REG/registries.yaml" >"$E2E_TMP/nocreds.yaml"
+    run_cmd "$E2E_TMP/o" "$KUBELING_BIN" --data-dir "$d" images pull \
+        --private-registry "$E2E_TMP/nocreds.yaml" mirror.kubeling.test/library/busybox:cli
+    expect_rc 1 "pull through a mirror without its credentials"
+    expect_grep "$E2E_TMP/o" "resolve mirror.kubeling.test: .* \\(mirrors: localhost:$RP: manifests/cli: authentication required \\(UNAUTHORIZED, HTTP 401\\)\\)"
     printf 'mirrors:\n  docker.io:\n    endpoint:\n      - ftp://x\n' >"$E2E_TMP/bad.yaml"
     run_cmd "$E2E_TMP/o" "$KUBELING_BIN" --data-dir "$d" images pull \
         --private-registry "$E2E_TMP/bad.yaml" "$R:v1"
