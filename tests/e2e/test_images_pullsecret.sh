@@ -8,8 +8,8 @@
 # registry's 401 message; a missing secret gives the FailedToRetrieveImagePullSecret event; an
 # image named under another registry is served by a registries.yaml mirror (with a rewrite and
 # the mirror's own credentials). `kubeling images pull --private-registry` trusts the CA given
-# there and refuses the certificate without it; a refusing mirror's error follows the
-# registry's.
+# there, refuses the certificate without it, skips verification with insecure_skip_verify,
+# and reports a refusing mirror's error after the registry's.
 . "$(dirname "$0")/lib_node.sh" pullsecret
 command -v docker-registry >/dev/null || { echo "ok skipped_no_docker_registry # SKIP"; exit 0; }
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -171,6 +171,11 @@ cli_trusts_the_registries_yaml_ca() {
         --private-registry "$E2E_TMP/empty.yaml" "$R:v1"
     expect_rc 1 "pull without the CA"
     expect_grep "$E2E_TMP/o" 'TLS handshake with 127.0.0.1'
+    printf 'configs:\n  "127.0.0.1:%s":\n    tls:\n      insecure_skip_verify: true\n' "$RP" >"$E2E_TMP/insecure.yaml"
+    "$KUBELING_BIN" --data-dir "$d" images rm "$R:cli" >/dev/null || fail "rm"
+    run_cmd "$E2E_TMP/o" "$KUBELING_BIN" --data-dir "$d" images pull --creds test:secret \
+        --private-registry "$E2E_TMP/insecure.yaml" "$R:cli"
+    expect_rc 0 "pull with insecure_skip_verify"
     # a mirror that refuses: the registry's own error, then the mirror's
     sed '/auth:/,/password:/d' "$REG/registries.yaml" >"$E2E_TMP/nocreds.yaml"
     run_cmd "$E2E_TMP/o" "$KUBELING_BIN" --data-dir "$d" images pull \
