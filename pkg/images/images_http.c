@@ -356,7 +356,11 @@ static int read_response(conn_t *c, parse_t *p, util_error_t *err)
             r = util_error_make(err, p->write_errno, "writing the response body");
         else if (e != HPE_OK && e != HPE_PAUSED)
             r = util_error_make(err, EPROTO, "bad HTTP response: %s", llhttp_get_error_reason(&h));
-        else if (n < 0)
+        else if (n < 0 && c->tls) { /* e.g. the server's alert refusing our certificate */
+            char tls[160];
+            mbedtls_strerror(n, tls, sizeof(tls));
+            r = util_error_make(err, EPROTO, "reading the response: TLS: %s", tls);
+        } else if (n < 0)
             r = util_error_make(err, EIO, "reading the response");
         else if (n == 0 && !p->done)
             r = util_error_make(err, EIO, "connection closed before the response ended");
@@ -397,7 +401,8 @@ int images_http_get(const images_http_req_t *req, images_http_resp_t *resp, util
     conn_close(&c);
     if (r < 0) {
         images_http_resp_free(resp);
-        return util_error_wrap(err, "GET %s://%s%s", u.tls ? "https" : "http", u.host, u.path);
+        return util_error_wrap(err, "GET %s://%s:%s%s", u.tls ? "https" : "http", u.host, u.port,
+                               u.path);
     }
     return 0;
 }

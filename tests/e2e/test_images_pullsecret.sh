@@ -9,7 +9,8 @@
 # image named under another registry is served by a registries.yaml mirror (with a rewrite and
 # the mirror's own credentials). `kubeling images pull --private-registry` trusts the CA given
 # there, refuses the certificate without it, skips verification with insecure_skip_verify,
-# and reports a refusing mirror's error after the registry's.
+# and reports a refusing mirror's error after the registry's; a second registry wanting a
+# client certificate gets the one of registries.yaml (cert_file, key_file).
 . "$(dirname "$0")/lib_node.sh" pullsecret
 command -v docker-registry >/dev/null || { echo "ok skipped_no_docker_registry # SKIP"; exit 0; }
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -50,9 +51,33 @@ auth:
     realm: kubeling-test
     path: $REG/htpasswd
 YAML
+# a second registry on the same storage that wants a client certificate (no other auth)
+MP=$(free_port)
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=kubeling-puller \
+    -keyout "$REG/client.key" -out "$REG/client.csr" 2>/dev/null
+printf 'extendedKeyUsage=clientAuth\n' >"$REG/client.ext"
+openssl x509 -req -in "$REG/client.csr" -CA "$REG/ca.crt" -CAkey "$REG/ca.key" -CAcreateserial \
+    -days 2 -extfile "$REG/client.ext" -out "$REG/client.crt" 2>/dev/null
+cat >"$REG/mtls.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $REG/storage
+http:
+  addr: 127.0.0.1:$MP
+  tls:
+    certificate: $REG/server.crt
+    key: $REG/server.key
+    clientcas:
+      - $REG/ca.crt
+YAML
 docker-registry serve "$REG/config.yml" >"$REG/registry.log" 2>&1 &
 RPID=$!
-E2E_CLEANUPS+=("kill $RPID 2>/dev/null; wait $RPID 2>/dev/null")
+docker-registry serve "$REG/mtls.yml" >"$REG/mtls.log" 2>&1 &
+MPID=$!
+E2E_CLEANUPS+=("kill $RPID $MPID 2>/dev/null; wait $RPID $MPID 2>/dev/null")
 node_cleanup
 for _ in $(seq 200); do
     code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$REG/ca.crt" "https://127.0.0.1:$RP/v2/" 2>/dev/null || true)
@@ -60,6 +85,13 @@ for _ in $(seq 200); do
     sleep 0.05
 done
 [[ "$code" == 401 ]] || { cat "$REG/registry.log"; fail "registry did not start"; }
+for _ in $(seq 200); do
+    mcode=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$REG/ca.crt" --cert "$REG/client.crt" \
+        --key "$REG/client.key" "https://127.0.0.1:$MP/v2/" 2>/dev/null || true)
+    [[ "$mcode" == 200 ]] && break
+    sleep 0.05
+done
+[[ "$mcode" == 200 ]] || { cat "$REG/mtls.yml" "$REG/mtls.log"; fail "mTLS registry did not start"; }
 # one tag per pod: a tag pulled once is present for every later pod (IfNotPresent)
 for tag in v1 v2 v3 v4 v5 v6 cli; do
     REGISTRY_BASIC=test:secret /usr/bin/python3 "$REGPY" push "$REG" "https://127.0.0.1:$RP" \
@@ -189,9 +221,24 @@ cli_trusts_the_registries_yaml_ca() {
     expect_grep "$E2E_TMP/o" 'bad.yaml: registries.yaml: mirrors.docker.io: endpoint `ftp://x`: only http and https'
 }
 
+client_certificate_from_registries_yaml() {
+    local d="$E2E_TMP/mtls"
+    printf 'configs:\n  "127.0.0.1:%s":\n    tls:\n      ca_file: %s\n' "$MP" "$REG/ca.crt" >"$E2E_TMP/nocert.yaml"
+    run_cmd "$E2E_TMP/o" "$KUBELING_BIN" --data-dir "$d" images pull \
+        --private-registry "$E2E_TMP/nocert.yaml" "127.0.0.1:$MP/test/busybox:cli"
+    expect_rc 1 "pull without a client certificate"
+    expect_grep "$E2E_TMP/o" "GET https://127.0.0.1:$MP/v2/test/busybox/manifests/cli: .*TLS"
+    printf '      cert_file: %s\n      key_file: %s\n' "$REG/client.crt" "$REG/client.key" |
+        cat "$E2E_TMP/nocert.yaml" - >"$E2E_TMP/cert.yaml"
+    run_cmd "$E2E_TMP/o" "$KUBELING_BIN" --data-dir "$d" images pull \
+        --private-registry "$E2E_TMP/cert.yaml" "127.0.0.1:$MP/test/busybox:cli"
+    expect_rc 0 "pull with the client certificate of registries.yaml"
+}
+
 t pull_secret_lets_the_pod_run pull_secret_lets_the_pod_run
 t no_credentials_is_image_pull_backoff_with_the_401 no_credentials_is_image_pull_backoff_with_the_401
 t wrong_password_is_refused wrong_password_is_refused
 t service_account_pull_secret_is_used service_account_pull_secret_is_used
 t mirror_serves_another_registry_name mirror_serves_another_registry_name
 t cli_trusts_the_registries_yaml_ca cli_trusts_the_registries_yaml_ca
+t client_certificate_from_registries_yaml client_certificate_from_registries_yaml
