@@ -17,6 +17,7 @@ static char *opt_node_name;
 static char *opt_node_ip;
 static char *opt_cluster_cidr;
 static bool opt_self_pod_cidr;
+static char *opt_private_registry;
 static util_strv_t opt_node_labels;
 static long opt_kubelet_port = KUBELET_PORT;
 static char *opt_tls_cert, *opt_tls_key, *opt_client_ca, *opt_log_max_size;
@@ -32,6 +33,10 @@ static const util_flag_t agent_flags[] = {
      "name of the node (default: the host name, lower-cased)", 0, 0, NULL},
     {"node-ip", 0, UTIL_FLAG_STRING, &opt_node_ip, "IP",
      "InternalIP of the node (default: the address of the default-route interface)", 0, 0, NULL},
+    {"private-registry", 0, UTIL_FLAG_STRING, &opt_private_registry, "FILE",
+     "registries.yaml: mirrors, credentials and TLS per registry (default "
+     "/etc/kubeling/registries.yaml)",
+     0, 0, NULL},
     {"cluster-cidr", 0, UTIL_FLAG_STRING, &opt_cluster_cidr, "CIDR",
      "IPv4 range for pod IPs, a /24 per node (default 10.42.0.0/16)", 0, 0, NULL},
     {"self-assign-pod-cidr", 0, UTIL_FLAG_BOOL, &opt_self_pod_cidr, NULL,
@@ -111,6 +116,7 @@ static int start(agent_t *a, const char *data_dir, util_error_t *err)
         .client_ca = opt_client_ca,
         .log_max_size = log_size,
         .log_max_files = (int)opt_log_max_files,
+        .private_registry = opt_private_registry,
     };
     r = kubelet_start(&o, &a->kubelet, err);
     client_config_free(&api);

@@ -25,6 +25,7 @@ static char *opt_service_cidr;
 static char *opt_node_name;
 static char *opt_node_ip;
 static char *opt_cluster_cidr;
+static char *opt_private_registry;
 static util_strv_t opt_node_labels;
 static char *opt_write_kubeconfig;
 static char *opt_write_kubeconfig_mode;
@@ -58,6 +59,10 @@ static const util_flag_t server_flags[] = {
      "extra host name or IP in the serving certificate (repeatable)", 0, 0, NULL},
     {"service-cidr", 0, UTIL_FLAG_STRING, &opt_service_cidr, "CIDR",
      "IPv4 range for service cluster IPs (default 10.43.0.0/16)", 0, 0, NULL},
+    {"private-registry", 0, UTIL_FLAG_STRING, &opt_private_registry, "FILE",
+     "registries.yaml: mirrors, credentials and TLS per registry (default "
+     "/etc/kubeling/registries.yaml)",
+     0, 0, NULL},
     {"cluster-cidr", 0, UTIL_FLAG_STRING, &opt_cluster_cidr, "CIDR",
      "IPv4 range for pod IPs, a /24 per node (default 10.42.0.0/16)", 0, 0, NULL},
     {"allocate-node-cidrs", 0, UTIL_FLAG_BOOL, &opt_allocate_node_cidrs, NULL,
@@ -173,6 +178,7 @@ static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
         .client_ca = ca,
         .log_max_size = log_size,
         .log_max_files = (int)opt_log_max_files,
+        .private_registry = opt_private_registry,
         .loop = &s->loop,
         .api = &api,
         .node_name = name,

@@ -307,6 +307,15 @@ int kubelet_start(const kubelet_opts_t *o, kubelet_t **ret, util_error_t *err)
         free(k);
         return r;
     }
+    const char *rpath = o->private_registry ? o->private_registry : KUBELET_REGISTRIES;
+    if ((r = images_registries_load(rpath, true, &k->registries, err)) < 0) {
+        kubelet_host_free(&k->host);
+        free(k->name);
+        free(k);
+        return r;
+    }
+    if (k->registries)
+        util_log_info("kubelet: registry mirrors and configs from %s", rpath);
     k->loop = o->loop;
     k->storage_dir = util_xstrdup(o->data_dir);
     k->cluster_cidr = util_xstrdup(o->cluster_cidr ? o->cluster_cidr : KUBELET_DEFAULT_CIDR);
@@ -364,6 +373,7 @@ static void kubelet_free(kubelet_t *k)
     free(k->runtime_version);
     free(k->runtime_dir);
     free(k->cgroup_root);
+    images_registries_free(k->registries);
     util_strv_clear(&k->labels);
     free(k);
 }

@@ -25,6 +25,9 @@
 #define KUBELET_LOG_MAX_SIZE  (10 * 1024 * 1024) /* upstream's containerLogMaxSize */
 #define KUBELET_LOG_MAX_FILES 5                  /* upstream's containerLogMaxFiles */
 
+/* registries.yaml when --private-registry is not given (k3s: /etc/rancher/k3s/registries.yaml) */
+#define KUBELET_REGISTRIES "/etc/kubeling/registries.yaml"
+
 typedef struct kubelet kubelet_t;
 
 typedef struct kubelet_opts {
@@ -52,6 +55,7 @@ typedef struct kubelet_opts {
     const char *client_ca;                  /* PEM file: CA of the clients (the apiserver) */
     int64_t log_max_size;                   /* container log rotation; 0: 10 MiB */
     int log_max_files;                      /* 0: 5 */
+    const char *private_registry; /* registries.yaml (NULL: KUBELET_REGISTRIES); may be absent */
 } kubelet_opts_t;
 
 #define KUBELET_PORT_ANY (-1)

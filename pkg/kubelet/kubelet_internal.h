@@ -40,6 +40,7 @@ struct kubelet {
     int api_port;           /* its port, advertised in the Node's daemonEndpoints */
     int64_t log_max_size;
     int log_max_files;
+    images_registries_t *registries; /* registries.yaml, NULL when there is none */
 };
 
 /* kubelet.c */

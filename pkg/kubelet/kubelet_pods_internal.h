@@ -173,6 +173,9 @@ static inline const char *kubelet__restart_policy(const kpod_t *p)
     return rp && *rp ? rp : "Always";
 }
 
+/* kubelet_pull.c: pulls ref with the pod's pull secrets and registries.yaml (img_mu held). */
+int kubelet__pull(work_t *w, const char *ref, util_error_t *err);
+
 /* kubelet_pods.c */
 void kubelet__pod_sync(kpod_t *p);
 kpod_t *kubelet__pod_find(kpods_t *ps, const char *uid);
