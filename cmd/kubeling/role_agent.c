@@ -20,6 +20,7 @@ static util_strv_t opt_node_labels;
 static long opt_kubelet_port = KUBELET_PORT;
 static char *opt_tls_cert, *opt_tls_key, *opt_client_ca, *opt_log_max_size;
 static long opt_log_max_files = KUBELET_LOG_MAX_FILES;
+static char *opt_pod_manifest_path;
 
 static const util_flag_t agent_flags[] = {
     {"server", 's', UTIL_FLAG_STRING, &opt_server, "URL", "server to join (https://host:6443)", 0,
@@ -48,6 +49,8 @@ static const util_flag_t agent_flags[] = {
      "size at which a container log is rotated (default 10Mi)", 0, 0, NULL},
     {"container-log-max-files", 0, UTIL_FLAG_INT, &opt_log_max_files, "N",
      "container log files kept, the current one included (default 5)", 2, 100, NULL},
+    {"pod-manifest-path", 0, UTIL_FLAG_STRING, &opt_pod_manifest_path, "DIR",
+     "static pod manifests (default <data-dir>/agent/pod-manifests)", 0, 0, NULL},
     {0},
 };
 
@@ -105,6 +108,7 @@ static int start(agent_t *a, const char *data_dir, util_error_t *err)
         .client_ca = opt_client_ca,
         .log_max_size = log_size,
         .log_max_files = (int)opt_log_max_files,
+        .pod_manifest_path = opt_pod_manifest_path,
     };
     r = kubelet_start(&o, &a->kubelet, err);
     client_config_free(&api);

@@ -39,6 +39,7 @@ struct kubelet {
     int api_port;           /* its port, advertised in the Node's daemonEndpoints */
     int64_t log_max_size;
     int log_max_files;
+    char *manifest_dir; /* static pods: --pod-manifest-path, <data-dir>/agent/pod-manifests */
 };
 
 /* kubelet.c */
