@@ -11,8 +11,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define RESCAN_DELAY_MS 100  /* coalesces the burst of events one write makes */
-#define RETRY_MS        2000 /* mirror requests that failed for lack of the API */
+#define RESCAN_DELAY_MS  100  /* coalesces the burst of events one write makes */
+#define RETRY_MS         2000 /* mirror requests that failed for lack of the API */
+#define RECREATE_HOLD_MS 1000
 
 /* What the kubelet knows of the mirror pod of one full name (namespace/name). */
 typedef struct kmirror {
@@ -21,9 +22,10 @@ typedef struct kmirror {
     char *ns, *name;
     client_req_t *req;
     bool dirty, retry, conflict_logged;
-    char *deleted_uid; /* deleted by us: ignore it while the cache still holds it */
-    char *created_uid; /* created by us: wait for the cache to show it */
-    char *seen_uid;    /* the mirror the status was last posted to */
+    char *deleted_uid;   /* deleted by us: ignore it while the cache still holds it */
+    char *created_uid;   /* created by us: wait for the cache to show it */
+    char *seen_uid;      /* the mirror the status was last posted to */
+    uint64_t hold_until; /* loop time: no new mirror before, after a deletion */
 } kmirror_t;
 
 struct kstatic {
@@ -304,9 +306,12 @@ static void on_mirror_created(void *ud, client_result_t *res)
 static void on_mirror_deleted(void *ud, client_result_t *res)
 {
     kmirror_t *m = ud;
-    if (res->status == 200 || res->status == 202)
+    if (res->status == 200 || res->status == 202) {
         util_log_info("kubelet: mirror pod %s/%s deleted", m->ns, m->name);
-    else if (res->status == 404 || res->status == 409) /* gone, or another one by now */
+        /* `kubectl delete` gets the pod, then lists and watches for its deletion: a mirror
+         * of the same name created in between would make it wait for good. */
+        m->hold_until = uv_now(m->st->ps->k->loop) + RECREATE_HOLD_MS;
+    } else if (res->status == 404 || res->status == 409) /* gone, or another one by now */
         kubelet__set_str(&m->deleted_uid, NULL);
     mirror_done(m, res, "deleting");
 }
@@ -386,6 +391,8 @@ static void mirror_sync(kstatic_t *st, const char *ns, const char *name)
         util_log_info("kubelet: deleting mirror pod %s/%s (%s)", ns, name,
                       !p ? "its static pod is gone" : "outdated or being deleted");
         mirror_delete(m, cur_uid);
+    } else if (!cur && p && uv_now(ps->k->loop) < m->hold_until) {
+        retry_later(m);
     } else if (!cur && p) {
         mirror_create(m, p);
     } else if (cur && p) {

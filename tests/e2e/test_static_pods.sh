@@ -149,6 +149,7 @@ server_restart_keeps_static_pod() {
     [[ $(jp '{.status.containerStatuses[0].containerID}') == "$BEFORE" ]] ||
         fail "containerID $BEFORE became $(jp '{.status.containerStatuses[0].containerID}')"
     [[ $(jp '{.metadata.uid}') == "$MIRROR_BEFORE" ]] || fail "the mirror was replaced"
+    [[ $(jp '{.status.podIP}') == "$IP_BEFORE" ]] || fail "pod IP $IP_BEFORE became $(jp '{.status.podIP}')"
     wait_for "$POD" '{.status.phase}' '^Running$'
     [[ $(jp '{.status.containerStatuses[0].restartCount}') == 0 ]] || fail "restarted"
 }
@@ -165,18 +166,58 @@ removed_file_removes_pod_and_mirror() {
     fail "the static pod's container is left"
 }
 
+exec_in_mirror_pod() {
+    local v
+    for v in 1.27 1.33; do
+        [[ $(kc $v exec "$POD" -- sh -c 'echo $PORT') == 8080 ]] || fail "kubectl $v exec"
+    done
+}
+
+json_manifest_in_namespace() {
+    cat >"$MAN/side.json" <<EOF
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"side","namespace":"kube-system"},
+ "spec":{"hostNetwork":true,"containers":[{"name":"s","image":"busybox",
+ "imagePullPolicy":"IfNotPresent","command":["sleep","3600"]}]}}
+EOF
+    for _ in $(seq 150); do
+        [[ $(kc 1.33 -n kube-system get pod "side-$NODE" -o jsonpath='{.status.phase}' 2>/dev/null) == Running ]] && return 0
+        sleep 0.2
+    done
+    kc 1.33 -n kube-system get pod "side-$NODE" -o yaml >&2
+    fail "side-$NODE not Running in kube-system"
+}
+
+file_removed_while_away_removes_mirror() {
+    for _ in $(seq 150); do
+        kc 1.33 -n kube-system get pod "side-$NODE" >/dev/null 2>&1 || break
+        sleep 0.2
+    done
+    ! kc 1.33 -n kube-system get pod "side-$NODE" >/dev/null 2>&1 || fail "mirror of a removed file left"
+    for _ in $(seq 50); do
+        ls /run/kubeling/runtime/containers 2>/dev/null | grep -q "^${SIDE_HASH}_" || return 0
+        sleep 0.2
+    done
+    fail "the removed static pod's container is left"
+}
+
 t static_pod_runs_with_mirror static_pod_runs_with_mirror
 t logs_of_mirror_pod logs_of_mirror_pod
+t exec_in_mirror_pod exec_in_mirror_pod
+t json_manifest_in_namespace json_manifest_in_namespace
 t edit_restarts_with_new_spec edit_restarts_with_new_spec
 t deleted_mirror_is_recreated deleted_mirror_is_recreated
 t bad_and_hidden_manifests_change_nothing bad_and_hidden_manifests_change_nothing
 BEFORE=$(jp '{.status.containerStatuses[0].containerID}')
 MIRROR_BEFORE=$(jp '{.metadata.uid}')
+IP_BEFORE=$(jp '{.status.podIP}')
+SIDE_HASH=$(kc 1.33 -n kube-system get pod "side-$NODE" -o jsonpath='{.metadata.annotations.kubernetes\.io/config\.hash}')
 kill "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null
+rm -f "$MAN/side.json"
 start_server
 sleep 3
 t server_restart_keeps_static_pod server_restart_keeps_static_pod
+t file_removed_while_away_removes_mirror file_removed_while_away_removes_mirror
 t removed_file_removes_pod_and_mirror removed_file_removes_pod_and_mirror
 kill "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null
