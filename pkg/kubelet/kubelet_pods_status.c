@@ -125,8 +125,10 @@ static void on_status_posted(void *ud, client_result_t *res)
     p->status_req = NULL;
     if (res->status == 200 && p->is_static) { /* the mirror's: keep the file's pod */
         cJSON *st = cJSON_DetachItemFromObjectCaseSensitive(res->body, "status");
-        if (st)
-            cJSON_ReplaceItemInObjectCaseSensitive(p->obj, "status", st);
+        if (st) {
+            cJSON_DeleteItemFromObjectCaseSensitive(p->obj, "status");
+            cJSON_AddItemToObject(p->obj, "status", st);
+        }
     } else if (res->status == 200) {
         if (res->body) {
             cJSON_Delete(p->obj);
