@@ -86,6 +86,9 @@ static int start(agent_t *a, const char *data_dir, util_error_t *err)
                             "--kubelet-client-ca-file");
     if (r == 0 && !opt_tls_cert)
         util_log_warn("agent: no --kubelet-tls-cert-file: the kubelet API (logs, exec) is off");
+    char manifests[4200]; /* k3s's <data-dir>/agent/pod-manifests (the kubelet's dir is agent/) */
+    if (r == 0 && util_path_join(manifests, sizeof(manifests), dir, "pod-manifests") < 0)
+        r = util_error_make(err, ENAMETOOLONG, "data dir path too long");
     client_config_t api = {0};
     if (r == 0)
         r = client_config_load(opt_kubeconfig, &api, err);
@@ -108,7 +111,7 @@ static int start(agent_t *a, const char *data_dir, util_error_t *err)
         .client_ca = opt_client_ca,
         .log_max_size = log_size,
         .log_max_files = (int)opt_log_max_files,
-        .pod_manifest_path = opt_pod_manifest_path,
+        .pod_manifest_path = opt_pod_manifest_path ? opt_pod_manifest_path : manifests,
     };
     r = kubelet_start(&o, &a->kubelet, err);
     client_config_free(&api);
