@@ -22,6 +22,7 @@ static util_strv_t opt_node_labels;
 static long opt_kubelet_port = KUBELET_PORT;
 static char *opt_tls_cert, *opt_tls_key, *opt_client_ca, *opt_log_max_size;
 static long opt_log_max_files = KUBELET_LOG_MAX_FILES;
+static char *opt_pod_manifest_path;
 
 static const util_flag_t agent_flags[] = {
     {"server", 's', UTIL_FLAG_STRING, &opt_server, "URL", "server to join (https://host:6443)", 0,
@@ -58,6 +59,8 @@ static const util_flag_t agent_flags[] = {
      "size at which a container log is rotated (default 10Mi)", 0, 0, NULL},
     {"container-log-max-files", 0, UTIL_FLAG_INT, &opt_log_max_files, "N",
      "container log files kept, the current one included (default 5)", 2, 100, NULL},
+    {"pod-manifest-path", 0, UTIL_FLAG_STRING, &opt_pod_manifest_path, "DIR",
+     "static pod manifests (default <data-dir>/agent/pod-manifests)", 0, 0, NULL},
     {0},
 };
 
@@ -93,6 +96,9 @@ static int start(agent_t *a, const char *data_dir, util_error_t *err)
                             "--kubelet-client-ca-file");
     if (r == 0 && !opt_tls_cert)
         util_log_warn("agent: no --kubelet-tls-cert-file: the kubelet API (logs, exec) is off");
+    char manifests[4200]; /* k3s's <data-dir>/agent/pod-manifests (the kubelet's dir is agent/) */
+    if (r == 0 && util_path_join(manifests, sizeof(manifests), dir, "pod-manifests") < 0)
+        r = util_error_make(err, ENAMETOOLONG, "data dir path too long");
     client_config_t api = {0};
     if (r == 0)
         r = client_config_load(opt_kubeconfig, &api, err);
@@ -117,6 +123,7 @@ static int start(agent_t *a, const char *data_dir, util_error_t *err)
         .log_max_size = log_size,
         .log_max_files = (int)opt_log_max_files,
         .private_registry = opt_private_registry,
+        .pod_manifest_path = opt_pod_manifest_path ? opt_pod_manifest_path : manifests,
     };
     r = kubelet_start(&o, &a->kubelet, err);
     client_config_free(&api);

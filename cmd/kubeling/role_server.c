@@ -33,6 +33,7 @@ static char *opt_node_monitor_grace;
 static long opt_kubelet_port = KUBELET_PORT;
 static char *opt_log_max_size;
 static long opt_log_max_files = KUBELET_LOG_MAX_FILES;
+static char *opt_pod_manifest_path;
 static long opt_terminated_pod_gc_threshold = 12500;
 static bool opt_allocate_node_cidrs = true;
 static long opt_node_cidr_mask_size = CONTROLLER_NODE_CIDR_MASK;
@@ -83,6 +84,8 @@ static const util_flag_t server_flags[] = {
      "size at which a container log is rotated (default 10Mi)", 0, 0, NULL},
     {"container-log-max-files", 0, UTIL_FLAG_INT, &opt_log_max_files, "N",
      "container log files kept, the current one included (default 5)", 2, 100, NULL},
+    {"pod-manifest-path", 0, UTIL_FLAG_STRING, &opt_pod_manifest_path, "DIR",
+     "static pod manifests (default <data-dir>/agent/pod-manifests)", 0, 0, NULL},
     {"write-kubeconfig", 'o', UTIL_FLAG_STRING, &opt_write_kubeconfig, "FILE",
      "also write the admin kubeconfig here (default " DEFAULT_KUBECONFIG
      " when root; \"\" for none)",
@@ -179,6 +182,7 @@ static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
         .log_max_size = log_size,
         .log_max_files = (int)opt_log_max_files,
         .private_registry = opt_private_registry,
+        .pod_manifest_path = opt_pod_manifest_path,
         .loop = &s->loop,
         .api = &api,
         .node_name = name,

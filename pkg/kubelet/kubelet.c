@@ -318,6 +318,12 @@ int kubelet_start(const kubelet_opts_t *o, kubelet_t **ret, util_error_t *err)
         util_log_info("kubelet: registry mirrors and configs from %s", rpath);
     k->loop = o->loop;
     k->storage_dir = util_xstrdup(o->data_dir);
+    k->manifest_dir = o->pod_manifest_path && *o->pod_manifest_path
+                          ? util_xstrdup(o->pod_manifest_path)
+                          : util_strdup_printf("%s/agent/pod-manifests", o->data_dir);
+    util_error_t mkerr = NULL; /* there from the start, for whoever drops manifests in */
+    if (util_mkdir_p(k->manifest_dir, 0755, &mkerr) < 0)
+        util_error_free(&mkerr); /* logged when the static pods start */
     k->cluster_cidr = util_xstrdup(o->cluster_cidr ? o->cluster_cidr : KUBELET_DEFAULT_CIDR);
     k->kube_version = util_xstrdup(o->kube_version ? o->kube_version : "");
     k->runtime_version = util_xstrdup(o->runtime_version ? o->runtime_version : "");
@@ -368,6 +374,7 @@ static void kubelet_free(kubelet_t *k)
     free(k->node_uid);
     free(k->pod_cidr);
     free(k->storage_dir);
+    free(k->manifest_dir);
     free(k->cluster_cidr);
     free(k->kube_version);
     free(k->runtime_version);

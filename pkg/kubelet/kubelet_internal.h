@@ -41,6 +41,7 @@ struct kubelet {
     int64_t log_max_size;
     int log_max_files;
     images_registries_t *registries; /* registries.yaml, NULL when there is none */
+    char *manifest_dir; /* static pods: --pod-manifest-path, <data-dir>/agent/pod-manifests */
 };
 
 /* kubelet.c */
