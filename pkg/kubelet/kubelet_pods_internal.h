@@ -68,6 +68,7 @@ struct kpod {
     client_req_t *status_req, *delete_req;
     bool status_dirty;
     uv_timer_t *timer;
+    uint64_t seen_ns; /* monotonic: first seen by the informer (timings logged at -v 2) */
 };
 
 struct kubelet_pods {
@@ -125,7 +126,11 @@ typedef struct work {
     } ev[6];
     int nev;
     bool poststart_failed;
+    uint64_t queued_ns, begun_ns, ended_ns; /* monotonic, for the -v 2 timings */
 } work_t;
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t kubelet__mono_ns(void);
 
 /* One run of a probe or a preStop hook on the thread pool (kubelet_lifecycle.c). It names its
  * container by pod uid, container name and id, so the pod may go away meanwhile. */

@@ -129,11 +129,13 @@ static void on_listed(void *ud, client_result_t *res)
     if (have) {
         free(k->pod_cidr);
         k->pod_cidr = util_xstrdup(have);
-    } else if (kubelet_pick_pod_cidr(k->cluster_cidr, items, k->name, cidr, sizeof(cidr)) == 0) {
+    } else if (kubelet_pick_pod_cidr_mask(k->cluster_cidr, k->node_cidr_mask, items, k->name, cidr,
+                                          sizeof(cidr)) == 0) {
         free(k->pod_cidr);
         k->pod_cidr = util_xstrdup(cidr);
     } else {
-        util_log_warn("kubelet: no free /24 left in cluster CIDR %s", k->cluster_cidr);
+        util_log_warn("kubelet: no free /%d left in cluster CIDR %s", k->node_cidr_mask,
+                      k->cluster_cidr);
     }
     k->reg = KUBELET_REG_WRITING;
     if (self)
