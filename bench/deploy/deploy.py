@@ -14,7 +14,7 @@ from kubernetes import client, config, watch
 kcfg, kubectl, n, image, pid = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 config.load_kube_config(kcfg)
 v1 = client.CoreV1Api()
-running = {}
+running, added, bound = {}, {}, {}
 ready = threading.Event()
 samples = []
 stop_sampling = threading.Event()
@@ -45,9 +45,15 @@ def watcher():
             ready.set()
             first = False
         p = ev["object"]
-        if ev["type"] != "DELETED" and p.status.phase == "Running" and \
-                p.metadata.name not in running:
-            running[p.metadata.name] = time.monotonic()
+        name = p.metadata.name
+        if ev["type"] == "DELETED":
+            continue
+        now = time.monotonic()
+        added.setdefault(name, now)
+        if p.spec.node_name:
+            bound.setdefault(name, now)
+        if p.status.phase == "Running" and name not in running:
+            running[name] = now
             if len(running) == n:
                 w.stop()
 
@@ -76,8 +82,10 @@ times = sorted(v - start for v in running.values())
 total = times[-1]
 print("%d replicas: kubectl apply returned after %.2f s; all Running after %.2f s = %.0f pods/min"
       % (n, applied - start, total, n / total * 60))
-print("Running after: 10%% %.2f s, 50%% %.2f s, 90%% %.2f s" %
-      (times[n // 10], times[n // 2], times[n * 9 // 10 - 1]))
+for what, d in (("created (watch ADDED)", added), ("bound (spec.nodeName)", bound),
+                ("Running", running)):
+    v = sorted(x - start for x in d.values())
+    print("%-22s 50%% after %.2f s, all %d after %.2f s" % (what, v[len(v) // 2], len(v), v[-1]))
 print("load average at the end: %s" % open("/proc/loadavg").read().strip())
 time.sleep(5)
 rss_running = rss_kib()

@@ -668,7 +668,7 @@ void kubelet__pods_start(kubelet_t *k)
     k->pods = ps;
     ps->agent_dir = util_strdup_printf("%s/agent", k->storage_dir);
     ps->started_at = time(NULL);
-    uv_mutex_init(&ps->pn_mu);
+    uv_rwlock_init(&ps->pn_mu);
     uv_mutex_init(&ps->img_mu);
     if (geteuid() != 0) {
         util_log_warn("kubelet: not running as root: pods bound to %s will not run", k->name);
@@ -715,7 +715,7 @@ void kubelet__pods_stop(kubelet_t *k)
     podnet_close(ps->pn);
     images_store_close(ps->images);
     runtime_close(ps->rt);
-    uv_mutex_destroy(&ps->pn_mu);
+    uv_rwlock_destroy(&ps->pn_mu);
     uv_mutex_destroy(&ps->img_mu);
     util_strv_clear(&ps->adopted);
     free(ps->agent_dir);

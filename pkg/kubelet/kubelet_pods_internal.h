@@ -76,7 +76,10 @@ struct kubelet_pods {
     runtime_t *rt;
     podnet_t *pn;
     images_store_t *images;
-    uv_mutex_t pn_mu, img_mu;
+    uv_mutex_t img_mu;
+    /* the pod network: shared by setups and teardowns of different pods (podnet orders them
+     * with its own file locks), exclusive to open it and to reconcile */
+    uv_rwlock_t pn_mu;
     client_informer_t *informer;
     kpod_t *pods;
     util_strv_t adopted; /* container ids found at start, until the informer has synced */

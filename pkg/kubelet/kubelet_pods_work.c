@@ -2,7 +2,7 @@
  * import and runtime start-up, sandbox and pod network, container create and start, teardown,
  * address release, pod network reconcile. They touch only their work_t copy of the pod (and
  * the runtime, which is read-only once open; the pod network and image store under their
- * mutexes). */
+ * locks). */
 #include "kubelet_pods_internal.h"
 #include "kubelet_volumes.h"
 
@@ -275,12 +275,19 @@ static void do_sandbox(work_t *w)
                            .ports = ports,
                            .nports = nports};
         podnet_result_t res;
-        uv_mutex_lock(&ps->pn_mu);
+        int r = 0;
+        uv_rwlock_rdlock(&ps->pn_mu);
+        if (!ps->pn) { /* opened once, by the first pod that needs it */
+            uv_rwlock_rdunlock(&ps->pn_mu);
+            uv_rwlock_wrlock(&ps->pn_mu);
+            r = ensure_podnet(ps, &err);
+            uv_rwlock_wrunlock(&ps->pn_mu);
+            uv_rwlock_rdlock(&ps->pn_mu);
+        }
         step(w, &t0, "pn_lock");
-        int r = ensure_podnet(ps, &err);
         if (r == 0)
             r = podnet_setup(ps->pn, &pp, &res, &err);
-        uv_mutex_unlock(&ps->pn_mu);
+        uv_rwlock_rdunlock(&ps->pn_mu);
         step(w, &t0, "podnet_setup");
         if (r < 0)
             goto fail;
@@ -704,12 +711,12 @@ static void do_teardown(work_t *w)
         kubelet__rm_rf(path);
     }
     util_strv_clear(&ids);
-    uv_mutex_lock(&ps->pn_mu);
+    uv_rwlock_rdlock(&ps->pn_mu);
     if (ps->pn && podnet_teardown(ps->pn, w->uid, &err) < 0) {
         kubelet__errtext(&err, b, sizeof(b));
         util_log_warn("kubelet: pod network of %s: %s", w->uid, b);
     }
-    uv_mutex_unlock(&ps->pn_mu);
+    uv_rwlock_rdunlock(&ps->pn_mu);
     if (runtime_sandbox_remove(ps->rt, w->uid, &err) < 0) {
         kubelet__errtext(&err, b, sizeof(b));
         util_log_warn("kubelet: sandbox %s: %s", w->uid, b);
@@ -725,13 +732,13 @@ static void do_teardown(work_t *w)
 static void do_release(work_t *w)
 {
     util_error_t err = NULL;
-    uv_mutex_lock(&w->ps->pn_mu);
+    uv_rwlock_rdlock(&w->ps->pn_mu);
     if (w->ps->pn && podnet_teardown(w->ps->pn, w->uid, &err) < 0) {
         char b[512];
         kubelet__errtext(&err, b, sizeof(b));
         util_log_warn("kubelet: pod network of %s: %s", w->uid, b);
     }
-    uv_mutex_unlock(&w->ps->pn_mu);
+    uv_rwlock_rdunlock(&w->ps->pn_mu);
 }
 
 static void do_reconcile(work_t *w)
@@ -739,14 +746,14 @@ static void do_reconcile(work_t *w)
     kpods_t *ps = w->ps;
     util_error_t err = NULL;
     size_t freed = 0;
-    uv_mutex_lock(&ps->pn_mu);
+    uv_rwlock_wrlock(&ps->pn_mu);
     if (ps->pn &&
         podnet_reconcile(ps->pn, (const char *const *)w->live.v, w->live.n, &freed, &err) < 0) {
         char b[512];
         kubelet__errtext(&err, b, sizeof(b));
         util_log_warn("kubelet: pod network reconcile: %s", b);
     }
-    uv_mutex_unlock(&ps->pn_mu);
+    uv_rwlock_wrunlock(&ps->pn_mu);
     if (freed)
         util_log_info("kubelet: freed pod network state of %zu pod(s) that are gone", freed);
     kubelet__volumes_orphans(ps->agent_dir, &w->live, ps->started_at);
