@@ -4,7 +4,7 @@
 # at RATE (5) pods/s, bound by the scheduler and then (BIND=both, the default) pre-bound with
 # spec.nodeName; BIND=scheduler or BIND=node for one of them. RATE=0: all N created at once
 # (the earlier mode, e.g. N=10 RATE=0). V=2: the kubelet logs per-pod job timings; KEEP_LOG=FILE
-# keeps the server's log. Prints p50/p99 per pod, the server's RSS before and
+# keeps the server's log; BASE_BIN=PATH measures another kubeling binary. Prints p50/p99 per pod, the server's RSS before and
 # with the N pods running, and the shims' RSS. ROUNDS (1) per binding. Root; runs in its own
 # network and mount namespaces like tests/e2e/test_pods.sh. Uses the release build if present.
 set -euo pipefail
@@ -17,6 +17,7 @@ ip link set lo up
 mkdir -p /run/kubeling && mount -t tmpfs tmpfs /run/kubeling
 . bench/lib.sh
 bench_bin
+BIN=${BASE_BIN:-$BIN} # BASE_BIN=/path/to/kubeling: measure another build (an A/B run)
 N=${N:-100} RATE=${RATE:-5} BIND=${BIND:-both} ROUNDS=${ROUNDS:-1}
 KC=/usr/lib/google-cloud-sdk/bin/kubectl.1.33
 WORK=$(mktemp -d /tmp/klbench-pods.XXXXXX)
@@ -32,10 +33,12 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$WORK/data/agent/images"
 bash rootfs/images/build.sh "$WORK/data/agent/images" >/dev/null 2>&1
-# --max-pods: N may exceed the default 110 (a node-throughput run with more pods)
+# --max-pods and a wider pod range only when N needs them (so a build without the flags runs)
+big=()
+((N > 110)) && big+=(--max-pods "$N")
+((N > 250)) && big+=(--node-cidr-mask-size 22)
 "$BIN" ${V:+-v "$V"} server --data-dir "$WORK/data" --https-listen-port 0 --bind-address 127.0.0.1 \
-    --write-kubeconfig "" --kubelet-port 0 --max-pods $((N > 110 ? N : 110)) --node-cidr-mask-size \
-    $((N > 250 ? 22 : 24)) >"$WORK/server.log" 2>&1 &
+    --write-kubeconfig "" --kubelet-port 0 "${big[@]}" >"$WORK/server.log" 2>&1 &
 PID=$!
 for _ in $(seq 400); do
     grep -q 'running the pods of node' "$WORK/server.log" && break
