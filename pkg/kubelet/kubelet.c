@@ -291,6 +291,11 @@ static int start_client(kubelet_t *k, const kubelet_opts_t *o, util_error_t *err
     snprintf(ua, sizeof(ua), "kubelet/%s (linux/%s) kubeling",
              o->kube_version ? o->kube_version : "", kubelet_go_arch(NULL));
     co.user_agent = ua;
+    /* Every pod posts its status two or three times while it starts and records three or four
+     * events; with the client's default 4 keep-alive connections (one request each) those
+     * queued for seconds behind each other when hundreds of pods started (bench/deploy).
+     * Upstream's kubelet multiplexes up to 100 HTTP/2 streams (kubeAPIBurst 100). */
+    co.max_conns = 16;
     int r = client_new(&co, &k->client, err);
     if (r < 0)
         return r;
