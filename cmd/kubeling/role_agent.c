@@ -18,6 +18,8 @@ static char *opt_node_ip;
 static char *opt_cluster_cidr;
 static bool opt_self_pod_cidr;
 static char *opt_private_registry;
+static long opt_node_cidr_mask_size = KUBELET_NODE_CIDR_MASK;
+static long opt_max_pods = KUBELET_MAX_PODS;
 static util_strv_t opt_node_labels;
 static long opt_kubelet_port = KUBELET_PORT;
 static char *opt_tls_cert, *opt_tls_key, *opt_client_ca, *opt_log_max_size;
@@ -39,11 +41,16 @@ static const util_flag_t agent_flags[] = {
      "/etc/kubeling/registries.yaml)",
      0, 0, NULL},
     {"cluster-cidr", 0, UTIL_FLAG_STRING, &opt_cluster_cidr, "CIDR",
-     "IPv4 range for pod IPs, a /24 per node (default 10.42.0.0/16)", 0, 0, NULL},
+     "IPv4 range for pod IPs, split into per-node ranges (default 10.42.0.0/16)", 0, 0, NULL},
     {"self-assign-pod-cidr", 0, UTIL_FLAG_BOOL, &opt_self_pod_cidr, NULL,
      "pick this node's pod CIDR itself (for a server with --allocate-node-cidrs=false or "
      "--disable-controller-manager); default: wait for the server to assign it",
      0, 0, NULL},
+    {"node-cidr-mask-size", 0, UTIL_FLAG_INT, &opt_node_cidr_mask_size, "BITS",
+     "prefix length of each node's pod range within --cluster-cidr (default 24)", 16, 30, NULL},
+    {"max-pods", 0, UTIL_FLAG_INT, &opt_max_pods, "N",
+     "pods this node's kubelet can run: the node's pods capacity (default 110)", 1,
+     KUBELET_MAX_PODS_LIMIT, NULL},
     {"node-label", 0, UTIL_FLAG_STRINGS, &opt_node_labels, "KEY=VALUE",
      "extra label of the node (repeatable)", 0, 0, NULL},
     {"kubelet-port", 0, UTIL_FLAG_INT, &opt_kubelet_port, "PORT",
@@ -112,6 +119,8 @@ static int start(agent_t *a, const char *data_dir, util_error_t *err)
         .node_ip = opt_node_ip,
         .cluster_cidr = opt_cluster_cidr,
         .self_pod_cidr = opt_self_pod_cidr,
+        .node_cidr_mask_size = (int)opt_node_cidr_mask_size,
+        .max_pods = (int)opt_max_pods,
         .labels = (const char *const *)opt_node_labels.v,
         .nlabels = opt_node_labels.n,
         .kube_version = APISERVER_KUBE_GIT_VERSION,

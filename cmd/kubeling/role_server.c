@@ -26,6 +26,7 @@ static char *opt_node_name;
 static char *opt_node_ip;
 static char *opt_cluster_cidr;
 static char *opt_private_registry;
+static long opt_max_pods = KUBELET_MAX_PODS;
 static util_strv_t opt_node_labels;
 static char *opt_write_kubeconfig;
 static char *opt_write_kubeconfig_mode;
@@ -65,13 +66,16 @@ static const util_flag_t server_flags[] = {
      "/etc/kubeling/registries.yaml)",
      0, 0, NULL},
     {"cluster-cidr", 0, UTIL_FLAG_STRING, &opt_cluster_cidr, "CIDR",
-     "IPv4 range for pod IPs, a /24 per node (default 10.42.0.0/16)", 0, 0, NULL},
+     "IPv4 range for pod IPs, split into per-node ranges (default 10.42.0.0/16)", 0, 0, NULL},
     {"allocate-node-cidrs", 0, UTIL_FLAG_BOOL, &opt_allocate_node_cidrs, NULL,
      "the controller manager assigns each Node its pod CIDR (default true; false: each kubelet "
      "picks its own)",
      0, 0, NULL},
     {"node-cidr-mask-size", 0, UTIL_FLAG_INT, &opt_node_cidr_mask_size, "BITS",
-     "prefix length of each Node's pod CIDR (default 24)", 8, 30, NULL},
+     "prefix length of each node's pod range within --cluster-cidr (default 24)", 16, 30, NULL},
+    {"max-pods", 0, UTIL_FLAG_INT, &opt_max_pods, "N",
+     "pods this node's kubelet can run: the node's pods capacity (default 110)", 1,
+     KUBELET_MAX_PODS_LIMIT, NULL},
     {"node-name", 0, UTIL_FLAG_STRING, &opt_node_name, "NAME",
      "name of this machine's node (default: the host name, lower-cased)", 0, 0, NULL},
     {"node-ip", 0, UTIL_FLAG_STRING, &opt_node_ip, "IP",
@@ -190,6 +194,8 @@ static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
         .node_ip = opt_node_ip,
         .cluster_cidr = opt_cluster_cidr,
         .self_pod_cidr = opt_disable_controller_manager || !opt_allocate_node_cidrs,
+        .node_cidr_mask_size = (int)opt_node_cidr_mask_size,
+        .max_pods = (int)opt_max_pods,
         .control_plane = true,
         .labels = (const char *const *)opt_node_labels.v,
         .nlabels = opt_node_labels.n,

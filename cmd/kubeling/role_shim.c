@@ -3,6 +3,10 @@
 #include "roles.h"
 #include "runtime/runtime.h"
 
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
 static int run_shim(const kubeling_globals_t *g, const util_strv_t *args)
 {
     (void)g;
@@ -11,6 +15,15 @@ static int run_shim(const kubeling_globals_t *g, const util_strv_t *args)
         util_log_error("usage: kubeling shim STATE_DIR ID REPORT_FD");
         return KUBELING_EXIT_USAGE;
     }
+    /* The runtime spawned us in a new session and waits for this process: the shim goes on in
+     * a child of it, so it is nobody's child (pkg/runtime/runtime_container.c). */
+    pid_t pid = fork();
+    if (pid < 0) {
+        util_log_error("shim: fork: %s", strerror(errno));
+        return 1;
+    }
+    if (pid > 0)
+        _exit(0);
     return runtime_shim_main(args->v[0], args->v[1], (int)fd);
 }
 

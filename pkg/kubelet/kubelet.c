@@ -50,6 +50,7 @@ static kubelet_node_params_t params(const kubelet_t *k)
         .nlabels = k->labels.n,
         .kube_version = k->kube_version,
         .kubelet_port = k->api_port,
+        .max_pods = k->max_pods,
         .runtime_version = k->runtime_version,
     };
 }
@@ -254,11 +255,20 @@ static int check_opts(const kubelet_opts_t *o, const char *name, util_error_t *e
         inet_pton(AF_INET6, o->node_ip, addr) != 1)
         return util_error_make(err, EINVAL, "kubelet: --node-ip `%s` is not an IP address",
                                o->node_ip);
+    if (o->max_pods < 0 || o->max_pods > KUBELET_MAX_PODS_LIMIT)
+        return util_error_make(err, EINVAL, "kubelet: --max-pods %d is not within 1..%d",
+                               o->max_pods, KUBELET_MAX_PODS_LIMIT);
+    int mask = o->node_cidr_mask_size ? o->node_cidr_mask_size : KUBELET_NODE_CIDR_MASK;
+    if (mask < 16 || mask > 30)
+        return util_error_make(err, EINVAL,
+                               "kubelet: --node-cidr-mask-size %d is not within 16..30", mask);
     char cidr[32];
-    if (kubelet_pick_pod_cidr(o->cluster_cidr ? o->cluster_cidr : KUBELET_DEFAULT_CIDR, NULL, NULL,
-                              cidr, sizeof(cidr)) < 0)
-        return util_error_make(err, EINVAL, "kubelet: --cluster-cidr `%s` is not an IPv4 /8../24",
-                               o->cluster_cidr);
+    if (kubelet_pick_pod_cidr_mask(o->cluster_cidr ? o->cluster_cidr : KUBELET_DEFAULT_CIDR, mask,
+                                   NULL, NULL, cidr, sizeof(cidr)) < 0)
+        return util_error_make(err, EINVAL,
+                               "kubelet: --cluster-cidr `%s` is not an IPv4 /8../%d (the "
+                               "node CIDR mask size)",
+                               o->cluster_cidr ? o->cluster_cidr : KUBELET_DEFAULT_CIDR, mask);
     return check_labels(o, err);
 }
 
@@ -283,6 +293,11 @@ static int start_client(kubelet_t *k, const kubelet_opts_t *o, util_error_t *err
     snprintf(ua, sizeof(ua), "kubelet/%s (linux/%s) kubeling",
              o->kube_version ? o->kube_version : "", kubelet_go_arch(NULL));
     co.user_agent = ua;
+    /* Every pod posts its status two or three times while it starts and records three or four
+     * events; with the client's default 4 keep-alive connections (one request each) those
+     * queued for seconds behind each other when hundreds of pods started (bench/deploy).
+     * Upstream's kubelet multiplexes up to 100 HTTP/2 streams (kubeAPIBurst 100). */
+    co.max_conns = 16;
     int r = client_new(&co, &k->client, err);
     if (r < 0)
         return r;
@@ -329,6 +344,8 @@ int kubelet_start(const kubelet_opts_t *o, kubelet_t **ret, util_error_t *err)
     k->runtime_version = util_xstrdup(o->runtime_version ? o->runtime_version : "");
     k->control_plane = o->control_plane;
     k->self_pod_cidr = o->self_pod_cidr;
+    k->max_pods = o->max_pods ? o->max_pods : KUBELET_MAX_PODS;
+    k->node_cidr_mask = o->node_cidr_mask_size ? o->node_cidr_mask_size : KUBELET_NODE_CIDR_MASK;
     k->runtime_dir = util_xstrdup(o->runtime_dir ? o->runtime_dir : KUBELET_RUNTIME_DIR);
     const char *cg = getenv(TEST_CGROUP_ENV);
     k->cgroup_root = util_xstrdup(o->cgroup_root ? o->cgroup_root : cg && *cg ? cg : "kubeling");

@@ -27,6 +27,10 @@
 
 /* registries.yaml when --private-registry is not given (k3s: /etc/rancher/k3s/registries.yaml) */
 #define KUBELET_REGISTRIES "/etc/kubeling/registries.yaml"
+/* --max-pods (upstream's default maxPods is KUBELET_MAX_PODS) and --node-cidr-mask-size
+ * (kube-controller-manager's default 24) */
+#define KUBELET_MAX_PODS_LIMIT 100000
+#define KUBELET_NODE_CIDR_MASK 24
 
 typedef struct kubelet kubelet_t;
 
@@ -37,6 +41,8 @@ typedef struct kubelet_opts {
     const char *data_dir;       /* <data-dir>; the kubelet's state lives in <data-dir>/agent */
     const char *node_ip;        /* NULL: the address of the default-route interface */
     const char *cluster_cidr;   /* pod CIDR of the cluster (default 10.42.0.0/16), a /24 per node */
+    int node_cidr_mask_size;    /* the node's range when the kubelet picks it: 0 = /24; 16..30 */
+    int max_pods;               /* capacity and allocatable `pods`; 0 = KUBELET_MAX_PODS */
     bool control_plane;         /* the node of a server: control-plane and master role labels */
     bool self_pod_cidr; /* pick the pod CIDR itself (a server without node IPAM); else wait for
                            the controller manager to write spec.podCIDR */
@@ -111,6 +117,9 @@ void kubelet_quantity_binary(uint64_t bytes, char *out, size_t n);
  * items) has, or -ENOSPC. */
 int kubelet_pick_pod_cidr(const char *cluster_cidr, const cJSON *items, const char *self, char *out,
                           size_t n);
+/* The same with a /mask per node (16..30, not shorter than the cluster range's prefix). */
+int kubelet_pick_pod_cidr_mask(const char *cluster_cidr, int mask, const cJSON *items,
+                               const char *self, char *out, size_t n);
 
 /* Node conditions in upstream's order (MemoryPressure, DiskPressure, PIDPressure, Ready) with
  * upstream's reasons and messages. A condition whose status is unchanged from previous (a
@@ -133,6 +142,7 @@ typedef struct kubelet_node_params {
     size_t nlabels;
     const char *kube_version, *runtime_version;
     int kubelet_port; /* daemonEndpoints.kubeletEndpoint.Port; 0: KUBELET_PORT */
+    int max_pods;     /* capacity and allocatable `pods`; 0: KUBELET_MAX_PODS */
 } kubelet_node_params_t;
 
 /* status of the Node (capacity, allocatable, addresses, daemonEndpoints, nodeInfo; conditions

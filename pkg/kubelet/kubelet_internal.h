@@ -16,6 +16,7 @@ struct kubelet {
     char *name, *storage_dir, *cluster_cidr, *kube_version, *runtime_version;
     bool control_plane;
     bool self_pod_cidr; /* picks its pod CIDR (else waits for the node IPAM controller's) */
+    int max_pods, node_cidr_mask; /* --max-pods, --node-cidr-mask-size */
     util_strv_t labels;
     uint64_t lease_interval_ms, status_interval_ms;
     kubelet_host_t host;

@@ -54,7 +54,7 @@ cJSON *kubelet_node_labels(const kubelet_node_params_t *p)
 
 /* ---- status --------------------------------------------------------------------------------- */
 
-static void add_resources(cJSON *status, const char *field, const kubelet_host_t *h)
+static void add_resources(cJSON *status, const char *field, const kubelet_host_t *h, int max_pods)
 {
     char buf[32];
     cJSON *r = cJSON_AddObjectToObject(status, field);
@@ -64,7 +64,7 @@ static void add_resources(cJSON *status, const char *field, const kubelet_host_t
     cJSON_AddStringToObject(r, "ephemeral-storage", buf);
     kubelet_quantity_binary(h->memory_bytes, buf, sizeof(buf));
     cJSON_AddStringToObject(r, "memory", buf);
-    snprintf(buf, sizeof(buf), "%d", KUBELET_MAX_PODS);
+    snprintf(buf, sizeof(buf), "%d", max_pods > 0 ? max_pods : KUBELET_MAX_PODS);
     cJSON_AddStringToObject(r, "pods", buf);
 }
 
@@ -86,8 +86,9 @@ static const char *or_empty(const char *s)
 cJSON *kubelet_node_status(const kubelet_host_t *h, const kubelet_node_params_t *p)
 {
     cJSON *st = cJSON_CreateObject();
-    add_resources(st, "capacity", h);
-    add_resources(st, "allocatable", h); /* nothing reserved yet (no --kube-reserved) */
+    add_resources(st, "capacity", h, p->max_pods);
+    add_resources(st, "allocatable", h,
+                  p->max_pods); /* nothing reserved yet (no --kube-reserved) */
     cJSON *addrs = cJSON_AddArrayToObject(st, "addresses");
     add_address(addrs, "InternalIP", h->internal_ip);
     add_address(addrs, "Hostname", p->name);
@@ -215,22 +216,28 @@ cJSON *kubelet_node_object(const kubelet_host_t *h, const kubelet_node_params_t 
 int kubelet_pick_pod_cidr(const char *cluster_cidr, const cJSON *items, const char *self, char *out,
                           size_t n)
 {
+    return kubelet_pick_pod_cidr_mask(cluster_cidr, KUBELET_NODE_CIDR_MASK, items, self, out, n);
+}
+
+int kubelet_pick_pod_cidr_mask(const char *cluster_cidr, int mask, const cJSON *items,
+                               const char *self, char *out, size_t n)
+{
     char ip[32];
     const char *slash = strchr(cluster_cidr, '/');
     long prefix;
     struct in_addr base;
-    if (!slash || (size_t)(slash - cluster_cidr) >= sizeof(ip))
+    if (!slash || (size_t)(slash - cluster_cidr) >= sizeof(ip) || mask < 16 || mask > 30)
         return -EINVAL;
     snprintf(ip, sizeof(ip), "%.*s", (int)(slash - cluster_cidr), cluster_cidr);
-    if (inet_pton(AF_INET, ip, &base) != 1 || util_parse_long(slash + 1, 8, 24, &prefix) < 0)
+    if (inet_pton(AF_INET, ip, &base) != 1 || util_parse_long(slash + 1, 8, mask, &prefix) < 0)
         return -EINVAL;
     uint32_t start = ntohl(base.s_addr) & (uint32_t)(0xffffffffull << (32 - prefix));
-    uint32_t count = 1u << (24 - prefix);
+    uint32_t count = 1u << (mask - prefix);
     for (uint32_t i = 0; i < count; i++) {
-        struct in_addr a = {.s_addr = htonl(start + (i << 8))};
+        struct in_addr a = {.s_addr = htonl(start + (i << (32 - mask)))};
         char cand[48];
         inet_ntop(AF_INET, &a, ip, sizeof(ip));
-        snprintf(cand, sizeof(cand), "%s/24", ip);
+        snprintf(cand, sizeof(cand), "%s/%d", ip, mask);
         bool taken = false;
         const cJSON *node;
         cJSON_ArrayForEach(node, items)

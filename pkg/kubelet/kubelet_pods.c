@@ -57,6 +57,7 @@ static void work_queue(kpods_t *ps, kpod_t *p, work_kind_t kind, size_t ci)
                 util_strv_push(&w->live, q->uid);
     ps->works++;
     ps->k->handles++;
+    w->queued_ns = kubelet__mono_ns();
     uv_queue_work(ps->k->loop, &w->req, kubelet__pods_work, work_done);
 }
 
@@ -221,6 +222,7 @@ static kpod_t *pod_new(kpods_t *ps, const char *uid, const cJSON *obj)
     kpod_t *p = util_xcalloc(1, sizeof(*p));
     p->ps = ps;
     p->uid = util_xstrdup(uid);
+    p->seen_ns = kubelet__mono_ns();
     if (obj) {
         const cJSON *meta = jget(obj, "metadata");
         p->ns = util_xstrdup(jstr(meta, "namespace") ? jstr(meta, "namespace") : "default");
@@ -460,6 +462,17 @@ static void work_done(uv_work_t *req, int status)
     kpod_t *p = w->pod;
     if (p)
         p->busy = false;
+    if (p && util_log_verbosity() >= 2) {
+        static const char *const names[] = {"init",    "sandbox",   "start",  "teardown",
+                                            "release", "reconcile", "volumes"};
+        uint64_t now = kubelet__mono_ns();
+        util_log_v(2,
+                   "kubelet: pod %s/%s: %s job queued %.1f ms, ran %.1f ms, back on the loop "
+                   "after %.1f ms (%.1f ms since the pod was seen)",
+                   p->ns, p->name, names[w->kind], (double)(w->begun_ns - w->queued_ns) / 1e6,
+                   (double)(w->ended_ns - w->begun_ns) / 1e6, (double)(now - w->ended_ns) / 1e6,
+                   (double)(now - p->seen_ns) / 1e6);
+    }
     switch (w->kind) {
     case W_INIT:
         if (w->rc < 0) {
@@ -676,7 +689,7 @@ void kubelet__pods_start(kubelet_t *k)
     k->pods = ps;
     ps->agent_dir = util_strdup_printf("%s/agent", k->storage_dir);
     ps->started_at = time(NULL);
-    uv_mutex_init(&ps->pn_mu);
+    uv_rwlock_init(&ps->pn_mu);
     uv_mutex_init(&ps->img_mu);
     if (geteuid() != 0) {
         util_log_warn("kubelet: not running as root: pods bound to %s will not run", k->name);
@@ -725,7 +738,7 @@ void kubelet__pods_stop(kubelet_t *k)
     podnet_close(ps->pn);
     images_store_close(ps->images);
     runtime_close(ps->rt);
-    uv_mutex_destroy(&ps->pn_mu);
+    uv_rwlock_destroy(&ps->pn_mu);
     uv_mutex_destroy(&ps->img_mu);
     util_strv_clear(&ps->adopted);
     free(ps->agent_dir);

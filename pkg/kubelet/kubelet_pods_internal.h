@@ -71,6 +71,7 @@ struct kpod {
     uv_timer_t *timer;
     bool is_static; /* from a manifest file (kubelet_static.c); its API object is a mirror */
     char *file;
+    uint64_t seen_ns; /* monotonic: first seen by the informer (timings logged at -v 2) */
 };
 
 struct kubelet_pods {
@@ -78,7 +79,10 @@ struct kubelet_pods {
     runtime_t *rt;
     podnet_t *pn;
     images_store_t *images;
-    uv_mutex_t pn_mu, img_mu;
+    uv_mutex_t img_mu;
+    /* the pod network: shared by setups and teardowns of different pods (podnet orders them
+     * with its own file locks), exclusive to open it and to reconcile */
+    uv_rwlock_t pn_mu;
     client_informer_t *informer;
     kpod_t *pods;
     util_strv_t adopted; /* container ids found at start, until the informer has synced */
@@ -129,7 +133,11 @@ typedef struct work {
     } ev[6];
     int nev;
     bool poststart_failed;
+    uint64_t queued_ns, begun_ns, ended_ns; /* monotonic, for the -v 2 timings */
 } work_t;
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t kubelet__mono_ns(void);
 
 /* One run of a probe or a preStop hook on the thread pool (kubelet_lifecycle.c). It names its
  * container by pod uid, container name and id, so the pod may go away meanwhile. */

@@ -123,6 +123,8 @@ static void on_status_posted(void *ud, client_result_t *res)
 {
     kpod_t *p = ud;
     p->status_req = NULL;
+    util_log_v(2, "kubelet: pod %s/%s: status %d after %.1f ms since the pod was seen", p->ns,
+               p->name, res->status, (double)(kubelet__mono_ns() - p->seen_ns) / 1e6);
     if (res->status == 200 && p->is_static) { /* the mirror's: keep the file's pod */
         cJSON *st = cJSON_DetachItemFromObjectCaseSensitive(res->body, "status");
         if (st) {

@@ -131,11 +131,13 @@ static void on_listed(void *ud, client_result_t *res)
         k->pod_cidr = util_xstrdup(have);
     } else if (!k->self_pod_cidr) {
         /* a Node deleted under us is created again with the subnet it had, if any */
-    } else if (kubelet_pick_pod_cidr(k->cluster_cidr, items, k->name, cidr, sizeof(cidr)) == 0) {
+    } else if (kubelet_pick_pod_cidr_mask(k->cluster_cidr, k->node_cidr_mask, items, k->name, cidr,
+                                          sizeof(cidr)) == 0) {
         free(k->pod_cidr);
         k->pod_cidr = util_xstrdup(cidr);
     } else {
-        util_log_warn("kubelet: no free /24 left in cluster CIDR %s", k->cluster_cidr);
+        util_log_warn("kubelet: no free /%d left in cluster CIDR %s", k->node_cidr_mask,
+                      k->cluster_cidr);
     }
     k->reg = KUBELET_REG_WRITING;
     if (self)

@@ -117,6 +117,12 @@ typedef struct podnet_ipam {
     char dir[4096];
     podnet_cidr_t range;
     uint32_t gateway;
+    /* by-uid/<uid> -> "10.42.0.7" symlinks name the address each pod owns, so setup and
+     * teardown read one file instead of every address file. Rebuilt from the address files at
+     * init (and after a reconcile), written after each claim (no fsync: a crash before it is
+     * repaired by the next init). false: an entry could not be written, or a uid owns two
+     * addresses (left by an older version): every lookup scans, as before. */
+    bool indexed;
 } podnet_ipam_t;
 
 int podnet_ipam_init(podnet_ipam_t *ip, const char *dir, const podnet_cidr_t *range,

@@ -14,6 +14,9 @@
 
 #define OWNER_MAX 8192 /* an owner file is "uid\nnetns\n" */
 #define LAST_FILE "last_reserved_ip"
+#define INDEX_DIR "by-uid"
+
+static void index_rebuild(podnet_ipam_t *ip);
 
 int podnet_ipam_init(podnet_ipam_t *ip, const char *dir, const podnet_cidr_t *range,
                      util_error_t *err)
@@ -25,7 +28,11 @@ int podnet_ipam_init(podnet_ipam_t *ip, const char *dir, const podnet_cidr_t *ra
         return util_error_make(err, ENAMETOOLONG, "IPAM directory path too long");
     ip->range = *range;
     ip->gateway = range->addr + 1;
-    return util_mkdir_p(dir, 0700, err);
+    ip->indexed = false;
+    int r = util_mkdir_p(dir, 0700, err);
+    if (r == 0)
+        index_rebuild(ip);
+    return r;
 }
 
 /* A uid or netns path we store must be one line of printable bytes. */
@@ -139,10 +146,123 @@ static int find_fn(int dfd, const char *name, uint32_t addr, const char *owner, 
     return 1;
 }
 
+/* ---- the by-uid index ------------------------------------------------------------------- */
+
+/* Only uids that are plain file names are indexed (podnet's own check allows no others). */
+static bool index_name_ok(const char *uid)
+{
+    size_t n = strlen(uid);
+    if (n == 0 || n >= PODNET_UID_MAX || uid[0] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = uid[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+static int index_path(const podnet_ipam_t *ip, const char *uid, char *buf, size_t n)
+{
+    return util_snprintf(buf, n, "%s/" INDEX_DIR "/%s", ip->dir, uid);
+}
+
+/* Records that uid owns addr (lock held). */
+static void index_set(podnet_ipam_t *ip, const char *uid, uint32_t addr)
+{
+    char path[PATH_MAX], target[16];
+    if (!ip->indexed)
+        return;
+    if (!index_name_ok(uid) || index_path(ip, uid, path, sizeof(path)) < 0) {
+        ip->indexed = false;
+        return;
+    }
+    podnet_ip_format(addr, target, sizeof(target));
+    if (unlink(path) < 0 && errno != ENOENT)
+        ip->indexed = false;
+    else if (symlink(target, path) < 0)
+        ip->indexed = false;
+}
+
+/* The address the index names for uid, confirmed by its file's owner: 0, -ENOENT (the index
+ * is complete, so uid owns none), or 1: not known from the index, scan. Lock held. */
+static int index_get(const podnet_ipam_t *ip, const char *uid, uint32_t *ret)
+{
+    char path[PATH_MAX], target[32], addr_path[PATH_MAX], owner[PODNET_UID_MAX];
+    if (!ip->indexed || !index_name_ok(uid) || index_path(ip, uid, path, sizeof(path)) < 0)
+        return 1;
+    ssize_t n = readlink(path, target, sizeof(target) - 1);
+    if (n < 0)
+        return errno == ENOENT ? -ENOENT : 1;
+    target[n] = '\0';
+    uint32_t addr;
+    if (!entry_addr(target, &addr) ||
+        util_path_join(addr_path, sizeof(addr_path), ip->dir, target) < 0)
+        return 1;
+    if (!read_owner(AT_FDCWD, addr_path, owner, sizeof(owner)) || strcmp(owner, uid) != 0) {
+        unlink(path); /* stale: the address went to another pod or away */
+        return -ENOENT;
+    }
+    *ret = addr;
+    return 0;
+}
+
+typedef struct rebuild_ctx {
+    int dfd; /* the index directory */
+    bool ok;
+} rebuild_ctx_t;
+
+static int rebuild_fn(int dfd, const char *name, uint32_t addr, const char *owner, void *ud)
+{
+    (void)dfd, (void)addr;
+    rebuild_ctx_t *c = ud;
+    if (!owner[0]) /* unreadable: reconcile frees it; it names nobody */
+        return 0;
+    if (!index_name_ok(owner) || symlinkat(name, c->dfd, owner) < 0)
+        c->ok = false; /* EEXIST: a uid with two addresses */
+    return 0;
+}
+
+/* Makes the index again from the address files (takes the lock). */
+static void index_rebuild(podnet_ipam_t *ip)
+{
+    char path[PATH_MAX];
+    util_error_t e = NULL;
+    ip->indexed = false;
+    if (util_path_join(path, sizeof(path), ip->dir, INDEX_DIR) < 0 ||
+        util_mkdir_p(path, 0700, &e) < 0) {
+        util_error_free(&e);
+        return;
+    }
+    cleanup_close int lock = lock_dir(ip, &e);
+    if (lock < 0) {
+        util_error_free(&e);
+        return;
+    }
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    cleanup_dir DIR *dir = d;
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL)
+        if (de->d_name[0] != '.')
+            (void)unlinkat(dirfd(dir), de->d_name, 0);
+    rebuild_ctx_t c = {.dfd = dirfd(dir), .ok = true};
+    if (for_each_entry(ip, rebuild_fn, &c, &e) < 0) {
+        util_error_free(&e);
+        return;
+    }
+    ip->indexed = c.ok;
+}
+
 static int lookup_locked(podnet_ipam_t *ip, const char *uid, uint32_t *ret, util_error_t *err)
 {
+    int r = index_get(ip, uid, ret);
+    if (r <= 0)
+        return r;
     find_ctx_t f = {.uid = uid};
-    int r = for_each_entry(ip, find_fn, &f, err);
+    r = for_each_entry(ip, find_fn, &f, err);
     if (r < 0)
         return r;
     if (!f.found)
@@ -226,7 +346,8 @@ static bool allocatable(const podnet_ipam_t *ip, uint32_t addr)
     return addr != ip->range.addr && addr != bcast && addr != ip->gateway;
 }
 
-static int allocate_locked(podnet_ipam_t *ip, const char *content, uint32_t *ret, util_error_t *err)
+static int allocate_locked(podnet_ipam_t *ip, const char *uid, const char *content, uint32_t *ret,
+                           util_error_t *err)
 {
     uint32_t size = 1u << (32 - ip->range.prefix);
     uint32_t last = read_last(ip);
@@ -240,6 +361,7 @@ static int allocate_locked(podnet_ipam_t *ip, const char *content, uint32_t *ret
         if (r < 0)
             return r;
         write_last(ip, cand);
+        index_set(ip, uid, cand);
         *ret = cand;
         return 0;
     }
@@ -261,7 +383,7 @@ int podnet_ipam_allocate(podnet_ipam_t *ip, const char *uid, const char *netns, 
     if (r != -ENOENT)
         return r;
     cleanup_free char *content = util_strdup_printf("%s\n%s\n", uid, netns);
-    return allocate_locked(ip, content, ret, err);
+    return allocate_locked(ip, uid, content, ret, err);
 }
 
 /* ---- release and reconcile ---------------------------------------------------------------- */
@@ -316,6 +438,25 @@ int podnet_ipam_release(podnet_ipam_t *ip, const char *uid, util_error_t *err)
 {
     if (!valid_field(uid, PODNET_UID_MAX))
         return util_error_make(err, EINVAL, "invalid pod uid");
+    {
+        cleanup_close int lock = lock_dir(ip, err);
+        if (lock < 0)
+            return lock;
+        uint32_t addr;
+        char name[16], path[PATH_MAX];
+        int r = index_get(ip, uid, &addr);
+        if (r == -ENOENT)
+            return 0;
+        if (r == 0) { /* the index is complete and names its one address */
+            podnet_ip_format(addr, name, sizeof(name));
+            if (util_path_join(path, sizeof(path), ip->dir, name) == 0 && unlink(path) < 0 &&
+                errno != ENOENT)
+                return util_error_make(err, errno, "release address in `%s`", ip->dir);
+            if (index_path(ip, uid, path, sizeof(path)) == 0)
+                (void)unlink(path);
+            return 0;
+        }
+    }
     release_ctx_t c = {.uid = uid};
     return release_run(ip, &c, err);
 }
@@ -327,5 +468,7 @@ int podnet_ipam_reconcile(podnet_ipam_t *ip, const char *const *live, size_t n, 
     int r = release_run(ip, &c, err);
     if (r == 0 && ret_freed)
         *ret_freed = c.freed;
+    if (r == 0 && c.freed)
+        index_rebuild(ip); /* the freed addresses' owners leave the index */
     return r;
 }

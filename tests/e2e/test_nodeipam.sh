@@ -72,9 +72,9 @@ restart_keeps_assignments() {
 
 bad_mask_is_refused() {
     run_cmd "$E2E_TMP/bad" "$KUBELING_BIN" server --data-dir "$E2E_TMP/bad-data" --https-listen-port 0 \
-        --bind-address 127.0.0.1 --write-kubeconfig "" --disable-agent --node-cidr-mask-size 12
+        --bind-address 127.0.0.1 --write-kubeconfig "" --disable-agent --cluster-cidr 10.42.0.0/24 --node-cidr-mask-size 22
     expect_rc 1 "mask shorter than the cluster CIDR's"
-    expect_grep "$E2E_TMP/bad" 'node CIDR mask size 12 must be between'
+    expect_grep "$E2E_TMP/bad" 'node CIDR mask size 22 must be between'
 }
 
 full_range_waits_for_a_release() {

@@ -148,6 +148,39 @@ static void pod_cidr_lowest_free_slash24(void **state)
     assert_string_equal(out, "10.42.0.0/24");
 }
 
+/* --node-cidr-mask-size: a /22 per node (1,022 pod addresses) from a /16. */
+static void pod_cidr_mask_size(void **state)
+{
+    (void)state;
+    char out[48];
+    assert_int_equal(kubelet_pick_pod_cidr_mask("10.42.0.0/16", 22, NULL, "a", out, sizeof(out)),
+                     0);
+    assert_string_equal(out, "10.42.0.0/22");
+    cJSON *items = cJSON_CreateArray();
+    cJSON_AddItemToArray(items, node_with_cidr("a", "10.42.0.0/22"));
+    cJSON_AddItemToArray(items, node_with_cidr("b", "10.42.4.0/22"));
+    assert_int_equal(kubelet_pick_pod_cidr_mask("10.42.0.0/16", 22, items, "c", out, sizeof(out)),
+                     0);
+    assert_string_equal(out, "10.42.8.0/22");
+    /* the cluster range is the whole node range, then it is taken */
+    assert_int_equal(kubelet_pick_pod_cidr_mask("10.42.0.0/22", 22, items, "c", out, sizeof(out)),
+                     -ENOSPC);
+    cJSON_Delete(items);
+    assert_int_equal(kubelet_pick_pod_cidr_mask("10.42.0.0/16", 16, NULL, "a", out, sizeof(out)),
+                     0);
+    assert_string_equal(out, "10.42.0.0/16");
+    assert_int_equal(kubelet_pick_pod_cidr_mask("10.42.128.0/30", 30, NULL, "a", out, sizeof(out)),
+                     0);
+    assert_string_equal(out, "10.42.128.0/30");
+    /* a node range wider than the cluster's, or outside 16..30 */
+    assert_int_equal(kubelet_pick_pod_cidr_mask("10.42.0.0/24", 22, NULL, "a", out, sizeof(out)),
+                     -EINVAL);
+    assert_int_equal(kubelet_pick_pod_cidr_mask("10.0.0.0/8", 15, NULL, "a", out, sizeof(out)),
+                     -EINVAL);
+    assert_int_equal(kubelet_pick_pod_cidr_mask("10.42.0.0/16", 31, NULL, "a", out, sizeof(out)),
+                     -EINVAL);
+}
+
 static const cJSON *cond(const cJSON *arr, const char *type)
 {
     const cJSON *c;
@@ -273,6 +306,12 @@ static void node_object_from_fixture_host(void **state)
     assert_string_equal(str(labels, "node-role.kubernetes.io/control-plane"), "true");
     assert_string_equal(str(labels, "zone"), "lab");
     assert_string_equal(str(labels, "kubernetes.io/os"), "override"); /* --node-label wins */
+    /* --max-pods sets capacity and allocatable pods */
+    p.max_pods = 1100;
+    cJSON *st2 = kubelet_node_status(&h, &p);
+    assert_string_equal(str(cJSON_GetObjectItem(st2, "capacity"), "pods"), "1100");
+    assert_string_equal(str(cJSON_GetObjectItem(st2, "allocatable"), "pods"), "1100");
+    cJSON_Delete(st2);
     assert_string_equal(str(labels, "beta.kubernetes.io/os"), "linux");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(st, "conditions")), 4);
     free(text);
@@ -320,6 +359,7 @@ int main(void)
         cmocka_unit_test(go_arch_names),
         cmocka_unit_test(binary_quantities_are_canonical),
         cmocka_unit_test(pod_cidr_lowest_free_slash24),
+        cmocka_unit_test(pod_cidr_mask_size),
         cmocka_unit_test(conditions_upstream_order_reasons_and_transitions),
         cmocka_unit_test(pressure_from_upstream_eviction_thresholds),
         cmocka_unit_test(node_object_from_fixture_host),

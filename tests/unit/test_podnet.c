@@ -459,6 +459,61 @@ static void test_ipam_reconcile_frees_leaks(void **state)
     assert_int_equal(freed, 2);
 }
 
+/* The by-uid index: lookups and releases read one entry; a lost entry (a crash after the
+ * claim) is rebuilt at init; a stale one is not believed; a uid with two addresses (an older
+ * version's leftover) turns the index off and release frees both. */
+static void test_ipam_uid_index(void **state)
+{
+    ipam_fixture_t *f = *state;
+    util_error_t err = NULL;
+    char path[800], target[32];
+    uint32_t a;
+    assert_true(f->ip.indexed);
+    assert_int_equal(alloc_ok(&f->ip, "pod-a"), 0x0a2a0002);
+    assert_int_equal(alloc_ok(&f->ip, "pod-b"), 0x0a2a0003);
+    snprintf(path, sizeof(path), "%s/by-uid/pod-b", f->ip.dir);
+    ssize_t n = readlink(path, target, sizeof(target) - 1);
+    assert_true(n > 0);
+    target[n] = 0;
+    assert_string_equal(target, "10.42.0.3");
+    /* lost entry: init rebuilds it from the address files */
+    assert_int_equal(unlink(path), 0);
+    podnet_cidr_t range = f->ip.range;
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", f->ip.dir);
+    assert_int_equal(podnet_ipam_init(&f->ip, dir, &range, &err), 0);
+    assert_true(f->ip.indexed);
+    assert_int_equal(podnet_ipam_lookup(&f->ip, "pod-b", &a, &err), 0);
+    assert_int_equal(a, 0x0a2a0003);
+    assert_int_equal(alloc_ok(&f->ip, "pod-b"), 0x0a2a0003);
+    /* stale entry: pod-c's points at pod-a's address */
+    snprintf(path, sizeof(path), "%s/by-uid/pod-c", f->ip.dir);
+    assert_int_equal(symlink("10.42.0.2", path), 0);
+    assert_int_equal(podnet_ipam_lookup(&f->ip, "pod-c", &a, &err), -ENOENT);
+    assert_int_equal(podnet_ipam_release(&f->ip, "pod-c", &err), 0);
+    assert_int_equal(podnet_ipam_lookup(&f->ip, "pod-a", &a, &err), 0);
+    /* release through the index */
+    assert_int_equal(podnet_ipam_release(&f->ip, "pod-a", &err), 0);
+    assert_int_equal(podnet_ipam_lookup(&f->ip, "pod-a", &a, &err), -ENOENT);
+    snprintf(path, sizeof(path), "%s/10.42.0.2", f->ip.dir);
+    assert_int_equal(access(path, F_OK), -1);
+    snprintf(path, sizeof(path), "%s/by-uid/pod-a", f->ip.dir);
+    assert_int_equal(access(path, F_OK), -1);
+    /* two addresses of pod-b: no index, release frees both */
+    snprintf(path, sizeof(path), "%s/10.42.0.6", f->ip.dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("pod-b\n/run/netns/x\n", fp);
+    fclose(fp);
+    assert_int_equal(podnet_ipam_init(&f->ip, dir, &range, &err), 0);
+    assert_false(f->ip.indexed);
+    assert_int_equal(podnet_ipam_release(&f->ip, "pod-b", &err), 0);
+    assert_int_equal(access(path, F_OK), -1);
+    snprintf(path, sizeof(path), "%s/10.42.0.3", f->ip.dir);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(podnet_ipam_lookup(&f->ip, "pod-b", &a, &err), -ENOENT);
+}
+
 static void test_ipam_refuses_bad_input(void **state)
 {
     ipam_fixture_t *f = *state;
@@ -875,6 +930,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ipam_round_robin_from_last, ipam_setup, ipam_teardown),
         cmocka_unit_test_setup_teardown(test_ipam_reconcile_frees_leaks, ipam_setup, ipam_teardown),
         cmocka_unit_test_setup_teardown(test_ipam_refuses_bad_input, ipam_setup, ipam_teardown),
+        cmocka_unit_test_setup_teardown(test_ipam_uid_index, ipam_setup, ipam_teardown),
         cmocka_unit_test(test_hostports_round_trip),
         cmocka_unit_test(test_hostports_parse_hostile),
         cmocka_unit_test(test_nfnl_batch_layout),
