@@ -26,7 +26,7 @@
 #define KUBELET_LOG_MAX_FILES 5                  /* upstream's containerLogMaxFiles */
 
 /* registries.yaml when --private-registry is not given (k3s: /etc/rancher/k3s/registries.yaml) */
-#define KUBELET_REGISTRIES "/etc/kubeling/registries.yaml"
+#define KUBELET_REGISTRIES     "/etc/kubeling/registries.yaml"
 /* --max-pods (upstream's default maxPods is KUBELET_MAX_PODS) and --node-cidr-mask-size
  * (kube-controller-manager's default 24) */
 #define KUBELET_MAX_PODS_LIMIT 100000
@@ -61,8 +61,8 @@ typedef struct kubelet_opts {
     const char *client_ca;                  /* PEM file: CA of the clients (the apiserver) */
     int64_t log_max_size;                   /* container log rotation; 0: 10 MiB */
     int log_max_files;                      /* 0: 5 */
-    const char *private_registry; /* registries.yaml (NULL: KUBELET_REGISTRIES); may be absent */
-    const char *pod_manifest_path;          /* static pods; NULL: <data-dir>/agent/pod-manifests */
+    const char *private_registry;  /* registries.yaml (NULL: KUBELET_REGISTRIES); may be absent */
+    const char *pod_manifest_path; /* static pods; NULL: <data-dir>/agent/pod-manifests */
 } kubelet_opts_t;
 
 #define KUBELET_PORT_ANY (-1)
