@@ -113,10 +113,11 @@ apiserver_list_entry_t *apiserver_list_cache_get(apiserver_t *a, const char *pre
                                                  int64_t min_rev, int64_t *ret_rev)
 {
     struct apiserver_list_cache *lc = state(a);
-    if (watch_start(a) < 0)
+    store_watcher_t *w = watch_start(a) < 0 ? NULL : lc->watcher;
+    if (!w)
         return NULL;
-    take_events(lc->watcher, a);
-    if (!lc->watcher)
+    take_events(w, a); /* may end the watch (cut off): then nothing is kept */
+    if (lc->n == 0)
         return NULL;
     int64_t seen = store_current_rev(a->opts.store);
     for (size_t i = 0; i < lc->n; i++) {
