@@ -1,11 +1,13 @@
 /* api_bench: load generator for the apiserver over HTTPS (mbedTLS client, HTTP/1.1 keep-alive).
  *
- *   api_bench create|get|list KUBECONFIG [CLIENTS [N]]
+ *   api_bench create|get|list|list-gzip KUBECONFIG [CLIENTS [N]]
  *   api_bench watch KUBECONFIG [WATCHERS [N [SERVER-PID]]]
  *
  * create/get/list: CLIENTS threads, one keep-alive connection each, issue N requests in all
  * (create: POST a ~1 KiB pod with a unique name; get: GET one of 100 pods created beforehand;
- * list: GET the pods of a namespace holding 100 pods). watch: WATCHERS watch streams on a fresh
+ * list: GET the pods of a namespace holding 100 pods; list-gzip: the same with
+ * `Accept-Encoding: gzip`, as kubectl and client-go send it, each gzip body inflated and checked).
+ * watch: WATCHERS watch streams on a fresh
  * namespace, served by one epoll loop, then N sequential pod creates; the delivery latency is
  * measured from each create's response to each watcher's ADDED event. One result line each. */
 #include "../bench.h"
@@ -37,6 +39,7 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 #include <psa/crypto.h>
+#include <zlib.h>
 
 #define PRELOAD_PODS      100 /* pods behind get and list */
 #define MAX_CONNECTING    64  /* watch handshakes in flight at once */
@@ -285,14 +288,16 @@ static void conn_consume(conn_t *c, size_t n)
 
 /* ---- HTTP/1.1 ----------------------------------------------------------------------------- */
 
+static bool want_gzip; /* list-gzip: GETs send Accept-Encoding: gzip */
+
 static int request_format(char *out, size_t n, const char *method, const char *path,
                           const char *body, const char *host)
 {
     if (!body)
         return snprintf(out, n,
                         "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: api_bench\r\n"
-                        "Accept: application/json\r\n\r\n",
-                        method, path, host);
+                        "Accept: application/json\r\n%s\r\n",
+                        method, path, host, want_gzip ? "Accept-Encoding: gzip\r\n" : "");
     return snprintf(out, n,
                     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: api_bench\r\n"
                     "Accept: application/json\r\nContent-Type: application/json\r\n"
@@ -302,7 +307,7 @@ static int request_format(char *out, size_t n, const char *method, const char *p
 
 /* Length of a complete response head in c->in (0 if incomplete); the status and the body
  * length (Content-Length, or -1 for a chunked stream) are returned. */
-static size_t response_head(const conn_t *c, int *ret_status, long *ret_length)
+static size_t response_head(const conn_t *c, int *ret_status, long *ret_length, bool *ret_gzip)
 {
     const char *end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
     if (!end)
@@ -310,13 +315,36 @@ static size_t response_head(const conn_t *c, int *ret_status, long *ret_length)
     size_t head = (size_t)(end - c->in) + 4;
     *ret_status = atoi(c->in + 9);
     *ret_length = -1;
+    *ret_gzip = false;
     for (const char *p = c->in; p && p < end;) {
         if (!strncasecmp(p, "content-length:", 15))
             *ret_length = atol(p + 15);
+        if (!strncasecmp(p, "content-encoding: gzip", 22))
+            *ret_gzip = true;
         p = memchr(p, '\n', (size_t)(end - p));
         p = p ? p + 1 : NULL;
     }
     return head;
+}
+
+/* Inflates a gzip body as a client would (and dies if it is not one complete member). */
+static void gunzip_check(const char *data, size_t len)
+{
+    static _Thread_local unsigned char out[65536];
+    z_stream z = {0};
+    if (inflateInit2(&z, 16 + 15) != Z_OK)
+        die("inflateInit2", 0);
+    z.next_in = (Bytef *)(uintptr_t)data;
+    z.avail_in = (uInt)len;
+    int rc;
+    do {
+        z.next_out = out;
+        z.avail_out = sizeof(out);
+        rc = inflate(&z, Z_NO_FLUSH);
+    } while (rc == Z_OK);
+    inflateEnd(&z);
+    if (rc != Z_STREAM_END || z.avail_in != 0)
+        die("response body is not a complete gzip member", rc);
 }
 
 /* One request on a keep-alive connection; returns the status and drops the response body. */
@@ -326,7 +354,8 @@ static int http_do(conn_t *c, const char *req, size_t req_len)
     int status = 0, wait = 0;
     long length = -1;
     size_t head;
-    while ((head = response_head(c, &status, &length)) == 0 ||
+    bool gzip = false;
+    while ((head = response_head(c, &status, &length, &gzip)) == 0 ||
            c->in_len < head + (size_t)(length > 0 ? length : 0)) {
         if (head && (length < 0 || length > (long)MAX_RESPONSE_BODY))
             die("response without a usable Content-Length", 0);
@@ -338,6 +367,8 @@ static int http_do(conn_t *c, const char *req, size_t req_len)
     }
     if (length < 0 || length > (long)MAX_RESPONSE_BODY)
         die("response without a usable Content-Length", 0);
+    if (gzip)
+        gunzip_check(c->in + head, (size_t)length);
     conn_consume(c, head + (size_t)length);
     return status;
 }
@@ -496,8 +527,9 @@ static int run_clients(bench_tls_t *t, const char *op, size_t clients, size_t n)
         errors += cls[k].errors;
     }
     double secs = (double)(now_ns() - t0) / 1e9;
-    printf("op=%s clients=%zu n=%zu secs=%.2f per_s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%zu\n", op,
-           clients, n, secs, (double)n / secs, pct_ms(lat, n, 0.50), pct_ms(lat, n, 0.99), errors);
+    printf("op=%s%s clients=%zu n=%zu secs=%.2f per_s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%zu\n",
+           op, want_gzip ? "-gzip" : "", clients, n, secs, (double)n / secs, pct_ms(lat, n, 0.50),
+           pct_ms(lat, n, 0.99), errors);
     pthread_barrier_destroy(&start);
     free(lat);
     free(cls);
@@ -630,7 +662,8 @@ static void watcher_headers(watch_bench_t *b, watcher_t *w)
 {
     int status = 0;
     long length;
-    size_t head = response_head(&w->c, &status, &length);
+    bool gzip;
+    size_t head = response_head(&w->c, &status, &length, &gzip);
     if (head == 0)
         return;
     if (status != 200)
@@ -864,9 +897,13 @@ static size_t arg_size(int argc, char **argv, int i, size_t def)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "list-gzip")) {
+        want_gzip = true;
+        argv[1] = "list";
+    }
     if (argc < 3 || (strcmp(argv[1], "create") && strcmp(argv[1], "get") &&
                      strcmp(argv[1], "list") && strcmp(argv[1], "watch"))) {
-        fprintf(stderr, "usage: api_bench create|get|list KUBECONFIG [CLIENTS [N]]\n"
+        fprintf(stderr, "usage: api_bench create|get|list|list-gzip KUBECONFIG [CLIENTS [N]]\n"
                         "       api_bench watch KUBECONFIG [WATCHERS [N [SERVER-PID]]]\n");
         return 2;
     }

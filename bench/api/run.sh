@@ -3,7 +3,8 @@
 # --disable-scheduler). Builds nothing: uses the release build
 # (build/static-x86_64/kubeling) if present, else build/bench or build/dev, and
 # build/bench/bench/api/api_bench. Prints start-up figures, create/get/list with 24 clients
-# (and with 1 client, for unloaded latency), watch delivery with 1000 watchers, and idle RSS
+# (and with 1 client, for unloaded latency; list also as list-gzip, with Accept-Encoding: gzip
+# as kubectl and client-go send it), watch delivery with 1000 watchers, and idle RSS
 # and CPU with 1000 pods stored.
 # Env: CREATE_N (10000), GET_N (20000), LIST_N (1000), CLIENTS (24), WATCHERS (1000),
 # WATCH_N (200), IDLE_OBJECTS (1000).
@@ -60,9 +61,11 @@ start_server "$WORK/data"
 "$BENCH" create "$KUBECONFIG" "$CLIENTS" "$CREATE_N"
 "$BENCH" get "$KUBECONFIG" "$CLIENTS" "$GET_N"
 "$BENCH" list "$KUBECONFIG" "$CLIENTS" "$LIST_N"
+"$BENCH" list-gzip "$KUBECONFIG" "$CLIENTS" "$LIST_N"
 "$BENCH" create "$KUBECONFIG" 1 $((CREATE_N / 10))
 "$BENCH" get "$KUBECONFIG" 1 $((GET_N / 10))
 "$BENCH" list "$KUBECONFIG" 1 $((LIST_N / 5))
+"$BENCH" list-gzip "$KUBECONFIG" 1 $((LIST_N / 5))
 echo "# server rss_kib=$(rss_kib) after the runs above"
 "$BENCH" watch "$KUBECONFIG" "$WATCHERS" "$WATCH_N" "$PID"
 stop_server

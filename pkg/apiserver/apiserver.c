@@ -2,6 +2,7 @@
 #include "apiserver_quota.h"
 #include "apiserver_internal.h"
 #include "apiserver_crd.h"
+#include "apiserver_list_cache.h"
 #include "apiserver_metrics.h"
 #include "apiserver_namespace.h"
 #include "apiserver_pki.h"
@@ -141,6 +142,7 @@ static void release(apiserver_t *a)
     apiserver_tokens_free(a);
     apiserver_crd_reset();
     apiserver_quota_free(a);
+    apiserver_list_cache_free(a);
     free(a);
 }
 
@@ -244,6 +246,7 @@ void apiserver_stop(apiserver_t *a)
     a->stopping = true;
     apiserver_namespace_stop(a);
     apiserver_quota_stop(a);
+    apiserver_list_cache_stop(a);
     apiserver_crd_stop(a);
     while (a->conns)
         apiserver__conn_close(a->conns);

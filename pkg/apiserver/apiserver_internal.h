@@ -30,12 +30,13 @@ struct apiserver {
     struct apiserver_services *services;       /* apiserver_services.c */
     apiserver_conn_t *conns;                   /* doubly linked */
     unsigned nconns, inflight;
-    int pending_closes;                /* handles still closing; freed when 0 after stop */
-    struct apiserver_openapi *openapi; /* rendered on first use (apiserver_openapi.c) */
-    unsigned openapi_crd_generation;   /* the CRD set it was rendered for */
-    struct apiserver_tokens *tokens;   /* service account token key (apiserver_token.c) */
-    struct apiserver_nsfin *nsfin;     /* terminating namespaces (apiserver_namespace.c) */
-    struct apiserver_quota *quota;     /* quota ledger and status watch (apiserver_quota.c) */
+    int pending_closes;                      /* handles still closing; freed when 0 after stop */
+    struct apiserver_openapi *openapi;       /* rendered on first use (apiserver_openapi.c) */
+    unsigned openapi_crd_generation;         /* the CRD set it was rendered for */
+    struct apiserver_tokens *tokens;         /* service account token key (apiserver_token.c) */
+    struct apiserver_nsfin *nsfin;           /* terminating namespaces (apiserver_namespace.c) */
+    struct apiserver_quota *quota;           /* quota ledger and status watch (apiserver_quota.c) */
+    struct apiserver_list_cache *list_cache; /* rendered lists (apiserver_list_cache.c) */
     /* TLS client towards kubelets (apiserver_proxy.c) */
     mbedtls_ssl_config kubelet_tls;
     mbedtls_x509_crt kubelet_ca, kubelet_crt;
@@ -90,6 +91,8 @@ struct apiserver_conn {
     size_t in_off;
     util_buf_t plain; /* plaintext from TLS, not yet parsed */
     size_t plain_off;
+    util_buf_t out_batch; /* ciphertext of a response being written, sent as one write */
+    bool batching;
     llhttp_t parser;
     llhttp_settings_t settings;
     apiserver_request_t req;
@@ -121,6 +124,17 @@ void apiserver__conn_close(apiserver_conn_t *c);
 void apiserver__respond(apiserver_conn_t *c, int status, const char *content_type, const char *body,
                         size_t len, const char *extra_headers);
 const char *apiserver__header(const apiserver_request_t *r, const char *name);
+/* The same for a body in parts (sent without joining them); gzipped: the parts are a gzip
+ * member (Content-Encoding: gzip). */
+typedef struct apiserver_part {
+    const char *data;
+    size_t len;
+} apiserver_part_t;
+void apiserver__respond_parts(apiserver_conn_t *c, int status, const char *content_type,
+                              const apiserver_part_t *parts, size_t n, const char *extra_headers,
+                              bool gzipped);
+/* The client accepts a gzip response (Accept-Encoding). */
+bool apiserver__gzip_wanted(const apiserver_conn_t *c);
 /* Async handlers hold a reference across callbacks; after unref, c may be gone. A closing
  * connection (c->closing) must not be answered. */
 void apiserver__conn_ref(apiserver_conn_t *c);

@@ -15,6 +15,7 @@
 #include "apiserver_crd.h"
 #include "apiserver_defaults.h"
 #include "apiserver_gc_policy.h"
+#include "apiserver_list_cache.h"
 #include "apiserver_metrics.h"
 #include "apiserver_namespace.h"
 #include "apiserver_object.h"
@@ -175,6 +176,35 @@ static void respond_collection(apiserver_conn_t *c, const apiserver_target_t *t,
     util_buf_free(&b);
 }
 
+/* A whole unfiltered list from the cache: the items' text (compressed once, when the client
+ * takes gzip and the body is over upstream's threshold) between a fresh head and tail. */
+static void respond_cached(apiserver_conn_t *c, const apiserver_target_t *t,
+                           apiserver_list_entry_t *e, int64_t rev)
+{
+    char av[128];
+    apiserver_reg_api_version_of(t->res, av, sizeof(av));
+    util_buf_t head = {0};
+    util_buf_printf(&head,
+                    "{\"kind\":\"%sList\",\"apiVersion\":\"%s\",\"metadata\":{"
+                    "\"resourceVersion\":\"%" PRId64 "\"},\"items\":[",
+                    t->res->kind, av, rev);
+    static const char tail[] = "]}";
+    const apiserver_gzip_part_t *gz = NULL;
+    if (head.len + e->items.len + 2 > APISERVER_GZIP_MIN_BYTES && apiserver__gzip_wanted(c))
+        gz = apiserver_list_cache_gzip(c->srv, e);
+    if (gz) {
+        util_buf_t z = {0};
+        apiserver_gzip_member(&z, head.data, head.len, gz, tail, 2);
+        apiserver_part_t p = {z.data, z.len};
+        apiserver__respond_parts(c, 200, "application/json", &p, 1, NULL, true);
+        util_buf_free(&z);
+    } else {
+        apiserver_part_t p[3] = {{head.data, head.len}, {e->items.data, e->items.len}, {tail, 2}};
+        apiserver__respond_parts(c, 200, "application/json", p, 3, NULL, false);
+    }
+    util_buf_free(&head);
+}
+
 void apiserver_reg_handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
                                const apiserver_filter_t *f)
 {
@@ -192,7 +222,7 @@ void apiserver_reg_handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
     apiserver_registry_prefix(t->res, t->ns, prefix, sizeof(prefix));
     size_t plen = strlen(prefix), elen = store_prefix_end(prefix, plen, end), slen = plen;
     memcpy(start, prefix, plen);
-    int64_t at = 0;
+    int64_t at = 0, min_rev = 0;
     store_t *s = c->srv->opts.store;
     if (cont[0]) {
         if (decode_continue(cont, prefix, &at, start, sizeof(start), &slen) < 0) {
@@ -209,6 +239,7 @@ void apiserver_reg_handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
     } else if (rv_s[0] && strcmp(rv_s, "0")) {
         bool ok;
         int64_t want = apiserver_parse_rv(rv_s, &ok);
+        min_rev = want;
         if (!ok) {
             apiserver_status_bad_request(c, "resourceVersion must be an integer");
             return;
@@ -250,6 +281,16 @@ void apiserver_reg_handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
     }
     bool rewrite = apiserver_conv_rewrites(t->res);
     objects_t items = {.raw_mode = !table && apiserver_filter_empty(f) && !rewrite};
+    /* a whole list at the newest revision (not an exact older one, not a later page) */
+    bool cacheable = items.raw_mode && !cont[0] && at == 0;
+    if (cacheable) {
+        int64_t rev = 0;
+        apiserver_list_entry_t *e = apiserver_list_cache_get(c->srv, prefix, min_rev, &rev);
+        if (e && (!limit || e->count <= (size_t)limit)) {
+            respond_cached(c, t, e, rev);
+            return;
+        }
+    }
     size_t count = 0;
     bool more = false;
     int64_t served = at;
@@ -322,6 +363,8 @@ void apiserver_reg_handle_list(apiserver_conn_t *c, const apiserver_target_t *t,
         encode_continue(&token, served, next_key, next_len);
     respond_collection(c, t, &items, served, token.len ? token.data : NULL, table_version, include);
     util_buf_free(&token);
+    if (cacheable && !more) /* the whole collection as of served */
+        apiserver_list_cache_put(c->srv, prefix, &items.raw, items.nraw, served);
     objects_free(&items);
 }
 

@@ -3,6 +3,7 @@
 #include "apiserver_openapi.h"
 
 #include "apiserver_crd.h"
+#include "apiserver_openapi_desc.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -245,7 +246,8 @@ static cJSON *value_schema(const k8s_field_t *f, const char *ref_prefix)
     return s;
 }
 
-static cJSON *field_schema(const k8s_field_t *f, const char *ref_prefix, bool v3)
+static cJSON *field_schema(const k8s_kind_t *t, const k8s_field_t *f, const char *ref_prefix,
+                           bool v3)
 {
     cJSON *v = value_schema(f, ref_prefix), *s = v;
     if (f->list) {
@@ -260,6 +262,8 @@ static cJSON *field_schema(const k8s_field_t *f, const char *ref_prefix, bool v3
         s = m;
     }
     const char *desc = k8s_schema_field_description(f);
+    if (!desc) /* object-typed fields: the client's models have no text for them */
+        desc = apiserver_openapi__description(t->name, f->json);
     if (!desc)
         return s;
     if (v3 && cJSON_GetObjectItemCaseSensitive(s, "$ref")) {
@@ -294,11 +298,14 @@ cJSON *apiserver_openapi__type_schema(int ref, const char *ref_prefix, bool v3)
 {
     const k8s_kind_t *t = k8s_schema_type(ref);
     cJSON *s = cJSON_CreateObject();
+    const char *desc = apiserver_openapi__description(t->name, NULL);
+    if (desc) /* what `kubectl explain <kind>` prints first */
+        cJSON_AddStringToObject(s, "description", desc);
     cJSON_AddStringToObject(s, "type", "object");
     cJSON *props = cJSON_AddObjectToObject(s, "properties"), *req = NULL;
     for (unsigned i = 0; i < t->nfields; i++) {
         const k8s_field_t *f = &t->fields[i];
-        cJSON_AddItemToObject(props, f->json, field_schema(f, ref_prefix, v3));
+        cJSON_AddItemToObject(props, f->json, field_schema(t, f, ref_prefix, v3));
         if (f->required) {
             if (!req)
                 req = cJSON_AddArrayToObject(s, "required");

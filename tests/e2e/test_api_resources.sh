@@ -499,6 +499,23 @@ explain_reads_openapi() {
         expect_rc 0 "explain $v"
         expect_grep "$E2E_TMP/ex-$v" 'KIND: +ConfigMap'
         expect_grep "$E2E_TMP/ex-$v" 'Data contains the configuration data'
+        # a kind's own description and those of its object fields, in upstream's words
+        run_cmd "$E2E_TMP/exp-$v" kc "$v" explain pod
+        expect_rc 0 "explain pod $v"
+        expect_grep "$E2E_TMP/exp-$v" '^DESCRIPTION:'
+        expect_grep "$E2E_TMP/exp-$v" 'Pod is a collection of containers that can run on a host'
+        expect_grep "$E2E_TMP/exp-$v" '^  metadata.*<ObjectMeta>'
+        expect_grep "$E2E_TMP/exp-$v" "Standard object's metadata"
+        expect_grep "$E2E_TMP/exp-$v" 'Specification of the desired behavior of the pod'
+        expect_grep "$E2E_TMP/exp-$v" 'Most recently observed status of the pod'
+        run_cmd "$E2E_TMP/exd-$v" kc "$v" explain deployment.spec
+        expect_grep "$E2E_TMP/exd-$v" 'Specification of the desired behavior of the Deployment'
+        expect_grep "$E2E_TMP/exd-$v" 'DeploymentSpec is the specification of the desired behavior'
+        expect_grep "$E2E_TMP/exd-$v" 'Template describes the pods that will be created'
+        run_cmd "$E2E_TMP/exr-$v" kc "$v" explain deployment.spec.replicas
+        expect_rc 0 "explain deployment.spec.replicas $v"
+        expect_grep "$E2E_TMP/exr-$v" 'FIELD: +replicas <integer>'
+        expect_grep "$E2E_TMP/exr-$v" 'Number of desired pods'
     done
     run_cmd "$E2E_TMP/ex-lease" kc 1.33 explain lease.spec.holderIdentity
     expect_rc 0 "explain lease"
