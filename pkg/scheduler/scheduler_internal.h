@@ -12,6 +12,8 @@ typedef struct sched_pod {
     const cJSON *anti_terms;           /* its required anti-affinity terms (inside obj) */
     struct labels_selector **anti_sel; /* their selectors, parsed once */
     size_t nanti_sel;
+    bool assumed;      /* counted from our binding, not yet confirmed by a watch */
+    bool has_affinity; /* has spec.affinity (inter-pod scoring looks at such pods only) */
 } sched_pod_t;
 
 typedef struct sched_node {
@@ -22,7 +24,8 @@ typedef struct sched_node {
     scheduler_resources_t alloc, requested, nonzero_requested;
     sched_pod_t **pods;
     size_t npods, cap;
-    size_t nanti; /* pods with required anti-affinity */
+    size_t nanti;     /* pods with required anti-affinity */
+    size_t naffinity; /* pods with spec.affinity */
 } sched_node_t;
 
 struct scheduler_snapshot {

@@ -212,7 +212,7 @@ void scheduler_queue_done(scheduler_queue_t *q, const cJSON *pod, scheduler_atte
             e = q->e[i];
     if (!e)
         return;
-    if (e->deleted || outcome == SCHEDULER_ATTEMPT_SCHEDULED) {
+    if (e->deleted || outcome == SCHEDULER_ATTEMPT_SCHEDULED || outcome == SCHEDULER_ATTEMPT_GONE) {
         drop(q, e);
         return;
     }

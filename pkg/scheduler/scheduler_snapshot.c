@@ -239,6 +239,7 @@ void sched_node_attach(sched_node_t *n, sched_pod_t *p)
     n->requested.pods++;
     n->nonzero_requested.pods++;
     n->nanti += p->has_anti;
+    n->naffinity += p->has_affinity;
 }
 
 static void orphan_push(scheduler_snapshot_t *s, sched_pod_t *p)
@@ -255,7 +256,7 @@ void sched_node_resum(sched_node_t *n)
 {
     memset(&n->requested, 0, sizeof(n->requested));
     memset(&n->nonzero_requested, 0, sizeof(n->nonzero_requested));
-    n->nanti = 0;
+    n->nanti = n->naffinity = 0;
     size_t np = n->npods;
     n->npods = 0;
     for (size_t i = 0; i < np; i++)
@@ -405,6 +406,7 @@ static sched_pod_t *pod_record(const cJSON *pod, const char *ns, const char *nam
     p->anti_terms = sched_get(
         p->obj, "spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution");
     p->has_anti = cJSON_GetArraySize(p->anti_terms) > 0;
+    p->has_affinity = sched_get(p->obj, "spec.affinity") != NULL;
     if (p->has_anti) {
         /* Parsed once: every cycle checks existing pods' anti-affinity against the new pod. */
         const cJSON *t;
@@ -422,8 +424,8 @@ static sched_pod_t *pod_record(const cJSON *pod, const char *ns, const char *nam
     return p;
 }
 
-int scheduler_snapshot_assume(scheduler_snapshot_t *s, const cJSON *pod, const char *node_name,
-                              util_error_t *err)
+static int pod_place(scheduler_snapshot_t *s, const cJSON *pod, const char *node_name, bool assumed,
+                     util_error_t *err)
 {
     const char *name = sched_str(pod, "metadata.name");
     const char *ns = sched_str(pod, "metadata.namespace");
@@ -434,12 +436,44 @@ int scheduler_snapshot_assume(scheduler_snapshot_t *s, const cJSON *pod, const c
     pod_remove(s, ns, name);
     scheduler_snapshot_remove_nominated(s, ns, name);
     sched_pod_t *p = pod_record(pod, ns, name, node_name);
+    p->assumed = assumed;
     sched_node_t *n = sched_find_node(s, node_name);
     if (n)
         sched_node_attach(n, p);
     else
         orphan_push(s, p);
     return 0;
+}
+
+int scheduler_snapshot_assume(scheduler_snapshot_t *s, const cJSON *pod, const char *node_name,
+                              util_error_t *err)
+{
+    return pod_place(s, pod, node_name, true, err);
+}
+
+bool scheduler_snapshot_is_assumed(const scheduler_snapshot_t *s, const char *ns, const char *name)
+{
+    const sched_pod_t *p = sched_find_pod(s, ns ? ns : "default", name);
+    return p && p->assumed;
+}
+
+bool scheduler_snapshot_forget(scheduler_snapshot_t *s, const cJSON *pod, const char *node_name)
+{
+    const char *name = sched_str(pod, "metadata.name");
+    const char *ns = sched_str(pod, "metadata.namespace");
+    if (!name || !node_name)
+        return false;
+    ns = ns ? ns : "default";
+    const sched_pod_t *p = sched_find_pod(s, ns, name);
+    const char *uid = sched_str(pod, "metadata.uid"),
+               *puid = p ? sched_str(p->obj, "metadata.uid") : NULL;
+    if (!p || !p->assumed || strcmp(p->node, node_name) != 0 ||
+        ((uid || puid) && (!uid || !puid || strcmp(uid, puid) != 0)))
+        return false;
+    pod_remove(s, ns, name);
+    /* assuming took the pod's nomination away; it waits for its node again */
+    scheduler_snapshot_set_nominated(s, pod);
+    return true;
 }
 
 void scheduler_snapshot_remove_nominated(scheduler_snapshot_t *s, const char *ns, const char *name)
@@ -486,7 +520,7 @@ int scheduler_snapshot_set_pod(scheduler_snapshot_t *s, const cJSON *pod, util_e
         pod_remove(s, ns ? ns : "default", name);
         return 0;
     }
-    return scheduler_snapshot_assume(s, pod, node, err);
+    return pod_place(s, pod, node, false, err);
 }
 
 /* ---- other objects --------------------------------------------------------------------------- */
