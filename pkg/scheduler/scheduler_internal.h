@@ -4,8 +4,11 @@
 
 #include "scheduler/scheduler.h"
 
+struct sched_node;
+
 typedef struct sched_pod {
     char *ns, *name, *node;
+    struct sched_node *on; /* the node record it is attached to; NULL while an orphan */
     cJSON *obj;
     scheduler_resources_t req, nonzero;
     bool has_anti;                     /* has required pod anti-affinity */
@@ -36,6 +39,10 @@ struct scheduler_snapshot {
     cJSON *objects;          /* owned array: Services, PVCs, PVs, PriorityClasses, PDBs */
     sched_pod_t **nominated; /* pending pods with status.nominatedNodeName (node = that node) */
     size_t nnominated, nominated_cap;
+    /* Open-addressing index of the bound and assumed pods (on nodes and orphans) by
+     * namespace/name: every watch event and binding looks a pod up. */
+    sched_pod_t **index;
+    size_t index_cap, index_used; /* used: live entries and tombstones */
 };
 
 /* Filter status codes, as upstream's framework.Code. */
