@@ -1260,6 +1260,61 @@ static const char *sent_to(const fake_api_t *f, const char *name)
     return "";
 }
 
+/* The pod index survives growth, removals (tombstones), re-adds and nodes going away. */
+static void test_snapshot_pod_index(void **state)
+{
+    (void)state;
+    scheduler_snapshot_t *s = scheduler_snapshot_new();
+    add_node(s, "n0", "1000", "1000Gi", "", "");
+    add_node(s, "n1", "1000", "1000Gi", "", "");
+    char name[32], node[8];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 600; i++) {
+            snprintf(name, sizeof(name), "p%d", i);
+            snprintf(node, sizeof(node), "n%d", (i / 2 + round) % 2);
+            cJSON *p = pod_json(name, "1", "", "", "");
+            if (i % 3 == 0)
+                assert_int_equal(scheduler_snapshot_assume(s, p, node, NULL), 0);
+            else
+                add_pod(s, name, node, "1", "", "", "");
+            cJSON_Delete(p);
+        }
+        for (int i = 0; i < 600; i += 2) {
+            snprintf(name, sizeof(name), "p%d", i);
+            scheduler_snapshot_remove_pod(s, "default", name);
+        }
+    }
+    scheduler_resources_t r0, r1;
+    assert_true(scheduler_snapshot_node_requested(s, "n0", &r0));
+    assert_true(scheduler_snapshot_node_requested(s, "n1", &r1));
+    assert_int_equal(r0.pods + r1.pods, 300); /* each pod once, on its latest node */
+    assert_int_equal(r0.milli_cpu + r1.milli_cpu, 300000);
+    assert_true(scheduler_snapshot_is_assumed(s, "default", "p3"));
+    assert_false(scheduler_snapshot_is_assumed(s, "default", "p1"));
+    assert_false(scheduler_snapshot_is_assumed(s, "default", "p0"));
+    assert_true(r0.pods > 0 && r1.pods > 0);
+    /* a node goes: its pods wait as orphans, still found, and come back with it */
+    scheduler_snapshot_remove_node(s, "n0");
+    assert_true(scheduler_snapshot_is_assumed(s, "default", "p9")); /* an orphan now */
+    scheduler_snapshot_remove_pod(s, "default", "p1");              /* another one */
+    add_node(s, "n0", "1000", "1000Gi", "", "");
+    assert_true(scheduler_snapshot_node_requested(s, "n0", &r0));
+    assert_true(scheduler_snapshot_node_requested(s, "n1", &r1));
+    assert_int_equal(r0.pods + r1.pods, 299);
+    assert_true(scheduler_snapshot_is_assumed(s, "default", "p9"));
+    /* forget drops only a matching assumption */
+    cJSON *p3 = pod_json("p3", "1", "", "", "");
+    assert_false(scheduler_snapshot_forget(s, p3, "n9"));
+    assert_true(scheduler_snapshot_forget(s, p3, "n1") || scheduler_snapshot_forget(s, p3, "n0"));
+    assert_false(scheduler_snapshot_is_assumed(s, "default", "p3"));
+    cJSON *p5 = pod_json("p5", "1", "", "", "");
+    assert_false(scheduler_snapshot_forget(s, p5, "n0")); /* confirmed by a watch, not assumed */
+    assert_false(scheduler_snapshot_forget(s, p5, "n1"));
+    cJSON_Delete(p3);
+    cJSON_Delete(p5);
+    scheduler_snapshot_free(s);
+}
+
 static void test_driver_bindings_in_flight(void **state)
 {
     (void)state;
@@ -1680,6 +1735,7 @@ int main(void)
         cmocka_unit_test(test_binding_and_condition_json),
         cmocka_unit_test(test_pod_is_ours),
         cmocka_unit_test(test_driver_end_to_end),
+        cmocka_unit_test(test_snapshot_pod_index),
         cmocka_unit_test(test_driver_bindings_in_flight),
         cmocka_unit_test(test_driver_in_flight_ports_affinity_nomination),
         cmocka_unit_test(test_preemption_victims_and_node_choice),
