@@ -68,6 +68,8 @@ void sched_node_attach(sched_node_t *n, sched_pod_t *p);
 void sched_node_resum(sched_node_t *n);
 
 sched_node_t *sched_find_node(const scheduler_snapshot_t *s, const char *name);
+/* FNV-1a of "ns/name", for the pod indexes of the snapshot and the queue. */
+size_t sched_key_hash(const char *ns, const char *name);
 /* The snapshot's record of pod ns/name (bound or assumed), or NULL. */
 const sched_pod_t *sched_find_pod(const scheduler_snapshot_t *s, const char *ns, const char *name);
 const cJSON *sched_find_object(const scheduler_snapshot_t *s, const char *kind, const char *ns,

@@ -212,7 +212,7 @@ scheduler_snapshot_t *scheduler_snapshot_free(scheduler_snapshot_t *s)
 static sched_pod_t index_tomb; /* a removed entry: lookups go on past it */
 #define TOMB (&index_tomb)
 
-static size_t key_hash(const char *ns, const char *name)
+size_t sched_key_hash(const char *ns, const char *name)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
     for (const char *p = ns; *p; p++)
@@ -229,7 +229,7 @@ static sched_pod_t **index_find(const scheduler_snapshot_t *s, const char *ns, c
     if (!s->index_cap)
         return NULL;
     size_t mask = s->index_cap - 1;
-    for (size_t i = key_hash(ns, name) & mask;; i = (i + 1) & mask) {
+    for (size_t i = sched_key_hash(ns, name) & mask;; i = (i + 1) & mask) {
         sched_pod_t *p = s->index[i];
         if (!p)
             return NULL;
@@ -240,7 +240,7 @@ static sched_pod_t **index_find(const scheduler_snapshot_t *s, const char *ns, c
 
 static void index_put(sched_pod_t **slots, size_t cap, sched_pod_t *p)
 {
-    size_t mask = cap - 1, i = key_hash(p->ns, p->name) & mask;
+    size_t mask = cap - 1, i = sched_key_hash(p->ns, p->name) & mask;
     while (slots[i] && slots[i] != TOMB)
         i = (i + 1) & mask;
     slots[i] = p;
@@ -265,7 +265,7 @@ static void index_add(scheduler_snapshot_t *s, sched_pod_t *p)
         s->index_cap = cap;
         s->index_used = live;
     }
-    size_t mask = s->index_cap - 1, i = key_hash(p->ns, p->name) & mask;
+    size_t mask = s->index_cap - 1, i = sched_key_hash(p->ns, p->name) & mask;
     while (s->index[i] && s->index[i] != TOMB)
         i = (i + 1) & mask;
     if (!s->index[i])

@@ -1020,6 +1020,56 @@ static void test_queue_backoff_and_events(void **state)
     scheduler_queue_free(q);
 }
 
+static const char *sched_name(const cJSON *pod)
+{
+    return cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "metadata"), "name")->valuestring;
+}
+
+/* Lookups by name through the queue's index: many pods, deletes, and a pod deleted while in
+ * flight and created again under its name (two entries, one of them live). */
+static void test_queue_index_and_recreated_pod(void **state)
+{
+    (void)state;
+    scheduler_queue_t *q = scheduler_queue_new();
+    char name[32];
+    for (int i = 0; i < 500; i++) {
+        snprintf(name, sizeof(name), "q%d", i);
+        cJSON *p = pod_json(name, "1", "", "", "");
+        scheduler_queue_add(q, p, 0, i);
+        scheduler_queue_add(q, p, 0, i); /* the same again: one entry */
+        cJSON_Delete(p);
+    }
+    for (int i = 0; i < 500; i += 2) {
+        snprintf(name, sizeof(name), "q%d", i);
+        scheduler_queue_delete(q, "default", name);
+    }
+    size_t active, backoff, unsched;
+    scheduler_queue_counts(q, &active, &backoff, &unsched);
+    assert_int_equal(active, 250);
+    const cJSON *first = scheduler_queue_pop(q, 1000);
+    assert_string_equal(sched_name(first), "q1");
+    scheduler_queue_delete(q, "default", "q1"); /* deleted in flight: kept until done */
+    cJSON *again = pod_json("q1", "2", "", "", "");
+    scheduler_queue_add(q, again, 100, 1000); /* created again: an entry of its own */
+    const cJSON *second = scheduler_queue_pop(q, 1000);
+    assert_string_equal(sched_name(second), "q1");
+    assert_true(second != first);
+    scheduler_queue_done(q, first, SCHEDULER_ATTEMPT_ERROR, 1000); /* the old one goes */
+    scheduler_queue_delete(q, "default", "q1");                    /* the new one, in flight */
+    scheduler_queue_done(q, second, SCHEDULER_ATTEMPT_ERROR, 1000);
+    scheduler_queue_counts(q, &active, &backoff, &unsched);
+    assert_int_equal(active + backoff + unsched, 249);
+    for (int i = 3; i < 500; i += 2) {
+        snprintf(name, sizeof(name), "q%d", i);
+        scheduler_queue_delete(q, "default", name);
+    }
+    scheduler_queue_counts(q, &active, &backoff, &unsched);
+    assert_int_equal(active + backoff + unsched, 0);
+    assert_null(scheduler_queue_pop(q, 100000));
+    cJSON_Delete(again);
+    scheduler_queue_free(q);
+}
+
 static void test_queue_update_moves_unschedulable(void **state)
 {
     (void)state;
@@ -1731,6 +1781,7 @@ int main(void)
         cmocka_unit_test(test_queue_priority_order),
         cmocka_unit_test(test_queue_priority_from_class),
         cmocka_unit_test(test_queue_backoff_and_events),
+        cmocka_unit_test(test_queue_index_and_recreated_pod),
         cmocka_unit_test(test_queue_update_moves_unschedulable),
         cmocka_unit_test(test_binding_and_condition_json),
         cmocka_unit_test(test_pod_is_ours),
