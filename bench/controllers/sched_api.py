@@ -65,9 +65,10 @@ def wait(pods, ready, startup, rnd):
     if n >= 20:
         a, b = times[n // 20], times[n - 1 - n // 20]
         mid = ", middle 90%%: %.0f pods/s" % ((n - 2 * (n // 20) - 1) / (b - a)) if b > a else ""
-    print("round %s: %d pods bound %.2f s after the server was ready (%.0f pods/s%s); "
+    first = " first binding %.2f s after ready;" % (times[0] - ready) if times else ""
+    print("round %s: %d pods bound %.2f s after the server was ready (%.0f pods/s%s);%s "
           "server start %.3f s; %d already bound at the first list" %
-          (rnd, pods, end - ready, pods / (end - ready), mid, startup, pods - n))
+          (rnd, pods, end - ready, pods / (end - ready), mid, first, startup, pods - n))
 
 
 if sys.argv[1] == "fill":

@@ -270,6 +270,19 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
         apiserver__conn_unref(c);
         return;
     }
+    if (!c->closing && res->status == STORE_ECONFLICT && w->kind == W_BIND &&
+        c->req.conflict_retries < PATCH_CONFLICT_RETRIES) {
+        /* The pod changed between our read and our write (a status write): as upstream's
+         * GuaranteedUpdate, read it again; a 409 then only means it is bound already. */
+        c->req.conflict_retries++;
+        util_log_v(1, "apiserver: binding %s lost a write race; trying again", w->name);
+        apiserver_target_t t = w->t;
+        cJSON_Delete(w->obj);
+        free(w);
+        apiserver_subresource_handle(c, &t);
+        apiserver__conn_unref(c);
+        return;
+    }
     if (!c->closing && res->status == STORE_ECONFLICT && c->req.method &&
         !strcmp(c->req.method, "PATCH") && c->req.conflict_retries < PATCH_CONFLICT_RETRIES) {
         /* Another write came between our read and our write. A patch carries no

@@ -5,15 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A binding the client is still sending (bind returned 1). */
+typedef struct binding {
+    const cJSON *pod; /* owned by the queue while in flight */
+    char *node;
+} binding_t;
+
 struct scheduler {
     scheduler_ops_t ops;
     void *ud;
     scheduler_snapshot_t *snap;
     scheduler_queue_t *queue;
     scheduler_algo_t *algo;
-    /* a binding the client is still sending (bind returned 1) */
-    const cJSON *binding_pod; /* owned by the queue while in flight */
-    char binding_node[254];
+    binding_t *bindings; /* in flight, in no particular order */
+    size_t nbindings, max_bindings;
 };
 
 scheduler_t *scheduler_new(const scheduler_ops_t *ops, void *ud, uint64_t seed)
@@ -24,6 +29,7 @@ scheduler_t *scheduler_new(const scheduler_ops_t *ops, void *ud, uint64_t seed)
     s->snap = scheduler_snapshot_new();
     s->queue = scheduler_queue_new();
     s->algo = scheduler_algo_new(seed);
+    scheduler_set_max_bindings(s, SCHEDULER_MAX_BINDINGS);
     return s;
 }
 
@@ -31,11 +37,26 @@ scheduler_t *scheduler_free(scheduler_t *s)
 {
     if (!s)
         return NULL;
+    for (size_t i = 0; i < s->nbindings; i++)
+        free(s->bindings[i].node);
+    free(s->bindings);
     scheduler_snapshot_free(s->snap);
     scheduler_queue_free(s->queue);
     scheduler_algo_free(s->algo);
     free(s);
     return NULL;
+}
+
+void scheduler_set_max_bindings(scheduler_t *s, size_t max)
+{
+    if (max < 1)
+        max = 1;
+    if (max > SCHEDULER_MAX_BINDINGS * 8)
+        max = SCHEDULER_MAX_BINDINGS * 8;
+    if (max < s->nbindings) /* the ones in flight still finish */
+        max = s->nbindings;
+    s->bindings = util_xrealloc(s->bindings, max * sizeof(*s->bindings));
+    s->max_bindings = max;
 }
 
 scheduler_queue_t *scheduler_get_queue(scheduler_t *s)
@@ -162,7 +183,7 @@ static void preempt(scheduler_t *s, const cJSON *pod, const scheduler_result_t *
 
 int scheduler_run_once(scheduler_t *s, int64_t now, time_t now_wall)
 {
-    if (s->binding_pod)
+    if (s->nbindings >= s->max_bindings)
         return 0;
     const cJSON *pod = scheduler_queue_pop(s->queue, now);
     if (!pod)
@@ -179,17 +200,17 @@ int scheduler_run_once(scheduler_t *s, int64_t now, time_t now_wall)
         scheduler_result_free(&r);
         return 1;
     }
-    /* Assume first so the next cycle sees the node as used, as upstream's cache does; a
-     * failed binding forgets the assumption and retries with back-off. */
+    /* Assume first so the next cycles see the node as used, as upstream's cache does, also
+     * while the binding is on its way; a failed binding forgets the assumption. */
     scheduler_snapshot_assume(s->snap, pod, r.node, NULL);
     cJSON *binding = scheduler_binding_json(pod, r.node);
     int rc = s->ops.bind ? s->ops.bind(s->ud, ns, name, binding) : -1;
     cJSON_Delete(binding);
     if (rc > 0) { /* asynchronous: scheduler_bind_done finishes the attempt */
-        s->binding_pod = pod;
-        util_strlcpy(s->binding_node, r.node, sizeof(s->binding_node));
+        s->bindings[s->nbindings++] = (binding_t){pod, r.node};
+        r.node = NULL;
     } else if (rc < 0) {
-        scheduler_snapshot_remove_pod(s->snap, ns, name);
+        scheduler_snapshot_forget(s->snap, pod, r.node);
         scheduler_queue_done(s->queue, pod, SCHEDULER_ATTEMPT_ERROR, now);
     } else {
         cJSON *event = scheduler_event_json(pod, r.node, NULL, now_wall);
@@ -202,27 +223,61 @@ int scheduler_run_once(scheduler_t *s, int64_t now, time_t now_wall)
     return 1;
 }
 
-bool scheduler_binding(const scheduler_t *s)
+size_t scheduler_bindings_in_flight(const scheduler_t *s)
 {
-    return s->binding_pod != NULL;
+    return s->nbindings;
 }
 
-void scheduler_bind_done(scheduler_t *s, bool ok, int64_t now, time_t now_wall)
+bool scheduler_bindings_full(const scheduler_t *s)
 {
-    const cJSON *pod = s->binding_pod;
-    if (!pod)
-        return;
-    s->binding_pod = NULL;
-    const char *ns = sched_str(pod, "metadata.namespace"), *name = sched_str(pod, "metadata.name");
+    return s->nbindings >= s->max_bindings;
+}
+
+scheduler_bind_result_t scheduler_bind_result(int http_status)
+{
+    if (http_status >= 200 && http_status < 300)
+        return SCHEDULER_BIND_OK;
+    if (http_status == 404 || http_status == 409)
+        return SCHEDULER_BIND_GONE;
+    return SCHEDULER_BIND_ERROR;
+}
+
+static bool same(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+void scheduler_bind_done(scheduler_t *s, const char *ns, const char *name, const char *uid,
+                         scheduler_bind_result_t res, int64_t now, time_t now_wall)
+{
     ns = ns ? ns : "default";
-    if (!ok) { /* forget the assumption; retry after the back-off */
-        scheduler_snapshot_remove_pod(s->snap, ns, name ? name : "");
-        scheduler_queue_done(s->queue, pod, SCHEDULER_ATTEMPT_ERROR, now);
+    size_t i = 0;
+    for (; i < s->nbindings; i++) {
+        const cJSON *p = s->bindings[i].pod;
+        const char *pns = sched_str(p, "metadata.namespace");
+        if (same(pns ? pns : "default", ns) && same(sched_str(p, "metadata.name"), name) &&
+            (!uid || same(sched_str(p, "metadata.uid"), uid)))
+            break;
+    }
+    if (i == s->nbindings || !name)
+        return;
+    binding_t b = s->bindings[i];
+    s->bindings[i] = s->bindings[--s->nbindings];
+    if (res != SCHEDULER_BIND_OK) {
+        /* Forget the assumption (unless a watch already brought the pod's real binding); an
+         * error retries after the back-off, a pod deleted or bound elsewhere is not retried:
+         * the watch brings its deletion or its node. */
+        scheduler_snapshot_forget(s->snap, b.pod, b.node);
+        scheduler_queue_done(
+            s->queue, b.pod,
+            res == SCHEDULER_BIND_GONE ? SCHEDULER_ATTEMPT_GONE : SCHEDULER_ATTEMPT_ERROR, now);
+        free(b.node);
         return;
     }
-    cJSON *event = scheduler_event_json(pod, s->binding_node, NULL, now_wall);
+    cJSON *event = scheduler_event_json(b.pod, b.node, NULL, now_wall);
     if (s->ops.emit_event)
         s->ops.emit_event(s->ud, ns, event);
     cJSON_Delete(event);
-    scheduler_queue_done(s->queue, pod, SCHEDULER_ATTEMPT_SCHEDULED, now);
+    scheduler_queue_done(s->queue, b.pod, SCHEDULER_ATTEMPT_SCHEDULED, now);
+    free(b.node);
 }

@@ -54,6 +54,12 @@ void scheduler_snapshot_remove_pod(scheduler_snapshot_t *s, const char *ns, cons
 /* Upstream's "assume": count pod on node_name before the binding is confirmed by a watch. */
 int scheduler_snapshot_assume(scheduler_snapshot_t *s, const cJSON *pod, const char *node_name,
                               util_error_t *err);
+/* Upstream's "forget" after a failed binding: drops pod's record only while it is still the
+ * assumption on node_name (not a copy a watch confirmed meanwhile, not a pod of another uid),
+ * and puts back its status.nominatedNodeName. True if an assumption was dropped. */
+bool scheduler_snapshot_forget(scheduler_snapshot_t *s, const cJSON *pod, const char *node_name);
+/* True while ns/name is counted as assumed (bound by us, not yet confirmed by a watch). */
+bool scheduler_snapshot_is_assumed(const scheduler_snapshot_t *s, const char *ns, const char *name);
 /* Pending pods nominated to a node by preemption (status.nominatedNodeName): _set records or
  * (for a pod without a nomination, bound or terminating) forgets it. */
 void scheduler_snapshot_set_nominated(scheduler_snapshot_t *s, const cJSON *pod);
@@ -168,6 +174,7 @@ typedef enum {
     SCHEDULER_ATTEMPT_SCHEDULED,     /* bound: forget the pod */
     SCHEDULER_ATTEMPT_UNSCHEDULABLE, /* wait for a cluster event (and back off) */
     SCHEDULER_ATTEMPT_ERROR,         /* e.g. binding failed: back off and retry */
+    SCHEDULER_ATTEMPT_GONE,          /* deleted or bound elsewhere meanwhile: forget the pod */
 } scheduler_attempt_t;
 
 #define SCHEDULER_BACKOFF_INITIAL_MS        1000
@@ -197,9 +204,24 @@ void scheduler_queue_counts(const scheduler_queue_t *q, size_t *active, size_t *
 /* ------------------------------------------------------------------------------------------ */
 /* The thin driver: glues snapshot, queue and algorithm to an API client through callbacks. */
 
+/* Bindings a driver keeps in flight at most by default (upstream binds each pod in a goroutine
+ * of its own; a bound keeps memory and the apiserver's queue finite). */
+#define SCHEDULER_MAX_BINDINGS 128
+
+/* What became of an asynchronous binding. */
+typedef enum {
+    SCHEDULER_BIND_OK,    /* 2xx: bound (Scheduled event) */
+    SCHEDULER_BIND_ERROR, /* transport failure or other answer: forget, back off, retry */
+    SCHEDULER_BIND_GONE,  /* 404 (pod deleted) or 409 (already bound): forget, do not retry */
+} scheduler_bind_result_t;
+
+/* The outcome of an HTTP answer to POST pods/<name>/binding (status 0: no answer). */
+scheduler_bind_result_t scheduler_bind_result(int http_status);
+
 typedef struct scheduler_ops {
     /* POST binding; 0 on success, < 0 on failure, 1 when sent asynchronously: the caller then
-     * reports the answer with scheduler_bind_done (no other pod is tried meanwhile). */
+     * reports the answer with scheduler_bind_done while other pods are scheduled (up to the
+     * driver's bound on bindings in flight). */
     int (*bind)(void *ud, const char *ns, const char *name, const cJSON *binding);
     /* PATCH (strategic merge) pods/<name>/status. */
     int (*patch_status)(void *ud, const char *ns, const char *name, const cJSON *patch);
@@ -217,13 +239,21 @@ scheduler_t *scheduler_free(scheduler_t *s);
 void scheduler_on_node(scheduler_t *s, const cJSON *node, bool deleted, int64_t now);
 void scheduler_on_pod(scheduler_t *s, const cJSON *pod, bool deleted, int64_t now);
 void scheduler_on_object(scheduler_t *s, const cJSON *obj, bool deleted, int64_t now);
-/* Schedules at most one pod; returns 1 if a pod was tried, 0 if the queue had none (or a
- * binding is in flight). */
+/* Bindings in flight at most (1..SCHEDULER_MAX_BINDINGS * 8; default SCHEDULER_MAX_BINDINGS). */
+void scheduler_set_max_bindings(scheduler_t *s, size_t max);
+/* Schedules at most one pod; returns 1 if a pod was tried, 0 if the queue had none (or as many
+ * bindings as allowed are in flight). */
 int scheduler_run_once(scheduler_t *s, int64_t now, time_t now_wall);
-/* An asynchronous binding is in flight (scheduler_run_once must wait for its answer). */
-bool scheduler_binding(const scheduler_t *s);
-/* The answer to the binding in flight: ok binds (Scheduled event), else back-off and retry. */
-void scheduler_bind_done(scheduler_t *s, bool ok, int64_t now, time_t now_wall);
+/* Asynchronous bindings in flight, and whether that is the most allowed (scheduler_run_once
+ * then waits for an answer). */
+size_t scheduler_bindings_in_flight(const scheduler_t *s);
+bool scheduler_bindings_full(const scheduler_t *s);
+/* The answer to the binding of pod ns/name (uid as in the Binding; NULL matches any) in
+ * flight: OK binds (Scheduled event); ERROR forgets the assumption and retries after the
+ * back-off; GONE forgets it and drops the pod from the queue (the watch brings its deletion or
+ * its binding). An answer for no binding in flight is ignored. */
+void scheduler_bind_done(scheduler_t *s, const char *ns, const char *name, const char *uid,
+                         scheduler_bind_result_t res, int64_t now, time_t now_wall);
 scheduler_queue_t *scheduler_get_queue(scheduler_t *s);
 
 /* ---- running it (scheduler_run.c) --------------------------------------------------------- */

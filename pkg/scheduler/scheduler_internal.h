@@ -4,14 +4,19 @@
 
 #include "scheduler/scheduler.h"
 
+struct sched_node;
+
 typedef struct sched_pod {
     char *ns, *name, *node;
+    struct sched_node *on; /* the node record it is attached to; NULL while an orphan */
     cJSON *obj;
     scheduler_resources_t req, nonzero;
     bool has_anti;                     /* has required pod anti-affinity */
     const cJSON *anti_terms;           /* its required anti-affinity terms (inside obj) */
     struct labels_selector **anti_sel; /* their selectors, parsed once */
     size_t nanti_sel;
+    bool assumed;      /* counted from our binding, not yet confirmed by a watch */
+    bool has_affinity; /* has spec.affinity (inter-pod scoring looks at such pods only) */
 } sched_pod_t;
 
 typedef struct sched_node {
@@ -22,7 +27,8 @@ typedef struct sched_node {
     scheduler_resources_t alloc, requested, nonzero_requested;
     sched_pod_t **pods;
     size_t npods, cap;
-    size_t nanti; /* pods with required anti-affinity */
+    size_t nanti;     /* pods with required anti-affinity */
+    size_t naffinity; /* pods with spec.affinity */
 } sched_node_t;
 
 struct scheduler_snapshot {
@@ -33,6 +39,10 @@ struct scheduler_snapshot {
     cJSON *objects;          /* owned array: Services, PVCs, PVs, PriorityClasses, PDBs */
     sched_pod_t **nominated; /* pending pods with status.nominatedNodeName (node = that node) */
     size_t nnominated, nominated_cap;
+    /* Open-addressing index of the bound and assumed pods (on nodes and orphans) by
+     * namespace/name: every watch event and binding looks a pod up. */
+    sched_pod_t **index;
+    size_t index_cap, index_used; /* used: live entries and tombstones */
 };
 
 /* Filter status codes, as upstream's framework.Code. */
@@ -58,6 +68,8 @@ void sched_node_attach(sched_node_t *n, sched_pod_t *p);
 void sched_node_resum(sched_node_t *n);
 
 sched_node_t *sched_find_node(const scheduler_snapshot_t *s, const char *name);
+/* FNV-1a of "ns/name", for the pod indexes of the snapshot and the queue. */
+size_t sched_key_hash(const char *ns, const char *name);
 /* The snapshot's record of pod ns/name (bound or assumed), or NULL. */
 const sched_pod_t *sched_find_pod(const scheduler_snapshot_t *s, const char *ns, const char *name);
 const cJSON *sched_find_object(const scheduler_snapshot_t *s, const char *kind, const char *ns,

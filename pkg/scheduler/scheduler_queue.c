@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Linear scans over one array keep this small; a scheduler with tens of thousands of pending
- * pods would want a heap and a hash (docs/scheduler.md). */
+/* Linear scans over one array keep this small (pop, flush, moves); lookups by name, which every
+ * watch event does, go through a hash index. Tens of thousands of pending pods would want a
+ * heap too (docs/scheduler.md). */
 
 typedef enum { Q_ACTIVE, Q_BACKOFF, Q_UNSCHEDULABLE, Q_IN_FLIGHT } qstate_t;
 
@@ -28,6 +29,8 @@ typedef struct qentry {
 struct scheduler_queue {
     qentry_t **e;
     size_t n, cap;
+    qentry_t **index;             /* open addressing by ns/name: the entries find() may return */
+    size_t index_cap, index_used; /* used: live entries and tombstones */
     uint64_t seq;
     uint64_t scheduling_cycle;
     uint64_t move_request_cycle;
@@ -54,20 +57,80 @@ scheduler_queue_t *scheduler_queue_free(scheduler_queue_t *q)
     for (size_t i = 0; i < q->n; i++)
         entry_free(q->e[i]);
     free(q->e);
+    free(q->index);
     free(q);
     return NULL;
 }
 
+static qentry_t index_tomb;
+#define TOMB (&index_tomb)
+
+static qentry_t **index_slot(const scheduler_queue_t *q, const char *ns, const char *name)
+{
+    if (!q->index_cap)
+        return NULL;
+    size_t mask = q->index_cap - 1;
+    for (size_t i = sched_key_hash(ns, name) & mask;; i = (i + 1) & mask) {
+        qentry_t *e = q->index[i];
+        if (!e)
+            return NULL;
+        if (e != TOMB && strcmp(e->name, name) == 0 && strcmp(e->ns, ns) == 0)
+            return &q->index[i];
+    }
+}
+
+static void index_put(qentry_t **slots, size_t cap, qentry_t *e)
+{
+    size_t mask = cap - 1, i = sched_key_hash(e->ns, e->name) & mask;
+    while (slots[i] && slots[i] != TOMB)
+        i = (i + 1) & mask;
+    slots[i] = e;
+}
+
+/* Indexes e (not indexed yet); at most half full, tombstones included. */
+static void index_add(scheduler_queue_t *q, qentry_t *e)
+{
+    if ((q->index_used + 1) * 2 > q->index_cap) {
+        size_t live = 0, cap = 64;
+        for (size_t i = 0; i < q->index_cap; i++)
+            live += q->index[i] && q->index[i] != TOMB;
+        while ((live + 1) * 4 > cap)
+            cap *= 2;
+        qentry_t **slots = util_xcalloc(cap, sizeof(*slots));
+        for (size_t i = 0; i < q->index_cap; i++)
+            if (q->index[i] && q->index[i] != TOMB)
+                index_put(slots, cap, q->index[i]);
+        free(q->index);
+        q->index = slots;
+        q->index_cap = cap;
+        q->index_used = live;
+    }
+    size_t mask = q->index_cap - 1, i = sched_key_hash(e->ns, e->name) & mask;
+    while (q->index[i] && q->index[i] != TOMB)
+        i = (i + 1) & mask;
+    if (!q->index[i])
+        q->index_used++;
+    q->index[i] = e;
+}
+
+static void index_remove(scheduler_queue_t *q, const qentry_t *e)
+{
+    qentry_t **slot = index_slot(q, e->ns, e->name);
+    if (slot && *slot == e)
+        *slot = TOMB;
+}
+
+/* The live (not deleted) entry of ns/name. */
 static qentry_t *find(const scheduler_queue_t *q, const char *ns, const char *name)
 {
-    for (size_t i = 0; i < q->n; i++)
-        if (!q->e[i]->deleted && strcmp(q->e[i]->ns, ns) == 0 && strcmp(q->e[i]->name, name) == 0)
-            return q->e[i];
-    return NULL;
+    qentry_t **slot = index_slot(q, ns, name);
+    return slot ? *slot : NULL;
 }
 
 static void drop(scheduler_queue_t *q, qentry_t *e)
 {
+    if (!e->deleted)
+        index_remove(q, e);
     for (size_t i = 0; i < q->n; i++) {
         if (q->e[i] == e) {
             q->e[i] = q->e[--q->n];
@@ -151,6 +214,7 @@ void scheduler_queue_add(scheduler_queue_t *q, const cJSON *pod, int32_t priorit
         q->e = util_xrealloc(q->e, q->cap * sizeof(*q->e));
     }
     q->e[q->n++] = e;
+    index_add(q, e);
 }
 
 void scheduler_queue_delete(scheduler_queue_t *q, const char *ns, const char *name)
@@ -158,10 +222,12 @@ void scheduler_queue_delete(scheduler_queue_t *q, const char *ns, const char *na
     qentry_t *e = find(q, ns, name);
     if (!e)
         return;
-    if (e->state == Q_IN_FLIGHT)
+    if (e->state == Q_IN_FLIGHT) {
+        index_remove(q, e); /* a new pod of that name gets an entry of its own */
         e->deleted = true;
-    else
+    } else {
         drop(q, e);
+    }
 }
 
 /* Periodic flushes of upstream's queue, done lazily: expired back-offs, and pods parked as
@@ -212,7 +278,7 @@ void scheduler_queue_done(scheduler_queue_t *q, const cJSON *pod, scheduler_atte
             e = q->e[i];
     if (!e)
         return;
-    if (e->deleted || outcome == SCHEDULER_ATTEMPT_SCHEDULED) {
+    if (e->deleted || outcome == SCHEDULER_ATTEMPT_SCHEDULED || outcome == SCHEDULER_ATTEMPT_GONE) {
         drop(q, e);
         return;
     }

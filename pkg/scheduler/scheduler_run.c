@@ -1,6 +1,7 @@
 /* scheduler_run: the scheduler as a running component: informers (pkg/client) feed the driver,
  * a zero timer pumps scheduling cycles while pods wait, a second timer wakes it when a back-off
- * ends, bindings go out asynchronously one at a time. Nothing runs while nothing is pending. */
+ * ends, bindings go out asynchronously, many at a time over a pool of connections. Nothing runs
+ * while nothing is pending. */
 #include "scheduler/scheduler.h"
 
 #include <stdlib.h>
@@ -9,7 +10,11 @@
 
 #include "client/client.h"
 
-#define PUMP_BATCH 64 /* cycles per loop turn before yielding to other work */
+#define PUMP_BATCH   64 /* cycles per loop turn before yielding to other work */
+/* Keep-alive connections of the scheduler's client: bindings (and events) in flight at once on
+ * the wire; the rest of the SCHEDULER_MAX_BINDINGS wait in the client's queue. The apiserver
+ * commits concurrent writes together (one fsync per group). */
+#define CLIENT_CONNS 16
 
 static const client_resource_t RES_SERVICES = {"", "v1", "services", true};
 static const client_resource_t RES_PVCS = {"", "v1", "persistentvolumeclaims", true};
@@ -24,6 +29,12 @@ typedef struct informer_ctx {
     int kind;
 } informer_ctx_t;
 
+/* A binding on its way: which pod it is for (the answer's callback data). */
+typedef struct bind_slot {
+    struct scheduler_runner *r;
+    char *ns, *name, *uid; /* NULL: the slot is free */
+} bind_slot_t;
+
 struct scheduler_runner {
     uv_loop_t *loop;
     client_t *client;
@@ -31,6 +42,7 @@ struct scheduler_runner {
     client_informer_t *inf[INF_COUNT];
     informer_ctx_t ctx[INF_COUNT];
     bool synced[INF_COUNT];
+    bind_slot_t slots[SCHEDULER_MAX_BINDINGS];
     uv_timer_t pump, wakeup;
     int closing; /* timers still closing */
     bool stopped;
@@ -53,7 +65,7 @@ static void pump(uv_timer_t *t);
 
 static void kick(scheduler_runner_t *r)
 {
-    if (!r->stopped && all_synced(r) && !scheduler_binding(r->sched))
+    if (!r->stopped && all_synced(r) && !scheduler_bindings_full(r->sched))
         uv_timer_start(&r->pump, pump, 0, 0);
 }
 
@@ -68,7 +80,7 @@ static void pump(uv_timer_t *t)
     int n = 0;
     while (n < PUMP_BATCH && scheduler_run_once(r->sched, now_ms(r), time(NULL)) == 1)
         n++;
-    if (n == PUMP_BATCH && !scheduler_binding(r->sched)) {
+    if (n == PUMP_BATCH && !scheduler_bindings_full(r->sched)) {
         uv_timer_start(&r->pump, pump, 0, 0); /* more to do: after other work */
         return;
     }
@@ -122,14 +134,26 @@ static void on_synced(void *ud)
 
 /* ---- API calls ------------------------------------------------------------------------------ */
 
+static void slot_clear(bind_slot_t *b)
+{
+    free(b->ns);
+    free(b->name);
+    free(b->uid);
+    b->ns = b->name = b->uid = NULL;
+}
+
 static void bind_answered(void *ud, client_result_t *res)
 {
-    scheduler_runner_t *r = ud;
-    bool ok = res->error == 0 && res->status >= 200 && res->status < 300;
-    if (!ok)
-        util_log_warn("scheduler: binding failed: %d %s", res->status,
-                      res->st.message ? res->st.message : "");
-    scheduler_bind_done(r->sched, ok, now_ms(r), time(NULL));
+    bind_slot_t *b = ud;
+    scheduler_runner_t *r = b->r;
+    scheduler_bind_result_t out =
+        res->error ? SCHEDULER_BIND_ERROR : scheduler_bind_result(res->status);
+    if (out != SCHEDULER_BIND_OK)
+        util_log_warn("scheduler: binding %s/%s failed: %d %s%s", b->ns, b->name, res->status,
+                      res->st.message ? res->st.message : "",
+                      out == SCHEDULER_BIND_GONE ? " (not retried)" : "");
+    scheduler_bind_done(r->sched, b->ns, b->name, b->uid, out, now_ms(r), time(NULL));
+    slot_clear(b);
     kick(r);
 }
 
@@ -154,11 +178,32 @@ static void ignore_answer(void *ud, client_result_t *res)
 static int op_bind(void *ud, const char *ns, const char *name, const cJSON *binding)
 {
     scheduler_runner_t *r = ud;
+    bind_slot_t *b = NULL;
+    for (size_t i = 0; i < SCHEDULER_MAX_BINDINGS && !b; i++)
+        if (!r->slots[i].name)
+            b = &r->slots[i];
+    char *text = cJSON_PrintUnformatted(binding);
     util_buf_t path = {0};
-    client_path(&path, &CLIENT_RES_PODS, ns, name, "binding");
-    int rc = post(r, "POST", path.data, "application/json", binding, bind_answered);
+    if (!b || !text || client_path(&path, &CLIENT_RES_PODS, ns, name, "binding") < 0) {
+        cJSON_free(text);
+        util_buf_free(&path);
+        return -1;
+    }
+    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(binding, "metadata"), "uid");
+    b->r = r;
+    b->ns = util_xstrdup(ns);
+    b->name = util_xstrdup(name);
+    b->uid = cJSON_IsString(uid) ? util_xstrdup(uid->valuestring) : NULL;
+    client_req_t *q = client_request(r->client, "POST", path.data, "application/json", text,
+                                     strlen(text), bind_answered, b);
+    cJSON_free(text);
     util_buf_free(&path);
-    return rc < 0 ? -1 : 1;
+    if (!q) {
+        slot_clear(b);
+        return -1;
+    }
+    return 1;
 }
 
 static int op_patch_status(void *ud, const char *ns, const char *name, const cJSON *patch)
@@ -211,6 +256,7 @@ int scheduler_runner_start(uv_loop_t *loop, const struct client_config *api,
     co.loop = loop;
     co.config = api;
     co.user_agent = "kubeling-scheduler";
+    co.max_conns = CLIENT_CONNS;
     int rc = client_new(&co, &r->client, err);
     if (rc < 0) {
         free(r);
@@ -218,6 +264,7 @@ int scheduler_runner_start(uv_loop_t *loop, const struct client_config *api,
     }
     static const scheduler_ops_t ops = {op_bind, op_patch_status, op_emit_event, op_delete_pod};
     r->sched = scheduler_new(&ops, r, (uint64_t)time(NULL));
+    scheduler_set_max_bindings(r->sched, SCHEDULER_MAX_BINDINGS);
     uv_timer_init(loop, &r->pump);
     uv_timer_init(loop, &r->wakeup);
     r->pump.data = r->wakeup.data = r;
@@ -245,6 +292,8 @@ static void timer_closed(uv_handle_t *h)
 {
     scheduler_runner_t *r = h->data;
     if (--r->closing == 0) {
+        for (size_t i = 0; i < SCHEDULER_MAX_BINDINGS; i++)
+            slot_clear(&r->slots[i]);
         scheduler_free(r->sched);
         free(r);
     }
@@ -258,7 +307,7 @@ void scheduler_runner_stop(scheduler_runner_t *r)
     for (int i = 0; i < INF_COUNT; i++)
         if (r->inf[i])
             client_informer_stop(r->inf[i]);
-    client_close(r->client); /* cancels the binding in flight: its callback will not run */
+    client_close(r->client); /* cancels the bindings in flight: their callbacks will not run */
     r->closing = 2;
     uv_close((uv_handle_t *)&r->pump, timer_closed);
     uv_close((uv_handle_t *)&r->wakeup, timer_closed);

@@ -252,11 +252,14 @@ static void score_existing_pod(const cJSON *pod, const sched_node_t *m, const sc
 static void score_inter_pod(const scheduler_snapshot_t *s, const cJSON *pod,
                             sched_node_t *const *nodes, size_t n, int64_t *scores)
 {
+    /* Only pairs where one side has affinity terms score (upstream keeps a list of the pods
+     * with affinity per node for the same reason): nothing else is looked at. */
+    bool pod_affinity = sched_get(pod, "spec.affinity") != NULL;
     for (size_t i = 0; i < s->nnodes; i++) {
         const sched_node_t *m = s->nodes[i];
-        for (size_t j = 0; j < m->npods; j++) {
+        for (size_t j = 0; (pod_affinity || m->naffinity) && j < m->npods; j++) {
             const sched_pod_t *e = m->pods[j];
-            if (!sched_get(pod, "spec.affinity") && !sched_get(e->obj, "spec.affinity"))
+            if (!pod_affinity && !e->has_affinity)
                 continue;
             score_existing_pod(pod, m, e, nodes, n, scores);
         }

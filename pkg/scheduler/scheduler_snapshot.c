@@ -200,9 +200,77 @@ scheduler_snapshot_t *scheduler_snapshot_free(scheduler_snapshot_t *s)
     free(s->nominated);
     free(s->nodes);
     free(s->orphans);
+    free(s->index);
     cJSON_Delete(s->objects);
     free(s);
     return NULL;
+}
+
+/* ---- the pod index -----------------------------------------------------------------------------
+ */
+
+static sched_pod_t index_tomb; /* a removed entry: lookups go on past it */
+#define TOMB (&index_tomb)
+
+size_t sched_key_hash(const char *ns, const char *name)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const char *p = ns; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h = (h ^ '/') * 1099511628211ull;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return (size_t)h;
+}
+
+/* The slot holding ns/name, or NULL. */
+static sched_pod_t **index_find(const scheduler_snapshot_t *s, const char *ns, const char *name)
+{
+    if (!s->index_cap)
+        return NULL;
+    size_t mask = s->index_cap - 1;
+    for (size_t i = sched_key_hash(ns, name) & mask;; i = (i + 1) & mask) {
+        sched_pod_t *p = s->index[i];
+        if (!p)
+            return NULL;
+        if (p != TOMB && strcmp(p->name, name) == 0 && strcmp(p->ns, ns) == 0)
+            return &s->index[i];
+    }
+}
+
+static void index_put(sched_pod_t **slots, size_t cap, sched_pod_t *p)
+{
+    size_t mask = cap - 1, i = sched_key_hash(p->ns, p->name) & mask;
+    while (slots[i] && slots[i] != TOMB)
+        i = (i + 1) & mask;
+    slots[i] = p;
+}
+
+/* Adds p (not indexed yet); the table stays at most half full, tombstones included. */
+static void index_add(scheduler_snapshot_t *s, sched_pod_t *p)
+{
+    if ((s->index_used + 1) * 2 > s->index_cap) {
+        size_t live = 0;
+        for (size_t i = 0; i < s->index_cap; i++)
+            live += s->index[i] && s->index[i] != TOMB;
+        size_t cap = 64;
+        while ((live + 1) * 4 > cap)
+            cap *= 2;
+        sched_pod_t **slots = util_xcalloc(cap, sizeof(*slots));
+        for (size_t i = 0; i < s->index_cap; i++)
+            if (s->index[i] && s->index[i] != TOMB)
+                index_put(slots, cap, s->index[i]);
+        free(s->index);
+        s->index = slots;
+        s->index_cap = cap;
+        s->index_used = live;
+    }
+    size_t mask = s->index_cap - 1, i = sched_key_hash(p->ns, p->name) & mask;
+    while (s->index[i] && s->index[i] != TOMB)
+        i = (i + 1) & mask;
+    if (!s->index[i])
+        s->index_used++;
+    s->index[i] = p;
 }
 
 sched_node_t *sched_find_node(const scheduler_snapshot_t *s, const char *name)
@@ -234,11 +302,13 @@ void sched_node_attach(sched_node_t *n, sched_pod_t *p)
         n->pods = util_xrealloc(n->pods, n->cap * sizeof(*n->pods));
     }
     n->pods[n->npods++] = p;
+    p->on = n;
     res_add(&n->requested, &p->req);
     res_add(&n->nonzero_requested, &p->nonzero);
     n->requested.pods++;
     n->nonzero_requested.pods++;
     n->nanti += p->has_anti;
+    n->naffinity += p->has_affinity;
 }
 
 static void orphan_push(scheduler_snapshot_t *s, sched_pod_t *p)
@@ -248,6 +318,7 @@ static void orphan_push(scheduler_snapshot_t *s, sched_pod_t *p)
         s->orphans = util_xrealloc(s->orphans, s->orphans_cap * sizeof(*s->orphans));
     }
     s->orphans[s->norphans++] = p;
+    p->on = NULL;
 }
 
 /* Recomputes a node's sums from its pods (after a removal). */
@@ -255,7 +326,7 @@ void sched_node_resum(sched_node_t *n)
 {
     memset(&n->requested, 0, sizeof(n->requested));
     memset(&n->nonzero_requested, 0, sizeof(n->nonzero_requested));
-    n->nanti = 0;
+    n->nanti = n->naffinity = 0;
     size_t np = n->npods;
     n->npods = 0;
     for (size_t i = 0; i < np; i++)
@@ -348,42 +419,37 @@ void scheduler_snapshot_remove_node(scheduler_snapshot_t *s, const char *name)
 
 const sched_pod_t *sched_find_pod(const scheduler_snapshot_t *s, const char *ns, const char *name)
 {
-    for (size_t i = 0; i < s->nnodes; i++)
-        for (size_t j = 0; j < s->nodes[i]->npods; j++) {
-            const sched_pod_t *p = s->nodes[i]->pods[j];
-            if (strcmp(p->ns, ns) == 0 && strcmp(p->name, name) == 0)
-                return p;
-        }
-    for (size_t i = 0; i < s->norphans; i++)
-        if (strcmp(s->orphans[i]->ns, ns) == 0 && strcmp(s->orphans[i]->name, name) == 0)
-            return s->orphans[i];
-    return NULL;
+    sched_pod_t **slot = index_find(s, ns, name);
+    return slot ? *slot : NULL;
 }
 
 /* Removes the pod ns/name wherever it is; true if found. */
 static bool pod_remove(scheduler_snapshot_t *s, const char *ns, const char *name)
 {
-    for (size_t i = 0; i < s->nnodes; i++) {
-        sched_node_t *n = s->nodes[i];
+    sched_pod_t **slot = index_find(s, ns, name);
+    if (!slot)
+        return false;
+    sched_pod_t *p = *slot;
+    *slot = TOMB;
+    sched_node_t *n = p->on;
+    if (n) {
         for (size_t j = 0; j < n->npods; j++) {
-            sched_pod_t *p = n->pods[j];
-            if (strcmp(p->ns, ns) == 0 && strcmp(p->name, name) == 0) {
+            if (n->pods[j] == p) {
                 n->pods[j] = n->pods[--n->npods];
-                pod_free(p);
                 sched_node_resum(n);
-                return true;
+                break;
+            }
+        }
+    } else {
+        for (size_t i = 0; i < s->norphans; i++) {
+            if (s->orphans[i] == p) {
+                s->orphans[i] = s->orphans[--s->norphans];
+                break;
             }
         }
     }
-    for (size_t i = 0; i < s->norphans; i++) {
-        sched_pod_t *p = s->orphans[i];
-        if (strcmp(p->ns, ns) == 0 && strcmp(p->name, name) == 0) {
-            s->orphans[i] = s->orphans[--s->norphans];
-            pod_free(p);
-            return true;
-        }
-    }
-    return false;
+    pod_free(p);
+    return true;
 }
 
 void scheduler_snapshot_remove_pod(scheduler_snapshot_t *s, const char *ns, const char *name)
@@ -405,6 +471,7 @@ static sched_pod_t *pod_record(const cJSON *pod, const char *ns, const char *nam
     p->anti_terms = sched_get(
         p->obj, "spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution");
     p->has_anti = cJSON_GetArraySize(p->anti_terms) > 0;
+    p->has_affinity = sched_get(p->obj, "spec.affinity") != NULL;
     if (p->has_anti) {
         /* Parsed once: every cycle checks existing pods' anti-affinity against the new pod. */
         const cJSON *t;
@@ -422,8 +489,8 @@ static sched_pod_t *pod_record(const cJSON *pod, const char *ns, const char *nam
     return p;
 }
 
-int scheduler_snapshot_assume(scheduler_snapshot_t *s, const cJSON *pod, const char *node_name,
-                              util_error_t *err)
+static int pod_place(scheduler_snapshot_t *s, const cJSON *pod, const char *node_name, bool assumed,
+                     util_error_t *err)
 {
     const char *name = sched_str(pod, "metadata.name");
     const char *ns = sched_str(pod, "metadata.namespace");
@@ -434,12 +501,45 @@ int scheduler_snapshot_assume(scheduler_snapshot_t *s, const cJSON *pod, const c
     pod_remove(s, ns, name);
     scheduler_snapshot_remove_nominated(s, ns, name);
     sched_pod_t *p = pod_record(pod, ns, name, node_name);
+    p->assumed = assumed;
+    index_add(s, p);
     sched_node_t *n = sched_find_node(s, node_name);
     if (n)
         sched_node_attach(n, p);
     else
         orphan_push(s, p);
     return 0;
+}
+
+int scheduler_snapshot_assume(scheduler_snapshot_t *s, const cJSON *pod, const char *node_name,
+                              util_error_t *err)
+{
+    return pod_place(s, pod, node_name, true, err);
+}
+
+bool scheduler_snapshot_is_assumed(const scheduler_snapshot_t *s, const char *ns, const char *name)
+{
+    const sched_pod_t *p = sched_find_pod(s, ns ? ns : "default", name);
+    return p && p->assumed;
+}
+
+bool scheduler_snapshot_forget(scheduler_snapshot_t *s, const cJSON *pod, const char *node_name)
+{
+    const char *name = sched_str(pod, "metadata.name");
+    const char *ns = sched_str(pod, "metadata.namespace");
+    if (!name || !node_name)
+        return false;
+    ns = ns ? ns : "default";
+    const sched_pod_t *p = sched_find_pod(s, ns, name);
+    const char *uid = sched_str(pod, "metadata.uid"),
+               *puid = p ? sched_str(p->obj, "metadata.uid") : NULL;
+    if (!p || !p->assumed || strcmp(p->node, node_name) != 0 ||
+        ((uid || puid) && (!uid || !puid || strcmp(uid, puid) != 0)))
+        return false;
+    pod_remove(s, ns, name);
+    /* assuming took the pod's nomination away; it waits for its node again */
+    scheduler_snapshot_set_nominated(s, pod);
+    return true;
 }
 
 void scheduler_snapshot_remove_nominated(scheduler_snapshot_t *s, const char *ns, const char *name)
@@ -486,7 +586,7 @@ int scheduler_snapshot_set_pod(scheduler_snapshot_t *s, const cJSON *pod, util_e
         pod_remove(s, ns ? ns : "default", name);
         return 0;
     }
-    return scheduler_snapshot_assume(s, pod, node, err);
+    return pod_place(s, pod, node, false, err);
 }
 
 /* ---- other objects --------------------------------------------------------------------------- */

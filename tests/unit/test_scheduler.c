@@ -1020,6 +1020,56 @@ static void test_queue_backoff_and_events(void **state)
     scheduler_queue_free(q);
 }
 
+static const char *sched_name(const cJSON *pod)
+{
+    return cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "metadata"), "name")->valuestring;
+}
+
+/* Lookups by name through the queue's index: many pods, deletes, and a pod deleted while in
+ * flight and created again under its name (two entries, one of them live). */
+static void test_queue_index_and_recreated_pod(void **state)
+{
+    (void)state;
+    scheduler_queue_t *q = scheduler_queue_new();
+    char name[32];
+    for (int i = 0; i < 500; i++) {
+        snprintf(name, sizeof(name), "q%d", i);
+        cJSON *p = pod_json(name, "1", "", "", "");
+        scheduler_queue_add(q, p, 0, i);
+        scheduler_queue_add(q, p, 0, i); /* the same again: one entry */
+        cJSON_Delete(p);
+    }
+    for (int i = 0; i < 500; i += 2) {
+        snprintf(name, sizeof(name), "q%d", i);
+        scheduler_queue_delete(q, "default", name);
+    }
+    size_t active, backoff, unsched;
+    scheduler_queue_counts(q, &active, &backoff, &unsched);
+    assert_int_equal(active, 250);
+    const cJSON *first = scheduler_queue_pop(q, 1000);
+    assert_string_equal(sched_name(first), "q1");
+    scheduler_queue_delete(q, "default", "q1"); /* deleted in flight: kept until done */
+    cJSON *again = pod_json("q1", "2", "", "", "");
+    scheduler_queue_add(q, again, 100, 1000); /* created again: an entry of its own */
+    const cJSON *second = scheduler_queue_pop(q, 1000);
+    assert_string_equal(sched_name(second), "q1");
+    assert_true(second != first);
+    scheduler_queue_done(q, first, SCHEDULER_ATTEMPT_ERROR, 1000); /* the old one goes */
+    scheduler_queue_delete(q, "default", "q1");                    /* the new one, in flight */
+    scheduler_queue_done(q, second, SCHEDULER_ATTEMPT_ERROR, 1000);
+    scheduler_queue_counts(q, &active, &backoff, &unsched);
+    assert_int_equal(active + backoff + unsched, 249);
+    for (int i = 3; i < 500; i += 2) {
+        snprintf(name, sizeof(name), "q%d", i);
+        scheduler_queue_delete(q, "default", name);
+    }
+    scheduler_queue_counts(q, &active, &backoff, &unsched);
+    assert_int_equal(active + backoff + unsched, 0);
+    assert_null(scheduler_queue_pop(q, 100000));
+    cJSON_Delete(again);
+    scheduler_queue_free(q);
+}
+
 static void test_queue_update_moves_unschedulable(void **state)
 {
     (void)state;
@@ -1126,6 +1176,8 @@ typedef struct fake_api {
     char deleted[256];
     char nominated[64];
     int fail_binds;
+    bool async;          /* bindings answer later, through scheduler_bind_done */
+    char sent[8][2][64]; /* async bindings sent: name, node */
     char last_node[64];
     char last_message[512];
 } fake_api_t;
@@ -1142,7 +1194,11 @@ static int fake_bind(void *ud, const char *ns, const char *name, const cJSON *bi
     f->binds++;
     snprintf(f->last_node, sizeof(f->last_node), "%s",
              cJSON_GetObjectItem(cJSON_GetObjectItem(binding, "target"), "name")->valuestring);
-    return 0;
+    if (f->async && f->binds <= 8) {
+        snprintf(f->sent[f->binds - 1][0], sizeof(f->sent[0][0]), "%s", name);
+        snprintf(f->sent[f->binds - 1][1], sizeof(f->sent[0][1]), "%s", f->last_node);
+    }
+    return f->async ? 1 : 0;
 }
 
 static int fake_patch(void *ud, const char *ns, const char *name, const cJSON *patch)
@@ -1235,6 +1291,269 @@ static void test_driver_end_to_end(void **state)
     cJSON_Delete(n);
     cJSON_Delete(big);
     cJSON_Delete(pod);
+    scheduler_free(s);
+}
+
+static int64_t requested_cpu(scheduler_t *s, const char *node)
+{
+    scheduler_resources_t r;
+    assert_true(scheduler_snapshot_node_requested(scheduler_get_snapshot(s), node, &r));
+    return r.milli_cpu;
+}
+
+/* The node the fake sent pod name's binding to ("" if none). */
+static const char *sent_to(const fake_api_t *f, const char *name)
+{
+    for (int i = 0; i < f->binds && i < 8; i++)
+        if (strcmp(f->sent[i][0], name) == 0)
+            return f->sent[i][1];
+    return "";
+}
+
+/* The pod index survives growth, removals (tombstones), re-adds and nodes going away. */
+static void test_snapshot_pod_index(void **state)
+{
+    (void)state;
+    scheduler_snapshot_t *s = scheduler_snapshot_new();
+    add_node(s, "n0", "1000", "1000Gi", "", "");
+    add_node(s, "n1", "1000", "1000Gi", "", "");
+    char name[32], node[8];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 600; i++) {
+            snprintf(name, sizeof(name), "p%d", i);
+            snprintf(node, sizeof(node), "n%d", (i / 2 + round) % 2);
+            cJSON *p = pod_json(name, "1", "", "", "");
+            if (i % 3 == 0)
+                assert_int_equal(scheduler_snapshot_assume(s, p, node, NULL), 0);
+            else
+                add_pod(s, name, node, "1", "", "", "");
+            cJSON_Delete(p);
+        }
+        for (int i = 0; i < 600; i += 2) {
+            snprintf(name, sizeof(name), "p%d", i);
+            scheduler_snapshot_remove_pod(s, "default", name);
+        }
+    }
+    scheduler_resources_t r0, r1;
+    assert_true(scheduler_snapshot_node_requested(s, "n0", &r0));
+    assert_true(scheduler_snapshot_node_requested(s, "n1", &r1));
+    assert_int_equal(r0.pods + r1.pods, 300); /* each pod once, on its latest node */
+    assert_int_equal(r0.milli_cpu + r1.milli_cpu, 300000);
+    assert_true(scheduler_snapshot_is_assumed(s, "default", "p3"));
+    assert_false(scheduler_snapshot_is_assumed(s, "default", "p1"));
+    assert_false(scheduler_snapshot_is_assumed(s, "default", "p0"));
+    assert_true(r0.pods > 0 && r1.pods > 0);
+    /* a node goes: its pods wait as orphans, still found, and come back with it */
+    scheduler_snapshot_remove_node(s, "n0");
+    assert_true(scheduler_snapshot_is_assumed(s, "default", "p9")); /* an orphan now */
+    scheduler_snapshot_remove_pod(s, "default", "p1");              /* another one */
+    add_node(s, "n0", "1000", "1000Gi", "", "");
+    assert_true(scheduler_snapshot_node_requested(s, "n0", &r0));
+    assert_true(scheduler_snapshot_node_requested(s, "n1", &r1));
+    assert_int_equal(r0.pods + r1.pods, 299);
+    assert_true(scheduler_snapshot_is_assumed(s, "default", "p9"));
+    /* forget drops only a matching assumption */
+    cJSON *p3 = pod_json("p3", "1", "", "", "");
+    assert_false(scheduler_snapshot_forget(s, p3, "n9"));
+    assert_true(scheduler_snapshot_forget(s, p3, "n1") || scheduler_snapshot_forget(s, p3, "n0"));
+    assert_false(scheduler_snapshot_is_assumed(s, "default", "p3"));
+    cJSON *p5 = pod_json("p5", "1", "", "", "");
+    assert_false(scheduler_snapshot_forget(s, p5, "n0")); /* confirmed by a watch, not assumed */
+    assert_false(scheduler_snapshot_forget(s, p5, "n1"));
+    cJSON_Delete(p3);
+    cJSON_Delete(p5);
+    scheduler_snapshot_free(s);
+}
+
+static void test_driver_bindings_in_flight(void **state)
+{
+    (void)state;
+    fake_api_t f = {.async = true};
+    scheduler_ops_t ops = {fake_bind, fake_patch, fake_event, fake_delete};
+    scheduler_t *s = scheduler_new(&ops, &f, 1);
+    scheduler_set_max_bindings(s, 3);
+    cJSON *n1 = node_json("n1", "2", "8Gi", "", ""), *n2 = node_json("n2", "2", "8Gi", "", "");
+    scheduler_on_node(s, n1, false, 0);
+    scheduler_on_node(s, n2, false, 0);
+    cJSON *p[5];
+    for (int i = 0; i < 5; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "p%d", i);
+        p[i] = pod_json(name, "1", "", "", "");
+        scheduler_on_pod(s, p[i], false, i); /* p0 first */
+    }
+    /* three bindings go out without an answer; each pod sees the ones before it assumed */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(scheduler_run_once(s, 10, 0), 1);
+    assert_int_equal(f.binds, 3);
+    assert_int_equal(scheduler_bindings_in_flight(s), 3);
+    assert_true(scheduler_bindings_full(s));
+    assert_int_equal(scheduler_run_once(s, 10, 0), 0); /* bounded: p3 waits */
+    assert_int_equal(requested_cpu(s, "n1") + requested_cpu(s, "n2"), 3000);
+    assert_true(requested_cpu(s, "n1") <= 2000 && requested_cpu(s, "n2") <= 2000);
+    for (int i = 0; i < 3; i++)
+        assert_true(
+            scheduler_snapshot_is_assumed(scheduler_get_snapshot(s), "default", f.sent[i][0]));
+    assert_int_equal(f.events, 0);
+    /* answers in any order: p1 is bound (Scheduled event), a slot frees up */
+    scheduler_bind_done(s, "default", "p1", "uid-p1", SCHEDULER_BIND_OK, 20, 0);
+    assert_int_equal(f.events, 1);
+    assert_int_equal(scheduler_bindings_in_flight(s), 2);
+    /* an answer for no binding in flight (or another uid) changes nothing */
+    scheduler_bind_done(s, "default", "nope", NULL, SCHEDULER_BIND_ERROR, 20, 0);
+    scheduler_bind_done(s, "default", "p0", "uid-other", SCHEDULER_BIND_ERROR, 20, 0);
+    assert_int_equal(scheduler_bindings_in_flight(s), 2);
+    /* p3 takes the last cpu (p0, p2, p3 in flight); with room for a fourth binding, p4 finds
+     * both nodes full of assumed pods */
+    assert_int_equal(scheduler_run_once(s, 30, 0), 1);
+    assert_int_equal(scheduler_run_once(s, 30, 0), 0);
+    scheduler_set_max_bindings(s, 4);
+    assert_int_equal(f.binds, 4);
+    assert_int_equal(requested_cpu(s, "n1") + requested_cpu(s, "n2"), 4000);
+    assert_int_equal(scheduler_run_once(s, 30, 0), 1);
+    assert_int_equal(f.binds, 4);
+    assert_string_equal(f.last_message,
+                        "PodScheduled: 0/2 nodes are available: 2 Insufficient cpu. preemption: "
+                        "0/2 nodes are available: 2 No preemption victims found for incoming pod.");
+    /* p0's binding fails: the assumption goes, p0 retries after its back-off */
+    const char *p0_node = sent_to(&f, "p0");
+    int64_t before = requested_cpu(s, p0_node);
+    scheduler_bind_done(s, "default", "p0", "uid-p0", SCHEDULER_BIND_ERROR, 40, 0);
+    assert_int_equal(requested_cpu(s, p0_node), before - 1000);
+    assert_false(scheduler_snapshot_is_assumed(scheduler_get_snapshot(s), "default", "p0"));
+    size_t active, backoff, unsched;
+    scheduler_queue_counts(scheduler_get_queue(s), &active, &backoff, &unsched);
+    assert_int_equal(backoff, 1);
+    /* p2 was deleted or bound by someone else (409/404): forgotten and not retried */
+    const char *p2_node = sent_to(&f, "p2");
+    before = requested_cpu(s, p2_node);
+    assert_int_equal(scheduler_bind_result(409), SCHEDULER_BIND_GONE);
+    assert_int_equal(scheduler_bind_result(404), SCHEDULER_BIND_GONE);
+    assert_int_equal(scheduler_bind_result(500), SCHEDULER_BIND_ERROR);
+    assert_int_equal(scheduler_bind_result(0), SCHEDULER_BIND_ERROR);
+    assert_int_equal(scheduler_bind_result(201), SCHEDULER_BIND_OK);
+    scheduler_bind_done(s, "default", "p2", "uid-p2", scheduler_bind_result(409), 40, 0);
+    assert_int_equal(requested_cpu(s, p2_node), before - 1000);
+    /* p3: the watch confirms it before the answer; a failed answer then keeps the confirmed
+     * copy (it is no assumption any more) */
+    const char *p3_node = sent_to(&f, "p3");
+    cJSON *bound = cJSON_Duplicate(p[3], true);
+    cJSON_AddItemToObject(cJSON_GetObjectItem(bound, "spec"), "nodeName",
+                          cJSON_CreateString(p3_node));
+    scheduler_on_pod(s, bound, false, 45);
+    assert_false(scheduler_snapshot_is_assumed(scheduler_get_snapshot(s), "default", "p3"));
+    before = requested_cpu(s, p3_node);
+    scheduler_bind_done(s, "default", "p3", "uid-p3", SCHEDULER_BIND_ERROR, 50, 0);
+    assert_int_equal(requested_cpu(s, p3_node), before);
+    assert_int_equal(scheduler_bindings_in_flight(s), 0);
+    /* later: only p0 (back-off over) and p4 (a pod went away) are tried again; p2 and p3 never */
+    int tried = 0;
+    while (scheduler_run_once(s, 20000, 0) == 1)
+        tried++;
+    assert_int_equal(tried, 2);
+    assert_int_equal(scheduler_bindings_in_flight(s), 2);
+    assert_string_equal(sent_to(&f, "p0"), p0_node); /* the first binding recorded */
+    assert_int_equal(f.binds, 6);
+    for (int i = 4; i < 6; i++)
+        assert_true(strcmp(f.sent[i][0], "p0") == 0 || strcmp(f.sent[i][0], "p4") == 0);
+    /* p4 is deleted while its binding is in flight: its assumption goes with it, the answer
+     * (404) is harmless */
+    scheduler_on_pod(s, p[4], true, 20010);
+    assert_false(scheduler_snapshot_is_assumed(scheduler_get_snapshot(s), "default", "p4"));
+    scheduler_bind_done(s, "default", "p4", "uid-p4", SCHEDULER_BIND_GONE, 20020, 0);
+    scheduler_bind_done(s, "default", "p0", "uid-p0", SCHEDULER_BIND_OK, 20020, 0);
+    assert_int_equal(scheduler_bindings_in_flight(s), 0);
+    assert_int_equal(scheduler_run_once(s, 90000, 0), 0);
+    scheduler_queue_counts(scheduler_get_queue(s), &active, &backoff, &unsched);
+    assert_int_equal(active + backoff + unsched, 0);
+    /* bindings still in flight when the scheduler goes are freed with it (ASan) */
+    cJSON *last = pod_json("last", "100m", "", "", "");
+    scheduler_on_pod(s, last, false, 90000);
+    assert_int_equal(scheduler_run_once(s, 90000, 0), 1);
+    assert_int_equal(scheduler_bindings_in_flight(s), 1);
+    cJSON_Delete(last);
+    cJSON_Delete(bound);
+    for (int i = 0; i < 5; i++)
+        cJSON_Delete(p[i]);
+    cJSON_Delete(n1);
+    cJSON_Delete(n2);
+    scheduler_free(s);
+}
+
+/* Host ports and required anti-affinity of pods whose bindings are still out count for the
+ * next pods, as do nominations after a failed binding. */
+static void test_driver_in_flight_ports_affinity_nomination(void **state)
+{
+    (void)state;
+    fake_api_t f = {.async = true};
+    scheduler_ops_t ops = {fake_bind, fake_patch, fake_event, fake_delete};
+    scheduler_t *s = scheduler_new(&ops, &f, 1);
+    cJSON *n1 = node_json("n1", "8", "8Gi", "", ""), *n2 = node_json("n2", "8", "8Gi", "", "");
+    scheduler_on_node(s, n1, false, 0);
+    scheduler_on_node(s, n2, false, 0);
+    const char *port = "'containers':[{'name':'c','image':'app','ports':[{'containerPort':80,"
+                       "'hostPort':8080}]}]";
+    cJSON *h[3];
+    for (int i = 0; i < 3; i++) {
+        h[i] = J("{'kind':'Pod','metadata':{'name':'h%d','namespace':'default','uid':'uid-h%d'},"
+                 "'spec':{%s}}",
+                 i, i, port);
+        scheduler_on_pod(s, h[i], false, i);
+    }
+    assert_int_equal(scheduler_run_once(s, 10, 0), 1);
+    assert_int_equal(scheduler_run_once(s, 10, 0), 1);
+    assert_int_equal(f.binds, 2);
+    assert_string_not_equal(f.sent[0][1], f.sent[1][1]); /* one host port per node */
+    assert_int_equal(scheduler_run_once(s, 10, 0), 1);
+    assert_int_equal(f.binds, 2);
+    assert_string_equal(f.last_message,
+                        "PodScheduled: 0/2 nodes are available: 2 node(s) didn't have free ports "
+                        "for the requested pod ports. preemption: 0/2 nodes are available: 2 No "
+                        "preemption victims found for incoming pod.");
+    /* anti-affinity: a second "db" pod may not join the first while that one is in flight */
+    const char *anti = "'containers':[{'name':'c','image':'app'}],'affinity':{'podAntiAffinity':"
+                       "{'requiredDuringSchedulingIgnoredDuringExecution':[{'labelSelector':"
+                       "{'matchLabels':{'app':'db'}},'topologyKey':'kubernetes.io/hostname'}]}}";
+    cJSON *d[2];
+    for (int i = 0; i < 2; i++) {
+        d[i] = J("{'kind':'Pod','metadata':{'name':'d%d','namespace':'default','uid':'uid-d%d',"
+                 "'labels':{'app':'db'}},'spec':{%s}}",
+                 i, i, anti);
+        scheduler_on_pod(s, d[i], false, 20);
+    }
+    assert_int_equal(scheduler_run_once(s, 20, 0), 1);
+    assert_int_equal(scheduler_run_once(s, 20, 0), 1);
+    assert_int_equal(f.binds, 4);
+    assert_string_not_equal(f.sent[2][1], f.sent[3][1]);
+    /* a nominated pod whose binding fails is nominated there again (its room stays kept) */
+    cJSON *nom = pod_json("nom", "1", "", "", "");
+    cJSON_AddItemToObject(nom, "status", J("{'nominatedNodeName':'n1'}"));
+    scheduler_on_pod(s, nom, false, 30);
+    assert_int_equal(scheduler_run_once(s, 30, 0), 1);
+    assert_int_equal(f.binds, 5);
+    scheduler_snapshot_t *snap = scheduler_get_snapshot(s);
+    assert_true(scheduler_snapshot_is_assumed(snap, "default", "nom"));
+    scheduler_bind_done(s, "default", "nom", "uid-nom", SCHEDULER_BIND_ERROR, 40, 0);
+    assert_false(scheduler_snapshot_is_assumed(snap, "default", "nom"));
+    /* a lower-priority pod asking for everything does not fit n1 beside the nomination */
+    cJSON *big = pod_json("big", "7500m", "", "'priority':-1", "");
+    char *m = scheduler_filter_node(snap, big, "n2");
+    assert_null(m); /* n2 has room */
+    scheduler_algo_t *a = scheduler_algo_new(1);
+    scheduler_result_t r;
+    scheduler_schedule(a, snap, big, &r);
+    assert_true(r.scheduled);
+    assert_string_equal(r.node, "n2"); /* n1's room is kept for "nom" */
+    scheduler_result_free(&r);
+    scheduler_algo_free(a);
+    for (int i = 0; i < 3; i++)
+        cJSON_Delete(h[i]);
+    for (int i = 0; i < 2; i++)
+        cJSON_Delete(d[i]);
+    cJSON_Delete(nom);
+    cJSON_Delete(big);
+    cJSON_Delete(n1);
+    cJSON_Delete(n2);
     scheduler_free(s);
 }
 
@@ -1462,10 +1781,14 @@ int main(void)
         cmocka_unit_test(test_queue_priority_order),
         cmocka_unit_test(test_queue_priority_from_class),
         cmocka_unit_test(test_queue_backoff_and_events),
+        cmocka_unit_test(test_queue_index_and_recreated_pod),
         cmocka_unit_test(test_queue_update_moves_unschedulable),
         cmocka_unit_test(test_binding_and_condition_json),
         cmocka_unit_test(test_pod_is_ours),
         cmocka_unit_test(test_driver_end_to_end),
+        cmocka_unit_test(test_snapshot_pod_index),
+        cmocka_unit_test(test_driver_bindings_in_flight),
+        cmocka_unit_test(test_driver_in_flight_ports_affinity_nomination),
         cmocka_unit_test(test_preemption_victims_and_node_choice),
         cmocka_unit_test(test_preemption_respects_budgets),
         cmocka_unit_test(test_preemption_nominated_pods),
