@@ -154,10 +154,28 @@ int kubelet_container_argv(const cJSON *container, const images_config_t *img,
  * as written when VAR is not defined; $$ is a literal $. Caller frees. */
 char *kubelet_expand(const char *in, const util_strv_t *env);
 
+/* The source of a downward API fieldRef: the pod (metadata, spec) and what only the kubelet
+ * knows; name, ns, uid, node_name, service_account override the pod's when set. */
+typedef struct kubelet_field_src {
+    const cJSON *pod; /* may be NULL */
+    const char *name, *ns, *uid, *node_name, *service_account;
+    const char *pod_ip, *host_ip; /* status.podIP(s), status.hostIP(s) */
+} kubelet_field_src_t;
+
+/* A fieldRef's value, like upstream's kubelet (podFieldSelectorRuntimeValue over
+ * fieldpath.ExtractFieldPathAsString): metadata.name, namespace, uid, labels, annotations
+ * (upstream's key="value" lines), metadata.labels['k'] and metadata.annotations['k'] (empty
+ * when absent), spec.nodeName (spec.host too), spec.serviceAccountName, status.hostIP(s),
+ * status.podIP(s). api_version NULL or "v1". Upstream's errors otherwise ("unsupported
+ * fieldPath: x", "field label not supported: x", "invalid key subscript in ...": -EINVAL or
+ * -ENOTSUP). *ret is the caller's to free. */
+int kubelet_field_value(const kubelet_field_src_t *src, const char *api_version,
+                        const char *field_path, char **ret, util_error_t *err);
+
 typedef struct kubelet_env_ctx {
     const char *pod_name, *pod_namespace, *pod_uid, *node_name, *pod_ip, *host_ip;
     const char *service_account;
-    const cJSON *pod; /* for fieldRef metadata.labels['k'] / annotations['k'] (may be NULL) */
+    const cJSON *pod;        /* for fieldRefs on its labels and annotations (may be NULL) */
     const cJSON *configmaps; /* {name: ConfigMap} of the pod's namespace (may be NULL) */
     const cJSON *secrets;    /* {name: Secret} */
     int64_t node_cpu_milli, node_memory, node_storage; /* resourceFieldRef limit defaults */

@@ -187,10 +187,13 @@ static int downward_payload(const kvol_ctx_t *x, kubelet_payload_t *p, const cJS
         char *v = NULL;
         const cJSON *fr = jget(e, "fieldRef"), *rr = jget(e, "resourceFieldRef");
         if (fr) {
-            const char *fp = jstr(fr, "fieldPath");
-            v = fp ? kubelet_pod_field(x->pod, fp, x->pod_ip, x->host_ip) : NULL;
-            if (!v)
-                return util_error_make(err, 0, "unable to extract field %s", fp ? fp : "(none)");
+            /* upstream's volume plugin takes only metadata paths (its API rejects the
+             * others); they all work here */
+            kubelet_field_src_t src = {.pod = x->pod, .pod_ip = x->pod_ip, .host_ip = x->host_ip};
+            if (kubelet_field_value(&src, jstr(fr, "apiVersion"), jstr(fr, "fieldPath"), &v, err) <
+                0)
+                return util_error_wrap(err, "unable to extract field %s",
+                                       jstr(fr, "fieldPath") ? jstr(fr, "fieldPath") : "");
         } else if (rr) {
             const cJSON *c = find_container(x->pod, jstr(rr, "containerName"));
             const char *res = jstr(rr, "resource");
