@@ -172,6 +172,18 @@ typedef struct kubelet_field_src {
 int kubelet_field_value(const kubelet_field_src_t *src, const char *api_version,
                         const char *field_path, char **ret, util_error_t *err);
 
+/* The pod's securityContext.fsGroup (kubelet_fsgroup.c); false when unset or invalid. */
+bool kubelet_pod_fs_group(const cJSON *spec, gid_t *ret);
+/* The container process's supplementary groups: fsGroup, then supplementalGroups (deduplicated,
+ * at most max). Returns how many. */
+size_t kubelet_pod_groups(const cJSON *spec, gid_t *ret, size_t max);
+/* upstream's SetVolumeOwnership: every file and directory below dir (links not followed) gets
+ * group gid and mode | 0660 (readonly: 0440), directories also setgid and | 0110; symlinks only
+ * their group. on_root_mismatch (fsGroupChangePolicy OnRootMismatch): nothing is done when dir
+ * already has the group, the bits and setgid. */
+int kubelet_volume_ownership(const char *dir, gid_t gid, bool readonly, bool on_root_mismatch,
+                             util_error_t *err);
+
 typedef struct kubelet_env_ctx {
     const char *pod_name, *pod_namespace, *pod_uid, *node_name, *pod_ip, *host_ip;
     const char *service_account;

@@ -550,6 +550,8 @@ static void do_start(work_t *w)
                       "container has runAsNonRoot and image will run as root");
         goto out;
     }
+    gid_t groups[64]; /* supplementalGroups and fsGroup (kubelet_fsgroup.c) */
+    size_t ngroups = kubelet_pod_groups(spec, groups, UTIL_ARRAY_SIZE(groups));
     strv_from(&add, jget(jget(csc, "capabilities"), "add"));
     strv_from(&drop, jget(jget(csc, "capabilities"), "drop"));
     const char *wd = jstr(c, "workingDir");
@@ -579,6 +581,8 @@ static void do_start(work_t *w)
         .cwd = wd && *wd ? wd : "/",
         .uid = uid,
         .gid = gid,
+        .groups = groups,
+        .ngroups = ngroups,
         .cap_add = (const char *const *)add.v,
         .cap_drop = (const char *const *)drop.v,
         .privileged = cJSON_IsTrue(jget(csc, "privileged")),

@@ -1,12 +1,14 @@
 /* test_kubelet: host fact parsers (fixtures of /proc/meminfo, os-release, /proc/net/route), Go
  * architecture names, quantities, pod CIDR choice, conditions and the Node object; downward API
- * field paths (kubelet_fieldpath.c). */
+ * field paths (kubelet_fieldpath.c); fsGroup groups and volume ownership (kubelet_fsgroup.c). */
 #include "unit.h"
 #include "kubelet/kubelet.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define FIXTURES "tests/unit/fixtures/kubelet/"
 
@@ -410,6 +412,79 @@ static void field_paths_refused_like_upstream(void **state)
     cJSON_Delete(pod);
 }
 
+/* ---- fsGroup ------------------------------------------------------------------------------- */
+
+static void pod_groups_fsgroup_first_deduplicated(void **state)
+{
+    (void)state;
+    cJSON *spec = cJSON_Parse("{\"securityContext\":{\"fsGroup\":2000,"
+                              "\"supplementalGroups\":[3000,2000,-1,1.5,4000]}}");
+    gid_t g[8], fs = 0;
+    assert_true(kubelet_pod_fs_group(spec, &fs));
+    assert_int_equal(fs, 2000);
+    assert_int_equal(kubelet_pod_groups(spec, g, 8), 3);
+    assert_int_equal(g[0], 2000);
+    assert_int_equal(g[1], 3000);
+    assert_int_equal(g[2], 4000);
+    assert_int_equal(kubelet_pod_groups(spec, g, 2), 2); /* bounded */
+    cJSON_Delete(spec);
+    spec = cJSON_Parse("{\"securityContext\":{\"fsGroup\":\"2000\"}}");
+    assert_false(kubelet_pod_fs_group(spec, &fs));
+    assert_int_equal(kubelet_pod_groups(spec, g, 8), 0);
+    cJSON_Delete(spec);
+}
+
+static mode_t mode_at(const char *dir, const char *rel)
+{
+    char p[512];
+    struct stat st;
+    snprintf(p, sizeof(p), "%s/%s", dir, rel);
+    assert_int_equal(lstat(p, &st), 0);
+    return st.st_mode & 07777;
+}
+
+static void volume_ownership_like_set_volume_ownership(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kubeling-fsgroup-XXXXXX", p[512];
+    assert_non_null(mkdtemp(dir));
+    gid_t gid = getgid(); /* a group we may give files to without privileges */
+    chmod(dir, 0755);
+    snprintf(p, sizeof(p), "%s/sub", dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/sub/f", dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fclose(f);
+    chmod(p, 0400);
+    snprintf(p, sizeof(p), "%s/link", dir);
+    assert_int_equal(symlink("/etc/passwd", p), 0); /* never followed */
+    struct stat before;
+    assert_int_equal(stat("/etc/passwd", &before), 0);
+    cleanup_error util_error_t err = NULL;
+    assert_int_equal(kubelet_volume_ownership(dir, gid, true, false, &err), 0);
+    assert_int_equal(mode_at(dir, "."), 02755);
+    assert_int_equal(mode_at(dir, "sub"), 02750);
+    assert_int_equal(mode_at(dir, "sub/f"), 0440);
+    struct stat after;
+    assert_int_equal(stat("/etc/passwd", &after), 0);
+    assert_int_equal(after.st_mode, before.st_mode);
+    /* read-write: group rw; OnRootMismatch skips once the root matches */
+    assert_int_equal(kubelet_volume_ownership(dir, gid, false, false, &err), 0);
+    assert_int_equal(mode_at(dir, "sub/f"), 0660);
+    snprintf(p, sizeof(p), "%s/sub/f", dir); /* a change a walk would undo */
+    chmod(p, 0400);
+    assert_int_equal(kubelet_volume_ownership(dir, gid, false, true, &err), 0);
+    assert_int_equal(mode_at(dir, "sub/f"), 0400);
+    assert_int_equal(kubelet_volume_ownership(dir, gid, false, false, &err), 0);
+    assert_int_equal(mode_at(dir, "sub/f"), 0660);
+    assert_int_equal(kubelet_volume_ownership("/nonexistent-kubeling", gid, false, false, &err),
+                     -ENOENT);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     unit_filter_from_env();
@@ -426,6 +501,8 @@ int main(void)
         cmocka_unit_test(host_read_on_this_machine),
         cmocka_unit_test(field_paths_of_upstream),
         cmocka_unit_test(field_paths_refused_like_upstream),
+        cmocka_unit_test(pod_groups_fsgroup_first_deduplicated),
+        cmocka_unit_test(volume_ownership_like_set_volume_ownership),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
