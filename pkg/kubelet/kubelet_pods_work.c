@@ -588,6 +588,9 @@ static void do_start(work_t *w)
         .privileged = cJSON_IsTrue(jget(csc, "privileged")),
         .no_new_privs = cJSON_IsFalse(jget(csc, "allowPrivilegeEscalation")),
         .readonly_rootfs = cJSON_IsTrue(jget(csc, "readOnlyRootFilesystem")),
+        .stdin_open = cJSON_IsTrue(jget(c, "stdin")), /* for attach (kubelet_serve_exec.c) */
+        .stdin_once = cJSON_IsTrue(jget(c, "stdinOnce")),
+        .tty = cJSON_IsTrue(jget(c, "tty")),
         .mounts = mounts,
         .nmounts = nmounts,
         .log_path = logp,

@@ -351,9 +351,13 @@ static int setup(child_ctx_t *x, const char *mnt)
     if (enter_root(x, mnt) < 0 || mask_paths(x) < 0)
         return -1;
     set_rlimits();
-    if (dup2(x->fds->stdin_fd, 0) < 0 || dup2(x->fds->stdout_fd, 1) < 0 ||
-        dup2(x->fds->stderr_fd, 2) < 0)
+    if (c->tty) {
+        if (runtime__pty_setup(x->fds->console_sock) < 0)
+            return failf(x, errno, "terminal");
+    } else if (dup2(x->fds->stdin_fd, 0) < 0 || dup2(x->fds->stdout_fd, 1) < 0 ||
+               dup2(x->fds->stderr_fd, 2) < 0) {
         return failf(x, errno, "stdio");
+    }
     if (runtime__apply_identity(c, x->msg, sizeof(x->msg)) < 0)
         return -1;
     const char *cwd = c->cwd && c->cwd[0] ? c->cwd : "/";

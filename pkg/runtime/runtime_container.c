@@ -123,6 +123,9 @@ static int build_config(runtime_t *rt, const runtime_container_spec_t *s, runtim
     c->privileged = s->privileged;
     c->no_new_privs = s->no_new_privs;
     c->readonly_rootfs = s->readonly_rootfs;
+    c->stdin_open = s->stdin_open;
+    c->stdin_once = s->stdin_once;
+    c->tty = s->tty;
     c->mounts = s->nmounts ? util_xcalloc(s->nmounts, sizeof(*c->mounts)) : NULL;
     for (size_t i = 0; i < s->nmounts; i++, c->nmounts++) {
         c->mounts[i].source = util_xstrdup(s->mounts[i].source);
