@@ -583,6 +583,7 @@ static void do_start(work_t *w)
         .gid = gid,
         .groups = groups,
         .ngroups = ngroups,
+        .merge_image_groups = true, /* containerd's (supplementalGroupsPolicy Merge) */
         .cap_add = (const char *const *)add.v,
         .cap_drop = (const char *const *)drop.v,
         .privileged = cJSON_IsTrue(jget(csc, "privileged")),

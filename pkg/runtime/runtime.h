@@ -13,7 +13,8 @@
  *   <state>/containers/<id>/{config.json,state.json,sock,shim.log,rootfs/}
  * Containers are supervised by `kubeling shim` processes that outlive the caller. */
 
-#define RUNTIME_ID_MAX 128
+#define RUNTIME_ID_MAX     128
+#define RUNTIME_GROUPS_MAX 96
 
 typedef struct runtime runtime_t;
 
@@ -106,8 +107,12 @@ typedef struct runtime_container_spec {
     const char *cwd;         /* default "/" */
     uid_t uid;
     gid_t gid;
-    const gid_t *groups;
+    const gid_t *groups; /* at most RUNTIME_GROUPS_MAX - 32 */
     size_t ngroups;
+    /* like containerd (supplementalGroupsPolicy Merge): the primary group and the groups the
+     * image's /etc/group lists the user in (by its /etc/passwd name) come first; at most
+     * RUNTIME_GROUPS_MAX in all */
+    bool merge_image_groups;
     /* Security: capabilities are the Docker default set plus cap_add minus cap_drop (names
      * with or without CAP_, "ALL" allowed); privileged gives all and no masked paths. */
     const char *const *cap_add;  /* NULL-terminated or NULL */

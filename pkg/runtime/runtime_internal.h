@@ -76,6 +76,7 @@ typedef struct runtime__config {
     uint64_t caps;
     bool privileged, no_new_privs, readonly_rootfs;
     bool stdin_open, stdin_once, tty; /* the pod spec's stdin, stdinOnce, tty */
+    bool merge_image_groups;          /* primary and /etc/group groups before `groups` */
     runtime__mount_t *mounts;
     size_t nmounts;
     runtime_resources_t resources;
@@ -151,7 +152,10 @@ typedef struct runtime__child_fds {
  * execs. Never returns; errors are written to report_write. */
 void runtime__child_main(const runtime__config_t *c, const char *rootfs_mnt,
                          const runtime__child_fds_t *fds) __attribute__((noreturn));
-/* Applies user, groups, capabilities, no_new_privs (shared with exec). */
+/* The supplementary groups with merge_image_groups, from the container's /etc/passwd and
+ * /etc/group (call inside its root): the primary group, the image's, then c->groups. */
+size_t runtime__merged_groups(const runtime__config_t *c, gid_t *out);
+/* Applies user, groups, capabilities, no_new_privs (shared with exec); inside the root. */
 int runtime__apply_identity(const runtime__config_t *c, char *msg, size_t len);
 /* execve with args[0] looked up in PATH from env. */
 int runtime__execvpe(char *const *args, char *const *env);
