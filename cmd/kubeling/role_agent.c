@@ -16,10 +16,13 @@ static char *opt_kubeconfig;
 static char *opt_node_name;
 static char *opt_node_ip;
 static char *opt_cluster_cidr;
+static bool opt_self_pod_cidr;
+static char *opt_private_registry;
 static util_strv_t opt_node_labels;
 static long opt_kubelet_port = KUBELET_PORT;
 static char *opt_tls_cert, *opt_tls_key, *opt_client_ca, *opt_log_max_size;
 static long opt_log_max_files = KUBELET_LOG_MAX_FILES;
+static char *opt_pod_manifest_path;
 
 static const util_flag_t agent_flags[] = {
     {"server", 's', UTIL_FLAG_STRING, &opt_server, "URL", "server to join (https://host:6443)", 0,
@@ -31,8 +34,16 @@ static const util_flag_t agent_flags[] = {
      "name of the node (default: the host name, lower-cased)", 0, 0, NULL},
     {"node-ip", 0, UTIL_FLAG_STRING, &opt_node_ip, "IP",
      "InternalIP of the node (default: the address of the default-route interface)", 0, 0, NULL},
+    {"private-registry", 0, UTIL_FLAG_STRING, &opt_private_registry, "FILE",
+     "registries.yaml: mirrors, credentials and TLS per registry (default "
+     "/etc/kubeling/registries.yaml)",
+     0, 0, NULL},
     {"cluster-cidr", 0, UTIL_FLAG_STRING, &opt_cluster_cidr, "CIDR",
      "IPv4 range for pod IPs, a /24 per node (default 10.42.0.0/16)", 0, 0, NULL},
+    {"self-assign-pod-cidr", 0, UTIL_FLAG_BOOL, &opt_self_pod_cidr, NULL,
+     "pick this node's pod CIDR itself (for a server with --allocate-node-cidrs=false or "
+     "--disable-controller-manager); default: wait for the server to assign it",
+     0, 0, NULL},
     {"node-label", 0, UTIL_FLAG_STRINGS, &opt_node_labels, "KEY=VALUE",
      "extra label of the node (repeatable)", 0, 0, NULL},
     {"kubelet-port", 0, UTIL_FLAG_INT, &opt_kubelet_port, "PORT",
@@ -48,6 +59,8 @@ static const util_flag_t agent_flags[] = {
      "size at which a container log is rotated (default 10Mi)", 0, 0, NULL},
     {"container-log-max-files", 0, UTIL_FLAG_INT, &opt_log_max_files, "N",
      "container log files kept, the current one included (default 5)", 2, 100, NULL},
+    {"pod-manifest-path", 0, UTIL_FLAG_STRING, &opt_pod_manifest_path, "DIR",
+     "static pod manifests (default <data-dir>/agent/pod-manifests)", 0, 0, NULL},
     {0},
 };
 
@@ -83,6 +96,9 @@ static int start(agent_t *a, const char *data_dir, util_error_t *err)
                             "--kubelet-client-ca-file");
     if (r == 0 && !opt_tls_cert)
         util_log_warn("agent: no --kubelet-tls-cert-file: the kubelet API (logs, exec) is off");
+    char manifests[4200]; /* k3s's <data-dir>/agent/pod-manifests (the kubelet's dir is agent/) */
+    if (r == 0 && util_path_join(manifests, sizeof(manifests), dir, "pod-manifests") < 0)
+        r = util_error_make(err, ENAMETOOLONG, "data dir path too long");
     client_config_t api = {0};
     if (r == 0)
         r = client_config_load(opt_kubeconfig, &api, err);
@@ -95,6 +111,7 @@ static int start(agent_t *a, const char *data_dir, util_error_t *err)
         .data_dir = dir,
         .node_ip = opt_node_ip,
         .cluster_cidr = opt_cluster_cidr,
+        .self_pod_cidr = opt_self_pod_cidr,
         .labels = (const char *const *)opt_node_labels.v,
         .nlabels = opt_node_labels.n,
         .kube_version = APISERVER_KUBE_GIT_VERSION,
@@ -105,6 +122,8 @@ static int start(agent_t *a, const char *data_dir, util_error_t *err)
         .client_ca = opt_client_ca,
         .log_max_size = log_size,
         .log_max_files = (int)opt_log_max_files,
+        .private_registry = opt_private_registry,
+        .pod_manifest_path = opt_pod_manifest_path ? opt_pod_manifest_path : manifests,
     };
     r = kubelet_start(&o, &a->kubelet, err);
     client_config_free(&api);

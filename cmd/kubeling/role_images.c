@@ -10,6 +10,7 @@
 static struct {
     char *creds;
     char *ca_file;
+    char *registries;
     bool plain_http;
 } opt;
 
@@ -18,6 +19,8 @@ static const util_flag_t images_flags[] = {
      NULL},
     {"ca-file", 0, UTIL_FLAG_STRING, &opt.ca_file, "FILE",
      "pull: CA bundle trusted for the registry (default: the system's)", 0, 0, NULL},
+    {"private-registry", 0, UTIL_FLAG_STRING, &opt.registries, "FILE",
+     "pull: registries.yaml with mirrors, credentials and TLS per registry", 0, 0, NULL},
     {"plain-http", 0, UTIL_FLAG_BOOL, &opt.plain_http, NULL,
      "pull: talk plain HTTP to the registry (insecure)", 0, 0, NULL},
     {0},
@@ -154,15 +157,23 @@ static int cmd_pull(images_store_t *s, const util_strv_t *args)
     char *pass = user ? strchr(user, ':') : NULL;
     if (pass)
         *pass++ = '\0';
-    images_pull_opts_t po = {user, pass, opt.ca_file, opt.plain_http};
+    images_registries_t *rg = NULL;
+    cleanup_error util_error_t lerr = NULL;
+    if (opt.registries && images_registries_load(opt.registries, false, &rg, &lerr) < 0)
+        return fail("pull", lerr);
+    images_pull_opts_t po = {user, pass, opt.ca_file, opt.plain_http, rg};
+    int rc = KUBELING_EXIT_OK;
     for (size_t i = 1; i < args->n; i++) {
         cleanup_error util_error_t err = NULL;
         cleanup_free char *id = NULL;
-        if (images_pull(s, args->v[i], &po, NULL, NULL, &id, &err) < 0)
-            return fail("pull", err);
+        if (images_pull(s, args->v[i], &po, NULL, NULL, &id, &err) < 0) {
+            rc = fail("pull", err);
+            break;
+        }
         printf("pulled %s (%.19s)\n", args->v[i], id);
     }
-    return KUBELING_EXIT_OK;
+    images_registries_free(rg);
+    return rc;
 }
 
 static int run_images(const kubeling_globals_t *g, const util_strv_t *args)

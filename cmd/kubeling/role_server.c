@@ -25,6 +25,7 @@ static char *opt_service_cidr;
 static char *opt_node_name;
 static char *opt_node_ip;
 static char *opt_cluster_cidr;
+static char *opt_private_registry;
 static util_strv_t opt_node_labels;
 static char *opt_write_kubeconfig;
 static char *opt_write_kubeconfig_mode;
@@ -32,7 +33,10 @@ static char *opt_node_monitor_grace;
 static long opt_kubelet_port = KUBELET_PORT;
 static char *opt_log_max_size;
 static long opt_log_max_files = KUBELET_LOG_MAX_FILES;
+static char *opt_pod_manifest_path;
 static long opt_terminated_pod_gc_threshold = 12500;
+static bool opt_allocate_node_cidrs = true;
+static long opt_node_cidr_mask_size = CONTROLLER_NODE_CIDR_MASK;
 
 #define DEFAULT_KUBECONFIG "/etc/kubeling/kubeling.yaml"
 
@@ -56,8 +60,18 @@ static const util_flag_t server_flags[] = {
      "extra host name or IP in the serving certificate (repeatable)", 0, 0, NULL},
     {"service-cidr", 0, UTIL_FLAG_STRING, &opt_service_cidr, "CIDR",
      "IPv4 range for service cluster IPs (default 10.43.0.0/16)", 0, 0, NULL},
+    {"private-registry", 0, UTIL_FLAG_STRING, &opt_private_registry, "FILE",
+     "registries.yaml: mirrors, credentials and TLS per registry (default "
+     "/etc/kubeling/registries.yaml)",
+     0, 0, NULL},
     {"cluster-cidr", 0, UTIL_FLAG_STRING, &opt_cluster_cidr, "CIDR",
      "IPv4 range for pod IPs, a /24 per node (default 10.42.0.0/16)", 0, 0, NULL},
+    {"allocate-node-cidrs", 0, UTIL_FLAG_BOOL, &opt_allocate_node_cidrs, NULL,
+     "the controller manager assigns each Node its pod CIDR (default true; false: each kubelet "
+     "picks its own)",
+     0, 0, NULL},
+    {"node-cidr-mask-size", 0, UTIL_FLAG_INT, &opt_node_cidr_mask_size, "BITS",
+     "prefix length of each Node's pod CIDR (default 24)", 8, 30, NULL},
     {"node-name", 0, UTIL_FLAG_STRING, &opt_node_name, "NAME",
      "name of this machine's node (default: the host name, lower-cased)", 0, 0, NULL},
     {"node-ip", 0, UTIL_FLAG_STRING, &opt_node_ip, "IP",
@@ -70,6 +84,8 @@ static const util_flag_t server_flags[] = {
      "size at which a container log is rotated (default 10Mi)", 0, 0, NULL},
     {"container-log-max-files", 0, UTIL_FLAG_INT, &opt_log_max_files, "N",
      "container log files kept, the current one included (default 5)", 2, 100, NULL},
+    {"pod-manifest-path", 0, UTIL_FLAG_STRING, &opt_pod_manifest_path, "DIR",
+     "static pod manifests (default <data-dir>/agent/pod-manifests)", 0, 0, NULL},
     {"write-kubeconfig", 'o', UTIL_FLAG_STRING, &opt_write_kubeconfig, "FILE",
      "also write the admin kubeconfig here (default " DEFAULT_KUBECONFIG
      " when root; \"\" for none)",
@@ -165,12 +181,15 @@ static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
         .client_ca = ca,
         .log_max_size = log_size,
         .log_max_files = (int)opt_log_max_files,
+        .private_registry = opt_private_registry,
+        .pod_manifest_path = opt_pod_manifest_path,
         .loop = &s->loop,
         .api = &api,
         .node_name = name,
         .data_dir = data_dir,
         .node_ip = opt_node_ip,
         .cluster_cidr = opt_cluster_cidr,
+        .self_pod_cidr = opt_disable_controller_manager || !opt_allocate_node_cidrs,
         .control_plane = true,
         .labels = (const char *const *)opt_node_labels.v,
         .nlabels = opt_node_labels.n,
@@ -218,6 +237,9 @@ static int start_controllers(server_t *s, const char *data_dir, util_error_t *er
         controller_manager_set_node_monitor_grace(s->controllers, grace);
     if (r == 0)
         controller_manager_set_pod_gc_threshold(s->controllers, opt_terminated_pod_gc_threshold);
+    if (r == 0)
+        r = controller_manager_set_node_ipam(s->controllers, opt_allocate_node_cidrs,
+                                             opt_cluster_cidr, (int)opt_node_cidr_mask_size, err);
     client_config_free(&api);
     return r;
 }

@@ -50,6 +50,10 @@ int client_parse_url(const char *url, char *host, size_t host_len, int *ret_port
  * empty flow collections, comments; JSON when the text starts with '{') into a cJSON tree of
  * objects, arrays and strings. Exposed for tests. */
 int client_yaml_parse(const char *text, size_t len, cJSON **ret, util_error_t *err);
+#define CLIENT_YAML_TYPED     1u /* plain scalars: null, true/false, numbers (YAML's core schema) */
+#define CLIENT_YAML_FIRST_DOC 2u /* only the first document of a `---` separated stream */
+int client_yaml_parse_opts(const char *text, size_t len, unsigned flags, cJSON **ret,
+                           util_error_t *err);
 
 /* ---- paths ---------------------------------------------------------------------------- */
 

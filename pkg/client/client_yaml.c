@@ -19,6 +19,7 @@ typedef struct yaml {
     size_t n, i;
     util_error_t *err;
     int depth;
+    unsigned flags; /* CLIENT_YAML_* */
 } yaml_t;
 
 /* Cuts a comment: '#' at the start or after a blank, outside quotes. */
@@ -58,7 +59,10 @@ static int split_lines(yaml_t *y, char *copy)
         if (line[indent] == '\t')
             return util_error_make(y->err, EINVAL, "line %d: tab in indentation", lineno);
         strip_comment(line + indent);
-        if (line[indent] && strcmp(line + indent, "---") != 0) {
+        bool marker = !strcmp(line + indent, "---") || util_str_has_prefix(line + indent, "--- ");
+        if (marker && y->n > 0 && (y->flags & CLIENT_YAML_FIRST_DOC))
+            break; /* the second document starts: only the first is read */
+        if (line[indent] && !marker && strcmp(line + indent, "...") != 0) {
             if (y->n >= YAML_MAX_LINES)
                 return util_error_make(y->err, E2BIG, "more than %d lines", YAML_MAX_LINES);
             y->lines = util_xrealloc(y->lines, (y->n + 1) * sizeof(*y->lines));
@@ -67,6 +71,34 @@ static int split_lines(yaml_t *y, char *copy)
         line = nl ? nl + 1 : NULL;
     }
     return 0;
+}
+
+/* YAML 1.2's core schema for a plain scalar: null, booleans, decimal integers and floats;
+ * anything else (and every quoted scalar) is a string, as sigs.k8s.io/yaml decodes it. */
+static cJSON *typed_plain(const char *s)
+{
+    if (!strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL"))
+        return cJSON_CreateNull();
+    if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
+        return cJSON_CreateTrue();
+    if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
+        return cJSON_CreateFalse();
+    const char *p = s + (*s == '-' || *s == '+');
+    bool digits = false, dot = false, exp = false;
+    for (; *p; p++) {
+        if (*p >= '0' && *p <= '9')
+            digits = true;
+        else if (*p == '.' && !dot && !exp)
+            dot = true;
+        else if ((*p == 'e' || *p == 'E') && digits && !exp &&
+                 (p[1] == '-' || p[1] == '+' || (p[1] >= '0' && p[1] <= '9')))
+            exp = true, p += p[1] == '-' || p[1] == '+';
+        else
+            return cJSON_CreateString(s);
+    }
+    if (!digits)
+        return cJSON_CreateString(s);
+    return cJSON_CreateNumber(strtod(s, NULL));
 }
 
 /* A scalar: plain, 'single' ('' escapes a quote) or "double" (\" \\ \n \t escapes). */
@@ -87,7 +119,7 @@ static int scalar(yaml_t *y, const char *s, int lineno, cJSON **ret)
         return 0;
     }
     if (s[0] != '"' && s[0] != '\'') {
-        *ret = cJSON_CreateString(s);
+        *ret = (y->flags & CLIENT_YAML_TYPED) ? typed_plain(s) : cJSON_CreateString(s);
         return 0;
     }
     char q = s[0];
@@ -242,6 +274,12 @@ static int node(yaml_t *y, int indent, cJSON **ret)
 
 int client_yaml_parse(const char *text, size_t len, cJSON **ret, util_error_t *err)
 {
+    return client_yaml_parse_opts(text, len, 0, ret, err);
+}
+
+int client_yaml_parse_opts(const char *text, size_t len, unsigned flags, cJSON **ret,
+                           util_error_t *err)
+{
     if (len > CLIENT_KUBECONFIG_MAX)
         return util_error_make(err, EFBIG, "larger than %u bytes", CLIENT_KUBECONFIG_MAX);
     if (memchr(text, '\0', len))
@@ -262,7 +300,7 @@ int client_yaml_parse(const char *text, size_t len, cJSON **ret, util_error_t *e
     char *copy = util_xmalloc(len + 1);
     memcpy(copy, text, len);
     copy[len] = '\0';
-    yaml_t y = {.err = err};
+    yaml_t y = {.err = err, .flags = flags};
     cJSON *root = NULL;
     int r = split_lines(&y, copy);
     if (r == 0 && y.n == 0)

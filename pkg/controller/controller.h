@@ -408,6 +408,27 @@ int64_t controller_hpa_normalize(const cJSON *behavior, int64_t min, int64_t max
 void controller_hpa_record_scale(controller_hpa_history_t *h, const cJSON *behavior, int64_t from,
                                  int64_t to, int64_t now);
 
+/* ---- node IPAM (controller_cidrset.c) ---------------------------------------------------------
+ * upstream's nodeipam RangeAllocator arithmetic: --cluster-cidr cut into subnets of
+ * --node-cidr-mask-size, the lowest free one handed out. */
+
+#define CONTROLLER_NODE_CIDR_MASK 24 /* --node-cidr-mask-size's default (IPv4) */
+#define CONTROLLER_CIDR_LEN       19 /* "255.255.255.255/32" and its NUL */
+
+typedef struct controller_cidr_set controller_cidr_set_t;
+
+/* node_mask between the cluster prefix and 30, at most 2^16 subnets. */
+int controller_cidr_set_new(const char *cluster_cidr, int node_mask, controller_cidr_set_t **ret,
+                            util_error_t *err);
+void controller_cidr_set_free(controller_cidr_set_t *s);
+/* Marks (releases) every subnet cidr overlaps: -EINVAL malformed, -ERANGE outside the range. */
+int controller_cidr_set_occupy(controller_cidr_set_t *s, const char *cidr);
+int controller_cidr_set_release(controller_cidr_set_t *s, const char *cidr);
+/* The lowest free subnet, now taken, into out (room for CONTROLLER_CIDR_LEN); -ENOSPC when
+ * full. */
+int controller_cidr_set_allocate(controller_cidr_set_t *s, char *out, size_t n);
+uint32_t controller_cidr_set_free_count(const controller_cidr_set_t *s);
+
 /* ---- the running controller manager (controller_run.c) --------------------------------------- */
 
 typedef struct controller_manager controller_manager_t;
@@ -420,6 +441,10 @@ void controller_manager_stop(controller_manager_t *m);
 /* --node-monitor-grace-period: how long a node may go without renewing its Lease (or Ready
  * heartbeat) before the node lifecycle controller marks it Unknown (default 40 s). */
 void controller_manager_set_node_monitor_grace(controller_manager_t *m, uint64_t ms);
+/* --allocate-node-cidrs, --cluster-cidr (NULL: 10.42.0.0/16), --node-cidr-mask-size (0: 24):
+ * the node IPAM controller; checked here, before it runs. */
+int controller_manager_set_node_ipam(controller_manager_t *m, bool allocate,
+                                     const char *cluster_cidr, int node_mask, util_error_t *err);
 /* --terminated-pod-gc-threshold: terminated pods kept before the oldest go (<= 0: all kept). */
 void controller_manager_set_pod_gc_threshold(controller_manager_t *m, long threshold);
 

@@ -58,6 +58,10 @@ struct controller_manager {
     struct ctrl_sets *sets; /* StatefulSets and DaemonSets (controller_sets_run.c) */
     struct ctrl_hpa *hpa;   /* HorizontalPodAutoscalers (controller_hpa.c), while leading */
     struct ctrl_gc *gc;     /* garbage collector and housekeeping (controller_gc.c) */
+    struct ctrl_ipam *ipam; /* node IPAM (controller_nodeipam.c), while leading */
+    bool ipam_off;          /* --allocate-node-cidrs=false */
+    char *ipam_cidr;        /* --cluster-cidr */
+    int ipam_mask;          /* --node-cidr-mask-size */
 };
 
 uint64_t ctrl_now(const controller_manager_t *m);
@@ -142,5 +146,13 @@ int ctrl_hpa_start(controller_manager_t *m, util_error_t *err);
 void ctrl_hpa_stop(controller_manager_t *m);
 int64_t ctrl_hpa_next(controller_manager_t *m, uint64_t now);
 bool ctrl_hpa_run_one(controller_manager_t *m, uint64_t now);
+
+/* The node IPAM controller (controller_nodeipam.c): its informer and queue, started and stopped
+ * with leadership (not at all with --allocate-node-cidrs=false); _free at the manager's end. */
+int ctrl_ipam_start(controller_manager_t *m, util_error_t *err);
+void ctrl_ipam_stop(controller_manager_t *m);
+void ctrl_ipam_free(controller_manager_t *m);
+int64_t ctrl_ipam_next(controller_manager_t *m, uint64_t now);
+bool ctrl_ipam_run_one(controller_manager_t *m, uint64_t now);
 
 #endif

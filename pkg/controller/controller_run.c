@@ -181,7 +181,7 @@ void ctrl_kick(controller_manager_t *m)
             next = n;
     }
     int64_t own[] = {ctrl_ep_next(m, now), ctrl_nl_next(m, now), ctrl_sets_next(m, now),
-                     ctrl_hpa_next(m, now)};
+                     ctrl_hpa_next(m, now), ctrl_ipam_next(m, now)};
     for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
         if (own[i] >= 0 && (next < 0 || own[i] < next))
             next = own[i];
@@ -233,7 +233,7 @@ static void run(uv_timer_t *t)
             continue;
         }
         if (ctrl_ep_run_one(m, now) || ctrl_nl_run_one(m, now) || ctrl_sets_run_one(m, now) ||
-            ctrl_hpa_run_one(m, now))
+            ctrl_hpa_run_one(m, now) || ctrl_ipam_run_one(m, now))
             continue;
         key = controller_queue_pop(m->dq, now);
         if (!key)
@@ -344,6 +344,8 @@ static int start_informers(controller_manager_t *m, util_error_t *err)
     if (rc == 0)
         rc = ctrl_hpa_start(m, err);
     if (rc == 0)
+        rc = ctrl_ipam_start(m, err);
+    if (rc == 0)
         ctrl_gc_start(m->gc);
     return rc;
 }
@@ -360,6 +362,7 @@ static void stop_informers(controller_manager_t *m)
     ctrl_nl_stop(m);
     ctrl_sets_stop(m);
     ctrl_hpa_stop(m);
+    ctrl_ipam_stop(m);
     ctrl_gc_stop(m->gc);
     uv_timer_stop(&m->timer);
 }
@@ -411,7 +414,7 @@ static void lease_written(controller_manager_t *m, void *ud, client_result_t *re
                 "controller-manager: leading as %s (lease kube-system/"
                 "kube-controller-manager); replicaset, replicationcontroller, "
                 "deployment, statefulset, daemonset, job, ttl-after-finished, cronjob, hpa, "
-                "endpoints, endpointslice and node lifecycle controllers run",
+                "endpoints, endpointslice, node lifecycle and node-ipam controllers run",
                 m->id);
         }
     }
@@ -502,6 +505,7 @@ static void timer_closed(uv_handle_t *h)
     controller_expect_free(m->expect);
     controller_expect_free(m->rc_expect);
     ctrl_sets_free(m);
+    ctrl_ipam_free(m);
     controller_queue_free(m->jobq);
     controller_queue_free(m->cjq);
     controller_expect_free(m->job_expect);

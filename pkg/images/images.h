@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "util/util.h"
 
 /* ------------------------------------------------------------------------------------------ */
@@ -96,14 +98,82 @@ int images_import_dir(images_store_t *store, const char *dir, util_strv_t *ret_f
  * index picks this machine's platform). Blobs are verified like imports. ret_id (optional)
  * gets the image ID. Errors carry the registry's message: -ENOENT when the registry does not
  * have the image, -EACCES when it refuses the credentials. */
+typedef struct images_registries images_registries_t;
+
 typedef struct images_pull_opts {
     const char *username, *password; /* credentials (an imagePullSecret), or NULL */
     const char *ca_file;             /* PEM bundle trusted for the registry; NULL: the system's */
     bool plain_http;                 /* http:// (an insecure registry) */
+    /* registries.yaml: mirrors tried before the registry, per-host credentials and TLS (NULL:
+     * none). A host's credentials there win over username/password for that host. */
+    const images_registries_t *registries;
 } images_pull_opts_t;
 
 int images_pull(images_store_t *store, const char *ref, const images_pull_opts_t *opts,
                 images_progress_fn progress, void *userdata, char **ret_id, util_error_t *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Registry credentials from image pull secrets (images_auth.c), matched like upstream's
+ * credentialprovider keyring: an entry "host[:port][/path]" (a scheme and a trailing /v1/ or
+ * /v2/ are dropped) matches an image repository with the same port, the same number of host
+ * labels each matching as a glob ("*.example.com"), and a path prefix; entries are tried most
+ * specific first; "index.docker.io" entries serve Docker Hub images. */
+
+typedef struct images_cred {
+    char *username, *password;
+} images_cred_t;
+
+typedef struct images_keyring {
+    struct images_keyring_entry *v;
+    size_t n;
+} images_keyring_t;
+
+/* Adds the entries of a secret's payload: `.dockerconfigjson` ({"auths":{...}}, dockercfg
+ * false) or `.dockercfg` (the map itself, dockercfg true). Each entry has "auth"
+ * (base64 "user:password", which wins) or "username"/"password". The whole payload is refused
+ * when it is not valid. */
+int images_keyring_add(images_keyring_t *kr, const char *json, size_t len, bool dockercfg,
+                       util_error_t *err);
+/* The credentials for a repository ("docker.io/library/busybox", "host:5000/a/b"), most
+ * specific first; *ret_n 0 when none match. The array is the caller's to free; its entries
+ * point into kr. */
+void images_keyring_lookup(const images_keyring_t *kr, const char *repository,
+                           const images_cred_t ***ret, size_t *ret_n);
+void images_keyring_clear(images_keyring_t *kr);
+/* upstream's URLsMatchStr: does the schemeless glob "*.a.com:5000/p" match the target? */
+bool images_url_glob_match(const char *glob, const char *target);
+
+/* ------------------------------------------------------------------------------------------ */
+/* registries.yaml (images_registries.c), k3s's format:
+ *   mirrors:  {"docker.io": {endpoint: ["https://mirror:5000"], rewrite: {"^a/(.*)": "b/$1"}}}
+ *   configs:  {"mirror:5000": {auth: {username, password, auth}, tls: {ca_file, cert_file,
+ *              key_file, insecure_skip_verify}}}
+ * A registry's mirrors (or those of "*") are tried in order, then the registry itself. */
+
+/* Parses the document (already decoded from YAML into cJSON objects, arrays and strings). */
+int images_registries_parse(const cJSON *doc, images_registries_t **ret, util_error_t *err);
+void images_registries_free(images_registries_t *r);
+/* Reads and parses a registries.yaml (at most 1 MiB). A missing file gives *ret NULL and 0
+ * when missing_ok. */
+int images_registries_load(const char *path, bool missing_ok, images_registries_t **ret,
+                           util_error_t *err);
+
+/* One place to pull from. */
+typedef struct images_endpoint {
+    char *base;     /* "https://host:port/v2" (or the endpoint's own path) */
+    char *host;     /* "host:port" as configs keys it */
+    char *path;     /* the repository path there (after rewrites) */
+    bool is_mirror; /* false for the registry itself */
+    const char *username, *password, *ca_file, *cert_file, *key_file; /* point into the config */
+    bool insecure_skip_verify;
+} images_endpoint_t;
+
+/* The endpoints for a parsed reference, in the order they are tried (the last is the registry
+ * itself at its API host, https unless plain_http). */
+int images_registries_endpoints(const images_registries_t *r, const images_ref_t *ref,
+                                bool plain_http, images_endpoint_t **ret, size_t *ret_n,
+                                util_error_t *err);
+void images_endpoints_free(images_endpoint_t *v, size_t n);
 
 int images_list(images_store_t *store, images_image_t ***ret_images, size_t *ret_n,
                 util_error_t *err);

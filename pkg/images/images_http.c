@@ -15,6 +15,7 @@
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
+#include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
 #include <psa/crypto.h>
 
@@ -83,7 +84,8 @@ typedef struct conn {
     bool tls;
     mbedtls_ssl_context ssl;
     mbedtls_ssl_config conf;
-    mbedtls_x509_crt ca;
+    mbedtls_x509_crt ca, cert;
+    mbedtls_pk_context key;
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
 } conn_t;
@@ -148,6 +150,8 @@ static void conn_close(conn_t *c)
         mbedtls_ssl_free(&c->ssl);
         mbedtls_ssl_config_free(&c->conf);
         mbedtls_x509_crt_free(&c->ca);
+        mbedtls_x509_crt_free(&c->cert);
+        mbedtls_pk_free(&c->key);
         mbedtls_ctr_drbg_free(&c->drbg);
         mbedtls_entropy_free(&c->entropy);
     }
@@ -156,28 +160,46 @@ static void conn_close(conn_t *c)
     c->fd = -1;
 }
 
-static int tls_start(conn_t *c, const images_url_t *u, const char *ca_file, util_error_t *err)
+static int tls_start(conn_t *c, const images_url_t *u, const images_http_req_t *req,
+                     util_error_t *err)
 {
+    const char *ca_file = req->ca_file;
     c->tls = true;
     mbedtls_ssl_init(&c->ssl);
     mbedtls_ssl_config_init(&c->conf);
     mbedtls_x509_crt_init(&c->ca);
+    mbedtls_x509_crt_init(&c->cert);
+    mbedtls_pk_init(&c->key);
     mbedtls_entropy_init(&c->entropy);
     mbedtls_ctr_drbg_init(&c->drbg);
     if (psa_crypto_init() != PSA_SUCCESS)
         return util_error_make(err, EIO, "PSA crypto initialisation failed");
     int rc = mbedtls_ctr_drbg_seed(&c->drbg, mbedtls_entropy_func, &c->entropy,
                                    (const unsigned char *)"kubeling-pull", 13);
-    if (rc == 0 && (rc = mbedtls_x509_crt_parse_file(&c->ca, ca_file ? ca_file : SYSTEM_CA)) < 0)
-        return tls_error(err, rc, "loading CA certificates for", u->host);
+    if (rc == 0) { /* > 0: some certificates of the bundle were skipped, the rest count */
+        rc = mbedtls_x509_crt_parse_file(&c->ca, ca_file ? ca_file : SYSTEM_CA);
+        if (rc < 0 && !req->insecure) /* insecure_skip_verify needs no CA */
+            return tls_error(err, rc, "loading CA certificates for", u->host);
+        rc = 0;
+    }
     if (rc == 0)
         rc = mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_CLIENT,
                                          MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
     if (rc < 0)
         return tls_error(err, rc, "TLS setup for", u->host);
     mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
-    mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+    mbedtls_ssl_conf_authmode(&c->conf, req->insecure ? MBEDTLS_SSL_VERIFY_NONE
+                                                      : MBEDTLS_SSL_VERIFY_REQUIRED);
     mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
+    if (req->cert_file && req->key_file) {
+        if ((rc = mbedtls_x509_crt_parse_file(&c->cert, req->cert_file)) < 0)
+            return tls_error(err, rc, "loading the client certificate for", u->host);
+        if ((rc = mbedtls_pk_parse_keyfile(&c->key, req->key_file, NULL, mbedtls_ctr_drbg_random,
+                                           &c->drbg)) < 0)
+            return tls_error(err, rc, "loading the client key for", u->host);
+        if ((rc = mbedtls_ssl_conf_own_cert(&c->conf, &c->cert, &c->key)) < 0)
+            return tls_error(err, rc, "TLS setup for", u->host);
+    }
     mbedtls_ssl_conf_min_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
     if ((rc = mbedtls_ssl_setup(&c->ssl, &c->conf)) != 0 ||
         (rc = mbedtls_ssl_set_hostname(&c->ssl, u->host)) != 0)
@@ -334,7 +356,11 @@ static int read_response(conn_t *c, parse_t *p, util_error_t *err)
             r = util_error_make(err, p->write_errno, "writing the response body");
         else if (e != HPE_OK && e != HPE_PAUSED)
             r = util_error_make(err, EPROTO, "bad HTTP response: %s", llhttp_get_error_reason(&h));
-        else if (n < 0)
+        else if (n < 0 && c->tls) { /* e.g. the server's alert refusing our certificate */
+            char tls[160];
+            mbedtls_strerror(n, tls, sizeof(tls));
+            r = util_error_make(err, EPROTO, "reading the response: TLS: %s", tls);
+        } else if (n < 0)
             r = util_error_make(err, EIO, "reading the response");
         else if (n == 0 && !p->done)
             r = util_error_make(err, EIO, "connection closed before the response ended");
@@ -358,7 +384,7 @@ int images_http_get(const images_http_req_t *req, images_http_resp_t *resp, util
     if (c.fd < 0)
         return c.fd;
     if (u.tls)
-        r = tls_start(&c, &u, req->ca_file, err);
+        r = tls_start(&c, &u, req, err);
     util_buf_t q = {0};
     util_buf_printf(&q, "GET %s HTTP/1.1\r\nHost: %s%s%s\r\nUser-Agent: kubeling\r\n", u.path,
                     u.host, strcmp(u.port, u.tls ? "443" : "80") ? ":" : "",
@@ -375,7 +401,8 @@ int images_http_get(const images_http_req_t *req, images_http_resp_t *resp, util
     conn_close(&c);
     if (r < 0) {
         images_http_resp_free(resp);
-        return util_error_wrap(err, "GET %s://%s%s", u.tls ? "https" : "http", u.host, u.path);
+        return util_error_wrap(err, "GET %s://%s:%s%s", u.tls ? "https" : "http", u.host, u.port,
+                               u.path);
     }
     return 0;
 }

@@ -17,7 +17,10 @@ typedef struct images_http_req {
     const char *url;
     const char *const *headers; /* "Name: value", NULL-terminated, or NULL */
     const char *ca_file;        /* NULL: the system bundle */
-    int body_fd;                /* >= 0: a 2xx body is written here; else kept in memory */
+    const char *cert_file;      /* client certificate (PEM), with key_file; or NULL */
+    const char *key_file;
+    bool insecure; /* TLS without verifying the server (insecure_skip_verify) */
+    int body_fd;   /* >= 0: a 2xx body is written here; else kept in memory */
     uint64_t max_body;
 } images_http_req_t;
 

@@ -27,6 +27,8 @@ typedef struct pull {
     images_import_t im;
     const images_pull_opts_t *o;
     images_ref_t ref;
+    const images_endpoint_t *ep; /* the mirror or registry being tried */
+    const char *username, *password;
     char *base; /* "https://host/v2/<path>" */
     char *auth; /* "Authorization: ..." once known */
 } pull_t;
@@ -71,12 +73,21 @@ static int registry_error(const images_http_resp_t *resp, const char *what, util
 
 /* ---- auth -------------------------------------------------------------------------------- */
 
+/* TLS settings of the endpoint (registries.yaml), else the caller's CA file. */
+static void tls_opts(const pull_t *p, images_http_req_t *req)
+{
+    req->ca_file = p->ep->ca_file ? p->ep->ca_file : p->o->ca_file;
+    req->cert_file = p->ep->cert_file;
+    req->key_file = p->ep->key_file;
+    req->insecure = p->ep->insecure_skip_verify;
+}
+
 static char *basic_header(const pull_t *p)
 {
-    if (!p->o->username)
+    if (!p->username)
         return NULL;
     cleanup_free char *cred =
-        util_strdup_printf("%s:%s", p->o->username, p->o->password ? p->o->password : "");
+        util_strdup_printf("%s:%s", p->username, p->password ? p->password : "");
     size_t n = 0;
     mbedtls_base64_encode(NULL, 0, &n, (const unsigned char *)cred, strlen(cred));
     cleanup_free unsigned char *b64 = util_xmalloc(n + 1);
@@ -102,15 +113,13 @@ static int bearer_token(pull_t *p, const char *challenge, util_error_t *err)
         util_buf_puts(&url, "&");
     }
     util_buf_puts(&url, "scope=");
-    cleanup_free char *def = util_strdup_printf("repository:%s:pull", p->ref.path);
+    cleanup_free char *def = util_strdup_printf("repository:%s:pull", p->ep->path);
     url_encode(&url, scope ? scope : def);
     cleanup_free char *basic = basic_header(p);
     const char *headers[] = {basic, NULL};
-    images_http_req_t req = {.url = url.data,
-                             .headers = headers,
-                             .ca_file = p->o->ca_file,
-                             .body_fd = -1,
-                             .max_body = 1 << 20};
+    images_http_req_t req = {
+        .url = url.data, .headers = headers, .body_fd = -1, .max_body = 1 << 20};
+    tls_opts(p, &req);
     images_http_resp_t resp;
     int r = images_http_get(&req, &resp, err);
     util_buf_free(&url);
@@ -138,7 +147,7 @@ static int authenticate(pull_t *p, const char *challenge, util_error_t *err)
 {
     if (!strncasecmp(challenge, "Bearer ", 7))
         return bearer_token(p, challenge, err);
-    if (!strncasecmp(challenge, "Basic ", 6) && p->o->username) {
+    if (!strncasecmp(challenge, "Basic ", 6) && p->username) {
         free(p->auth);
         p->auth = basic_header(p);
         return 0;
@@ -159,15 +168,16 @@ static int registry_get(pull_t *p, const char *suffix, const char *accept, int b
         const char *headers[] = {accept, same_host ? p->auth : NULL, NULL};
         if (!accept)
             headers[0] = headers[1], headers[1] = NULL;
-        images_http_req_t req = {.url = url,
-                                 .headers = headers,
-                                 .ca_file = p->o->ca_file,
-                                 .body_fd = body_fd,
-                                 .max_body = max};
+        images_http_req_t req = {
+            .url = url, .headers = headers, .body_fd = body_fd, .max_body = max};
+        tls_opts(p, &req);
         int r = images_http_get(&req, resp, err);
         if (r < 0)
             return r;
-        if (resp->status == 401 && !authed && resp->www_authenticate && same_host) {
+        /* A Basic challenge without credentials: the registry's own 401 is the answer. */
+        bool basic_only = resp->www_authenticate &&
+                          !strncasecmp(resp->www_authenticate, "Basic ", 6) && !p->username;
+        if (resp->status == 401 && !authed && resp->www_authenticate && same_host && !basic_only) {
             authed = true;
             r = authenticate(p, resp->www_authenticate, err);
             images_http_resp_free(resp);
@@ -358,10 +368,27 @@ static int pull_locked(pull_t *p, util_error_t *err)
     return r;
 }
 
-/* Docker Hub's API lives on registry-1.docker.io, not docker.io. */
-static const char *api_host(const char *domain)
+/* Tries one endpoint: a fresh work dir and record list, so a failed mirror leaves nothing
+ * behind for the next. */
+static int pull_endpoint(pull_t *p, const images_endpoint_t *ep, util_error_t *err)
 {
-    return strcmp(domain, "docker.io") ? domain : "registry-1.docker.io";
+    p->ep = ep;
+    /* registries.yaml credentials for this host win over the pull secret's */
+    p->username = ep->username ? ep->username : p->o->username;
+    p->password = ep->username ? ep->password : p->o->password;
+    free(p->base);
+    free(p->auth);
+    p->auth = NULL;
+    p->base = util_strdup_printf("%s/%s", ep->base, ep->path);
+    cJSON_Delete(p->im.records);
+    p->im.records = cJSON_CreateArray();
+    int r = images__tmpdir(p->im.s, p->im.work, sizeof(p->im.work), err);
+    if (r == 0)
+        r = pull_locked(p, err);
+    if (p->im.work[0])
+        images_remove_tree(AT_FDCWD, p->im.work, NULL);
+    p->im.work[0] = '\0';
+    return r;
 }
 
 int images_pull(images_store_t *s, const char *ref, const images_pull_opts_t *opts,
@@ -374,19 +401,35 @@ int images_pull(images_store_t *s, const char *ref, const images_pull_opts_t *op
     int r = images_ref_parse(ref, &p.ref, err);
     if (r < 0)
         return r;
-    p.base = util_strdup_printf("%s://%s/v2/%s", p.o->plain_http ? "http" : "https",
-                                api_host(p.ref.domain), p.ref.path);
-    p.im.records = cJSON_CreateArray();
-    r = images__lock(s, err);
-    bool locked = r == 0;
+    images_endpoint_t *eps = NULL;
+    size_t neps = 0;
+    r = images_registries_endpoints(p.o->registries, &p.ref, p.o->plain_http, &eps, &neps, err);
+    bool locked = false;
+    if (r == 0) {
+        r = images__lock(s, err);
+        locked = r == 0;
+    }
     if (r == 0)
         r = images__sweep_tmp(s, err);
-    if (r == 0)
-        r = images__tmpdir(s, p.im.work, sizeof(p.im.work), err);
-    if (r == 0)
-        r = pull_locked(&p, err);
-    if (p.im.work[0])
-        images_remove_tree(AT_FDCWD, p.im.work, NULL);
+    util_buf_t mirror_errs = {0};
+    for (size_t i = 0; r == 0 && i < neps; i++) {
+        r = pull_endpoint(&p, &eps[i], err);
+        if (r < 0 && i + 1 < neps) { /* the next mirror, or the registry itself */
+            const char *msg = *err && (*err)->msg ? (*err)->msg : "failed";
+            util_log_info("images: pull %s from mirror %s: %s", ref, eps[i].host, msg);
+            util_buf_printf(&mirror_errs, "%s%s: %s", mirror_errs.len ? "; " : "", eps[i].host,
+                            msg);
+            util_error_free(err);
+            r = 0;
+            continue;
+        }
+        break;
+    }
+    if (r < 0 && mirror_errs.len) { /* the registry's error, and what the mirrors said */
+        cleanup_free char *msg = util_xstrdup(*err && (*err)->msg ? (*err)->msg : "failed");
+        r = util_error_make(err, -r, "%s (mirrors: %s)", msg, mirror_errs.data);
+    }
+    util_buf_free(&mirror_errs);
     if (locked)
         images__unlock(s);
     if (r == 0 && ret_id) {
@@ -401,6 +444,7 @@ int images_pull(images_store_t *s, const char *ref, const images_pull_opts_t *op
     }
     if (r < 0)
         util_error_wrap(err, "pull %s", ref);
+    images_endpoints_free(eps, neps);
     cJSON_Delete(p.im.records);
     images_ref_free(&p.ref);
     free(p.base);

@@ -185,7 +185,7 @@ void kubelet__registered(kubelet_t *k, const cJSON *node)
     remember_conditions(k, node, true);
     kubelet__lease_sync(k);
     kubelet__status_sync(k, true);
-    kubelet__pods_start(k);
+    kubelet__pod_cidr_seen(k, node);
 }
 
 /* ---- the node informer: notices deletion ---------------------------------------------------- */
@@ -193,12 +193,14 @@ void kubelet__registered(kubelet_t *k, const cJSON *node)
 static void on_node_seen(void *ud, const cJSON *obj)
 {
     remember_uid(ud, obj);
+    kubelet__pod_cidr_seen(ud, obj);
 }
 
 static void on_node_updated(void *ud, const cJSON *old, const cJSON *obj)
 {
     (void)old;
     remember_uid(ud, obj);
+    kubelet__pod_cidr_seen(ud, obj);
 }
 
 static void on_node_deleted(void *ud, const cJSON *obj)
@@ -305,12 +307,28 @@ int kubelet_start(const kubelet_opts_t *o, kubelet_t **ret, util_error_t *err)
         free(k);
         return r;
     }
+    const char *rpath = o->private_registry ? o->private_registry : KUBELET_REGISTRIES;
+    if ((r = images_registries_load(rpath, true, &k->registries, err)) < 0) {
+        kubelet_host_free(&k->host);
+        free(k->name);
+        free(k);
+        return r;
+    }
+    if (k->registries)
+        util_log_info("kubelet: registry mirrors and configs from %s", rpath);
     k->loop = o->loop;
     k->storage_dir = util_xstrdup(o->data_dir);
+    k->manifest_dir = o->pod_manifest_path && *o->pod_manifest_path
+                          ? util_xstrdup(o->pod_manifest_path)
+                          : util_strdup_printf("%s/agent/pod-manifests", o->data_dir);
+    util_error_t mkerr = NULL; /* there from the start, for whoever drops manifests in */
+    if (util_mkdir_p(k->manifest_dir, 0755, &mkerr) < 0)
+        util_error_free(&mkerr); /* logged when the static pods start */
     k->cluster_cidr = util_xstrdup(o->cluster_cidr ? o->cluster_cidr : KUBELET_DEFAULT_CIDR);
     k->kube_version = util_xstrdup(o->kube_version ? o->kube_version : "");
     k->runtime_version = util_xstrdup(o->runtime_version ? o->runtime_version : "");
     k->control_plane = o->control_plane;
+    k->self_pod_cidr = o->self_pod_cidr;
     k->runtime_dir = util_xstrdup(o->runtime_dir ? o->runtime_dir : KUBELET_RUNTIME_DIR);
     const char *cg = getenv(TEST_CGROUP_ENV);
     k->cgroup_root = util_xstrdup(o->cgroup_root ? o->cgroup_root : cg && *cg ? cg : "kubeling");
@@ -356,11 +374,13 @@ static void kubelet_free(kubelet_t *k)
     free(k->node_uid);
     free(k->pod_cidr);
     free(k->storage_dir);
+    free(k->manifest_dir);
     free(k->cluster_cidr);
     free(k->kube_version);
     free(k->runtime_version);
     free(k->runtime_dir);
     free(k->cgroup_root);
+    images_registries_free(k->registries);
     util_strv_clear(&k->labels);
     free(k);
 }

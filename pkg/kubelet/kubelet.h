@@ -25,6 +25,9 @@
 #define KUBELET_LOG_MAX_SIZE  (10 * 1024 * 1024) /* upstream's containerLogMaxSize */
 #define KUBELET_LOG_MAX_FILES 5                  /* upstream's containerLogMaxFiles */
 
+/* registries.yaml when --private-registry is not given (k3s: /etc/rancher/k3s/registries.yaml) */
+#define KUBELET_REGISTRIES "/etc/kubeling/registries.yaml"
+
 typedef struct kubelet kubelet_t;
 
 typedef struct kubelet_opts {
@@ -35,7 +38,9 @@ typedef struct kubelet_opts {
     const char *node_ip;        /* NULL: the address of the default-route interface */
     const char *cluster_cidr;   /* pod CIDR of the cluster (default 10.42.0.0/16), a /24 per node */
     bool control_plane;         /* the node of a server: control-plane and master role labels */
-    const char *const *labels;  /* extra "key=value" node labels (--node-label) */
+    bool self_pod_cidr; /* pick the pod CIDR itself (a server without node IPAM); else wait for
+                           the controller manager to write spec.podCIDR */
+    const char *const *labels; /* extra "key=value" node labels (--node-label) */
     size_t nlabels;
     const char *kube_version;    /* kubeletVersion, e.g. v1.31.0+kubeling */
     const char *runtime_version; /* kubeling's version: containerRuntimeVersion kubeling://<v> */
@@ -50,6 +55,8 @@ typedef struct kubelet_opts {
     const char *client_ca;                  /* PEM file: CA of the clients (the apiserver) */
     int64_t log_max_size;                   /* container log rotation; 0: 10 MiB */
     int log_max_files;                      /* 0: 5 */
+    const char *private_registry;  /* registries.yaml (NULL: KUBELET_REGISTRIES); may be absent */
+    const char *pod_manifest_path; /* static pods; NULL: <data-dir>/agent/pod-manifests */
 } kubelet_opts_t;
 
 #define KUBELET_PORT_ANY (-1)
@@ -321,6 +328,29 @@ int64_t kubelet_kill_grace(const cJSON *pod, const kubelet_probe_spec_t *probe);
 /* The seconds left for SIGTERM after a preStop hook that took prestop_ms (its time is taken
  * from the grace period, truncated to whole seconds as upstream), never less than 2. */
 int64_t kubelet_grace_after_prestop(int64_t grace, uint64_t prestop_ms);
+/* ---- static pods: pure parts (kubelet_static_spec.c; exposed for tests) -------------------- */
+
+#define KUBELET_STATIC_MAX_BYTES  (256u * 1024) /* a manifest larger than this is refused */
+#define KUBELET_STATIC_MAX_FILES  256           /* manifests read from the directory */
+#define KUBELET_ANN_CONFIG_HASH   "kubernetes.io/config.hash"
+#define KUBELET_ANN_CONFIG_SOURCE "kubernetes.io/config.source"
+#define KUBELET_ANN_CONFIG_SEEN   "kubernetes.io/config.seen"
+#define KUBELET_ANN_CONFIG_MIRROR "kubernetes.io/config.mirror"
+
+/* A file name the manifest directory's scan reads: *.yaml, *.yml, *.json, not hidden. */
+bool kubelet_static_file_wanted(const char *name);
+/* A manifest (YAML, the first document only, or JSON) to the pod to run, as upstream's
+ * applyDefaults: name <name>-<node>, namespace default, uid a hash of node, path and content,
+ * annotations config.hash (the uid), config.source "file", config.seen (seen), spec.nodeName,
+ * a toleration of every NoExecute taint. -EINVAL/-EFBIG with a message. */
+int kubelet_static_pod_parse(const char *text, size_t len, const char *path, const char *node,
+                             const char *seen, cJSON **ret, util_error_t *err);
+/* kubernetes.io/config.hash of a static pod, config.mirror of a mirror pod (NULL: none). */
+const char *kubelet_static_hash(const cJSON *pod);
+const char *kubelet_mirror_hash(const cJSON *pod);
+/* The mirror pod to create for a static pod: config.mirror, the Node as controlling owner. */
+cJSON *kubelet_static_mirror(const cJSON *pod, const char *node, const char *node_uid);
+
 /* ---- container logs as the kubelet API serves them (kubelet_logs.c; exposed for tests) ---- */
 
 /* One record of a CRI log file: `<RFC3339Nano> <stdout|stderr> <F|P> <content>`. */

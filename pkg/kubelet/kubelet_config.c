@@ -10,15 +10,16 @@
 
 #include <stdlib.h>
 
-enum { CFG_CM, CFG_SECRET, CFG_PVC, CFG_PV, CFG_N };
+enum { CFG_CM, CFG_SECRET, CFG_PVC, CFG_PV, CFG_SA, CFG_N };
 
 static const client_resource_t resources[CFG_N] = {
     {"", "v1", "configmaps", true},
     {"", "v1", "secrets", true},
     {"", "v1", "persistentvolumeclaims", true},
     {"", "v1", "persistentvolumes", false},
+    {"", "v1", "serviceaccounts", true}, /* their imagePullSecrets (kubelet_pull.c) */
 };
-static const char *const keys[CFG_N] = {"configmaps", "secrets", "pvcs", "pvs"};
+static const char *const keys[CFG_N] = {"configmaps", "secrets", "pvcs", "pvs", "serviceaccounts"};
 
 typedef struct kubelet_config kcfg_t;
 
@@ -102,6 +103,14 @@ static void refs_of_pod(const cJSON *pod, ref_fn fn, void *ud)
                 fn(ud, CFG_SECRET, n);
         }
     }
+    cJSON_ArrayForEach(v, jget(spec, "imagePullSecrets"))
+    {
+        const char *n = jstr(v, "name");
+        if (n && *n)
+            fn(ud, CFG_SECRET, n);
+    }
+    const char *sa = jstr(spec, "serviceAccountName");
+    fn(ud, CFG_SA, sa && *sa ? sa : "default");
     cJSON_ArrayForEach(c, jget(spec, "initContainers")) refs_of_container(c, fn, ud);
     cJSON_ArrayForEach(c, jget(spec, "containers")) refs_of_container(c, fn, ud);
 }
@@ -124,6 +133,15 @@ static void snap_add(void *ud, int kind, const char *name)
     if (!o)
         return;
     cJSON_AddItemToObject(m, name, cJSON_Duplicate(o, true));
+    if (kind == CFG_SA) { /* the ServiceAccount's pull secrets come along */
+        const cJSON *e;
+        cJSON_ArrayForEach(e, jget(o, "imagePullSecrets"))
+        {
+            const char *n = jstr(e, "name");
+            if (n && *n)
+                snap_add(ud, CFG_SECRET, n);
+        }
+    }
     if (kind == CFG_PVC) {
         const char *pv = jstr(jget(o, "spec"), "volumeName");
         cJSON *pvs = cJSON_GetObjectItemCaseSensitive(s->out, keys[CFG_PV]);

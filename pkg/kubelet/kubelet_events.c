@@ -73,6 +73,9 @@ void kubelet__work_event(work_t *w, const char *type, const char *reason, const 
 void kubelet__work_events(work_t *w, kctr_t *c)
 {
     for (int i = 0; i < w->nev; i++)
-        kubelet__ctr_event(c, w->ev[i].type, w->ev[i].reason, "%s", w->ev[i].message);
+        if (!strcmp(w->ev[i].reason, "FailedToRetrieveImagePullSecret")) /* about the pod */
+            kubelet__pod_event(c->pod, w->ev[i].type, w->ev[i].reason, "%s", w->ev[i].message);
+        else
+            kubelet__ctr_event(c, w->ev[i].type, w->ev[i].reason, "%s", w->ev[i].message);
     w->nev = 0;
 }

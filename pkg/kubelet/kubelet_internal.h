@@ -15,6 +15,7 @@ struct kubelet {
     uv_loop_t *loop;
     char *name, *storage_dir, *cluster_cidr, *kube_version, *runtime_version;
     bool control_plane;
+    bool self_pod_cidr; /* picks its pod CIDR (else waits for the node IPAM controller's) */
     util_strv_t labels;
     uint64_t lease_interval_ms, status_interval_ms;
     kubelet_host_t host;
@@ -23,7 +24,7 @@ struct kubelet {
     uv_timer_t tick;                  /* heartbeat: lease, then status when due or changed */
     uv_timer_t reg_timer;             /* registration retries */
     int handles;
-    bool stopping, announced;
+    bool stopping, announced, announced_wait;
     kubelet_reg_t reg;
     client_backoff_t reg_backoff, lease_backoff;
     client_req_t *reg_req, *lease_req, *status_req;
@@ -39,6 +40,8 @@ struct kubelet {
     int api_port;           /* its port, advertised in the Node's daemonEndpoints */
     int64_t log_max_size;
     int log_max_files;
+    images_registries_t *registries; /* registries.yaml, NULL when there is none */
+    char *manifest_dir; /* static pods: --pod-manifest-path, <data-dir>/agent/pod-manifests */
 };
 
 /* kubelet.c */
@@ -51,6 +54,10 @@ void kubelet__handle_release(kubelet_t *k);
 
 /* kubelet_register.c: (re)registers the Node; safe to call at any time. */
 void kubelet__register(kubelet_t *k);
+
+/* kubelet_podcidr.c: takes the pod CIDR from our Node (registration's answer or the informer)
+ * and starts the pods once registered with one; until then pods wait. */
+void kubelet__pod_cidr_seen(kubelet_t *k, const cJSON *node);
 
 /* kubelet_lease.c: creates or renews the Lease, then calls kubelet__lease_done. */
 void kubelet__lease_sync(kubelet_t *k);

@@ -108,6 +108,8 @@ static void pod_free(kpod_t *p)
             *pp = p->next;
             break;
         }
+    if (p->is_static)
+        kubelet__static_pod_freed(p);
     for (size_t i = 0; i < p->n; i++) {
         kubelet__ctr_release(&p->ctrs[i]);
         kubelet__ctr_unwatch(&p->ctrs[i]);
@@ -126,6 +128,7 @@ static void pod_free(kpod_t *p)
     free(p->uid);
     free(p->ns);
     free(p->name);
+    free(p->file);
     free(p);
 }
 
@@ -230,6 +233,13 @@ static kpod_t *pod_new(kpods_t *ps, const char *uid, const cJSON *obj)
     }
     p->next = ps->pods;
     ps->pods = p;
+    return p;
+}
+
+kpod_t *kubelet__pod_new(kpods_t *ps, const char *uid, const cJSON *obj)
+{
+    kpod_t *p = pod_new(ps, uid, obj);
+    p->adopted = ps->started; /* nothing of an earlier run is left to adopt */
     return p;
 }
 
@@ -364,6 +374,8 @@ void kubelet__pod_sync(kpod_t *p)
     kpods_t *ps = p->ps;
     if (p->busy || ps->stopping || p->delete_sent || !ps->started)
         return;
+    if (p->is_static && !kubelet__static_may_run(p))
+        return;
     if (p->deleting || p->gone) {
         if (kill_running(p))
             return;
@@ -371,7 +383,7 @@ void kubelet__pod_sync(kpod_t *p)
             work_queue(ps, p, W_TEARDOWN, 0);
             return;
         }
-        if (p->gone)
+        if (p->gone || p->is_static) /* a static pod's mirror is kubelet_static.c's */
             pod_free(p);
         else
             delete_api_object(p);
@@ -558,6 +570,10 @@ static void on_pod(void *ud, const cJSON *obj)
     kpods_t *ps = ud;
     const cJSON *meta = jget(obj, "metadata");
     const char *uid = jstr(meta, "uid");
+    if (kubelet_mirror_hash(obj)) { /* a mirror pod: its static pod runs from its file */
+        kubelet__static_mirror_event(ps, obj);
+        return;
+    }
     if (!uid || !*uid || strlen(uid) > RUNTIME_ID_MAX || strchr(uid, '_') || strchr(uid, '/'))
         return;
     kpod_t *p = pod_find(ps, uid);
@@ -581,7 +597,7 @@ static void on_pod_updated(void *ud, const cJSON *old, const cJSON *obj)
 {
     kpods_t *ps = ud;
     const char *uid = jstr(jget(obj, "metadata"), "uid");
-    kpod_t *p = uid ? pod_find(ps, uid) : NULL;
+    kpod_t *p = uid && !kubelet_mirror_hash(obj) ? pod_find(ps, uid) : NULL;
     if (p && kubelet__pod_meta_changed(old, obj))
         p->vol_dirty = true;
     on_pod(ud, obj);
@@ -590,6 +606,10 @@ static void on_pod_updated(void *ud, const cJSON *old, const cJSON *obj)
 static void on_pod_deleted(void *ud, const cJSON *obj)
 {
     kpods_t *ps = ud;
+    if (kubelet_mirror_hash(obj)) {
+        kubelet__static_mirror_event(ps, obj);
+        return;
+    }
     kpod_t *p = kubelet__pod_find(
         ps, jstr(jget(obj, "metadata"), "uid") ? jstr(jget(obj, "metadata"), "uid") : "");
     if (!p)
@@ -642,6 +662,7 @@ static void on_pods_synced(void *ud)
     kpods_t *ps = ud;
     ps->synced = true;
     begin(ps);
+    kubelet__static_synced(ps);
 }
 
 /* ---- start and stop ------------------------------------------------------------------------ */
@@ -664,6 +685,7 @@ void kubelet__pods_start(kubelet_t *k)
     }
     kubelet__events_start(ps);
     work_queue(ps, NULL, W_INIT, 0);
+    kubelet__static_start(ps, k->manifest_dir);
     char *selector = util_strdup_printf("spec.nodeName=%s", k->name);
     client_informer_opts_t io = {.resource = &CLIENT_RES_PODS, .field_selector = selector};
     client_informer_handlers_t h = {.on_add = on_pod,
@@ -689,6 +711,7 @@ void kubelet__pods_stop(kubelet_t *k)
         return;
     if (!ps->stopping) {
         ps->stopping = true;
+        kubelet__static_stop(ps);
         client_informer_stop(ps->informer);
         ps->informer = NULL;
         kubelet__config_stop(ps);

@@ -21,6 +21,7 @@
 typedef struct kubelet_pods kpods_t;
 typedef struct kpod kpod_t;
 typedef struct kprobe kprobe_t;
+typedef struct kstatic kstatic_t;
 
 typedef struct kctr {
     kpod_t *pod;
@@ -68,6 +69,8 @@ struct kpod {
     client_req_t *status_req, *delete_req;
     bool status_dirty;
     uv_timer_t *timer;
+    bool is_static; /* from a manifest file (kubelet_static.c); its API object is a mirror */
+    char *file;
 };
 
 struct kubelet_pods {
@@ -85,6 +88,7 @@ struct kubelet_pods {
     client_recorder_t *recorder; /* kubelet_events.c */
     time_t started_at;           /* pod directories older than this may be orphans */
     struct kubelet_config *cfg;  /* configmap/secret/pvc/pv informers (kubelet_config.c) */
+    kstatic_t *st;               /* static pods (kubelet_static.c) */
 };
 
 typedef enum {
@@ -173,6 +177,9 @@ static inline const char *kubelet__restart_policy(const kpod_t *p)
     return rp && *rp ? rp : "Always";
 }
 
+/* kubelet_pull.c: pulls ref with the pod's pull secrets and registries.yaml (img_mu held). */
+int kubelet__pull(work_t *w, const char *ref, util_error_t *err);
+
 /* kubelet_pods.c */
 void kubelet__pod_sync(kpod_t *p);
 kpod_t *kubelet__pod_find(kpods_t *ps, const char *uid);
@@ -237,6 +244,18 @@ char *kubelet__token_key(const cJSON *source);
 void kubelet__volumes_work(work_t *w);
 /* A pod's labels or annotations changed: downward API volumes must be rewritten. */
 bool kubelet__pod_meta_changed(const cJSON *old, const cJSON *obj);
+
+/* kubelet_pods.c: a pod of the machinery for uid (obj copied). */
+kpod_t *kubelet__pod_new(kpods_t *ps, const char *uid, const cJSON *obj);
+
+/* kubelet_static.c: static pods from manifest files and their mirror pods. */
+int kubelet__static_start(kpods_t *ps, const char *dir);
+void kubelet__static_stop(kpods_t *ps);
+void kubelet__static_mirror_event(kpods_t *ps, const cJSON *obj); /* a mirror pod came/went */
+void kubelet__static_synced(kpods_t *ps);
+bool kubelet__static_mirror_ready(kpod_t *p); /* its status may be posted */
+bool kubelet__static_may_run(kpod_t *p);
+void kubelet__static_pod_freed(kpod_t *p);
 
 /* kubelet_pods_status.c */
 void kubelet__ctr_watch(kctr_t *c);

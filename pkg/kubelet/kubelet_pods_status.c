@@ -123,7 +123,13 @@ static void on_status_posted(void *ud, client_result_t *res)
 {
     kpod_t *p = ud;
     p->status_req = NULL;
-    if (res->status == 200) {
+    if (res->status == 200 && p->is_static) { /* the mirror's: keep the file's pod */
+        cJSON *st = cJSON_DetachItemFromObjectCaseSensitive(res->body, "status");
+        if (st) {
+            cJSON_DeleteItemFromObjectCaseSensitive(p->obj, "status");
+            cJSON_AddItemToObject(p->obj, "status", st);
+        }
+    } else if (res->status == 200) {
         if (res->body) {
             cJSON_Delete(p->obj);
             p->obj = res->body;
@@ -144,6 +150,8 @@ void kubelet__pod_post_status(kpod_t *p)
 {
     if (!p->obj || p->gone || p->delete_sent)
         return;
+    if (p->is_static && !kubelet__static_mirror_ready(p))
+        return; /* posted once its mirror pod is there */
     if (p->status_req) {
         p->status_dirty = true;
         return;

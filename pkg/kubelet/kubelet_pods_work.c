@@ -322,7 +322,7 @@ static int get_image(work_t *w, const char *ref, const char *policy, images_imag
         util_error_free(&err);
         kubelet__work_event(w, "Normal", "Pulling", "Pulling image \"%s\"", ref);
         pulled = true;
-        r = images_pull(ps->images, ref, NULL, NULL, NULL, NULL, &err);
+        r = kubelet__pull(w, ref, &err);
         if (r == 0)
             r = images_get(ps->images, ref, ret, &err);
     } else if (r == -ENOENT) {

@@ -111,9 +111,9 @@ static const cJSON *find_self(const cJSON *items, const char *name)
     return NULL;
 }
 
-/* The nodes are listed: adopt ours or create it, with a pod CIDR nobody else has. The pick
- * is not atomic across nodes joining at the same instant; the node IPAM controller (issue 6)
- * will assign CIDRs instead. */
+/* The nodes are listed: adopt ours or create it. The pod CIDR is the Node's; else, when the
+ * server runs no node IPAM (self_pod_cidr), one nobody else has (a pick not atomic across nodes
+ * joining at the same instant); else the controller manager writes it (kubelet_podcidr.c). */
 static void on_listed(void *ud, client_result_t *res)
 {
     kubelet_t *k = ud;
@@ -129,6 +129,8 @@ static void on_listed(void *ud, client_result_t *res)
     if (have) {
         free(k->pod_cidr);
         k->pod_cidr = util_xstrdup(have);
+    } else if (!k->self_pod_cidr) {
+        /* a Node deleted under us is created again with the subnet it had, if any */
     } else if (kubelet_pick_pod_cidr(k->cluster_cidr, items, k->name, cidr, sizeof(cidr)) == 0) {
         free(k->pod_cidr);
         k->pod_cidr = util_xstrdup(cidr);

@@ -321,6 +321,19 @@ static bool attach_events(kconn_t *c, stream_session_t *s, attach_in_t *in, bool
     return n == 0 && kserver_send_buf(c, out) == 0;
 }
 
+/* What the container wrote since the last call, from its log, on its channel. */
+static void attach_log_send(kconn_t *c, stream_session_t *s, kubelet_log_reader_t **r,
+                            util_buf_t *data, util_buf_t *out, bool ready)
+{
+    for (int i = 0; ready && i < 2; i++)
+        while (kubelet_log_reader_next(r[i], data, 0) == 1) {
+            stream_exec_write(s, i ? STREAM_CH_STDERR : STREAM_CH_STDOUT, data->data, data->len,
+                              out);
+            util_buf_reset(data);
+            kserver_send_buf(c, out);
+        }
+}
+
 /* attach streams what the container writes from now on, from its log (a terminal's output is
  * its stdout), on the stdout and stderr channels, and feeds the client's input to the
  * container's stdin when it has one (else drops it). It ends when the container exits. */
@@ -348,16 +361,14 @@ static void attach_session(kconn_t *c, stream_session_t *s, const stream_exec_op
         attach_in_flush(&in);
         if (in.eof && in.q.len == 0 && in.fd >= 0 && !in.tty)
             attach_in_close(c, id, &in);
-        for (int i = 0; ready && i < 2; i++)
-            while (kubelet_log_reader_next(r[i], &data, 0) == 1) {
-                stream_exec_write(s, i ? STREAM_CH_STDERR : STREAM_CH_STDOUT, data.data, data.len,
-                                  &out);
-                util_buf_reset(&data);
-                kserver_send_buf(c, &out);
-            }
+        attach_log_send(c, s, r, &data, &out, ready);
         cleanup_error util_error_t serr = NULL;
         if (ready && (runtime_container_state(c->s->rt, id, &st, &serr) < 0 ||
                       st.status != RUNTIME_STATUS_RUNNING)) {
+            /* the exit can come between reading the log and asking: wait until the shim has
+             * logged everything (at most its drain time), then send the rest */
+            runtime_container_wait(c->s->rt, id, &st, NULL);
+            attach_log_send(c, s, r, &data, &out, ready);
             stream_exec_finish(s, 0, NULL, &out);
             kserver_send_buf(c, &out);
             break;

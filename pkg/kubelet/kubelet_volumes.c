@@ -75,8 +75,13 @@ static mode_t mode_of(const cJSON *o, const char *key, mode_t def)
 
 static int mkdir_mode(const char *dir, mode_t mode, util_error_t *err)
 {
+    struct stat st;
     if (util_mkdir_p(dir, 0750, err) < 0)
         return -1;
+    /* upstream's setupDir: only when the permission bits differ, so that the setgid bit an
+     * fsGroup set stays (and with it the ownership, set once) */
+    if (stat(dir, &st) == 0 && (st.st_mode & 0777) == mode)
+        return 0;
     if (chmod(dir, mode) < 0)
         return util_error_make(err, errno, "chmod %s", dir);
     return 0;

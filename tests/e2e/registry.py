@@ -4,6 +4,8 @@
 #   registry.py mint DIR SCOPE            print a token for SCOPE (push setup)
 #   registry.py push DIR URL REPO TAG OCI_DIR CAFILE   push an OCI layout's image, plus an
 #                                         index with a second (foreign) platform under TAG
+#                                         (basic auth instead of a token when $REGISTRY_BASIC
+#                                         is user:password, for an htpasswd registry)
 # DIR holds token.key/token.crt (made here when missing). Tokens are RS256 JWTs with the
 # signing certificate in x5c, which the registry checks against its rootcertbundle.
 import base64, datetime, hashlib, http.server, json, os, ssl, sys, time, urllib.parse, urllib.request
@@ -74,10 +76,12 @@ def token_server(port, d):
 
 def push(d, url, repo, tag, oci, cafile):
     ctx = ssl.create_default_context(cafile=cafile)
-    tok = mint(d, ["repository:%s:push,pull" % repo])
+    basic = os.environ.get("REGISTRY_BASIC")  # user:password of an htpasswd registry
+    auth = ("Basic " + base64.b64encode(basic.encode()).decode() if basic
+            else "Bearer " + mint(d, ["repository:%s:push,pull" % repo]))
     def req(method, u, data=None, ctype=None):
         r = urllib.request.Request(u if u.startswith("http") else url + u, data=data, method=method)
-        r.add_header("Authorization", "Bearer " + tok)
+        r.add_header("Authorization", auth)
         if ctype:
             r.add_header("Content-Type", ctype)
         return urllib.request.urlopen(r, context=ctx)

@@ -109,10 +109,12 @@ kubelet_uses_a_node_credential() {
     run_cmd "$E2E_TMP/subj" openssl x509 -in "$DATA/server/tls/node-$NODE.crt" -noout -subject
     expect_grep "$E2E_TMP/subj" "O ?= ?system:nodes, CN ?= ?system:node:$NODE"
     # the Node's writers are the kubelet (by its User-Agent), not an admin tool; its status
-    # writes have an entry of their own (subresource status) once a heartbeat changed a field
+    # writes have an entry of their own (subresource status) once a heartbeat changed a field;
+    # the controller manager's node IPAM wrote spec.podCIDR
     local managers
     managers=$(kc 1.33 get node "$NODE" -o jsonpath='{.metadata.managedFields[*].manager}')
-    [[ $(tr ' ' '\n' <<<"$managers" | sort -u) == kubelet ]] || fail "managers: $managers"
+    [[ $(tr ' ' '\n' <<<"$managers" | sort -u | xargs) == "kubelet kubeling-controller-manager" ]] ||
+        fail "managers: $managers"
 }
 
 python_client_reads_node_and_lease() { # typed models: quantities, MicroTime, daemonEndpoints
