@@ -171,10 +171,40 @@ int kubelet_container_argv(const cJSON *container, const images_config_t *img,
  * as written when VAR is not defined; $$ is a literal $. Caller frees. */
 char *kubelet_expand(const char *in, const util_strv_t *env);
 
+/* The source of a downward API fieldRef: the pod (metadata, spec) and what only the kubelet
+ * knows; name, ns, uid, node_name, service_account override the pod's when set. */
+typedef struct kubelet_field_src {
+    const cJSON *pod; /* may be NULL */
+    const char *name, *ns, *uid, *node_name, *service_account;
+    const char *pod_ip, *host_ip; /* status.podIP(s), status.hostIP(s) */
+} kubelet_field_src_t;
+
+/* A fieldRef's value, like upstream's kubelet (podFieldSelectorRuntimeValue over
+ * fieldpath.ExtractFieldPathAsString): metadata.name, namespace, uid, labels, annotations
+ * (upstream's key="value" lines), metadata.labels['k'] and metadata.annotations['k'] (empty
+ * when absent), spec.nodeName (spec.host too), spec.serviceAccountName, status.hostIP(s),
+ * status.podIP(s). api_version NULL or "v1". Upstream's errors otherwise ("unsupported
+ * fieldPath: x", "field label not supported: x", "invalid key subscript in ...": -EINVAL or
+ * -ENOTSUP). *ret is the caller's to free. */
+int kubelet_field_value(const kubelet_field_src_t *src, const char *api_version,
+                        const char *field_path, char **ret, util_error_t *err);
+
+/* The pod's securityContext.fsGroup (kubelet_fsgroup.c); false when unset or invalid. */
+bool kubelet_pod_fs_group(const cJSON *spec, gid_t *ret);
+/* The container process's supplementary groups: fsGroup, then supplementalGroups (deduplicated,
+ * at most max). Returns how many. */
+size_t kubelet_pod_groups(const cJSON *spec, gid_t *ret, size_t max);
+/* upstream's SetVolumeOwnership: every file and directory below dir (links not followed) gets
+ * group gid and mode | 0660 (readonly: 0440), directories also setgid and | 0110; symlinks only
+ * their group. on_root_mismatch (fsGroupChangePolicy OnRootMismatch): nothing is done when dir
+ * already has the group, the bits and setgid. */
+int kubelet_volume_ownership(const char *dir, gid_t gid, bool readonly, bool on_root_mismatch,
+                             util_error_t *err);
+
 typedef struct kubelet_env_ctx {
     const char *pod_name, *pod_namespace, *pod_uid, *node_name, *pod_ip, *host_ip;
     const char *service_account;
-    const cJSON *pod; /* for fieldRef metadata.labels['k'] / annotations['k'] (may be NULL) */
+    const cJSON *pod;        /* for fieldRefs on its labels and annotations (may be NULL) */
     const cJSON *configmaps; /* {name: ConfigMap} of the pod's namespace (may be NULL) */
     const cJSON *secrets;    /* {name: Secret} */
     int64_t node_cpu_milli, node_memory, node_storage; /* resourceFieldRef limit defaults */

@@ -610,6 +610,8 @@ static void do_start(work_t *w)
                       "container has runAsNonRoot and image will run as root");
         goto out;
     }
+    gid_t groups[64]; /* supplementalGroups and fsGroup (kubelet_fsgroup.c) */
+    size_t ngroups = kubelet_pod_groups(spec, groups, UTIL_ARRAY_SIZE(groups));
     strv_from(&add, jget(jget(csc, "capabilities"), "add"));
     strv_from(&drop, jget(jget(csc, "capabilities"), "drop"));
     const char *wd = jstr(c, "workingDir");
@@ -639,11 +641,17 @@ static void do_start(work_t *w)
         .cwd = wd && *wd ? wd : "/",
         .uid = uid,
         .gid = gid,
+        .groups = groups,
+        .ngroups = ngroups,
+        .merge_image_groups = true, /* containerd's (supplementalGroupsPolicy Merge) */
         .cap_add = (const char *const *)add.v,
         .cap_drop = (const char *const *)drop.v,
         .privileged = cJSON_IsTrue(jget(csc, "privileged")),
         .no_new_privs = cJSON_IsFalse(jget(csc, "allowPrivilegeEscalation")),
         .readonly_rootfs = cJSON_IsTrue(jget(csc, "readOnlyRootFilesystem")),
+        .stdin_open = cJSON_IsTrue(jget(c, "stdin")), /* for attach (kubelet_serve_exec.c) */
+        .stdin_once = cJSON_IsTrue(jget(c, "stdinOnce")),
+        .tty = cJSON_IsTrue(jget(c, "tty")),
         .mounts = mounts,
         .nmounts = nmounts,
         .log_path = logp,

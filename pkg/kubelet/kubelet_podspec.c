@@ -189,28 +189,6 @@ static void env_set(util_strv_t *env, const char *name, const char *value)
     free(kv);
 }
 
-static const char *field_value(const kubelet_env_ctx_t *ctx, const char *path)
-{
-    static const struct {
-        const char *path;
-        size_t off;
-    } fields[] = {
-        {"metadata.name", offsetof(kubelet_env_ctx_t, pod_name)},
-        {"metadata.namespace", offsetof(kubelet_env_ctx_t, pod_namespace)},
-        {"metadata.uid", offsetof(kubelet_env_ctx_t, pod_uid)},
-        {"spec.nodeName", offsetof(kubelet_env_ctx_t, node_name)},
-        {"spec.serviceAccountName", offsetof(kubelet_env_ctx_t, service_account)},
-        {"status.podIP", offsetof(kubelet_env_ctx_t, pod_ip)},
-        {"status.hostIP", offsetof(kubelet_env_ctx_t, host_ip)},
-    };
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-        if (!strcmp(path, fields[i].path)) {
-            const char *v = *(const char *const *)((const char *)ctx + fields[i].off);
-            return v ? v : "";
-        }
-    return NULL;
-}
-
 /* An error without errno text in the message (it is shown to users as is); returns -code. */
 static int env_error(util_error_t *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -301,19 +279,15 @@ static int value_from(const cJSON *container, const cJSON *from, const kubelet_e
     const cJSON *fr = jget(from, "fieldRef"), *rr = jget(from, "resourceFieldRef");
     const cJSON *cm = jget(from, "configMapKeyRef"), *sk = jget(from, "secretKeyRef");
     if (fr) {
-        const char *path = jstr(fr, "fieldPath");
-        const char *v = path ? field_value(ctx, path) : NULL;
-        if (v) {
-            *ret = util_xstrdup(v);
-            return 0;
-        }
-        /* metadata.labels['k'] and metadata.annotations['k'] */
-        if (path && ctx->pod && strchr(path, '['))
-            *ret = kubelet_pod_field(ctx->pod, path, ctx->pod_ip, ctx->host_ip);
-        if (*ret)
-            return 0;
-        return env_error(err, ENOTSUP, "env %s: unsupported fieldPath %s", name,
-                         path ? path : "(none)");
+        kubelet_field_src_t src = {.pod = ctx->pod,
+                                   .name = ctx->pod_name,
+                                   .ns = ctx->pod_namespace,
+                                   .uid = ctx->pod_uid,
+                                   .node_name = ctx->node_name,
+                                   .service_account = ctx->service_account,
+                                   .pod_ip = ctx->pod_ip,
+                                   .host_ip = ctx->host_ip};
+        return kubelet_field_value(&src, jstr(fr, "apiVersion"), jstr(fr, "fieldPath"), ret, err);
     }
     if (rr) {
         *ret = kubelet_resource_field(container, jstr(rr, "resource"), jstr(rr, "divisor"),

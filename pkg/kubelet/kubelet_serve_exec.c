@@ -245,61 +245,147 @@ static void exec_session(kconn_t *c, stream_session_t *s, exec_req_t *x, bool tt
 
 /* ---- attach ------------------------------------------------------------------------------ */
 
-/* The shim keeps no stdin and no terminal for containers, so attach streams what the
- * container writes from now on, from its log, stdout and stderr on their channels; stdin sent
- * by the client is dropped. It ends when the container exits. */
-static void attach_session(kconn_t *c, stream_session_t *s, const char *ns, const char *pod,
-                           const char *uid, const char *ctr, const char *id)
+/* The container's stdin during an attach: a copy of the shim's pipe or pty master
+ * (runtime_container_stdin), written without blocking. */
+typedef struct attach_in {
+    int fd;              /* -1 without stdin (input is dropped) */
+    bool tty, once, eof; /* eof: the client closed its stdin */
+    bool write;          /* the client sends stdin and the container takes it */
+    util_buf_t q;
+} attach_in_t;
+
+static void attach_in_open(kconn_t *c, const char *id, const stream_exec_opts_t *o, attach_in_t *in)
+{
+    cleanup_error util_error_t err = NULL;
+    if (!(o->in || o->tty) ||
+        runtime_container_stdin(c->s->rt, id, &in->fd, &in->tty, &in->once, &err) < 0)
+        return;
+    fcntl(in->fd, F_SETFL, fcntl(in->fd, F_GETFL) | O_NONBLOCK);
+    in->write = o->in;
+}
+
+static void attach_in_flush(attach_in_t *in)
+{
+    while (in->fd >= 0 && in->write && in->q.len > 0) {
+        ssize_t n = write(in->fd, in->q.data, in->q.len);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n < 0) { /* EPIPE: the container closed its stdin */
+            util_buf_reset(&in->q);
+            in->write = false;
+            return;
+        }
+        memmove(in->q.data, in->q.data + n, in->q.len - (size_t)n);
+        in->q.len -= (size_t)n;
+    }
+}
+
+/* The end of the attach's stdin (the client closed it, or left): stdinOnce closes the
+ * container's, as upstream's runtimes do when the first attach detaches. */
+static void attach_in_close(kconn_t *c, const char *id, attach_in_t *in)
+{
+    if (in->fd < 0)
+        return;
+    if (in->write && in->once) {
+        cleanup_error util_error_t err = NULL;
+        attach_in_flush(in);
+        runtime_container_close_stdin(c->s->rt, id, &err);
+    }
+    close(in->fd);
+    in->fd = -1;
+    util_buf_free(&in->q);
+}
+
+/* The session's events: stdin, its end, resizes; false once the session is over. */
+static bool attach_events(kconn_t *c, stream_session_t *s, attach_in_t *in, bool *ready,
+                          util_buf_t *out)
+{
+    stream_event_t ev;
+    cleanup_error util_error_t err = NULL;
+    int n;
+    while ((n = stream_session_next(s, &ev, out, &err)) > 0) {
+        if (ev.type == STREAM_EV_READY) {
+            *ready = true;
+        } else if (ev.type == STREAM_EV_DATA && in->fd >= 0 && in->write && !in->eof &&
+                   in->q.len < STDIN_QUEUE_MAX) {
+            util_buf_append(&in->q, ev.data, ev.len);
+        } else if (ev.type == STREAM_EV_EOF) {
+            in->eof = true;
+        } else if (ev.type == STREAM_EV_RESIZE && in->tty && in->fd >= 0) {
+            struct winsize ws = {.ws_row = ev.height, .ws_col = ev.width};
+            ioctl(in->fd, TIOCSWINSZ, &ws);
+        } else if (ev.type == STREAM_EV_CLOSED) {
+            return false;
+        }
+    }
+    return n == 0 && kserver_send_buf(c, out) == 0;
+}
+
+/* What the container wrote since the last call, from its log, on its channel. */
+static void attach_log_send(kconn_t *c, stream_session_t *s, kubelet_log_reader_t **r,
+                            util_buf_t *data, util_buf_t *out, bool ready)
+{
+    for (int i = 0; ready && i < 2; i++)
+        while (kubelet_log_reader_next(r[i], data, 0) == 1) {
+            stream_exec_write(s, i ? STREAM_CH_STDERR : STREAM_CH_STDOUT, data->data, data->len,
+                              out);
+            util_buf_reset(data);
+            kserver_send_buf(c, out);
+        }
+}
+
+/* attach streams what the container writes from now on, from its log (a terminal's output is
+ * its stdout), on the stdout and stderr channels, and feeds the client's input to the
+ * container's stdin when it has one (else drops it). It ends when the container exits. */
+static void attach_session(kconn_t *c, stream_session_t *s, const stream_exec_opts_t *o,
+                           const char *ns, const char *pod, const char *uid, const char *ctr,
+                           const char *id)
 {
     char path[PATH_MAX];
     runtime_container_state_t st;
     kubelet_log_reader_t *r[2] = {NULL, NULL};
     util_buf_t out = {0}, data = {0};
+    attach_in_t in = {.fd = -1};
     bool ok = !c->in.len || stream_session_feed(s, c->in.data, c->in.len) == 0;
     ok = ok && util_snprintf(path, sizeof(path), "%s/%s_%s_%s/%s/%s.log", c->s->logs_dir, ns, pod,
                              uid, ctr, strrchr(id, '_') + 1) == 0;
     for (int i = 0; ok && i < 2; i++) {
-        kubelet_log_opts_t o = {.tail_lines = 0, .limit_bytes = -1, .stream = i + 1};
+        kubelet_log_opts_t lo = {.tail_lines = 0, .limit_bytes = -1, .stream = i + 1};
         cleanup_error util_error_t err = NULL;
-        ok = kubelet_log_reader_open(path, c->s->log_max_files, &o, &r[i], &err) == 0;
+        ok = kubelet_log_reader_open(path, c->s->log_max_files, &lo, &r[i], &err) == 0;
     }
-    stream_event_t ev;
+    if (ok)
+        attach_in_open(c, id, o, &in);
     bool ready = false;
-    while (ok) {
-        cleanup_error util_error_t err = NULL;
-        int n;
-        while ((n = stream_session_next(s, &ev, &out, &err)) > 0)
-            if (ev.type == STREAM_EV_READY)
-                ready = true;
-            else if (ev.type == STREAM_EV_CLOSED)
-                n = -1;
-        if (n < 0 || kserver_send_buf(c, &out) < 0)
-            break;
-        for (int i = 0; ready && i < 2; i++)
-            while (kubelet_log_reader_next(r[i], &data, 0) == 1) {
-                stream_exec_write(s, i ? STREAM_CH_STDERR : STREAM_CH_STDOUT, data.data, data.len,
-                                  &out);
-                util_buf_reset(&data);
-                kserver_send_buf(c, &out);
-            }
+    while (ok && attach_events(c, s, &in, &ready, &out)) {
+        attach_in_flush(&in);
+        if (in.eof && in.q.len == 0 && in.fd >= 0 && !in.tty)
+            attach_in_close(c, id, &in);
+        attach_log_send(c, s, r, &data, &out, ready);
         cleanup_error util_error_t serr = NULL;
         if (ready && (runtime_container_state(c->s->rt, id, &st, &serr) < 0 ||
                       st.status != RUNTIME_STATUS_RUNNING)) {
+            /* the exit can come between reading the log and asking: wait until the shim has
+             * logged everything (at most its drain time), then send the rest */
+            runtime_container_wait(c->s->rt, id, &st, NULL);
+            attach_log_send(c, s, r, &data, &out, ready);
             stream_exec_finish(s, 0, NULL, &out);
             kserver_send_buf(c, &out);
             break;
         }
         char buf[IO_CHUNK];
-        struct pollfd none;
-        int pr = kserver_poll(c, &none, 0, 200);
+        struct pollfd pf = {.fd = in.q.len ? in.fd : -1, .events = POLLOUT};
+        int pr = kserver_poll(c, &pf, 1, in.fd >= 0 ? 50 : 200); /* the log is polled */
         if (pr < 0)
             break;
-        if (pr > 0 || mbedtls_ssl_get_bytes_avail(&c->ssl) > 0) {
+        bool readable = pr - (pf.revents != 0) > 0; /* the count includes the connection */
+        if (readable || mbedtls_ssl_get_bytes_avail(&c->ssl) > 0) {
             int got = kserver_recv_some(c, buf, sizeof(buf));
             if (got < 0 || (got > 0 && stream_session_feed(s, buf, (size_t)got) < 0))
                 break;
         }
     }
+    attach_in_close(c, id, &in);
     for (int i = 0; i < 2; i++)
         kubelet_log_reader_free(r[i]);
     util_buf_free(&out);
@@ -335,7 +421,7 @@ void kubelet__serve_exec(kconn_t *c, const char *ns, const char *pod, const char
     }
     if (kserver_send_buf(c, &resp) == 0) {
         if (attach) {
-            attach_session(c, s, ns, pod, uid, ctr, id);
+            attach_session(c, s, &o, ns, pod, uid, ctr, id);
         } else {
             exec_req_t x = {.id = id, .cmd = &cmd, .in = o.in};
             exec_session(c, s, &x, o.tty);

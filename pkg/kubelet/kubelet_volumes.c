@@ -75,8 +75,13 @@ static mode_t mode_of(const cJSON *o, const char *key, mode_t def)
 
 static int mkdir_mode(const char *dir, mode_t mode, util_error_t *err)
 {
+    struct stat st;
     if (util_mkdir_p(dir, 0750, err) < 0)
         return -1;
+    /* upstream's setupDir: only when the permission bits differ, so that the setgid bit an
+     * fsGroup set stays (and with it the ownership, set once) */
+    if (stat(dir, &st) == 0 && (st.st_mode & 0777) == mode)
+        return 0;
     if (chmod(dir, mode) < 0)
         return util_error_make(err, errno, "chmod %s", dir);
     return 0;
@@ -187,10 +192,13 @@ static int downward_payload(const kvol_ctx_t *x, kubelet_payload_t *p, const cJS
         char *v = NULL;
         const cJSON *fr = jget(e, "fieldRef"), *rr = jget(e, "resourceFieldRef");
         if (fr) {
-            const char *fp = jstr(fr, "fieldPath");
-            v = fp ? kubelet_pod_field(x->pod, fp, x->pod_ip, x->host_ip) : NULL;
-            if (!v)
-                return util_error_make(err, 0, "unable to extract field %s", fp ? fp : "(none)");
+            /* upstream's volume plugin takes only metadata paths (its API rejects the
+             * others); they all work here */
+            kubelet_field_src_t src = {.pod = x->pod, .pod_ip = x->pod_ip, .host_ip = x->host_ip};
+            if (kubelet_field_value(&src, jstr(fr, "apiVersion"), jstr(fr, "fieldPath"), &v, err) <
+                0)
+                return util_error_wrap(err, "unable to extract field %s",
+                                       jstr(fr, "fieldPath") ? jstr(fr, "fieldPath") : "");
         } else if (rr) {
             const cJSON *c = find_container(x->pod, jstr(rr, "containerName"));
             const char *res = jstr(rr, "resource");
@@ -254,7 +262,9 @@ static int token_payload(const kvol_ctx_t *x, kubelet_payload_t *p, const cJSON 
         return util_error_make(err, 0,
                                "failed to fetch token: the TokenRequest has not been "
                                "answered yet");
-    kubelet_payload_add(p, path, tok, strlen(tok), def);
+    gid_t g; /* upstream: 0600 for a token when the pod has an fsGroup (0640 with it) */
+    kubelet_payload_add(p, path, tok, strlen(tok),
+                        kubelet_pod_fs_group(jget(x->pod, "spec"), &g) ? 0600 : def);
     return 0;
 }
 
@@ -383,6 +393,8 @@ static int setup_one(const kvol_ctx_t *x, const cJSON *vol, const char *name, ut
 {
     const char *plugin = plugin_of(vol);
     char dir[4200];
+    gid_t fs_group = 0; /* hostPath and PVs (hostPath ones) keep theirs, as upstream */
+    bool has_group = kubelet_pod_fs_group(jget(x->pod, "spec"), &fs_group);
     if (jget(vol, "hostPath")) {
         const cJSON *hp = jget(vol, "hostPath");
         const char *path = jstr(hp, "path");
@@ -406,11 +418,16 @@ static int setup_one(const kvol_ctx_t *x, const cJSON *vol, const char *name, ut
             const char *sl = jstr(ed, "sizeLimit");
             if (sl && kubelet_parse_bytes(sl, &size) < 0)
                 return util_error_make(err, 0, "invalid sizeLimit %s", sl);
-            return ensure_tmpfs(dir, size, err);
-        }
-        if (medium && *medium)
+            if (ensure_tmpfs(dir, size, err) < 0)
+                return -1;
+        } else if (medium && *medium) {
             return util_error_make(err, 0, "emptyDir medium %s is not supported", medium);
-        return mkdir_mode(dir, 0777, err);
+        } else if (mkdir_mode(dir, 0777, err) < 0) {
+            return -1;
+        }
+        /* upstream sets an emptyDir's ownership once, at its first set-up: the root's group
+         * and setgid bit tell us it was done */
+        return has_group ? kubelet_volume_ownership(dir, fs_group, false, true, err) : 0;
     }
     kubelet_payload_t p = {0};
     int r;
@@ -433,8 +450,12 @@ static int setup_one(const kvol_ctx_t *x, const cJSON *vol, const char *name, ut
         }
     }
     bool changed = false;
+    for (size_t i = 0; has_group && i < p.n; i++)
+        p.v[i].mode |= 0440; /* what SetVolumeOwnership makes of them: written so at once */
     if (r == 0)
         r = kubelet_atomic_write(dir, &p, &changed, err);
+    if (r == 0 && has_group) /* upstream walks these on every set-up (no change policy) */
+        r = kubelet_volume_ownership(dir, fs_group, true, false, err);
     if (r == 0 && changed)
         util_log_v(1, "kubelet: volume %s of pod %s written", name,
                    jstr(jget(x->pod, "metadata"), "uid"));

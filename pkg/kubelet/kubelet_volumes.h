@@ -56,11 +56,6 @@ int kubelet_subpath_check(const char *subpath, util_error_t *err);
 /* upstream's fieldpath.FormatMap: `key="value"` lines, keys sorted, values quoted like Go's %q,
  * no trailing newline. Caller frees. */
 char *kubelet_format_map(const cJSON *map);
-/* A downward API fieldRef of the pod (metadata.name, namespace, uid, labels, annotations,
- * metadata.labels['k'], metadata.annotations['k'], spec.nodeName, spec.serviceAccountName,
- * status.podIP, status.hostIP). NULL for an unsupported path. Caller frees. */
-char *kubelet_pod_field(const cJSON *pod, const char *path, const char *pod_ip,
-                        const char *host_ip);
 /* A resourceFieldRef (limits.cpu, requests.cpu, limits.memory, requests.memory,
  * limits.ephemeral-storage, requests.ephemeral-storage) of a container, divided by divisor and
  * rounded up like upstream; limits default to the node's allocatable. NULL when invalid. */

@@ -539,59 +539,6 @@ static const cJSON *jget(const cJSON *o, const char *k)
     return cJSON_GetObjectItemCaseSensitive(o, k);
 }
 
-/* metadata.labels['key'] -> key, when path is prefix['...'] */
-static bool subscript(const char *path, const char *prefix, char *key, size_t n)
-{
-    size_t pl = strlen(prefix), l = strlen(path);
-    if (strncmp(path, prefix, pl) || path[pl] != '[' || l < pl + 4 || path[pl + 1] != '\'' ||
-        strcmp(path + l - 2, "']"))
-        return false;
-    size_t kl = l - pl - 4;
-    if (kl >= n)
-        return false;
-    memcpy(key, path + pl + 2, kl);
-    key[kl] = 0;
-    return true;
-}
-
-char *kubelet_pod_field(const cJSON *pod, const char *path, const char *pod_ip, const char *host_ip)
-{
-    const cJSON *meta = jget(pod, "metadata"), *spec = jget(pod, "spec");
-    char key[320];
-    if (!strcmp(path, "metadata.labels"))
-        return kubelet_format_map(jget(meta, "labels"));
-    if (!strcmp(path, "metadata.annotations"))
-        return kubelet_format_map(jget(meta, "annotations"));
-    if (subscript(path, "metadata.labels", key, sizeof(key))) {
-        const char *v = cJSON_GetStringValue(jget(jget(meta, "labels"), key));
-        return util_xstrdup(v ? v : "");
-    }
-    if (subscript(path, "metadata.annotations", key, sizeof(key))) {
-        const char *v = cJSON_GetStringValue(jget(jget(meta, "annotations"), key));
-        return util_xstrdup(v ? v : "");
-    }
-    static const struct {
-        const char *path, *obj, *key;
-    } simple[] = {
-        {"metadata.name", "metadata", "name"},
-        {"metadata.namespace", "metadata", "namespace"},
-        {"metadata.uid", "metadata", "uid"},
-        {"spec.nodeName", "spec", "nodeName"},
-        {"spec.serviceAccountName", "spec", "serviceAccountName"},
-    };
-    for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
-        if (!strcmp(path, simple[i].path)) {
-            const char *v =
-                cJSON_GetStringValue(jget(simple[i].obj[0] == 'm' ? meta : spec, simple[i].key));
-            return util_xstrdup(v ? v : "");
-        }
-    if (!strcmp(path, "status.podIP"))
-        return util_xstrdup(pod_ip ? pod_ip : "");
-    if (!strcmp(path, "status.hostIP"))
-        return util_xstrdup(host_ip ? host_ip : "");
-    return NULL;
-}
-
 char *kubelet_resource_field(const cJSON *container, const char *resource, const char *divisor,
                              int64_t node_cpu_milli, int64_t node_memory, int64_t node_storage)
 {

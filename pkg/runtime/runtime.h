@@ -13,7 +13,8 @@
  *   <state>/containers/<id>/{config.json,state.json,sock,shim.log,rootfs/}
  * Containers are supervised by `kubeling shim` processes that outlive the caller. */
 
-#define RUNTIME_ID_MAX 128
+#define RUNTIME_ID_MAX     128
+#define RUNTIME_GROUPS_MAX 96
 
 typedef struct runtime runtime_t;
 
@@ -106,8 +107,12 @@ typedef struct runtime_container_spec {
     const char *cwd;         /* default "/" */
     uid_t uid;
     gid_t gid;
-    const gid_t *groups;
+    const gid_t *groups; /* at most RUNTIME_GROUPS_MAX - 32 */
     size_t ngroups;
+    /* like containerd (supplementalGroupsPolicy Merge): the primary group and the groups the
+     * image's /etc/group lists the user in (by its /etc/passwd name) come first; at most
+     * RUNTIME_GROUPS_MAX in all */
+    bool merge_image_groups;
     /* Security: capabilities are the Docker default set plus cap_add minus cap_drop (names
      * with or without CAP_, "ALL" allowed); privileged gives all and no masked paths. */
     const char *const *cap_add;  /* NULL-terminated or NULL */
@@ -115,6 +120,10 @@ typedef struct runtime_container_spec {
     bool privileged;
     bool no_new_privs;
     bool readonly_rootfs;
+    /* stdin: the shim holds a pipe to the process's stdin for attach (else /dev/null);
+     * stdin_once: closed when the first attach that wrote to it ends; tty: a pty of the
+     * container's devpts is its controlling terminal and stdio, its output is logged as stdout */
+    bool stdin_open, stdin_once, tty;
     const runtime_mount_t *mounts;
     size_t nmounts;
     runtime_resources_t resources;
@@ -180,6 +189,15 @@ int runtime_exec(runtime_t *rt, const char *id, const char *const *args, pid_t *
  * terminal and stdio; *ret_master (O_CLOEXEC) is its master side. Resize with TIOCSWINSZ. */
 int runtime_exec_tty(runtime_t *rt, const char *id, const char *const *args, pid_t *ret_pid,
                      int *ret_master, util_error_t *err);
+
+/* attach: the container's stdin from its shim: the pipe's write end, or with a tty the pty
+ * master (also for resizing with TIOCSWINSZ, even without stdin), O_CLOEXEC. *ret_tty and
+ * *ret_once say what the container has. -ENOTTY when it has neither stdin nor a terminal.
+ * Closing the fd does not close the container's stdin: runtime_container_close_stdin does
+ * (stdinOnce; with a terminal it sends EOF, ^D). */
+int runtime_container_stdin(runtime_t *rt, const char *id, int *ret_fd, bool *ret_tty,
+                            bool *ret_once, util_error_t *err);
+int runtime_container_close_stdin(runtime_t *rt, const char *id, util_error_t *err);
 
 /* Kills every container and shim, unmounts every namespace file, removes every cgroup under
  * the cgroup root and the state directory's content (`kubeling killall`). */

@@ -270,6 +270,9 @@ static int read_last_cap(void)
 
 int runtime__apply_identity(const runtime__config_t *c, char *msg, size_t len)
 {
+    gid_t merged[RUNTIME_GROUPS_MAX];
+    size_t ngroups = c->merge_image_groups ? runtime__merged_groups(c, merged) : c->ngroups;
+    const gid_t *groups = c->merge_image_groups ? merged : c->groups;
     int last = read_last_cap();
     for (int cap = 0; cap <= last; cap++)
         if (!(c->caps & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
@@ -277,7 +280,7 @@ int runtime__apply_identity(const runtime__config_t *c, char *msg, size_t len)
             return snprintf(msg, len, "drop capability %d: %s", cap, strerror(errno)), -1;
     if (c->uid != 0 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
         return snprintf(msg, len, "keepcaps: %s", strerror(errno)), -1;
-    if (setgroups(c->ngroups, c->groups) < 0 || setresgid(c->gid, c->gid, c->gid) < 0 ||
+    if (setgroups(ngroups, groups) < 0 || setresgid(c->gid, c->gid, c->gid) < 0 ||
         setresuid(c->uid, c->uid, c->uid) < 0)
         return snprintf(msg, len, "set user %u:%u: %s", (unsigned)c->uid, (unsigned)c->gid,
                         strerror(errno)),
@@ -331,6 +334,113 @@ static int set_rlimits(void)
     return 0;
 }
 
+static size_t add_gid(gid_t *v, size_t n, gid_t g)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == g)
+            return n;
+    if (n < RUNTIME_GROUPS_MAX)
+        v[n++] = g;
+    return n;
+}
+
+/* The first 32 KiB of a file of the container (no stdio, no malloc: exec's process was forked
+ * from a threaded caller), NUL-terminated; "" when absent. */
+#define ETC_MAX 32768
+static void read_etc(const char *path, char *buf)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = 0, r;
+    while (fd >= 0 && n < ETC_MAX - 1 && (r = read(fd, buf + n, (size_t)(ETC_MAX - 1 - n))) > 0)
+        n += r;
+    if (fd >= 0)
+        close(fd);
+    buf[n] = 0;
+}
+
+/* Field i (0-based) of a colon-separated line as [start, end). */
+static bool field(const char *line, const char *eol, int i, const char **s, const char **e)
+{
+    const char *p = line;
+    for (; i > 0; i--) {
+        p = memchr(p, ':', (size_t)(eol - p));
+        if (!p)
+            return false;
+        p++;
+    }
+    *s = p;
+    const char *c = memchr(p, ':', (size_t)(eol - p));
+    *e = c ? c : eol;
+    return true;
+}
+
+static bool field_num(const char *s, const char *e, long *ret)
+{
+    long v = 0;
+    if (s == e || e - s > 10)
+        return false;
+    for (const char *p = s; p < e; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        v = v * 10 + (*p - '0');
+    }
+    *ret = v;
+    return true;
+}
+
+/* The name of uid in the container's /etc/passwd. */
+static bool user_name(uid_t uid, char *buf, char *name, size_t len)
+{
+    read_etc("/etc/passwd", buf);
+    for (const char *line = buf; *line;) {
+        const char *eol = strchr(line, '\n'), *s, *e, *ns, *ne;
+        if (!eol)
+            eol = line + strlen(line);
+        long v;
+        if (field(line, eol, 2, &s, &e) && field_num(s, e, &v) && (uid_t)v == uid &&
+            field(line, eol, 0, &ns, &ne) && ne > ns && (size_t)(ne - ns) < len) {
+            memcpy(name, ns, (size_t)(ne - ns));
+            name[ne - ns] = 0;
+            return true;
+        }
+        line = *eol ? eol + 1 : eol;
+    }
+    return false;
+}
+
+/* containerd's WithAdditionalGIDs and ensureAdditionalGids (supplementalGroupsPolicy Merge):
+ * the primary group, the groups the image's /etc/group lists the user in (by name, its own
+ * group left out), then the caller's. */
+size_t runtime__merged_groups(const runtime__config_t *c, gid_t *out)
+{
+    size_t n = add_gid(out, 0, c->gid);
+    char buf[ETC_MAX], name[256];
+    if (user_name(c->uid, buf, name, sizeof(name))) {
+        read_etc("/etc/group", buf);
+        size_t nl = strlen(name);
+        for (const char *line = buf; *line;) {
+            const char *eol = strchr(line, '\n'), *s, *e, *gs, *ge, *ms, *me;
+            if (!eol)
+                eol = line + strlen(line);
+            long g;
+            bool own = field(line, eol, 0, &s, &e) && (size_t)(e - s) == nl && !memcmp(s, name, nl);
+            if (!own && field(line, eol, 2, &gs, &ge) && field_num(gs, ge, &g) &&
+                field(line, eol, 3, &ms, &me))
+                for (const char *m = ms; m < me;) {
+                    const char *comma = memchr(m, ',', (size_t)(me - m));
+                    const char *mend = comma ? comma : me;
+                    if ((size_t)(mend - m) == nl && !memcmp(m, name, nl))
+                        n = add_gid(out, n, (gid_t)g);
+                    m = mend + 1;
+                }
+            line = *eol ? eol + 1 : eol;
+        }
+    }
+    for (size_t i = 0; i < c->ngroups; i++)
+        n = add_gid(out, n, c->groups[i]);
+    return n;
+}
+
 static int setup(child_ctx_t *x, const char *mnt)
 {
     const runtime__config_t *c = x->c;
@@ -351,9 +461,13 @@ static int setup(child_ctx_t *x, const char *mnt)
     if (enter_root(x, mnt) < 0 || mask_paths(x) < 0)
         return -1;
     set_rlimits();
-    if (dup2(x->fds->stdin_fd, 0) < 0 || dup2(x->fds->stdout_fd, 1) < 0 ||
-        dup2(x->fds->stderr_fd, 2) < 0)
+    if (c->tty) {
+        if (runtime__pty_setup(x->fds->console_sock) < 0)
+            return failf(x, errno, "terminal");
+    } else if (dup2(x->fds->stdin_fd, 0) < 0 || dup2(x->fds->stdout_fd, 1) < 0 ||
+               dup2(x->fds->stderr_fd, 2) < 0) {
         return failf(x, errno, "stdio");
+    }
     if (runtime__apply_identity(c, x->msg, sizeof(x->msg)) < 0)
         return -1;
     const char *cwd = c->cwd && c->cwd[0] ? c->cwd : "/";

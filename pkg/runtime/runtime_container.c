@@ -89,7 +89,7 @@ static int build_config(runtime_t *rt, const runtime_container_spec_t *s, runtim
         (!!s->upperdir != !!s->workdir ||
          (s->upperdir && (!overlay_safe(s->upperdir) || !overlay_safe(s->workdir)))))
         return util_error_make(err, EINVAL, "container %s: bad upperdir/workdir", s->id);
-    if (s->ngroups > 64)
+    if (s->ngroups > RUNTIME_GROUPS_MAX - 32) /* room for the image's */
         return util_error_make(err, E2BIG, "container %s: too many groups", s->id);
     for (size_t i = 0; i < s->nmounts; i++)
         if (!s->mounts[i].source || s->mounts[i].source[0] != '/' || !s->mounts[i].destination ||
@@ -124,6 +124,10 @@ static int build_config(runtime_t *rt, const runtime_container_spec_t *s, runtim
     c->privileged = s->privileged;
     c->no_new_privs = s->no_new_privs;
     c->readonly_rootfs = s->readonly_rootfs;
+    c->stdin_open = s->stdin_open;
+    c->stdin_once = s->stdin_once;
+    c->tty = s->tty;
+    c->merge_image_groups = s->merge_image_groups;
     c->mounts = s->nmounts ? util_xcalloc(s->nmounts, sizeof(*c->mounts)) : NULL;
     for (size_t i = 0; i < s->nmounts; i++, c->nmounts++) {
         c->mounts[i].source = util_xstrdup(s->mounts[i].source);

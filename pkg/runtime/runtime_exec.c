@@ -74,62 +74,12 @@ static int prepare(runtime_t *rt, const char *id, exec_ctx_t *x, util_error_t *e
     return 0;
 }
 
-/* A pty from the container's own devpts instance (/dev/ptmx there): the master goes to the
- * caller over the socket, the slave becomes the controlling terminal and stdio. */
-static int setup_tty(exec_ctx_t *x)
-{
-    int unlock = 0, m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (m < 0 || ioctl(m, TIOCSPTLCK, &unlock) < 0)
-        return -1;
-    int slave = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY);
-    if (slave < 0)
-        return -1;
-    char cbuf[CMSG_SPACE(sizeof(int))] = {0};
-    char byte = 't';
-    struct iovec iov = {&byte, 1};
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &m, sizeof(int));
-    if (sendmsg(x->sock[1], &msg, 0) != 1)
-        return -1;
-    close(m);
-    if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
-        return -1;
-    for (int fd = 0; fd < 3; fd++)
-        if (dup2(slave, fd) < 0)
-            return -1;
-    if (slave > 2)
-        close(slave);
-    return 0;
-}
-
-static int receive_master(int sock, int *ret_fd)
-{
-    char cbuf[CMSG_SPACE(sizeof(int))], byte;
-    struct iovec iov = {&byte, 1};
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-    ssize_t n;
-    do {
-        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
-    struct cmsghdr *c = n == 1 ? CMSG_FIRSTHDR(&msg) : NULL;
-    if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
-        return -EIO;
-    memcpy(ret_fd, CMSG_DATA(c), sizeof(int));
-    return 0;
-}
-
 /* The grandchild: in the container's PID namespace (setns(PID) applies to children). */
 static void __attribute__((noreturn)) exec_final(exec_ctx_t *x, const char *const *args)
 {
     char msg[300];
     runtime__reset_signals(); /* the caller ignores SIGPIPE */
-    if (x->tty ? setup_tty(x) < 0
+    if (x->tty ? runtime__pty_setup(x->sock[1]) < 0
                : (dup2(x->pipes[0][0], 0) < 0 || dup2(x->pipes[1][1], 1) < 0 ||
                   dup2(x->pipes[2][1], 2) < 0))
         _exit(126);
@@ -229,7 +179,7 @@ int runtime_exec_tty(runtime_t *rt, const char *id, const char *const *args, pid
     pid_t pid;
     int master = -1;
     int r = exec_start(rt, id, args, &x, &pid, err);
-    if (r == 0 && receive_master(x.sock[0], &master) < 0) {
+    if (r == 0 && runtime__recv_fd(x.sock[0], &master, NULL) < 0) {
         r = util_error_make(err, EIO, "exec in %s: no terminal from the container", id);
         waitpid(pid, NULL, 0);
     }

@@ -75,6 +75,8 @@ typedef struct runtime__config {
     size_t ngroups;
     uint64_t caps;
     bool privileged, no_new_privs, readonly_rootfs;
+    bool stdin_open, stdin_once, tty; /* the pod spec's stdin, stdinOnce, tty */
+    bool merge_image_groups;          /* primary and /etc/group groups before `groups` */
     runtime__mount_t *mounts;
     size_t nmounts;
     runtime_resources_t resources;
@@ -122,6 +124,9 @@ int runtime__log_open(runtime__log_t *log, const char *path, int64_t max_size, i
 /* Feeds bytes read from a stream; complete lines are written, long ones split as P. */
 void runtime__log_feed(runtime__log_t *log, int stream, const char *data, size_t len,
                        const struct timespec *ts);
+/* A pending partial line as a P record at once (a terminal's prompt is seen before its
+ * newline comes). */
+void runtime__log_flush_partial(runtime__log_t *log, int stream, const struct timespec *ts);
 /* At EOF of a stream: writes a pending partial line as a full one (containerd does). */
 void runtime__log_flush(runtime__log_t *log, int stream, const struct timespec *ts);
 void runtime__log_close(runtime__log_t *log);
@@ -140,13 +145,17 @@ typedef struct runtime__child_fds {
     int sync_read;    /* parent -> child: 'c' cgroup joined, 's' start */
     int report_write; /* child -> parent: "ready" byte or an error message; CLOEXEC */
     int stdin_fd, stdout_fd, stderr_fd;
+    int console_sock; /* tty: the pty master goes to the shim over it (stdio fds unused) */
 } runtime__child_fds_t;
 
 /* Sets the container up (root, mounts, pivot_root, user, capabilities), waits for start and
  * execs. Never returns; errors are written to report_write. */
 void runtime__child_main(const runtime__config_t *c, const char *rootfs_mnt,
                          const runtime__child_fds_t *fds) __attribute__((noreturn));
-/* Applies user, groups, capabilities, no_new_privs (shared with exec). */
+/* The supplementary groups with merge_image_groups, from the container's /etc/passwd and
+ * /etc/group (call inside its root): the primary group, the image's, then c->groups. */
+size_t runtime__merged_groups(const runtime__config_t *c, gid_t *out);
+/* Applies user, groups, capabilities, no_new_privs (shared with exec); inside the root. */
 int runtime__apply_identity(const runtime__config_t *c, char *msg, size_t len);
 /* execve with args[0] looked up in PATH from env. */
 int runtime__execvpe(char *const *args, char *const *env);
@@ -159,6 +168,15 @@ int runtime__shim_request(const char *dir, const char *req, char **ret_reply, ut
 int runtime__shim_connect(const char *dir, util_error_t *err);
 char *runtime__container_dir(const runtime_t *rt, const char *id);
 char *runtime__sandbox_dir(const runtime_t *rt, const char *id);
+
+/* ---- stdio (runtime_stdio.c) ---------------------------------------------------------------- */
+
+/* One byte with fd attached (SCM_RIGHTS); the receiver's copy is O_CLOEXEC. */
+int runtime__send_fd(int sock, int fd, char byte);
+int runtime__recv_fd(int sock, int *ret_fd, char *ret_byte);
+/* In a process about to exec: a pty of the devpts instance at /dev/ptmx, its master sent over
+ * sock, the slave made the controlling terminal (after setsid) and stdio. -1 with errno. */
+int runtime__pty_setup(int sock);
 
 /* In a child about to execve: every signal disposition back to default (including those libc
  * reserves) and nothing blocked (runtime_child.c). */

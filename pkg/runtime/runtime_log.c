@@ -134,6 +134,13 @@ void runtime__log_feed(runtime__log_t *log, int stream, const char *data, size_t
     }
 }
 
+void runtime__log_flush_partial(runtime__log_t *log, int stream, const struct timespec *ts)
+{
+    if (log->len[stream] > 0)
+        write_record(log, stream, log->buf[stream], log->len[stream], true, ts);
+    log->len[stream] = 0;
+}
+
 void runtime__log_flush(runtime__log_t *log, int stream, const struct timespec *ts)
 {
     if (log->len[stream] > 0)

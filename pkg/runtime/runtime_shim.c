@@ -42,7 +42,8 @@ typedef struct shim {
     runtime__cgroups_t cg;
     runtime_container_state_t st;
     runtime__log_t *log;
-    int io[2]; /* read ends of the container's stdout and stderr, -1 at EOF */
+    int io[2]; /* read ends of the container's stdout and stderr (tty: the master), -1 at EOF */
+    int in_fd; /* the container's stdin: a pipe's write end, or the pty master; -1 without */
     int sync_w, report_r, listen_fd, sig_fd;
     shim_client_t clients[SHIM_CLIENTS];
     int64_t exited_at_ms;
@@ -95,15 +96,53 @@ static int read_report(shim_t *s, char *msg, size_t len)
     return n > 0 ? msg[0] : 0;
 }
 
+/* The container's stdin and terminal: a pipe for stdin, or a socket the child sends the pty
+ * master over (the pty is made inside the container, from its own devpts instance). */
+static int open_stdin(shim_t *s, int *child_in, int *console, util_error_t *err)
+{
+    int p[2];
+    if (s->c.tty) {
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0)
+            return util_error_make(err, errno, "socketpair");
+        s->in_fd = p[0]; /* the socket until the master arrives */
+        *console = p[1];
+    } else if (s->c.stdin_open) {
+        if (pipe2(p, O_CLOEXEC) < 0)
+            return util_error_make(err, errno, "pipe");
+        s->in_fd = p[1];
+        *child_in = p[0];
+    }
+    return 0;
+}
+
+/* tty: the master from the child (sent before it reported ready) becomes stdin and output. */
+static int take_master(shim_t *s, util_error_t *err)
+{
+    int m = -1, sock = s->in_fd;
+    s->in_fd = -1;
+    int r = runtime__recv_fd(sock, &m, NULL);
+    close(sock);
+    if (r < 0)
+        return util_error_make(err, EIO, "no terminal from the container");
+    close(s->io[0]);
+    close(s->io[1]);
+    s->io[1] = -1;
+    s->io[0] = m;
+    s->in_fd = fcntl(m, F_DUPFD_CLOEXEC, 3);
+    return s->in_fd < 0 ? util_error_make(err, errno, "dup") : 0;
+}
+
 static int spawn(shim_t *s, util_error_t *err)
 {
     int p[4][2] = {{-1, -1}, {-1, -1}, {-1, -1}, {-1, -1}}; /* sync, report, stdout, stderr */
     int r = open_pipes(p, err);
-    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC), child_in = -1, console = -1;
     char mnt[1200];
     snprintf(mnt, sizeof(mnt), "%s/rootfs", s->dir);
     if (r == 0 && (devnull < 0 || (mkdir(mnt, 0700) < 0 && errno != EEXIST)))
         r = util_error_make(err, errno, "prepare %s", mnt);
+    if (r == 0)
+        r = open_stdin(s, &child_in, &console, err);
     pid_t pid = -1;
     if (r == 0) {
         unsigned long flags = CLONE_NEWNS | (s->c.host_pid ? 0 : CLONE_NEWPID) | SIGCHLD;
@@ -112,14 +151,15 @@ static int spawn(shim_t *s, util_error_t *err)
             r = util_error_make(err, errno, "clone");
     }
     if (pid == 0) {
-        runtime__child_fds_t fds = {p[0][0], p[1][1], devnull, p[2][1], p[3][1]};
+        runtime__child_fds_t fds = {p[0][0], p[1][1], child_in >= 0 ? child_in : devnull,
+                                    p[2][1], p[3][1], console};
         runtime__child_main(&s->c, mnt, &fds);
     }
     s->sync_w = p[0][1];
     s->report_r = p[1][0];
     s->io[0] = p[2][0];
     s->io[1] = p[3][0];
-    int unused[] = {p[0][0], p[1][1], p[2][1], p[3][1], devnull};
+    int unused[] = {p[0][0], p[1][1], p[2][1], p[3][1], devnull, child_in, console};
     for (size_t i = 0; i < UTIL_ARRAY_SIZE(unused); i++)
         if (unused[i] >= 0)
             close(unused[i]);
@@ -135,7 +175,7 @@ static int spawn(shim_t *s, util_error_t *err)
     int kind = read_report(s, msg, sizeof(msg));
     if (kind != 'R')
         return util_error_make(err, 0, "%s", kind == 'E' ? msg + 1 : "container process died");
-    return 0;
+    return s->c.tty ? take_master(s, err) : 0;
 }
 
 /* ---- the socket --------------------------------------------------------------------------- */
@@ -232,6 +272,35 @@ static void do_start(shim_t *s, shim_client_t *c)
     reply(c->fd, "ok\n");
 }
 
+/* attach: a copy of the container's stdin (pipe or pty master) for the caller, one byte with
+ * it saying what it is: p pipe, t terminal; upper case with stdinOnce. */
+static void stdin_request(shim_t *s, shim_client_t *c)
+{
+    int fd = s->in_fd;
+    if (fd < 0 && s->c.tty && s->io[0] >= 0)
+        fd = s->io[0]; /* stdin closed (stdinOnce) or never open: the master still resizes */
+    if (fd < 0) {
+        reply(c->fd, "error the container has no stdin\n");
+        return;
+    }
+    char kind = s->c.tty ? 't' : 'p';
+    if (s->c.stdin_once)
+        kind = (char)(kind - 'a' + 'A');
+    runtime__send_fd(c->fd, fd, kind);
+}
+
+/* stdinOnce: the first attach ended. A pipe is closed (the process reads EOF); a terminal
+ * gets its EOF character, as it stays the process's output. */
+static void close_stdin(shim_t *s)
+{
+    if (s->in_fd < 0)
+        return;
+    if (s->c.tty)
+        (void)!write(s->in_fd, "\x04", 1);
+    close(s->in_fd);
+    s->in_fd = -1;
+}
+
 static void handle_request(shim_t *s, shim_client_t *c)
 {
     long sig;
@@ -245,6 +314,11 @@ static void handle_request(shim_t *s, shim_client_t *c)
             reply(c->fd, "error kill failed\n");
         else
             reply(c->fd, "ok\n");
+    } else if (!strcmp(c->req, "stdin")) {
+        stdin_request(s, c);
+    } else if (!strcmp(c->req, "closestdin")) {
+        close_stdin(s);
+        reply(c->fd, "ok\n");
     } else if (!strcmp(c->req, "wait")) {
         if (io_done(s))
             reply_state(c->fd, &s->st);
@@ -331,6 +405,8 @@ static void io_read(shim_t *s, int stream)
     if (n > 0) {
         if (s->log)
             runtime__log_feed(s->log, stream, buf, (size_t)n, &ts);
+        if (s->log && s->c.tty) /* a prompt shows before its line ends */
+            runtime__log_flush_partial(s->log, stream, &ts);
         return;
     }
     if (s->log)
@@ -471,6 +547,8 @@ static void shim_teardown(shim_t *s, bool failed)
     }
     for (size_t i = 0; i < SHIM_CLIENTS; i++)
         client_close(&s->clients[i]);
+    if (s->in_fd >= 0)
+        close(s->in_fd);
     if (s->log) {
         runtime__log_close(s->log);
         free(s->log);
@@ -491,8 +569,13 @@ static void close_inherited(int report_fd)
 
 int runtime_shim_main(const char *state_dir, const char *id, int report_fd)
 {
-    shim_t s = {
-        .dirfd = -1, .io = {-1, -1}, .sync_w = -1, .report_r = -1, .listen_fd = -1, .sig_fd = -1};
+    shim_t s = {.dirfd = -1,
+                .io = {-1, -1},
+                .in_fd = -1,
+                .sync_w = -1,
+                .report_r = -1,
+                .listen_fd = -1,
+                .sig_fd = -1};
     for (size_t i = 0; i < SHIM_CLIENTS; i++)
         s.clients[i].fd = -1;
     util_error_t err = NULL;

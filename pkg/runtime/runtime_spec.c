@@ -219,6 +219,10 @@ char *runtime__config_to_json(const runtime__config_t *c)
     cJSON_AddBoolToObject(o, "privileged", c->privileged);
     cJSON_AddBoolToObject(o, "noNewPrivs", c->no_new_privs);
     cJSON_AddBoolToObject(o, "readonlyRootfs", c->readonly_rootfs);
+    cJSON_AddBoolToObject(o, "stdin", c->stdin_open);
+    cJSON_AddBoolToObject(o, "stdinOnce", c->stdin_once);
+    cJSON_AddBoolToObject(o, "tty", c->tty);
+    cJSON_AddBoolToObject(o, "mergeImageGroups", c->merge_image_groups);
     cJSON *m = cJSON_AddArrayToObject(o, "mounts");
     for (size_t i = 0; i < c->nmounts; i++) {
         cJSON *e = cJSON_CreateObject();
@@ -337,6 +341,10 @@ int runtime__config_from_json(const char *text, runtime__config_t *ret, util_err
     c.privileged = get_bool(o, "privileged");
     c.no_new_privs = get_bool(o, "noNewPrivs");
     c.readonly_rootfs = get_bool(o, "readonlyRootfs");
+    c.stdin_open = get_bool(o, "stdin");
+    c.stdin_once = get_bool(o, "stdinOnce");
+    c.tty = get_bool(o, "tty");
+    c.merge_image_groups = get_bool(o, "mergeImageGroups");
     get_resources(o, &c.resources);
     c.log_path = get_str(o, "logPath");
     c.log_max_size = get_num(o, "logMaxSize");

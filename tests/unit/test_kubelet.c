@@ -1,11 +1,14 @@
 /* test_kubelet: host fact parsers (fixtures of /proc/meminfo, os-release, /proc/net/route), Go
- * architecture names, quantities, pod CIDR choice, conditions and the Node object. */
+ * architecture names, quantities, pod CIDR choice, conditions and the Node object; downward API
+ * field paths (kubelet_fieldpath.c); fsGroup groups and volume ownership (kubelet_fsgroup.c). */
 #include "unit.h"
 #include "kubelet/kubelet.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define FIXTURES "tests/unit/fixtures/kubelet/"
 
@@ -349,6 +352,178 @@ static void host_read_on_this_machine(void **state)
     kubelet_host_free(&h);
 }
 
+/* ---- downward API field paths ---------------------------------------------------------------- */
+
+static const char FIELD_POD[] =
+    "{\"metadata\":{\"name\":\"idx-1-abcde\",\"namespace\":\"ns\",\"uid\":\"u-1\","
+    "\"labels\":{\"app\":\"web\",\"batch.kubernetes.io/job-completion-index\":\"1\"},"
+    "\"annotations\":{\"batch.kubernetes.io/job-completion-index\":\"1\",\"Note\":\"x\\\"y\"}},"
+    "\"spec\":{\"nodeName\":\"n1\",\"serviceAccountName\":\"sa\",\"restartPolicy\":\"Never\"}}";
+
+static void check_field(const kubelet_field_src_t *src, const char *version, const char *path,
+                        const char *want)
+{
+    char *v = NULL;
+    cleanup_error util_error_t err = NULL;
+    int r = kubelet_field_value(src, version, path, &v, &err);
+    if (r < 0)
+        fail_msg("%s: %s", path, err->msg);
+    assert_non_null(v);
+    if (strcmp(v, want))
+        fail_msg("%s: '%s', want '%s'", path, v, want);
+    free(v);
+}
+
+static void field_paths_of_upstream(void **state)
+{
+    (void)state;
+    cJSON *pod = cJSON_Parse(FIELD_POD);
+    kubelet_field_src_t src = {.pod = pod, .pod_ip = "10.42.0.7", .host_ip = "192.0.2.1"};
+    static const struct {
+        const char *path, *want;
+    } cases[] = {
+        {"metadata.name", "idx-1-abcde"},
+        {"metadata.namespace", "ns"},
+        {"metadata.uid", "u-1"},
+        {"metadata.labels", "app=\"web\"\nbatch.kubernetes.io/job-completion-index=\"1\""},
+        {"metadata.annotations", "Note=\"x\\\"y\"\nbatch.kubernetes.io/job-completion-index=\"1\""},
+        {"metadata.annotations['batch.kubernetes.io/job-completion-index']", "1"},
+        {"metadata.labels['app']", "web"},
+        {"metadata.labels['absent']", ""},
+        {"metadata.annotations['Note']", "x\"y"}, /* annotation keys checked lower-cased */
+        {"spec.nodeName", "n1"},
+        {"spec.host", "n1"}, /* old v1 clients' name for it */
+        {"spec.serviceAccountName", "sa"},
+        {"status.podIP", "10.42.0.7"},
+        {"status.podIPs", "10.42.0.7"},
+        {"status.hostIP", "192.0.2.1"},
+        {"status.hostIPs", "192.0.2.1"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        check_field(&src, "v1", cases[i].path, cases[i].want);
+    check_field(&src, NULL, "metadata.name", "idx-1-abcde"); /* apiVersion left out */
+    /* the caller's values win over the pod's */
+    kubelet_field_src_t over = {.pod = pod, .name = "p2", .node_name = "n2"};
+    check_field(&over, "v1", "metadata.name", "p2");
+    check_field(&over, "v1", "spec.nodeName", "n2");
+    check_field(&over, "v1", "status.podIP", "");
+    /* no pod at all: names from the caller, maps empty */
+    kubelet_field_src_t bare = {.name = "p3", .ns = "d"};
+    check_field(&bare, "v1", "metadata.namespace", "d");
+    check_field(&bare, "v1", "metadata.labels", "");
+    check_field(&bare, "v1", "metadata.annotations['a']", "");
+    cJSON_Delete(pod);
+}
+
+static void field_paths_refused_like_upstream(void **state)
+{
+    (void)state;
+    cJSON *pod = cJSON_Parse(FIELD_POD);
+    kubelet_field_src_t src = {.pod = pod};
+    static const struct {
+        const char *version, *path, *msg;
+        int rc;
+    } bad[] = {
+        {"v2", "metadata.name", "unsupported pod version: v2", -EINVAL},
+        {"v1", "spec.containers", "field label not supported: spec.containers", -EINVAL},
+        {"v1", "spec.nodeName['x']", "field label does not support subscript: spec.nodeName['x']",
+         -EINVAL},
+        {"v1", "status.phase", "unsupported fieldPath: status.phase", -ENOTSUP},
+        {"v1", "spec.restartPolicy", "unsupported fieldPath: spec.restartPolicy", -ENOTSUP},
+        {"v1", "metadata.labels['a b']",
+         "invalid key subscript in metadata.labels['a b']: name part must consist of "
+         "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
+         "character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+         "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
+         -EINVAL},
+        {"v1", "metadata.labels['']", NULL, -EINVAL},
+        {"v1", NULL, "unsupported fieldPath: ", -ENOTSUP},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *v = NULL;
+        cleanup_error util_error_t err = NULL;
+        assert_int_equal(kubelet_field_value(&src, bad[i].version, bad[i].path, &v, &err),
+                         bad[i].rc);
+        assert_null(v);
+        if (bad[i].msg)
+            assert_string_equal(err->msg, bad[i].msg);
+    }
+    cJSON_Delete(pod);
+}
+
+/* ---- fsGroup ------------------------------------------------------------------------------- */
+
+static void pod_groups_fsgroup_first_deduplicated(void **state)
+{
+    (void)state;
+    cJSON *spec = cJSON_Parse("{\"securityContext\":{\"fsGroup\":2000,"
+                              "\"supplementalGroups\":[3000,2000,-1,1.5,4000]}}");
+    gid_t g[8], fs = 0;
+    assert_true(kubelet_pod_fs_group(spec, &fs));
+    assert_int_equal(fs, 2000);
+    assert_int_equal(kubelet_pod_groups(spec, g, 8), 3);
+    assert_int_equal(g[0], 2000);
+    assert_int_equal(g[1], 3000);
+    assert_int_equal(g[2], 4000);
+    assert_int_equal(kubelet_pod_groups(spec, g, 2), 2); /* bounded */
+    cJSON_Delete(spec);
+    spec = cJSON_Parse("{\"securityContext\":{\"fsGroup\":\"2000\"}}");
+    assert_false(kubelet_pod_fs_group(spec, &fs));
+    assert_int_equal(kubelet_pod_groups(spec, g, 8), 0);
+    cJSON_Delete(spec);
+}
+
+static mode_t mode_at(const char *dir, const char *rel)
+{
+    char p[512];
+    struct stat st;
+    snprintf(p, sizeof(p), "%s/%s", dir, rel);
+    assert_int_equal(lstat(p, &st), 0);
+    return st.st_mode & 07777;
+}
+
+static void volume_ownership_like_set_volume_ownership(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kubeling-fsgroup-XXXXXX", p[512];
+    assert_non_null(mkdtemp(dir));
+    gid_t gid = getgid(); /* a group we may give files to without privileges */
+    chmod(dir, 0755);
+    snprintf(p, sizeof(p), "%s/sub", dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/sub/f", dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fclose(f);
+    chmod(p, 0400);
+    snprintf(p, sizeof(p), "%s/link", dir);
+    assert_int_equal(symlink("/etc/passwd", p), 0); /* never followed */
+    struct stat before;
+    assert_int_equal(stat("/etc/passwd", &before), 0);
+    cleanup_error util_error_t err = NULL;
+    assert_int_equal(kubelet_volume_ownership(dir, gid, true, false, &err), 0);
+    assert_int_equal(mode_at(dir, "."), 02755);
+    assert_int_equal(mode_at(dir, "sub"), 02750);
+    assert_int_equal(mode_at(dir, "sub/f"), 0440);
+    struct stat after;
+    assert_int_equal(stat("/etc/passwd", &after), 0);
+    assert_int_equal(after.st_mode, before.st_mode);
+    /* read-write: group rw; OnRootMismatch skips once the root matches */
+    assert_int_equal(kubelet_volume_ownership(dir, gid, false, false, &err), 0);
+    assert_int_equal(mode_at(dir, "sub/f"), 0660);
+    snprintf(p, sizeof(p), "%s/sub/f", dir); /* a change a walk would undo */
+    chmod(p, 0400);
+    assert_int_equal(kubelet_volume_ownership(dir, gid, false, true, &err), 0);
+    assert_int_equal(mode_at(dir, "sub/f"), 0400);
+    assert_int_equal(kubelet_volume_ownership(dir, gid, false, false, &err), 0);
+    assert_int_equal(mode_at(dir, "sub/f"), 0660);
+    assert_int_equal(kubelet_volume_ownership("/nonexistent-kubeling", gid, false, false, &err),
+                     -ENOENT);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     unit_filter_from_env();
@@ -364,6 +539,10 @@ int main(void)
         cmocka_unit_test(pressure_from_upstream_eviction_thresholds),
         cmocka_unit_test(node_object_from_fixture_host),
         cmocka_unit_test(host_read_on_this_machine),
+        cmocka_unit_test(field_paths_of_upstream),
+        cmocka_unit_test(field_paths_refused_like_upstream),
+        cmocka_unit_test(pod_groups_fsgroup_first_deduplicated),
+        cmocka_unit_test(volume_ownership_like_set_volume_ownership),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

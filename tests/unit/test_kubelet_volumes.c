@@ -237,30 +237,6 @@ static void downward_formats(void **state)
     assert_string_equal(s, "");
     free(s);
 
-    cJSON *pod = parse("{\"metadata\":{\"name\":\"p\",\"namespace\":\"ns\",\"uid\":\"u1\","
-                       "\"labels\":{\"app\":\"web\"},\"annotations\":{\"x/y\":\"1\"}},"
-                       "\"spec\":{\"nodeName\":\"n1\"}}");
-    static const struct {
-        const char *path, *want;
-    } fields[] = {
-        {"metadata.name", "p"},
-        {"metadata.namespace", "ns"},
-        {"metadata.uid", "u1"},
-        {"metadata.labels", "app=\"web\""},
-        {"spec.nodeName", "n1"},
-        {"metadata.annotations['x/y']", "1"},
-        {"metadata.labels['app']", "web"},
-        {"status.podIP", "10.0.0.1"},
-    };
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        s = kubelet_pod_field(pod, fields[i].path, "10.0.0.1", "1.2.3.4");
-        assert_non_null(s);
-        assert_string_equal(s, fields[i].want);
-        free(s);
-    }
-    assert_null(kubelet_pod_field(pod, "spec.bogus", NULL, NULL));
-    cJSON_Delete(pod);
-
     cJSON *c = parse("{\"resources\":{\"limits\":{\"cpu\":\"250m\",\"memory\":\"64Mi\"},"
                      "\"requests\":{\"cpu\":\"100m\"}}}");
     static const struct {
@@ -353,7 +329,10 @@ static void env_from_objects(void **state)
         {"{\"envFrom\":[{\"secretRef\":{\"name\":\"nosec\"}}]}", "secret \"nosec\" not found",
          -ENOENT},
         {"{\"env\":[{\"name\":\"V\",\"valueFrom\":{\"fieldRef\":{\"fieldPath\":\"spec.x\"}}}]}",
-         "env V: unsupported fieldPath spec.x", -ENOTSUP},
+         "field label not supported: spec.x", -EINVAL},
+        {"{\"env\":[{\"name\":\"V\",\"valueFrom\":{\"fieldRef\":{\"fieldPath\":"
+         "\"status.phase\"}}}]}",
+         "unsupported fieldPath: status.phase", -ENOTSUP},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         c = parse(bad[i].spec);

@@ -165,6 +165,7 @@ static void test_config_round_trips(void **state)
     c.ngroups = 2;
     c.caps = 0xa80425fbULL | (1ULL << 40);
     c.no_new_privs = true;
+    c.stdin_open = c.stdin_once = c.tty = true;
     runtime__mount_t m = {"/src", "/etc/hosts", true};
     c.mounts = &m;
     c.nmounts = 1;
@@ -186,6 +187,7 @@ static void test_config_round_trips(void **state)
     assert_int_equal(d.groups[1], 6);
     assert_int_equal(d.caps, c.caps);
     assert_true(d.no_new_privs);
+    assert_true(d.stdin_open && d.stdin_once && d.tty);
     assert_int_equal(d.nmounts, 1);
     assert_string_equal(d.mounts[0].destination, "/etc/hosts");
     assert_true(d.mounts[0].readonly);
@@ -309,12 +311,18 @@ static void test_log_lines_partial_and_flush(void **state)
     runtime__log_feed(log, 0, "hel", 3, &ts);
     runtime__log_feed(log, 1, "oops\n", 5, &ts);
     runtime__log_feed(log, 0, "lo\nwor", 6, &ts);
-    runtime__log_flush(log, 0, &ts); /* EOF without a newline: containerd writes F */
+    runtime__log_flush(log, 0, &ts);           /* EOF without a newline: containerd writes F */
+    runtime__log_feed(log, 0, "/ # ", 4, &ts); /* a terminal's prompt: a P record at once */
+    runtime__log_flush_partial(log, 0, &ts);
+    runtime__log_flush_partial(log, 0, &ts); /* nothing pending: nothing written */
+    runtime__log_feed(log, 0, "ls\n", 3, &ts);
     runtime__log_close(log);
     char *text = slurp(path);
     assert_string_equal(text, "2023-11-14T22:13:20Z stderr F oops\n"
                               "2023-11-14T22:13:20Z stdout F hello\n"
-                              "2023-11-14T22:13:20Z stdout F wor\n");
+                              "2023-11-14T22:13:20Z stdout F wor\n"
+                              "2023-11-14T22:13:20Z stdout P / # \n"
+                              "2023-11-14T22:13:20Z stdout F ls\n");
     free(text);
     free(log);
     unit_rm_rf(dir);
