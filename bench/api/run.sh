@@ -14,6 +14,7 @@ BENCH=build/bench/bench/api/api_bench
 [[ -x $BENCH ]] || { echo "build it first: make FLAVOR=bench bench-bins" >&2; exit 1; }
 . bench/lib.sh
 bench_bin
+SERVER_ARGS=${SERVER_ARGS:-}
 CREATE_N=${CREATE_N:-10000} GET_N=${GET_N:-20000} LIST_N=${LIST_N:-1000} CLIENTS=${CLIENTS:-24}
 WATCHERS=${WATCHERS:-1000} WATCH_N=${WATCH_N:-200} IDLE_OBJECTS=${IDLE_OBJECTS:-1000}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true # 1000 watch streams need more than 1024 fds
@@ -33,7 +34,7 @@ trap 'stop_server; rm -rf "$WORK"' EXIT
 start_server() {
     local data=$1 url= tries=0
     "$BIN" server --data-dir "$data" --https-listen-port 0 --bind-address 127.0.0.1 \
-        --write-kubeconfig "" --disable-agent --disable-scheduler \
+        --write-kubeconfig "" --disable-agent --disable-scheduler $SERVER_ARGS \
         >"$WORK/server.log" 2>&1 &
     PID=$!
     KUBECONFIG=$data/server/admin.kubeconfig
