@@ -205,7 +205,15 @@ typedef struct client_informer_opts {
     const char *label_selector; /* NULL: none */
     const char *field_selector;
     uint64_t backoff_min_ms, backoff_max_ms; /* default 200 ms .. 10 s */
+    /* Applied (with the handlers' ud) to every object before it is cached and handed to the
+     * handlers, like client-go's SetTransform: drop what the handlers never read, to keep the
+     * cache small. It must keep metadata.name, namespace and resourceVersion. NULL: none. */
+    void (*transform)(void *ud, cJSON *obj);
 } client_informer_opts_t;
+
+/* Removes metadata.managedFields (client-go's TransformStripManagedFields): no controller reads
+ * it, and an update without it keeps the stored one. Fits client_informer_opts_t.transform. */
+void client_strip_managed_fields(void *ud, cJSON *obj);
 
 int client_informer_start(client_t *c, const client_informer_opts_t *o,
                           const client_informer_handlers_t *h, void *ud, client_informer_t **ret,

@@ -22,6 +22,7 @@ struct client_informer {
     char *ns, *label_selector, *field_selector;
     client_informer_handlers_t h;
     void *ud;
+    void (*transform)(void *ud, cJSON *obj);
     entry_t **buckets;
     size_t nbuckets, count;
     unsigned gen;
@@ -93,6 +94,8 @@ static void grow(client_informer_t *inf)
 /* Stores obj (taken): add or update callbacks; an unchanged resourceVersion is no change. */
 static void cache_put(client_informer_t *inf, cJSON *obj)
 {
+    if (inf->transform)
+        inf->transform(inf->ud, obj);
     char *key = key_of(obj);
     if (!key) {
         cJSON_Delete(obj);
@@ -375,6 +378,7 @@ int client_informer_start(client_t *c, const client_informer_opts_t *o,
     inf->field_selector = o->field_selector ? util_xstrdup(o->field_selector) : NULL;
     inf->h = *h;
     inf->ud = ud;
+    inf->transform = o->transform;
     client_backoff_init(&inf->backoff, o->backoff_min_ms ? o->backoff_min_ms : 200,
                         o->backoff_max_ms ? o->backoff_max_ms : 10 * 1000);
     uv_timer_init(c->loop, &inf->retry);
@@ -410,4 +414,11 @@ void client_informer_stop(client_informer_t *inf)
     client_req_cancel(inf->req);
     inf->req = NULL;
     uv_close((uv_handle_t *)&inf->retry, informer_free);
+}
+
+void client_strip_managed_fields(void *ud, cJSON *obj)
+{
+    (void)ud;
+    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
+                                            "managedFields");
 }

@@ -663,7 +663,7 @@ int ctrl_ep_start(controller_manager_t *m, util_error_t *err)
     m->ep = ep;
     for (int i = 0; i < EP_INF_COUNT; i++) {
         ep->ctx[i] = (ep_inf_ctx_t){m, i};
-        client_informer_opts_t io = {.resource = res[i]};
+        client_informer_opts_t io = {.resource = res[i], .transform = client_strip_managed_fields};
         if (client_informer_start(m->client, &io, &h, &ep->ctx[i], &ep->inf[i], err) < 0)
             return -1;
     }

@@ -80,10 +80,56 @@ static void on_synced(void *ud)
     ctrl_gc_kick(r->gc);
 }
 
+/* Keeps of obj's member key (NULL: of obj) only the members named in keep (NULL-terminated). */
+static void keep_only(cJSON *obj, const char *key, const char *const *keep)
+{
+    cJSON *o = key ? cJSON_GetObjectItemCaseSensitive(obj, key) : obj;
+    if (!cJSON_IsObject(o))
+        return;
+    for (cJSON *c = o->child, *next; c; c = next) {
+        next = c->next;
+        bool kept = false;
+        for (const char *const *k = keep; *k && !kept; k++)
+            kept = c->string && !strcmp(c->string, *k);
+        if (!kept)
+            cJSON_Delete(cJSON_DetachItemViaPointer(o, c));
+    }
+}
+
+/* What the graph and the housekeeping controllers read (upstream's garbage collector watches
+ * metadata only): metadata without managedFields everywhere; of pods spec.nodeName and
+ * status.phase, of nodes spec.taints and status.conditions; namespaces, configmaps and
+ * serviceaccounts whole (the namespace, root CA and service account controllers read them).
+ * With 10,000 pods this is most of the manager's memory (docs/benchmarks.md). */
+static void trim(void *ud, cJSON *obj)
+{
+    const ctrl_gc_res_t *r = ud;
+    static const char *const top[] = {"apiVersion", "kind", "metadata", "spec", "status", NULL};
+    static const char *const pod_spec[] = {"nodeName", NULL}, *const pod_status[] = {"phase", NULL};
+    static const char *const node_spec[] = {"taints", NULL};
+    static const char *const node_status[] = {"conditions", NULL};
+    client_strip_managed_fields(NULL, obj);
+    if (r->group[0] == '\0' &&
+        (!strcmp(r->plural, "namespaces") || !strcmp(r->plural, "configmaps") ||
+         !strcmp(r->plural, "serviceaccounts")))
+        return;
+    keep_only(obj, NULL, top);
+    if (r->group[0] == '\0' && !strcmp(r->plural, "pods")) {
+        keep_only(obj, "spec", pod_spec);
+        keep_only(obj, "status", pod_status);
+    } else if (r->group[0] == '\0' && !strcmp(r->plural, "nodes")) {
+        keep_only(obj, "spec", node_spec);
+        keep_only(obj, "status", node_status);
+    } else {
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, "spec");
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
+    }
+}
+
 static void res_start(struct ctrl_gc *gc, ctrl_gc_res_t *r)
 {
     static const client_informer_handlers_t h = {on_add, on_update, on_delete, on_synced};
-    client_informer_opts_t io = {.resource = &r->res};
+    client_informer_opts_t io = {.resource = &r->res, .transform = trim};
     util_error_t err = NULL;
     if (client_informer_start(gc->m->client, &io, &h, r, &r->inf, &err) < 0) {
         char buf[256];

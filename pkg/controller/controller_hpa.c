@@ -636,7 +636,8 @@ int ctrl_hpa_start(controller_manager_t *m, util_error_t *err)
     struct ctrl_hpa *h = util_xcalloc(1, sizeof(*h));
     h->q = controller_queue_new();
     m->hpa = h;
-    client_informer_opts_t io = {.resource = &CONTROLLER_RES_HPA};
+    client_informer_opts_t io = {.resource = &CONTROLLER_RES_HPA,
+                                 .transform = client_strip_managed_fields};
     return client_informer_start(m->client, &io, &hh, m, &h->inf, err);
 }
 

@@ -352,7 +352,8 @@ int ctrl_nl_start(controller_manager_t *m, util_error_t *err)
     m->nl = nl;
     nl->ctx[NL_INF_NODES] = (nl_inf_ctx_t){m, NL_INF_NODES};
     nl->ctx[NL_INF_LEASES] = (nl_inf_ctx_t){m, NL_INF_LEASES};
-    client_informer_opts_t io = {.resource = &CLIENT_RES_NODES};
+    client_informer_opts_t io = {.resource = &CLIENT_RES_NODES,
+                                 .transform = client_strip_managed_fields};
     if (client_informer_start(m->client, &io, &h, &nl->ctx[NL_INF_NODES], &nl->inf[NL_INF_NODES],
                               err) < 0)
         return -1;

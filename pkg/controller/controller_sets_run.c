@@ -159,7 +159,7 @@ int ctrl_sets_start(controller_manager_t *m, util_error_t *err)
     int rc = 0;
     for (int i = 0; i < SETS_INF_COUNT && rc == 0; i++) {
         s->ctx[i] = (ctrl_sets_ctx_t){m, i};
-        client_informer_opts_t io = {.resource = res[i]};
+        client_informer_opts_t io = {.resource = res[i], .transform = client_strip_managed_fields};
         rc = client_informer_start(m->client, &io, &h, &s->ctx[i], &s->inf[i], err);
     }
     return rc;

@@ -274,7 +274,7 @@ int scheduler_runner_start(uv_loop_t *loop, const struct client_config *api,
                                                &RES_PDBS};
     for (int i = 0; i < INF_COUNT && rc == 0; i++) {
         r->ctx[i] = (informer_ctx_t){r, i};
-        client_informer_opts_t io = {.resource = res[i]};
+        client_informer_opts_t io = {.resource = res[i], .transform = client_strip_managed_fields};
         rc = client_informer_start(r->client, &io, &h, &r->ctx[i], &r->inf[i], err);
     }
     if (rc < 0) {

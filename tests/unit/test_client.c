@@ -713,6 +713,44 @@ static void live_informer_add_update_delete(void **state)
     cJSON_Delete(a.body);
 }
 
+/* The transform runs before an object is cached, on the list and on watch events: the
+ * API's objects carry managedFields, the cached ones do not. */
+static void live_informer_transform_strips_managed_fields(void **state)
+{
+    live_t *l = *state;
+    answer_t a = {0};
+    cJSON *cm = configmap("listed", "b", "t");
+    client_create(l->cl, &configmaps, NULL, cm, on_answer, &a);
+    cJSON_Delete(cm);
+    run_until(l, &a.n, 1);
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(a.body, "metadata"), "managedFields"));
+    seen_t s = {0};
+    client_informer_t *inf = NULL;
+    client_informer_opts_t io = {.resource = &configmaps,
+                                 .ns = "default",
+                                 .label_selector = "app=t",
+                                 .transform = client_strip_managed_fields};
+    client_informer_handlers_t h = {inf_add, inf_update, inf_delete, inf_synced};
+    cleanup_error util_error_t err = NULL;
+    assert_int_equal(client_informer_start(l->cl, &io, &h, &s, &inf, &err), 0);
+    run_until(l, &s.synced, 1);
+    cm = configmap("watched", "w", "t");
+    client_create(l->cl, &configmaps, NULL, cm, on_answer, &a);
+    cJSON_Delete(cm);
+    run_until(l, &s.adds, 2);
+    const char *names[] = {"listed", "watched"};
+    for (size_t i = 0; i < 2; i++) {
+        const cJSON *got = client_informer_get(inf, "default", names[i]);
+        assert_non_null(got);
+        const cJSON *meta = cJSON_GetObjectItemCaseSensitive(got, "metadata");
+        assert_non_null(cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion"));
+        assert_null(cJSON_GetObjectItemCaseSensitive(meta, "managedFields"));
+    }
+    client_informer_stop(inf);
+    cJSON_Delete(a.body);
+}
+
 /* The apiserver goes away; meanwhile one object is deleted, one created and history compacted
  * past the informer's resourceVersion. When the apiserver is back, the watch resumes, gets
  * 410 Expired, re-lists, and the cache (and the callbacks) catch up. */
@@ -876,6 +914,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(live_watch_stream_events_and_bookmarks, live_setup,
                                         live_teardown),
         cmocka_unit_test_setup_teardown(live_requests_beyond_the_pool_queue, live_setup,
+                                        live_teardown),
+        cmocka_unit_test_setup_teardown(live_informer_transform_strips_managed_fields, live_setup,
                                         live_teardown),
         cmocka_unit_test_setup_teardown(live_informer_add_update_delete, live_setup, live_teardown),
         cmocka_unit_test_setup_teardown(live_informer_relists_after_outage_and_compaction,
