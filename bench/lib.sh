@@ -11,3 +11,35 @@ bench_bin() {
     echo "no kubeling binary: make static (or make)" >&2
     exit 1
 }
+
+# bench_node NAME "$@": the preamble of the benches that run real pods on the server's own
+# kubelet (root): re-executes the script in its own network and mount namespaces (like
+# tests/e2e/lib_node.sh), brings lo up, mounts a tmpfs on /run/kubeling, picks BIN
+# (bench_bin), makes WORK (/tmp/klbench-NAME.*) with the test images in its data dir, and
+# cleans up at exit (the server PID, the containers in the bench's cgroup root, kubeling0,
+# WORK; KEEP_LOG=FILE keeps WORK/server.log).
+bench_node() {
+    local name=$1
+    shift
+    if [[ -z ${KUBELING_BENCH_UNSHARED:-} ]]; then
+        export KUBELING_BENCH_UNSHARED=1
+        exec unshare --net --mount --propagation private bash "$0" "$@"
+    fi
+    ip link set lo up
+    mkdir -p /run/kubeling && mount -t tmpfs tmpfs /run/kubeling
+    bench_bin
+    WORK=$(mktemp -d "/tmp/klbench-$name.XXXXXX")
+    export KUBELING_TEST_CGROUP_ROOT=kubeling-bench-$$
+    PID=
+    trap bench_node_cleanup EXIT
+    mkdir -p "$WORK/data/agent/images"
+    bash rootfs/images/build.sh "$WORK/data/agent/images" >/dev/null 2>&1
+}
+
+bench_node_cleanup() {
+    [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    "$BIN" killall --cgroup-root "$KUBELING_TEST_CGROUP_ROOT" >/dev/null 2>&1 || true
+    ip link del kubeling0 2>/dev/null || true
+    [[ -n ${KEEP_LOG:-} && -f $WORK/server.log ]] && cp "$WORK/server.log" "$KEEP_LOG"
+    rm -rf "$WORK"
+}

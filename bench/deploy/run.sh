@@ -6,30 +6,11 @@
 # namespaces like tests/e2e/test_pods.sh. Uses the release build if present.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-if [[ -z "${KUBELING_BENCH_UNSHARED:-}" ]]; then
-    export KUBELING_BENCH_UNSHARED=1
-    exec unshare --net --mount --propagation private bash "$0" "$@"
-fi
-ip link set lo up
-mkdir -p /run/kubeling && mount -t tmpfs tmpfs /run/kubeling
 . bench/lib.sh
-bench_bin
+bench_node deploy "$@"
 REPLICAS=${REPLICAS:-1000}
 KC=/usr/lib/google-cloud-sdk/bin/kubectl.1.33
-WORK=$(mktemp -d /tmp/klbench-deploy.XXXXXX)
-export KUBELING_TEST_CGROUP_ROOT=kubeling-bench-$$
-PID=
-cleanup() {
-    [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-    "$BIN" killall --cgroup-root "$KUBELING_TEST_CGROUP_ROOT" >/dev/null 2>&1 || true
-    ip link del kubeling0 2>/dev/null || true
-    [[ -n ${KEEP_LOG:-} ]] && cp "$WORK/server.log" "$KEEP_LOG"
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || true
-mkdir -p "$WORK/data/agent/images"
-bash rootfs/images/build.sh "$WORK/data/agent/images" >/dev/null 2>&1
 "$BIN" ${V:+-v "$V"} server --data-dir "$WORK/data" --https-listen-port 0 --bind-address 127.0.0.1 \
     --write-kubeconfig "" --kubelet-port 0 --max-pods $((REPLICAS + 100)) --cluster-cidr 10.42.0.0/16 \
     --node-cidr-mask-size 22 >"$WORK/server.log" 2>&1 &

@@ -5,27 +5,9 @@
 # like tests/e2e/test_pods.sh. Uses the release build if present.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-if [[ -z "${KUBELING_BENCH_UNSHARED:-}" ]]; then
-    export KUBELING_BENCH_UNSHARED=1
-    exec unshare --net --mount --propagation private bash "$0" "$@"
-fi
-ip link set lo up
-mkdir -p /run/kubeling && mount -t tmpfs tmpfs /run/kubeling
 . bench/lib.sh
-bench_bin
+bench_node exec "$@"
 N=${N:-20}
-WORK=$(mktemp -d /tmp/klbench-exec.XXXXXX)
-export KUBELING_TEST_CGROUP_ROOT=kubeling-bench-$$
-PID=
-cleanup() {
-    [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-    "$BIN" killall --cgroup-root "$KUBELING_TEST_CGROUP_ROOT" >/dev/null 2>&1 || true
-    ip link del kubeling0 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-mkdir -p "$WORK/data/agent/images"
-bash rootfs/images/build.sh "$WORK/data/agent/images" >/dev/null 2>&1
 "$BIN" server --data-dir "$WORK/data" --https-listen-port 0 --bind-address 127.0.0.1 \
     --kubelet-port 0 >"$WORK/server.log" 2>&1 &
 PID=$!

@@ -9,30 +9,11 @@
 # network and mount namespaces like tests/e2e/test_pods.sh. Uses the release build if present.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-if [[ -z "${KUBELING_BENCH_UNSHARED:-}" ]]; then
-    export KUBELING_BENCH_UNSHARED=1
-    exec unshare --net --mount --propagation private bash "$0" "$@"
-fi
-ip link set lo up
-mkdir -p /run/kubeling && mount -t tmpfs tmpfs /run/kubeling
 . bench/lib.sh
-bench_bin
+bench_node pods "$@"
 BIN=${BASE_BIN:-$BIN} # BASE_BIN=/path/to/kubeling: measure another build (an A/B run)
 N=${N:-100} RATE=${RATE:-5} BIND=${BIND:-both} ROUNDS=${ROUNDS:-1}
 KC=/usr/lib/google-cloud-sdk/bin/kubectl.1.33
-WORK=$(mktemp -d /tmp/klbench-pods.XXXXXX)
-export KUBELING_TEST_CGROUP_ROOT=kubeling-bench-$$
-PID=
-cleanup() {
-    [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-    "$BIN" killall --cgroup-root "$KUBELING_TEST_CGROUP_ROOT" >/dev/null 2>&1 || true
-    ip link del kubeling0 2>/dev/null || true
-    [[ -n ${KEEP_LOG:-} ]] && cp "$WORK/server.log" "$KEEP_LOG"
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-mkdir -p "$WORK/data/agent/images"
-bash rootfs/images/build.sh "$WORK/data/agent/images" >/dev/null 2>&1
 # --max-pods and a wider pod range only when N needs them (so a build without the flags runs)
 big=()
 ((N > 110)) && big+=(--max-pods "$N")
