@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,15 +16,15 @@ static const char *const reader_sql[RS_COUNT_STMTS] = {
     [RS_GET_AT] = "SELECT create_rev, rev, lease, value, deleted FROM log WHERE key = ?1 AND "
                   "rev <= ?2 ORDER BY rev DESC LIMIT 1",
     [RS_RANGE] = "SELECT kv.key, l.create_rev, l.rev, l.lease, l.value FROM kv "
-                 "JOIN log l ON l.rev = kv.rev WHERE kv.key >= ?1 AND (?2 IS NULL OR kv.key < ?2) "
+                 "JOIN log l ON l.rev = kv.rev WHERE kv.key >= ?1 AND kv.key < ?2 "
                  "ORDER BY kv.key LIMIT ?3",
     /* The newest row at or below ?3 of every key in range, unless it is a tombstone. */
     [RS_RANGE_AT] = "SELECT l.key, l.create_rev, l.rev, l.lease, l.value FROM log l "
-                    "WHERE l.key >= ?1 AND (?2 IS NULL OR l.key < ?2) AND l.rev <= ?3 AND "
+                    "WHERE l.key >= ?1 AND l.key < ?2 AND l.rev <= ?3 AND "
                     "l.deleted = 0 AND NOT EXISTS (SELECT 1 FROM log n WHERE n.key = l.key AND "
                     "n.rev > l.rev AND n.rev <= ?3) ORDER BY l.key LIMIT ?4",
-    [RS_COUNT] = "SELECT count(*) FROM kv WHERE key >= ?1 AND (?2 IS NULL OR key < ?2)",
-    [RS_COUNT_AT] = "SELECT count(*) FROM log l WHERE l.key >= ?1 AND (?2 IS NULL OR l.key < ?2) "
+    [RS_COUNT] = "SELECT count(*) FROM kv WHERE key >= ?1 AND key < ?2",
+    [RS_COUNT_AT] = "SELECT count(*) FROM log l WHERE l.key >= ?1 AND l.key < ?2 "
                     "AND l.rev <= ?3 AND l.deleted = 0 AND NOT EXISTS (SELECT 1 FROM log n WHERE "
                     "n.key = l.key AND n.rev > l.rev AND n.rev <= ?3)",
     [RS_EVENTS] = "SELECT l.rev, l.key, l.create_rev, l.lease, l.deleted, l.value, p.create_rev, "
@@ -397,14 +398,28 @@ static int sqlite_get(store_t *s, const char *key, size_t key_len, int64_t rev, 
     return r;
 }
 
+/* A range without an end is bound to a key above every key (keys are blobs of at most
+ * STORE_MAX_KEY bytes, so STORE_MAX_KEY + 1 bytes of 0xff sort after all of them): with a
+ * plain `key < ?2` SQLite bounds its index search on both sides; `?2 IS NULL OR key < ?2`
+ * made it scan from the start key to the end of the table (every create's LimitRange lookup
+ * read all the keys after /registry/limitranges/<ns>/). */
+static unsigned char above_all[STORE_MAX_KEY + 1];
+static pthread_once_t above_all_once = PTHREAD_ONCE_INIT;
+
+static void above_all_fill(void)
+{
+    memset(above_all, 0xff, sizeof(above_all));
+}
+
 static void bind_range(sqlite3_stmt *st, const char *start, size_t start_len, const char *end,
                        size_t end_len)
 {
+    pthread_once(&above_all_once, above_all_fill);
     sqlite3_bind_blob(st, 1, start, (int)start_len, SQLITE_STATIC);
     if (end && end_len)
         sqlite3_bind_blob(st, 2, end, (int)end_len, SQLITE_STATIC);
     else
-        sqlite3_bind_null(st, 2);
+        sqlite3_bind_blob(st, 2, above_all, (int)sizeof(above_all), SQLITE_STATIC);
 }
 
 static int collect_rows(store_t *s, sqlite3_stmt *st, size_t limit, store_list_t *ret,

@@ -326,6 +326,32 @@ static void range_paginates_in_key_order_at_one_revision(void **state)
     assert_int_equal(at, 29);
 }
 
+/* A range without an end reaches the last key, also keys of 0xff bytes up to the longest key
+ * the store takes, at the newest revision and at an older one, and counts alike. */
+static void range_without_end_reaches_every_key(void **state)
+{
+    fixture_t *f = *state;
+    char top[STORE_MAX_KEY + 1];
+    memset(top, 0xff, STORE_MAX_KEY);
+    top[STORE_MAX_KEY] = '\0';
+    put(f, STORE_OP_CREATE, "/a", "{}", 0, NULL);
+    put(f, STORE_OP_CREATE, "/b", "{}", 0, NULL);
+    int64_t r3;
+    put(f, STORE_OP_CREATE, top, "{}", 0, &r3);
+    put(f, STORE_OP_CREATE, "\xff", "{}", 0, NULL);
+    store_list_t l;
+    for (int at = 0; at < 2; at++) {
+        assert_int_equal(store_range(f->s, "/b", 2, NULL, 0, at ? r3 : 0, 0, &l, NULL), 0);
+        assert_int_equal(l.n, at ? 2 : 3);
+        assert_string_equal(l.kvs[0]->key, "/b");
+        assert_int_equal(l.kvs[at ? 1 : 2]->key_len, STORE_MAX_KEY);
+        store_list_free(&l);
+    }
+    int64_t count = 0, rev = 0;
+    assert_int_equal(store_count(f->s, "/b", 2, NULL, 0, &count, &rev, NULL), 0);
+    assert_int_equal(count, 3);
+}
+
 static void prefix_end_handles_0xff_bytes(void **state)
 {
     (void)state;
@@ -1035,6 +1061,7 @@ int main(void)
         T(invalid_requests_are_refused_before_queueing),
         T(get_at_past_revision_sees_history),
         T(range_paginates_in_key_order_at_one_revision),
+        T(range_without_end_reaches_every_key),
         cmocka_unit_test(prefix_end_handles_0xff_bytes),
         T(watch_delivers_every_change_in_order_with_previous_values),
         T(watch_of_one_key_ignores_its_neighbours),
