@@ -197,6 +197,9 @@ typedef struct client_informer_handlers {
     void (*on_update)(void *ud, const cJSON *old, const cJSON *obj);
     void (*on_delete)(void *ud, const cJSON *obj);
     void (*on_synced)(void *ud); /* after each complete (re)list */
+    /* Instead of the three above, one callback for all changes: old is the previous object of
+     * an update (else NULL), deleted is true for a deletion. */
+    void (*on_event)(void *ud, const cJSON *old, const cJSON *obj, bool deleted);
 } client_informer_handlers_t;
 
 typedef struct client_informer_opts {

@@ -113,6 +113,8 @@ static void cache_put(client_informer_t *inf, cJSON *obj)
         e->obj = obj;
         if (!same && inf->h.on_update)
             inf->h.on_update(inf->ud, old, obj);
+        else if (!same && inf->h.on_event)
+            inf->h.on_event(inf->ud, old, obj, false);
         cJSON_Delete(old);
         return;
     }
@@ -124,6 +126,8 @@ static void cache_put(client_informer_t *inf, cJSON *obj)
     inf->count++;
     if (inf->h.on_add)
         inf->h.on_add(inf->ud, obj);
+    else if (inf->h.on_event)
+        inf->h.on_event(inf->ud, NULL, obj, false);
 }
 
 static void entry_remove(client_informer_t *inf, entry_t **p, bool notify)
@@ -133,6 +137,8 @@ static void entry_remove(client_informer_t *inf, entry_t **p, bool notify)
     inf->count--;
     if (notify && inf->h.on_delete)
         inf->h.on_delete(inf->ud, e->obj);
+    else if (notify && inf->h.on_event)
+        inf->h.on_event(inf->ud, NULL, e->obj, true);
     cJSON_Delete(e->obj);
     free(e->key);
     free(e);

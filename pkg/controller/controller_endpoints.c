@@ -577,8 +577,11 @@ static void enqueue_key(controller_manager_t *m, const char *ns, const char *nam
     free(key);
 }
 
-static void deliver(ep_inf_ctx_t *c, const cJSON *obj)
+static void deliver(void *ud, const cJSON *old, const cJSON *obj, bool deleted)
 {
+    ep_inf_ctx_t *c = ud;
+    (void)old;
+    (void)deleted;
     controller_manager_t *m = c->m;
     const cJSON *meta = ctrl_get(obj, "metadata");
     const char *ns = ctrl_str(meta, "namespace");
@@ -594,22 +597,6 @@ static void deliver(ep_inf_ctx_t *c, const cJSON *obj)
         enqueue_key(m, ns, ctrl_str(meta, "name"));
     }
     ctrl_kick(m);
-}
-
-static void on_add(void *ud, const cJSON *obj)
-{
-    deliver(ud, obj);
-}
-
-static void on_update(void *ud, const cJSON *old, const cJSON *obj)
-{
-    (void)old;
-    deliver(ud, obj);
-}
-
-static void on_delete(void *ud, const cJSON *obj)
-{
-    deliver(ud, obj);
 }
 
 static void on_synced(void *ud)
@@ -653,7 +640,7 @@ void ctrl_ep_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod,
 
 int ctrl_ep_start(controller_manager_t *m, util_error_t *err)
 {
-    static const client_informer_handlers_t h = {on_add, on_update, on_delete, on_synced};
+    static const client_informer_handlers_t h = {.on_event = deliver, .on_synced = on_synced};
     static const client_resource_t *const res[EP_INF_COUNT] = {&RES_SERVICES, &RES_ENDPOINTS,
                                                                &RES_SLICES};
     struct ctrl_ep *ep = util_xcalloc(1, sizeof(*ep));

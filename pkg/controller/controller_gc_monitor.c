@@ -39,8 +39,9 @@ const ctrl_gc_res_t *ctrl_gc_resource_of_kind(const struct ctrl_gc *gc, const ch
 
 static void rediscover_soon(struct ctrl_gc *gc);
 
-static void deliver(ctrl_gc_res_t *r, const cJSON *old, const cJSON *obj, bool deleted)
+static void deliver(void *ud, const cJSON *old, const cJSON *obj, bool deleted)
 {
+    ctrl_gc_res_t *r = ud;
     struct ctrl_gc *gc = r->gc;
     if (!gc->running)
         return;
@@ -52,21 +53,6 @@ static void deliver(ctrl_gc_res_t *r, const cJSON *old, const cJSON *obj, bool d
     if (r->synced && !strcmp(r->plural, "customresourcedefinitions"))
         rediscover_soon(gc);
     ctrl_gc_kick(gc);
-}
-
-static void on_add(void *ud, const cJSON *obj)
-{
-    deliver(ud, NULL, obj, false);
-}
-
-static void on_update(void *ud, const cJSON *old, const cJSON *obj)
-{
-    deliver(ud, old, obj, false);
-}
-
-static void on_delete(void *ud, const cJSON *obj)
-{
-    deliver(ud, NULL, obj, true);
 }
 
 static void on_synced(void *ud)
@@ -128,7 +114,7 @@ static void trim(void *ud, cJSON *obj)
 
 static void res_start(struct ctrl_gc *gc, ctrl_gc_res_t *r)
 {
-    static const client_informer_handlers_t h = {on_add, on_update, on_delete, on_synced};
+    static const client_informer_handlers_t h = {.on_event = deliver, .on_synced = on_synced};
     client_informer_opts_t io = {.resource = &r->res, .transform = trim};
     util_error_t err = NULL;
     if (client_informer_start(gc->m->client, &io, &h, r, &r->inf, &err) < 0) {

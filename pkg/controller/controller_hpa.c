@@ -632,7 +632,10 @@ static void on_hpa_synced(void *ud)
 
 int ctrl_hpa_start(controller_manager_t *m, util_error_t *err)
 {
-    static const client_informer_handlers_t hh = {on_hpa, on_hpa_update, on_hpa, on_hpa_synced};
+    static const client_informer_handlers_t hh = {.on_add = on_hpa,
+                                                  .on_update = on_hpa_update,
+                                                  .on_delete = on_hpa,
+                                                  .on_synced = on_hpa_synced};
     struct ctrl_hpa *h = util_xcalloc(1, sizeof(*h));
     h->q = controller_queue_new();
     m->hpa = h;

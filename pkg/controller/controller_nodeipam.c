@@ -271,7 +271,8 @@ int ctrl_ipam_start(controller_manager_t *m, util_error_t *err)
     ip->inflight = cJSON_CreateObject();
     ip->starved = cJSON_CreateObject();
     m->ipam = ip;
-    static const client_informer_handlers_t h = {on_add, on_update, on_delete, on_synced};
+    static const client_informer_handlers_t h = {
+        .on_add = on_add, .on_update = on_update, .on_delete = on_delete, .on_synced = on_synced};
     client_informer_opts_t io = {.resource = &CLIENT_RES_NODES,
                                  .transform = client_strip_managed_fields};
     return client_informer_start(m->client, &io, &h, m, &ip->inf, err);

@@ -277,8 +277,11 @@ static void enqueue_pod(controller_manager_t *m, const cJSON *pod)
     free(key);
 }
 
-static void deliver(nl_inf_ctx_t *c, const cJSON *obj)
+static void deliver(void *ud, const cJSON *old, const cJSON *obj, bool deleted)
 {
+    nl_inf_ctx_t *c = ud;
+    (void)old;
+    (void)deleted;
     controller_manager_t *m = c->m;
     if (!m->nl)
         return;
@@ -294,22 +297,6 @@ static void deliver(nl_inf_ctx_t *c, const cJSON *obj)
     }
     controller_queue_add(m->nl->nq, name, ctrl_now(m));
     ctrl_kick(m);
-}
-
-static void on_add(void *ud, const cJSON *obj)
-{
-    deliver(ud, obj);
-}
-
-static void on_update(void *ud, const cJSON *old, const cJSON *obj)
-{
-    (void)old;
-    deliver(ud, obj);
-}
-
-static void on_delete(void *ud, const cJSON *obj)
-{
-    deliver(ud, obj);
 }
 
 static void on_synced(void *ud)
@@ -342,7 +329,7 @@ void ctrl_nl_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod,
 
 int ctrl_nl_start(controller_manager_t *m, util_error_t *err)
 {
-    static const client_informer_handlers_t h = {on_add, on_update, on_delete, on_synced};
+    static const client_informer_handlers_t h = {.on_event = deliver, .on_synced = on_synced};
     struct ctrl_nl *nl = util_xcalloc(1, sizeof(*nl));
     nl->nq = controller_queue_new();
     nl->pq = controller_queue_new();

@@ -254,8 +254,9 @@ static void enqueue(controller_queue_t *q, controller_manager_t *m, const cJSON 
     free(key);
 }
 
-static void deliver(ctrl_inf_ctx_t *c, const cJSON *old, const cJSON *obj, bool deleted)
+static void deliver(void *ud, const cJSON *old, const cJSON *obj, bool deleted)
 {
+    ctrl_inf_ctx_t *c = ud;
     controller_manager_t *m = c->m;
     switch (c->kind) {
     case CTRL_INF_PODS:
@@ -297,21 +298,6 @@ static void deliver(ctrl_inf_ctx_t *c, const cJSON *old, const cJSON *obj, bool 
     ctrl_kick(m);
 }
 
-static void on_add(void *ud, const cJSON *obj)
-{
-    deliver(ud, NULL, obj, false);
-}
-
-static void on_update(void *ud, const cJSON *old, const cJSON *obj)
-{
-    deliver(ud, old, obj, false);
-}
-
-static void on_delete(void *ud, const cJSON *obj)
-{
-    deliver(ud, NULL, obj, true);
-}
-
 static void on_synced(void *ud)
 {
     ctrl_inf_ctx_t *c = ud;
@@ -325,7 +311,7 @@ static void on_synced(void *ud)
 
 static int start_informers(controller_manager_t *m, util_error_t *err)
 {
-    static const client_informer_handlers_t h = {on_add, on_update, on_delete, on_synced};
+    static const client_informer_handlers_t h = {.on_event = deliver, .on_synced = on_synced};
     const client_resource_t *res[CTRL_INF_COUNT] = {
         &CLIENT_RES_PODS,   &CONTROLLER_RES_RS,   &CONTROLLER_RES_DEPLOY,
         &CONTROLLER_RES_RC, &CONTROLLER_RES_JOBS, &CONTROLLER_RES_CRONJOBS};

@@ -94,8 +94,10 @@ static void enqueue_all(void *ud, const cJSON *obj)
     enqueue_obj(ud, SETS_DS, obj);
 }
 
-static void deliver(ctrl_sets_ctx_t *c, const cJSON *obj, bool deleted)
+static void deliver(void *ud, const cJSON *old, const cJSON *obj, bool deleted)
 {
+    ctrl_sets_ctx_t *c = ud;
+    (void)old;
     controller_manager_t *m = c->m;
     ctrl_sets_t *s = m->sets;
     sets_kind_t k = SETS_STS;
@@ -126,22 +128,6 @@ static void deliver(ctrl_sets_ctx_t *c, const cJSON *obj, bool deleted)
     ctrl_kick(m);
 }
 
-static void on_add(void *ud, const cJSON *obj)
-{
-    deliver(ud, obj, false);
-}
-
-static void on_update(void *ud, const cJSON *old, const cJSON *obj)
-{
-    (void)old;
-    deliver(ud, obj, false);
-}
-
-static void on_delete(void *ud, const cJSON *obj)
-{
-    deliver(ud, obj, true);
-}
-
 static void on_synced(void *ud)
 {
     ctrl_sets_ctx_t *c = ud;
@@ -151,7 +137,7 @@ static void on_synced(void *ud)
 
 int ctrl_sets_start(controller_manager_t *m, util_error_t *err)
 {
-    static const client_informer_handlers_t h = {on_add, on_update, on_delete, on_synced};
+    static const client_informer_handlers_t h = {.on_event = deliver, .on_synced = on_synced};
     const client_resource_t *res[SETS_INF_COUNT] = {&CONTROLLER_RES_STS, &CONTROLLER_RES_DS,
                                                     &CONTROLLER_RES_CR, &CLIENT_RES_NODES,
                                                     &CONTROLLER_RES_PVC};

@@ -93,8 +93,10 @@ static void pump(uv_timer_t *t)
 
 /* ---- informers ------------------------------------------------------------------------------ */
 
-static void deliver(informer_ctx_t *c, const cJSON *obj, bool deleted)
+static void deliver(void *ud, const cJSON *old, const cJSON *obj, bool deleted)
 {
+    informer_ctx_t *c = ud;
+    (void)old;
     scheduler_runner_t *r = c->r;
     switch (c->kind) {
     case INF_NODES:
@@ -107,22 +109,6 @@ static void deliver(informer_ctx_t *c, const cJSON *obj, bool deleted)
         scheduler_on_object(r->sched, obj, deleted, now_ms(r));
     }
     kick(r);
-}
-
-static void on_add(void *ud, const cJSON *obj)
-{
-    deliver(ud, obj, false);
-}
-
-static void on_update(void *ud, const cJSON *old, const cJSON *obj)
-{
-    (void)old;
-    deliver(ud, obj, false);
-}
-
-static void on_delete(void *ud, const cJSON *obj)
-{
-    deliver(ud, obj, true);
 }
 
 static void on_synced(void *ud)
@@ -268,7 +254,7 @@ int scheduler_runner_start(uv_loop_t *loop, const struct client_config *api,
     uv_timer_init(loop, &r->pump);
     uv_timer_init(loop, &r->wakeup);
     r->pump.data = r->wakeup.data = r;
-    static const client_informer_handlers_t h = {on_add, on_update, on_delete, on_synced};
+    static const client_informer_handlers_t h = {.on_event = deliver, .on_synced = on_synced};
     const client_resource_t *res[INF_COUNT] = {&CLIENT_RES_NODES, &CLIENT_RES_PODS, &RES_SERVICES,
                                                &RES_PVCS,         &RES_PVS,         &RES_PCS,
                                                &RES_PDBS};

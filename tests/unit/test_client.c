@@ -680,7 +680,10 @@ static void live_informer_add_update_delete(void **state)
     client_informer_t *inf = NULL;
     client_informer_opts_t io = {
         .resource = &configmaps, .ns = "default", .label_selector = "app=x"};
-    client_informer_handlers_t h = {inf_add, inf_update, inf_delete, inf_synced};
+    client_informer_handlers_t h = {.on_add = inf_add,
+                                    .on_update = inf_update,
+                                    .on_delete = inf_delete,
+                                    .on_synced = inf_synced};
     cleanup_error util_error_t err = NULL;
     assert_int_equal(client_informer_start(l->cl, &io, &h, &s, &inf, &err), 0);
     run_until(l, &s.synced, 1);
@@ -731,7 +734,10 @@ static void live_informer_transform_strips_managed_fields(void **state)
                                  .ns = "default",
                                  .label_selector = "app=t",
                                  .transform = client_strip_managed_fields};
-    client_informer_handlers_t h = {inf_add, inf_update, inf_delete, inf_synced};
+    client_informer_handlers_t h = {.on_add = inf_add,
+                                    .on_update = inf_update,
+                                    .on_delete = inf_delete,
+                                    .on_synced = inf_synced};
     cleanup_error util_error_t err = NULL;
     assert_int_equal(client_informer_start(l->cl, &io, &h, &s, &inf, &err), 0);
     run_until(l, &s.synced, 1);
@@ -768,7 +774,10 @@ static void live_informer_relists_after_outage_and_compaction(void **state)
     client_informer_t *inf = NULL;
     client_informer_opts_t io = {
         .resource = &configmaps, .ns = "default", .backoff_min_ms = 50, .backoff_max_ms = 100};
-    client_informer_handlers_t h = {inf_add, inf_update, inf_delete, inf_synced};
+    client_informer_handlers_t h = {.on_add = inf_add,
+                                    .on_update = inf_update,
+                                    .on_delete = inf_delete,
+                                    .on_synced = inf_synced};
     cleanup_error util_error_t err = NULL;
     assert_int_equal(client_informer_start(l->cl, &io, &h, &s, &inf, &err), 0);
     run_until(l, &s.synced, 1);
@@ -828,7 +837,10 @@ static void live_close_with_requests_in_flight(void **state)
     seen_t s = {0};
     client_informer_t *inf = NULL;
     client_informer_opts_t io = {.resource = &CLIENT_RES_NAMESPACES};
-    client_informer_handlers_t h = {inf_add, inf_update, inf_delete, inf_synced};
+    client_informer_handlers_t h = {.on_add = inf_add,
+                                    .on_update = inf_update,
+                                    .on_delete = inf_delete,
+                                    .on_synced = inf_synced};
     cleanup_error util_error_t err = NULL;
     assert_int_equal(client_informer_start(l->cl, &io, &h, &s, &inf, &err), 0);
     uv_run(&l->loop, UV_RUN_NOWAIT);
