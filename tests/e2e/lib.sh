@@ -90,6 +90,18 @@ start_server() {
     fail "server did not become ready"
 }
 
+# until_ok SECONDS CMD...: runs CMD (output dropped) every 0.1 s until it succeeds; 1 when it
+# never did within SECONDS.
+until_ok() {
+    local n=$(($1 * 10)) i
+    shift
+    for ((i = 0; i < n; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 kc() { # kc VERSION ARGS...: the real kubectl of that minor version with the admin kubeconfig
     local v=$1
     shift

@@ -16,17 +16,6 @@ fake_node() {
 EOF
 }
 
-# until SECONDS CMD...: retries CMD until it succeeds.
-until_ok() {
-    local n=$(($1 * 10)) i
-    shift
-    for ((i = 0; i < n; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 # pods SELECTOR: names of the active (not terminating) pods.
 pods() {
     kc 1.33 get pods -l "$1" -o go-template='{{range .items}}{{if not .metadata.deletionTimestamp}}{{.metadata.name}}{{"\n"}}{{end}}{{end}}'

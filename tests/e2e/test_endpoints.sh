@@ -6,16 +6,6 @@
 
 start_server
 
-until_ok() { # until_ok SECONDS CMD...
-    local n=$(($1 * 10)) i
-    shift
-    for ((i = 0; i < n; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 # mkpod NAME LABELS-JSON [SPEC-EXTRA-JSON]: a pod bound to node n1 with a container port "http"
 # 8080 and "metrics" 9090.
 mkpod() {

@@ -8,17 +8,6 @@
 THRESHOLD=3
 start_server --terminated-pod-gc-threshold "$THRESHOLD"
 
-# until_ok SECONDS CMD...: retries CMD until it succeeds.
-until_ok() {
-    local n=$(($1 * 10)) i
-    shift
-    for ((i = 0; i < n; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 fake_node() {
     kc 1.33 create -f - >/dev/null <<EOF || fail "create node $1"
 {"apiVersion":"v1","kind":"Node","metadata":{"name":"$1"},

@@ -13,15 +13,6 @@ mkdir -p "$CTL"
 start_server
 wait_node
 
-until_ok() { # until_ok SECONDS CMD...
-    local n=$(($1 * 4)) i
-    shift
-    for ((i = 0; i < n; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.25
-    done
-    return 1
-}
 hpa() { kc 1.33 get hpa burner -o jsonpath="$1"; }
 replicas_above_one() { [[ $(hpa '{.status.currentReplicas}') -gt 1 ]]; }
 replicas_are() {

@@ -6,16 +6,6 @@
 
 start_server
 
-until_ok() { # until_ok SECONDS CMD...: retries CMD until it succeeds
-    local n=$(($1 * 10)) i
-    shift
-    for ((i = 0; i < n; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 # active_pods JOB: names of the job's pods that are neither finished nor terminating.
 active_pods() {
     kc 1.33 get pods -l "batch.kubernetes.io/job-name=$1" -o go-template='{{range .items}}{{if not .metadata.deletionTimestamp}}{{if and (ne .status.phase "Succeeded") (ne .status.phase "Failed")}}{{.metadata.name}}{{"\n"}}{{end}}{{end}}{{end}}'

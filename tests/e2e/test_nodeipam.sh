@@ -8,15 +8,6 @@
 
 start_server
 
-until_ok() { # until_ok SECONDS CMD...
-    local n=$(($1 * 10)) i
-    shift
-    for ((i = 0; i < n; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
 cidr() { kc 1.33 get node "$1" -o jsonpath='{.spec.podCIDR}|{.spec.podCIDRs}'; }
 has_cidr() { [[ $(kc 1.33 get node "$1" -o jsonpath='{.spec.podCIDR}') == */* ]]; }
 wait_cidr() { until_ok 20 has_cidr "$1" || fail "node $1 got no pod CIDR: $(cidr "$1")"; }

@@ -6,15 +6,6 @@
 
 start_server --node-monitor-grace-period 3s
 
-until_ok() { # until_ok SECONDS CMD...
-    local n=$(($1 * 10)) i
-    shift
-    for ((i = 0; i < n; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
 is() { # is WANT CMD...: CMD prints WANT
     local got
     got=$("${@:2}")

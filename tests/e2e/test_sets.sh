@@ -25,16 +25,6 @@ fake_node() { # fake_node NAME [LABELS-JSON [TAINTS-JSON]]
 EOF
 }
 
-until_ok() { # until_ok SECONDS CMD...
-    local n=$(($1 * 10)) i
-    shift
-    for ((i = 0; i < n; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 pods() { # pods SELECTOR: names of the active pods
     kc 1.33 get pods -l "$1" -o go-template='{{range .items}}{{if not .metadata.deletionTimestamp}}{{.metadata.name}}{{"\n"}}{{end}}{{end}}'
 }
