@@ -499,6 +499,17 @@ static cJSON *configmap(const char *name, const char *value, const char *label)
     return o;
 }
 
+/* Creates configmap (name, value, label) through l's client and waits for the answer. */
+static void create_configmap(live_t *l, answer_t *a, const char *name, const char *value,
+                             const char *label)
+{
+    cJSON *cm = configmap(name, value, label);
+    int want = a->n + 1;
+    client_create(l->cl, &configmaps, NULL, cm, on_answer, a);
+    cJSON_Delete(cm);
+    run_until(l, &a->n, want);
+}
+
 static const char *data_k(const cJSON *obj)
 {
     return cJSON_GetStringValue(
@@ -672,10 +683,7 @@ static void live_informer_add_update_delete(void **state)
 {
     live_t *l = *state;
     answer_t a = {0};
-    cJSON *cm = configmap("before", "b", "x");
-    client_create(l->cl, &configmaps, NULL, cm, on_answer, &a);
-    cJSON_Delete(cm);
-    run_until(l, &a.n, 1);
+    create_configmap(l, &a, "before", "b", "x");
     seen_t s = {0};
     client_informer_t *inf = NULL;
     client_informer_opts_t io = {
@@ -693,7 +701,7 @@ static void live_informer_add_update_delete(void **state)
     assert_non_null(got);
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(got, "kind")),
                         "ConfigMap");
-    cm = configmap("c2", "one", "x");
+    cJSON *cm = configmap("c2", "one", "x");
     client_create(l->cl, &configmaps, NULL, cm, on_answer, &a);
     cJSON_Delete(cm);
     cm = configmap("other", "o", "y"); /* not selected */
@@ -722,10 +730,7 @@ static void live_informer_transform_strips_managed_fields(void **state)
 {
     live_t *l = *state;
     answer_t a = {0};
-    cJSON *cm = configmap("listed", "b", "t");
-    client_create(l->cl, &configmaps, NULL, cm, on_answer, &a);
-    cJSON_Delete(cm);
-    run_until(l, &a.n, 1);
+    create_configmap(l, &a, "listed", "b", "t");
     assert_non_null(cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(a.body, "metadata"), "managedFields"));
     seen_t s = {0};
@@ -741,7 +746,7 @@ static void live_informer_transform_strips_managed_fields(void **state)
     cleanup_error util_error_t err = NULL;
     assert_int_equal(client_informer_start(l->cl, &io, &h, &s, &inf, &err), 0);
     run_until(l, &s.synced, 1);
-    cm = configmap("watched", "w", "t");
+    cJSON *cm = configmap("watched", "w", "t");
     client_create(l->cl, &configmaps, NULL, cm, on_answer, &a);
     cJSON_Delete(cm);
     run_until(l, &s.adds, 2);
