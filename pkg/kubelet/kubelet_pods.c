@@ -120,6 +120,8 @@ static void pod_free(kpod_t *p)
         free(p->ctrs[i].term_msg);
         free(p->ctrs[i].last_msg);
     }
+    free(p->reject_reason);
+    free(p->reject_message);
     if (p->timer)
         uv_close((uv_handle_t *)p->timer, on_timer_closed);
     client_req_cancel(p->status_req);
@@ -397,6 +399,8 @@ void kubelet__pod_sync(kpod_t *p)
     for (size_t i = 0; i < p->n; i++)
         any_id |= p->ctrs[i].id[0] != 0;
     if (phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed")) && !any_id)
+        return;
+    if (!kubelet__pod_admit(p))
         return;
     if (!p->start_time[0])
         kubelet__now(p->start_time, sizeof(p->start_time), false);

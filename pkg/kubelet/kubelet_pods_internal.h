@@ -70,6 +70,8 @@ struct kpod {
     bool status_dirty;
     uv_timer_t *timer;
     bool is_static; /* from a manifest file (kubelet_static.c); its API object is a mirror */
+    bool admitted;  /* counted against --max-pods (kubelet_admit.c) */
+    char *reject_reason, *reject_message; /* rejected at admission: never runs */
     char *file;
     uint64_t seen_ns; /* monotonic: first seen by the informer (timings logged at -v 2) */
 };
@@ -260,6 +262,10 @@ kpod_t *kubelet__pod_new(kpods_t *ps, const char *uid, const cJSON *obj);
 int kubelet__static_start(kpods_t *ps, const char *dir);
 void kubelet__static_stop(kpods_t *ps);
 void kubelet__static_mirror_event(kpods_t *ps, const cJSON *obj); /* a mirror pod came/went */
+/* kubelet_admit.c: admits p against --max-pods once (false: rejected, status and event sent);
+ * a rejected pod's status gets phase Failed, reason and message. */
+bool kubelet__pod_admit(kpod_t *p);
+void kubelet__pod_admit_status(const kpod_t *p, cJSON *status);
 void kubelet__static_synced(kpods_t *ps);
 bool kubelet__static_mirror_ready(kpod_t *p); /* its status may be posted */
 bool kubelet__static_may_run(kpod_t *p);

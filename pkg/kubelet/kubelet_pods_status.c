@@ -197,6 +197,7 @@ void kubelet__pod_post_status(kpod_t *p)
         .prev_conditions = jget(jget(p->obj, "status"), "conditions"),
     };
     cJSON *st = kubelet_pod_status(&v);
+    kubelet__pod_admit_status(p, st);
     for (size_t i = 0; i < p->n; i++)
         free((char *)cs[i].container_id);
     char *text = cJSON_PrintUnformatted(st);
