@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,6 +39,21 @@ static char *opt_pod_manifest_path;
 static long opt_terminated_pod_gc_threshold = 12500;
 static bool opt_allocate_node_cidrs = true;
 static long opt_node_cidr_mask_size = CONTROLLER_NODE_CIDR_MASK;
+
+/* Raises the soft limit of open files to the hard one, as Go's runtime does for kube-apiserver
+ * and k3s at start (every watch is a connection and an fd); returns the soft limit now. */
+static rlim_t raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl = want;
+    }
+    return rl.rlim_cur;
+}
 
 #define DEFAULT_KUBECONFIG "/etc/kubeling/kubeling.yaml"
 
@@ -280,6 +296,11 @@ static int run_server(const kubeling_globals_t *g, const util_strv_t *args)
     if (r == 0) {
         apiserver_opts_t o;
         apiserver_opts_default(&o);
+        /* connections (each an fd) up to the default, leaving room for the store, the
+         * kubelet's containers' logs and the in-process clients */
+        rlim_t nofile = raise_nofile();
+        if (nofile < (rlim_t)o.max_connections + 1024)
+            o.max_connections = nofile > 1280 ? (unsigned)(nofile - 1024) : 256;
         o.loop = &s.loop;
         o.store = s.store;
         o.data_dir = g->data_dir;

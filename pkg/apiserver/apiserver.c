@@ -27,7 +27,7 @@ void apiserver_opts_default(apiserver_opts_t *o)
         .max_inflight = 400,
         .max_body_bytes = 3u << 20,
         .max_header_bytes = 1u << 20,
-        .max_connections = 1024,
+        .max_connections = 4096,
         .handshake_timeout_ms = 10 * 1000,
         .header_timeout_ms = 10 * 1000,
         .body_timeout_ms = 60 * 1000,

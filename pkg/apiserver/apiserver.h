@@ -24,16 +24,17 @@ typedef struct apiserver_opts {
     int port;                    /* default 6443; 0 picks a free port (tests) */
     const char *const *tls_sans; /* extra serving certificate SANs */
     size_t n_tls_sans;
-    unsigned max_inflight;          /* requests handled at once; beyond: 429 + Retry-After */
-    size_t max_body_bytes;          /* 413 beyond (default 3 MiB) */
-    size_t max_header_bytes;        /* 431 beyond (default 1 MiB: request line + headers) */
-    unsigned max_connections;       /* accepted at once; beyond, new ones are closed */
-    uint64_t handshake_timeout_ms;  /* TLS handshake must finish within (default 10 s) */
-    uint64_t header_timeout_ms;     /* a request's headers must arrive within (default 10 s) */
-    uint64_t body_timeout_ms;       /* its body within (default 60 s) */
-    uint64_t idle_timeout_ms;       /* keep-alive connection with no request (default 90 s) */
-    const char *service_cidr;       /* cluster IPs (default 10.43.0.0/16) */
-    const char *write_kubeconfig;   /* a copy of admin.kubeconfig (k3s: --write-kubeconfig) */
+    unsigned max_inflight;         /* requests handled at once; beyond: 429 + Retry-After */
+    size_t max_body_bytes;         /* 413 beyond (default 3 MiB) */
+    size_t max_header_bytes;       /* 431 beyond (default 1 MiB: request line + headers) */
+    unsigned max_connections;      /* accepted at once (4096; the server lowers it to its open-files
+                                      limit - 1024); beyond, new ones are closed */
+    uint64_t handshake_timeout_ms; /* TLS handshake must finish within (default 10 s) */
+    uint64_t header_timeout_ms;    /* a request's headers must arrive within (default 10 s) */
+    uint64_t body_timeout_ms;      /* its body within (default 60 s) */
+    uint64_t idle_timeout_ms;      /* keep-alive connection with no request (default 90 s) */
+    const char *service_cidr;      /* cluster IPs (default 10.43.0.0/16) */
+    const char *write_kubeconfig;  /* a copy of admin.kubeconfig (k3s: --write-kubeconfig) */
     unsigned write_kubeconfig_mode; /* its mode (default 0600) */
     const char *build_commit;       /* shown by /version */
     const char *build_date;
