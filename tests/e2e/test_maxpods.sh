@@ -29,10 +29,14 @@ node_images
 start_server --max-pods 1100 --cluster-cidr 10.42.0.0/16 --node-cidr-mask-size 22
 wait_node
 
+node_pods_and_cidr() {
+    kc 1.33 get node "$NODE" -o jsonpath='{.status.capacity.pods}/{.status.allocatable.pods}/{.spec.podCIDR}'
+}
+
 capacity_and_cidr() {
-    local v
-    v=$(kc 1.33 get node "$NODE" -o jsonpath='{.status.capacity.pods}/{.status.allocatable.pods}/{.spec.podCIDR}')
-    [[ $v == 1100/1100/10.42.0.0/22 ]] || fail "node has $v"
+    # the node IPAM controller assigns the range just after the Node registers
+    until_ok 20 eval '[[ $(node_pods_and_cidr) == 1100/1100/10.42.0.0/22 ]]' ||
+        fail "node has $(node_pods_and_cidr)"
 }
 t capacity_and_cidr capacity_and_cidr
 
