@@ -3,6 +3,9 @@
 #include "apiserver_openapi_desc.h"
 
 const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
+    {"CoreV1EndpointPort", "",
+     "EndpointPort is a tuple that describes a single port. Deprecated: This API is deprecated in "
+     "v1.33+."},
     {"CoreV1Event", "",
      "Event is a report of an event somewhere in the cluster.  Events have a limited retention "
      "time and triggers and messages may evolve with time.  Event consumers should not rely on the "
@@ -27,6 +30,7 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
     {"CoreV1EventSeries", "",
      "EventSeries contain information on series of events, i.e. thing that was/is happening "
      "continuously for some time."},
+    {"CoreV1ResourceClaim", "", "ResourceClaim references one entry in PodSpec.ResourceClaims."},
     {"DiscoveryV1EndpointPort", "", "EndpointPort represents a Port used by an EndpointSlice"},
     {"EventsV1Event", "",
      "Event is a report of an event somewhere in the cluster. It generally denotes some state "
@@ -38,7 +42,7 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "deprecatedSource is the deprecated field assuring backward compatibility with core.v1 Event "
      "type."},
     {"EventsV1Event", "metadata",
-     "metadata is the standard object's metadata. More info: "
+     "Standard object's metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
     {"EventsV1Event", "regarding",
@@ -53,7 +57,7 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "Event."},
     {"EventsV1EventList", "", "EventList is a list of Event objects."},
     {"EventsV1EventList", "metadata",
-     "metadata is the standard list metadata. More info: "
+     "Standard list metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
     {"EventsV1EventSeries", "",
@@ -66,8 +70,29 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "Subject contains a reference to the object or user identities a role binding applies to.  "
      "This can either hold a direct API object reference, or a value for non-objects such as user "
      "and group names."},
+    {"V1AWSElasticBlockStoreVolumeSource", "",
+     "Represents a Persistent Disk resource in AWS.\n\nAn AWS EBS disk must exist before mounting "
+     "to a container. The disk must also be in the same AWS zone as the kubelet. An AWS EBS disk "
+     "can only be mounted as read/write once. AWS EBS volumes support ownership management and "
+     "SELinux relabeling."},
+    {"V1Affinity", "", "Affinity is a group of affinity scheduling rules."},
+    {"V1Affinity", "nodeAffinity", "Describes node affinity scheduling rules for the pod."},
+    {"V1Affinity", "podAffinity",
+     "Describes pod affinity scheduling rules (e.g. co-locate this pod in the same node, zone, "
+     "etc. as some other pod(s))."},
+    {"V1Affinity", "podAntiAffinity",
+     "Describes pod anti-affinity scheduling rules (e.g. avoid putting this pod in the same node, "
+     "zone, etc. as some other pod(s))."},
     {"V1AggregationRule", "",
      "AggregationRule describes how to locate ClusterRoles to aggregate into the ClusterRole"},
+    {"V1AppArmorProfile", "", "AppArmorProfile defines a pod or container's AppArmor settings."},
+    {"V1AttachedVolume", "", "AttachedVolume describes a volume attached to a node"},
+    {"V1AzureDiskVolumeSource", "",
+     "AzureDisk represents an Azure Data Disk mount on the host and bind mount to the pod."},
+    {"V1AzureFilePersistentVolumeSource", "",
+     "AzureFile represents an Azure File Service mount on the host and bind mount to the pod."},
+    {"V1AzureFileVolumeSource", "",
+     "AzureFile represents an Azure File Service mount on the host and bind mount to the pod."},
     {"V1Binding", "",
      "Binding ties one object to another; for example, a pod is bound to a node by a scheduler."},
     {"V1Binding", "metadata",
@@ -75,36 +100,196 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
     {"V1Binding", "target", "The target object that you want to bind to the standard object."},
+    {"V1CSIPersistentVolumeSource", "",
+     "Represents storage that is managed by an external CSI volume driver"},
+    {"V1CSIPersistentVolumeSource", "controllerExpandSecretRef",
+     "controllerExpandSecretRef is a reference to the secret object containing sensitive "
+     "information to pass to the CSI driver to complete the CSI ControllerExpandVolume call. This "
+     "field is optional, and may be empty if no secret is required. If the secret object contains "
+     "more than one secret, all secrets are passed."},
+    {"V1CSIPersistentVolumeSource", "controllerPublishSecretRef",
+     "controllerPublishSecretRef is a reference to the secret object containing sensitive "
+     "information to pass to the CSI driver to complete the CSI ControllerPublishVolume and "
+     "ControllerUnpublishVolume calls. This field is optional, and may be empty if no secret is "
+     "required. If the secret object contains more than one secret, all secrets are passed."},
+    {"V1CSIPersistentVolumeSource", "nodeExpandSecretRef",
+     "nodeExpandSecretRef is a reference to the secret object containing sensitive information to "
+     "pass to the CSI driver to complete the CSI NodeExpandVolume call. This field is optional, "
+     "may be omitted if no secret is required. If the secret object contains more than one secret, "
+     "all secrets are passed."},
+    {"V1CSIPersistentVolumeSource", "nodePublishSecretRef",
+     "nodePublishSecretRef is a reference to the secret object containing sensitive information to "
+     "pass to the CSI driver to complete the CSI NodePublishVolume and NodeUnpublishVolume calls. "
+     "This field is optional, and may be empty if no secret is required. If the secret object "
+     "contains more than one secret, all secrets are passed."},
+    {"V1CSIPersistentVolumeSource", "nodeStageSecretRef",
+     "nodeStageSecretRef is a reference to the secret object containing sensitive information to "
+     "pass to the CSI driver to complete the CSI NodeStageVolume and NodeStageVolume and "
+     "NodeUnstageVolume calls. This field is optional, and may be empty if no secret is required. "
+     "If the secret object contains more than one secret, all secrets are passed."},
+    {"V1CSIVolumeSource", "",
+     "Represents a source location of a volume to mount, managed by an external CSI driver"},
+    {"V1CSIVolumeSource", "nodePublishSecretRef",
+     "nodePublishSecretRef is a reference to the secret object containing sensitive information to "
+     "pass to the CSI driver to complete the CSI NodePublishVolume and NodeUnpublishVolume calls. "
+     "This field is optional, and  may be empty if no secret is required. If the secret object "
+     "contains more than one secret, all secret references are passed."},
+    {"V1Capabilities", "", "Adds and removes POSIX capabilities from running containers."},
+    {"V1CephFSPersistentVolumeSource", "",
+     "Represents a Ceph Filesystem mount that lasts the lifetime of a pod Cephfs volumes do not "
+     "support ownership management or SELinux relabeling."},
+    {"V1CephFSPersistentVolumeSource", "secretRef",
+     "secretRef is Optional: SecretRef is reference to the authentication secret for User, default "
+     "is empty. More info: https://examples.k8s.io/volumes/cephfs/README.md#how-to-use-it"},
+    {"V1CephFSVolumeSource", "",
+     "Represents a Ceph Filesystem mount that lasts the lifetime of a pod Cephfs volumes do not "
+     "support ownership management or SELinux relabeling."},
+    {"V1CephFSVolumeSource", "secretRef",
+     "secretRef is Optional: SecretRef is reference to the authentication secret for User, default "
+     "is empty. More info: https://examples.k8s.io/volumes/cephfs/README.md#how-to-use-it"},
+    {"V1CinderPersistentVolumeSource", "",
+     "Represents a cinder volume resource in Openstack. A Cinder volume must exist before mounting "
+     "to a container. The volume must also be in the same region as the kubelet. Cinder volumes "
+     "support ownership management and SELinux relabeling."},
+    {"V1CinderPersistentVolumeSource", "secretRef",
+     "secretRef is Optional: points to a secret object containing parameters used to connect to "
+     "OpenStack."},
+    {"V1CinderVolumeSource", "",
+     "Represents a cinder volume resource in Openstack. A Cinder volume must exist before mounting "
+     "to a container. The volume must also be in the same region as the kubelet. Cinder volumes "
+     "support ownership management and SELinux relabeling."},
+    {"V1CinderVolumeSource", "secretRef",
+     "secretRef is optional: points to a secret object containing parameters used to connect to "
+     "OpenStack."},
+    {"V1ClientIPConfig", "",
+     "ClientIPConfig represents the configurations of Client IP based session affinity."},
     {"V1ClusterRole", "",
      "ClusterRole is a cluster level, logical grouping of PolicyRules that can be referenced as a "
      "unit by a RoleBinding or ClusterRoleBinding."},
     {"V1ClusterRole", "aggregationRule",
-     "aggregationRule is an optional field that describes how to build the Rules for this "
+     "AggregationRule is an optional field that describes how to build the Rules for this "
      "ClusterRole. If AggregationRule is set, then the Rules are controller managed and direct "
      "changes to Rules will be stomped by the controller."},
-    {"V1ClusterRole", "metadata", "metadata is the standard object's metadata."},
+    {"V1ClusterRole", "metadata", "Standard object's metadata."},
     {"V1ClusterRoleBinding", "",
      "ClusterRoleBinding references a ClusterRole, but not contain it.  It can reference a "
      "ClusterRole in the global namespace, and adds who information via Subject."},
-    {"V1ClusterRoleBinding", "metadata", "metadata is the standard object's metadata."},
+    {"V1ClusterRoleBinding", "metadata", "Standard object's metadata."},
     {"V1ClusterRoleBinding", "roleRef",
-     "roleRef can only reference a ClusterRole in the global namespace. If the RoleRef cannot be "
+     "RoleRef can only reference a ClusterRole in the global namespace. If the RoleRef cannot be "
      "resolved, the Authorizer must return an error. This field is immutable."},
     {"V1ClusterRoleBindingList", "",
      "ClusterRoleBindingList is a collection of ClusterRoleBindings"},
     {"V1ClusterRoleBindingList", "metadata", "Standard object's metadata."},
     {"V1ClusterRoleList", "", "ClusterRoleList is a collection of ClusterRoles"},
     {"V1ClusterRoleList", "metadata", "Standard object's metadata."},
+    {"V1ClusterTrustBundleProjection", "",
+     "ClusterTrustBundleProjection describes how to select a set of ClusterTrustBundle objects and "
+     "project their contents into the pod filesystem."},
+    {"V1ClusterTrustBundleProjection", "labelSelector",
+     "Select all ClusterTrustBundles that match this label selector.  Only has effect if "
+     "signerName is set.  Mutually-exclusive with name.  If unset, interpreted as \"match "
+     "nothing\".  If set but empty, interpreted as \"match everything\"."},
+    {"V1Condition", "",
+     "Condition contains details for one aspect of the current state of this API Resource."},
     {"V1ConfigMap", "", "ConfigMap holds configuration data for pods to consume."},
     {"V1ConfigMap", "metadata",
      "Standard object's metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
+    {"V1ConfigMapEnvSource", "",
+     "ConfigMapEnvSource selects a ConfigMap to populate the environment variables with.\n\nThe "
+     "contents of the target ConfigMap's Data field will represent the key-value pairs as "
+     "environment variables."},
+    {"V1ConfigMapKeySelector", "", "Selects a key from a ConfigMap."},
     {"V1ConfigMapList", "", "ConfigMapList is a resource containing a list of ConfigMap objects."},
     {"V1ConfigMapList", "metadata",
      "More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
+    {"V1ConfigMapNodeConfigSource", "",
+     "ConfigMapNodeConfigSource contains the information to reference a ConfigMap as a config "
+     "source for the Node. This API is deprecated since 1.22: "
+     "https://git.k8s.io/enhancements/keps/sig-node/281-dynamic-kubelet-configuration"},
+    {"V1ConfigMapProjection", "",
+     "Adapts a ConfigMap into a projected volume.\n\nThe contents of the target ConfigMap's Data "
+     "field will be presented in a projected volume as files using the keys in the Data field as "
+     "the file names, unless the items element is populated with specific mappings of keys to "
+     "paths. Note that this is identical to a configmap volume source without the default mode."},
+    {"V1ConfigMapVolumeSource", "",
+     "Adapts a ConfigMap into a volume.\n\nThe contents of the target ConfigMap's Data field will "
+     "be presented in a volume as files using the keys in the Data field as the file names, unless "
+     "the items element is populated with specific mappings of keys to paths. ConfigMap volumes "
+     "support ownership management and SELinux relabeling."},
+    {"V1Container", "", "A single application container that you want to run within a pod."},
+    {"V1Container", "lifecycle",
+     "Actions that the management system should take in response to container lifecycle events. "
+     "Cannot be updated."},
+    {"V1Container", "livenessProbe",
+     "Periodic probe of container liveness. Container will be restarted if the probe fails. Cannot "
+     "be updated. More info: "
+     "https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle#container-probes"},
+    {"V1Container", "readinessProbe",
+     "Periodic probe of container service readiness. Container will be removed from service "
+     "endpoints if the probe fails. Cannot be updated. More info: "
+     "https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle#container-probes"},
+    {"V1Container", "resources",
+     "Compute Resources required by this container. Cannot be updated. More info: "
+     "https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/"},
+    {"V1Container", "securityContext",
+     "SecurityContext defines the security options the container should be run with. If set, the "
+     "fields of SecurityContext override the equivalent fields of PodSecurityContext. More info: "
+     "https://kubernetes.io/docs/tasks/configure-pod-container/security-context/"},
+    {"V1Container", "startupProbe",
+     "StartupProbe indicates that the Pod has successfully initialized. If specified, no other "
+     "probes are executed until this completes successfully. If this probe fails, the Pod will be "
+     "restarted, just as if the livenessProbe failed. This can be used to provide different probe "
+     "parameters at the beginning of a Pod's lifecycle, when it might take a long time to load "
+     "data or warm a cache, than during steady-state operation. This cannot be updated. More info: "
+     "https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle#container-probes"},
+    {"V1ContainerExtendedResourceRequest", "",
+     "ContainerExtendedResourceRequest has the mapping of container name, extended resource name "
+     "to the device request name."},
+    {"V1ContainerImage", "", "Describe a container image"},
+    {"V1ContainerPort", "", "ContainerPort represents a network port in a single container."},
+    {"V1ContainerResizePolicy", "",
+     "ContainerResizePolicy represents resource resize policy for the container."},
+    {"V1ContainerRestartRule", "",
+     "ContainerRestartRule describes how a container exit is handled."},
+    {"V1ContainerRestartRule", "exitCodes",
+     "Represents the exit codes to check on container exits."},
+    {"V1ContainerRestartRuleOnExitCodes", "",
+     "ContainerRestartRuleOnExitCodes describes the condition for handling an exited container "
+     "based on its exit codes."},
+    {"V1ContainerState", "",
+     "ContainerState holds a possible state of container. Only one of its members may be "
+     "specified. If none of them is specified, the default one is ContainerStateWaiting."},
+    {"V1ContainerState", "running", "Details about a running container"},
+    {"V1ContainerState", "terminated", "Details about a terminated container"},
+    {"V1ContainerState", "waiting", "Details about a waiting container"},
+    {"V1ContainerStateRunning", "", "ContainerStateRunning is a running state of a container."},
+    {"V1ContainerStateTerminated", "",
+     "ContainerStateTerminated is a terminated state of a container."},
+    {"V1ContainerStateWaiting", "", "ContainerStateWaiting is a waiting state of a container."},
+    {"V1ContainerStatus", "",
+     "ContainerStatus contains details for the current status of this container."},
+    {"V1ContainerStatus", "lastState",
+     "LastTerminationState holds the last termination state of the container to help debug "
+     "container crashes and restarts. This field is not populated if the container is still "
+     "running and RestartCount is 0."},
+    {"V1ContainerStatus", "resources",
+     "Resources represents the compute resource requests and limits that have been successfully "
+     "enacted on the running container after it has been started or has been successfully "
+     "resized."},
+    {"V1ContainerStatus", "state", "State holds details about the container's current condition."},
+    {"V1ContainerStatus", "user",
+     "User represents user identity information initially attached to the first process of the "
+     "container"},
+    {"V1ContainerUser", "", "ContainerUser represents user identity information"},
+    {"V1ContainerUser", "linux",
+     "Linux holds user identity information initially attached to the first process of the "
+     "containers in Linux. Note that the actual running identity can be changed if the process has "
+     "enough privilege to do so."},
     {"V1ControllerRevision", "",
      "ControllerRevision implements an immutable snapshot of state data. Clients are responsible "
      "for serializing and deserializing the objects that contain their internal state. Once a "
@@ -147,6 +332,10 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
     {"V1CronJobSpec", "jobTemplate",
      "Specifies the job that will be created when executing a CronJob."},
     {"V1CronJobStatus", "", "CronJobStatus represents the current state of a cron job."},
+    {"V1CrossVersionObjectReference", "",
+     "CrossVersionObjectReference contains enough information to let you identify the referred "
+     "resource."},
+    {"V1DaemonEndpoint", "", "DaemonEndpoint contains information about a single Daemon endpoint."},
     {"V1DaemonSet", "", "DaemonSet represents the configuration of a daemon set."},
     {"V1DaemonSet", "metadata",
      "Standard object's metadata. More info: "
@@ -161,6 +350,8 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "Populated by the system. Read-only. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#spec-and-status"},
+    {"V1DaemonSetCondition", "",
+     "DaemonSetCondition describes the state of a DaemonSet at a certain point."},
     {"V1DaemonSetList", "", "DaemonSetList is a collection of daemon sets."},
     {"V1DaemonSetList", "metadata",
      "Standard list metadata. More info: "
@@ -181,6 +372,10 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
     {"V1DaemonSetSpec", "updateStrategy",
      "An update strategy to replace existing DaemonSet pods with new pods."},
     {"V1DaemonSetStatus", "", "DaemonSetStatus represents the current status of a daemon set."},
+    {"V1DaemonSetUpdateStrategy", "",
+     "DaemonSetUpdateStrategy is a struct used to control the update strategy for a DaemonSet."},
+    {"V1DaemonSetUpdateStrategy", "rollingUpdate",
+     "Rolling update config params. Present only if type = \"RollingUpdate\"."},
     {"V1Deployment", "", "Deployment enables declarative updates for Pods and ReplicaSets."},
     {"V1Deployment", "metadata",
      "Standard object's metadata. More info: "
@@ -188,6 +383,8 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "api-conventions.md#metadata"},
     {"V1Deployment", "spec", "Specification of the desired behavior of the Deployment."},
     {"V1Deployment", "status", "Most recently observed status of the Deployment."},
+    {"V1DeploymentCondition", "",
+     "DeploymentCondition describes the state of a deployment at a certain point."},
     {"V1DeploymentList", "", "DeploymentList is a list of Deployments."},
     {"V1DeploymentList", "metadata", "Standard list metadata."},
     {"V1DeploymentSpec", "",
@@ -202,6 +399,27 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "template.spec.restartPolicy value is \"Always\"."},
     {"V1DeploymentStatus", "",
      "DeploymentStatus is the most recently observed status of the Deployment."},
+    {"V1DeploymentStrategy", "",
+     "DeploymentStrategy describes how to replace existing pods with new ones."},
+    {"V1DeploymentStrategy", "rollingUpdate",
+     "Rolling update config params. Present only if DeploymentStrategyType = RollingUpdate."},
+    {"V1DownwardAPIProjection", "",
+     "Represents downward API info for projecting into a projected volume. Note that this is "
+     "identical to a downwardAPI volume source without the default mode."},
+    {"V1DownwardAPIVolumeFile", "",
+     "DownwardAPIVolumeFile represents information to create the file containing the pod field"},
+    {"V1DownwardAPIVolumeFile", "fieldRef",
+     "Required: Selects a field of the pod: only annotations, labels, name, namespace and uid are "
+     "supported."},
+    {"V1DownwardAPIVolumeFile", "resourceFieldRef",
+     "Selects a resource of the container: only resources limits and requests (limits.cpu, "
+     "limits.memory, requests.cpu and requests.memory) are currently supported."},
+    {"V1DownwardAPIVolumeSource", "",
+     "DownwardAPIVolumeSource represents a volume containing downward API info. Downward API "
+     "volumes support ownership management and SELinux relabeling."},
+    {"V1EmptyDirVolumeSource", "",
+     "Represents an empty directory for a pod. Empty directory volumes support ownership "
+     "management and SELinux relabeling."},
     {"V1Endpoint", "", "Endpoint represents a single logical \"backend\" implementing a service."},
     {"V1Endpoint", "conditions",
      "conditions contains information about the current status of the endpoint."},
@@ -209,6 +427,14 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "hints contains information associated with how an endpoint should be consumed."},
     {"V1Endpoint", "targetRef",
      "targetRef is a reference to a Kubernetes object that represents this endpoint."},
+    {"V1EndpointAddress", "",
+     "EndpointAddress is a tuple that describes single IP address. Deprecated: This API is "
+     "deprecated in v1.33+."},
+    {"V1EndpointAddress", "targetRef", "Reference to object providing the endpoint."},
+    {"V1EndpointConditions", "",
+     "EndpointConditions represents the current condition of an endpoint."},
+    {"V1EndpointHints", "",
+     "EndpointHints provides hints describing how an endpoint should be consumed."},
     {"V1EndpointSlice", "",
      "EndpointSlice represents a set of service endpoints. Most EndpointSlices are created by the "
      "EndpointSlice controller to represent the Pods selected by Service objects. For a given "
@@ -245,10 +471,112 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "Standard list metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#types-kinds"},
+    {"V1EnvFromSource", "",
+     "EnvFromSource represents the source of a set of ConfigMaps or Secrets"},
+    {"V1EnvFromSource", "configMapRef", "The ConfigMap to select from"},
+    {"V1EnvFromSource", "secretRef", "The Secret to select from"},
+    {"V1EnvVar", "", "EnvVar represents an environment variable present in a Container."},
+    {"V1EnvVar", "valueFrom",
+     "Source for the environment variable's value. Cannot be used if value is not empty."},
+    {"V1EnvVarSource", "", "EnvVarSource represents a source for the value of an EnvVar."},
+    {"V1EnvVarSource", "configMapKeyRef", "Selects a key of a ConfigMap."},
+    {"V1EnvVarSource", "fieldRef",
+     "Selects a field of the pod: supports metadata.name, metadata.namespace, "
+     "`metadata.labels['<KEY>']`, `metadata.annotations['<KEY>']`, spec.nodeName, "
+     "spec.serviceAccountName, status.hostIP, status.podIP, status.podIPs."},
+    {"V1EnvVarSource", "fileKeyRef",
+     "FileKeyRef selects a key of the env file. Requires the EnvFiles feature gate to be enabled."},
+    {"V1EnvVarSource", "resourceFieldRef",
+     "Selects a resource of the container: only resources limits and requests (limits.cpu, "
+     "limits.memory, limits.ephemeral-storage, requests.cpu, requests.memory and "
+     "requests.ephemeral-storage) are currently supported."},
+    {"V1EnvVarSource", "secretKeyRef", "Selects a key of a secret in the pod's namespace"},
+    {"V1EphemeralContainer", "",
+     "An EphemeralContainer is a temporary container that you may add to an existing Pod for "
+     "user-initiated activities such as debugging. Ephemeral containers have no resource or "
+     "scheduling guarantees, and they will not be restarted when they exit or when a Pod is "
+     "removed or restarted. The kubelet may evict a Pod if an ephemeral container causes the Pod "
+     "to exceed its resource allocation.\n\nTo add an ephemeral container, use the "
+     "ephemeralcontainers subresource of an existing Pod. Ephemeral containers may not be removed "
+     "or restarted."},
+    {"V1EphemeralVolumeSource", "",
+     "Represents an ephemeral volume that is handled by a normal storage driver."},
+    {"V1EphemeralVolumeSource", "volumeClaimTemplate",
+     "Will be used to create a stand-alone PVC to provision the volume. The pod in which this "
+     "EphemeralVolumeSource is embedded will be the owner of the PVC, i.e. the PVC will be deleted "
+     "together with the pod.  The name of the PVC will be `<pod name>-<volume name>` where "
+     "`<volume name>` is the name from the `PodSpec.Volumes` array entry. Pod validation will "
+     "reject the pod if the concatenated name is not valid for a PVC (for example, too "
+     "long).\n\nAn existing PVC with that name that is not owned by the pod will *not* be used for "
+     "the pod to avoid using an unrelated volume by mistake. Starting the pod is then blocked "
+     "until the unrelated PVC is removed. If such a pre-created PVC is meant to be used by the "
+     "pod, the PVC has to updated with an owner reference to the pod once the pod exists. Normally "
+     "this should not be necessary, but it may be useful when manually reconstructing a broken "
+     "cluster.\n\nThis field is read-only and no changes will be made by Kubernetes to the PVC "
+     "after it has been created.\n\nRequired, must not be nil."},
     {"V1EventSource", "", "EventSource contains information for an event."},
+    {"V1ExecAction", "", "ExecAction describes a \"run in container\" action."},
+    {"V1FCVolumeSource", "",
+     "Represents a Fibre Channel volume. Fibre Channel volumes can only be mounted as read/write "
+     "once. Fibre Channel volumes support ownership management and SELinux relabeling."},
+    {"V1FileKeySelector", "", "FileKeySelector selects a key of the env file."},
+    {"V1FlexPersistentVolumeSource", "",
+     "FlexPersistentVolumeSource represents a generic persistent volume resource that is "
+     "provisioned/attached using an exec based plugin."},
+    {"V1FlexPersistentVolumeSource", "secretRef",
+     "secretRef is Optional: SecretRef is reference to the secret object containing sensitive "
+     "information to pass to the plugin scripts. This may be empty if no secret object is "
+     "specified. If the secret object contains more than one secret, all secrets are passed to the "
+     "plugin scripts."},
+    {"V1FlexVolumeSource", "",
+     "FlexVolume represents a generic volume resource that is provisioned/attached using an exec "
+     "based plugin."},
+    {"V1FlexVolumeSource", "secretRef",
+     "secretRef is Optional: secretRef is reference to the secret object containing sensitive "
+     "information to pass to the plugin scripts. This may be empty if no secret object is "
+     "specified. If the secret object contains more than one secret, all secrets are passed to the "
+     "plugin scripts."},
+    {"V1FlockerVolumeSource", "",
+     "Represents a Flocker volume mounted by the Flocker agent. One and only one of datasetName "
+     "and datasetUUID should be set. Flocker volumes do not support ownership management or "
+     "SELinux relabeling."},
+    {"V1ForNode", "",
+     "ForNode provides information about which nodes should consume this endpoint."},
+    {"V1ForZone", "",
+     "ForZone provides information about which zones should consume this endpoint."},
+    {"V1GCEPersistentDiskVolumeSource", "",
+     "Represents a Persistent Disk resource in Google Compute Engine.\n\nA GCE PD must exist "
+     "before mounting to a container. The disk must also be in the same GCE project and zone as "
+     "the kubelet. A GCE PD can only be mounted as read/write once or read-only many times. GCE "
+     "PDs support ownership management and SELinux relabeling."},
+    {"V1GRPCAction", "", "GRPCAction specifies an action involving a GRPC service."},
+    {"V1GitRepoVolumeSource", "",
+     "Represents a volume that is populated with the contents of a git repository. Git repo "
+     "volumes do not support ownership management. Git repo volumes support SELinux "
+     "relabeling.\n\nDEPRECATED: GitRepo is deprecated. To provision a container with a git repo, "
+     "mount an EmptyDir into an InitContainer that clones the repo using git, then mount the "
+     "EmptyDir into the Pod's container."},
+    {"V1GlusterfsPersistentVolumeSource", "",
+     "Represents a Glusterfs mount that lasts the lifetime of a pod. Glusterfs volumes do not "
+     "support ownership management or SELinux relabeling."},
+    {"V1GlusterfsVolumeSource", "",
+     "Represents a Glusterfs mount that lasts the lifetime of a pod. Glusterfs volumes do not "
+     "support ownership management or SELinux relabeling."},
+    {"V1HTTPGetAction", "", "HTTPGetAction describes an action based on HTTP Get requests."},
+    {"V1HTTPHeader", "", "HTTPHeader describes a custom header to be used in HTTP probes"},
+    {"V1HTTPIngressPath", "",
+     "HTTPIngressPath associates a path with a backend. Incoming urls matching the path are "
+     "forwarded to the backend."},
+    {"V1HTTPIngressPath", "backend",
+     "backend defines the referenced service endpoint to which the traffic will be forwarded to."},
+    {"V1HTTPIngressRuleValue", "",
+     "HTTPIngressRuleValue is a list of http selectors pointing to backends. In the example: "
+     "http://<host>/<path>?<searchpart> -> backend where where parts of the url correspond to RFC "
+     "3986, this resource will be used to match against everything after the last '/' and before "
+     "the first '?' or '#'."},
     {"V1HorizontalPodAutoscaler", "", "configuration of a horizontal pod autoscaler."},
     {"V1HorizontalPodAutoscaler", "metadata",
-     "metadata is the standard object metadata. More info: "
+     "Standard object metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
     {"V1HorizontalPodAutoscaler", "spec",
@@ -261,16 +589,37 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
     {"V1HorizontalPodAutoscalerList", "metadata", "Standard list metadata."},
     {"V1HorizontalPodAutoscalerSpec", "", "specification of a horizontal pod autoscaler."},
     {"V1HorizontalPodAutoscalerSpec", "scaleTargetRef",
-     "scaleTargetRef is the reference to scaled resource; horizontal pod autoscaler will learn the "
-     "current resource consumption and will set the desired number of pods by using its Scale "
-     "subresource."},
+     "reference to scaled resource; horizontal pod autoscaler will learn the current resource "
+     "consumption and will set the desired number of pods by using its Scale subresource."},
     {"V1HorizontalPodAutoscalerStatus", "", "current status of a horizontal pod autoscaler"},
+    {"V1HostAlias", "",
+     "HostAlias holds the mapping between IP and hostnames that will be injected as an entry in "
+     "the pod's hosts file."},
+    {"V1HostIP", "", "HostIP represents a single IP address allocated to the host."},
+    {"V1HostPathVolumeSource", "",
+     "Represents a host path mapped into a pod. Host path volumes do not support ownership "
+     "management or SELinux relabeling."},
+    {"V1IPBlock", "",
+     "IPBlock describes a particular CIDR (Ex. \"192.168.1.0/24\",\"2001:db8::/64\") that is "
+     "allowed to the pods matched by a NetworkPolicySpec's podSelector. The except entry describes "
+     "CIDRs that should not be included within this rule."},
+    {"V1ISCSIPersistentVolumeSource", "",
+     "ISCSIPersistentVolumeSource represents an ISCSI disk. ISCSI volumes can only be mounted as "
+     "read/write once. ISCSI volumes support ownership management and SELinux relabeling."},
+    {"V1ISCSIPersistentVolumeSource", "secretRef",
+     "secretRef is the CHAP Secret for iSCSI target and initiator authentication"},
+    {"V1ISCSIVolumeSource", "",
+     "Represents an ISCSI disk. ISCSI volumes can only be mounted as read/write once. ISCSI "
+     "volumes support ownership management and SELinux relabeling."},
+    {"V1ISCSIVolumeSource", "secretRef",
+     "secretRef is the CHAP Secret for iSCSI target and initiator authentication"},
+    {"V1ImageVolumeSource", "", "ImageVolumeSource represents a image volume resource."},
     {"V1Ingress", "",
      "Ingress is a collection of rules that allow inbound connections to reach the endpoints "
      "defined by a backend. An Ingress can be configured to give services externally-reachable "
      "urls, load balance traffic, terminate SSL, offer name based virtual hosting etc."},
     {"V1Ingress", "metadata",
-     "metadata is the standard object metadata. More info: "
+     "Standard object's metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
     {"V1Ingress", "spec",
@@ -281,6 +630,15 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "status is the current state of the Ingress. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#spec-and-status"},
+    {"V1IngressBackend", "",
+     "IngressBackend describes all endpoints for a given service and port."},
+    {"V1IngressBackend", "resource",
+     "resource is an ObjectRef to another Kubernetes resource in the namespace of the Ingress "
+     "object. If resource is specified, a service.Name and service.Port must not be specified. "
+     "This is a mutually exclusive setting with \"Service\"."},
+    {"V1IngressBackend", "service",
+     "service references a service as a backend. This is a mutually exclusive setting with "
+     "\"Resource\"."},
     {"V1IngressClass", "",
      "IngressClass represents the class of the Ingress, referenced by the Ingress Spec. The "
      "`ingressclass.kubernetes.io/is-default-class` annotation can be used to indicate that an "
@@ -288,7 +646,7 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "annotation set to true, new Ingress resources without a class specified will be assigned "
      "this default class."},
     {"V1IngressClass", "metadata",
-     "metadata is the standard object metadata. More info: "
+     "Standard object's metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
     {"V1IngressClass", "spec",
@@ -297,6 +655,9 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "api-conventions.md#spec-and-status"},
     {"V1IngressClassList", "", "IngressClassList is a collection of IngressClasses."},
     {"V1IngressClassList", "metadata", "Standard list metadata."},
+    {"V1IngressClassParametersReference", "",
+     "IngressClassParametersReference identifies an API object. This can be used to specify a "
+     "cluster or namespace-scoped resource."},
     {"V1IngressClassSpec", "",
      "IngressClassSpec provides information about the class of an Ingress."},
     {"V1IngressClassSpec", "parameters",
@@ -307,6 +668,21 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "Standard object's metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
+    {"V1IngressLoadBalancerIngress", "",
+     "IngressLoadBalancerIngress represents the status of a load-balancer ingress point."},
+    {"V1IngressLoadBalancerStatus", "",
+     "IngressLoadBalancerStatus represents the status of a load-balancer."},
+    {"V1IngressPortStatus", "",
+     "IngressPortStatus represents the error condition of a service port"},
+    {"V1IngressRule", "",
+     "IngressRule represents the rules mapping the paths under a specified host to the related "
+     "backend services. Incoming requests are first evaluated for a host match, then routed to the "
+     "backend associated with the matching IngressRuleValue."},
+    {"V1IngressServiceBackend", "",
+     "IngressServiceBackend references a Kubernetes Service as a Backend."},
+    {"V1IngressServiceBackend", "port",
+     "port of the referenced service. A port name or port number is required for a "
+     "IngressServiceBackend."},
     {"V1IngressSpec", "", "IngressSpec describes the Ingress the user wishes to exist."},
     {"V1IngressSpec", "defaultBackend",
      "defaultBackend is the backend that should handle requests that don't match any rule. If "
@@ -316,6 +692,8 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
     {"V1IngressStatus", "", "IngressStatus describe the current state of the Ingress."},
     {"V1IngressStatus", "loadBalancer",
      "loadBalancer contains the current status of the load-balancer."},
+    {"V1IngressTLS", "",
+     "IngressTLS describes the transport layer security associated with an ingress."},
     {"V1Job", "", "Job represents the configuration of a single job."},
     {"V1Job", "metadata",
      "Standard object's metadata. More info: "
@@ -329,6 +707,7 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "Current status of a job. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#spec-and-status"},
+    {"V1JobCondition", "", "JobCondition describes current state of a job."},
     {"V1JobList", "", "JobList is a collection of jobs."},
     {"V1JobList", "metadata",
      "Standard list metadata. More info: "
@@ -364,9 +743,27 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "Remove the pod finalizer. 3. Remove the pod UID from the arrays while increasing the "
      "corresponding\n    counter.\n\nOld jobs might not be tracked using this field, in which case "
      "the field remains null. The structure is empty for finished jobs."},
+    {"V1JobTemplateSpec", "",
+     "JobTemplateSpec describes the data a Job should have when created from a template"},
+    {"V1JobTemplateSpec", "metadata",
+     "Standard object's metadata of the jobs created from this template. More info: "
+     "https://git.k8s.io/community/contributors/devel/sig-architecture/"
+     "api-conventions.md#metadata"},
+    {"V1JobTemplateSpec", "spec",
+     "Specification of the desired behavior of the job. More info: "
+     "https://git.k8s.io/community/contributors/devel/sig-architecture/"
+     "api-conventions.md#spec-and-status"},
+    {"V1KeyToPath", "", "Maps a string key to a path within a volume."},
+    {"V1LabelSelector", "",
+     "A label selector is a label query over a set of resources. The result of matchLabels and "
+     "matchExpressions are ANDed. An empty label selector matches all objects. A null label "
+     "selector matches no objects."},
+    {"V1LabelSelectorRequirement", "",
+     "A label selector requirement is a selector that contains values, a key, and an operator that "
+     "relates the key and values."},
     {"V1Lease", "", "Lease defines a lease concept."},
     {"V1Lease", "metadata",
-     "metadata is the standard object metadata. More info: "
+     "More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
     {"V1Lease", "spec",
@@ -379,6 +776,35 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
     {"V1LeaseSpec", "", "LeaseSpec is a specification of a Lease."},
+    {"V1Lifecycle", "",
+     "Lifecycle describes actions that the management system should take in response to container "
+     "lifecycle events. For the PostStart and PreStop lifecycle handlers, management of the "
+     "container blocks until the action is complete, unless the container process fails, in which "
+     "case the handler is aborted."},
+    {"V1Lifecycle", "postStart",
+     "PostStart is called immediately after a container is created. If the handler fails, the "
+     "container is terminated and restarted according to its restart policy. Other management of "
+     "the container blocks until the hook completes. More info: "
+     "https://kubernetes.io/docs/concepts/containers/container-lifecycle-hooks/#container-hooks"},
+    {"V1Lifecycle", "preStop",
+     "PreStop is called immediately before a container is terminated due to an API request or "
+     "management event such as liveness/startup probe failure, preemption, resource contention, "
+     "etc. The handler is not called if the container crashes or exits. The Pod's termination "
+     "grace period countdown begins before the PreStop hook is executed. Regardless of the outcome "
+     "of the handler, the container will eventually terminate within the Pod's termination grace "
+     "period (unless delayed by finalizers). Other management of the container blocks until the "
+     "hook completes or until the termination grace period is reached. More info: "
+     "https://kubernetes.io/docs/concepts/containers/container-lifecycle-hooks/#container-hooks"},
+    {"V1LifecycleHandler", "",
+     "LifecycleHandler defines a specific action that should be taken in a lifecycle hook. One and "
+     "only one of the fields, except TCPSocket must be specified."},
+    {"V1LifecycleHandler", "exec", "Exec specifies a command to execute in the container."},
+    {"V1LifecycleHandler", "httpGet", "HTTPGet specifies an HTTP GET request to perform."},
+    {"V1LifecycleHandler", "sleep", "Sleep represents a duration that the container should sleep."},
+    {"V1LifecycleHandler", "tcpSocket",
+     "Deprecated. TCPSocket is NOT supported as a LifecycleHandler and kept for backward "
+     "compatibility. There is no validation of this field and lifecycle hooks will fail at runtime "
+     "when it is specified."},
     {"V1LimitRange", "",
      "LimitRange sets resource usage limits for each kind of resource in a Namespace."},
     {"V1LimitRange", "metadata",
@@ -389,6 +815,8 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "Spec defines the limits enforced. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#spec-and-status"},
+    {"V1LimitRangeItem", "",
+     "LimitRangeItem defines a min/max usage limit for any resource that matches on kind."},
     {"V1LimitRangeList", "", "LimitRangeList is a list of LimitRange items."},
     {"V1LimitRangeList", "metadata",
      "Standard list metadata. More info: "
@@ -396,9 +824,27 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "api-conventions.md#types-kinds"},
     {"V1LimitRangeSpec", "",
      "LimitRangeSpec defines a min/max usage limit for resources that match on kind."},
+    {"V1LinuxContainerUser", "",
+     "LinuxContainerUser represents user identity information in Linux containers"},
+    {"V1ListMeta", "",
+     "ListMeta describes metadata that synthetic resources must have, including lists and various "
+     "status objects. A resource may have only one of {ObjectMeta, ListMeta}."},
+    {"V1LoadBalancerIngress", "",
+     "LoadBalancerIngress represents the status of a load-balancer ingress point: traffic intended "
+     "for the service should be sent to an ingress point."},
+    {"V1LoadBalancerStatus", "", "LoadBalancerStatus represents the status of a load-balancer."},
     {"V1LocalObjectReference", "",
      "LocalObjectReference contains enough information to let you locate the referenced object "
      "inside the same namespace."},
+    {"V1LocalVolumeSource", "", "Local represents directly-attached storage with node affinity"},
+    {"V1ManagedFieldsEntry", "",
+     "ManagedFieldsEntry is a workflow-id, a FieldSet and the group version of the resource that "
+     "the fieldset applies to."},
+    {"V1ModifyVolumeStatus", "",
+     "ModifyVolumeStatus represents the status object of ControllerModifyVolume operation"},
+    {"V1NFSVolumeSource", "",
+     "Represents an NFS mount that lasts the lifetime of a pod. NFS volumes do not support "
+     "ownership management or SELinux relabeling."},
     {"V1Namespace", "",
      "Namespace provides a scope for Names. Use of multiple namespaces is optional."},
     {"V1Namespace", "metadata",
@@ -413,6 +859,7 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "Status describes the current status of a Namespace. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#spec-and-status"},
+    {"V1NamespaceCondition", "", "NamespaceCondition contains details about state of namespace."},
     {"V1NamespaceList", "", "NamespaceList is a list of Namespaces."},
     {"V1NamespaceList", "metadata",
      "Standard list metadata. More info: "
@@ -424,16 +871,42 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
     {"V1NetworkPolicy", "",
      "NetworkPolicy describes what network traffic is allowed for a set of Pods"},
     {"V1NetworkPolicy", "metadata",
-     "metadata is the standard object metadata. More info: "
+     "Standard object's metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
     {"V1NetworkPolicy", "spec",
      "spec represents the specification of the desired behavior for this NetworkPolicy."},
+    {"V1NetworkPolicyEgressRule", "",
+     "NetworkPolicyEgressRule describes a particular set of traffic that is allowed out of pods "
+     "matched by a NetworkPolicySpec's podSelector. The traffic must match both ports and to. This "
+     "type is beta-level in 1.8"},
+    {"V1NetworkPolicyIngressRule", "",
+     "NetworkPolicyIngressRule describes a particular set of traffic that is allowed to the pods "
+     "matched by a NetworkPolicySpec's podSelector. The traffic must match both ports and from."},
     {"V1NetworkPolicyList", "", "NetworkPolicyList is a list of NetworkPolicy objects."},
     {"V1NetworkPolicyList", "metadata",
      "Standard list metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
+    {"V1NetworkPolicyPeer", "",
+     "NetworkPolicyPeer describes a peer to allow traffic to/from. Only certain combinations of "
+     "fields are allowed"},
+    {"V1NetworkPolicyPeer", "ipBlock",
+     "ipBlock defines policy on a particular IPBlock. If this field is set then neither of the "
+     "other fields can be."},
+    {"V1NetworkPolicyPeer", "namespaceSelector",
+     "namespaceSelector selects namespaces using cluster-scoped labels. This field follows "
+     "standard label selector semantics; if present but empty, it selects all namespaces.\n\nIf "
+     "podSelector is also set, then the NetworkPolicyPeer as a whole selects the pods matching "
+     "podSelector in the namespaces selected by namespaceSelector. Otherwise it selects all pods "
+     "in the namespaces selected by namespaceSelector."},
+    {"V1NetworkPolicyPeer", "podSelector",
+     "podSelector is a label selector which selects pods. This field follows standard label "
+     "selector semantics; if present but empty, it selects all pods.\n\nIf namespaceSelector is "
+     "also set, then the NetworkPolicyPeer as a whole selects the pods matching podSelector in the "
+     "Namespaces selected by NamespaceSelector. Otherwise it selects the pods matching podSelector "
+     "in the policy's own namespace."},
+    {"V1NetworkPolicyPort", "", "NetworkPolicyPort describes a port to allow traffic on"},
     {"V1NetworkPolicySpec", "", "NetworkPolicySpec provides the specification of a NetworkPolicy"},
     {"V1NetworkPolicySpec", "podSelector",
      "podSelector selects the pods to which this NetworkPolicy object applies. The array of rules "
@@ -456,12 +929,70 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "Most recently observed status of the node. Populated by the system. Read-only. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#spec-and-status"},
+    {"V1NodeAddress", "", "NodeAddress contains information for the node's address."},
+    {"V1NodeAffinity", "", "Node affinity is a group of node affinity scheduling rules."},
+    {"V1NodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution",
+     "If the affinity requirements specified by this field are not met at scheduling time, the pod "
+     "will not be scheduled onto the node. If the affinity requirements specified by this field "
+     "cease to be met at some point during pod execution (e.g. due to an update), the system may "
+     "or may not try to eventually evict the pod from its node."},
+    {"V1NodeCondition", "", "NodeCondition contains condition information for a node."},
+    {"V1NodeConfigSource", "",
+     "NodeConfigSource specifies a source of node configuration. Exactly one subfield (excluding "
+     "metadata) must be non-nil. This API is deprecated since 1.22"},
+    {"V1NodeConfigSource", "configMap", "ConfigMap is a reference to a Node's ConfigMap"},
+    {"V1NodeConfigStatus", "",
+     "NodeConfigStatus describes the status of the config assigned by Node.Spec.ConfigSource."},
+    {"V1NodeConfigStatus", "active",
+     "Active reports the checkpointed config the node is actively using. Active will represent "
+     "either the current version of the Assigned config, or the current LastKnownGood config, "
+     "depending on whether attempting to use the Assigned config results in an error."},
+    {"V1NodeConfigStatus", "assigned",
+     "Assigned reports the checkpointed config the node will try to use. When "
+     "Node.Spec.ConfigSource is updated, the node checkpoints the associated config payload to "
+     "local disk, along with a record indicating intended config. The node refers to this record "
+     "to choose its config checkpoint, and reports this record in Assigned. Assigned only updates "
+     "in the status after the record has been checkpointed to disk. When the Kubelet is restarted, "
+     "it tries to make the Assigned config the Active config by loading and validating the "
+     "checkpointed payload identified by Assigned."},
+    {"V1NodeConfigStatus", "lastKnownGood",
+     "LastKnownGood reports the checkpointed config the node will fall back to when it encounters "
+     "an error attempting to use the Assigned config. The Assigned config becomes the "
+     "LastKnownGood config when the node determines that the Assigned config is stable and "
+     "correct. This is currently implemented as a 10-minute soak period starting when the local "
+     "record of Assigned config is updated. If the Assigned config is Active at the end of this "
+     "period, it becomes the LastKnownGood. Note that if Spec.ConfigSource is reset to nil (use "
+     "local defaults), the LastKnownGood is also immediately reset to nil, because the local "
+     "default config is always assumed good. You should not make assumptions about the node's "
+     "method of determining config stability and correctness, as this may change or become "
+     "configurable in the future."},
+    {"V1NodeDaemonEndpoints", "",
+     "NodeDaemonEndpoints lists ports opened by daemons running on the Node."},
+    {"V1NodeDaemonEndpoints", "kubeletEndpoint", "Endpoint on which Kubelet is listening."},
+    {"V1NodeFeatures", "",
+     "NodeFeatures describes the set of features implemented by the CRI implementation. The "
+     "features contained in the NodeFeatures should depend only on the cri implementation "
+     "independent of runtime handlers."},
     {"V1NodeList", "",
      "NodeList is the whole list of all Nodes which have been registered with master."},
     {"V1NodeList", "metadata",
      "Standard list metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#types-kinds"},
+    {"V1NodeRuntimeHandler", "", "NodeRuntimeHandler is a set of runtime handler information."},
+    {"V1NodeRuntimeHandler", "features", "Supported features."},
+    {"V1NodeRuntimeHandlerFeatures", "",
+     "NodeRuntimeHandlerFeatures is a set of features implemented by the runtime handler."},
+    {"V1NodeSelector", "",
+     "A node selector represents the union of the results of one or more label queries over a set "
+     "of nodes; that is, it represents the OR of the selectors represented by the node selector "
+     "terms."},
+    {"V1NodeSelectorRequirement", "",
+     "A node selector requirement is a selector that contains values, a key, and an operator that "
+     "relates the key and values."},
+    {"V1NodeSelectorTerm", "",
+     "A null or empty node selector term matches no objects. The requirements of them are ANDed. "
+     "The TopologySelectorTerm type implements a subset of the NodeSelectorTerm."},
     {"V1NodeSpec", "", "NodeSpec describes the attributes that a node is created with."},
     {"V1NodeSpec", "configSource",
      "Deprecated: Previously used to specify the source of the node's configuration for the "
@@ -475,12 +1006,21 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
     {"V1NodeStatus", "nodeInfo",
      "Set of ids/uuids to uniquely identify the node. More info: "
      "https://kubernetes.io/docs/reference/node/node-status/#info"},
+    {"V1NodeSwapStatus", "", "NodeSwapStatus represents swap memory information."},
+    {"V1NodeSystemInfo", "", "NodeSystemInfo is a set of ids/uuids to uniquely identify the node."},
+    {"V1NodeSystemInfo", "swap", "Swap Info reported by the node."},
+    {"V1ObjectFieldSelector", "",
+     "ObjectFieldSelector selects an APIVersioned field of an object."},
     {"V1ObjectMeta", "",
      "ObjectMeta is metadata that all persisted resources must have, which includes all objects "
      "users must create."},
     {"V1ObjectReference", "",
      "ObjectReference contains enough information to let you inspect or modify the referred "
      "object."},
+    {"V1OwnerReference", "",
+     "OwnerReference contains enough information to let you identify an owning object. An owning "
+     "object must be in the same namespace as the dependent, or be cluster-scoped, so there is no "
+     "namespace field."},
     {"V1PersistentVolume", "",
      "PersistentVolume (PV) is a storage resource provisioned by an administrator. It is analogous "
      "to a node. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes"},
@@ -509,6 +1049,8 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "status represents the current information/status of a persistent volume claim. Read-only. "
      "More info: "
      "https://kubernetes.io/docs/concepts/storage/persistent-volumes#persistentvolumeclaims"},
+    {"V1PersistentVolumeClaimCondition", "",
+     "PersistentVolumeClaimCondition contains details about state of pvc"},
     {"V1PersistentVolumeClaimList", "",
      "PersistentVolumeClaimList is a list of PersistentVolumeClaim items."},
     {"V1PersistentVolumeClaimList", "metadata",
@@ -522,8 +1064,9 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "dataSource field can be used to specify either: * An existing VolumeSnapshot object "
      "(snapshot.storage.k8s.io/VolumeSnapshot) * An existing PVC (PersistentVolumeClaim) If the "
      "provisioner or an external controller can support the specified data source, it will create "
-     "a new volume based on the contents of the specified data source. dataSource contents will be "
-     "copied to dataSourceRef, and dataSourceRef contents will be copied to dataSource when "
+     "a new volume based on the contents of the specified data source. When the "
+     "AnyVolumeDataSource feature gate is enabled, dataSource contents will be copied to "
+     "dataSourceRef, and dataSourceRef contents will be copied to dataSource when "
      "dataSourceRef.namespace is not specified. If the namespace is specified, then dataSourceRef "
      "will not be copied to dataSource."},
     {"V1PersistentVolumeClaimSpec", "dataSourceRef",
@@ -541,9 +1084,10 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "dataSourceRef\n  allows any non-core object, as well as PersistentVolumeClaim objects.\n* "
      "While dataSource ignores disallowed values (dropping them), dataSourceRef\n  preserves all "
      "values, and generates an error if a disallowed value is\n  specified.\n* While dataSource "
-     "only allows local objects, dataSourceRef allows objects\n  in any namespaces.\n(Alpha) Using "
-     "the namespace field of dataSourceRef requires the CrossNamespaceVolumeDataSource feature "
-     "gate to be enabled."},
+     "only allows local objects, dataSourceRef allows objects\n  in any namespaces.\n(Beta) Using "
+     "this field requires the AnyVolumeDataSource feature gate to be enabled. (Alpha) Using the "
+     "namespace field of dataSourceRef requires the CrossNamespaceVolumeDataSource feature gate to "
+     "be enabled."},
     {"V1PersistentVolumeClaimSpec", "resources",
      "resources represents the minimum resources the volume should have. Users are allowed to "
      "specify resource requirements that are lower than previous value but must still be higher "
@@ -556,6 +1100,21 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
     {"V1PersistentVolumeClaimStatus", "modifyVolumeStatus",
      "ModifyVolumeStatus represents the status object of ControllerModifyVolume operation. When "
      "this is unset, there is no ModifyVolume operation being attempted."},
+    {"V1PersistentVolumeClaimTemplate", "",
+     "PersistentVolumeClaimTemplate is used to produce PersistentVolumeClaim objects as part of an "
+     "EphemeralVolumeSource."},
+    {"V1PersistentVolumeClaimTemplate", "metadata",
+     "May contain labels and annotations that will be copied into the PVC when creating it. No "
+     "other fields are allowed and will be rejected during validation."},
+    {"V1PersistentVolumeClaimTemplate", "spec",
+     "The specification for the PersistentVolumeClaim. The entire content is copied unchanged into "
+     "the PVC that gets created from this template. The same fields as in a PersistentVolumeClaim "
+     "are also valid here."},
+    {"V1PersistentVolumeClaimVolumeSource", "",
+     "PersistentVolumeClaimVolumeSource references the user's PVC in the same namespace. This "
+     "volume finds the bound PV and mounts that volume for the pod. A "
+     "PersistentVolumeClaimVolumeSource is, essentially, a wrapper around another type of volume "
+     "that is owned by someone else (the system)."},
     {"V1PersistentVolumeList", "", "PersistentVolumeList is a list of PersistentVolume items."},
     {"V1PersistentVolumeList", "metadata",
      "Standard list metadata. More info: "
@@ -574,6 +1133,8 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "MutablePVNodeAffinity feature gate is enabled."},
     {"V1PersistentVolumeStatus", "",
      "PersistentVolumeStatus is the current status of a persistent volume."},
+    {"V1PhotonPersistentDiskVolumeSource", "",
+     "Represents a Photon Controller persistent disk resource."},
     {"V1Pod", "",
      "Pod is a collection of containers that can run on a host. This resource is created by "
      "clients and scheduled onto hosts."},
@@ -590,17 +1151,42 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "system. Read-only. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#spec-and-status"},
+    {"V1PodAffinity", "", "Pod affinity is a group of inter pod affinity scheduling rules."},
+    {"V1PodAffinityTerm", "",
+     "Defines a set of pods (namely those matching the labelSelector relative to the given "
+     "namespace(s)) that this pod should be co-located (affinity) or not co-located "
+     "(anti-affinity) with, where co-located is defined as running on a node whose value of the "
+     "label with key <topologyKey> matches that of any node on which a pod of the set of pods is "
+     "running"},
+    {"V1PodAffinityTerm", "labelSelector",
+     "A label query over a set of resources, in this case pods. If it's null, this PodAffinityTerm "
+     "matches with no Pods."},
+    {"V1PodAffinityTerm", "namespaceSelector",
+     "A label query over the set of namespaces that the term applies to. The term is applied to "
+     "the union of the namespaces selected by this field and the ones listed in the namespaces "
+     "field. null selector and null or empty namespaces list means \"this pod's namespace\". An "
+     "empty selector ({}) matches all namespaces."},
+    {"V1PodAntiAffinity", "",
+     "Pod anti affinity is a group of inter pod anti affinity scheduling rules."},
+    {"V1PodCertificateProjection", "",
+     "PodCertificateProjection provides a private key and X.509 certificate in the pod "
+     "filesystem."},
+    {"V1PodCondition", "", "PodCondition contains details for the current condition of this pod."},
+    {"V1PodDNSConfig", "",
+     "PodDNSConfig defines the DNS parameters of a pod in addition to those generated from "
+     "DNSPolicy."},
+    {"V1PodDNSConfigOption", "", "PodDNSConfigOption defines DNS resolver options of a pod."},
     {"V1PodDisruptionBudget", "",
      "PodDisruptionBudget is an object to define the max disruption that can be caused to a "
      "collection of pods"},
     {"V1PodDisruptionBudget", "metadata",
-     "metadata is the standard object's metadata. More info: "
+     "Standard object's metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
     {"V1PodDisruptionBudget", "spec",
-     "spec is the specification of the desired behavior of the PodDisruptionBudget."},
+     "Specification of the desired behavior of the PodDisruptionBudget."},
     {"V1PodDisruptionBudget", "status",
-     "status is the most recently observed status of the PodDisruptionBudget."},
+     "Most recently observed status of the PodDisruptionBudget."},
     {"V1PodDisruptionBudgetList", "",
      "PodDisruptionBudgetList is a collection of PodDisruptionBudgets."},
     {"V1PodDisruptionBudgetList", "metadata",
@@ -610,17 +1196,71 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
     {"V1PodDisruptionBudgetSpec", "",
      "PodDisruptionBudgetSpec is a description of a PodDisruptionBudget."},
     {"V1PodDisruptionBudgetSpec", "selector",
-     "selector is a label query over pods whose evictions are managed by the disruption budget. A "
-     "null selector will match no pods, while an empty ({}) selector will select all pods within "
-     "the namespace."},
+     "Label query over pods whose evictions are managed by the disruption budget. A null selector "
+     "will match no pods, while an empty ({}) selector will select all pods within the namespace."},
     {"V1PodDisruptionBudgetStatus", "",
      "PodDisruptionBudgetStatus represents information about the status of a PodDisruptionBudget. "
      "Status may trail the actual state of a system."},
+    {"V1PodExtendedResourceClaimStatus", "",
+     "PodExtendedResourceClaimStatus is stored in the PodStatus for the extended resource requests "
+     "backed by DRA. It stores the generated name for the corresponding special ResourceClaim "
+     "created by the scheduler."},
+    {"V1PodFailurePolicy", "",
+     "PodFailurePolicy describes how failed pods influence the backoffLimit."},
+    {"V1PodFailurePolicyOnExitCodesRequirement", "",
+     "PodFailurePolicyOnExitCodesRequirement describes the requirement for handling a failed pod "
+     "based on its container exit codes. In particular, it lookups the .state.terminated.exitCode "
+     "for each app container and init container status, represented by the "
+     ".status.containerStatuses and .status.initContainerStatuses fields in the Pod status, "
+     "respectively. Containers completed with success (exit code 0) are excluded from the "
+     "requirement check."},
+    {"V1PodFailurePolicyOnPodConditionsPattern", "",
+     "PodFailurePolicyOnPodConditionsPattern describes a pattern for matching an actual pod "
+     "condition type."},
+    {"V1PodFailurePolicyRule", "",
+     "PodFailurePolicyRule describes how a pod failure is handled when the requirements are met. "
+     "One of onExitCodes and onPodConditions, but not both, can be used in each rule."},
+    {"V1PodFailurePolicyRule", "onExitCodes",
+     "Represents the requirement on the container exit codes."},
+    {"V1PodIP", "", "PodIP represents a single IP address allocated to the pod."},
     {"V1PodList", "", "PodList is a list of Pods."},
     {"V1PodList", "metadata",
      "Standard list metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#types-kinds"},
+    {"V1PodOS", "", "PodOS defines the OS parameters of a pod."},
+    {"V1PodReadinessGate", "", "PodReadinessGate contains the reference to a pod condition"},
+    {"V1PodResourceClaim", "",
+     "PodResourceClaim references exactly one ResourceClaim, either directly or by naming a "
+     "ResourceClaimTemplate which is then turned into a ResourceClaim for the pod.\n\nIt adds a "
+     "name to it that uniquely identifies the ResourceClaim inside the Pod. Containers that need "
+     "access to the ResourceClaim reference it with this name."},
+    {"V1PodResourceClaimStatus", "",
+     "PodResourceClaimStatus is stored in the PodStatus for each PodResourceClaim which references "
+     "a ResourceClaimTemplate. It stores the generated name for the corresponding ResourceClaim."},
+    {"V1PodSchedulingGate", "",
+     "PodSchedulingGate is associated to a Pod to guard its scheduling."},
+    {"V1PodSecurityContext", "",
+     "PodSecurityContext holds pod-level security attributes and common container settings. Some "
+     "fields are also present in container.securityContext.  Field values of "
+     "container.securityContext take precedence over field values of PodSecurityContext."},
+    {"V1PodSecurityContext", "appArmorProfile",
+     "appArmorProfile is the AppArmor options to use by the containers in this pod. Note that this "
+     "field cannot be set when spec.os.name is windows."},
+    {"V1PodSecurityContext", "seLinuxOptions",
+     "The SELinux context to be applied to all containers. If unspecified, the container runtime "
+     "will allocate a random SELinux context for each container.  May also be set in "
+     "SecurityContext.  If set in both SecurityContext and PodSecurityContext, the value specified "
+     "in SecurityContext takes precedence for that container. Note that this field cannot be set "
+     "when spec.os.name is windows."},
+    {"V1PodSecurityContext", "seccompProfile",
+     "The seccomp options to use by the containers in this pod. Note that this field cannot be set "
+     "when spec.os.name is windows."},
+    {"V1PodSecurityContext", "windowsOptions",
+     "The Windows specific settings applied to all containers. If unspecified, the options within "
+     "a container's SecurityContext will be used. If set in both SecurityContext and "
+     "PodSecurityContext, the value specified in SecurityContext takes precedence. Note that this "
+     "field cannot be set when spec.os.name is linux."},
     {"V1PodSpec", "", "PodSpec is a description of a pod."},
     {"V1PodSpec", "affinity", "If specified, the pod's scheduling constraints"},
     {"V1PodSpec", "dnsConfig",
@@ -656,6 +1296,13 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
     {"V1PodSpec", "securityContext",
      "SecurityContext holds pod-level security attributes and common container settings. Optional: "
      "Defaults to empty.  See type description for default values of each field."},
+    {"V1PodSpec", "workloadRef",
+     "WorkloadRef provides a reference to the Workload object that this Pod belongs to. This field "
+     "is used by the scheduler to identify the PodGroup and apply the correct group scheduling "
+     "policies. The Workload object referenced by this field may not exist at the time the Pod is "
+     "created. This field is immutable, but a Workload object with the same name may be recreated "
+     "with different policies. Doing this during pod scheduling may result in the placement not "
+     "conforming to the expected policies."},
     {"V1PodStatus", "",
      "PodStatus represents information about the status of a pod. Status may trail the actual "
      "state of a system, especially if the node that hosts the pod cannot contact the control "
@@ -693,11 +1340,18 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
     {"V1PolicyRule", "",
      "PolicyRule holds information that describes a policy rule, but does not contain information "
      "about who the rule applies to or which namespace the rule applies to."},
+    {"V1PortStatus", "", "PortStatus represents the error condition of a service port"},
+    {"V1PortworxVolumeSource", "", "PortworxVolumeSource represents a Portworx volume resource."},
+    {"V1PreferredSchedulingTerm", "",
+     "An empty preferred scheduling term matches all objects with implicit weight 0 (i.e. it's a "
+     "no-op). A null preferred scheduling term matches no objects (i.e. is also a no-op)."},
+    {"V1PreferredSchedulingTerm", "preference",
+     "A node selector term, associated with the corresponding weight."},
     {"V1PriorityClass", "",
      "PriorityClass defines mapping from a priority class name to the priority integer value. The "
      "value can be any valid integer."},
     {"V1PriorityClass", "metadata",
-     "metadata is the standard object metadata. More info: "
+     "Standard object's metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
     {"V1PriorityClassList", "", "PriorityClassList is a collection of priority classes."},
@@ -705,6 +1359,25 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "Standard list metadata More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
+    {"V1Probe", "",
+     "Probe describes a health check to be performed against a container to determine whether it "
+     "is alive or ready to receive traffic."},
+    {"V1ProjectedVolumeSource", "", "Represents a projected volume source"},
+    {"V1QuobyteVolumeSource", "",
+     "Represents a Quobyte mount that lasts the lifetime of a pod. Quobyte volumes do not support "
+     "ownership management or SELinux relabeling."},
+    {"V1RBDPersistentVolumeSource", "",
+     "Represents a Rados Block Device mount that lasts the lifetime of a pod. RBD volumes support "
+     "ownership management and SELinux relabeling."},
+    {"V1RBDPersistentVolumeSource", "secretRef",
+     "secretRef is name of the authentication secret for RBDUser. If provided overrides keyring. "
+     "Default is nil. More info: https://examples.k8s.io/volumes/rbd/README.md#how-to-use-it"},
+    {"V1RBDVolumeSource", "",
+     "Represents a Rados Block Device mount that lasts the lifetime of a pod. RBD volumes support "
+     "ownership management and SELinux relabeling."},
+    {"V1RBDVolumeSource", "secretRef",
+     "secretRef is name of the authentication secret for RBDUser. If provided overrides keyring. "
+     "Default is nil. More info: https://examples.k8s.io/volumes/rbd/README.md#how-to-use-it"},
     {"V1ReplicaSet", "",
      "ReplicaSet ensures that a specified number of pod replicas are running at any given time."},
     {"V1ReplicaSet", "metadata",
@@ -721,6 +1394,8 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "by some window of time. Populated by the system. Read-only. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#spec-and-status"},
+    {"V1ReplicaSetCondition", "",
+     "ReplicaSetCondition describes the state of a replica set at a certain point."},
     {"V1ReplicaSetList", "", "ReplicaSetList is a collection of ReplicaSets."},
     {"V1ReplicaSetList", "metadata",
      "Standard list metadata. More info: "
@@ -754,6 +1429,9 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "out of date by some window of time. Populated by the system. Read-only. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#spec-and-status"},
+    {"V1ReplicationControllerCondition", "",
+     "ReplicationControllerCondition describes the state of a replication controller at a certain "
+     "point."},
     {"V1ReplicationControllerList", "",
      "ReplicationControllerList is a collection of replication controllers."},
     {"V1ReplicationControllerList", "metadata",
@@ -770,6 +1448,11 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "replicationcontroller#pod-template"},
     {"V1ReplicationControllerStatus", "",
      "ReplicationControllerStatus represents the current status of a replication controller."},
+    {"V1ResourceFieldSelector", "",
+     "ResourceFieldSelector represents container resources (cpu, memory) and their output format"},
+    {"V1ResourceHealth", "",
+     "ResourceHealth represents the health of a resource. It has the latest device health "
+     "information. This is a part of KEP https://kep.k8s.io/4680."},
     {"V1ResourceQuota", "",
      "ResourceQuota sets aggregate quota restrictions enforced per namespace"},
     {"V1ResourceQuota", "metadata",
@@ -798,18 +1481,22 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "be matched."},
     {"V1ResourceQuotaStatus", "",
      "ResourceQuotaStatus defines the enforced hard limits and observed use."},
+    {"V1ResourceRequirements", "",
+     "ResourceRequirements describes the compute resource requirements."},
+    {"V1ResourceStatus", "",
+     "ResourceStatus represents the status of a single resource allocated to a Pod."},
     {"V1Role", "",
      "Role is a namespaced, logical grouping of PolicyRules that can be referenced as a unit by a "
      "RoleBinding."},
-    {"V1Role", "metadata", "metadata is the standard object's metadata."},
+    {"V1Role", "metadata", "Standard object's metadata."},
     {"V1RoleBinding", "",
      "RoleBinding references a role, but does not contain it.  It can reference a Role in the same "
      "namespace or a ClusterRole in the global namespace. It adds who information via Subjects and "
      "namespace information by which namespace it exists in.  RoleBindings in a given namespace "
      "only have effect in that namespace."},
-    {"V1RoleBinding", "metadata", "metadata is the standard object's metadata."},
+    {"V1RoleBinding", "metadata", "Standard object's metadata."},
     {"V1RoleBinding", "roleRef",
-     "roleRef can reference a Role in the current namespace or a ClusterRole in the global "
+     "RoleRef can reference a Role in the current namespace or a ClusterRole in the global "
      "namespace. If the RoleRef cannot be resolved, the Authorizer must return an error. This "
      "field is immutable."},
     {"V1RoleBindingList", "", "RoleBindingList is a collection of RoleBindings"},
@@ -817,6 +1504,31 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
     {"V1RoleList", "", "RoleList is a collection of Roles"},
     {"V1RoleList", "metadata", "Standard object's metadata."},
     {"V1RoleRef", "", "RoleRef contains information that points to the role being used"},
+    {"V1RollingUpdateDaemonSet", "",
+     "Spec to control the desired behavior of daemon set rolling update."},
+    {"V1RollingUpdateDeployment", "", "Spec to control the desired behavior of rolling update."},
+    {"V1RollingUpdateStatefulSetStrategy", "",
+     "RollingUpdateStatefulSetStrategy is used to communicate parameter for "
+     "RollingUpdateStatefulSetStrategyType."},
+    {"V1SELinuxOptions", "", "SELinuxOptions are the labels to be applied to the container"},
+    {"V1ScaleIOPersistentVolumeSource", "",
+     "ScaleIOPersistentVolumeSource represents a persistent ScaleIO volume"},
+    {"V1ScaleIOPersistentVolumeSource", "secretRef",
+     "secretRef references to the secret for ScaleIO user and other sensitive information. If this "
+     "is not provided, Login operation will fail."},
+    {"V1ScaleIOVolumeSource", "", "ScaleIOVolumeSource represents a persistent ScaleIO volume"},
+    {"V1ScaleIOVolumeSource", "secretRef",
+     "secretRef references to the secret for ScaleIO user and other sensitive information. If this "
+     "is not provided, Login operation will fail."},
+    {"V1ScopeSelector", "",
+     "A scope selector represents the AND of the selectors represented by the scoped-resource "
+     "selector requirements."},
+    {"V1ScopedResourceSelectorRequirement", "",
+     "A scoped-resource selector requirement is a selector that contains values, a scope name, and "
+     "an operator that relates the scope name and values."},
+    {"V1SeccompProfile", "",
+     "SeccompProfile defines a pod/container's seccomp profile settings. Only one profile source "
+     "may be set."},
     {"V1Secret", "",
      "Secret holds secret data of a certain type. The total bytes of the values in the Data field "
      "must be less than MaxSecretSize bytes."},
@@ -824,11 +1536,54 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "Standard object's metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
+    {"V1SecretEnvSource", "",
+     "SecretEnvSource selects a Secret to populate the environment variables with.\n\nThe contents "
+     "of the target Secret's Data field will represent the key-value pairs as environment "
+     "variables."},
+    {"V1SecretKeySelector", "", "SecretKeySelector selects a key of a Secret."},
     {"V1SecretList", "", "SecretList is a list of Secret."},
     {"V1SecretList", "metadata",
      "Standard list metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#types-kinds"},
+    {"V1SecretProjection", "",
+     "Adapts a secret into a projected volume.\n\nThe contents of the target Secret's Data field "
+     "will be presented in a projected volume as files using the keys in the Data field as the "
+     "file names. Note that this is identical to a secret volume source without the default mode."},
+    {"V1SecretReference", "",
+     "SecretReference represents a Secret Reference. It has enough information to retrieve secret "
+     "in any namespace"},
+    {"V1SecretVolumeSource", "",
+     "Adapts a Secret into a volume.\n\nThe contents of the target Secret's Data field will be "
+     "presented in a volume as files using the keys in the Data field as the file names. Secret "
+     "volumes support ownership management and SELinux relabeling."},
+    {"V1SecurityContext", "",
+     "SecurityContext holds security configuration that will be applied to a container. Some "
+     "fields are present in both SecurityContext and PodSecurityContext.  When both are set, the "
+     "values in SecurityContext take precedence."},
+    {"V1SecurityContext", "appArmorProfile",
+     "appArmorProfile is the AppArmor options to use by this container. If set, this profile "
+     "overrides the pod's appArmorProfile. Note that this field cannot be set when spec.os.name is "
+     "windows."},
+    {"V1SecurityContext", "capabilities",
+     "The capabilities to add/drop when running containers. Defaults to the default set of "
+     "capabilities granted by the container runtime. Note that this field cannot be set when "
+     "spec.os.name is windows."},
+    {"V1SecurityContext", "seLinuxOptions",
+     "The SELinux context to be applied to the container. If unspecified, the container runtime "
+     "will allocate a random SELinux context for each container.  May also be set in "
+     "PodSecurityContext.  If set in both SecurityContext and PodSecurityContext, the value "
+     "specified in SecurityContext takes precedence. Note that this field cannot be set when "
+     "spec.os.name is windows."},
+    {"V1SecurityContext", "seccompProfile",
+     "The seccomp options to use by this container. If seccomp options are provided at both the "
+     "pod & container level, the container options override the pod options. Note that this field "
+     "cannot be set when spec.os.name is windows."},
+    {"V1SecurityContext", "windowsOptions",
+     "The Windows specific settings applied to all containers. If unspecified, the options from "
+     "the PodSecurityContext will be used. If set in both SecurityContext and PodSecurityContext, "
+     "the value specified in SecurityContext takes precedence. Note that this field cannot be set "
+     "when spec.os.name is linux."},
     {"V1Service", "",
      "Service is a named abstraction of software service (for example, mysql) consisting of local "
      "port (for example 3306) that the proxy listens on, and the selector that determines which "
@@ -858,17 +1613,28 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "Standard list metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#types-kinds"},
+    {"V1ServiceAccountTokenProjection", "",
+     "ServiceAccountTokenProjection represents a projected service account token volume. This "
+     "projection can be used to insert a service account token into the pods runtime filesystem "
+     "for use against APIs (Kubernetes API Server or otherwise)."},
+    {"V1ServiceBackendPort", "", "ServiceBackendPort is the service port being referenced."},
     {"V1ServiceList", "", "ServiceList holds a list of services."},
     {"V1ServiceList", "metadata",
      "Standard list metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#types-kinds"},
+    {"V1ServicePort", "", "ServicePort contains information on service's port."},
     {"V1ServiceSpec", "", "ServiceSpec describes the attributes that a user creates on a service."},
     {"V1ServiceSpec", "sessionAffinityConfig",
      "sessionAffinityConfig contains the configurations of session affinity."},
     {"V1ServiceStatus", "", "ServiceStatus represents the current status of a service."},
     {"V1ServiceStatus", "loadBalancer",
      "LoadBalancer contains the current status of the load-balancer, if one is present."},
+    {"V1SessionAffinityConfig", "",
+     "SessionAffinityConfig represents the configurations of session affinity."},
+    {"V1SessionAffinityConfig", "clientIP",
+     "clientIP contains the configurations of Client IP based session affinity."},
+    {"V1SleepAction", "", "SleepAction describes a \"sleep\" action."},
     {"V1StatefulSet", "",
      "StatefulSet represents a set of pods with consistent identities. Identities are defined "
      "as:\n  - Network: A single stable DNS and hostname.\n  - Storage: As many VolumeClaims as "
@@ -882,11 +1648,19 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
     {"V1StatefulSet", "status",
      "Status is the current status of Pods in this StatefulSet. This data may be out of date by "
      "some window of time."},
+    {"V1StatefulSetCondition", "",
+     "StatefulSetCondition describes the state of a statefulset at a certain point."},
     {"V1StatefulSetList", "", "StatefulSetList is a collection of StatefulSets."},
     {"V1StatefulSetList", "metadata",
      "Standard list's metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
+    {"V1StatefulSetOrdinals", "",
+     "StatefulSetOrdinals describes the policy used for replica ordinal assignment in this "
+     "StatefulSet."},
+    {"V1StatefulSetPersistentVolumeClaimRetentionPolicy", "",
+     "StatefulSetPersistentVolumeClaimRetentionPolicy describes the policy used for PVCs created "
+     "from the StatefulSet VolumeClaimTemplates."},
     {"V1StatefulSetSpec", "", "A StatefulSetSpec is the specification of a StatefulSet."},
     {"V1StatefulSetSpec", "ordinals",
      "ordinals controls the numbering of replica indices in a StatefulSet. The default ordinals "
@@ -913,12 +1687,19 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "updateStrategy indicates the StatefulSetUpdateStrategy that will be employed to update Pods "
      "in the StatefulSet when a revision is made to Template."},
     {"V1StatefulSetStatus", "", "StatefulSetStatus represents the current state of a StatefulSet."},
+    {"V1StatefulSetUpdateStrategy", "",
+     "StatefulSetUpdateStrategy indicates the strategy that the StatefulSet controller will use to "
+     "perform updates. It includes any additional parameters necessary to perform the update for "
+     "the indicated strategy."},
+    {"V1StatefulSetUpdateStrategy", "rollingUpdate",
+     "RollingUpdate is used to communicate parameters when Type is "
+     "RollingUpdateStatefulSetStrategyType."},
     {"V1StorageClass", "",
      "StorageClass describes the parameters for a class of storage for which PersistentVolumes can "
      "be dynamically provisioned.\n\nStorageClasses are non-namespaced; the name of the storage "
      "class according to etcd is in ObjectMeta.Name."},
     {"V1StorageClass", "metadata",
-     "metadata is the standard object metadata. More info: "
+     "Standard object's metadata. More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
     {"V1StorageClassList", "", "StorageClassList is a collection of storage classes."},
@@ -926,6 +1707,159 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "Standard list metadata More info: "
      "https://git.k8s.io/community/contributors/devel/sig-architecture/"
      "api-conventions.md#metadata"},
+    {"V1StorageOSPersistentVolumeSource", "", "Represents a StorageOS persistent volume resource."},
+    {"V1StorageOSPersistentVolumeSource", "secretRef",
+     "secretRef specifies the secret to use for obtaining the StorageOS API credentials.  If not "
+     "specified, default values will be attempted."},
+    {"V1StorageOSVolumeSource", "", "Represents a StorageOS persistent volume resource."},
+    {"V1StorageOSVolumeSource", "secretRef",
+     "secretRef specifies the secret to use for obtaining the StorageOS API credentials.  If not "
+     "specified, default values will be attempted."},
+    {"V1SuccessPolicy", "",
+     "SuccessPolicy describes when a Job can be declared as succeeded based on the success of some "
+     "indexes."},
+    {"V1SuccessPolicyRule", "",
+     "SuccessPolicyRule describes rule for declaring a Job as succeeded. Each rule must have at "
+     "least one of the \"succeededIndexes\" or \"succeededCount\" specified."},
+    {"V1Sysctl", "", "Sysctl defines a kernel parameter to be set"},
+    {"V1TCPSocketAction", "", "TCPSocketAction describes an action based on opening a socket"},
+    {"V1Taint", "",
+     "The node this Taint is attached to has the \"effect\" on any pod that does not tolerate the "
+     "Taint."},
+    {"V1Toleration", "",
+     "The pod this Toleration is attached to tolerates any taint that matches the triple "
+     "<key,value,effect> using the matching operator <operator>."},
+    {"V1TopologySelectorLabelRequirement", "",
+     "A topology selector requirement is a selector that matches given label. This is an alpha "
+     "feature and may change in the future."},
+    {"V1TopologySelectorTerm", "",
+     "A topology selector term represents the result of label queries. A null or empty topology "
+     "selector term matches no objects. The requirements of them are ANDed. It provides a subset "
+     "of functionality as NodeSelectorTerm. This is an alpha feature and may change in the "
+     "future."},
+    {"V1TopologySpreadConstraint", "",
+     "TopologySpreadConstraint specifies how to spread matching pods among the given topology."},
+    {"V1TopologySpreadConstraint", "labelSelector",
+     "LabelSelector is used to find matching pods. Pods that match this label selector are counted "
+     "to determine the number of pods in their corresponding topology domain."},
+    {"V1TypedLocalObjectReference", "",
+     "TypedLocalObjectReference contains enough information to let you locate the typed referenced "
+     "object inside the same namespace."},
+    {"V1TypedObjectReference", "",
+     "TypedObjectReference contains enough information to let you locate the typed referenced "
+     "object"},
+    {"V1UncountedTerminatedPods", "",
+     "UncountedTerminatedPods holds UIDs of Pods that have terminated but haven't been accounted "
+     "in Job status counters."},
+    {"V1Volume", "",
+     "Volume represents a named volume in a pod that may be accessed by any container in the pod."},
+    {"V1VolumeDevice", "",
+     "volumeDevice describes a mapping of a raw block device within a container."},
+    {"V1VolumeMount", "", "VolumeMount describes a mounting of a Volume within a container."},
+    {"V1VolumeMountStatus", "", "VolumeMountStatus shows status of volume mounts."},
+    {"V1VolumeNodeAffinity", "",
+     "VolumeNodeAffinity defines constraints that limit what nodes this volume can be accessed "
+     "from."},
+    {"V1VolumeNodeAffinity", "required",
+     "required specifies hard node constraints that must be met."},
+    {"V1VolumeProjection", "",
+     "Projection that may be projected along with other supported volume types. Exactly one of "
+     "these fields must be set."},
+    {"V1VolumeProjection", "clusterTrustBundle",
+     "ClusterTrustBundle allows a pod to access the `.spec.trustBundle` field of "
+     "ClusterTrustBundle objects in an auto-updating file.\n\nAlpha, gated by the "
+     "ClusterTrustBundleProjection feature gate.\n\nClusterTrustBundle objects can either be "
+     "selected by name, or by the combination of signer name and a label selector.\n\nKubelet "
+     "performs aggressive normalization of the PEM contents written into the pod filesystem.  "
+     "Esoteric PEM features such as inter-block comments and block headers are stripped.  "
+     "Certificates are deduplicated. The ordering of certificates within the file is arbitrary, "
+     "and Kubelet may change the order over time."},
+    {"V1VolumeProjection", "configMap",
+     "configMap information about the configMap data to project"},
+    {"V1VolumeProjection", "downwardAPI",
+     "downwardAPI information about the downwardAPI data to project"},
+    {"V1VolumeProjection", "podCertificate",
+     "Projects an auto-rotating credential bundle (private key and certificate chain) that the pod "
+     "can use either as a TLS client or server.\n\nKubelet generates a private key and uses it to "
+     "send a PodCertificateRequest to the named signer.  Once the signer approves the request and "
+     "issues a certificate chain, Kubelet writes the key and certificate chain to the pod "
+     "filesystem.  The pod does not start until certificates have been issued for each "
+     "podCertificate projected volume source in its spec.\n\nKubelet will begin trying to rotate "
+     "the certificate at the time indicated by the signer using the "
+     "PodCertificateRequest.Status.BeginRefreshAt timestamp.\n\nKubelet can write a single file, "
+     "indicated by the credentialBundlePath field, or separate files, indicated by the keyPath and "
+     "certificateChainPath fields.\n\nThe credential bundle is a single file in PEM format.  The "
+     "first PEM entry is the private key (in PKCS#8 format), and the remaining PEM entries are the "
+     "certificate chain issued by the signer (typically, signers will return their certificate "
+     "chain in leaf-to-root order).\n\nPrefer using the credential bundle format, since your "
+     "application code can read it atomically.  If you use keyPath and certificateChainPath, your "
+     "application must make two separate file reads. If these coincide with a certificate "
+     "rotation, it is possible that the private key and leaf certificate you read may not "
+     "correspond to each other.  Your application will need to check for this condition, and "
+     "re-read until they are consistent.\n\nThe named signer controls chooses the format of the "
+     "certificate it issues; consult the signer implementation's documentation to learn how to use "
+     "the certificates it issues."},
+    {"V1VolumeProjection", "secret", "secret information about the secret data to project"},
+    {"V1VolumeProjection", "serviceAccountToken",
+     "serviceAccountToken is information about the serviceAccountToken data to project"},
+    {"V1VolumeResourceRequirements", "",
+     "VolumeResourceRequirements describes the storage resource requirements for a volume."},
+    {"V1VsphereVirtualDiskVolumeSource", "", "Represents a vSphere volume resource."},
+    {"V1WeightedPodAffinityTerm", "",
+     "The weights of all of the matched WeightedPodAffinityTerm fields are added per-node to find "
+     "the most preferred node(s)"},
+    {"V1WeightedPodAffinityTerm", "podAffinityTerm",
+     "Required. A pod affinity term, associated with the corresponding weight."},
+    {"V1WindowsSecurityContextOptions", "",
+     "WindowsSecurityContextOptions contain Windows-specific options and credentials."},
+    {"V1WorkloadReference", "",
+     "WorkloadReference identifies the Workload object and PodGroup membership that a Pod belongs "
+     "to. The scheduler uses this information to apply workload-aware scheduling semantics."},
+    {"V2ContainerResourceMetricSource", "",
+     "ContainerResourceMetricSource indicates how to scale on a resource metric known to "
+     "Kubernetes, as specified in requests and limits, describing each pod in the current scale "
+     "target (e.g. CPU or memory).  The values will be averaged together before being compared to "
+     "the target.  Such metrics are built in to Kubernetes, and have special scaling options on "
+     "top of those available to normal per-pod metrics using the \"pods\" source.  Only one "
+     "\"target\" type should be set."},
+    {"V2ContainerResourceMetricSource", "target",
+     "target specifies the target value for the given metric"},
+    {"V2ContainerResourceMetricStatus", "",
+     "ContainerResourceMetricStatus indicates the current value of a resource metric known to "
+     "Kubernetes, as specified in requests and limits, describing a single container in each pod "
+     "in the current scale target (e.g. CPU or memory).  Such metrics are built in to Kubernetes, "
+     "and have special scaling options on top of those available to normal per-pod metrics using "
+     "the \"pods\" source."},
+    {"V2ContainerResourceMetricStatus", "current",
+     "current contains the current value for the given metric"},
+    {"V2CrossVersionObjectReference", "",
+     "CrossVersionObjectReference contains enough information to let you identify the referred "
+     "resource."},
+    {"V2ExternalMetricSource", "",
+     "ExternalMetricSource indicates how to scale on a metric not associated with any Kubernetes "
+     "object (for example length of queue in cloud messaging service, or QPS from loadbalancer "
+     "running outside of cluster)."},
+    {"V2ExternalMetricSource", "metric",
+     "metric identifies the target metric by name and selector"},
+    {"V2ExternalMetricSource", "target", "target specifies the target value for the given metric"},
+    {"V2ExternalMetricStatus", "",
+     "ExternalMetricStatus indicates the current value of a global metric not associated with any "
+     "Kubernetes object."},
+    {"V2ExternalMetricStatus", "current",
+     "current contains the current value for the given metric"},
+    {"V2ExternalMetricStatus", "metric",
+     "metric identifies the target metric by name and selector"},
+    {"V2HPAScalingPolicy", "",
+     "HPAScalingPolicy is a single policy which must hold true for a specified past interval."},
+    {"V2HPAScalingRules", "",
+     "HPAScalingRules configures the scaling behavior for one direction via scaling Policy Rules "
+     "and a configurable metric tolerance.\n\nScaling Policy Rules are applied after calculating "
+     "DesiredReplicas from metrics for the HPA. They can limit the scaling velocity by specifying "
+     "scaling policies. They can prevent flapping by specifying the stabilization window, so that "
+     "the number of replicas is not set instantly, instead, the safest value from the "
+     "stabilization window is chosen.\n\nThe tolerance is applied to the metric values and "
+     "prevents scaling too eagerly for small metric variations. (Note that setting a tolerance "
+     "requires the beta HPAConfigurableTolerance feature gate to be enabled.)"},
     {"V2HorizontalPodAutoscaler", "",
      "HorizontalPodAutoscaler is the configuration for a horizontal pod autoscaler, which "
      "automatically manages the replica count of any resource implementing the scale subresource "
@@ -940,6 +1874,20 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "api-conventions.md#spec-and-status."},
     {"V2HorizontalPodAutoscaler", "status",
      "status is the current information about the autoscaler."},
+    {"V2HorizontalPodAutoscalerBehavior", "",
+     "HorizontalPodAutoscalerBehavior configures the scaling behavior of the target in both Up and "
+     "Down directions (scaleUp and scaleDown fields respectively)."},
+    {"V2HorizontalPodAutoscalerBehavior", "scaleDown",
+     "scaleDown is scaling policy for scaling Down. If not set, the default value is to allow to "
+     "scale down to minReplicas pods, with a 300 second stabilization window (i.e., the highest "
+     "recommendation for the last 300sec is used)."},
+    {"V2HorizontalPodAutoscalerBehavior", "scaleUp",
+     "scaleUp is scaling policy for scaling Up. If not set, the default value is the higher of:\n  "
+     "* increase no more than 4 pods per 60 seconds\n  * double the number of pods per 60 "
+     "seconds\nNo stabilization is used."},
+    {"V2HorizontalPodAutoscalerCondition", "",
+     "HorizontalPodAutoscalerCondition describes the state of a HorizontalPodAutoscaler at a "
+     "certain point."},
     {"V2HorizontalPodAutoscalerList", "",
      "HorizontalPodAutoscalerList is a list of horizontal pod autoscaler objects."},
     {"V2HorizontalPodAutoscalerList", "metadata", "metadata is the standard list metadata."},
@@ -955,5 +1903,105 @@ const apiserver_openapi_desc_t apiserver_openapi__descs[] = {
      "metrics should be collected, as well as to actually change the replica count."},
     {"V2HorizontalPodAutoscalerStatus", "",
      "HorizontalPodAutoscalerStatus describes the current status of a horizontal pod autoscaler."},
+    {"V2MetricIdentifier", "",
+     "MetricIdentifier defines the name and optionally selector for a metric"},
+    {"V2MetricIdentifier", "selector",
+     "selector is the string-encoded form of a standard kubernetes label selector for the given "
+     "metric When set, it is passed as an additional parameter to the metrics server for more "
+     "specific metrics scoping. When unset, just the metricName will be used to gather metrics."},
+    {"V2MetricSpec", "",
+     "MetricSpec specifies how to scale based on a single metric (only `type` and one other "
+     "matching field should be set at once)."},
+    {"V2MetricSpec", "containerResource",
+     "containerResource refers to a resource metric (such as those specified in requests and "
+     "limits) known to Kubernetes describing a single container in each pod of the current scale "
+     "target (e.g. CPU or memory). Such metrics are built in to Kubernetes, and have special "
+     "scaling options on top of those available to normal per-pod metrics using the \"pods\" "
+     "source."},
+    {"V2MetricSpec", "external",
+     "external refers to a global metric that is not associated with any Kubernetes object. It "
+     "allows autoscaling based on information coming from components running outside of cluster "
+     "(for example length of queue in cloud messaging service, or QPS from loadbalancer running "
+     "outside of cluster)."},
+    {"V2MetricSpec", "object",
+     "object refers to a metric describing a single kubernetes object (for example, "
+     "hits-per-second on an Ingress object)."},
+    {"V2MetricSpec", "pods",
+     "pods refers to a metric describing each pod in the current scale target (for example, "
+     "transactions-processed-per-second).  The values will be averaged together before being "
+     "compared to the target value."},
+    {"V2MetricSpec", "resource",
+     "resource refers to a resource metric (such as those specified in requests and limits) known "
+     "to Kubernetes describing each pod in the current scale target (e.g. CPU or memory). Such "
+     "metrics are built in to Kubernetes, and have special scaling options on top of those "
+     "available to normal per-pod metrics using the \"pods\" source."},
+    {"V2MetricStatus", "", "MetricStatus describes the last-read state of a single metric."},
+    {"V2MetricStatus", "containerResource",
+     "container resource refers to a resource metric (such as those specified in requests and "
+     "limits) known to Kubernetes describing a single container in each pod in the current scale "
+     "target (e.g. CPU or memory). Such metrics are built in to Kubernetes, and have special "
+     "scaling options on top of those available to normal per-pod metrics using the \"pods\" "
+     "source."},
+    {"V2MetricStatus", "external",
+     "external refers to a global metric that is not associated with any Kubernetes object. It "
+     "allows autoscaling based on information coming from components running outside of cluster "
+     "(for example length of queue in cloud messaging service, or QPS from loadbalancer running "
+     "outside of cluster)."},
+    {"V2MetricStatus", "object",
+     "object refers to a metric describing a single kubernetes object (for example, "
+     "hits-per-second on an Ingress object)."},
+    {"V2MetricStatus", "pods",
+     "pods refers to a metric describing each pod in the current scale target (for example, "
+     "transactions-processed-per-second).  The values will be averaged together before being "
+     "compared to the target value."},
+    {"V2MetricStatus", "resource",
+     "resource refers to a resource metric (such as those specified in requests and limits) known "
+     "to Kubernetes describing each pod in the current scale target (e.g. CPU or memory). Such "
+     "metrics are built in to Kubernetes, and have special scaling options on top of those "
+     "available to normal per-pod metrics using the \"pods\" source."},
+    {"V2MetricTarget", "",
+     "MetricTarget defines the target value, average value, or average utilization of a specific "
+     "metric"},
+    {"V2MetricValueStatus", "", "MetricValueStatus holds the current value for a metric"},
+    {"V2ObjectMetricSource", "",
+     "ObjectMetricSource indicates how to scale on a metric describing a kubernetes object (for "
+     "example, hits-per-second on an Ingress object)."},
+    {"V2ObjectMetricSource", "describedObject",
+     "describedObject specifies the descriptions of a object,such as kind,name apiVersion"},
+    {"V2ObjectMetricSource", "metric", "metric identifies the target metric by name and selector"},
+    {"V2ObjectMetricSource", "target", "target specifies the target value for the given metric"},
+    {"V2ObjectMetricStatus", "",
+     "ObjectMetricStatus indicates the current value of a metric describing a kubernetes object "
+     "(for example, hits-per-second on an Ingress object)."},
+    {"V2ObjectMetricStatus", "current", "current contains the current value for the given metric"},
+    {"V2ObjectMetricStatus", "describedObject",
+     "DescribedObject specifies the descriptions of a object,such as kind,name apiVersion"},
+    {"V2ObjectMetricStatus", "metric", "metric identifies the target metric by name and selector"},
+    {"V2PodsMetricSource", "",
+     "PodsMetricSource indicates how to scale on a metric describing each pod in the current scale "
+     "target (for example, transactions-processed-per-second). The values will be averaged "
+     "together before being compared to the target value."},
+    {"V2PodsMetricSource", "metric", "metric identifies the target metric by name and selector"},
+    {"V2PodsMetricSource", "target", "target specifies the target value for the given metric"},
+    {"V2PodsMetricStatus", "",
+     "PodsMetricStatus indicates the current value of a metric describing each pod in the current "
+     "scale target (for example, transactions-processed-per-second)."},
+    {"V2PodsMetricStatus", "current", "current contains the current value for the given metric"},
+    {"V2PodsMetricStatus", "metric", "metric identifies the target metric by name and selector"},
+    {"V2ResourceMetricSource", "",
+     "ResourceMetricSource indicates how to scale on a resource metric known to Kubernetes, as "
+     "specified in requests and limits, describing each pod in the current scale target (e.g. CPU "
+     "or memory).  The values will be averaged together before being compared to the target.  Such "
+     "metrics are built in to Kubernetes, and have special scaling options on top of those "
+     "available to normal per-pod metrics using the \"pods\" source.  Only one \"target\" type "
+     "should be set."},
+    {"V2ResourceMetricSource", "target", "target specifies the target value for the given metric"},
+    {"V2ResourceMetricStatus", "",
+     "ResourceMetricStatus indicates the current value of a resource metric known to Kubernetes, "
+     "as specified in requests and limits, describing each pod in the current scale target (e.g. "
+     "CPU or memory).  Such metrics are built in to Kubernetes, and have special scaling options "
+     "on top of those available to normal per-pod metrics using the \"pods\" source."},
+    {"V2ResourceMetricStatus", "current",
+     "current contains the current value for the given metric"},
 };
-const unsigned apiserver_openapi__ndescs = 312;
+const unsigned apiserver_openapi__ndescs = 676;

@@ -516,6 +516,17 @@ explain_reads_openapi() {
         expect_rc 0 "explain deployment.spec.replicas $v"
         expect_grep "$E2E_TMP/exr-$v" 'FIELD: +replicas <integer>'
         expect_grep "$E2E_TMP/exr-$v" 'Number of desired pods'
+        # deeper types carry their own text too: Container, Probe, the pod template's PodSpec
+        run_cmd "$E2E_TMP/exc-$v" kc "$v" explain pod.spec.containers
+        expect_rc 0 "explain pod.spec.containers $v"
+        expect_grep "$E2E_TMP/exc-$v" 'A single application container that you want to run within a pod'
+        expect_grep "$E2E_TMP/exc-$v" '^  livenessProbe.*<Probe>'
+        run_cmd "$E2E_TMP/exl-$v" kc "$v" explain pod.spec.containers.livenessProbe.httpGet
+        expect_rc 0 "explain ...livenessProbe.httpGet $v"
+        expect_grep "$E2E_TMP/exl-$v" 'HTTPGetAction describes an action based on HTTP Get requests'
+        run_cmd "$E2E_TMP/ext-$v" kc "$v" explain deployment.spec.template.spec.securityContext
+        expect_rc 0 "explain deployment...securityContext $v"
+        expect_grep "$E2E_TMP/ext-$v" 'PodSecurityContext holds pod-level security attributes'
     done
     run_cmd "$E2E_TMP/ex-lease" kc 1.33 explain lease.spec.holderIdentity
     expect_rc 0 "explain lease"
