@@ -90,6 +90,18 @@ start_server() {
     fail "server did not become ready"
 }
 
+# fake_node NAME [CPU [LABELS-JSON [TAINTS-JSON [MEMORY]]]]: a Ready Node object with no kubelet
+# behind it (capacity = allocatable; defaults 64 CPUs, 64Gi, no labels, no taints).
+fake_node() {
+    kc 1.33 create -f - >/dev/null <<EOF || fail "create node $1"
+{"apiVersion":"v1","kind":"Node","metadata":{"name":"$1","labels":${3:-{\}}},
+ "spec":{"taints":${4:-[]}},
+ "status":{"capacity":{"cpu":"${2:-64}","memory":"${5:-64Gi}","pods":"110"},
+  "allocatable":{"cpu":"${2:-64}","memory":"${5:-64Gi}","pods":"110"},
+  "conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status"}]}}
+EOF
+}
+
 # until_ok SECONDS CMD...: runs CMD (output dropped) every 0.1 s until it succeeds; 1 when it
 # never did within SECONDS.
 until_ok() {

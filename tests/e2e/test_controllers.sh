@@ -7,15 +7,6 @@
 
 start_server
 
-fake_node() {
-    kc 1.33 create -f - >/dev/null <<EOF || fail "create node $1"
-{"apiVersion":"v1","kind":"Node","metadata":{"name":"$1"},
- "status":{"capacity":{"cpu":"64","memory":"64Gi","pods":"110"},
-  "allocatable":{"cpu":"64","memory":"64Gi","pods":"110"},
-  "conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status"}]}}
-EOF
-}
-
 # pods SELECTOR: names of the active (not terminating) pods.
 pods() {
     kc 1.33 get pods -l "$1" -o go-template='{{range .items}}{{if not .metadata.deletionTimestamp}}{{.metadata.name}}{{"\n"}}{{end}}{{end}}'

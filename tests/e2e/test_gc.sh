@@ -8,15 +8,6 @@
 THRESHOLD=3
 start_server --terminated-pod-gc-threshold "$THRESHOLD"
 
-fake_node() {
-    kc 1.33 create -f - >/dev/null <<EOF || fail "create node $1"
-{"apiVersion":"v1","kind":"Node","metadata":{"name":"$1"},
- "status":{"capacity":{"cpu":"64","memory":"64Gi","pods":"110"},
-  "allocatable":{"cpu":"64","memory":"64Gi","pods":"110"},
-  "conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"ready"}]}}
-EOF
-}
-
 rs_json() { # rs_json NAME REPLICAS
     cat <<EOF
 {"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"$1"},

@@ -9,15 +9,6 @@
 
 start_server ${E2E_SERVER_FLAGS:-}
 
-fake_node() {
-    kc 1.33 create -f - >/dev/null <<EOF || fail "create node $1"
-{"apiVersion":"v1","kind":"Node","metadata":{"name":"$1"},
- "status":{"capacity":{"cpu":"$2","memory":"8Gi","pods":"110"},
-  "allocatable":{"cpu":"$2","memory":"8Gi","pods":"110"},
-  "conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status"}]}}
-EOF
-}
-
 wait_nonempty() {
     local i out
     for i in $(seq 100); do

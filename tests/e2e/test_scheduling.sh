@@ -8,16 +8,6 @@
 
 start_server
 
-# fake_node NAME CPU [LABELS_JSON]: a Ready node with allocatable CPU cores and 8Gi, 110 pods.
-fake_node() {
-    kc 1.33 create -f - >/dev/null <<EOF || fail "create node $1"
-{"apiVersion":"v1","kind":"Node","metadata":{"name":"$1","labels":${3:-{\}}},
- "status":{"capacity":{"cpu":"$2","memory":"8Gi","pods":"110"},
-  "allocatable":{"cpu":"$2","memory":"8Gi","pods":"110"},
-  "conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status"}]}}
-EOF
-}
-
 # wait_for JSONPATH_CMD... : retries a kubectl query until it prints something non-empty.
 wait_nonempty() {
     local i out

@@ -13,18 +13,6 @@ start_server
 FAKE_PID=$!
 E2E_CLEANUPS+=("kill $FAKE_PID 2>/dev/null; wait $FAKE_PID 2>/dev/null")
 
-fake_node() { # fake_node NAME [LABELS-JSON [TAINTS-JSON]]
-    local labels=${2:-} taints=${3:-[]}
-    [[ -n $labels ]] || labels='{}'
-    kc 1.33 create -f - >/dev/null <<EOF || fail "create node $1"
-{"apiVersion":"v1","kind":"Node","metadata":{"name":"$1","labels":$labels},
- "spec":{"taints":$taints},
- "status":{"capacity":{"cpu":"64","memory":"64Gi","pods":"110"},
-  "allocatable":{"cpu":"64","memory":"64Gi","pods":"110"},
-  "conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status"}]}}
-EOF
-}
-
 pods() { # pods SELECTOR: names of the active pods
     kc 1.33 get pods -l "$1" -o go-template='{{range .items}}{{if not .metadata.deletionTimestamp}}{{.metadata.name}}{{"\n"}}{{end}}{{end}}'
 }
@@ -254,7 +242,7 @@ ds_nodes() { # ds_nodes NAME: the nodes of its active pods, sorted
 ds_on() { [[ $(ds_nodes "$1") == "$2" ]]; }
 
 ds_covers_nodes() {
-    fake_node t1 '{"kubernetes.io/hostname":"t1"}' '[{"key":"dedicated","value":"db","effect":"NoSchedule"}]'
+    fake_node t1 64 '{"kubernetes.io/hostname":"t1"}' '[{"key":"dedicated","value":"db","effect":"NoSchedule"}]'
     ds agent
     # n1, n2 from sts_ordered; t1 is tainted
     until_ok 20 ds_on agent "n1 n2 " || fail "agent on: $(ds_nodes agent)"
@@ -275,7 +263,7 @@ ds_covers_nodes() {
     run_cmd "$E2E_TMP/get" kc 1.33 get ds agent
     expect_grep "$E2E_TMP/get" '^agent +2 +2 +2 +2 +2 +<none> +'
     # a node added later gets a pod
-    fake_node n3 '{"disk":"ssd"}'
+    fake_node n3 64 '{"disk":"ssd"}'
     until_ok 20 ds_on agent "n1 n2 n3 " || fail "agent on n3: $(ds_nodes agent)"
     # a toleration lets it onto the tainted node
     ds tolerant '"tolerations":[{"key":"dedicated","operator":"Equal","value":"db","effect":"NoSchedule"}],"hostNetwork":true'
