@@ -394,5 +394,11 @@ int kubelet_log_reader_open(const char *path, int max_files, const kubelet_log_o
  * is written now (follow: try again later), 2 when limit_bytes is reached, < 0 on errors. */
 int kubelet_log_reader_next(kubelet_log_reader_t *r, util_buf_t *out, size_t max);
 kubelet_log_reader_t *kubelet_log_reader_free(kubelet_log_reader_t *r);
+/* An fd that turns readable when the shim writes, rotates or closes a file in the log's
+ * directory (inotify), so that a follower waits for output instead of polling; -1 when no
+ * watch can be made (the caller then falls back to a timeout). Owned by the reader. */
+int kubelet_log_reader_watch_fd(kubelet_log_reader_t *r);
+/* Consumes the watch's pending events (call when the fd was readable, before reading on). */
+void kubelet_log_reader_watch_drain(kubelet_log_reader_t *r);
 
 #endif

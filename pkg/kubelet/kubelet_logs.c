@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +25,8 @@ struct kubelet_log_reader {
     util_buf_t pending; /* bytes of an incomplete line */
     int64_t written;
     bool limited;
+    bool watch_made;
+    int watch; /* inotify on the log's directory once made; -1 when unavailable */
 };
 
 /* ---- records ------------------------------------------------------------------------------ */
@@ -269,10 +273,40 @@ kubelet_log_reader_t *kubelet_log_reader_free(kubelet_log_reader_t *r)
         return NULL;
     for (size_t i = 0; i < r->nfds; i++)
         close(r->fds[i]);
+    if (r->watch_made && r->watch >= 0)
+        close(r->watch);
     util_buf_free(&r->pending);
     free(r->path);
     free(r);
     return NULL;
+}
+
+int kubelet_log_reader_watch_fd(kubelet_log_reader_t *r)
+{
+    if (r->watch_made)
+        return r->watch;
+    r->watch_made = true;
+    r->watch = -1;
+    char dir[PATH_MAX];
+    const char *slash = strrchr(r->path, '/');
+    if (!slash || util_snprintf(dir, sizeof(dir), "%.*s", (int)(slash - r->path), r->path) < 0)
+        return -1;
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (inotify_add_watch(fd, dir, IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO) < 0) {
+        close(fd);
+        return -1;
+    }
+    return r->watch = fd;
+}
+
+void kubelet_log_reader_watch_drain(kubelet_log_reader_t *r)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    if (r->watch_made && r->watch >= 0)
+        while (read(r->watch, buf, sizeof(buf)) > 0)
+            ;
 }
 
 /* PATH is a new file (the shim rotated it): true when fd should be replaced. */

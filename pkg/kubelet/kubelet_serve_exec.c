@@ -354,8 +354,10 @@ static void attach_session(kconn_t *c, stream_session_t *s, const stream_exec_op
         cleanup_error util_error_t err = NULL;
         ok = kubelet_log_reader_open(path, c->s->log_max_files, &lo, &r[i], &err) == 0;
     }
-    if (ok)
+    if (ok) {
+        kubelet_log_reader_watch_fd(r[0]); /* before the first read: nothing is missed */
         attach_in_open(c, id, o, &in);
+    }
     bool ready = false;
     while (ok && attach_events(c, s, &in, &ready, &out)) {
         attach_in_flush(&in);
@@ -374,11 +376,17 @@ static void attach_session(kconn_t *c, stream_session_t *s, const stream_exec_op
             break;
         }
         char buf[IO_CHUNK];
-        struct pollfd pf = {.fd = in.q.len ? in.fd : -1, .events = POLLOUT};
-        int pr = kserver_poll(c, &pf, 1, in.fd >= 0 ? 50 : 200); /* the log is polled */
+        /* the container's output arrives through the log's inotify watch (both streams share
+         * one directory); the timeout only checks a quiet container's state */
+        struct pollfd pf[2] = {{.fd = in.q.len ? in.fd : -1, .events = POLLOUT},
+                               {.fd = kubelet_log_reader_watch_fd(r[0]), .events = POLLIN}};
+        int pr = kserver_poll(c, pf, 2, pf[1].fd >= 0 ? 1000 : 200);
         if (pr < 0)
             break;
-        bool readable = pr - (pf.revents != 0) > 0; /* the count includes the connection */
+        if (pf[1].revents)
+            kubelet_log_reader_watch_drain(r[0]);
+        /* the count includes the connection */
+        bool readable = pr - (pf[0].revents != 0) - (pf[1].revents != 0) > 0;
         if (readable || mbedtls_ssl_get_bytes_avail(&c->ssl) > 0) {
             int got = kserver_recv_some(c, buf, sizeof(buf));
             if (got < 0 || (got > 0 && stream_session_feed(s, buf, (size_t)got) < 0))

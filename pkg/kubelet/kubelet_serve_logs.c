@@ -11,7 +11,8 @@
 #include <string.h>
 #include <time.h>
 
-#define FOLLOW_POLL_MS 250
+#define FOLLOW_POLL_MS 250  /* without an inotify watch */
+#define STATE_CHECK_MS 1000 /* with one: how often a quiet container's state is checked */
 
 /* The attempts that have a log file, newest two: <dir>/<n>.log. */
 static int newest_attempts(const char *dir, long att[2])
@@ -107,15 +108,20 @@ static bool still_running(kconn_t *c, const char *uid, const char *ctr, long att
            st.status == RUNTIME_STATUS_RUNNING;
 }
 
-/* The client went away (or the server stops) while we wait for more log. */
-static bool client_gone(kconn_t *c)
+/* Waits for more log (the reader's inotify watch; a timeout when there is none, and at most
+ * STATE_CHECK_MS so that an exit without output is noticed): true when the client went away
+ * or the server stops. */
+static bool client_gone(kconn_t *c, kubelet_log_reader_t *r)
 {
-    struct pollfd none;
-    int n = kserver_poll(c, &none, 0, FOLLOW_POLL_MS);
+    struct pollfd w = {.fd = kubelet_log_reader_watch_fd(r), .events = POLLIN};
+    int n = kserver_poll(c, &w, 1, w.fd >= 0 ? STATE_CHECK_MS : FOLLOW_POLL_MS);
     if (n < 0)
         return true;
+    if (w.revents)
+        kubelet_log_reader_watch_drain(r);
     char buf[512];
-    return n > 0 && kserver_recv_some(c, buf, sizeof(buf)) < 0;
+    bool conn = n - (w.revents != 0) > 0; /* the count includes the connection */
+    return conn && kserver_recv_some(c, buf, sizeof(buf)) < 0;
 }
 
 static void stream_log(kconn_t *c, kubelet_log_reader_t *r, bool follow, const char *uid,
@@ -126,13 +132,15 @@ static void stream_log(kconn_t *c, kubelet_log_reader_t *r, bool follow, const c
     if (kserver_send(c, head, sizeof(head) - 1) < 0)
         return;
     util_buf_t out = {0};
+    if (follow) /* watch before the first read: nothing written in between is missed */
+        kubelet_log_reader_watch_fd(r);
     for (;;) {
         int got = kubelet_log_reader_next(r, &out, 0);
         if (send_chunk(c, &out) < 0 || got < 0 || got == 2)
             break;
         if (got == 1)
             continue;
-        if (!follow || client_gone(c))
+        if (!follow || client_gone(c, r))
             break;
         if (!still_running(c, uid, ctr, attempt)) { /* what it wrote before it exited, then end */
             while (kubelet_log_reader_next(r, &out, 0) == 1 && send_chunk(c, &out) == 0)

@@ -4,6 +4,7 @@
 #include "unit.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -185,15 +186,26 @@ static void follows_across_rotation(void **state)
         ;
     assert_string_equal(out.data, "six\n");
     assert_int_equal(kubelet_log_reader_next(r, &out, 0), 0); /* nothing new */
+    /* a follower waits on the watch: quiet until the shim writes, quiet again once drained */
+    struct pollfd w = {.fd = kubelet_log_reader_watch_fd(r), .events = POLLIN};
+    assert_true(w.fd >= 0);
+    assert_int_equal(kubelet_log_reader_watch_fd(r), w.fd); /* made once */
+    assert_int_equal(poll(&w, 1, 0), 0);
     /* the shim writes once more, then rotates: 0.log.2 -> .3, .1 -> .2, 0.log -> .1 */
     put("0.log", T0 "7Z stdout F seven\n");
+    assert_int_equal(poll(&w, 1, 1000), 1);
+    kubelet_log_reader_watch_drain(r);
+    assert_int_equal(poll(&w, 1, 0), 0);
     snprintf(p1, sizeof(p1), "%s.1", path);
     snprintf(p2, sizeof(p2), "%s.2", path);
     snprintf(p3, sizeof(p3), "%s.3", path);
     assert_int_equal(rename(p2, p3), 0);
     assert_int_equal(rename(p1, p2), 0);
     assert_int_equal(rename(path, p1), 0);
+    assert_int_equal(poll(&w, 1, 1000), 1); /* the rotation wakes the follower too */
+    kubelet_log_reader_watch_drain(r);
     put("0.log", T0 "8Z stdout F eight\n");
+    assert_int_equal(poll(&w, 1, 1000), 1);
     while (kubelet_log_reader_next(r, &out, 0) == 1)
         ;
     assert_string_equal(out.data, "six\nseven\neight\n");
