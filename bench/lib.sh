@@ -2,8 +2,10 @@
 
 # bench_bin: BIN = the kubeling binary to measure (absolute path): the release build
 # (build/static-x86_64) if present, else the bench or dev build; exits when there is none.
+# KUBELING_BENCH_BIN=FILE measures that binary instead (e.g. a build of another commit).
 bench_bin() {
     BIN=
+    [[ -n ${KUBELING_BENCH_BIN:-} ]] && { BIN=$(readlink -f "$KUBELING_BENCH_BIN"); return 0; }
     local b
     for b in build/static-x86_64/kubeling build/bench/kubeling build/dev/kubeling; do
         [[ -x $b ]] && { BIN=$(readlink -f "$b"); return 0; }
@@ -34,6 +36,17 @@ bench_node() {
     trap bench_node_cleanup EXIT
     mkdir -p "$WORK/data/agent/images"
     bash rootfs/images/build.sh "$WORK/data/agent/images" >/dev/null 2>&1
+}
+
+# bench_cpu PID: the CPU time the process has used so far (utime and stime from /proc/PID/stat,
+# independent of the load other processes put on the machine), and the load average.
+bench_cpu() {
+    local f
+    read -ra f <"/proc/$1/stat" || return 0
+    local tck
+    tck=$(getconf CLK_TCK)
+    # fields 14 and 15 (1-based) after the command name, which has no spaces for kubeling
+    echo "server CPU: $(echo "scale=2; ${f[13]} / $tck" | bc) s user + $(echo "scale=2; ${f[14]} / $tck" | bc) s system = $(echo "scale=2; (${f[13]} + ${f[14]}) / $tck" | bc) s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 bench_node_cleanup() {

@@ -28,3 +28,4 @@ for _ in $(seq 100); do
 done
 echo "node $NODE: pods $("$KC" --kubeconfig "$KCFG" get node "$NODE" -o jsonpath='{.status.allocatable.pods}'), podCIDR $("$KC" --kubeconfig "$KCFG" get node "$NODE" -o jsonpath='{.spec.podCIDR}'); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 /usr/bin/python3 bench/deploy/deploy.py "$KCFG" "$KC" "$REPLICAS" kubeling.test/kltest:latest "$PID"
+bench_cpu "$PID" # the whole run: start, node registration, apply, all Running, delete

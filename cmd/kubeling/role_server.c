@@ -164,9 +164,22 @@ static int open_store(server_t *s, const char *data_dir, util_error_t *err)
     return store_open(&o, &s->store, err);
 }
 
-/* The node of this machine, in-process on the same loop. It reaches the apiserver over
- * loopback TLS as system:node:<name>, with a certificate from the cluster CA written to
- * <data-dir>/agent/kubelet.kubeconfig (as k3s does). */
+/* The in-process components reach the apiserver over the in-process transport (a socketpair
+ * per connection, plain HTTP, see docs/apiserver.md) as the identity their kubeconfig's client
+ * certificate carries; the kubeconfig still names the server (Host). */
+static void use_inproc(server_t *s, client_config_t *api, const char *user, const char *group)
+{
+    const char *const groups[] = {group};
+    apiserver_inproc_t *id = apiserver_inproc_identity(s->api, user, groups, 1);
+    if (!id)
+        return; /* loopback TLS then */
+    api->connect = apiserver_inproc_connect;
+    api->connect_ud = id;
+}
+
+/* The node of this machine, in-process on the same loop. It reaches the apiserver in-process as
+ * system:node:<name> (group system:nodes), the identity of the certificate from the cluster CA
+ * written to <data-dir>/agent/kubelet.kubeconfig (as k3s does). */
 static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
 {
     char name[256], dir[4096], path[4096];
@@ -194,6 +207,9 @@ static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
     r = client_config_load(path, &api, err);
     if (r < 0)
         return r;
+    char user[300];
+    snprintf(user, sizeof(user), "system:node:%s", name);
+    use_inproc(s, &api, user, "system:nodes");
     kubelet_opts_t o = {
         .port = opt_kubelet_port ? (int)opt_kubelet_port : KUBELET_PORT_ANY,
         .serving_cert = crt,
@@ -223,9 +239,9 @@ static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
     return r;
 }
 
-/* Components in-process on the same loop (scheduler, controller manager) reach the apiserver over
- * loopback TLS with the admin credential (a system:kube-scheduler or
- * system:kube-controller-manager identity comes with RBAC). */
+/* Components in-process on the same loop (scheduler, controller manager) reach the apiserver
+ * in-process as the admin credential's identity, system:admin (group system:masters); a
+ * system:kube-scheduler or system:kube-controller-manager identity comes with RBAC. */
 static int load_admin_config(const char *data_dir, client_config_t *api, util_error_t *err)
 {
     char path[4096];
@@ -239,6 +255,8 @@ static int start_scheduler(server_t *s, const char *data_dir, util_error_t *err)
     client_config_t api = {0};
     int r = load_admin_config(data_dir, &api, err);
     if (r == 0)
+        use_inproc(s, &api, "system:admin", "system:masters");
+    if (r == 0)
         r = scheduler_runner_start(&s->loop, &api, &s->scheduler, err);
     client_config_free(&api);
     return r;
@@ -248,6 +266,8 @@ static int start_controllers(server_t *s, const char *data_dir, util_error_t *er
 {
     client_config_t api = {0};
     int r = load_admin_config(data_dir, &api, err);
+    if (r == 0)
+        use_inproc(s, &api, "system:admin", "system:masters");
     if (r == 0)
         r = controller_manager_start(&s->loop, &api, &s->controllers, err);
     uint64_t grace = 0;

@@ -143,6 +143,7 @@ static void release(apiserver_t *a)
     apiserver_crd_reset();
     apiserver_quota_free(a);
     apiserver_list_cache_free(a);
+    apiserver__inproc_free(a);
     free(a);
 }
 
@@ -248,6 +249,7 @@ void apiserver_stop(apiserver_t *a)
     apiserver_quota_stop(a);
     apiserver_list_cache_stop(a);
     apiserver_crd_stop(a);
+    apiserver__inproc_stop(a);
     while (a->conns)
         apiserver__conn_close(a->conns);
     uv_close((uv_handle_t *)&a->listener, listener_closed);

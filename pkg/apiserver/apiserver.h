@@ -55,6 +55,23 @@ int apiserver_node_kubeconfig(const apiserver_t *a, const char *node_name, const
  * *ret_base + ".crt"/".key"; the client CA is <data-dir>/server/tls/ca.crt. */
 int apiserver_kubelet_serving_cert(const apiserver_t *a, const char *node_name, const char *node_ip,
                                    char *ret_base, size_t base_len, util_error_t *err);
+/* ---- the in-process transport (apiserver_inproc.c) ----
+ * The server's own components reach the apiserver without TLS: each connection is one end of
+ * a socketpair adopted by the apiserver as plain HTTP/1.1, authenticated as the identity it was
+ * made for; the other end goes to pkg/client (client_config_t.connect = apiserver_inproc_connect,
+ * connect_ud = the identity). Nothing is bound: network clients still need TLS. */
+typedef struct apiserver_inproc apiserver_inproc_t;
+/* An identity for in-process clients: user and groups (at most 16; system:authenticated is
+ * added), as a client certificate's CN and O would give. Owned by the apiserver (released with
+ * it); call on the loop's thread. NULL for an empty user or too many groups. */
+apiserver_inproc_t *apiserver_inproc_identity(apiserver_t *a, const char *user,
+                                              const char *const *groups, size_t ngroups);
+/* Fits client_config_t.connect (identity: an apiserver_inproc_t): a new connection for
+ * identity; *ret_fd is the client's end (close-on-exec, blocking). Thread-safe: the server's end
+ * is adopted on the apiserver's loop. -ECONNREFUSED once the apiserver is stopped. The identity
+ * must not be used after the apiserver is released: stop its clients first. */
+int apiserver_inproc_connect(void *identity, int *ret_fd);
+
 /* Closes the listener and every connection; memory is released once the loop has run the
  * close callbacks (run the loop until it returns). */
 void apiserver_stop(apiserver_t *a);

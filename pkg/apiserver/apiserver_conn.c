@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <mbedtls/oid.h>
 
@@ -103,9 +104,9 @@ static void on_timeout(uv_timer_t *t)
 {
     apiserver_conn_t *c = t->data;
     util_log_v(2, "apiserver: %s: timed out (%s)", c->peer,
-               !c->handshake_done ? "handshake"
-               : c->in_message    ? "request"
-                                  : "idle");
+               !c->handshake_done && !c->inproc ? "handshake"
+               : c->in_message                  ? "request"
+                                                : "idle");
     apiserver__conn_close(c);
 }
 
@@ -212,6 +213,11 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 
 static void tls_write_all(apiserver_conn_t *c, const char *data, size_t len)
 {
+    if (c->inproc) { /* plain: straight to the socket (or the response's batch) */
+        if (len > 0 && !c->closing)
+            bio_send(c, (const unsigned char *)data, len);
+        return;
+    }
     while (len > 0 && !c->closing) {
         int rc = mbedtls_ssl_write(&c->ssl, (const unsigned char *)data, len);
         if (rc < 0) {
@@ -453,7 +459,8 @@ static void request_done(apiserver_conn_t *c)
     if (c->closing)
         return;
     if (c->close_after_response) {
-        mbedtls_ssl_close_notify(&c->ssl);
+        if (!c->inproc)
+            mbedtls_ssl_close_notify(&c->ssl);
         apiserver__conn_close(c);
         return;
     }
@@ -630,7 +637,8 @@ void apiserver__conn_tunnel_end(apiserver_conn_t *c)
     c->tunnel_draining = true;
     c->tunnel_data = NULL;
     c->tunnel_drained = NULL;
-    mbedtls_ssl_close_notify(&c->ssl);
+    if (!c->inproc)
+        mbedtls_ssl_close_notify(&c->ssl);
     arm_timer(c, c->srv->opts.idle_timeout_ms);
     c->tunnel_shutdown.data = c;
     if (uv_shutdown(&c->tunnel_shutdown, (uv_stream_t *)&c->tcp, tunnel_shut) < 0)
@@ -728,8 +736,28 @@ static void parse_plaintext(apiserver_conn_t *c)
     }
 }
 
+/* The in-process transport: what was read is the plaintext. */
+static void drive_plain(apiserver_conn_t *c)
+{
+    while (!c->closing && !c->tunnel_paused && c->in_off < c->in.len &&
+           c->plain.len - c->plain_off < MAX_BUFFERED_INPUT) {
+        size_t n = c->in.len - c->in_off;
+        if (n > READ_CHUNK)
+            n = READ_CHUNK;
+        util_buf_append(&c->plain, c->in.data + c->in_off, n);
+        c->in_off += n;
+        if (c->in_off == c->in.len)
+            c->in.len = c->in_off = 0;
+        parse_plaintext(c);
+    }
+}
+
 static void drive(apiserver_conn_t *c)
 {
+    if (c->inproc) {
+        drive_plain(c);
+        return;
+    }
     if (!c->handshake_done) {
         int rc = mbedtls_ssl_handshake(&c->ssl);
         if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
@@ -785,15 +813,12 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     drive(c);
 }
 
-void apiserver__on_connection(uv_stream_t *listener, int status)
+/* A connection object in the server's list, its handle not yet initialised. */
+static apiserver_conn_t *conn_new(apiserver_t *a)
 {
-    apiserver_t *a = listener->data;
-    if (status < 0 || a->stopping)
-        return;
     apiserver_conn_t *c = util_xcalloc(1, sizeof(*c));
     c->srv = a;
-    uv_tcp_init(listener->loop, &c->tcp);
-    uv_timer_init(listener->loop, &c->timer);
+    uv_timer_init(a->opts.loop, &c->timer);
     c->tcp.data = c->timer.data = c;
     c->handles = 2;
     a->pending_closes++;
@@ -802,6 +827,34 @@ void apiserver__on_connection(uv_stream_t *listener, int status)
         a->conns->prev = c;
     a->conns = c;
     a->nconns++;
+    return c;
+}
+
+/* The HTTP parser, then reading. */
+static void conn_serve(apiserver_conn_t *c, uint64_t timeout_ms)
+{
+    llhttp_settings_init(&c->settings);
+    c->settings.on_message_begin = on_message_begin;
+    c->settings.on_url = on_url;
+    c->settings.on_header_field = on_header_field;
+    c->settings.on_header_value = on_header_value;
+    c->settings.on_headers_complete = on_headers_complete;
+    c->settings.on_body = on_body;
+    c->settings.on_message_complete = on_message_complete;
+    llhttp_init(&c->parser, HTTP_REQUEST, &c->settings);
+    c->parser.data = c;
+    arm_timer(c, timeout_ms);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+void apiserver__on_connection(uv_stream_t *listener, int status)
+{
+    apiserver_t *a = listener->data;
+    if (status < 0 || a->stopping)
+        return;
+    apiserver_conn_t *c = conn_new(a);
+    uv_tcp_init(listener->loop, &c->tcp);
+    c->tcp.data = c;
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0 || a->nconns > a->opts.max_connections) {
         apiserver__conn_close(c);
         return;
@@ -823,16 +876,28 @@ void apiserver__on_connection(uv_stream_t *listener, int status)
         return;
     }
     mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
-    llhttp_settings_init(&c->settings);
-    c->settings.on_message_begin = on_message_begin;
-    c->settings.on_url = on_url;
-    c->settings.on_header_field = on_header_field;
-    c->settings.on_header_value = on_header_value;
-    c->settings.on_headers_complete = on_headers_complete;
-    c->settings.on_body = on_body;
-    c->settings.on_message_complete = on_message_complete;
-    llhttp_init(&c->parser, HTTP_REQUEST, &c->settings);
-    c->parser.data = c;
-    arm_timer(c, a->opts.handshake_timeout_ms);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    conn_serve(c, a->opts.handshake_timeout_ms);
+}
+
+void apiserver__conn_adopt(apiserver_t *a, int fd, const char *user, const util_strv_t *groups)
+{
+    apiserver_conn_t *c = conn_new(a);
+    c->inproc = true;
+    mbedtls_ssl_init(&c->ssl);                       /* never set up: freed harmlessly */
+    snprintf(c->peer, sizeof(c->peer), "127.0.0.1"); /* as over loopback (X-Forwarded-For) */
+    uv_pipe_init(a->opts.loop, &c->pipe, 0);
+    c->pipe.data = c;
+    if (uv_pipe_open(&c->pipe, fd) < 0) {
+        close(fd);
+        apiserver__conn_close(c);
+        return;
+    }
+    if (a->nconns > a->opts.max_connections) {
+        apiserver__conn_close(c);
+        return;
+    }
+    c->user.name = util_xstrdup(user);
+    for (size_t i = 0; i < groups->n; i++)
+        util_strv_push(&c->user.groups, groups->v[i]);
+    conn_serve(c, a->opts.idle_timeout_ms);
 }

@@ -37,6 +37,7 @@ struct apiserver {
     struct apiserver_nsfin *nsfin;           /* terminating namespaces (apiserver_namespace.c) */
     struct apiserver_quota *quota;           /* quota ledger and status watch (apiserver_quota.c) */
     struct apiserver_list_cache *list_cache; /* rendered lists (apiserver_list_cache.c) */
+    struct apiserver_inproc_state *inproc;   /* in-process transport (apiserver_inproc.c) */
     /* TLS client towards kubelets (apiserver_proxy.c) */
     mbedtls_ssl_config kubelet_tls;
     mbedtls_x509_crt kubelet_ca, kubelet_crt;
@@ -82,7 +83,11 @@ typedef struct apiserver_request {
 struct apiserver_conn {
     apiserver_t *srv;
     apiserver_conn_t *prev, *next;
-    uv_tcp_t tcp;
+    union { /* a TCP connection, or a socketpair end of the in-process transport */
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    };
+    bool inproc; /* plain HTTP, user preset: apiserver_inproc.c (never a network client) */
     uv_timer_t timer;
     char peer[64];
     mbedtls_ssl_context ssl;
@@ -157,6 +162,15 @@ size_t apiserver__conn_pending(apiserver_conn_t *c);
 void apiserver__conn_read_pause(apiserver_conn_t *c, bool pause);
 /* Ends a tunnel: close_notify, then the connection closes. */
 void apiserver__conn_tunnel_end(apiserver_conn_t *c);
+
+/* Adopts fd (one end of a socketpair) as a plain HTTP/1.1 connection authenticated as user
+ * with groups (copied); closes fd on failure. apiserver_inproc.c only. */
+void apiserver__conn_adopt(apiserver_t *a, int fd, const char *user, const util_strv_t *groups);
+
+/* apiserver_inproc.c: refuses new connects and drops those not yet adopted (apiserver_stop);
+ * releases the identities (when the apiserver is released). */
+void apiserver__inproc_stop(apiserver_t *a);
+void apiserver__inproc_free(apiserver_t *a);
 
 /* apiserver_proxy.c: pods/exec, attach, portforward and log, proxied to the pod's kubelet. */
 struct apiserver_target;

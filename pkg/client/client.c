@@ -106,6 +106,8 @@ static void copy_config(client_config_t *dst, const client_config_t *src)
         .key_pem = src->key_pem ? util_xstrdup(src->key_pem) : NULL,
         .token = src->token ? util_xstrdup(src->token) : NULL,
         .insecure = src->insecure,
+        .connect = src->connect,
+        .connect_ud = src->connect_ud,
     };
 }
 
@@ -118,7 +120,7 @@ int client_new(const client_opts_t *o, client_t **ret, util_error_t *err)
 {
     if (!o->loop || !o->config || !o->config->host || !o->config->port)
         return util_error_make(err, EINVAL, "client: loop and server are required");
-    if (!o->config->ca_pem && !o->config->insecure)
+    if (!o->config->ca_pem && !o->config->insecure && !o->config->connect)
         return util_error_make(err, EINVAL, "client: no certificate authority for the server");
     client_t *c = util_xcalloc(1, sizeof(*c));
     c->loop = o->loop;

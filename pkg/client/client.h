@@ -1,10 +1,10 @@
 /* client: an asynchronous Kubernetes API client on libuv (HTTPS with mbedTLS, llhttp, cJSON).
  *
  * Every call is non-blocking and answers through a callback on the loop. Requests share a small
- * pool of keep-alive TLS connections; each watch has a connection of its own. For now every
- * role, also inside `kubeling server`, reaches the apiserver over loopback TLS; the in-process
- * implementation the architecture foresees (direct calls into the handler chain) will sit
- * behind this same interface. See docs/kubelet.md#the-api-client. */
+ * pool of keep-alive TLS connections; each watch has a connection of its own. Inside
+ * `kubeling server` the scheduler, controller manager and kubelet use the in-process transport
+ * instead (client_config_t.connect: plain HTTP/1.1 over a socketpair, no TLS). See
+ * docs/client.md. */
 #ifndef KUBELING_CLIENT_H
 #define KUBELING_CLIENT_H
 
@@ -30,6 +30,13 @@ typedef struct client_config {
     char *key_pem;
     char *token;   /* bearer token, or NULL */
     bool insecure; /* insecure-skip-tls-verify: the server is not verified (refused unless set) */
+    /* A transport of the caller's instead of TCP and TLS (in `kubeling server`:
+     * apiserver_inproc_connect, the in-process transport): returns in *ret_fd a connected stream
+     * socket carrying plain HTTP/1.1 to an apiserver that has already authenticated it, or a
+     * negative errno. Then no CA is needed and certificates and token are not sent; host and
+     * port only name the server in Host. NULL: https to host:port. Not from kubeconfigs. */
+    int (*connect)(void *ud, int *ret_fd);
+    void *connect_ud;
 } client_config_t;
 
 /* Parses kubeconfig text (the YAML subset kubeconfigs use, or JSON): the current context's

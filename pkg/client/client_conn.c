@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <mbedtls/error.h>
 
@@ -148,6 +149,11 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 
 static void tls_write_all(client_conn_t *cn, const char *data, size_t len)
 {
+    if (cn->inproc) { /* plain: straight to the socket */
+        if (len > 0 && !cn->closing)
+            bio_send(cn, (const unsigned char *)data, len);
+        return;
+    }
     while (len > 0 && !cn->closing) {
         int rc = mbedtls_ssl_write(&cn->ssl, (const unsigned char *)data, len);
         if (rc < 0) {
@@ -299,6 +305,13 @@ static void handshake_failed(client_conn_t *cn, int rc)
 
 static void conn_drive(client_conn_t *cn)
 {
+    if (cn->inproc) { /* what was read is the plaintext; one answer at a time is in flight */
+        size_t len = cn->in.len;
+        cn->in.len = cn->in_off = 0;
+        if (len > 0 && !cn->closing)
+            conn_feed(cn, cn->in.data, len);
+        return;
+    }
     if (!cn->handshake_done) {
         int rc = mbedtls_ssl_handshake(&cn->ssl);
         if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
@@ -443,6 +456,28 @@ static void conn_resolve(client_conn_t *cn)
     }
 }
 
+/* The caller's transport (client_config_t.connect): a connected socket carrying plain HTTP, so
+ * the request goes out at once. */
+static void conn_open_inproc(client_conn_t *cn)
+{
+    client_t *c = cn->cl;
+    cn->inproc = true;
+    uv_pipe_init(c->loop, &cn->pipe, 0);
+    cn->pipe.data = cn->timer.data = cn;
+    int fd = -1;
+    int rc = c->cfg.connect(c->cfg.connect_ud, &fd);
+    if (rc == 0 && (rc = uv_pipe_open(&cn->pipe, fd)) < 0)
+        close(fd);
+    if (rc < 0) {
+        client__conn_close(cn, rc);
+        return;
+    }
+    cn->handshake_done = true; /* nothing to negotiate: reusable as soon as it is idle */
+    uv_read_start((uv_stream_t *)&cn->pipe, on_alloc, on_read);
+    if (cn->req)
+        conn_start_request(cn);
+}
+
 /* A new connection carrying r. */
 static void conn_open(client_t *c, client_req_t *r)
 {
@@ -458,15 +493,19 @@ static void conn_open(client_t *c, client_req_t *r)
     if (c->conns)
         c->conns->prev = cn;
     c->conns = cn;
-    uv_tcp_init(c->loop, &cn->tcp);
     uv_timer_init(c->loop, &cn->timer);
-    cn->tcp.data = cn->timer.data = cn;
     cn->handles = 2;
     mbedtls_ssl_init(&cn->ssl);
     llhttp_settings_init(&cn->settings);
     cn->settings.on_headers_complete = on_headers_complete;
     cn->settings.on_body = on_body;
     cn->settings.on_message_complete = on_message_complete;
+    if (c->cfg.connect) {
+        conn_open_inproc(cn);
+        return;
+    }
+    uv_tcp_init(c->loop, &cn->tcp);
+    cn->tcp.data = cn->timer.data = cn;
     if (mbedtls_ssl_setup(&cn->ssl, &c->tls) != 0 ||
         mbedtls_ssl_set_hostname(&cn->ssl, c->cfg.host) != 0) {
         client__conn_close(cn, -ENOMEM);

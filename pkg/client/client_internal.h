@@ -60,7 +60,11 @@ struct client_req {
 struct client_conn {
     client_t *cl;
     client_conn_t *prev, *next;
-    uv_tcp_t tcp;
+    union { /* TCP, or the socket of client_config_t.connect */
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    };
+    bool inproc; /* over client_config_t.connect: plain HTTP, no TLS */
     uv_timer_t timer;
     uv_connect_t connect;
     uv_getaddrinfo_t gai;
