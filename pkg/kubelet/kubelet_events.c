@@ -79,3 +79,20 @@ void kubelet__work_events(work_t *w, kctr_t *c)
             kubelet__ctr_event(c, w->ev[i].type, w->ev[i].reason, "%s", w->ev[i].message);
     w->nev = 0;
 }
+
+void kubelet__work_pod_events(work_t *w, kpod_t *p)
+{
+    for (int i = 0; i < w->nev; i++) {
+        if (!w->ev[i].node) {
+            kubelet__pod_event(p, w->ev[i].type, w->ev[i].reason, "%s", w->ev[i].message);
+            continue;
+        }
+        kpods_t *ps = p->ps;
+        if (!ps->recorder)
+            continue;
+        client_event_ref_t ref = {.kind = "Node", .name = ps->k->name, .uid = ps->k->name};
+        client_recorder_eventf(ps->recorder, &ref, w->ev[i].type, w->ev[i].reason, "%s",
+                               w->ev[i].message);
+    }
+    w->nev = 0;
+}
