@@ -441,6 +441,10 @@ typedef void (*kubelet_dns_event_fn)(void *ud, bool node, const char *reason, co
  * none). -EINVAL for an unknown dnsPolicy (ClusterFirst is used, as upstream). */
 int kubelet_dns_for_pod(const kubelet_dns_conf_t *c, const kubelet_dns_t *host, const cJSON *pod,
                         kubelet_dns_t *out, kubelet_dns_event_fn ev, void *ud);
+/* upstream CheckLimitsForResolvConf: the message of a Warning event CheckLimitsForResolvConf on
+ * the Node when the host file's search line (text) leaves no room for the cluster's paths within
+ * the limits, else NULL. Caller frees. */
+char *kubelet_dns_check_host_limits(const kubelet_dns_conf_t *c, const char *text);
 /* resolv.conf text as containerd writes it: search, nameserver lines, options. Caller frees. */
 char *kubelet_dns_render(const kubelet_dns_t *d);
 /* /etc/hosts as upstream: the managed file with "<ip>\t<hostname>" (the FQDN first with

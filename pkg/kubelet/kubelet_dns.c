@@ -504,3 +504,31 @@ char *kubelet_hosts_file(const cJSON *pod, const char *ip, const char *hostname,
     host_aliases(&b, jget(spec, "hostAliases"));
     return util_buf_steal(&b);
 }
+
+/* -- the host file's limits, checked at start -- */
+
+char *kubelet_dns_check_host_limits(const kubelet_dns_conf_t *c, const char *text)
+{
+    kubelet_dns_t d;
+    kubelet_dns_parse_resolv(text, false, &d);
+    int max = KUBELET_DNS_MAX_SEARCHES - (c->cluster_domain && *c->cluster_domain ? 3 : 0);
+    char *msg = NULL;
+    size_t total = 0;
+    if ((int)d.searches.n > max)
+        msg = util_strdup_printf("Resolv.conf file '%s' contains search line consisting of more "
+                                 "than %d domains!",
+                                 c->resolv_conf, max);
+    for (size_t i = 0; !msg && i < d.searches.n; i++) {
+        total += strlen(d.searches.v[i]) + (i ? 1 : 0);
+        if (strlen(d.searches.v[i]) > SUBDOMAIN_MAX)
+            msg = util_strdup_printf("Resolv.conf file \"%s\" contains a search path which "
+                                     "length is more than allowed %d chars!",
+                                     c->resolv_conf, SUBDOMAIN_MAX);
+    }
+    if (!msg && total > KUBELET_DNS_MAX_SEARCH_CHARS)
+        msg = util_strdup_printf("Resolv.conf file '%s' contains search line which length is "
+                                 "more than allowed %d chars!",
+                                 c->resolv_conf, KUBELET_DNS_MAX_SEARCH_CHARS);
+    kubelet_dns_free(&d);
+    return msg;
+}

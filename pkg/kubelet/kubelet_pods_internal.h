@@ -131,8 +131,8 @@ typedef struct work {
     /* W_START: events to write once back on the loop, and a failed postStart hook */
     struct {
         const char *type, *reason;
-        char message[640];
-        bool node; /* W_SANDBOX: about the node (MissingClusterDNS) */
+        char message[1024]; /* upstream's events are cut at 1 KiB */
+        bool node;          /* W_SANDBOX: about the node (MissingClusterDNS) */
     } ev[6];
     int nev;
     bool poststart_failed;

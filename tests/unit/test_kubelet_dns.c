@@ -343,6 +343,52 @@ static void test_conf(void **state)
     assert_int_equal(kubelet_dns_service_ip("10.0.0.0/33", 10, ip, sizeof(ip)), -EINVAL);
 }
 
+static void test_host_limits(void **state)
+{
+    (void)state;
+    kubelet_dns_conf_t c;
+    conf(&c, NULL, NULL, "/etc/test-resolv.conf");
+    util_buf_t b = {0};
+    util_buf_puts(&b, "nameserver 10.0.0.2\nsearch");
+    for (int i = 0; i < 29; i++)
+        util_buf_printf(&b, " d%d.example", i);
+    util_buf_puts(&b, "\n");
+    assert_null(kubelet_dns_check_host_limits(&c, b.data)); /* 29 + the cluster's 3 */
+    util_buf_reset(&b);
+    util_buf_puts(&b, "search");
+    for (int i = 0; i < 30; i++)
+        util_buf_printf(&b, " d%d.example", i);
+    char *msg = kubelet_dns_check_host_limits(&c, b.data);
+    assert_string_equal(msg, "Resolv.conf file '/etc/test-resolv.conf' contains search line "
+                             "consisting of more than 29 domains!");
+    free(msg);
+    kubelet_dns_conf_free(&c);
+    conf(&c, NULL, "", "/etc/test-resolv.conf"); /* no cluster domain: 32 */
+    assert_null(kubelet_dns_check_host_limits(&c, b.data));
+    util_buf_reset(&b);
+    util_buf_puts(&b, "search a.example ");
+    for (int i = 0; i < 254; i++)
+        util_buf_puts(&b, "x");
+    msg = kubelet_dns_check_host_limits(&c, b.data);
+    assert_string_equal(msg, "Resolv.conf file \"/etc/test-resolv.conf\" contains a search path "
+                             "which length is more than allowed 253 chars!");
+    free(msg);
+    util_buf_reset(&b);
+    util_buf_puts(&b, "search");
+    for (int i = 0; i < 9; i++) {
+        util_buf_puts(&b, " ");
+        for (int j = 0; j < 250; j++)
+            util_buf_puts(&b, "y");
+    }
+    msg = kubelet_dns_check_host_limits(&c, b.data);
+    assert_string_equal(msg, "Resolv.conf file '/etc/test-resolv.conf' contains search line "
+                             "which length is more than allowed 2048 chars!");
+    free(msg);
+    assert_null(kubelet_dns_check_host_limits(&c, NULL));
+    util_buf_free(&b);
+    kubelet_dns_conf_free(&c);
+}
+
 static void test_hosts(void **state)
 {
     (void)state;
@@ -386,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_no_resolv_conf), cmocka_unit_test(test_dns_config_merge),
         cmocka_unit_test(test_limits),         cmocka_unit_test(test_parse_resolv),
         cmocka_unit_test(test_conf),           cmocka_unit_test(test_hosts),
+        cmocka_unit_test(test_host_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
