@@ -19,6 +19,9 @@ static char *opt_cluster_cidr;
 static bool opt_self_pod_cidr;
 static char *opt_private_registry;
 static long opt_node_cidr_mask_size = KUBELET_NODE_CIDR_MASK;
+static char *opt_cluster_dns;
+static char *opt_cluster_domain;
+static char *opt_resolv_conf;
 static long opt_max_pods = KUBELET_MAX_PODS;
 static util_strv_t opt_node_labels;
 static long opt_kubelet_port = KUBELET_PORT;
@@ -68,6 +71,14 @@ static const util_flag_t agent_flags[] = {
      "container log files kept, the current one included (default 5)", 2, 100, NULL},
     {"pod-manifest-path", 0, UTIL_FLAG_STRING, &opt_pod_manifest_path, "DIR",
      "static pod manifests (default <data-dir>/agent/pod-manifests)", 0, 0, NULL},
+    {"cluster-dns", 0, UTIL_FLAG_STRING, &opt_cluster_dns, "IP[,IP]",
+     "nameservers of ClusterFirst pods (default 10.43.0.10)", 0, 0, NULL},
+    {"cluster-domain", 0, UTIL_FLAG_STRING, &opt_cluster_domain, "DOMAIN",
+     "cluster domain of pods' DNS search paths (default cluster.local)", 0, 0, NULL},
+    {"resolv-conf", 0, UTIL_FLAG_STRING, &opt_resolv_conf, "FILE",
+     "host resolver file of dnsPolicy Default pods (default: /etc/resolv.conf, or "
+     "/run/systemd/resolve/resolv.conf when the first names only loopback nameservers)",
+     0, 0, NULL},
     {0},
 };
 
@@ -133,6 +144,9 @@ static int start(agent_t *a, const char *data_dir, util_error_t *err)
         .log_max_files = (int)opt_log_max_files,
         .private_registry = opt_private_registry,
         .pod_manifest_path = opt_pod_manifest_path ? opt_pod_manifest_path : manifests,
+        .cluster_dns = opt_cluster_dns,
+        .cluster_domain = opt_cluster_domain,
+        .resolv_conf = opt_resolv_conf,
     };
     r = kubelet_start(&o, &a->kubelet, err);
     client_config_free(&api);

@@ -39,6 +39,9 @@ static char *opt_pod_manifest_path;
 static long opt_terminated_pod_gc_threshold = 12500;
 static bool opt_allocate_node_cidrs = true;
 static long opt_node_cidr_mask_size = CONTROLLER_NODE_CIDR_MASK;
+static char *opt_cluster_dns;
+static char *opt_cluster_domain;
+static char *opt_resolv_conf;
 
 /* Raises the soft limit of open files to the hard one, as Go's runtime does for kube-apiserver
  * and k3s at start (every watch is a connection and an fd); returns the soft limit now. */
@@ -92,6 +95,16 @@ static const util_flag_t server_flags[] = {
     {"max-pods", 0, UTIL_FLAG_INT, &opt_max_pods, "N",
      "pods this node's kubelet can run: the node's pods capacity (default 110)", 1,
      KUBELET_MAX_PODS_LIMIT, NULL},
+    {"cluster-dns", 0, UTIL_FLAG_STRING, &opt_cluster_dns, "IP[,IP]",
+     "nameservers of ClusterFirst pods (default: the 10th address of --service-cidr, "
+     "10.43.0.10)",
+     0, 0, NULL},
+    {"cluster-domain", 0, UTIL_FLAG_STRING, &opt_cluster_domain, "DOMAIN",
+     "cluster domain of pods' DNS search paths (default cluster.local)", 0, 0, NULL},
+    {"resolv-conf", 0, UTIL_FLAG_STRING, &opt_resolv_conf, "FILE",
+     "host resolver file of dnsPolicy Default pods (default: /etc/resolv.conf, or "
+     "/run/systemd/resolve/resolv.conf when the first names only loopback nameservers)",
+     0, 0, NULL},
     {"node-name", 0, UTIL_FLAG_STRING, &opt_node_name, "NAME",
      "name of this machine's node (default: the host name, lower-cased)", 0, 0, NULL},
     {"node-ip", 0, UTIL_FLAG_STRING, &opt_node_ip, "IP",
@@ -203,6 +216,16 @@ static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
     snprintf(crt, sizeof(crt), "%s.crt", serving);
     snprintf(key, sizeof(key), "%s.key", serving);
     snprintf(ca, sizeof(ca), "%s/server/tls/ca.crt", data_dir);
+    char dns[64]; /* k3s: the cluster DNS is the 10th address of the service CIDR */
+    const char *cluster_dns = opt_cluster_dns;
+    if (!cluster_dns && opt_service_cidr) {
+        if (kubelet_dns_service_ip(opt_service_cidr, 10, dns, sizeof(dns)) < 0)
+            return util_error_make(err, EINVAL,
+                                   "--service-cidr `%s` has no 10th address for "
+                                   "the cluster DNS (set --cluster-dns)",
+                                   opt_service_cidr);
+        cluster_dns = dns;
+    }
     client_config_t api = {0};
     r = client_config_load(path, &api, err);
     if (r < 0)
@@ -211,6 +234,9 @@ static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
     snprintf(user, sizeof(user), "system:node:%s", name);
     use_inproc(s, &api, user, "system:nodes");
     kubelet_opts_t o = {
+        .cluster_dns = cluster_dns,
+        .cluster_domain = opt_cluster_domain,
+        .resolv_conf = opt_resolv_conf,
         .port = opt_kubelet_port ? (int)opt_kubelet_port : KUBELET_PORT_ANY,
         .serving_cert = crt,
         .serving_key = key,

@@ -10,6 +10,7 @@
 #include "apiserver_convert.h"
 #include "apiserver_batch.h"
 #include "apiserver_crd.h"
+#include "apiserver_rules_dns.h"
 #include "apiserver_object.h"
 #include "labels/labels.h"
 
@@ -155,6 +156,8 @@ static void containers(verrs_t *v, const cJSON *list, const char *prefix, bool n
     }
 }
 
+static void add_cb(void *ud, const char *reason, const char *field, const char *problem);
+
 static void pod_spec(verrs_t *v, const cJSON *spec, const char *prefix, bool job)
 {
     char field[160];
@@ -176,6 +179,7 @@ static void pod_spec(verrs_t *v, const cJSON *spec, const char *prefix, bool job
     } else if (rp && strcmp(rp, "Always") && strcmp(rp, "OnFailure") && strcmp(rp, "Never")) {
         unsupported(v, field, rp, "\"Always\", \"OnFailure\", \"Never\"");
     }
+    apiserver_dns_validate(spec, prefix, add_cb, v);
 }
 
 /* spec.selector must exist and select the template's labels (apps/v1 and batch/v1 kinds). */

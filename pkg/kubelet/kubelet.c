@@ -323,7 +323,10 @@ int kubelet_start(const kubelet_opts_t *o, kubelet_t **ret, util_error_t *err)
         return r;
     }
     const char *rpath = o->private_registry ? o->private_registry : KUBELET_REGISTRIES;
-    if ((r = images_registries_load(rpath, true, &k->registries, err)) < 0) {
+    if ((r = kubelet_dns_conf_init(&k->dns, o->cluster_dns, o->cluster_domain, o->resolv_conf,
+                                   err)) < 0 ||
+        (r = images_registries_load(rpath, true, &k->registries, err)) < 0) {
+        kubelet_dns_conf_free(&k->dns);
         kubelet_host_free(&k->host);
         free(k->name);
         free(k);
@@ -331,6 +334,10 @@ int kubelet_start(const kubelet_opts_t *o, kubelet_t **ret, util_error_t *err)
     }
     if (k->registries)
         util_log_info("kubelet: registry mirrors and configs from %s", rpath);
+    util_log_info("kubelet: pod DNS: cluster DNS %s, domain %s, host resolver file %s%s",
+                  k->dns.cluster_dns.n ? k->dns.cluster_dns.v[0] : "(none)", k->dns.cluster_domain,
+                  *k->dns.resolv_conf ? k->dns.resolv_conf : "(none)",
+                  k->dns.resolv_auto ? " without its loopback nameservers" : "");
     k->loop = o->loop;
     k->storage_dir = util_xstrdup(o->data_dir);
     k->manifest_dir = o->pod_manifest_path && *o->pod_manifest_path
@@ -383,6 +390,7 @@ const char *kubelet_node_name(const kubelet_t *k)
 static void kubelet_free(kubelet_t *k)
 {
     kubelet_host_free(&k->host);
+    kubelet_dns_conf_free(&k->dns);
     cJSON_Delete(k->conditions);
     cJSON_Delete(k->lease);
     free(k->fingerprint);

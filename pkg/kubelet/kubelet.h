@@ -63,6 +63,10 @@ typedef struct kubelet_opts {
     int log_max_files;                      /* 0: 5 */
     const char *private_registry;  /* registries.yaml (NULL: KUBELET_REGISTRIES); may be absent */
     const char *pod_manifest_path; /* static pods; NULL: <data-dir>/agent/pod-manifests */
+    /* pod DNS (kubelet_dns.c): --cluster-dns (comma list; NULL: KUBELET_CLUSTER_DNS, "": none),
+     * --cluster-domain (NULL: KUBELET_CLUSTER_DOMAIN), --resolv-conf (NULL: picked as k3s
+     * does; "": upstream's no host resolver) */
+    const char *cluster_dns, *cluster_domain, *resolv_conf;
 } kubelet_opts_t;
 
 #define KUBELET_PORT_ANY (-1)
@@ -400,5 +404,58 @@ kubelet_log_reader_t *kubelet_log_reader_free(kubelet_log_reader_t *r);
 int kubelet_log_reader_watch_fd(kubelet_log_reader_t *r);
 /* Consumes the watch's pending events (call when the fd was readable, before reading on). */
 void kubelet_log_reader_watch_drain(kubelet_log_reader_t *r);
+
+/* ---- pod DNS: resolv.conf and hosts (kubelet_dns.c; exposed for tests) ---- */
+
+#define KUBELET_CLUSTER_DNS          "10.43.0.10" /* k3s: the 10th address of 10.43.0.0/16 */
+#define KUBELET_CLUSTER_DOMAIN       "cluster.local"
+#define KUBELET_DNS_MAX_NAMESERVERS  3    /* upstream validation.MaxDNSNameservers */
+#define KUBELET_DNS_MAX_SEARCHES     32   /* MaxDNSSearchPaths (expanded DNS config, GA) */
+#define KUBELET_DNS_MAX_SEARCH_CHARS 2048 /* MaxDNSSearchListChars, spaces included */
+
+typedef struct kubelet_dns {
+    util_strv_t servers, searches, options; /* options as "name" or "name:value" */
+} kubelet_dns_t;
+
+typedef struct kubelet_dns_conf {
+    util_strv_t cluster_dns; /* empty: none configured (ClusterFirst falls back to Default) */
+    char *cluster_domain;    /* "": no cluster search domains */
+    char *resolv_conf;       /* the host file for Default; "": none (127.0.0.1, search .) */
+    bool resolv_auto; /* no usable file was found: loopback nameservers are dropped from it and
+                         a missing file is an empty one */
+} kubelet_dns_conf_t;
+
+/* Builds the configuration from the flags (NULL: defaults, see kubelet_opts_t); -EINVAL for an
+ * address that is not an IP. Picks the host file when resolv_conf is NULL: /etc/resolv.conf,
+ * else /run/systemd/resolve/resolv.conf, the first whose nameservers are all global unicast. */
+int kubelet_dns_conf_init(kubelet_dns_conf_t *c, const char *cluster_dns, const char *domain,
+                          const char *resolv_conf, util_error_t *err);
+void kubelet_dns_conf_free(kubelet_dns_conf_t *c);
+void kubelet_dns_free(kubelet_dns_t *d);
+bool kubelet_dns_valid_ip(const char *s);
+/* The index-th address of an IPv4 CIDR (k3s's cluster DNS: index 10 of the service CIDR). */
+int kubelet_dns_service_ip(const char *cidr, unsigned index, char *out, size_t n);
+/* Parses resolv.conf text as upstream: nameservers accumulate, the last search and options
+ * lines win, trailing dots of search domains dropped; drop_unreachable leaves out nameservers
+ * that are not global unicast. -EINVAL (with what parsed) for a nameserver line without one. */
+int kubelet_dns_parse_resolv(const char *text, bool drop_unreachable, kubelet_dns_t *out);
+/* True if text names a nameserver and all are global unicast (k3s's isValidResolvConf). */
+bool kubelet_dns_resolv_usable(const char *text);
+/* An event about the pod (node false) or the node, to post as a Warning. */
+typedef void (*kubelet_dns_event_fn)(void *ud, bool node, const char *reason, const char *message);
+/* The pod's resolver configuration (upstream GetPodDNS): host is the parsed host file (NULL:
+ * none). -EINVAL for an unknown dnsPolicy (ClusterFirst is used, as upstream). */
+int kubelet_dns_for_pod(const kubelet_dns_conf_t *c, const kubelet_dns_t *host, const cJSON *pod,
+                        kubelet_dns_t *out, kubelet_dns_event_fn ev, void *ud);
+/* upstream CheckLimitsForResolvConf: the message of a Warning event CheckLimitsForResolvConf on
+ * the Node when the host file's search line (text) leaves no room for the cluster's paths within
+ * the limits, else NULL. Caller frees. */
+char *kubelet_dns_check_host_limits(const kubelet_dns_conf_t *c, const char *text);
+/* resolv.conf text as containerd writes it: search, nameserver lines, options. Caller frees. */
+char *kubelet_dns_render(const kubelet_dns_t *d);
+/* /etc/hosts as upstream: the managed file with "<ip>\t<hostname>" (the FQDN first with
+ * spec.subdomain) or, with hostNetwork, node_hosts; then spec.hostAliases. Caller frees. */
+char *kubelet_hosts_file(const cJSON *pod, const char *ip, const char *hostname,
+                         const char *cluster_domain, const char *node_hosts);
 
 #endif

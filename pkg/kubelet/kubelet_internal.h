@@ -42,7 +42,8 @@ struct kubelet {
     int64_t log_max_size;
     int log_max_files;
     images_registries_t *registries; /* registries.yaml, NULL when there is none */
-    char *manifest_dir; /* static pods: --pod-manifest-path, <data-dir>/agent/pod-manifests */
+    char *manifest_dir;     /* static pods: --pod-manifest-path, <data-dir>/agent/pod-manifests */
+    kubelet_dns_conf_t dns; /* pod resolv.conf (kubelet_dns.c); read-only after start */
 };
 
 /* kubelet.c */

@@ -487,6 +487,7 @@ static void work_done(uv_work_t *req, int status)
         begin(ps);
         break;
     case W_SANDBOX:
+        kubelet__work_pod_events(w, p);
         if (w->rc < 0) {
             util_log_warn("kubelet: pod %s/%s: %s", p->ns, p->name, w->message);
             for (size_t i = 0; i < p->n; i++)

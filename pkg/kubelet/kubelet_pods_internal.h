@@ -131,7 +131,8 @@ typedef struct work {
     /* W_START: events to write once back on the loop, and a failed postStart hook */
     struct {
         const char *type, *reason;
-        char message[640];
+        char message[1024]; /* upstream's events are cut at 1 KiB */
+        bool node;          /* W_SANDBOX: about the node (MissingClusterDNS) */
     } ev[6];
     int nev;
     bool poststart_failed;
@@ -208,6 +209,13 @@ void kubelet__ctr_event(kctr_t *c, const char *type, const char *reason, const c
 void kubelet__work_event(work_t *w, const char *type, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void kubelet__work_events(work_t *w, kctr_t *c);
+/* W_SANDBOX's: about the pod, or the node when ev.node. */
+void kubelet__work_pod_events(work_t *w, kpod_t *p);
+
+/* kubelet_dns_files.c: the pod's /etc/hosts and /etc/resolv.conf contents (W_SANDBOX, w->ip
+ * set); DNS warnings are queued as work events. */
+int kubelet__pod_etc_files(work_t *w, const char *hostname, char **ret_hosts, char **ret_resolv,
+                           util_error_t *err);
 
 /* kubelet_lifecycle.c: upstream's killContainer (Killing event, preStop hook within the grace
  * period, SIGTERM with at least 2 s left, SIGKILL). grace < 0: SIGKILL at once, no hook. */

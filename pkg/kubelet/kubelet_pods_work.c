@@ -295,17 +295,11 @@ static void do_sandbox(work_t *w)
     } else {
         util_snprintf(w->ip, sizeof(w->ip), "%s", w->host_ip);
     }
-    /* /etc/hosts like upstream's managed hosts file; /etc/resolv.conf: the host's for now. */
-    char *hosts = util_strdup_printf("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"
-                                     "::1\tlocalhost ip6-localhost ip6-loopback\n"
-                                     "fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\n"
-                                     "fe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n"
-                                     "%s\t%s\n",
-                                     w->ip, hostname);
+    /* /etc/hosts and /etc/resolv.conf as upstream's kubelet (kubelet_dns.c) */
+    char *hosts = NULL, *resolv = NULL;
+    if (kubelet__pod_etc_files(w, hostname, &hosts, &resolv, &err) < 0)
+        goto fail;
     char *hn = util_strdup_printf("%s\n", hostname);
-    char *resolv = NULL;
-    if (util_read_file("/etc/resolv.conf", 64 * 1024, &resolv, NULL, NULL) < 0)
-        resolv = util_xstrdup("");
     int r = write_file(dir, "hosts", hosts, &err);
     if (r == 0)
         r = write_file(dir, "hostname", hn, &err);
