@@ -5,7 +5,8 @@
 # the policy (Always for no tag or :latest, IfNotPresent for other tags); a pod whose image is
 # current at the registry fetches only the manifest (no blob GET in the registry's log) and
 # runs the local image; after a new image is pushed under the same tag the next pod runs it
-# (a new containerStatuses.imageID, only the new config blob fetched: layers are reused); with
+# (a new containerStatuses.imageID, only the new config blob fetched: layers are reused), and so
+# does the restarted container of an earlier pod; with
 # the registry stopped an Always pod shows ErrImagePull then ImagePullBackOff with the error
 # although the image is on the node, while an IfNotPresent pod runs from the local copy.
 . "$(dirname "$0")/lib_node.sh" images_always
@@ -94,13 +95,14 @@ wait_node
 kc 1.33 create secret docker-registry regcred --docker-server="127.0.0.1:$RP" \
     --docker-username=test --docker-password=secret >/dev/null || fail "create regcred"
 
-# pod NAME IMAGE [POLICY]: prints its VARIANT, then sleeps; no policy: the apiserver's default
+# pod NAME IMAGE [POLICY]: prints its VARIANT, then waits for /tmp/stop (restartPolicy Always:
+# the container then starts again, with a fresh root); no policy: the apiserver's default
 pod() {
     cat <<JSON | kc 1.33 apply -f - >/dev/null || fail "apply $1"
 {"apiVersion":"v1","kind":"Pod","metadata":{"name":"$1"},"spec":{"nodeName":"$NODE",
  "terminationGracePeriodSeconds":1,"imagePullSecrets":[{"name":"regcred"}],
  "containers":[{"name":"c","image":"$2"${3:+,\"imagePullPolicy\":\"$3\"},
- "command":["sh","-c","echo variant=\$VARIANT; sleep 3600"]}]}}
+ "command":["sh","-c","echo variant=\$VARIANT; until [ -f /tmp/stop ]; do sleep 0.2; done"]}]}}
 JSON
 }
 events_of() {
@@ -167,6 +169,12 @@ new_image_under_the_same_tag_is_used() {
     [[ -n $(image_id a3) && $(image_id a3) != "$id1" ]] || fail "imageID $(image_id a3), before $id1"
     # the new config only: its two layers were on the node already
     [[ $(blob_gets) == $((before + 1)) ]] || fail "blob GETs: $before then $(blob_gets)"
+    # a1's container starts again: with the new image
+    kc 1.33 exec a1 -- sh -c ': >/tmp/stop' || fail "exec in a1"
+    wait_for a1 '{.status.containerStatuses[0].restartCount}' '^1$' 60
+    wait_for a1 '{.status.containerStatuses[0].state.running.startedAt}' '.' 60
+    [[ $(image_id a1) == "$(image_id a3)" ]] || fail "a1 restarted with $(image_id a1), not $(image_id a3)"
+    [[ $(logs_of a1) == variant=two ]] || fail "a1 printed after its restart: $(cat "$E2E_TMP/log.a1")"
     # a pinned tag with IfNotPresent keeps the copy on the node
     pod i1 "$R:v1" IfNotPresent
     wait_for i1 '{.status.phase}' '^Running$' 60
@@ -194,5 +202,5 @@ unreachable_registry_is_image_pull_backoff() {
 t "the apiserver defaults imagePullPolicy (Always without a tag, IfNotPresent for a tag)" apiserver_defaults_the_policy
 t "an Always pod pulls (Pulling, Pulled) and runs" always_pulls_then_runs
 t "an image current at the registry: only the manifest is fetched" current_image_fetches_only_the_manifest
-t "a new image pushed under the same tag is pulled and run (layers reused)" new_image_under_the_same_tag_is_used
+t "a new image pushed under the same tag is pulled and run (layers reused), also on a restart" new_image_under_the_same_tag_is_used
 t "registry down: Always is ImagePullBackOff, IfNotPresent runs the local copy" unreachable_registry_is_image_pull_backoff
