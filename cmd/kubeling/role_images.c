@@ -161,7 +161,13 @@ static int cmd_pull(images_store_t *s, const util_strv_t *args)
     cleanup_error util_error_t lerr = NULL;
     if (opt.registries && images_registries_load(opt.registries, false, &rg, &lerr) < 0)
         return fail("pull", lerr);
-    images_pull_opts_t po = {user, pass, opt.ca_file, opt.plain_http, rg};
+    bool current = false;
+    images_pull_opts_t po = {.username = user,
+                             .password = pass,
+                             .ca_file = opt.ca_file,
+                             .plain_http = opt.plain_http,
+                             .registries = rg,
+                             .ret_up_to_date = &current};
     int rc = KUBELING_EXIT_OK;
     for (size_t i = 1; i < args->n; i++) {
         cleanup_error util_error_t err = NULL;
@@ -170,7 +176,8 @@ static int cmd_pull(images_store_t *s, const util_strv_t *args)
             rc = fail("pull", err);
             break;
         }
-        printf("pulled %s (%.19s)\n", args->v[i], id);
+        /* "up to date": the registry names the manifest the local image came from */
+        printf("pulled %s (%.19s%s)\n", args->v[i], id, current ? ", up to date" : "");
     }
     images_registries_free(rg);
     return rc;

@@ -36,16 +36,21 @@ static void boolean(cJSON *obj, const char *name, bool value)
         cJSON_AddBoolToObject(obj, name, value);
 }
 
-/* imagePullPolicy: Always for ":latest" or no tag, IfNotPresent otherwise (digests too). */
+/* imagePullPolicy: Always for ":latest" or no tag, IfNotPresent otherwise (a digest without a
+ * tag too; "name:latest@sha256:..." is Always, as upstream's parsers.ParseImageName gives). */
 static const char *pull_policy(const char *image)
 {
     if (!image)
         return "IfNotPresent";
-    if (strchr(image, '@'))
-        return "IfNotPresent";
-    const char *slash = strrchr(image, '/');
-    const char *colon = strrchr(slash ? slash : image, ':');
-    return !colon || !strcmp(colon, ":latest") ? "Always" : "IfNotPresent";
+    const char *at = strchr(image, '@');
+    size_t len = at ? (size_t)(at - image) : strlen(image);
+    const char *slash = memrchr(image, '/', len);
+    const char *from = slash ? slash : image;
+    const char *colon = memrchr(from, ':', len - (size_t)(from - image));
+    if (!colon)
+        return at ? "IfNotPresent" : "Always";
+    return len - (size_t)(colon - image) == 7 && !strncmp(colon, ":latest", 7) ? "Always"
+                                                                               : "IfNotPresent";
 }
 
 /* SetDefaults_HTTPGetAction, of probes and lifecycle handlers. */

@@ -107,6 +107,9 @@ typedef struct images_pull_opts {
     /* registries.yaml: mirrors tried before the registry, per-host credentials and TLS (NULL:
      * none). A host's credentials there win over username/password for that host. */
     const images_registries_t *registries;
+    /* Set (when not NULL) to whether the image under this name already came from the manifest
+     * the registry names now: then only the manifest was fetched and nothing changed. */
+    bool *ret_up_to_date;
 } images_pull_opts_t;
 
 int images_pull(images_store_t *store, const char *ref, const images_pull_opts_t *opts,

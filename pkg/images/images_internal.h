@@ -160,4 +160,15 @@ int images__import_locked(images_store_t *s, const char *path, cJSON *file_recor
                           images_progress_fn progress, void *ud, util_strv_t *ret_names,
                           util_error_t *err);
 
+/* ---- is the local copy current (images_current.c) ---- */
+
+/* The ID of the image the index holds under name (a normalised reference) when it was pulled
+ * from the manifest (or index) with this digest; NULL otherwise (another manifest, an import
+ * without one, no such name). Points into index. */
+const char *images__current_id(const cJSON *index, const char *name, const char *digest);
+/* The same over the store's index: 1 (and *ret_id, optional, the image ID) when current, 0
+ * when not, < 0 when the index cannot be read. */
+int images__current_check(images_store_t *s, const char *name, const char *digest, char **ret_id,
+                          util_error_t *err);
+
 #endif

@@ -29,8 +29,9 @@ typedef struct pull {
     images_ref_t ref;
     const images_endpoint_t *ep; /* the mirror or registry being tried */
     const char *username, *password;
-    char *base; /* "https://host/v2/<path>" */
-    char *auth; /* "Authorization: ..." once known */
+    char *base;      /* "https://host/v2/<path>" */
+    char *auth;      /* "Authorization: ..." once known */
+    bool up_to_date; /* the local image came from the manifest the registry names */
 } pull_t;
 
 static const char *jstr(const cJSON *o, const char *key)
@@ -335,6 +336,13 @@ static int pull_locked(pull_t *p, util_error_t *err)
     int r = get_manifest(p, reference, p->ref.digest, &text, &len, top, err);
     if (r < 0)
         return r;
+    /* imagePullPolicy Always: the image this name holds came from this manifest already */
+    cleanup_free char *name = images_ref_string(&p->ref);
+    r = images__current_check(p->im.s, name, top, NULL, err);
+    if (r != 0) {
+        p->up_to_date = r > 0;
+        return r < 0 ? r : 0;
+    }
     cJSON *doc = cJSON_ParseWithLength(text, len);
     if (!cJSON_IsObject(doc))
         r = util_error_make(err, EINVAL, "manifest is not a JSON object");
@@ -432,6 +440,8 @@ int images_pull(images_store_t *s, const char *ref, const images_pull_opts_t *op
     util_buf_free(&mirror_errs);
     if (locked)
         images__unlock(s);
+    if (p.o->ret_up_to_date)
+        *p.o->ret_up_to_date = r == 0 && p.up_to_date;
     if (r == 0 && ret_id) {
         images_image_t *img = NULL;
         cleanup_free char *name = images_ref_string(&p.ref);

@@ -171,6 +171,13 @@ const char *kubelet_qos_class(const cJSON *spec);
  * args are expanded from env ("K=V" entries, may be NULL). -EINVAL when nothing is left. */
 int kubelet_container_argv(const cJSON *container, const images_config_t *img,
                            const util_strv_t *env, util_strv_t *ret);
+/* imagePullPolicy as upstream's defaulting gives it (SetDefaults_Container, for static pods,
+ * which no apiserver defaults): the policy when set, else "Always" when the image's tag is
+ * "latest" (also when it has none and no digest), else "IfNotPresent" (digests, unparsable). */
+const char *kubelet_image_pull_policy(const char *image, const char *policy);
+/* Upstream's shouldPullImage: Never never pulls, Always always asks the registry (which
+ * fetches nothing when the local image is current), IfNotPresent only when absent. */
+bool kubelet_image_should_pull(const char *policy, bool present);
 /* Upstream's expansion: $(VAR) becomes VAR's value from env (the last "VAR=" entry) or stays
  * as written when VAR is not defined; $$ is a literal $. Caller frees. */
 char *kubelet_expand(const char *in, const util_strv_t *env);

@@ -369,7 +369,7 @@ static int get_image(work_t *w, const char *ref, const char *policy, images_imag
         util_error_make(&err, ENOENT, "the image store is not open");
     else if (strcmp(policy, "Always"))
         r = images_get(ps->images, ref, ret, &err);
-    if (r == -ENOENT && ps->images && strcmp(policy, "Never")) {
+    if (r == -ENOENT && ps->images && kubelet_image_should_pull(policy, false)) {
         util_error_free(&err);
         kubelet__work_event(w, "Normal", "Pulling", "Pulling image \"%s\"", ref);
         pulled = true;
@@ -506,12 +506,9 @@ static void do_start(work_t *w)
         util_snprintf(w->message, sizeof(w->message), "container has no image");
         goto out;
     }
-    if (!policy)
-        policy = strstr(ref, ":latest") || !strchr(strrchr(ref, '/') ? strrchr(ref, '/') : ref, ':')
-                     ? "Always"
-                     : "IfNotPresent";
-    /* An image present locally is used even with Always: pulls are best-effort offline. */
-    if (get_image(w, ref, !strcmp(policy, "Always") ? "IfNotPresent" : policy, &img) < 0)
+    /* Always asks the registry on every start, as upstream (nothing is fetched when the local
+     * image came from the manifest the tag names now) */
+    if (get_image(w, ref, kubelet_image_pull_policy(ref, policy), &img) < 0)
         goto out;
     step(w, &t0, "get_image");
     w->image_id = util_xstrdup(img->id);

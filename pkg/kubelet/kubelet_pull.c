@@ -55,10 +55,33 @@ static int add_secret(images_keyring_t *kr, const cJSON *secret, util_error_t *e
     return images_keyring_add(kr, (const char *)buf, n, cfg, err);
 }
 
+const char *kubelet_image_pull_policy(const char *image, const char *policy)
+{
+    if (policy && *policy)
+        return policy;
+    images_ref_t ref;
+    util_error_t err = NULL;
+    if (!image || images_ref_parse(image, &ref, &err) < 0) {
+        util_error_free(&err);
+        return "IfNotPresent";
+    }
+    bool latest = ref.tag && !strcmp(ref.tag, "latest");
+    images_ref_free(&ref);
+    return latest ? "Always" : "IfNotPresent";
+}
+
+bool kubelet_image_should_pull(const char *policy, bool present)
+{
+    if (!strcmp(policy, "Never"))
+        return false;
+    return !strcmp(policy, "Always") || !present;
+}
+
 int kubelet__pull(work_t *w, const char *ref, util_error_t *err)
 {
     kpods_t *ps = w->ps;
-    images_pull_opts_t po = {.registries = ps->k->registries};
+    bool up_to_date = false;
+    images_pull_opts_t po = {.registries = ps->k->registries, .ret_up_to_date = &up_to_date};
     images_keyring_t kr = {0};
     util_strv_t names = {0}, missing = {0};
     secret_names(w, &names);
@@ -118,6 +141,9 @@ int kubelet__pull(work_t *w, const char *ref, util_error_t *err)
     }
     if (r == 0 && ncreds > 1 && last < 0)
         r = util_error_make(err, -last, "[%s]", errs.data);
+    if (r == 0 && up_to_date)
+        util_log_info("kubelet: pod %s/%s: image %s is up to date at the registry", w->ns, w->name,
+                      ref);
     util_buf_free(&errs);
     free(creds);
     images_keyring_clear(&kr);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_images_pull: `kubeling images pull` from Debian's docker-registry on loopback over
 # HTTPS with bearer-token auth (a token server in tests/e2e/registry.py), an index choosing
-# this machine's platform, pulls by digest, and the failures: no credentials, a missing
+# this machine's platform, a re-pull of a current image ("up to date": only the manifest is
+# fetched), pulls by digest, and the failures: no credentials, a missing
 # image, an untrusted certificate.
 . "$(dirname "$0")/lib.sh"
 K=$KUBELING_BIN
@@ -77,6 +78,15 @@ pull_index_with_bearer_token() {
     grep -q "\"manifestDigest\":\"$INDEX_DIGEST\"" "$STORE/index.json" || fail "manifest digest not the index's"
 }
 
+repull_of_a_current_image_is_up_to_date() {
+    local before
+    before=$(stat -c "%i %.9Y" "$STORE/index.json")
+    run_cmd "$E2E_TMP/o" pull --creds test:secret "$R:v1"
+    expect_rc 0 "pull $R:v1 again"
+    expect_grep "$E2E_TMP/o" "^pulled $R:v1 \\(sha256:[0-9a-f]{12}, up to date\\)$"
+    [[ $(stat -c "%i %.9Y" "$STORE/index.json") == "$before" ]] || fail "the index was written again"
+}
+
 pull_by_digest_reuses_layers() {
     run_cmd "$E2E_TMP/o" pull --creds test:secret "$R@$SINGLE_DIGEST"
     expect_rc 0 "pull by digest"
@@ -106,6 +116,7 @@ untrusted_certificate_is_refused() {
 }
 
 t pull_index_with_bearer_token pull_index_with_bearer_token
+t repull_of_a_current_image_is_up_to_date repull_of_a_current_image_is_up_to_date
 t pull_by_digest_reuses_layers pull_by_digest_reuses_layers
 t pull_without_credentials_is_refused pull_without_credentials_is_refused
 t missing_image_reports_the_registry_message missing_image_reports_the_registry_message
