@@ -100,6 +100,7 @@ static void trim(void *ud, cJSON *obj)
          !strcmp(r->plural, "serviceaccounts")))
         return;
     keep_only(obj, NULL, top);
+    controller_intern_names(obj); /* shared member names (controller_podcache.c) */
     if (r->group[0] == '\0' && !strcmp(r->plural, "pods")) {
         keep_only(obj, "spec", pod_spec);
         keep_only(obj, "status", pod_status);
