@@ -6,8 +6,8 @@
  *                 completion index (the only pod annotation a controller reads): labels,
  *                 ownerReferences, finalizers, deletionTimestamp, uid, creationTimestamp
  *   spec          nodeName (ranking, DaemonSet, endpoints, node lifecycle), tolerations (taint
- *                 eviction), hostname and subdomain (endpoints), affinity.nodeAffinity
- *                 (DaemonSet's target node), containers[] {name, ports, resources.requests}
+ *                 eviction, of pods on a node only), hostname and subdomain (endpoints),
+ * affinity.nodeAffinity (DaemonSet's target node), containers[] {name, ports, resources.requests}
  *                 (named target ports; HPA requests), initContainers[] the same plus
  *                 restartPolicy (sidecar ports)
  *   status        phase, conditions, podIP, startTime (HPA), containerStatuses[] and
@@ -17,10 +17,9 @@
  * Nothing else is read: no controller writes a cached pod back (pods are patched), and new pods
  * are built from the owners' templates, never from a cached pod.
  *
- * What is kept is then made smaller in memory: member names that Kubernetes objects repeat in
- * every object ("metadata", "name", well-known label keys) point to one static copy instead of a
- * heap string per member (cJSON_StringIsConst), which the garbage collector's trimmed caches use
- * too. */
+ * What is kept is then made smaller in memory: member names and values that Kubernetes objects
+ * repeat ("metadata", "name", well-known label keys, "Pending", "TCP") point to one static copy
+ * instead of a heap string each; the garbage collector's trimmed caches do the same. */
 #include "controller/controller.h"
 
 #include <stdlib.h>
@@ -46,17 +45,55 @@ static void keep_only(cJSON *o, const char *const *keep)
     }
 }
 
-/* ---- shared member names --------------------------------------------------------------------- */
+/* ---- shared strings ---------------------------------------------------------------------------
+ */
 
-/* Sorted by strcmp (bsearch); the unit test checks the order. */
-static const char *const INTERNED[] = {"affinity",
+/* Member names and string values Kubernetes objects repeat (field names, well-known label keys,
+ * phases, condition types, toleration keys); sorted by strcmp for bsearch (the unit test checks
+ * the order). */
+static const char *const INTERNED[] = {"Always",
+                                       "Completed",
+                                       "ContainersReady",
+                                       "DaemonSet",
+                                       "DisruptionTarget",
+                                       "Equal",
+                                       "Error",
+                                       "Exists",
+                                       "Failed",
+                                       "False",
+                                       "Initialized",
+                                       "Job",
+                                       "Never",
+                                       "NoExecute",
+                                       "NoSchedule",
+                                       "OnFailure",
+                                       "Pending",
+                                       "Pod",
+                                       "PodCompleted",
+                                       "PodReadyToStartContainers",
+                                       "PodScheduled",
+                                       "PreferNoSchedule",
+                                       "Ready",
+                                       "ReplicaSet",
+                                       "ReplicationController",
+                                       "Running",
+                                       "SCTP",
+                                       "StatefulSet",
+                                       "Succeeded",
+                                       "TCP",
+                                       "True",
+                                       "UDP",
+                                       "Unknown",
+                                       "affinity",
                                        "annotations",
                                        "apiVersion",
                                        "app",
                                        "apps.kubernetes.io/pod-index",
+                                       "apps/v1",
                                        "batch.kubernetes.io/controller-uid",
                                        "batch.kubernetes.io/job-completion-index",
                                        "batch.kubernetes.io/job-name",
+                                       "batch/v1",
                                        "blockOwnerDeletion",
                                        "conditions",
                                        "containerPort",
@@ -67,6 +104,7 @@ static const char *const INTERNED[] = {"affinity",
                                        "controller-uid",
                                        "cpu",
                                        "creationTimestamp",
+                                       "default",
                                        "deletionGracePeriodSeconds",
                                        "deletionTimestamp",
                                        "effect",
@@ -81,6 +119,7 @@ static const char *const INTERNED[] = {"affinity",
                                        "job-name",
                                        "key",
                                        "kind",
+                                       "kube-system",
                                        "labels",
                                        "lastProbeTime",
                                        "lastTransitionTime",
@@ -89,6 +128,8 @@ static const char *const INTERNED[] = {"affinity",
                                        "metadata",
                                        "name",
                                        "namespace",
+                                       "node.kubernetes.io/not-ready",
+                                       "node.kubernetes.io/unreachable",
                                        "nodeAffinity",
                                        "nodeName",
                                        "operator",
@@ -116,6 +157,7 @@ static const char *const INTERNED[] = {"affinity",
                                        "tolerations",
                                        "type",
                                        "uid",
+                                       "v1",
                                        "value"};
 
 #define NINTERNED (sizeof(INTERNED) / sizeof(INTERNED[0]))
@@ -125,9 +167,9 @@ static int cmp_name(const void *key, const void *elem)
     return strcmp(key, *(const char *const *)elem);
 }
 
-const char *controller_interned_name(const char *name)
+const char *controller_interned(const char *s)
 {
-    const char *const *hit = bsearch(name, INTERNED, NINTERNED, sizeof(INTERNED[0]), cmp_name);
+    const char *const *hit = bsearch(s, INTERNED, NINTERNED, sizeof(INTERNED[0]), cmp_name);
     return hit ? *hit : NULL;
 }
 
@@ -139,19 +181,28 @@ bool controller_interned_sorted(void)
     return true;
 }
 
-void controller_intern_names(cJSON *obj)
+/* A member name in the table points to the static copy (cJSON_StringIsConst: cJSON_Delete does
+ * not free it, cJSON_Duplicate keeps the pointer); a string value too, as cJSON's own string
+ * references (cJSON_IsReference on a string: not freed, copied by cJSON_Duplicate). Cached
+ * objects are never written in place, so neither is ever written. */
+void controller_intern_strings(cJSON *obj)
 {
     for (cJSON *c = obj ? obj->child : NULL; c; c = c->next) {
-        if (c->string && !(c->type & cJSON_StringIsConst)) {
-            const char *shared = controller_interned_name(c->string);
-            if (shared) {
-                cJSON_free(c->string);
-                c->string = (char *)shared; /* never freed nor written: cJSON_StringIsConst */
-                c->type |= cJSON_StringIsConst;
-            }
+        const char *shared;
+        if (c->string && !(c->type & cJSON_StringIsConst) &&
+            (shared = controller_interned(c->string))) {
+            cJSON_free(c->string);
+            c->string = (char *)shared;
+            c->type |= cJSON_StringIsConst;
+        }
+        if (cJSON_IsString(c) && !(c->type & cJSON_IsReference) &&
+            (shared = controller_interned(c->valuestring))) {
+            cJSON_free(c->valuestring);
+            c->valuestring = (char *)shared;
+            c->type |= cJSON_IsReference;
         }
         if (c->child)
-            controller_intern_names(c);
+            controller_intern_strings(c);
     }
 }
 
@@ -214,9 +265,14 @@ void controller_pod_cache_trim(void *ud, cJSON *pod)
     keep_only(member(sp, "affinity"), affinity);
     keep_in_items(sp, "containers", container, trim_container);
     keep_in_items(sp, "initContainers", init_container, trim_container);
+    /* Tolerations matter only for taint eviction from the pod's node; a pending pod's come back
+     * with the update that binds it (spec.nodeName is set once, with the whole pod). */
+    const char *node = cJSON_GetStringValue(member(sp, "nodeName"));
+    if (!node || !*node)
+        cJSON_DeleteItemFromObjectCaseSensitive(sp, "tolerations");
     cJSON *st = member(pod, "status");
     keep_only(st, status);
     keep_in_items(st, "containerStatuses", container_status, trim_container_status);
     keep_in_items(st, "initContainerStatuses", container_status, trim_container_status);
-    controller_intern_names(pod);
+    controller_intern_strings(pod);
 }
