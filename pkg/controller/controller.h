@@ -84,6 +84,16 @@ bool controller_pod_active(const cJSON *pod);
 int controller_pod_compare(const cJSON *a, const cJSON *b);
 /* The controlling ownerReference ({controller: true}) or NULL. */
 const cJSON *controller_owner_ref(const cJSON *obj);
+/* The shared pod informer's transform (controller_podcache.c): keeps only the fields the
+ * controllers read (client_informer_opts_t.transform; ud unused). */
+void controller_pod_cache_trim(void *ud, cJSON *pod);
+/* Points the member names and string values of obj (recursively) that are in a table of strings
+ * Kubernetes objects repeat to one static copy instead of a heap string each (controller caches
+ * only: the object must not be written in place afterwards). */
+void controller_intern_strings(cJSON *obj);
+/* The static copy of s, or NULL when it is not in the table; whether the table is sorted. */
+const char *controller_interned(const char *s);
+bool controller_interned_sorted(void);
 /* RFC 3339 "2006-01-02T15:04:05Z" to seconds; -1 when absent or malformed. */
 int64_t controller_parse_time(const char *s);
 void controller_format_time(int64_t t, char buf[32]);

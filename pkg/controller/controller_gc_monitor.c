@@ -83,10 +83,10 @@ static void keep_only(cJSON *obj, const char *key, const char *const *keep)
 }
 
 /* What the graph and the housekeeping controllers read (upstream's garbage collector watches
- * metadata only): metadata without managedFields everywhere; of pods spec.nodeName and
- * status.phase, of nodes spec.taints and status.conditions; namespaces, configmaps and
- * serviceaccounts whole (the namespace, root CA and service account controllers read them).
- * With 10,000 pods this is most of the manager's memory (docs/benchmarks.md). */
+ * metadata only): metadata without managedFields, labels and annotations everywhere; of pods
+ * spec.nodeName and status.phase, of nodes spec.taints and status.conditions; namespaces,
+ * configmaps and serviceaccounts whole (the namespace, root CA and service account controllers read
+ * them). With 10,000 pods this is most of the manager's memory (docs/benchmarks.md). */
 static void trim(void *ud, cJSON *obj)
 {
     const ctrl_gc_res_t *r = ud;
@@ -100,6 +100,11 @@ static void trim(void *ud, cJSON *obj)
          !strcmp(r->plural, "serviceaccounts")))
         return;
     keep_only(obj, NULL, top);
+    /* nothing here reads labels or annotations but of the objects kept whole above */
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    cJSON_DeleteItemFromObjectCaseSensitive(meta, "labels");
+    cJSON_DeleteItemFromObjectCaseSensitive(meta, "annotations");
+    controller_intern_strings(obj); /* shared strings (controller_podcache.c) */
     if (r->group[0] == '\0' && !strcmp(r->plural, "pods")) {
         keep_only(obj, "spec", pod_spec);
         keep_only(obj, "status", pod_status);

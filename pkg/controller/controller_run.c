@@ -318,7 +318,9 @@ static int start_informers(controller_manager_t *m, util_error_t *err)
     int rc = 0;
     for (int i = 0; i < CTRL_INF_COUNT && rc == 0; i++) {
         m->ctx[i] = (ctrl_inf_ctx_t){m, i};
-        client_informer_opts_t io = {.resource = res[i], .transform = client_strip_managed_fields};
+        client_informer_opts_t io = {.resource = res[i],
+                                     .transform = i == CTRL_INF_PODS ? controller_pod_cache_trim
+                                                                     : client_strip_managed_fields};
         rc = client_informer_start(m->client, &io, &h, &m->ctx[i], &m->inf[i], err);
     }
     if (rc == 0)

@@ -146,6 +146,24 @@ static void report_unschedulable(scheduler_t *s, const cJSON *pod, const char *n
     cJSON_Delete(event);
 }
 
+/* upstream's handleBindingCycleError: the assumption is forgotten (by the caller) and the
+ * failure reported as a scheduling error: a FailedScheduling event and PodScheduled=False
+ * reason SchedulerError with the binding's error. */
+static void report_bind_error(scheduler_t *s, const cJSON *pod, const char *ns, const char *name,
+                              const char *error, time_t now_wall)
+{
+    char *msg = scheduler_bind_error_message(error);
+    cJSON *patch = scheduler_bind_error_patch_json(pod, msg, now_wall);
+    cJSON *event = scheduler_event_json(pod, NULL, msg, now_wall);
+    if (s->ops.patch_status)
+        s->ops.patch_status(s->ud, ns, name, patch);
+    if (s->ops.emit_event)
+        s->ops.emit_event(s->ud, ns, event);
+    cJSON_Delete(patch);
+    cJSON_Delete(event);
+    free(msg);
+}
+
 /* upstream's prepareCandidate: each victim is marked DisruptionTarget, deleted and told why;
  * lower-priority pods nominated to the same node lose their nomination (they may not fit any
  * more). */
@@ -210,7 +228,8 @@ int scheduler_run_once(scheduler_t *s, int64_t now, time_t now_wall)
         s->bindings[s->nbindings++] = (binding_t){pod, r.node};
         r.node = NULL;
     } else if (rc < 0) {
-        scheduler_snapshot_forget(s->snap, pod, r.node);
+        if (scheduler_snapshot_forget(s->snap, pod, r.node))
+            report_bind_error(s, pod, ns, name, "the binding request could not be sent", now_wall);
         scheduler_queue_done(s->queue, pod, SCHEDULER_ATTEMPT_ERROR, now);
     } else {
         cJSON *event = scheduler_event_json(pod, r.node, NULL, now_wall);
@@ -248,7 +267,8 @@ static bool same(const char *a, const char *b)
 }
 
 void scheduler_bind_done(scheduler_t *s, const char *ns, const char *name, const char *uid,
-                         scheduler_bind_result_t res, int64_t now, time_t now_wall)
+                         scheduler_bind_result_t res, const char *error, int64_t now,
+                         time_t now_wall)
 {
     ns = ns ? ns : "default";
     size_t i = 0;
@@ -267,7 +287,8 @@ void scheduler_bind_done(scheduler_t *s, const char *ns, const char *name, const
         /* Forget the assumption (unless a watch already brought the pod's real binding); an
          * error retries after the back-off, a pod deleted or bound elsewhere is not retried:
          * the watch brings its deletion or its node. */
-        scheduler_snapshot_forget(s->snap, b.pod, b.node);
+        if (scheduler_snapshot_forget(s->snap, b.pod, b.node) && res == SCHEDULER_BIND_ERROR)
+            report_bind_error(s, b.pod, ns, name, error, now_wall);
         scheduler_queue_done(
             s->queue, b.pod,
             res == SCHEDULER_BIND_GONE ? SCHEDULER_ATTEMPT_GONE : SCHEDULER_ATTEMPT_ERROR, now);

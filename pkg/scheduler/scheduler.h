@@ -142,6 +142,11 @@ cJSON *scheduler_binding_json(const cJSON *pod, const char *node);
  * Unschedulable, with message. lastTransitionTime is now unless the pod already had
  * PodScheduled=False. now_wall is seconds since the epoch. */
 cJSON *scheduler_unschedulable_patch_json(const cJSON *pod, const char *message, time_t now_wall);
+/* The same with reason SchedulerError (a failed binding), also clearing a nominatedNodeName. */
+cJSON *scheduler_bind_error_patch_json(const cJSON *pod, const char *message, time_t now_wall);
+/* The FailedScheduling message of a failed binding: `running Bind plugin "DefaultBinder": ` and
+ * the API's error (NULL: a generic one), at most 1,024 bytes; free() it. */
+char *scheduler_bind_error_message(const char *error);
 /* core/v1 Events from "default-scheduler": Warning FailedScheduling with message, or Normal
  * Scheduled "Successfully assigned <ns>/<name> to <node>". */
 cJSON *scheduler_event_json(const cJSON *pod, const char *node, const char *message,
@@ -249,11 +254,15 @@ int scheduler_run_once(scheduler_t *s, int64_t now, time_t now_wall);
 size_t scheduler_bindings_in_flight(const scheduler_t *s);
 bool scheduler_bindings_full(const scheduler_t *s);
 /* The answer to the binding of pod ns/name (uid as in the Binding; NULL matches any) in
- * flight: OK binds (Scheduled event); ERROR forgets the assumption and retries after the
- * back-off; GONE forgets it and drops the pod from the queue (the watch brings its deletion or
- * its binding). An answer for no binding in flight is ignored. */
+ * flight: OK binds (Scheduled event); ERROR forgets the assumption, records a FailedScheduling
+ * event with error (the API's message or the transport error; NULL: a generic one) and sets
+ * PodScheduled=False reason SchedulerError (as upstream's handleBindingCycleError, unless a watch
+ * already brought the pod's binding or deletion), then retries after the back-off; GONE forgets
+ * it and drops the pod from the queue (the watch brings its deletion or its binding). An answer
+ * for no binding in flight is ignored. */
 void scheduler_bind_done(scheduler_t *s, const char *ns, const char *name, const char *uid,
-                         scheduler_bind_result_t res, int64_t now, time_t now_wall);
+                         scheduler_bind_result_t res, const char *error, int64_t now,
+                         time_t now_wall);
 scheduler_queue_t *scheduler_get_queue(scheduler_t *s);
 
 /* ---- running it (scheduler_run.c) --------------------------------------------------------- */

@@ -81,7 +81,9 @@ static void rfc3339(time_t t, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-cJSON *scheduler_unschedulable_patch_json(const cJSON *pod, const char *message, time_t now_wall)
+/* PodScheduled=False with reason and message; the transition time stays when it was False. */
+static cJSON *not_scheduled_patch(const cJSON *pod, const char *reason, const char *message,
+                                  time_t now_wall)
 {
     char ts[32];
     rfc3339(now_wall, ts, sizeof(ts));
@@ -102,10 +104,36 @@ cJSON *scheduler_unschedulable_patch_json(const cJSON *pod, const char *message,
     cJSON_AddStringToObject(cond, "status", "False");
     cJSON_AddNullToObject(cond, "lastProbeTime");
     cJSON_AddStringToObject(cond, "lastTransitionTime", transition);
-    cJSON_AddStringToObject(cond, "reason", "Unschedulable");
+    cJSON_AddStringToObject(cond, "reason", reason);
     cJSON_AddStringToObject(cond, "message", message);
     cJSON_AddItemToArray(conds, cond);
     return patch;
+}
+
+cJSON *scheduler_unschedulable_patch_json(const cJSON *pod, const char *message, time_t now_wall)
+{
+    return not_scheduled_patch(pod, "Unschedulable", message, now_wall);
+}
+
+cJSON *scheduler_bind_error_patch_json(const cJSON *pod, const char *message, time_t now_wall)
+{
+    cJSON *patch = not_scheduled_patch(pod, "SchedulerError", message, now_wall);
+    const char *nominated = sched_str(pod, "status.nominatedNodeName");
+    if (nominated && *nominated) /* upstream's clearNominatedNode */
+        cJSON_AddNullToObject(cJSON_GetObjectItemCaseSensitive(patch, "status"),
+                              "nominatedNodeName");
+    return patch;
+}
+
+/* upstream's RunBindPlugins wraps the DefaultBinder's API error this way; the message is cut
+ * to the Event note limit (1 KiB) as upstream's truncateMessage does. */
+char *scheduler_bind_error_message(const char *error)
+{
+    char *msg = util_strdup_printf("running Bind plugin \"DefaultBinder\": %s",
+                                   error && *error ? error : "the binding failed");
+    if (strlen(msg) > 1024)
+        strcpy(msg + 1024 - 4, " ...");
+    return msg;
 }
 
 /* A core/v1 Event from default-scheduler about pod. */

@@ -138,7 +138,9 @@ static void bind_answered(void *ud, client_result_t *res)
         util_log_warn("scheduler: binding %s/%s failed: %d %s%s", b->ns, b->name, res->status,
                       res->st.message ? res->st.message : "",
                       out == SCHEDULER_BIND_GONE ? " (not retried)" : "");
-    scheduler_bind_done(r->sched, b->ns, b->name, b->uid, out, now_ms(r), time(NULL));
+    /* the Status message, or the transport error (the client fills both) */
+    scheduler_bind_done(r->sched, b->ns, b->name, b->uid, out, res->st.message, now_ms(r),
+                        time(NULL));
     slot_clear(b);
     kick(r);
 }

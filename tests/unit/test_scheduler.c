@@ -1180,6 +1180,9 @@ typedef struct fake_api {
     char sent[8][2][64]; /* async bindings sent: name, node */
     char last_node[64];
     char last_message[512];
+    char last_reason[64];    /* of the last condition patched */
+    char last_event[1200];   /* type reason: message of the last event */
+    bool cleared_nomination; /* a patch set nominatedNodeName to null */
 } fake_api_t;
 
 static int fake_bind(void *ud, const char *ns, const char *name, const cJSON *binding)
@@ -1211,19 +1214,29 @@ static int fake_patch(void *ud, const char *ns, const char *name, const cJSON *p
     const cJSON *nom = cJSON_GetObjectItem(status, "nominatedNodeName");
     if (cJSON_IsString(nom))
         snprintf(f->nominated, sizeof(f->nominated), "%s", nom->valuestring);
-    if (c)
+    if (cJSON_IsNull(nom))
+        f->cleared_nomination = true;
+    if (c) {
         snprintf(f->last_message, sizeof(f->last_message), "%s: %s",
                  cJSON_GetObjectItem(c, "type")->valuestring,
                  cJSON_GetObjectItem(c, "message")->valuestring);
+        snprintf(f->last_reason, sizeof(f->last_reason), "%s %s",
+                 cJSON_GetObjectItem(c, "status")->valuestring,
+                 cJSON_GetObjectItem(c, "reason")->valuestring);
+    }
     f->patches++;
     return 0;
 }
 
 static int fake_event(void *ud, const char *ns, const cJSON *event)
 {
+    fake_api_t *f = ud;
     (void)ns;
-    (void)event;
-    ((fake_api_t *)ud)->events++;
+    snprintf(f->last_event, sizeof(f->last_event), "%s %s: %s",
+             cJSON_GetStringValue(cJSON_GetObjectItem(event, "type")),
+             cJSON_GetStringValue(cJSON_GetObjectItem(event, "reason")),
+             cJSON_GetStringValue(cJSON_GetObjectItem(event, "message")));
+    f->events++;
     return 0;
 }
 
@@ -1396,12 +1409,12 @@ static void test_driver_bindings_in_flight(void **state)
             scheduler_snapshot_is_assumed(scheduler_get_snapshot(s), "default", f.sent[i][0]));
     assert_int_equal(f.events, 0);
     /* answers in any order: p1 is bound (Scheduled event), a slot frees up */
-    scheduler_bind_done(s, "default", "p1", "uid-p1", SCHEDULER_BIND_OK, 20, 0);
+    scheduler_bind_done(s, "default", "p1", "uid-p1", SCHEDULER_BIND_OK, NULL, 20, 0);
     assert_int_equal(f.events, 1);
     assert_int_equal(scheduler_bindings_in_flight(s), 2);
     /* an answer for no binding in flight (or another uid) changes nothing */
-    scheduler_bind_done(s, "default", "nope", NULL, SCHEDULER_BIND_ERROR, 20, 0);
-    scheduler_bind_done(s, "default", "p0", "uid-other", SCHEDULER_BIND_ERROR, 20, 0);
+    scheduler_bind_done(s, "default", "nope", NULL, SCHEDULER_BIND_ERROR, NULL, 20, 0);
+    scheduler_bind_done(s, "default", "p0", "uid-other", SCHEDULER_BIND_ERROR, NULL, 20, 0);
     assert_int_equal(scheduler_bindings_in_flight(s), 2);
     /* p3 takes the last cpu (p0, p2, p3 in flight); with room for a fourth binding, p4 finds
      * both nodes full of assumed pods */
@@ -1418,7 +1431,7 @@ static void test_driver_bindings_in_flight(void **state)
     /* p0's binding fails: the assumption goes, p0 retries after its back-off */
     const char *p0_node = sent_to(&f, "p0");
     int64_t before = requested_cpu(s, p0_node);
-    scheduler_bind_done(s, "default", "p0", "uid-p0", SCHEDULER_BIND_ERROR, 40, 0);
+    scheduler_bind_done(s, "default", "p0", "uid-p0", SCHEDULER_BIND_ERROR, NULL, 40, 0);
     assert_int_equal(requested_cpu(s, p0_node), before - 1000);
     assert_false(scheduler_snapshot_is_assumed(scheduler_get_snapshot(s), "default", "p0"));
     size_t active, backoff, unsched;
@@ -1432,7 +1445,7 @@ static void test_driver_bindings_in_flight(void **state)
     assert_int_equal(scheduler_bind_result(500), SCHEDULER_BIND_ERROR);
     assert_int_equal(scheduler_bind_result(0), SCHEDULER_BIND_ERROR);
     assert_int_equal(scheduler_bind_result(201), SCHEDULER_BIND_OK);
-    scheduler_bind_done(s, "default", "p2", "uid-p2", scheduler_bind_result(409), 40, 0);
+    scheduler_bind_done(s, "default", "p2", "uid-p2", scheduler_bind_result(409), NULL, 40, 0);
     assert_int_equal(requested_cpu(s, p2_node), before - 1000);
     /* p3: the watch confirms it before the answer; a failed answer then keeps the confirmed
      * copy (it is no assumption any more) */
@@ -1443,7 +1456,7 @@ static void test_driver_bindings_in_flight(void **state)
     scheduler_on_pod(s, bound, false, 45);
     assert_false(scheduler_snapshot_is_assumed(scheduler_get_snapshot(s), "default", "p3"));
     before = requested_cpu(s, p3_node);
-    scheduler_bind_done(s, "default", "p3", "uid-p3", SCHEDULER_BIND_ERROR, 50, 0);
+    scheduler_bind_done(s, "default", "p3", "uid-p3", SCHEDULER_BIND_ERROR, NULL, 50, 0);
     assert_int_equal(requested_cpu(s, p3_node), before);
     assert_int_equal(scheduler_bindings_in_flight(s), 0);
     /* later: only p0 (back-off over) and p4 (a pod went away) are tried again; p2 and p3 never */
@@ -1460,8 +1473,8 @@ static void test_driver_bindings_in_flight(void **state)
      * (404) is harmless */
     scheduler_on_pod(s, p[4], true, 20010);
     assert_false(scheduler_snapshot_is_assumed(scheduler_get_snapshot(s), "default", "p4"));
-    scheduler_bind_done(s, "default", "p4", "uid-p4", SCHEDULER_BIND_GONE, 20020, 0);
-    scheduler_bind_done(s, "default", "p0", "uid-p0", SCHEDULER_BIND_OK, 20020, 0);
+    scheduler_bind_done(s, "default", "p4", "uid-p4", SCHEDULER_BIND_GONE, NULL, 20020, 0);
+    scheduler_bind_done(s, "default", "p0", "uid-p0", SCHEDULER_BIND_OK, NULL, 20020, 0);
     assert_int_equal(scheduler_bindings_in_flight(s), 0);
     assert_int_equal(scheduler_run_once(s, 90000, 0), 0);
     scheduler_queue_counts(scheduler_get_queue(s), &active, &backoff, &unsched);
@@ -1477,6 +1490,92 @@ static void test_driver_bindings_in_flight(void **state)
         cJSON_Delete(p[i]);
     cJSON_Delete(n1);
     cJSON_Delete(n2);
+    scheduler_free(s);
+}
+
+/* upstream's handleBindingCycleError: a failed binding is forgotten, reported (FailedScheduling
+ * event, PodScheduled=False SchedulerError with the API's error, nomination cleared) and
+ * retried after the back-off; a pod gone (404/409) or confirmed by the watch is not reported. */
+static void test_driver_bind_error_reported(void **state)
+{
+    (void)state;
+    fake_api_t f = {.async = true};
+    scheduler_ops_t ops = {fake_bind, fake_patch, fake_event, fake_delete};
+    scheduler_t *s = scheduler_new(&ops, &f, 1);
+    cJSON *n1 = node_json("n1", "4", "8Gi", "", "");
+    scheduler_on_node(s, n1, false, 0);
+    cJSON *p = pod_json("p", "1", "", "", "");
+    cJSON_AddItemToObject(p, "status", J("{'nominatedNodeName':'n1'}"));
+    scheduler_on_pod(s, p, false, 0);
+    assert_int_equal(scheduler_run_once(s, 10, 0), 1);
+    assert_int_equal(f.binds, 1);
+    assert_int_equal(requested_cpu(s, "n1"), 1000);
+    assert_int_equal(f.events + f.patches, 0);
+    scheduler_bind_done(s, "default", "p", "uid-p", SCHEDULER_BIND_ERROR,
+                        "Internal error occurred: database is locked", 20, 0);
+    assert_int_equal(requested_cpu(s, "n1"), 0);
+    assert_false(scheduler_snapshot_is_assumed(scheduler_get_snapshot(s), "default", "p"));
+    assert_int_equal(f.events, 1);
+    assert_string_equal(f.last_event, "Warning FailedScheduling: running Bind plugin "
+                                      "\"DefaultBinder\": Internal error occurred: database is "
+                                      "locked");
+    assert_int_equal(f.patches, 1);
+    assert_string_equal(f.last_reason, "False SchedulerError");
+    assert_string_equal(f.last_message, "PodScheduled: running Bind plugin \"DefaultBinder\": "
+                                        "Internal error occurred: database is locked");
+    assert_true(f.cleared_nomination);
+    size_t active, backoff, unsched;
+    scheduler_queue_counts(scheduler_get_queue(s), &active, &backoff, &unsched);
+    assert_int_equal(backoff, 1);
+    /* retried after the back-off: bound this time */
+    assert_int_equal(scheduler_run_once(s, 30, 0), 0);
+    assert_int_equal(scheduler_run_once(s, 20000, 0), 1);
+    assert_int_equal(f.binds, 2);
+    scheduler_bind_done(s, "default", "p", "uid-p", SCHEDULER_BIND_OK, NULL, 20010, 0);
+    assert_int_equal(f.events, 2);
+    assert_string_equal(f.last_event, "Normal Scheduled: Successfully assigned default/p to n1");
+    /* 404/409: forgotten, not reported, not retried */
+    cJSON *q = pod_json("q", "1", "", "", "");
+    scheduler_on_pod(s, q, false, 20020);
+    assert_int_equal(scheduler_run_once(s, 20020, 0), 1);
+    scheduler_bind_done(s, "default", "q", "uid-q", SCHEDULER_BIND_GONE, "pods \"q\" not found",
+                        20030, 0);
+    assert_int_equal(f.events, 2);
+    assert_int_equal(f.patches, 1);
+    /* confirmed by the watch before a failed answer: not reported */
+    cJSON *w = pod_json("w", "1", "", "", "");
+    scheduler_on_pod(s, w, false, 20040);
+    assert_int_equal(scheduler_run_once(s, 20040, 0), 1);
+    cJSON *bound = cJSON_Duplicate(w, true);
+    cJSON_AddItemToObject(cJSON_GetObjectItem(bound, "spec"), "nodeName", cJSON_CreateString("n1"));
+    scheduler_on_pod(s, bound, false, 20050);
+    scheduler_bind_done(s, "default", "w", "uid-w", SCHEDULER_BIND_ERROR, "timeout", 20060, 0);
+    assert_int_equal(f.events, 2);
+    /* a binding that could not even be sent is reported the same way; no message: generic */
+    cJSON *x = pod_json("x", "1", "", "", "");
+    scheduler_on_pod(s, x, false, 20070);
+    f.fail_binds = 1;
+    assert_int_equal(scheduler_run_once(s, 20070, 0), 1);
+    assert_int_equal(f.events, 3);
+    assert_string_equal(f.last_event, "Warning FailedScheduling: running Bind plugin "
+                                      "\"DefaultBinder\": the binding request could not be sent");
+    assert_string_equal(f.last_reason, "False SchedulerError");
+    char *m = scheduler_bind_error_message(NULL);
+    assert_string_equal(m, "running Bind plugin \"DefaultBinder\": the binding failed");
+    free(m);
+    char longer[2000];
+    memset(longer, 'e', sizeof(longer) - 1);
+    longer[sizeof(longer) - 1] = '\0';
+    m = scheduler_bind_error_message(longer);
+    assert_int_equal(strlen(m), 1024);
+    assert_string_equal(m + 1020, " ...");
+    free(m);
+    cJSON_Delete(x);
+    cJSON_Delete(bound);
+    cJSON_Delete(w);
+    cJSON_Delete(q);
+    cJSON_Delete(p);
+    cJSON_Delete(n1);
     scheduler_free(s);
 }
 
@@ -1533,7 +1632,7 @@ static void test_driver_in_flight_ports_affinity_nomination(void **state)
     assert_int_equal(f.binds, 5);
     scheduler_snapshot_t *snap = scheduler_get_snapshot(s);
     assert_true(scheduler_snapshot_is_assumed(snap, "default", "nom"));
-    scheduler_bind_done(s, "default", "nom", "uid-nom", SCHEDULER_BIND_ERROR, 40, 0);
+    scheduler_bind_done(s, "default", "nom", "uid-nom", SCHEDULER_BIND_ERROR, NULL, 40, 0);
     assert_false(scheduler_snapshot_is_assumed(snap, "default", "nom"));
     /* a lower-priority pod asking for everything does not fit n1 beside the nomination */
     cJSON *big = pod_json("big", "7500m", "", "'priority':-1", "");
@@ -1788,6 +1887,7 @@ int main(void)
         cmocka_unit_test(test_driver_end_to_end),
         cmocka_unit_test(test_snapshot_pod_index),
         cmocka_unit_test(test_driver_bindings_in_flight),
+        cmocka_unit_test(test_driver_bind_error_reported),
         cmocka_unit_test(test_driver_in_flight_ports_affinity_nomination),
         cmocka_unit_test(test_preemption_victims_and_node_choice),
         cmocka_unit_test(test_preemption_respects_budgets),

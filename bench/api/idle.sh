@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# bench/api/idle.sh [BIN]: the idle step of bench/api/run.sh on its own: a fresh server
+# (--disable-agent --disable-scheduler, the controller manager running unless SERVER_ARGS says
+# --disable-controller-manager) holding IDLE_OBJECTS pods (api_bench's ~1.2 KiB pod) and no
+# clients: VmRSS after SETTLE seconds, then CPU ticks over 10 s, and the load average.
+# BIN defaults to bench_bin's choice (the release build first). Env: IDLE_OBJECTS (1000),
+# SETTLE (10), SERVER_ARGS.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BENCH=build/bench/bench/api/api_bench
+[[ -x $BENCH ]] || { echo "build it first: make FLAVOR=bench bench-bins" >&2; exit 1; }
+. bench/lib.sh
+if [[ -n ${1:-} ]]; then BIN=$(readlink -f "$1"); else bench_bin; fi
+SERVER_ARGS=${SERVER_ARGS:-}
+IDLE_OBJECTS=${IDLE_OBJECTS:-1000} SETTLE=${SETTLE:-10}
+
+WORK=$(mktemp -d /tmp/klbench-idle.XXXXXX)
+PID=
+trap '[[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
+
+data=$WORK/data url= tries=0
+"$BIN" server --data-dir "$data" --https-listen-port 0 --bind-address 127.0.0.1 \
+    --write-kubeconfig "" --disable-agent --disable-scheduler $SERVER_ARGS \
+    >"$WORK/server.log" 2>&1 &
+PID=$!
+KUBECONFIG=$data/server/admin.kubeconfig
+until [[ -n $url ]] && curl -sf --cacert "$data/server/tls/ca.crt" "$url/readyz" >/dev/null 2>&1; do
+    sleep 0.02
+    [[ -f $KUBECONFIG ]] && url=$(awk '/server: /{print $2; exit}' "$KUBECONFIG")
+    tries=$((tries + 1))
+    [[ $tries -lt 1000 ]] || { cat "$WORK/server.log" >&2; echo "server not ready" >&2; exit 1; }
+done
+
+"$BENCH" create "$KUBECONFIG" 4 "$IDLE_OBJECTS" >/dev/null
+sleep "$SETTLE"
+rss=$(awk '/^VmRSS:/{print $2}' "/proc/$PID/status")
+ticks() { sed 's/^.*) //' "/proc/$PID/stat" | awk '{print $12 + $13}'; }
+t0=$(ticks)
+sleep 10
+t1=$(ticks)
+echo "idle objects=$IDLE_OBJECTS rss_kib=$rss rss_mib=$(awk -v r="$rss" 'BEGIN{printf "%.1f", r/1024}')" \
+    "cpu_ticks_10s=$((t1 - t0)) clk_tck=$(getconf CLK_TCK) loadavg=\"$(cut -d' ' -f1-3 /proc/loadavg)\"" \
+    "server=$BIN args=\"$SERVER_ARGS\""
