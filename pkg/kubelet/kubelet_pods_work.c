@@ -106,10 +106,10 @@ static void do_init(work_t *w)
     runtime_sandbox_list(ps->rt, &sandboxes, NULL);
     util_path_join(dir, sizeof(dir), ps->agent_dir, "podnet");
     struct stat st;
-    if (ps->adopted.n || sandboxes.n || stat(dir, &st) == 0) {
+    if (w->pod_cidr[0] && (ps->adopted.n || sandboxes.n || stat(dir, &st) == 0)) {
         podnet_config_t pc = {.data_dir = ps->k->storage_dir,
                               .cluster_cidr = ps->k->cluster_cidr,
-                              .pod_cidr = ps->k->pod_cidr};
+                              .pod_cidr = w->pod_cidr};
         if (podnet_open(&pc, &ps->pn, &err) < 0) {
             kubelet__errtext(&err, b, sizeof(b));
             util_log_error("kubelet: pod network: %s", b);
@@ -127,13 +127,15 @@ static void do_init(work_t *w)
                       ps->adopted.n);
 }
 
-static int ensure_podnet(kpods_t *ps, util_error_t *err)
+static int ensure_podnet(kpods_t *ps, const work_t *w, util_error_t *err)
 {
     if (ps->pn)
         return 0;
+    if (!w->pod_cidr[0]) /* the pod machinery waits for one (kubelet_pods_offline.c) */
+        return util_error_make(err, EAGAIN, "the node has no pod CIDR yet");
     podnet_config_t pc = {.data_dir = ps->k->storage_dir,
                           .cluster_cidr = ps->k->cluster_cidr,
-                          .pod_cidr = ps->k->pod_cidr};
+                          .pod_cidr = w->pod_cidr};
     return podnet_open(&pc, &ps->pn, err);
 }
 
@@ -280,7 +282,7 @@ static void do_sandbox(work_t *w)
         if (!ps->pn) { /* opened once, by the first pod that needs it */
             uv_rwlock_rdunlock(&ps->pn_mu);
             uv_rwlock_wrlock(&ps->pn_mu);
-            r = ensure_podnet(ps, &err);
+            r = ensure_podnet(ps, w, &err);
             uv_rwlock_wrunlock(&ps->pn_mu);
             uv_rwlock_rdlock(&ps->pn_mu);
         }

@@ -347,6 +347,9 @@ static void mirror_matches(kmirror_t *m, kpod_t *p, const cJSON *cur)
     if (!p->adopted && !jget(p->obj, "status") && jget(cur, "status"))
         /* before the first sync: what the last run posted (pod IP, start time) */
         cJSON_AddItemToObject(p->obj, "status", cJSON_Duplicate(jget(cur, "status"), true));
+    else if (p->sandbox && !p->ip[0] && jstr(jget(cur, "status"), "podIP"))
+        /* adopted before the API answered (kubelet_pods_offline.c): the address it had */
+        util_snprintf(p->ip, sizeof(p->ip), "%s", jstr(jget(cur, "status"), "podIP"));
     if (same(m->seen_uid, uid))
         return;
     kubelet__set_str(&m->seen_uid, uid);
@@ -364,8 +367,9 @@ static void mirror_sync(kstatic_t *st, const char *ns, const char *name)
         m->dirty = true;
         return;
     }
-    if (ps->stopping || !ps->informer || !client_informer_synced(ps->informer) || !ps->k->client)
-        return; /* on_synced calls again */
+    if (ps->stopping || !ps->informer || !client_informer_synced(ps->informer) || !ps->k->client ||
+        !ps->k->node_uid)
+        return; /* on_synced, or the registration (the mirror's owner is the Node), calls again */
     kpod_t *p = live_static(ps, ns, name);
     const cJSON *cur = client_informer_get(ps->informer, ns, name);
     const char *cur_uid = jstr(jget(cur, "metadata"), "uid");
