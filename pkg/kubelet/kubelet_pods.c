@@ -686,6 +686,14 @@ static void begin(kpods_t *ps)
     work_queue(ps, NULL, W_RECONCILE, 0);
 }
 
+/* The pod CIDR became known after the first list (kubelet_pods_offline.c): the pod network an
+ * earlier run used is reconciled now, as begin() could not. */
+void kubelet__pods_reconcile(kpods_t *ps)
+{
+    if (ps->started && !ps->stopping)
+        work_queue(ps, NULL, W_RECONCILE, 0);
+}
+
 static void on_pods_synced(void *ud)
 {
     kpods_t *ps = ud;

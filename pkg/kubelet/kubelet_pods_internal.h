@@ -277,6 +277,7 @@ void kubelet__static_pod_freed(kpod_t *p);
  * before the first pod list (early); a pod on the pod network waits while no pod CIDR is known
  * (true: it waits, logged once), hostNetwork pods never do. */
 void kubelet__pods_static_early(kpods_t *ps);
+void kubelet__pods_reconcile(kpods_t *ps); /* kubelet_pods.c: podnet_reconcile once started */
 bool kubelet__pod_network_wait(kpod_t *p);
 
 /* kubelet_pods_status.c */

@@ -42,8 +42,9 @@ bool kubelet__pod_network_wait(kpod_t *p)
 void kubelet__pods_network_ready(kubelet_t *k)
 {
     kpods_t *ps = k->pods;
-    if (!ps)
+    if (!ps || ps->failed)
         return;
+    kubelet__pods_reconcile(ps);
     for (kpod_t *p = ps->pods, *next; p; p = next) {
         next = p->next;
         if (!p->net_wait)

@@ -139,6 +139,31 @@ static int ensure_podnet(kpods_t *ps, const work_t *w, util_error_t *err)
     return podnet_open(&pc, &ps->pn, err);
 }
 
+/* The pod network an earlier run used but W_INIT did not open (no pod CIDR was known then:
+ * none saved, kubelet_pods_offline.c): opened once one is, before a pod is detached from it,
+ * so that no address leaks. */
+static void podnet_open_late(work_t *w)
+{
+    kpods_t *ps = w->ps;
+    char dir[4096], b[512];
+    struct stat st;
+    if (!w->pod_cidr[0])
+        return;
+    uv_rwlock_rdlock(&ps->pn_mu);
+    bool open = ps->pn != NULL;
+    uv_rwlock_rdunlock(&ps->pn_mu);
+    util_path_join(dir, sizeof(dir), ps->agent_dir, "podnet");
+    if (open || stat(dir, &st) < 0)
+        return;
+    util_error_t err = NULL;
+    uv_rwlock_wrlock(&ps->pn_mu);
+    if (ensure_podnet(ps, w, &err) < 0) {
+        kubelet__errtext(&err, b, sizeof(b));
+        util_log_error("kubelet: pod network: %s", b);
+    }
+    uv_rwlock_wrunlock(&ps->pn_mu);
+}
+
 /* -- W_SANDBOX -- */
 
 /* The pod's /etc files: replaced atomically (a temp file renamed over) but not synced. They are
@@ -721,6 +746,7 @@ static void do_teardown(work_t *w)
         kubelet__rm_rf(path);
     }
     util_strv_clear(&ids);
+    podnet_open_late(w);
     uv_rwlock_rdlock(&ps->pn_mu);
     if (ps->pn && podnet_teardown(ps->pn, w->uid, &err) < 0) {
         kubelet__errtext(&err, b, sizeof(b));
@@ -742,6 +768,7 @@ static void do_teardown(work_t *w)
 static void do_release(work_t *w)
 {
     util_error_t err = NULL;
+    podnet_open_late(w);
     uv_rwlock_rdlock(&w->ps->pn_mu);
     if (w->ps->pn && podnet_teardown(w->ps->pn, w->uid, &err) < 0) {
         char b[512];
@@ -756,6 +783,7 @@ static void do_reconcile(work_t *w)
     kpods_t *ps = w->ps;
     util_error_t err = NULL;
     size_t freed = 0;
+    podnet_open_late(w);
     uv_rwlock_wrlock(&ps->pn_mu);
     if (ps->pn &&
         podnet_reconcile(ps->pn, (const char *const *)w->live.v, w->live.n, &freed, &err) < 0) {

@@ -38,6 +38,7 @@ start_agent() { # start_agent DIR NODE MANIFESTS
     "$KUBELING_BIN" agent --data-dir "$1" --kubeconfig "$DATA/server/admin.kubeconfig" \
         --node-name "$2" --kubelet-port 0 --pod-manifest-path "$3" >>"$E2E_TMP/$2.log" 2>&1 &
     AGENT_PID=$!
+    AGENT_T0=$SECONDS
     E2E_CLEANUPS+=("kill $AGENT_PID 2>/dev/null; wait $AGENT_PID 2>/dev/null")
 }
 
@@ -81,7 +82,7 @@ gone() { # gone UID...: none of these static pods has a live container
 runs_within() { # runs_within NODE MANIFESTS NAME SECONDS
     local i
     for i in $(seq $(($4 * 5))); do
-        running "$(uid_of "$1" "$2" "$3")" && return 0
+        running "$(uid_of "$1" "$2" "$3")" && { echo "# $3 running $((SECONDS - AGENT_T0)) s after the agent started"; return 0; }
         sleep 0.2
     done
     tail -n 30 "$E2E_TMP/$1.log"
@@ -165,6 +166,21 @@ t cold_start_runs_static_pods_without_the_api cold_start_runs_static_pods_withou
 t cold_pod_network_pod_has_an_address_of_the_saved_cidr cold_pod_network_pod_has_an_address_of_the_saved_cidr
 start_api
 t mirrors_appear_when_the_api_comes_up mirrors_appear_when_the_api_comes_up
+# A node of an earlier version (no saved CIDR, its pod network in use): the Node's is taken and
+# saved again, the running pod-network pod is adopted.
+stop_agent
+rm -f "$A/agent/pod-cidr"
+start_agent "$A" "$NODE" "$MAN_A"
+
+missing_saved_cidr_is_taken_from_the_node() {
+    until_ok 30 test -f "$A/agent/pod-cidr" || { tail -n 30 "$E2E_TMP/$NODE.log"; fail "the pod CIDR was not saved again"; }
+    [[ $(cat "$A/agent/pod-cidr") == "$CIDR" ]] || fail "saved $(cat "$A/agent/pod-cidr"), want $CIDR"
+    running "$(uid_of "$NODE" "$MAN_A" cold)" || fail "the pod-network static pod stopped"
+    wait_for "cold-$NODE" '{.status.phase}' '^Running$' 30
+    [[ $(kc 1.33 get pod "cold-$NODE" -o jsonpath='{.status.containerStatuses[0].restartCount}') == 0 ]] || fail "cold restarted"
+}
+t missing_saved_cidr_is_taken_from_the_node missing_saved_cidr_is_taken_from_the_node
+
 UIDS_A=("$(uid_of "$NODE" "$MAN_A" warm)" "$(uid_of "$NODE" "$MAN_A" cold)" "$(uid_of "$NODE" "$MAN_A" coldhost)")
 rm -f "$MAN_A"/*.yaml
 until_ok 30 gone "${UIDS_A[@]}" || echo "# the static pods of $NODE were still running"
