@@ -115,6 +115,8 @@ first_run_saves_the_pod_cidr() {
 }
 t first_run_saves_the_pod_cidr first_run_saves_the_pod_cidr
 CIDR=$(cat "$A/agent/pod-cidr")
+WARM_START=$(kc 1.33 get pod "warm-$NODE" -o jsonpath='{.status.startTime}')
+WARM_IP=$(kc 1.33 get pod "warm-$NODE" -o jsonpath='{.status.podIP}')
 stop_agent
 stop_api
 
@@ -155,6 +157,11 @@ mirrors_appear_when_the_api_comes_up() {
         [[ $(kc 1.33 get pod "$n-$NODE" -o jsonpath='{.status.containerStatuses[0].restartCount}') == 0 ]] || fail "$n restarted"
     done
     in_cidr "$(kc 1.33 get pod "cold-$NODE" -o jsonpath='{.status.podIP}')" "$CIDR" || fail "cold's podIP is not in $CIDR"
+    # the pod adopted without the API keeps the address and start time its mirror had
+    until_ok 10 test "$(kc 1.33 get pod "warm-$NODE" -o jsonpath='{.status.podIP}')" == "$WARM_IP" ||
+        fail "warm's podIP is $(kc 1.33 get pod "warm-$NODE" -o jsonpath='{.status.podIP}'), was $WARM_IP"
+    [[ $(kc 1.33 get pod "warm-$NODE" -o jsonpath='{.status.startTime}') == "$WARM_START" ]] ||
+        fail "warm's startTime is $(kc 1.33 get pod "warm-$NODE" -o jsonpath='{.status.startTime}'), was $WARM_START"
     [[ $(kc 1.33 get node "$NODE" -o jsonpath='{.spec.podCIDR}') == "$CIDR" ]] || fail "the node's pod CIDR changed"
 }
 
