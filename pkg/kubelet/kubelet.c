@@ -187,6 +187,7 @@ void kubelet__registered(kubelet_t *k, const cJSON *node)
     kubelet__lease_sync(k);
     kubelet__status_sync(k, true);
     kubelet__pod_cidr_seen(k, node);
+    kubelet__pods_registered(k);
 }
 
 /* ---- the node informer: notices deletion ---------------------------------------------------- */
@@ -377,6 +378,10 @@ int kubelet_start(const kubelet_opts_t *o, kubelet_t **ret, util_error_t *err)
         kubelet_stop(k);
         return r;
     }
+    /* The pods start now, not once the API answers: static pods (and hostNetwork ones) run
+     * while the apiserver is unreachable, the pod network on the pod CIDR of the last run. */
+    kubelet__pod_cidr_load(k);
+    kubelet__pods_start(k);
     kubelet__register(k);
     *ret = k;
     return 0;
@@ -398,6 +403,7 @@ static void kubelet_free(kubelet_t *k)
     free(k->name);
     free(k->node_uid);
     free(k->pod_cidr);
+    free(k->saved_pod_cidr);
     free(k->storage_dir);
     free(k->manifest_dir);
     free(k->cluster_cidr);

@@ -125,6 +125,11 @@ int kubelet_pick_pod_cidr(const char *cluster_cidr, const cJSON *items, const ch
 int kubelet_pick_pod_cidr_mask(const char *cluster_cidr, int mask, const cJSON *items,
                                const char *self, char *out, size_t n);
 
+/* A pod CIDR the pod network can use: IPv4 /16../30 inside cluster_cidr. */
+bool kubelet_pod_cidr_usable(const char *cluster_cidr, const char *cidr);
+/* True when a Node of items (a NodeList's) other than self has spec.podCIDR cidr. */
+bool kubelet_pod_cidr_taken(const cJSON *items, const char *self, const char *cidr);
+
 /* Node conditions in upstream's order (MemoryPressure, DiskPressure, PIDPressure, Ready) with
  * upstream's reasons and messages. A condition whose status is unchanged from previous (a
  * conditions array, or NULL) keeps its lastTransitionTime. now: RFC 3339; heartbeat NULL

@@ -29,10 +29,12 @@ struct kubelet {
     kubelet_reg_t reg;
     client_backoff_t reg_backoff, lease_backoff;
     client_req_t *reg_req, *lease_req, *status_req;
-    char *pod_cidr, *node_uid;
-    cJSON *conditions; /* as last posted: keeps lastTransitionTime */
-    cJSON *lease;      /* the Lease as last read or written */
-    char *fingerprint; /* the status last posted, without heartbeat times */
+    char *pod_cidr, *node_uid; /* pod_cidr: the pod network's; set once, never changed */
+    char *saved_pod_cidr;      /* as in <data-dir>/agent/pod-cidr (kubelet_podcidr.c) */
+    bool pod_cidr_known;       /* pod_cidr (or a newer one) seen on the Node in this run */
+    cJSON *conditions;         /* as last posted: keeps lastTransitionTime */
+    cJSON *lease;              /* the Lease as last read or written */
+    char *fingerprint;         /* the status last posted, without heartbeat times */
     char *pending_fingerprint;
     uint64_t last_status_ms;
     struct kubelet_pods *pods; /* kubelet_pods.c: NULL until registered */
@@ -57,8 +59,10 @@ void kubelet__handle_release(kubelet_t *k);
 /* kubelet_register.c: (re)registers the Node; safe to call at any time. */
 void kubelet__register(kubelet_t *k);
 
-/* kubelet_podcidr.c: takes the pod CIDR from our Node (registration's answer or the informer)
- * and starts the pods once registered with one; until then pods wait. */
+/* kubelet_podcidr.c: the pod CIDR saved by an earlier run (at start), and the one of our Node
+ * (registration's answer or the informer); pods on the pod network wait while none is known. */
+void kubelet__pod_cidr_load(kubelet_t *k);
+void kubelet__pod_cidr_take(kubelet_t *k, const char *cidr);
 void kubelet__pod_cidr_seen(kubelet_t *k, const cJSON *node);
 
 /* kubelet_lease.c: creates or renews the Lease, then calls kubelet__lease_done. */
@@ -68,6 +72,10 @@ void kubelet__lease_sync(kubelet_t *k);
  * it (running containers stay: their shims outlive us). */
 void kubelet__pods_start(kubelet_t *k);
 void kubelet__pods_stop(kubelet_t *k);
+/* kubelet_pods_offline.c: the pod CIDR became known: pods waiting for the pod network go on;
+ * the Node is registered: mirror pods can be made (they name it as their owner). */
+void kubelet__pods_network_ready(kubelet_t *k);
+void kubelet__pods_registered(kubelet_t *k);
 
 /* kubelet_server.c: the kubelet API on its own threads; stop joins them. */
 int kubelet__server_start(kubelet_t *k, const kubelet_opts_t *o, util_error_t *err);

@@ -27,6 +27,7 @@ static void work_queue(kpods_t *ps, kpod_t *p, work_kind_t kind, size_t ci)
     w->pod = p;
     w->ci = ci;
     util_snprintf(w->node, sizeof(w->node), "%s", ps->k->name);
+    util_snprintf(w->pod_cidr, sizeof(w->pod_cidr), "%s", ps->k->pod_cidr ? ps->k->pod_cidr : "");
     util_snprintf(w->host_ip, sizeof(w->host_ip), "%s",
                   ps->k->host.internal_ip ? ps->k->host.internal_ip : "");
     if (p) {
@@ -376,8 +377,16 @@ static bool pod_finished(const kpod_t *p)
 void kubelet__pod_sync(kpod_t *p)
 {
     kpods_t *ps = p->ps;
-    if (p->busy || ps->stopping || p->delete_sent || !ps->started)
+    if (p->busy || ps->stopping || p->delete_sent)
         return;
+    if (!ps->started) { /* before the first list: static pods only, from their files */
+        if (!p->is_static || !ps->ready)
+            return;
+        if (!p->adopted) {
+            adopt(p);
+            p->adopted = true;
+        }
+    }
     if (p->is_static && !kubelet__static_may_run(p))
         return;
     if (p->deleting || p->gone) {
@@ -406,6 +415,8 @@ void kubelet__pod_sync(kpod_t *p)
         kubelet__now(p->start_time, sizeof(p->start_time), false);
     if (!p->sandbox) {
         kubelet__pod_post_status(p);
+        if (kubelet__pod_network_wait(p))
+            return; /* kubelet__pods_network_ready syncs it again */
         work_queue(ps, p, W_SANDBOX, 0);
         return;
     }
@@ -485,6 +496,7 @@ static void work_done(uv_work_t *req, int status)
         }
         ps->ready = true;
         begin(ps);
+        kubelet__pods_static_early(ps);
         break;
     case W_SANDBOX:
         kubelet__work_pod_events(w, p);
@@ -673,6 +685,14 @@ static void begin(kpods_t *ps)
         kubelet__pod_sync(q);
     }
     work_queue(ps, NULL, W_RECONCILE, 0);
+}
+
+/* The pod CIDR became known after the first list (kubelet_pods_offline.c): the pod network an
+ * earlier run used is reconciled now, as begin() could not. */
+void kubelet__pods_reconcile(kpods_t *ps)
+{
+    if (ps->started && !ps->stopping)
+        work_queue(ps, NULL, W_RECONCILE, 0);
 }
 
 static void on_pods_synced(void *ud)

@@ -70,6 +70,7 @@ struct kpod {
     bool status_dirty;
     uv_timer_t *timer;
     bool is_static; /* from a manifest file (kubelet_static.c); its API object is a mirror */
+    bool net_wait;  /* waits for the pod CIDR (kubelet_pods_offline.c), logged */
     bool admitted;  /* counted against --max-pods (kubelet_admit.c) */
     char *reject_reason, *reject_message; /* rejected at admission: never runs */
     char *file;
@@ -128,6 +129,7 @@ typedef struct work {
     int rc;
     util_strv_t live; /* W_RECONCILE */
     char host_ip[64], node[256];
+    char pod_cidr[48]; /* the pod network's, "" while none is known (W_INIT, W_SANDBOX) */
     /* W_START: events to write once back on the loop, and a failed postStart hook */
     struct {
         const char *type, *reason;
@@ -278,6 +280,13 @@ void kubelet__static_synced(kpods_t *ps);
 bool kubelet__static_mirror_ready(kpod_t *p); /* its status may be posted */
 bool kubelet__static_may_run(kpod_t *p);
 void kubelet__static_pod_freed(kpod_t *p);
+
+/* kubelet_pods_offline.c: running without the API. Static pods start once the runtime is open,
+ * before the first pod list (early); a pod on the pod network waits while no pod CIDR is known
+ * (true: it waits, logged once), hostNetwork pods never do. */
+void kubelet__pods_static_early(kpods_t *ps);
+void kubelet__pods_reconcile(kpods_t *ps); /* kubelet_pods.c: podnet_reconcile once started */
+bool kubelet__pod_network_wait(kpod_t *p);
 
 /* kubelet_pods_status.c */
 void kubelet__ctr_watch(kctr_t *c);

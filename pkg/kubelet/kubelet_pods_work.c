@@ -106,10 +106,10 @@ static void do_init(work_t *w)
     runtime_sandbox_list(ps->rt, &sandboxes, NULL);
     util_path_join(dir, sizeof(dir), ps->agent_dir, "podnet");
     struct stat st;
-    if (ps->adopted.n || sandboxes.n || stat(dir, &st) == 0) {
+    if (w->pod_cidr[0] && (ps->adopted.n || sandboxes.n || stat(dir, &st) == 0)) {
         podnet_config_t pc = {.data_dir = ps->k->storage_dir,
                               .cluster_cidr = ps->k->cluster_cidr,
-                              .pod_cidr = ps->k->pod_cidr};
+                              .pod_cidr = w->pod_cidr};
         if (podnet_open(&pc, &ps->pn, &err) < 0) {
             kubelet__errtext(&err, b, sizeof(b));
             util_log_error("kubelet: pod network: %s", b);
@@ -127,14 +127,41 @@ static void do_init(work_t *w)
                       ps->adopted.n);
 }
 
-static int ensure_podnet(kpods_t *ps, util_error_t *err)
+static int ensure_podnet(kpods_t *ps, const work_t *w, util_error_t *err)
 {
     if (ps->pn)
         return 0;
+    if (!w->pod_cidr[0]) /* the pod machinery waits for one (kubelet_pods_offline.c) */
+        return util_error_make(err, EAGAIN, "the node has no pod CIDR yet");
     podnet_config_t pc = {.data_dir = ps->k->storage_dir,
                           .cluster_cidr = ps->k->cluster_cidr,
-                          .pod_cidr = ps->k->pod_cidr};
+                          .pod_cidr = w->pod_cidr};
     return podnet_open(&pc, &ps->pn, err);
+}
+
+/* The pod network an earlier run used but W_INIT did not open (no pod CIDR was known then:
+ * none saved, kubelet_pods_offline.c): opened once one is, before a pod is detached from it,
+ * so that no address leaks. */
+static void podnet_open_late(work_t *w)
+{
+    kpods_t *ps = w->ps;
+    char dir[4096], b[512];
+    struct stat st;
+    if (!w->pod_cidr[0])
+        return;
+    uv_rwlock_rdlock(&ps->pn_mu);
+    bool open = ps->pn != NULL;
+    uv_rwlock_rdunlock(&ps->pn_mu);
+    util_path_join(dir, sizeof(dir), ps->agent_dir, "podnet");
+    if (open || stat(dir, &st) < 0)
+        return;
+    util_error_t err = NULL;
+    uv_rwlock_wrlock(&ps->pn_mu);
+    if (ensure_podnet(ps, w, &err) < 0) {
+        kubelet__errtext(&err, b, sizeof(b));
+        util_log_error("kubelet: pod network: %s", b);
+    }
+    uv_rwlock_wrunlock(&ps->pn_mu);
 }
 
 /* -- W_SANDBOX -- */
@@ -280,7 +307,7 @@ static void do_sandbox(work_t *w)
         if (!ps->pn) { /* opened once, by the first pod that needs it */
             uv_rwlock_rdunlock(&ps->pn_mu);
             uv_rwlock_wrlock(&ps->pn_mu);
-            r = ensure_podnet(ps, &err);
+            r = ensure_podnet(ps, w, &err);
             uv_rwlock_wrunlock(&ps->pn_mu);
             uv_rwlock_rdlock(&ps->pn_mu);
         }
@@ -710,6 +737,7 @@ static void do_teardown(work_t *w)
         kubelet__rm_rf(path);
     }
     util_strv_clear(&ids);
+    podnet_open_late(w);
     uv_rwlock_rdlock(&ps->pn_mu);
     if (ps->pn && podnet_teardown(ps->pn, w->uid, &err) < 0) {
         kubelet__errtext(&err, b, sizeof(b));
@@ -731,6 +759,7 @@ static void do_teardown(work_t *w)
 static void do_release(work_t *w)
 {
     util_error_t err = NULL;
+    podnet_open_late(w);
     uv_rwlock_rdlock(&w->ps->pn_mu);
     if (w->ps->pn && podnet_teardown(w->ps->pn, w->uid, &err) < 0) {
         char b[512];
@@ -745,6 +774,7 @@ static void do_reconcile(work_t *w)
     kpods_t *ps = w->ps;
     util_error_t err = NULL;
     size_t freed = 0;
+    podnet_open_late(w);
     uv_rwlock_wrlock(&ps->pn_mu);
     if (ps->pn &&
         podnet_reconcile(ps->pn, (const char *const *)w->live.v, w->live.n, &freed, &err) < 0) {

@@ -42,13 +42,13 @@ static void on_written(void *ud, client_result_t *res)
     reg_retry(k, res->status == 409 ? "creating (exists)" : "registering", res);
 }
 
-static void create_node(kubelet_t *k)
+static void create_node(kubelet_t *k, const char *claim)
 {
     char now[40];
     kubelet__now(now, sizeof(now), false);
     kubelet_node_params_t p = {
         .name = k->name,
-        .pod_cidr = k->pod_cidr,
+        .pod_cidr = claim,
         .control_plane = k->control_plane,
         .labels = (const char *const *)k->labels.v,
         .nlabels = k->labels.n,
@@ -67,7 +67,7 @@ static void create_node(kubelet_t *k)
 
 /* The Node exists (a restart): our labels and annotations, the pod CIDR and provider ID when
  * they are not set yet (both are immutable once set); the status follows. */
-static void adopt_node(kubelet_t *k, const cJSON *existing)
+static void adopt_node(kubelet_t *k, const cJSON *existing, const char *claim)
 {
     kubelet_node_params_t p = {
         .name = k->name,
@@ -81,10 +81,9 @@ static void adopt_node(kubelet_t *k, const cJSON *existing)
     cJSON_AddStringToObject(cJSON_AddObjectToObject(meta, "annotations"),
                             "volumes.kubernetes.io/controller-managed-attach-detach", "true");
     cJSON *spec = cJSON_AddObjectToObject(patch, "spec");
-    if (!spec_str(existing, "podCIDR") && k->pod_cidr) {
-        cJSON_AddStringToObject(spec, "podCIDR", k->pod_cidr);
-        cJSON_AddItemToArray(cJSON_AddArrayToObject(spec, "podCIDRs"),
-                             cJSON_CreateString(k->pod_cidr));
+    if (!spec_str(existing, "podCIDR") && claim) {
+        cJSON_AddStringToObject(spec, "podCIDR", claim);
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(spec, "podCIDRs"), cJSON_CreateString(claim));
     }
     if (!spec_str(existing, "providerID")) {
         char *provider = util_strdup_printf("kubeling://%s", k->name);
@@ -111,9 +110,32 @@ static const cJSON *find_self(const cJSON *items, const char *name)
     return NULL;
 }
 
-/* The nodes are listed: adopt ours or create it. The pod CIDR is the Node's; else, when the
- * server runs no node IPAM (self_pod_cidr), one nobody else has (a pick not atomic across nodes
- * joining at the same instant); else the controller manager writes it (kubelet_podcidr.c). */
+/* The pod CIDR to write on a Node that has none: when the server runs no node IPAM
+ * (self_pod_cidr), the one in use (saved by an earlier run) if no other Node has it, else the
+ * lowest free one (a pick not atomic across nodes joining at the same instant); with node IPAM,
+ * only the one the API gave in this run (a Node deleted under us is created again with it) and
+ * the controller manager writes it otherwise (kubelet_podcidr.c). */
+static bool claim_of(kubelet_t *k, const cJSON *items, char *out, size_t n)
+{
+    if (!k->self_pod_cidr) {
+        return k->pod_cidr_known && k->saved_pod_cidr &&
+               util_snprintf(out, n, "%s", k->saved_pod_cidr) >= 0;
+    }
+    if (k->pod_cidr && !kubelet_pod_cidr_taken(items, k->name, k->pod_cidr)) {
+        kubelet__pod_cidr_take(k, k->pod_cidr);
+        return util_snprintf(out, n, "%s", k->pod_cidr) >= 0;
+    }
+    if (kubelet_pick_pod_cidr_mask(k->cluster_cidr, k->node_cidr_mask, items, k->name, out, n) ==
+        0) {
+        kubelet__pod_cidr_take(k, out);
+        return true;
+    }
+    util_log_warn("kubelet: no free /%d left in cluster CIDR %s", k->node_cidr_mask,
+                  k->cluster_cidr);
+    return false;
+}
+
+/* The nodes are listed: adopt ours or create it, with the pod CIDR it has, else our claim. */
 static void on_listed(void *ud, client_result_t *res)
 {
     kubelet_t *k = ud;
@@ -126,24 +148,16 @@ static void on_listed(void *ud, client_result_t *res)
     const cJSON *self = find_self(items, k->name);
     const char *have = spec_str(self, "podCIDR");
     char cidr[48];
-    if (have) {
-        free(k->pod_cidr);
-        k->pod_cidr = util_xstrdup(have);
-    } else if (!k->self_pod_cidr) {
-        /* a Node deleted under us is created again with the subnet it had, if any */
-    } else if (kubelet_pick_pod_cidr_mask(k->cluster_cidr, k->node_cidr_mask, items, k->name, cidr,
-                                          sizeof(cidr)) == 0) {
-        free(k->pod_cidr);
-        k->pod_cidr = util_xstrdup(cidr);
-    } else {
-        util_log_warn("kubelet: no free /%d left in cluster CIDR %s", k->node_cidr_mask,
-                      k->cluster_cidr);
-    }
+    bool claim = false;
+    if (have)
+        kubelet__pod_cidr_take(k, have);
+    else
+        claim = claim_of(k, items, cidr, sizeof(cidr));
     k->reg = KUBELET_REG_WRITING;
     if (self)
-        adopt_node(k, self);
+        adopt_node(k, self, claim ? cidr : NULL);
     else
-        create_node(k);
+        create_node(k, claim ? cidr : NULL);
 }
 
 void kubelet__register(kubelet_t *k)

@@ -340,6 +340,19 @@ static void mirror_create(kmirror_t *m, kpod_t *p)
     cJSON_Delete(mirror);
 }
 
+/* A pod adopted before the API answered (kubelet_pods_offline.c) gets back from the status its
+ * mirror had what the runtime does not keep: the pod IP, and the start time (RFC 3339 strings
+ * of one format compare in time order). */
+static void adopted_offline(kpod_t *p, const cJSON *status)
+{
+    const char *ip = jstr(status, "podIP"), *start = jstr(status, "startTime");
+    if (!p->ip[0] && ip)
+        util_snprintf(p->ip, sizeof(p->ip), "%s", ip);
+    if (start && p->start_time[0] && strlen(start) == strlen(p->start_time) &&
+        strcmp(start, p->start_time) < 0)
+        util_snprintf(p->start_time, sizeof(p->start_time), "%s", start);
+}
+
 /* A mirror that matches: posts the static pod's status to it when it is a new one. */
 static void mirror_matches(kmirror_t *m, kpod_t *p, const cJSON *cur)
 {
@@ -347,6 +360,8 @@ static void mirror_matches(kmirror_t *m, kpod_t *p, const cJSON *cur)
     if (!p->adopted && !jget(p->obj, "status") && jget(cur, "status"))
         /* before the first sync: what the last run posted (pod IP, start time) */
         cJSON_AddItemToObject(p->obj, "status", cJSON_Duplicate(jget(cur, "status"), true));
+    else if (p->sandbox)
+        adopted_offline(p, jget(cur, "status"));
     if (same(m->seen_uid, uid))
         return;
     kubelet__set_str(&m->seen_uid, uid);
@@ -364,8 +379,9 @@ static void mirror_sync(kstatic_t *st, const char *ns, const char *name)
         m->dirty = true;
         return;
     }
-    if (ps->stopping || !ps->informer || !client_informer_synced(ps->informer) || !ps->k->client)
-        return; /* on_synced calls again */
+    if (ps->stopping || !ps->informer || !client_informer_synced(ps->informer) || !ps->k->client ||
+        !ps->k->node_uid)
+        return; /* on_synced, or the registration (the mirror's owner is the Node), calls again */
     kpod_t *p = live_static(ps, ns, name);
     const cJSON *cur = client_informer_get(ps->informer, ns, name);
     const char *cur_uid = jstr(jget(cur, "metadata"), "uid");

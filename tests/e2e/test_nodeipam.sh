@@ -124,7 +124,7 @@ kubelet_waits_for_its_pod_cidr() {
     until_ok 20 grep -q 'waiting for the controller manager to assign its pod CIDR' "$E2E_TMP/waiter.log" ||
         { cat "$E2E_TMP/waiter.log"; fail "the kubelet did not wait"; }
     has_cidr waiter && fail "waiter has $(cidr waiter) although nobody assigned one"
-    grep -q 'running the pods of node' "$E2E_TMP/waiter.log" && fail "pods started without a pod CIDR"
+    grep -q "node waiter: pod CIDR" "$E2E_TMP/waiter.log" && fail "a pod CIDR taken although none was assigned"
     # what the node IPAM controller would write
     kc 1.33 patch node waiter --type=merge -p '{"spec":{"podCIDR":"10.42.5.0/24","podCIDRs":["10.42.5.0/24"]}}' >/dev/null
     until_ok 20 grep -q 'node waiter: pod CIDR 10.42.5.0/24' "$E2E_TMP/waiter.log" ||

@@ -152,6 +152,40 @@ static void pod_cidr_lowest_free_slash24(void **state)
 }
 
 /* --node-cidr-mask-size: a /22 per node (1,022 pod addresses) from a /16. */
+/* A saved pod CIDR is used only inside the cluster range, IPv4 /16../30, host bits zero. */
+static void pod_cidr_usable(void **state)
+{
+    (void)state;
+    assert_true(kubelet_pod_cidr_usable("10.42.0.0/16", "10.42.3.0/24"));
+    assert_true(kubelet_pod_cidr_usable("10.42.0.0/16", "10.42.0.0/16"));
+    assert_true(kubelet_pod_cidr_usable("10.0.0.0/8", "10.200.4.0/22"));
+    assert_false(kubelet_pod_cidr_usable("10.42.0.0/16", "10.43.0.0/24")); /* outside */
+    assert_false(kubelet_pod_cidr_usable("10.42.0.0/16", "10.42.0.0/8"));  /* wider */
+    assert_false(kubelet_pod_cidr_usable("10.42.0.0/16", "10.42.0.4/31"));
+    assert_false(kubelet_pod_cidr_usable("10.42.0.0/16", "10.42.0.1/24")); /* host bits */
+    assert_false(kubelet_pod_cidr_usable("10.42.0.0/16", "10.42.0.0"));
+    assert_false(kubelet_pod_cidr_usable("10.42.0.0/16", "garbage"));
+    assert_false(kubelet_pod_cidr_usable("10.42.0.0/16", ""));
+    assert_false(kubelet_pod_cidr_usable("10.42.0.0/16", "fd00::/64"));
+    assert_false(kubelet_pod_cidr_usable("10.42.0.0/16", NULL));
+    assert_false(kubelet_pod_cidr_usable(NULL, "10.42.0.0/24"));
+}
+
+/* Another Node holding the saved CIDR makes a self-assigning kubelet pick again. */
+static void pod_cidr_taken(void **state)
+{
+    (void)state;
+    cJSON *items = cJSON_CreateArray();
+    cJSON_AddItemToArray(items, node_with_cidr("a", "10.42.0.0/24"));
+    cJSON_AddItemToArray(items, node_with_cidr("b", "10.42.1.0/24"));
+    assert_true(kubelet_pod_cidr_taken(items, "c", "10.42.0.0/24"));
+    assert_false(kubelet_pod_cidr_taken(items, "a", "10.42.0.0/24")); /* our own Node */
+    assert_false(kubelet_pod_cidr_taken(items, "c", "10.42.2.0/24"));
+    assert_false(kubelet_pod_cidr_taken(NULL, "c", "10.42.0.0/24"));
+    assert_false(kubelet_pod_cidr_taken(items, "c", NULL));
+    cJSON_Delete(items);
+}
+
 static void pod_cidr_mask_size(void **state)
 {
     (void)state;
@@ -535,6 +569,8 @@ int main(void)
         cmocka_unit_test(binary_quantities_are_canonical),
         cmocka_unit_test(pod_cidr_lowest_free_slash24),
         cmocka_unit_test(pod_cidr_mask_size),
+        cmocka_unit_test(pod_cidr_usable),
+        cmocka_unit_test(pod_cidr_taken),
         cmocka_unit_test(conditions_upstream_order_reasons_and_transitions),
         cmocka_unit_test(pressure_from_upstream_eviction_thresholds),
         cmocka_unit_test(node_object_from_fixture_host),
