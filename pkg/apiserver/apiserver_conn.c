@@ -564,7 +564,9 @@ void apiserver__stream_write(apiserver_conn_t *c, const char *data, size_t len)
     util_buf_printf(&b, "%zx\r\n", len);
     util_buf_append(&b, data, len);
     util_buf_puts(&b, "\r\n");
+    batch_begin(c); /* a chunk over one record leaves in one write */
     tls_write_all(c, b.data, b.len);
+    batch_end(c);
     util_buf_free(&b);
 }
 

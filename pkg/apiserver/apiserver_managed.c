@@ -21,7 +21,8 @@
 
 typedef struct fwalk {
     const char *kind;
-    char path[1024]; /* dotted field names from the root: the merge-key tables' paths */
+    bool strip_status; /* the top-level status is not tracked */
+    char path[1024];   /* dotted field names from the root: the merge-key tables' paths */
     size_t len;
     int depth;
 } fwalk_t;
@@ -55,26 +56,29 @@ static cJSON *node_child(cJSON *node, const char *key)
     return ch ? ch : cJSON_AddObjectToObject(node, key);
 }
 
-/* The key of a list item: `k:{"<mk>":<value>}`, `v:<json>` for primitives (mk ""), or NULL. */
+/* The key of a list item: `k:{"<mk>":<value>}`, `v:<json>` for primitives (mk ""), or NULL.
+ * The merge key's value is printed alone and framed, as cJSON prints a one-member object. */
 static char *item_key(const cJSON *item, const char *mk)
 {
-    char *json = NULL;
+    const cJSON *v = item;
     if (!mk[0]) {
         if (cJSON_IsObject(item) || cJSON_IsArray(item))
             return NULL;
-        json = cJSON_PrintUnformatted(item);
     } else {
-        const cJSON *kv = cJSON_GetObjectItemCaseSensitive(item, mk);
-        if (!cJSON_IsObject(item) || !kv)
+        v = cJSON_GetObjectItemCaseSensitive(item, mk);
+        if (!cJSON_IsObject(item) || !v)
             return NULL;
-        cJSON *k = cJSON_CreateObject();
-        cJSON_AddItemToObject(k, mk, cJSON_Duplicate(kv, true));
-        json = cJSON_PrintUnformatted(k);
-        cJSON_Delete(k);
     }
-    char *out = prefixed(mk[0] ? "k:" : "v:", json);
+    char *json = cJSON_PrintUnformatted(v);
+    if (!json)
+        return NULL;
+    util_buf_t b = {0};
+    if (mk[0])
+        util_buf_printf(&b, "k:{\"%s\":%s}", mk, json);
+    else
+        util_buf_printf(&b, "v:%s", json);
     cJSON_free(json);
-    return out;
+    return util_buf_steal(&b);
 }
 
 static void fields_of_value(fwalk_t *w, const cJSON *v, cJSON *node);
@@ -101,6 +105,30 @@ static bool fields_of_list(fwalk_t *w, const cJSON *list, cJSON *node)
     return true;
 }
 
+/* stripMeta (k8s.io/apiserver/pkg/endpoints/handlers/fieldmanager): never tracked. */
+static bool stripped(const fwalk_t *w, const char *name)
+{
+    static const char *const meta_strip[] = {"name",
+                                             "namespace",
+                                             "creationTimestamp",
+                                             "selfLink",
+                                             "uid",
+                                             "generation",
+                                             "managedFields",
+                                             "resourceVersion",
+                                             "deletionTimestamp",
+                                             "deletionGracePeriodSeconds"};
+    if (w->depth == 1)
+        return !strcmp(name, "apiVersion") || !strcmp(name, "kind") ||
+               (w->strip_status && !strcmp(name, "status"));
+    if (w->depth == 2 && !strcmp(w->path, "metadata")) {
+        for (size_t i = 0; i < UTIL_ARRAY_SIZE(meta_strip); i++)
+            if (!strcmp(name, meta_strip[i]))
+                return true;
+    }
+    return false;
+}
+
 static void fields_of_value(fwalk_t *w, const cJSON *v, cJSON *node)
 {
     if (!cJSON_IsObject(v) || w->depth >= MAX_DEPTH)
@@ -109,7 +137,7 @@ static void fields_of_value(fwalk_t *w, const cJSON *v, cJSON *node)
     const cJSON *m;
     cJSON_ArrayForEach(m, v)
     {
-        if (!m->string)
+        if (!m->string || stripped(w, m->string))
             continue;
         size_t old = fwalk_push(w, m->string);
         char *key = prefixed("f:", m->string);
@@ -130,31 +158,12 @@ static void fields_of_value(fwalk_t *w, const cJSON *v, cJSON *node)
     w->depth--;
 }
 
+/* The set of the fields obj sets, walked in place (no copy of the object). */
 cJSON *apiserver_fields_of(const cJSON *obj, const char *kind, bool strip_status)
 {
-    /* stripMeta (k8s.io/apiserver/pkg/endpoints/handlers/fieldmanager): never tracked. */
-    static const char *const meta_strip[] = {"name",
-                                             "namespace",
-                                             "creationTimestamp",
-                                             "selfLink",
-                                             "uid",
-                                             "generation",
-                                             "managedFields",
-                                             "resourceVersion",
-                                             "deletionTimestamp",
-                                             "deletionGracePeriodSeconds"};
-    cJSON *copy = cJSON_Duplicate(obj, true);
-    cJSON_DeleteItemFromObjectCaseSensitive(copy, "apiVersion");
-    cJSON_DeleteItemFromObjectCaseSensitive(copy, "kind");
-    if (strip_status)
-        cJSON_DeleteItemFromObjectCaseSensitive(copy, "status");
-    cJSON *meta = cJSON_GetObjectItemCaseSensitive(copy, "metadata");
-    for (size_t i = 0; i < UTIL_ARRAY_SIZE(meta_strip); i++)
-        cJSON_DeleteItemFromObjectCaseSensitive(meta, meta_strip[i]);
-    fwalk_t w = {.kind = kind};
+    fwalk_t w = {.kind = kind, .strip_status = strip_status};
     cJSON *set = cJSON_CreateObject();
-    fields_of_value(&w, copy, set);
-    cJSON_Delete(copy);
+    fields_of_value(&w, obj, set);
     return set;
 }
 

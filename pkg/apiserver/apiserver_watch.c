@@ -145,13 +145,38 @@ typedef struct watch {
     const char *table_version; /* events carry Tables (kubectl get -w) */
     char include[16];
     bool headers_sent;
+    bool gathering; /* events go to pending, written as one chunk by watch_flush */
+    util_buf_t pending;
 } watch_t;
+
+/* Events pending for one stream leave in one chunk: one TLS record and one write for a burst,
+ * instead of one of each per event (the fan-out cost under many watchers). */
+#define WATCH_FLUSH_BYTES (256 * 1024)
+
+static void watch_flush(watch_t *wt)
+{
+    if (wt->pending.len)
+        apiserver__stream_write(wt->c, wt->pending.data, wt->pending.len);
+    wt->pending.len = 0;
+}
+
+static void emit(watch_t *wt, const char *data, size_t len)
+{
+    if (!wt->gathering) {
+        apiserver__stream_write(wt->c, data, len);
+        return;
+    }
+    util_buf_append(&wt->pending, data, len);
+    if (wt->pending.len >= WATCH_FLUSH_BYTES)
+        watch_flush(wt);
+}
 
 static void watch_freed(uv_handle_t *h)
 {
     watch_t *wt = h->data;
     apiserver_conn_t *c = wt->c;
     apiserver_filter_free(&wt->f);
+    util_buf_free(&wt->pending);
     free(wt);
     apiserver__conn_unref(c);
 }
@@ -193,7 +218,7 @@ static void send_event(watch_t *wt, const char *type, cJSON *obj)
         cJSON_free(text);
     }
     util_buf_puts(&b, "}\n");
-    apiserver__stream_write(wt->c, b.data, b.len);
+    emit(wt, b.data, b.len);
     util_buf_free(&b);
 }
 
@@ -204,7 +229,7 @@ static void send_expired(watch_t *wt, const char *message)
                       "\"metadata\":{},\"status\":\"Failure\",\"message\":");
     util_buf_json_string(&b, message, strlen(message));
     util_buf_puts(&b, ",\"reason\":\"Expired\",\"code\":410}}\n");
-    apiserver__stream_write(wt->c, b.data, b.len);
+    emit(wt, b.data, b.len);
     util_buf_free(&b);
 }
 
@@ -216,7 +241,7 @@ static void send_bookmark(watch_t *wt, int64_t rev)
                     "\"metadata\":{\"resourceVersion\":\"%" PRId64
                     "\",\"creationTimestamp\":null}}}\n",
                     wt->t.res->kind, wt->api_version, rev);
-    apiserver__stream_write(wt->c, b.data, b.len);
+    emit(wt, b.data, b.len);
     util_buf_free(&b);
 }
 
@@ -334,7 +359,7 @@ static void deliver(watch_t *wt, const store_event_t *e)
         return;
     if (!wt->table_version && !rewrite) {
         const util_buf_t *line = cache_line(ce, type);
-        apiserver__stream_write(wt->c, line->data, line->len);
+        emit(wt, line->data, line->len);
         return;
     }
     static const char *const names[] = {"ADDED", "MODIFIED", "DELETED"};
@@ -348,23 +373,28 @@ static void on_store_event(store_watcher_t *w, void *ud)
 {
     watch_t *wt = ud;
     (void)w;
+    wt->gathering = true;
     for (;;) {
         const store_event_t *e = NULL;
         cleanup_error util_error_t err = NULL;
         int r = store_watch_next(wt->w, &e, &err);
         if (r == 0)
-            return;
+            break;
         if (r < 0) {
             if (r == STORE_ECOMPACTED)
                 send_expired(wt, err && err->msg ? err->msg : "too old resource version");
+            watch_flush(wt);
+            wt->gathering = false;
             watch_end(wt);
             return;
         }
         deliver(wt, e);
         store_event_unref(e);
         if (wt->c->closing || wt->ended)
-            return;
+            break;
     }
+    watch_flush(wt);
+    wt->gathering = false;
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -382,13 +412,17 @@ static int send_initial(watch_t *wt, int64_t *ret_rev)
     store_t *s = wt->c->srv->opts.store;
     int64_t at = 0;
     char start[1100];
+    wt->gathering = true; /* one chunk per page */
     size_t slen = strlen(prefix);
     memcpy(start, prefix, slen);
     for (;;) {
         store_list_t l = {0};
         int r = store_range(s, start, slen, end, elen, at, 500, &l, NULL);
-        if (r < 0)
+        if (r < 0) {
+            watch_flush(wt);
+            wt->gathering = false;
             return r;
+        }
         at = l.rev;
         for (size_t k = 0; k < l.n; k++) {
             cJSON *obj = cJSON_ParseWithLength(l.kvs[k]->value, l.kvs[k]->value_len);
@@ -405,9 +439,11 @@ static int send_initial(watch_t *wt, int64_t *ret_rev)
             slen = l.kvs[l.n - 1]->key_len + 1;
         }
         store_list_free(&l);
+        watch_flush(wt);
         if (!more)
             break;
     }
+    wt->gathering = false;
     *ret_rev = at;
     return 0;
 }

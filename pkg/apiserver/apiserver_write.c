@@ -242,10 +242,33 @@ typedef struct write_ctx {
     char name[MAX_NAME + 1];
     char uid[64];
     cJSON *obj; /* what was written (create/update), without resourceVersion */
+    char *text; /* its stored text when that is also the answer (no conversion), or NULL */
+    size_t text_len;
     uint64_t start_ns;
     apiserver_services_claim_t claim;      /* service IP/ports reserved until the write is done */
     struct apiserver_quota_charge *charge; /* quota usage admitted with a create */
 } write_ctx_t;
+
+static void write_ctx_free(write_ctx_t *w)
+{
+    cJSON_Delete(w->obj);
+    cJSON_free(w->text);
+    free(w);
+}
+
+/* Answers a create or update with the text just stored, its resourceVersion spliced in (as a
+ * get reads it back), instead of printing the object a second time. */
+static void respond_stored(apiserver_conn_t *c, int status, write_ctx_t *w, int64_t rev)
+{
+    util_buf_t b = {0};
+    if (apiserver_obj_splice_rv(w->text, w->text_len, rev, &b)) {
+        apiserver__respond(c, status, "application/json", b.data, b.len, NULL);
+    } else {
+        apiserver_obj_set_rv(w->obj, rev);
+        apiserver_reg_respond_object(c, status, w->obj);
+    }
+    util_buf_free(&b);
+}
 
 static void write_done(store_t *s, store_txn_result_t *res, void *ud)
 {
@@ -264,8 +287,7 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
         c->req.conflict_retries++;
         util_log_v(1, "apiserver: DELETE %s lost a write race; trying again", w->name);
         apiserver_target_t t = w->t;
-        cJSON_Delete(w->obj);
-        free(w);
+        write_ctx_free(w);
         apiserver_reg_handle_delete(c, &t);
         apiserver__conn_unref(c);
         return;
@@ -277,8 +299,7 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
         c->req.conflict_retries++;
         util_log_v(1, "apiserver: binding %s lost a write race; trying again", w->name);
         apiserver_target_t t = w->t;
-        cJSON_Delete(w->obj);
-        free(w);
+        write_ctx_free(w);
         apiserver_subresource_handle(c, &t);
         apiserver__conn_unref(c);
         return;
@@ -291,8 +312,7 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
         c->req.conflict_retries++;
         util_log_v(1, "apiserver: PATCH %s lost a write race; applying it again", w->name);
         apiserver_target_t t = w->t;
-        cJSON_Delete(w->obj);
-        free(w);
+        write_ctx_free(w);
         if (t.sub[0] && strcmp(t.sub, "status")) /* scale: its own handler applies it again */
             apiserver_subresource_handle(c, &t);
         else
@@ -313,6 +333,8 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
                 cJSON *scale = apiserver_scale_of(w->t.res, w->obj);
                 apiserver_reg_respond_object(c, 200, scale);
                 cJSON_Delete(scale);
+            } else if (w->text) { /* the stored text with its resourceVersion: no second print */
+                respond_stored(c, w->kind == W_CREATE ? 201 : 200, w, res->ops[0].rev);
             } else {
                 apiserver_obj_set_rv(w->obj, res->ops[0].rev);
                 apiserver_reg_respond_object(c, w->kind == W_CREATE ? 201 : 200, w->obj);
@@ -331,8 +353,7 @@ static void write_done(store_t *s, store_txn_result_t *res, void *ud)
             apiserver_status_store_error(c, res->status, res->message);
         }
     }
-    cJSON_Delete(w->obj);
-    free(w);
+    write_ctx_free(w);
     apiserver__conn_unref(c);
 }
 
@@ -391,6 +412,7 @@ static void submit_write_claim(apiserver_conn_t *c, const apiserver_target_t *t,
     cJSON *stored = obj && kind != W_REMOVE && apiserver_conv_needed(t->res)
                         ? cJSON_Duplicate(obj, true)
                         : NULL;
+    bool converted = stored != NULL;
     apiserver_conv_in(t->res, stored); /* the store holds the storage version */
     char *text = obj && kind != W_REMOVE ? cJSON_PrintUnformatted(stored ? stored : obj) : NULL;
     cJSON_Delete(stored);
@@ -404,6 +426,11 @@ static void submit_write_claim(apiserver_conn_t *c, const apiserver_target_t *t,
         .value_len = text ? strlen(text) : 0,
         .expected_rev = expected_rev,
     };
+    if (text && !converted && (kind == W_CREATE || kind == W_UPDATE)) {
+        w->text = text; /* also the answer, once stored (write_done); the store copies it */
+        w->text_len = op.value_len;
+        text = NULL;
+    }
     cleanup_error util_error_t err = NULL;
     apiserver__conn_ref(c);
     int r = store_txn(c->srv->opts.store, &op, 1, write_done, w, &err);
@@ -412,8 +439,7 @@ static void submit_write_claim(apiserver_conn_t *c, const apiserver_target_t *t,
         apiserver_services_release(c->srv, &w->claim);
         apiserver_quota_charge_done(c->srv, w->charge, false);
         apiserver_status_store_error(c, r, err ? err->msg : NULL);
-        cJSON_Delete(w->obj);
-        free(w);
+        write_ctx_free(w);
         apiserver__conn_unref(c);
     }
 }
