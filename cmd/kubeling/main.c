@@ -28,7 +28,7 @@ static const util_flag_t global_flags[] = {
 static int run_help(const kubeling_globals_t *g, const util_strv_t *args);
 
 static const kubeling_role_t role_help = {
-    "help", "show roles and flags, or one role's flags", "[ROLE]", NULL, run_help, false,
+    "help", "show roles and flags, or one role's flags", "[ROLE]", NULL, run_help, false, NULL,
 };
 
 /* The one role table. Order is the order of `kubeling help`. */
@@ -60,6 +60,10 @@ static void print_role_help(FILE *out, const kubeling_role_t *role)
     if (role->flags && role->flags[0].name) {
         fprintf(out, "\nFlags:\n");
         util_flags_print_help(out, role->flags);
+    }
+    if (role->node_flags) {
+        fprintf(out, "\nNode (kubelet) flags:\n");
+        util_flags_print_help(out, role->node_flags);
     }
     fprintf(out, "\nGlobal flags:\n");
     util_flags_print_help(out, global_flags);
@@ -133,6 +137,8 @@ static int dispatch(const kubeling_role_t *role, int npre, char **pre, int argc,
     util_flags_free_targets(global_flags);
     globals = (kubeling_globals_t){0};
     util_flagset_init(&fs, global_flags, role->flags);
+    if (role->node_flags)
+        util_flagset_add(&fs, role->node_flags);
     int rc = KUBELING_EXIT_USAGE;
     if (util_flagset_parse(&fs, npre, pre, false, NULL, &err) < 0 ||
         util_flagset_parse(&fs, argc, argv, false, NULL, &err) < 0 || load_config(&fs, &err) < 0) {
@@ -152,6 +158,8 @@ static int dispatch(const kubeling_role_t *role, int npre, char **pre, int argc,
     }
     util_flagset_free(&fs);
     util_flags_free_targets(role->flags);
+    if (role->node_flags)
+        util_flags_free_targets(role->node_flags);
     util_flags_free_targets(global_flags);
     return rc;
 }

@@ -210,4 +210,5 @@ const kubeling_role_t role_images = {
     images_flags,
     run_images,
     false,
+    NULL,
 };

@@ -35,4 +35,5 @@ const kubeling_role_t role_killall = {
     "killall",   "kill every container, unmount and remove the runtime's state",
     NULL,        killall_flags,
     run_killall, false,
+    NULL,
 };

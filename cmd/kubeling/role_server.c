@@ -23,25 +23,11 @@ static long opt_port = 6443;
 static char *opt_bind_address;
 static util_strv_t opt_tls_sans;
 static char *opt_service_cidr;
-static char *opt_node_name;
-static char *opt_node_ip;
-static char *opt_cluster_cidr;
-static char *opt_private_registry;
-static long opt_max_pods = KUBELET_MAX_PODS;
-static util_strv_t opt_node_labels;
 static char *opt_write_kubeconfig;
 static char *opt_write_kubeconfig_mode;
 static char *opt_node_monitor_grace;
-static long opt_kubelet_port = KUBELET_PORT;
-static char *opt_log_max_size;
-static long opt_log_max_files = KUBELET_LOG_MAX_FILES;
-static char *opt_pod_manifest_path;
 static long opt_terminated_pod_gc_threshold = 12500;
 static bool opt_allocate_node_cidrs = true;
-static long opt_node_cidr_mask_size = CONTROLLER_NODE_CIDR_MASK;
-static char *opt_cluster_dns;
-static char *opt_cluster_domain;
-static char *opt_resolv_conf;
 
 /* Raises the soft limit of open files to the hard one, as Go's runtime does for kube-apiserver
  * and k3s at start (every watch is a connection and an fd); returns the soft limit now. */
@@ -80,45 +66,10 @@ static const util_flag_t server_flags[] = {
      "extra host name or IP in the serving certificate (repeatable)", 0, 0, NULL},
     {"service-cidr", 0, UTIL_FLAG_STRING, &opt_service_cidr, "CIDR",
      "IPv4 range for service cluster IPs (default 10.43.0.0/16)", 0, 0, NULL},
-    {"private-registry", 0, UTIL_FLAG_STRING, &opt_private_registry, "FILE",
-     "registries.yaml: mirrors, credentials and TLS per registry (default "
-     "/etc/kubeling/registries.yaml)",
-     0, 0, NULL},
-    {"cluster-cidr", 0, UTIL_FLAG_STRING, &opt_cluster_cidr, "CIDR",
-     "IPv4 range for pod IPs, split into per-node ranges (default 10.42.0.0/16)", 0, 0, NULL},
     {"allocate-node-cidrs", 0, UTIL_FLAG_BOOL, &opt_allocate_node_cidrs, NULL,
      "the controller manager assigns each Node its pod CIDR (default true; false: each kubelet "
      "picks its own)",
      0, 0, NULL},
-    {"node-cidr-mask-size", 0, UTIL_FLAG_INT, &opt_node_cidr_mask_size, "BITS",
-     "prefix length of each node's pod range within --cluster-cidr (default 24)", 16, 30, NULL},
-    {"max-pods", 0, UTIL_FLAG_INT, &opt_max_pods, "N",
-     "pods this node's kubelet can run: the node's pods capacity (default 110)", 1,
-     KUBELET_MAX_PODS_LIMIT, NULL},
-    {"cluster-dns", 0, UTIL_FLAG_STRING, &opt_cluster_dns, "IP[,IP]",
-     "nameservers of ClusterFirst pods (default: the 10th address of --service-cidr, "
-     "10.43.0.10)",
-     0, 0, NULL},
-    {"cluster-domain", 0, UTIL_FLAG_STRING, &opt_cluster_domain, "DOMAIN",
-     "cluster domain of pods' DNS search paths (default cluster.local)", 0, 0, NULL},
-    {"resolv-conf", 0, UTIL_FLAG_STRING, &opt_resolv_conf, "FILE",
-     "host resolver file of dnsPolicy Default pods (default: /etc/resolv.conf, or "
-     "/run/systemd/resolve/resolv.conf when the first names only loopback nameservers)",
-     0, 0, NULL},
-    {"node-name", 0, UTIL_FLAG_STRING, &opt_node_name, "NAME",
-     "name of this machine's node (default: the host name, lower-cased)", 0, 0, NULL},
-    {"node-ip", 0, UTIL_FLAG_STRING, &opt_node_ip, "IP",
-     "InternalIP of the node (default: the address of the default-route interface)", 0, 0, NULL},
-    {"node-label", 0, UTIL_FLAG_STRINGS, &opt_node_labels, "KEY=VALUE",
-     "extra label of the node (repeatable)", 0, 0, NULL},
-    {"kubelet-port", 0, UTIL_FLAG_INT, &opt_kubelet_port, "PORT",
-     "HTTPS port of the kubelet API (default 10250; 0: any free port)", 0, 65535, NULL},
-    {"container-log-max-size", 0, UTIL_FLAG_STRING, &opt_log_max_size, "SIZE",
-     "size at which a container log is rotated (default 10Mi)", 0, 0, NULL},
-    {"container-log-max-files", 0, UTIL_FLAG_INT, &opt_log_max_files, "N",
-     "container log files kept, the current one included (default 5)", 2, 100, NULL},
-    {"pod-manifest-path", 0, UTIL_FLAG_STRING, &opt_pod_manifest_path, "DIR",
-     "static pod manifests (default <data-dir>/agent/pod-manifests)", 0, 0, NULL},
     {"write-kubeconfig", 'o', UTIL_FLAG_STRING, &opt_write_kubeconfig, "FILE",
      "also write the admin kubeconfig here (default " DEFAULT_KUBECONFIG
      " when root; \"\" for none)",
@@ -196,7 +147,7 @@ static void use_inproc(server_t *s, client_config_t *api, const char *user, cons
 static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
 {
     char name[256], dir[4096], path[4096];
-    kubelet_resolve_node_name(opt_node_name, name, sizeof(name));
+    kubelet_resolve_node_name(role_node.node_name, name, sizeof(name));
     if (util_path_join(dir, sizeof(dir), data_dir, "agent") < 0 ||
         util_path_join(path, sizeof(path), dir, "kubelet.kubeconfig") < 0)
         return util_error_make(err, ENAMETOOLONG, "data dir path too long");
@@ -206,25 +157,36 @@ static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
     if (r < 0)
         return util_error_wrap(err, "kubelet (set --node-name?)");
     char serving[4096], crt[4200], key[4200], ca[4200];
-    int64_t log_size = 0;
-    if (opt_log_max_size && kubelet_parse_bytes(opt_log_max_size, &log_size) < 0)
-        return util_error_make(err, EINVAL, "--container-log-max-size: bad quantity `%s`",
-                               opt_log_max_size);
-    r = apiserver_kubelet_serving_cert(s->api, name, opt_node_ip, serving, sizeof(serving), err);
+    kubelet_opts_t o = {
+        .serving_cert = crt,
+        .serving_key = key,
+        .client_ca = ca,
+        .loop = &s->loop,
+        .data_dir = data_dir,
+        .self_pod_cidr = opt_disable_controller_manager || !opt_allocate_node_cidrs,
+        .control_plane = true,
+        .kube_version = APISERVER_KUBE_GIT_VERSION,
+        .runtime_version = KUBELING_VERSION,
+    };
+    r = role_node_kubelet_opts(&o, err);
+    if (r < 0)
+        return r;
+    o.node_name = name;
+    r = apiserver_kubelet_serving_cert(s->api, name, role_node.node_ip, serving, sizeof(serving),
+                                       err);
     if (r < 0)
         return util_error_wrap(err, "kubelet serving certificate");
     snprintf(crt, sizeof(crt), "%s.crt", serving);
     snprintf(key, sizeof(key), "%s.key", serving);
     snprintf(ca, sizeof(ca), "%s/server/tls/ca.crt", data_dir);
     char dns[64]; /* k3s: the cluster DNS is the 10th address of the service CIDR */
-    const char *cluster_dns = opt_cluster_dns;
-    if (!cluster_dns && opt_service_cidr) {
+    if (!o.cluster_dns && opt_service_cidr) {
         if (kubelet_dns_service_ip(opt_service_cidr, 10, dns, sizeof(dns)) < 0)
             return util_error_make(err, EINVAL,
                                    "--service-cidr `%s` has no 10th address for "
                                    "the cluster DNS (set --cluster-dns)",
                                    opt_service_cidr);
-        cluster_dns = dns;
+        o.cluster_dns = dns;
     }
     client_config_t api = {0};
     r = client_config_load(path, &api, err);
@@ -233,33 +195,7 @@ static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
     char user[300];
     snprintf(user, sizeof(user), "system:node:%s", name);
     use_inproc(s, &api, user, "system:nodes");
-    kubelet_opts_t o = {
-        .cluster_dns = cluster_dns,
-        .cluster_domain = opt_cluster_domain,
-        .resolv_conf = opt_resolv_conf,
-        .port = opt_kubelet_port ? (int)opt_kubelet_port : KUBELET_PORT_ANY,
-        .serving_cert = crt,
-        .serving_key = key,
-        .client_ca = ca,
-        .log_max_size = log_size,
-        .log_max_files = (int)opt_log_max_files,
-        .private_registry = opt_private_registry,
-        .pod_manifest_path = opt_pod_manifest_path,
-        .loop = &s->loop,
-        .api = &api,
-        .node_name = name,
-        .data_dir = data_dir,
-        .node_ip = opt_node_ip,
-        .cluster_cidr = opt_cluster_cidr,
-        .self_pod_cidr = opt_disable_controller_manager || !opt_allocate_node_cidrs,
-        .node_cidr_mask_size = (int)opt_node_cidr_mask_size,
-        .max_pods = (int)opt_max_pods,
-        .control_plane = true,
-        .labels = (const char *const *)opt_node_labels.v,
-        .nlabels = opt_node_labels.n,
-        .kube_version = APISERVER_KUBE_GIT_VERSION,
-        .runtime_version = KUBELING_VERSION,
-    };
+    o.api = &api;
     r = kubelet_start(&o, &s->kubelet, err);
     client_config_free(&api);
     return r;
@@ -307,7 +243,8 @@ static int start_controllers(server_t *s, const char *data_dir, util_error_t *er
         controller_manager_set_pod_gc_threshold(s->controllers, opt_terminated_pod_gc_threshold);
     if (r == 0)
         r = controller_manager_set_node_ipam(s->controllers, opt_allocate_node_cidrs,
-                                             opt_cluster_cidr, (int)opt_node_cidr_mask_size, err);
+                                             role_node.cluster_cidr,
+                                             (int)role_node.node_cidr_mask_size, err);
     client_config_free(&api);
     return r;
 }
@@ -397,5 +334,6 @@ const kubeling_role_t role_server = {
     .name = "server",
     .summary = "run the control plane (and, unless --disable-agent, a node agent)",
     .flags = server_flags,
+    .node_flags = role_node_flags,
     .run = run_server,
 };

@@ -29,4 +29,5 @@ static int run_shim(const kubeling_globals_t *g, const util_strv_t *args)
 
 const kubeling_role_t role_shim = {
     "shim", "supervise one container (internal)", "STATE_DIR ID REPORT_FD", NULL, run_shim, true,
+    NULL,
 };

@@ -103,4 +103,5 @@ const kubeling_role_t role_version = {
     "version",   "print version, build facts and linked library versions",
     NULL,        version_flags,
     run_version, false,
+    NULL,
 };

@@ -2,6 +2,7 @@
 #ifndef KUBELING_ROLES_H
 #define KUBELING_ROLES_H
 
+#include "kubelet/kubelet.h"
 #include "util/util.h"
 
 /* Global flags, parsed once by main before the role runs. */
@@ -19,8 +20,21 @@ typedef struct kubeling_role {
     const char *args_help; /* positional arguments, or NULL when the role takes none */
     const util_flag_t *flags;
     int (*run)(const kubeling_globals_t *g, const util_strv_t *args);
-    bool hidden; /* internal roles (shims) are not listed */
+    bool hidden;                   /* internal roles (shims) are not listed */
+    const util_flag_t *node_flags; /* the kubelet's flags (role_node_flags) for node roles */
 } kubeling_role_t;
+
+/* The kubelet's flags, shared by the roles that run one (server, agent): role_node.c. */
+typedef struct role_node_opts {
+    char *node_name, *node_ip, *private_registry, *cluster_cidr, *log_max_size;
+    char *pod_manifest_path, *cluster_dns, *cluster_domain, *resolv_conf;
+    long node_cidr_mask_size, max_pods, kubelet_port, log_max_files;
+    util_strv_t node_labels;
+} role_node_opts_t;
+extern role_node_opts_t role_node;
+extern const util_flag_t role_node_flags[];
+/* Sets o's fields that these flags give (a bad --container-log-max-size is an error). */
+int role_node_kubelet_opts(kubelet_opts_t *o, util_error_t *err);
 
 /* Exit codes: 0 success, 1 runtime failure, 2 usage error (bad role, flag, config). */
 enum { KUBELING_EXIT_OK = 0, KUBELING_EXIT_FAILURE = 1, KUBELING_EXIT_USAGE = 2 };

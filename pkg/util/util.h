@@ -175,6 +175,8 @@ typedef struct util_flagset {
 } util_flagset_t;
 
 void util_flagset_init(util_flagset_t *fs, const util_flag_t *global, const util_flag_t *role);
+/* Adds one more table (up to 4 in all; more are ignored). */
+void util_flagset_add(util_flagset_t *fs, const util_flag_t *table);
 void util_flagset_free(util_flagset_t *fs);
 /* Parses argv[0..argc): flags of any table and positionals (after "--" everything is
  * positional). When stop_at_positional is set, stops at the first positional and returns its

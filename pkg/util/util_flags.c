@@ -16,6 +16,12 @@ void util_flagset_init(util_flagset_t *fs, const util_flag_t *global, const util
         fs->tables[fs->ntables++] = role;
 }
 
+void util_flagset_add(util_flagset_t *fs, const util_flag_t *table)
+{
+    if (table && fs->ntables < sizeof(fs->tables) / sizeof(fs->tables[0]))
+        fs->tables[fs->ntables++] = table;
+}
+
 void util_flagset_free(util_flagset_t *fs)
 {
     util_strv_clear(&fs->args);

@@ -35,6 +35,21 @@ help_lists_roles() {
     run_cmd "$E2E_TMP/hs2" "$K" server --help
     expect_rc 0 "server --help"
     cmp -s "$E2E_TMP/hs" "$E2E_TMP/hs2" || fail "help server differs from server --help"
+    # the kubelet's flags: one table that both node roles list and parse, from argv and files
+    local role
+    for role in server agent; do
+        run_cmd "$E2E_TMP/hn" "$K" help "$role"
+        expect_grep "$E2E_TMP/hn" '^Node \(kubelet\) flags:'
+        expect_grep "$E2E_TMP/hn" -- '--cluster-dns IP'
+        expect_grep "$E2E_TMP/hn" -- '--max-pods N'
+        run_cmd "$E2E_TMP/mp" "$K" "$role" --max-pods 0
+        expect_rc 2 "$role --max-pods 0"
+        expect_grep "$E2E_TMP/mp" 'max-pods'
+        printf 'node-cidr-mask-size: 31\n' >"$E2E_TMP/mask.yaml"
+        run_cmd "$E2E_TMP/mk" "$K" "$role" --config "$E2E_TMP/mask.yaml"
+        expect_rc 2 "$role node-cidr-mask-size 31 from a file"
+        expect_grep "$E2E_TMP/mk" 'node-cidr-mask-size'
+    done
 }
 
 unknown_role_is_usage_error() {
