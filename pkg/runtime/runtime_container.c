@@ -138,6 +138,8 @@ static int build_config(runtime_t *rt, const runtime_container_spec_t *s, runtim
     c->log_path = s->log_path ? util_xstrdup(s->log_path) : NULL;
     c->log_max_size = s->log_max_size;
     c->log_max_files = s->log_max_files;
+    c->cgroups = util_xmalloc(sizeof(*c->cgroups));
+    *c->cgroups = rt->cg;
     return 0;
 }
 

@@ -87,9 +87,14 @@ typedef struct runtime__config {
     char *netns, *ipcns, *utsns;
     bool host_pid;
     char *cgroup; /* container cgroup, relative to each hierarchy */
+    /* the runtime's cgroup layout ("cgroupLayout"; NULL: the shim detects it) */
+    runtime__cgroups_t *cgroups;
 } runtime__config_t;
 
 char *runtime__config_to_json(const runtime__config_t *c);
+void runtime__cgroups_to_json(cJSON *o, const runtime__cgroups_t *cg);
+/* 1: read into *ret, 0: absent, -EINVAL: malformed */
+int runtime__cgroups_from_json(const cJSON *o, runtime__cgroups_t *ret);
 int runtime__config_from_json(const char *text, runtime__config_t *ret, util_error_t *err);
 void runtime__config_free(runtime__config_t *c);
 bool runtime__id_valid(const char *id);
