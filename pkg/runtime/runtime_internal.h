@@ -174,6 +174,15 @@ int runtime__shim_connect(const char *dir, util_error_t *err);
 char *runtime__container_dir(const runtime_t *rt, const char *id);
 char *runtime__sandbox_dir(const runtime_t *rt, const char *id);
 
+/* ---- a sandbox's container markers (runtime_sandbox_members.c) ------------------------------ */
+
+int runtime__sandbox_members_init(const runtime_t *rt, const char *sandbox);
+void runtime__sandbox_member_add(const runtime_t *rt, const char *sandbox, const char *id);
+void runtime__sandbox_member_remove(const runtime_t *rt, const char *sandbox, const char *id);
+/* 1: a listed container of the sandbox exists, 0: none, -errno: no markers (scan them all) */
+int runtime__sandbox_members_in_use(const runtime_t *rt, const char *sandbox);
+void runtime__sandbox_members_clear(const runtime_t *rt, const char *sandbox);
+
 /* ---- stdio (runtime_stdio.c) ---------------------------------------------------------------- */
 
 /* One byte with fd attached (SCM_RIGHTS); the receiver's copy is O_CLOEXEC. */

@@ -149,7 +149,11 @@ int runtime_sandbox_create(runtime_t *rt, const runtime_sandbox_spec_t *spec, ut
     if (mkdir(dir, 0700) < 0)
         return util_error_make(err, errno, "create sandbox dir %s", dir);
     char cg[1024];
-    int r = make_namespaces(spec, dir, err);
+    int r = runtime__sandbox_members_init(rt, spec->id);
+    if (r < 0)
+        r = util_error_make(err, -r, "create %s/containers", dir);
+    if (r == 0)
+        r = make_namespaces(spec, dir, err);
     if (r == 0 && runtime__pod_cgroup(rt->cgroup_root, spec->qos, spec->id, cg, sizeof(cg)) < 0)
         r = util_error_make(err, ENAMETOOLONG, "pod cgroup path too long");
     if (r == 0)
@@ -175,7 +179,10 @@ int runtime_sandbox_netns_path(runtime_t *rt, const char *id, char *buf, size_t 
 
 static bool sandbox_in_use(runtime_t *rt, const char *id)
 {
-    util_strv_t ids = {0};
+    int m = runtime__sandbox_members_in_use(rt, id);
+    if (m >= 0)
+        return m > 0;
+    util_strv_t ids = {0}; /* a sandbox without markers: every container's state */
     util_error_t e = NULL;
     bool used = false;
     if (runtime_container_list(rt, &ids, &e) == 0) {
@@ -222,6 +229,7 @@ int runtime_sandbox_remove(runtime_t *rt, const char *id, util_error_t *err)
             rc = util_error_make(err, errno, "remove %s", path);
     }
     remove_pod_cgroup(rt, id);
+    runtime__sandbox_members_clear(rt, id);
     snprintf(path, sizeof(path), "%s/sandbox.json", dir);
     unlink(path);
     if (rmdir(dir) < 0 && errno != ENOENT && !rc)
