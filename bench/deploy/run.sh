@@ -11,9 +11,10 @@ bench_node deploy "$@"
 REPLICAS=${REPLICAS:-1000}
 KC=/usr/lib/google-cloud-sdk/bin/kubectl.1.33
 ulimit -n 65536 2>/dev/null || true
-# CPU accounting that does not depend on the machine's load: the server runs in its own cpuacct
-# cgroup (v1; v2: a cgroup with cpu.stat), its shims stay there (setsid keeps the cgroup), the
-# containers are under the kubelet's cgroup root; deploy.py reads both (CPU_CGROUPS).
+# CPU accounting (less load-dependent than wall clock; docs/benchmarks.md says how much): the
+# server runs in its own cpuacct cgroup (v1; v2: a cgroup with cpu.stat), its shims stay there
+# (setsid keeps the cgroup), the containers are under the kubelet's cgroup root; deploy.py
+# reads both (CPU_CGROUPS).
 CPU_CGROUPS=
 if [[ -d /sys/fs/cgroup/cpuacct ]]; then
     SRVCG=/sys/fs/cgroup/cpuacct/klbench-server-$$
