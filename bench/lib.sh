@@ -2,10 +2,12 @@
 
 # bench_bin: BIN = the kubeling binary to measure (absolute path): the release build
 # (build/static-x86_64) if present, else the bench or dev build; exits when there is none.
-# KUBELING_BENCH_BIN=FILE measures that binary instead (e.g. a build of another commit).
+# KUBELING_BENCH_BIN=FILE (or KUBELING_BIN=FILE) measures that binary instead (e.g. a build of
+# another commit, to compare two builds).
 bench_bin() {
     BIN=
-    [[ -n ${KUBELING_BENCH_BIN:-} ]] && { BIN=$(readlink -f "$KUBELING_BENCH_BIN"); return 0; }
+    local pick=${KUBELING_BENCH_BIN:-${KUBELING_BIN:-}}
+    [[ -n $pick ]] && { BIN=$(readlink -f "$pick"); return 0; }
     local b
     for b in build/static-x86_64/kubeling build/bench/kubeling build/dev/kubeling; do
         [[ -x $b ]] && { BIN=$(readlink -f "$b"); return 0; }

@@ -513,7 +513,9 @@ static void work_done(uv_work_t *req, int status)
         }
         p->sandbox = true;
         util_snprintf(p->ip, sizeof(p->ip), "%s", w->ip);
+        p->sandbox_synced = true;
         kubelet__pod_sync(p);
+        p->sandbox_synced = false;
         break;
     case W_START: {
         kctr_t *c = &p->ctrs[w->ci];

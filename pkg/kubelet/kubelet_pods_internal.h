@@ -68,6 +68,7 @@ struct kpod {
     char *posted;
     client_req_t *status_req, *delete_req;
     bool status_dirty;
+    bool sandbox_synced; /* the sync right after the sandbox: a job it queues posts the status */
     uv_timer_t *timer;
     bool is_static; /* from a manifest file (kubelet_static.c); its API object is a mirror */
     bool net_wait;  /* waits for the pod CIDR (kubelet_pods_offline.c), logged */

@@ -158,6 +158,13 @@ void kubelet__pod_post_status(kpod_t *p)
         p->status_dirty = true;
         return;
     }
+    /* The sync right after the sandbox that queued a container's start: like upstream, whose
+     * status is generated at the top of the sync that creates the sandbox and starts the
+     * containers, the pod IP is posted with the start's outcome (every job's end syncs and
+     * posts), not in a PATCH of its own: one status write per pod fewer, and one watch event
+     * fewer for every controller that follows pods. */
+    if (p->sandbox_synced && p->busy)
+        return;
     kubelet_ctr_status_t cs[MAX_CTRS];
     for (size_t i = 0; i < p->n; i++) {
         kctr_t *c = &p->ctrs[i];

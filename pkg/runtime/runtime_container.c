@@ -138,6 +138,8 @@ static int build_config(runtime_t *rt, const runtime_container_spec_t *s, runtim
     c->log_path = s->log_path ? util_xstrdup(s->log_path) : NULL;
     c->log_max_size = s->log_max_size;
     c->log_max_files = s->log_max_files;
+    c->cgroups = util_xmalloc(sizeof(*c->cgroups));
+    *c->cgroups = rt->cg;
     return 0;
 }
 
@@ -228,9 +230,13 @@ int runtime_container_create(runtime_t *rt, const runtime_container_spec_t *spec
     if (r < 0)
         return r;
     cleanup_free char *dir = runtime__container_dir(rt, spec->id);
+    runtime__sandbox_member_add(rt, spec->sandbox_id, spec->id);
     if (mkdir(dir, 0700) < 0) {
+        int e = errno;
+        if (e != EEXIST) /* an existing container of that id keeps its marker */
+            runtime__sandbox_member_remove(rt, spec->sandbox_id, spec->id);
         runtime__config_free(&c);
-        return util_error_make(err, errno, "container %s", spec->id);
+        return util_error_make(err, e, "container %s", spec->id);
     }
     char path[1300], rep[1024];
     snprintf(path, sizeof(path), "%s/config.json", dir);
@@ -247,8 +253,10 @@ int runtime_container_create(runtime_t *rt, const runtime_container_spec_t *spec
         r = util_error_make(err, 0, "container %s: %s", spec->id,
                             !strncmp(rep, "error ", 6) ? rep + 6 : "the shim did not start");
     }
-    if (r < 0)
+    if (r < 0) {
         remove_dir_files(dir);
+        runtime__sandbox_member_remove(rt, spec->sandbox_id, spec->id);
+    }
     return r;
 }
 
@@ -440,6 +448,8 @@ int runtime_container_delete(runtime_t *rt, const char *id, util_error_t *err)
         r = runtime__cgroup_destroy(&rt->cg, st.cgroup, err);
     util_error_free(&e);
     remove_dir_files(dir);
+    if (st.sandbox_id[0] && access(dir, F_OK) < 0)
+        runtime__sandbox_member_remove(rt, st.sandbox_id, id);
     if (r == 0 && access(dir, F_OK) == 0)
         r = util_error_make(err, ENOTEMPTY, "container %s: state dir not removed", id);
     return r;

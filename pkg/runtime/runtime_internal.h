@@ -87,9 +87,14 @@ typedef struct runtime__config {
     char *netns, *ipcns, *utsns;
     bool host_pid;
     char *cgroup; /* container cgroup, relative to each hierarchy */
+    /* the runtime's cgroup layout ("cgroupLayout"; NULL: the shim detects it) */
+    runtime__cgroups_t *cgroups;
 } runtime__config_t;
 
 char *runtime__config_to_json(const runtime__config_t *c);
+void runtime__cgroups_to_json(cJSON *o, const runtime__cgroups_t *cg);
+/* 1: read into *ret, 0: absent, -EINVAL: malformed */
+int runtime__cgroups_from_json(const cJSON *o, runtime__cgroups_t *ret);
 int runtime__config_from_json(const char *text, runtime__config_t *ret, util_error_t *err);
 void runtime__config_free(runtime__config_t *c);
 bool runtime__id_valid(const char *id);
@@ -168,6 +173,15 @@ int runtime__shim_request(const char *dir, const char *req, char **ret_reply, ut
 int runtime__shim_connect(const char *dir, util_error_t *err);
 char *runtime__container_dir(const runtime_t *rt, const char *id);
 char *runtime__sandbox_dir(const runtime_t *rt, const char *id);
+
+/* ---- a sandbox's container markers (runtime_sandbox_members.c) ------------------------------ */
+
+int runtime__sandbox_members_init(const runtime_t *rt, const char *sandbox);
+void runtime__sandbox_member_add(const runtime_t *rt, const char *sandbox, const char *id);
+void runtime__sandbox_member_remove(const runtime_t *rt, const char *sandbox, const char *id);
+/* 1: a listed container of the sandbox exists, 0: none, -errno: no markers (scan them all) */
+int runtime__sandbox_members_in_use(const runtime_t *rt, const char *sandbox);
+void runtime__sandbox_members_clear(const runtime_t *rt, const char *sandbox);
 
 /* ---- stdio (runtime_stdio.c) ---------------------------------------------------------------- */
 

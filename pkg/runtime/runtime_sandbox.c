@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -43,11 +45,21 @@ static int loopback_up(void)
     return e;
 }
 
-/* In a forked child (the caller may be multi-threaded: only plain syscalls here): new
+/* What the namespace helper shares with its parent (CLONE_VM): its inputs and its report. */
+typedef struct {
+    const runtime_sandbox_spec_t *s;
+    char (*paths)[1200];
+    volatile int step, err;
+} sandbox_child_t;
+
+/* In a child that shares our memory until it exits (CLONE_VM|CLONE_VFORK, like posix_spawn:
+ * no copy of the server's page tables and no copy-on-write faults afterwards; the caller is
+ * multi-threaded and its thread waits): only plain syscalls here, all signals blocked. New
  * namespaces, hostname, lo up, then the bind mounts that keep them alive after it exits. */
-static int __attribute__((noreturn))
-sandbox_child(const runtime_sandbox_spec_t *s, char paths[3][1200], int report)
+static int sandbox_child(void *arg)
 {
+    sandbox_child_t *c = arg;
+    const runtime_sandbox_spec_t *s = c->s;
     int flags = 0, step = 0, e = 0;
     for (int i = 0; i < 3; i++)
         if (ns_wanted(s, i))
@@ -61,12 +73,11 @@ sandbox_child(const runtime_sandbox_spec_t *s, char paths[3][1200], int report)
     static const char *const src[] = {"/proc/self/ns/net", "/proc/self/ns/ipc",
                                       "/proc/self/ns/uts"};
     for (int i = 0; !e && i < 3; i++) {
-        if (ns_wanted(s, i) && mount(src[i], paths[i], NULL, MS_BIND, NULL) < 0)
+        if (ns_wanted(s, i) && mount(src[i], c->paths[i], NULL, MS_BIND, NULL) < 0)
             e = errno, step = 4 + i;
     }
-    int msg[2] = {step, e};
-    if (e && write(report, msg, sizeof(msg)) < 0)
-        _exit(2);
+    c->step = step;
+    c->err = e;
     _exit(e ? 1 : 0);
 }
 
@@ -84,22 +95,24 @@ static int make_namespaces(const runtime_sandbox_spec_t *s, const char *dir, uti
             return util_error_make(err, errno, "create %s", paths[i]);
         close(fd);
     }
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0)
-        return util_error_make(err, errno, "pipe");
-    pid_t pid = fork();
-    if (pid == 0)
-        sandbox_child(s, paths, p[1]);
-    close(p[1]);
-    int msg[2] = {0, 0}, status = 0;
-    ssize_t n = pid > 0 ? read(p[0], msg, sizeof(msg)) : -1;
-    close(p[0]);
+    enum { STACK = 64 << 10 };
+    char *stack = malloc(STACK);
+    if (!stack)
+        return util_error_make(err, ENOMEM, "pod sandbox: helper stack");
+    sandbox_child_t c = {.s = s, .paths = paths};
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = clone(sandbox_child, stack + STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+    int clone_errno = errno, status = 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    free(stack);
     if (pid < 0)
-        return util_error_make(err, errno, "fork");
+        return util_error_make(err, clone_errno, "clone");
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    if (n == (ssize_t)sizeof(msg) && msg[0] > 0 && msg[0] < (int)UTIL_ARRAY_SIZE(steps))
-        return util_error_make(err, msg[1], "pod sandbox: %s", steps[msg[0]]);
+    if (c.step > 0 && c.step < (int)UTIL_ARRAY_SIZE(steps))
+        return util_error_make(err, c.err, "pod sandbox: %s", steps[c.step]);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return util_error_make(err, EIO, "pod sandbox: namespace helper failed");
     return 0;
@@ -136,7 +149,11 @@ int runtime_sandbox_create(runtime_t *rt, const runtime_sandbox_spec_t *spec, ut
     if (mkdir(dir, 0700) < 0)
         return util_error_make(err, errno, "create sandbox dir %s", dir);
     char cg[1024];
-    int r = make_namespaces(spec, dir, err);
+    int r = runtime__sandbox_members_init(rt, spec->id);
+    if (r < 0)
+        r = util_error_make(err, -r, "create %s/containers", dir);
+    if (r == 0)
+        r = make_namespaces(spec, dir, err);
     if (r == 0 && runtime__pod_cgroup(rt->cgroup_root, spec->qos, spec->id, cg, sizeof(cg)) < 0)
         r = util_error_make(err, ENAMETOOLONG, "pod cgroup path too long");
     if (r == 0)
@@ -162,7 +179,10 @@ int runtime_sandbox_netns_path(runtime_t *rt, const char *id, char *buf, size_t 
 
 static bool sandbox_in_use(runtime_t *rt, const char *id)
 {
-    util_strv_t ids = {0};
+    int m = runtime__sandbox_members_in_use(rt, id);
+    if (m >= 0)
+        return m > 0;
+    util_strv_t ids = {0}; /* a sandbox without markers: every container's state */
     util_error_t e = NULL;
     bool used = false;
     if (runtime_container_list(rt, &ids, &e) == 0) {
@@ -209,6 +229,7 @@ int runtime_sandbox_remove(runtime_t *rt, const char *id, util_error_t *err)
             rc = util_error_make(err, errno, "remove %s", path);
     }
     remove_pod_cgroup(rt, id);
+    runtime__sandbox_members_clear(rt, id);
     snprintf(path, sizeof(path), "%s/sandbox.json", dir);
     unlink(path);
     if (rmdir(dir) < 0 && errno != ENOENT && !rc)

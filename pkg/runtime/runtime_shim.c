@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -461,27 +462,54 @@ static void loop(shim_t *s)
     }
 }
 
+/* The read-only segments after relocation (PT_GNU_RELRO): private anonymous copies of file
+ * pages that dropping would lose. */
+typedef struct {
+    uintptr_t lo[8], hi[8];
+    size_t n;
+} relro_t;
+
+static int relro_of(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    relro_t *r = arg;
+    for (int i = 0; i < info->dlpi_phnum && r->n < UTIL_ARRAY_SIZE(r->lo); i++) {
+        if (info->dlpi_phdr[i].p_type != PT_GNU_RELRO)
+            continue;
+        r->lo[r->n] = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+        r->hi[r->n++] = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr + info->dlpi_phdr[i].p_memsz;
+    }
+    return 0;
+}
+
 /* The kernel maps file pages around every fault (fault_around_bytes, 64 KiB), so start-up
  * code leaves most of the binary's text in our resident set. Dropping read-only file mappings
  * from our page tables once set up costs nothing (the pages stay in the page cache, shared
  * with every other shim) and the idle loop faults back only what it runs. A read-only mapping
- * with anonymous pages (RELRO after relocation) must keep them: those are skipped. */
+ * with anonymous pages (RELRO after relocation) must keep them: those are skipped. The list
+ * comes from /proc/self/maps, not smaps: smaps walks every page table to count pages, several
+ * times per container (after every request). */
 static void trim_rss(void)
 {
-    FILE *f = fopen("/proc/self/smaps", "re");
-    char line[512], perms[8] = "";
-    unsigned long lo = 0, hi = 0, ino = 0, anon, a, b, i;
-    char p[8];
+    relro_t relro = {0};
+    dl_iterate_phdr(relro_of, &relro);
+    FILE *f = fopen("/proc/self/maps", "re");
+    char line[512], p[8];
+    unsigned long a, b, ino;
     while (f && fgets(line, sizeof(line), f)) {
-        /* parse into temporaries: "Anonymous:" starts with a hex digit and would clobber lo */
-        if (sscanf(line, "%lx-%lx %7s %*s %*s %lu", &a, &b, p, &i) == 4) {
-            lo = a, hi = b, ino = i;
-            memcpy(perms, p, sizeof(perms));
-            continue;
+        if (!strchr(line, '\n')) { /* a longer line (a long path): skip its rest */
+            int ch;
+            while ((ch = fgetc(f)) != EOF && ch != '\n') {
+            }
         }
-        if (sscanf(line, "Anonymous: %lu kB", &anon) == 1 && anon == 0 && ino != 0 &&
-            perms[0] == 'r' && perms[1] != 'w' && perms[3] == 'p')
-            madvise((void *)lo, hi - lo, MADV_DONTNEED);
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %lu", &a, &b, p, &ino) != 4 || ino == 0 ||
+            p[0] != 'r' || p[1] == 'w' || p[3] != 'p')
+            continue;
+        bool keep = false;
+        for (size_t i = 0; i < relro.n; i++)
+            keep |= a < relro.hi[i] && relro.lo[i] < b;
+        if (!keep)
+            madvise((void *)a, b - a, MADV_DONTNEED);
     }
     if (f)
         fclose(f);
@@ -493,7 +521,9 @@ static void trim_rss(void)
 static int shim_setup(shim_t *s, util_error_t *err)
 {
     int r = load_config(s, err);
-    if (r == 0)
+    if (r == 0 && s->c.cgroups)
+        s->cg = *s->c.cgroups; /* the runtime's: no read of our (large) mountinfo */
+    else if (r == 0)
         r = runtime__cgroups_detect(&s->cg, err);
     if (r == 0 && s->c.log_path) {
         s->log = util_xcalloc(1, sizeof(*s->log));

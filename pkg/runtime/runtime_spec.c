@@ -240,6 +240,8 @@ char *runtime__config_to_json(const runtime__config_t *c)
     add_str(o, "utsns", c->utsns);
     cJSON_AddBoolToObject(o, "hostPid", c->host_pid);
     add_str(o, "cgroup", c->cgroup);
+    if (c->cgroups)
+        runtime__cgroups_to_json(o, c->cgroups);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -355,8 +357,16 @@ int runtime__config_from_json(const char *text, runtime__config_t *ret, util_err
     c.host_pid = get_bool(o, "hostPid");
     c.cgroup = get_str(o, "cgroup");
     int r = 0;
-    if (get_strv(o, "lowerdirs", &c.lowerdirs) < 0 || get_strv(o, "args", &c.args) < 0 ||
-        get_strv(o, "env", &c.env) < 0 || get_mounts(o, &c) < 0 || get_groups(o, &c) < 0)
+    runtime__cgroups_t cg;
+    int have_cg = runtime__cgroups_from_json(o, &cg);
+    if (have_cg > 0) {
+        c.cgroups = util_xmalloc(sizeof(cg));
+        *c.cgroups = cg;
+    }
+    if (have_cg < 0)
+        r = util_error_make(err, EINVAL, "container config: malformed cgroupLayout");
+    else if (get_strv(o, "lowerdirs", &c.lowerdirs) < 0 || get_strv(o, "args", &c.args) < 0 ||
+             get_strv(o, "env", &c.env) < 0 || get_mounts(o, &c) < 0 || get_groups(o, &c) < 0)
         r = util_error_make(err, EINVAL, "container config: malformed lists");
     else if (!c.id || !c.args.n || !c.cgroup || (!c.rootfs && !c.lowerdirs.n))
         r = util_error_make(err, EINVAL, "container config: id, args, cgroup or root missing");
@@ -391,5 +401,6 @@ void runtime__config_free(runtime__config_t *c)
     free(c->ipcns);
     free(c->utsns);
     free(c->cgroup);
+    free(c->cgroups);
     *c = (runtime__config_t){0};
 }

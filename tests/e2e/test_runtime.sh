@@ -250,13 +250,23 @@ sandbox_teardown_removes_mounts_and_cgroups() {
     expect_grep "$E2E_TMP/n" "/sandboxes/pod2/net$"
     grep -q "$S/sandboxes/pod2/net" /proc/self/mountinfo || fail "netns not held by a mount"
     rt run c-busy pod2 --rootfs "$ROOTFS" -- sleep 1000
+    [[ -e $S/sandboxes/pod2/containers/c-busy ]] || fail "no marker of the container in its sandbox"
     run_cmd "$E2E_TMP/o" rt sandbox-remove pod2
     expect_rc 1 "remove a sandbox with containers"
+    rm -r "$S/sandboxes/pod2/containers" # a sandbox from before the markers: every state is read
+    run_cmd "$E2E_TMP/o" rt sandbox-remove pod2
+    expect_rc 1 "remove a sandbox without markers that has containers"
     rt delete c-busy
     rt sandbox-remove pod2
     ! grep -q "$S/sandboxes/pod2" /proc/self/mountinfo || fail "mounts left"
     [[ ! -e "$S/sandboxes/pod2" ]] || fail "dir left"
     ! ls -d /sys/fs/cgroup/*/$pcg 2>/dev/null || fail "pod cgroup left"
+    rt sandbox-create pod3
+    rt run c-m pod3 --rootfs "$ROOTFS" -- sleep 1000
+    rt delete c-m
+    [[ ! -e $S/sandboxes/pod3/containers/c-m ]] || fail "marker left after the delete"
+    rt sandbox-remove pod3
+    [[ ! -e "$S/sandboxes/pod3" ]] || fail "dir of pod3 left"
 }
 
 log_rotates_by_size() {

@@ -195,10 +195,70 @@ static void test_config_round_trips(void **state)
     assert_int_equal(d.log_max_files, 3);
     assert_string_equal(d.netns, "/run/ns/net");
     assert_null(d.ipcns);
+    assert_null(d.cgroups); /* none given: the shim detects the layout itself */
     runtime__config_free(&d);
     util_strv_clear(&c.lowerdirs);
     util_strv_clear(&c.args);
     util_strv_clear(&c.env);
+}
+
+static void test_config_carries_the_cgroup_layout(void **state)
+{
+    (void)state;
+    runtime__cgroups_t cg;
+    assert_int_equal(runtime__cgroups_parse(hybrid_mountinfo, "hugetlb", &cg), 0);
+    runtime__config_t c = {0}, d;
+    c.id = "c1";
+    c.rootfs = "/r";
+    util_strv_push(&c.args, "sh");
+    c.cgroup = "kubeling/c1";
+    c.cgroups = &cg;
+    char *json = runtime__config_to_json(&c);
+    assert_int_equal(runtime__config_from_json(json, &d, NULL), 0);
+    free(json);
+    assert_non_null(d.cgroups);
+    assert_int_equal(d.cgroups->mode, RUNTIME_CGROUP_HYBRID);
+    assert_int_equal(d.cgroups->n, cg.n);
+    for (size_t i = 0; i < cg.n; i++) {
+        assert_string_equal(d.cgroups->h[i].mountpoint, cg.h[i].mountpoint);
+        assert_string_equal(d.cgroups->h[i].controllers, cg.h[i].controllers);
+        assert_int_equal(d.cgroups->h[i].unified, cg.h[i].unified);
+    }
+    runtime__config_free(&d);
+    util_strv_clear(&c.args);
+    /* malformed layouts are refused, not half used */
+    static const char *const bad[] = {
+        "\"cgroupLayout\":{\"mode\":9,\"hierarchies\":[{\"mountpoint\":\"/"
+        "a\",\"controllers\":\"\",\"unified\":true}]}",
+        "\"cgroupLayout\":{\"mode\":2,\"hierarchies\":[]}",
+        "\"cgroupLayout\":{\"mode\":2,\"hierarchies\":[{\"mountpoint\":\"rel\",\"controllers\":"
+        "\"\",\"unified\":true}]}",
+        "\"cgroupLayout\":{\"mode\":2,\"hierarchies\":[{\"mountpoint\":\"/"
+        "a\",\"controllers\":1,\"unified\":true}]}",
+        "\"cgroupLayout\":[]",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text),
+                 "{\"id\":\"c1\",\"rootfs\":\"/r\",\"args\":[\"sh\"],\"cgroup\":\"x\",%s}", bad[i]);
+        util_error_t err = NULL;
+        assert_int_equal(runtime__config_from_json(text, &d, &err), -EINVAL);
+        util_error_free(&err);
+    }
+    /* a mount point longer than the field */
+    char text[1024], longpath[400];
+    memset(longpath, 'a', sizeof(longpath) - 1);
+    longpath[0] = '/';
+    longpath[sizeof(longpath) - 1] = 0;
+    snprintf(
+        text, sizeof(text),
+        "{\"id\":\"c1\",\"rootfs\":\"/r\",\"args\":[\"sh\"],\"cgroup\":\"x\",\"cgroupLayout\":{"
+        "\"mode\":2,\"hierarchies\":[{\"mountpoint\":\"%s\",\"controllers\":\"\",\"unified\":true}]"
+        "}}",
+        longpath);
+    util_error_t err = NULL;
+    assert_int_equal(runtime__config_from_json(text, &d, &err), -EINVAL);
+    util_error_free(&err);
 }
 
 static void test_config_without_root_or_args_is_refused(void **state)
@@ -436,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_hybrid_layout_takes_v1_controllers_and_joins_unified),
         cmocka_unit_test(test_v2_layout_and_comounted_v1),
         cmocka_unit_test(test_config_round_trips),
+        cmocka_unit_test(test_config_carries_the_cgroup_layout),
         cmocka_unit_test(test_config_without_root_or_args_is_refused),
         cmocka_unit_test(test_state_round_trips_through_the_file),
         cmocka_unit_test(test_malformed_state_is_refused),
