@@ -69,17 +69,7 @@ static void on_synced(void *ud)
 /* Keeps of obj's member key (NULL: of obj) only the members named in keep (NULL-terminated). */
 static void keep_only(cJSON *obj, const char *key, const char *const *keep)
 {
-    cJSON *o = key ? cJSON_GetObjectItemCaseSensitive(obj, key) : obj;
-    if (!cJSON_IsObject(o))
-        return;
-    for (cJSON *c = o->child, *next; c; c = next) {
-        next = c->next;
-        bool kept = false;
-        for (const char *const *k = keep; *k && !kept; k++)
-            kept = c->string && !strcmp(c->string, *k);
-        if (!kept)
-            cJSON_Delete(cJSON_DetachItemViaPointer(o, c));
-    }
+    ctrl_keep_only(key ? cJSON_GetObjectItemCaseSensitive(obj, key) : obj, keep);
 }
 
 /* What the graph and the housekeeping controllers read (upstream's garbage collector watches

@@ -67,6 +67,8 @@ struct controller_manager {
 uint64_t ctrl_now(const controller_manager_t *m);
 void ctrl_kick(controller_manager_t *m);
 const cJSON *ctrl_get(const cJSON *o, const char *k);
+/* Keeps of object o (may be NULL) only the members named in keep (NULL-terminated). */
+void ctrl_keep_only(cJSON *o, const char *const *keep);
 const char *ctrl_str(const cJSON *o, const char *k);
 int64_t ctrl_int(const cJSON *o, const char *k, int64_t def);
 /* "ns/name" of obj, malloc'd. */

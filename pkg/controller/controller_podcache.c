@@ -21,6 +21,7 @@
  * repeat ("metadata", "name", well-known label keys, "Pending", "TCP") point to one static copy
  * instead of a heap string each; the garbage collector's trimmed caches do the same. */
 #include "controller/controller.h"
+#include "controller/controller_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +31,9 @@ static cJSON *member(cJSON *o, const char *k)
     return cJSON_GetObjectItemCaseSensitive(o, k);
 }
 
-/* Keeps of object o only the members named in keep (NULL-terminated); o may be NULL. */
-static void keep_only(cJSON *o, const char *const *keep)
+/* Keeps of object o only the members named in keep (NULL-terminated); o may be NULL. The GC's
+ * cache trimming (controller_gc_monitor.c) uses it too. */
+void ctrl_keep_only(cJSON *o, const char *const *keep)
 {
     if (!cJSON_IsObject(o))
         return;
@@ -209,13 +211,13 @@ void controller_intern_strings(cJSON *obj)
 /* ---- the pod cache ----------------------------------------------------------------------------
  */
 
-/* Applies keep_only(item, keep) to every element of the array o's member k. */
+/* Applies ctrl_keep_only(item, keep) to every element of the array o's member k. */
 static void keep_in_items(cJSON *o, const char *k, const char *const *keep, void (*more)(cJSON *))
 {
     cJSON *item;
     cJSON_ArrayForEach(item, member(o, k))
     {
-        keep_only(item, keep);
+        ctrl_keep_only(item, keep);
         if (more)
             more(item);
     }
@@ -224,7 +226,7 @@ static void keep_in_items(cJSON *o, const char *k, const char *const *keep, void
 static void trim_container(cJSON *c)
 {
     static const char *const resources[] = {"requests", NULL};
-    keep_only(member(c, "resources"), resources);
+    ctrl_keep_only(member(c, "resources"), resources);
 }
 
 static void trim_container_status(cJSON *cs)
@@ -232,8 +234,8 @@ static void trim_container_status(cJSON *cs)
     static const char *const state[] = {"terminated", NULL};
     static const char *const terminated[] = {"exitCode", "finishedAt", NULL};
     cJSON *st = member(cs, "state");
-    keep_only(st, state);
-    keep_only(member(st, "terminated"), terminated);
+    ctrl_keep_only(st, state);
+    ctrl_keep_only(member(st, "terminated"), terminated);
 }
 
 void controller_pod_cache_trim(void *ud, cJSON *pod)
@@ -252,17 +254,17 @@ void controller_pod_cache_trim(void *ud, cJSON *pod)
     static const char *const container_status[] = {"name", "restartCount", "state", NULL};
     if (!cJSON_IsObject(pod))
         return;
-    keep_only(pod, top);
+    ctrl_keep_only(pod, top);
     cJSON *meta = member(pod, "metadata");
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "managedFields");
     static const char *const annotations[] = {"batch.kubernetes.io/job-completion-index", NULL};
     cJSON *ann = member(meta, "annotations");
-    keep_only(ann, annotations);
+    ctrl_keep_only(ann, annotations);
     if (cJSON_IsObject(ann) && !ann->child)
         cJSON_DeleteItemFromObjectCaseSensitive(meta, "annotations");
     cJSON *sp = member(pod, "spec");
-    keep_only(sp, spec);
-    keep_only(member(sp, "affinity"), affinity);
+    ctrl_keep_only(sp, spec);
+    ctrl_keep_only(member(sp, "affinity"), affinity);
     keep_in_items(sp, "containers", container, trim_container);
     keep_in_items(sp, "initContainers", init_container, trim_container);
     /* Tolerations matter only for taint eviction from the pod's node; a pending pod's come back
@@ -271,7 +273,7 @@ void controller_pod_cache_trim(void *ud, cJSON *pod)
     if (!node || !*node)
         cJSON_DeleteItemFromObjectCaseSensitive(sp, "tolerations");
     cJSON *st = member(pod, "status");
-    keep_only(st, status);
+    ctrl_keep_only(st, status);
     keep_in_items(st, "containerStatuses", container_status, trim_container_status);
     keep_in_items(st, "initContainerStatuses", container_status, trim_container_status);
     controller_intern_strings(pod);
