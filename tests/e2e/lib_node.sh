@@ -54,3 +54,26 @@ wait_for() {
     kc 1.33 get pod "$1" -o json >&2
     fail "pod $1: $2 is '$v', want /$3/"
 }
+
+# start_api / stop_api: the server without its own kubelet (the test's agent is the node), on a
+# fixed port API_PORT so that the agent finds it again after a restart. Top level only (a
+# check's subshell would lose SERVER_PID).
+API_PORT=${API_PORT:-$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
+start_api() {
+    local n i
+    n=$(grep -c 'ready; admin kubeconfig' "$E2E_TMP/server.log" 2>/dev/null)
+    "$KUBELING_BIN" server --data-dir "$DATA" --https-listen-port "$API_PORT" --bind-address 127.0.0.1 \
+        --write-kubeconfig "$E2E_TMP/kubeling.yaml" --disable-agent >>"$E2E_TMP/server.log" 2>&1 &
+    SERVER_PID=$!
+    E2E_CLEANUPS+=("kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null")
+    for i in $(seq 400); do
+        [[ $(grep -c 'ready; admin kubeconfig' "$E2E_TMP/server.log") -gt ${n:-0} ]] && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$E2E_TMP/server.log"; fail "server exited"; }
+        sleep 0.05
+    done
+    fail "server did not become ready"
+}
+stop_api() {
+    kill -TERM "$SERVER_PID"
+    wait "$SERVER_PID" 2>/dev/null
+}

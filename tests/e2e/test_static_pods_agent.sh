@@ -6,23 +6,6 @@
 . "$(dirname "$0")/lib_node.sh" static_pods_agent
 node_cleanup
 unset E2E_KUBELET # the server without its kubelet: the agent is the node
-API_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-
-start_api() { # the server on a fixed port, so that the agent finds it again after a restart
-    local n i
-    n=$(grep -c 'ready; admin kubeconfig' "$E2E_TMP/server.log" 2>/dev/null)
-    "$KUBELING_BIN" server --data-dir "$DATA" --https-listen-port "$API_PORT" --bind-address 127.0.0.1 \
-        --write-kubeconfig "$E2E_TMP/kubeling.yaml" --disable-agent >>"$E2E_TMP/server.log" 2>&1 &
-    SERVER_PID=$!
-    E2E_CLEANUPS+=("kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null")
-    for i in $(seq 200); do
-        [[ $(grep -c 'ready; admin kubeconfig' "$E2E_TMP/server.log") -gt ${n:-0} ]] && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$E2E_TMP/server.log"; fail "server exited"; }
-        sleep 0.05
-    done
-    fail "server did not become ready"
-}
-
 AGENT_DIR="$E2E_TMP/agent"
 MAN="$E2E_TMP/manifests"
 NODE=e2e-static
