@@ -42,35 +42,12 @@ json.dump({"schemaVersion": 2, "manifests": [{"mediaType": man["mediaType"], "di
 
 PY
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/lib_registry.sh"
 RP=$(free_port)
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=kubeling-always-ca \
-    -keyout "$REG/ca.key" -out "$REG/ca.crt" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
-    -keyout "$REG/server.key" -out "$REG/server.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\n' >"$REG/san.ext"
-openssl x509 -req -in "$REG/server.csr" -CA "$REG/ca.crt" -CAkey "$REG/ca.key" -CAcreateserial \
-    -days 2 -extfile "$REG/san.ext" -out "$REG/server.crt" 2>/dev/null
-/usr/bin/python3 -W ignore -c 'import crypt; print("test:" + crypt.crypt("secret", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))' \
-    >"$REG/htpasswd" || fail "htpasswd"
+registry_tls kubeling-always-ca
+registry_htpasswd
 # log level info: every request is logged with its URI, so the blobs fetched can be counted
-cat >"$REG/config.yml" <<YAML
-version: 0.1
-log:
-  level: info
-storage:
-  filesystem:
-    rootdirectory: $REG/storage
-http:
-  addr: 127.0.0.1:$RP
-  tls:
-    certificate: $REG/server.crt
-    key: $REG/server.key
-auth:
-  htpasswd:
-    realm: kubeling-test
-    path: $REG/htpasswd
-YAML
+registry_config "$REG/config.yml" "$RP" info "$(registry_htpasswd_auth)"
 docker-registry serve "$REG/config.yml" >"$REG/registry.log" 2>&1 &
 RPID=$!
 E2E_CLEANUPS+=("kill $RPID 2>/dev/null; wait $RPID 2>/dev/null")

@@ -17,39 +17,18 @@ command -v docker-registry >/dev/null || { echo "ok skipped_no_docker_registry #
 bash "$ROOT/rootfs/images/build.sh" "$E2E_TMP/img" >/dev/null || fail "building test images"
 tar -xzf "$E2E_TMP/img/busybox-oci.tar.gz" -C "$E2E_TMP/oci"
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/lib_registry.sh"
 RP=$(free_port)
 TP=$(free_port)
-
-# A CA and a serving certificate for 127.0.0.1.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=kubeling-test-ca \
-    -keyout "$REG/ca.key" -out "$REG/ca.crt" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
-    -keyout "$REG/server.key" -out "$REG/server.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$REG/san.ext"
-openssl x509 -req -in "$REG/server.csr" -CA "$REG/ca.crt" -CAkey "$REG/ca.key" -CAcreateserial \
-    -days 2 -extfile "$REG/san.ext" -out "$REG/server.crt" 2>/dev/null
+registry_tls kubeling-test-ca # a CA and a serving certificate for 127.0.0.1
 /usr/bin/python3 "$REGPY" mint "$REG" >/dev/null # makes token.key and token.crt
 
-cat >"$REG/config.yml" <<YAML
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $REG/storage
-http:
-  addr: 127.0.0.1:$RP
-  tls:
-    certificate: $REG/server.crt
-    key: $REG/server.key
-auth:
+registry_config "$REG/config.yml" "$RP" warn "auth:
   token:
     realm: http://127.0.0.1:$TP/token
     service: kubeling-test-registry
     issuer: kubeling-test-issuer
-    rootcertbundle: $REG/token.crt
-YAML
+    rootcertbundle: $REG/token.crt"
 /usr/bin/python3 "$REGPY" token-server "$TP" "$REG" >"$REG/token.log" 2>&1 &
 TPID=$!
 docker-registry serve "$REG/config.yml" >"$REG/registry.log" 2>&1 &

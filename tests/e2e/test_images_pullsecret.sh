@@ -20,37 +20,11 @@ mkdir -p "$REG/storage" "$E2E_TMP/oci"
 bash "$ROOT/rootfs/images/build.sh" "$E2E_TMP/img" >/dev/null 2>&1 || fail "building test images"
 tar -xzf "$E2E_TMP/img/busybox-oci.tar.gz" -C "$E2E_TMP/oci"
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/lib_registry.sh"
 RP=$(free_port)
-
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=kubeling-pull-ca \
-    -keyout "$REG/ca.key" -out "$REG/ca.crt" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
-    -keyout "$REG/server.key" -out "$REG/server.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$REG/san.ext"
-openssl x509 -req -in "$REG/server.csr" -CA "$REG/ca.crt" -CAkey "$REG/ca.key" -CAcreateserial \
-    -days 2 -extfile "$REG/san.ext" -out "$REG/server.crt" 2>/dev/null
-# bcrypt, as docker-registry's htpasswd wants (cost 4: the registry checks it on every request)
-/usr/bin/python3 -W ignore -c 'import crypt; print("test:" + crypt.crypt("secret", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))' \
-    >"$REG/htpasswd" || fail "htpasswd"
-
-cat >"$REG/config.yml" <<YAML
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $REG/storage
-http:
-  addr: 127.0.0.1:$RP
-  tls:
-    certificate: $REG/server.crt
-    key: $REG/server.key
-auth:
-  htpasswd:
-    realm: kubeling-test
-    path: $REG/htpasswd
-YAML
+registry_tls kubeling-pull-ca
+registry_htpasswd
+registry_config "$REG/config.yml" "$RP" warn "$(registry_htpasswd_auth)"
 # a second registry on the same storage that wants a client certificate (no other auth)
 MP=$(free_port)
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=kubeling-puller \
@@ -58,21 +32,7 @@ openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=kubelin
 printf 'extendedKeyUsage=clientAuth\n' >"$REG/client.ext"
 openssl x509 -req -in "$REG/client.csr" -CA "$REG/ca.crt" -CAkey "$REG/ca.key" -CAcreateserial \
     -days 2 -extfile "$REG/client.ext" -out "$REG/client.crt" 2>/dev/null
-cat >"$REG/mtls.yml" <<YAML
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $REG/storage
-http:
-  addr: 127.0.0.1:$MP
-  tls:
-    certificate: $REG/server.crt
-    key: $REG/server.key
-    clientcas:
-      - $REG/ca.crt
-YAML
+registry_config "$REG/mtls.yml" "$MP" warn "$(printf '    clientcas:\n      - %s/ca.crt' "$REG")"
 docker-registry serve "$REG/config.yml" >"$REG/registry.log" 2>&1 &
 RPID=$!
 docker-registry serve "$REG/mtls.yml" >"$REG/mtls.log" 2>&1 &
