@@ -58,3 +58,22 @@ bench_node_cleanup() {
     [[ -n ${KEEP_LOG:-} && -f $WORK/server.log ]] && cp "$WORK/server.log" "$KEEP_LOG"
     rm -rf "$WORK"
 }
+
+# bench_api_server DATA: the apiserver benches' server (--disable-agent --disable-scheduler plus
+# SERVER_ARGS) on DATA, its log in WORK/server.log; returns once /readyz answers. Sets PID and
+# KUBECONFIG.
+bench_api_server() {
+    local data=$1 url= tries=0
+    # shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
+    "$BIN" server --data-dir "$data" --https-listen-port 0 --bind-address 127.0.0.1 \
+        --write-kubeconfig "" --disable-agent --disable-scheduler $SERVER_ARGS \
+        >"$WORK/server.log" 2>&1 &
+    PID=$!
+    KUBECONFIG=$data/server/admin.kubeconfig
+    until [[ -n $url ]] && curl -sf --cacert "$data/server/tls/ca.crt" "$url/readyz" >/dev/null 2>&1; do
+        sleep 0.02
+        [[ -f $KUBECONFIG ]] && url=$(awk '/server: /{print $2; exit}' "$KUBECONFIG")
+        tries=$((tries + 1))
+        [[ $tries -lt 1000 ]] || { cat "$WORK/server.log" >&2; echo "server not ready" >&2; exit 1; }
+    done
+}

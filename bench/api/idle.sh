@@ -18,18 +18,8 @@ WORK=$(mktemp -d /tmp/klbench-idle.XXXXXX)
 PID=
 trap '[[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 
-data=$WORK/data url= tries=0
-"$BIN" server --data-dir "$data" --https-listen-port 0 --bind-address 127.0.0.1 \
-    --write-kubeconfig "" --disable-agent --disable-scheduler $SERVER_ARGS \
-    >"$WORK/server.log" 2>&1 &
-PID=$!
-KUBECONFIG=$data/server/admin.kubeconfig
-until [[ -n $url ]] && curl -sf --cacert "$data/server/tls/ca.crt" "$url/readyz" >/dev/null 2>&1; do
-    sleep 0.02
-    [[ -f $KUBECONFIG ]] && url=$(awk '/server: /{print $2; exit}' "$KUBECONFIG")
-    tries=$((tries + 1))
-    [[ $tries -lt 1000 ]] || { cat "$WORK/server.log" >&2; echo "server not ready" >&2; exit 1; }
-done
+data=$WORK/data
+bench_api_server "$data"
 
 "$BENCH" create "$KUBECONFIG" 4 "$IDLE_OBJECTS" >/dev/null
 sleep "$SETTLE"

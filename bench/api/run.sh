@@ -29,23 +29,6 @@ stop_server() {
 }
 trap 'stop_server; rm -rf "$WORK"' EXIT
 
-# start_server DIR: starts the server on a free port (0: the kernel picks; the kubeconfig
-# names it) and waits for /readyz; sets PID and KUBECONFIG.
-start_server() {
-    local data=$1 url= tries=0
-    "$BIN" server --data-dir "$data" --https-listen-port 0 --bind-address 127.0.0.1 \
-        --write-kubeconfig "" --disable-agent --disable-scheduler $SERVER_ARGS \
-        >"$WORK/server.log" 2>&1 &
-    PID=$!
-    KUBECONFIG=$data/server/admin.kubeconfig
-    until [[ -n $url ]] && curl -sf --cacert "$data/server/tls/ca.crt" "$url/readyz" >/dev/null 2>&1; do
-        sleep 0.02
-        [[ -f $KUBECONFIG ]] && url=$(awk '/server: /{print $2; exit}' "$KUBECONFIG")
-        tries=$((tries + 1))
-        [[ $tries -lt 1000 ]] || { cat "$WORK/server.log" >&2; echo "server not ready" >&2; exit 1; }
-    done
-}
-
 # cpu_ticks: utime + stime of the server (fields 14 and 15 of /proc/PID/stat, after the comm).
 cpu_ticks() {
     sed 's/^.*) //' "/proc/$PID/stat" | awk '{print $12 + $13}'
@@ -58,7 +41,7 @@ rss_kib() {
 echo "# server: $BIN ($(stat -c %s "$BIN") bytes); client: $BENCH"
 bench/api/startup.sh "$BIN"
 
-start_server "$WORK/data"
+bench_api_server "$WORK/data"
 "$BENCH" create "$KUBECONFIG" "$CLIENTS" "$CREATE_N"
 "$BENCH" get "$KUBECONFIG" "$CLIENTS" "$GET_N"
 "$BENCH" list "$KUBECONFIG" "$CLIENTS" "$LIST_N"
@@ -72,7 +55,7 @@ echo "# server rss_kib=$(rss_kib) after the runs above"
 stop_server
 
 # Idle: a fresh server holding IDLE_OBJECTS pods and no clients.
-start_server "$WORK/idle"
+bench_api_server "$WORK/idle"
 "$BENCH" create "$KUBECONFIG" 4 "$IDLE_OBJECTS" >/dev/null
 sleep 5
 rss=$(rss_kib) t0=$(cpu_ticks)

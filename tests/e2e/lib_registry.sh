@@ -46,3 +46,16 @@ YAML
 registry_htpasswd_auth() {
     printf 'auth:\n  htpasswd:\n    realm: kubeling-test\n    path: %s/htpasswd\n' "$REG"
 }
+
+# registry_wait PORT LOG: waits until the registry on PORT answers /v2/ with 401 (up, wanting
+# credentials); fails the test with its LOG when it does not within 10 s.
+registry_wait() {
+    local code= _
+    for _ in $(seq 200); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$REG/ca.crt" "https://127.0.0.1:$1/v2/" 2>/dev/null || true)
+        [[ "$code" == 401 ]] && return 0
+        sleep 0.05
+    done
+    cat "$2"
+    fail "registry did not start"
+}

@@ -52,12 +52,7 @@ docker-registry serve "$REG/config.yml" >"$REG/registry.log" 2>&1 &
 RPID=$!
 E2E_CLEANUPS+=("kill $RPID 2>/dev/null; wait $RPID 2>/dev/null")
 node_cleanup
-for _ in $(seq 200); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$REG/ca.crt" "https://127.0.0.1:$RP/v2/" 2>/dev/null || true)
-    [[ "$code" == 401 ]] && break
-    sleep 0.05
-done
-[[ "$code" == 401 ]] || { cat "$REG/registry.log"; fail "registry did not start"; }
+registry_wait "$RP" "$REG/registry.log"
 push() { # push OCI-DIR TAG
     REGISTRY_BASIC=test:secret /usr/bin/python3 "$REGPY" push "$REG" "https://127.0.0.1:$RP" \
         test/app "$2" "$1" "$REG/ca.crt" >/dev/null || fail "push $2"

@@ -34,12 +34,7 @@ TPID=$!
 docker-registry serve "$REG/config.yml" >"$REG/registry.log" 2>&1 &
 RPID=$!
 E2E_CLEANUPS+=("kill $TPID $RPID 2>/dev/null; wait $TPID $RPID 2>/dev/null")
-for i in $(seq 200); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$REG/ca.crt" "https://127.0.0.1:$RP/v2/" 2>/dev/null || true)
-    [[ "$code" == 401 ]] && break
-    sleep 0.05
-done
-[[ "$code" == 401 ]] || { cat "$REG/registry.log"; fail "registry did not start"; }
+registry_wait "$RP" "$REG/registry.log"
 read -r INDEX_DIGEST SINGLE_DIGEST < <(/usr/bin/python3 "$REGPY" push "$REG" "https://127.0.0.1:$RP" test/busybox v1 "$E2E_TMP/oci" "$REG/ca.crt") ||
     fail "push"
 R="127.0.0.1:$RP/test/busybox"

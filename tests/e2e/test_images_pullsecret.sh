@@ -39,12 +39,7 @@ docker-registry serve "$REG/mtls.yml" >"$REG/mtls.log" 2>&1 &
 MPID=$!
 E2E_CLEANUPS+=("kill $RPID $MPID 2>/dev/null; wait $RPID $MPID 2>/dev/null")
 node_cleanup
-for _ in $(seq 200); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$REG/ca.crt" "https://127.0.0.1:$RP/v2/" 2>/dev/null || true)
-    [[ "$code" == 401 ]] && break
-    sleep 0.05
-done
-[[ "$code" == 401 ]] || { cat "$REG/registry.log"; fail "registry did not start"; }
+registry_wait "$RP" "$REG/registry.log"
 for _ in $(seq 200); do
     mcode=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$REG/ca.crt" --cert "$REG/client.crt" \
         --key "$REG/client.key" "https://127.0.0.1:$MP/v2/" 2>/dev/null || true)
