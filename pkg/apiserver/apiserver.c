@@ -11,6 +11,7 @@
 #include "apiserver_openapi.h"
 #include "apiserver_registry.h"
 #include "apiserver_services.h"
+#include "apiserver_tlsfront.h"
 
 #include <errno.h>
 #include <psa/crypto.h>
@@ -32,6 +33,7 @@ void apiserver_opts_default(apiserver_opts_t *o)
         .header_timeout_ms = 10 * 1000,
         .body_timeout_ms = 60 * 1000,
         .idle_timeout_ms = 90 * 1000,
+        .tls_threads = 1,
     };
 }
 
@@ -106,8 +108,10 @@ static int listen_on(apiserver_t *a, util_error_t *err)
         return util_error_make(err, -rc, "apiserver: creating the listener");
     a->listener.data = a;
     a->pending_closes++;
+    /* with a TLS front, its threads listen (on duplicates of this socket) */
     if ((rc = uv_tcp_bind(&a->listener, (struct sockaddr *)&addr, 0)) < 0 ||
-        (rc = uv_listen((uv_stream_t *)&a->listener, 511, apiserver__on_connection)) < 0)
+        (!a->opts.tls_threads &&
+         (rc = uv_listen((uv_stream_t *)&a->listener, 511, apiserver__on_connection)) < 0))
         return util_error_make(err, -rc, "apiserver: listening on %s:%d", host, a->opts.port);
     struct sockaddr_storage bound;
     int len = sizeof(bound);
@@ -145,6 +149,36 @@ static void release(apiserver_t *a)
     apiserver_list_cache_free(a);
     apiserver__inproc_free(a);
     free(a);
+}
+
+static void front_handoff(void *ud, int fd, const char *user, const util_strv_t *groups,
+                          const char *peer)
+{
+    apiserver__inproc_hand(ud, fd, user, groups, peer);
+}
+
+/* TLS on threads of their own, handing plaintext to the loop (apiserver_tlsfront.c). */
+static int front_start(apiserver_t *a, util_error_t *err)
+{
+    if (!a->opts.tls_threads)
+        return 0;
+    if (apiserver__inproc_init(a) < 0)
+        return util_error_make(err, ENOMEM, "apiserver: in-process transport");
+    uv_os_fd_t fd;
+    int rc = uv_fileno((uv_handle_t *)&a->listener, &fd);
+    if (rc < 0)
+        return util_error_make(err, -rc, "apiserver: listener");
+    apiserver_front_opts_t fo = {
+        .tls = &a->tls,
+        .threads = a->opts.tls_threads,
+        .max_connections = a->opts.max_connections,
+        .handshake_timeout_ms = a->opts.handshake_timeout_ms,
+        .stall_timeout_ms = a->opts.idle_timeout_ms,
+        .listen_fd = fd,
+        .handoff = front_handoff,
+        .ud = a,
+    };
+    return apiserver_front_start(&fo, &a->front, err);
 }
 
 void apiserver__unref(apiserver_t *a)
@@ -203,19 +237,23 @@ int apiserver_start(const apiserver_opts_t *o, apiserver_t **ret, util_error_t *
             r = apiserver_namespace_init(a, err);
         if (r == 0 && o->store)
             r = apiserver_quota_start(a, err); /* ResourceQuota status upkeep */
+        if (r == 0)
+            r = front_start(a, err); /* last: nothing after it can fail */
         apiserver_pki_free(&pki);
     }
     if (r < 0) {
         a->stopping = true;
         apiserver_namespace_stop(a);
         apiserver_quota_stop(a);
+        apiserver__inproc_stop(a);
         if (a->pending_closes)
             uv_close((uv_handle_t *)&a->listener, listener_closed);
         else
             release(a);
         return r;
     }
-    util_log_info("apiserver: serving HTTPS on %s:%d", o->bind_address, a->port);
+    util_log_info("apiserver: serving HTTPS on %s:%d (TLS on %s)", o->bind_address, a->port,
+                  o->tls_threads ? "threads of its own" : "the loop");
     *ret = a;
     return 0;
 }
@@ -249,6 +287,8 @@ void apiserver_stop(apiserver_t *a)
     apiserver_quota_stop(a);
     apiserver_list_cache_stop(a);
     apiserver_crd_stop(a);
+    apiserver_front_stop(a->front); /* joins its threads: no more hand-overs */
+    a->front = NULL;
     apiserver__inproc_stop(a);
     while (a->conns)
         apiserver__conn_close(a->conns);

@@ -33,6 +33,9 @@ typedef struct apiserver_opts {
     uint64_t header_timeout_ms;    /* a request's headers must arrive within (default 10 s) */
     uint64_t body_timeout_ms;      /* its body within (default 60 s) */
     uint64_t idle_timeout_ms;      /* keep-alive connection with no request (default 90 s) */
+    unsigned tls_threads;          /* TLS of network clients on this many threads of their own, the
+                                      plaintext handed to the loop (apiserver_tlsfront.c); 0: all on
+                                      the loop (default 1) */
     const char *service_cidr;      /* cluster IPs (default 10.43.0.0/16) */
     const char *write_kubeconfig;  /* a copy of admin.kubeconfig (k3s: --write-kubeconfig) */
     unsigned write_kubeconfig_mode; /* its mode (default 0600) */

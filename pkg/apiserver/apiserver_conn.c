@@ -3,14 +3,13 @@
 #include "apiserver_gzip.h"
 #include "apiserver_internal.h"
 #include "apiserver_metrics.h"
+#include "apiserver_tlsfront.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <mbedtls/oid.h>
 
 #define READ_CHUNK         16384
 #define MAX_HEADERS        256
@@ -104,7 +103,7 @@ static void on_timeout(uv_timer_t *t)
 {
     apiserver_conn_t *c = t->data;
     util_log_v(2, "apiserver: %s: timed out (%s)", c->peer,
-               !c->handshake_done && !c->inproc ? "handshake"
+               !c->handshake_done && !c->no_tls ? "handshake"
                : c->in_message                  ? "request"
                                                 : "idle");
     apiserver__conn_close(c);
@@ -213,7 +212,7 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 
 static void tls_write_all(apiserver_conn_t *c, const char *data, size_t len)
 {
-    if (c->inproc) { /* plain: straight to the socket (or the response's batch) */
+    if (c->no_tls) { /* plain: straight to the socket (or the response's batch) */
         if (len > 0 && !c->closing)
             bio_send(c, (const unsigned char *)data, len);
         return;
@@ -232,25 +231,7 @@ static void tls_write_all(apiserver_conn_t *c, const char *data, size_t len)
 /* The client certificate, verified against the cluster CA during the handshake. */
 static void authenticate(apiserver_conn_t *c)
 {
-    const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&c->ssl);
-    if (!peer || mbedtls_ssl_get_verify_result(&c->ssl) != 0)
-        return;
-    for (const mbedtls_x509_name *n = &peer->subject; n; n = n->next) {
-        if (!n->oid.p || n->val.len == 0 || n->val.len > 1024)
-            continue;
-        char *v = util_xmalloc(n->val.len + 1);
-        memcpy(v, n->val.p, n->val.len);
-        v[n->val.len] = '\0';
-        if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0 && !c->user.name)
-            c->user.name = v;
-        else if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_ORGANIZATION, &n->oid) == 0) {
-            util_strv_push(&c->user.groups, v);
-            free(v);
-        } else
-            free(v);
-    }
-    if (c->user.name)
-        util_strv_push(&c->user.groups, "system:authenticated");
+    apiserver__tls_identity(&c->ssl, &c->user.name, &c->user.groups);
 }
 
 /* ---- HTTP parsing ------------------------------------------------------------------------- */
@@ -459,7 +440,7 @@ static void request_done(apiserver_conn_t *c)
     if (c->closing)
         return;
     if (c->close_after_response) {
-        if (!c->inproc)
+        if (!c->no_tls)
             mbedtls_ssl_close_notify(&c->ssl);
         apiserver__conn_close(c);
         return;
@@ -639,7 +620,7 @@ void apiserver__conn_tunnel_end(apiserver_conn_t *c)
     c->tunnel_draining = true;
     c->tunnel_data = NULL;
     c->tunnel_drained = NULL;
-    if (!c->inproc)
+    if (!c->no_tls)
         mbedtls_ssl_close_notify(&c->ssl);
     arm_timer(c, c->srv->opts.idle_timeout_ms);
     c->tunnel_shutdown.data = c;
@@ -756,7 +737,7 @@ static void drive_plain(apiserver_conn_t *c)
 
 static void drive(apiserver_conn_t *c)
 {
-    if (c->inproc) {
+    if (c->no_tls) {
         drive_plain(c);
         return;
     }
@@ -881,12 +862,14 @@ void apiserver__on_connection(uv_stream_t *listener, int status)
     conn_serve(c, a->opts.handshake_timeout_ms);
 }
 
-void apiserver__conn_adopt(apiserver_t *a, int fd, const char *user, const util_strv_t *groups)
+void apiserver__conn_adopt(apiserver_t *a, int fd, const char *user, const util_strv_t *groups,
+                           const char *peer, bool inproc)
 {
     apiserver_conn_t *c = conn_new(a);
-    c->inproc = true;
-    mbedtls_ssl_init(&c->ssl);                       /* never set up: freed harmlessly */
-    snprintf(c->peer, sizeof(c->peer), "127.0.0.1"); /* as over loopback (X-Forwarded-For) */
+    c->no_tls = true;
+    c->inproc = inproc;
+    mbedtls_ssl_init(&c->ssl);                      /* never set up: freed harmlessly */
+    snprintf(c->peer, sizeof(c->peer), "%s", peer); /* X-Forwarded-For */
     uv_pipe_init(a->opts.loop, &c->pipe, 0);
     c->pipe.data = c;
     if (uv_pipe_open(&c->pipe, fd) < 0) {
@@ -898,8 +881,8 @@ void apiserver__conn_adopt(apiserver_t *a, int fd, const char *user, const util_
         apiserver__conn_close(c);
         return;
     }
-    c->user.name = util_xstrdup(user);
-    for (size_t i = 0; i < groups->n; i++)
+    c->user.name = user ? util_xstrdup(user) : NULL; /* NULL: anonymous (TLS front) */
+    for (size_t i = 0; user && i < groups->n; i++)
         util_strv_push(&c->user.groups, groups->v[i]);
     conn_serve(c, a->opts.idle_timeout_ms);
 }

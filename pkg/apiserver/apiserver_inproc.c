@@ -6,10 +6,13 @@
  * nothing outside the process can reach such a connection; network clients still need TLS.
  *
  * apiserver_inproc_connect may be called from any thread: the fd is queued under a mutex and
- * adopted on the apiserver's loop from a uv_async callback. */
+ * adopted on the apiserver's loop from a uv_async callback. The TLS front threads
+ * (apiserver_tlsfront.c) hand over network clients the same way (apiserver__inproc_hand), each
+ * with the identity of its client certificate (or none: anonymous) and its address. */
 #include "apiserver_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,7 +29,10 @@ struct apiserver_inproc {
 
 typedef struct pending {
     int fd;
-    apiserver_inproc_t *id;
+    apiserver_inproc_t *id; /* or NULL: a network client from the TLS front: */
+    char *user;             /* NULL: anonymous */
+    util_strv_t groups;
+    char peer[64];
 } pending_t;
 
 struct apiserver_inproc_state {
@@ -49,10 +55,15 @@ static void on_async(uv_async_t *h)
     s->npending = s->cap = 0;
     uv_mutex_unlock(&s->mu);
     for (size_t i = 0; i < n; i++) {
+        pending_t *p = &list[i];
         if (s->srv->stopping)
-            close(list[i].fd);
+            close(p->fd);
+        else if (p->id)
+            apiserver__conn_adopt(s->srv, p->fd, p->id->user, &p->id->groups, "127.0.0.1", true);
         else
-            apiserver__conn_adopt(s->srv, list[i].fd, list[i].id->user, &list[i].id->groups);
+            apiserver__conn_adopt(s->srv, p->fd, p->user, &p->groups, p->peer, false);
+        free(p->user);
+        util_strv_clear(&p->groups);
     }
     free(list);
 }
@@ -86,6 +97,43 @@ static struct apiserver_inproc_state *state_of(apiserver_t *a)
     return s;
 }
 
+int apiserver__inproc_init(apiserver_t *a)
+{
+    return state_of(a) ? 0 : -ENOMEM;
+}
+
+/* Queues p (moved) for the loop; false when the apiserver stopped. */
+static bool enqueue(struct apiserver_inproc_state *s, const pending_t *p)
+{
+    uv_mutex_lock(&s->mu);
+    if (s->closed) {
+        uv_mutex_unlock(&s->mu);
+        return false;
+    }
+    if (s->npending == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 8;
+        s->pending = util_xrealloc(s->pending, s->cap * sizeof(*s->pending));
+    }
+    s->pending[s->npending++] = *p;
+    uv_async_send(&s->async); /* under mu: the handle is closed only after closed is set */
+    uv_mutex_unlock(&s->mu);
+    return true;
+}
+
+void apiserver__inproc_hand(apiserver_t *a, int fd, const char *user, const util_strv_t *groups,
+                            const char *peer)
+{
+    pending_t p = {.fd = fd, .user = user ? util_xstrdup(user) : NULL};
+    for (size_t i = 0; user && i < groups->n; i++)
+        util_strv_push(&p.groups, groups->v[i]);
+    snprintf(p.peer, sizeof(p.peer), "%s", peer ? peer : "?");
+    if (!enqueue(a->inproc, &p)) {
+        close(fd);
+        free(p.user);
+        util_strv_clear(&p.groups);
+    }
+}
+
 apiserver_inproc_t *apiserver_inproc_identity(apiserver_t *a, const char *user,
                                               const char *const *groups, size_t ngroups)
 {
@@ -115,20 +163,11 @@ int apiserver_inproc_connect(void *identity, int *ret_fd)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return -errno;
-    uv_mutex_lock(&s->mu);
-    if (s->closed) {
-        uv_mutex_unlock(&s->mu);
+    if (!enqueue(s, &(pending_t){.fd = sv[0], .id = id})) {
         close(sv[0]);
         close(sv[1]);
         return -ECONNREFUSED;
     }
-    if (s->npending == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 8;
-        s->pending = util_xrealloc(s->pending, s->cap * sizeof(*s->pending));
-    }
-    s->pending[s->npending++] = (pending_t){sv[0], id};
-    uv_async_send(&s->async); /* under mu: the handle is closed only after closed is set */
-    uv_mutex_unlock(&s->mu);
     *ret_fd = sv[1];
     return 0;
 }
@@ -140,8 +179,11 @@ void apiserver__inproc_stop(apiserver_t *a)
         return;
     uv_mutex_lock(&s->mu);
     s->closed = true;
-    for (size_t i = 0; i < s->npending; i++)
+    for (size_t i = 0; i < s->npending; i++) {
         close(s->pending[i].fd); /* the client end sees the connection closed */
+        free(s->pending[i].user);
+        util_strv_clear(&s->pending[i].groups);
+    }
     s->npending = 0;
     uv_mutex_unlock(&s->mu);
     uv_close((uv_handle_t *)&s->async, on_async_closed);

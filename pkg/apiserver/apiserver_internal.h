@@ -38,6 +38,7 @@ struct apiserver {
     struct apiserver_quota *quota;           /* quota ledger and status watch (apiserver_quota.c) */
     struct apiserver_list_cache *list_cache; /* rendered lists (apiserver_list_cache.c) */
     struct apiserver_inproc_state *inproc;   /* in-process transport (apiserver_inproc.c) */
+    struct apiserver_front *front;           /* TLS front threads (apiserver_tlsfront.c) */
     /* TLS client towards kubelets (apiserver_proxy.c) */
     mbedtls_ssl_config kubelet_tls;
     mbedtls_x509_crt kubelet_ca, kubelet_crt;
@@ -88,6 +89,7 @@ struct apiserver_conn {
         uv_pipe_t pipe;
     };
     bool inproc; /* plain HTTP, user preset: apiserver_inproc.c (never a network client) */
+    bool no_tls; /* no TLS here: inproc, or a network client whose TLS a front thread does */
     uv_timer_t timer;
     char peer[64];
     mbedtls_ssl_context ssl;
@@ -164,8 +166,17 @@ void apiserver__conn_read_pause(apiserver_conn_t *c, bool pause);
 void apiserver__conn_tunnel_end(apiserver_conn_t *c);
 
 /* Adopts fd (one end of a socketpair) as a plain HTTP/1.1 connection authenticated as user
- * with groups (copied); closes fd on failure. apiserver_inproc.c only. */
-void apiserver__conn_adopt(apiserver_t *a, int fd, const char *user, const util_strv_t *groups);
+ * with groups (copied; user NULL: anonymous) from peer; inproc: one of the server's own
+ * components, else a network client from the TLS front. Closes fd on failure.
+ * apiserver_inproc.c only. */
+void apiserver__conn_adopt(apiserver_t *a, int fd, const char *user, const util_strv_t *groups,
+                           const char *peer, bool inproc);
+/* apiserver_inproc.c: the transport's state, made on the loop's thread (before the TLS
+ * front starts); then, from any thread, a network client's plaintext end (fd, taken) with the
+ * identity of its certificate (user NULL: anonymous) and its address. */
+int apiserver__inproc_init(apiserver_t *a);
+void apiserver__inproc_hand(apiserver_t *a, int fd, const char *user, const util_strv_t *groups,
+                            const char *peer);
 
 /* apiserver_inproc.c: refuses new connects and drops those not yet adopted (apiserver_stop);
  * releases the identities (when the apiserver is released). */
