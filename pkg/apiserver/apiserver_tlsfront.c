@@ -43,6 +43,8 @@ typedef struct fconn {
     bool net_eof;   /* the client sent EOF or close_notify */
     bool plain_eof; /* the apiserver closed its end */
     bool plain_shut;
+    bool discard;  /* the apiserver takes no more: what the client sends is dropped */
+    bool net_shut; /* our FIN is sent: closed at the client's EOF (lingering close) */
     uv_shutdown_t net_shut_req, plain_shut_req;
     char peer[64];
 } fconn_t;
@@ -166,8 +168,11 @@ static void update_timer(fconn_t *c)
     if (!c->handshake_done) {
         if (!uv_is_active((uv_handle_t *)&c->timer))
             uv_timer_start(&c->timer, on_timeout, o->handshake_timeout_ms, 0);
-    } else if (c->plain_eof || uv_stream_get_write_queue_size(&c->net.s) > 0) {
+    } else if (uv_stream_get_write_queue_size(&c->net.s) > 0) {
         uv_timer_start(&c->timer, on_timeout, o->stall_timeout_ms, 0); /* progress re-arms */
+    } else if (c->plain_eof) { /* waiting for the client's EOF after ours */
+        if (!uv_is_active((uv_handle_t *)&c->timer))
+            uv_timer_start(&c->timer, on_timeout, o->handshake_timeout_ms, 0);
     } else {
         uv_timer_stop(&c->timer);
     }
@@ -263,7 +268,7 @@ static void plain_shutdown_done(uv_shutdown_t *req, int status)
 /* The client is done sending: once what it sent is with the apiserver, say so. */
 static void maybe_shut_plain(fconn_t *c)
 {
-    if (c->closing || !c->net_eof || c->plain_shut)
+    if (c->closing || !c->net_eof || c->plain_shut || c->discard)
         return;
     if (!c->handed) { /* EOF during the handshake */
         conn_close(c);
@@ -285,12 +290,20 @@ static void on_net_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     if (n == UV_EOF) {
         c->net_eof = true;
+        if (c->net_shut) {
+            conn_close(c);
+            return;
+        }
         update_reads(c);
         maybe_shut_plain(c);
         return;
     }
     if (n < 0) {
         conn_close(c);
+        return;
+    }
+    if (c->discard) {
+        c->in.len = c->in_off = 0;
         return;
     }
     c->in.len += (size_t)n;
@@ -303,6 +316,15 @@ static void on_net_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 /* ---- the plaintext side ------------------------------------------------------------------- */
 
+/* The apiserver's end no longer takes data (it answered and closed, e.g. 431 or 413 while the
+ * client was still sending): drop what the client sends, keep reading the answer. */
+static void plain_dead(fconn_t *c)
+{
+    c->discard = true;
+    c->in.len = c->in_off = 0;
+    update_reads(c);
+}
+
 static void on_plain_written(uv_write_t *w, int status)
 {
     fconn_t *c = w->data;
@@ -310,7 +332,7 @@ static void on_plain_written(uv_write_t *w, int status)
     if (c->closing)
         return;
     if (status < 0) {
-        conn_close(c);
+        plain_dead(c);
         return;
     }
     if (uv_stream_get_write_queue_size((uv_stream_t *)&c->plain) == 0) {
@@ -323,6 +345,8 @@ static void on_plain_written(uv_write_t *w, int status)
  * and the client is not read until it is written. */
 static void plain_send(fconn_t *c, const unsigned char *data, size_t len)
 {
+    if (c->discard)
+        return;
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
     int n = uv_stream_get_write_queue_size((uv_stream_t *)&c->plain) > 0
                 ? UV_EAGAIN
@@ -330,7 +354,7 @@ static void plain_send(fconn_t *c, const unsigned char *data, size_t len)
     if (n == (int)len)
         return;
     if (n < 0 && n != UV_EAGAIN) {
-        conn_close(c);
+        plain_dead(c);
         return;
     }
     size_t done = n > 0 ? (size_t)n : 0;
@@ -341,7 +365,7 @@ static void plain_send(fconn_t *c, const unsigned char *data, size_t len)
     b = uv_buf_init(w->data, (unsigned)(len - done));
     if (uv_write(&w->req, (uv_stream_t *)&c->plain, &b, 1, on_plain_written) < 0) {
         free(w);
-        conn_close(c);
+        plain_dead(c);
     }
 }
 
@@ -353,11 +377,19 @@ static void on_plain_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = sizeof(c->t->scratch);
 }
 
+/* Everything the apiserver sent is written: closed now if the client is done too, else at its
+ * EOF (what it still sends is dropped), bounded by the timer. Closing at once would answer
+ * its unread bytes with a reset, which may destroy the answer before the client reads it. */
 static void net_shutdown_done(uv_shutdown_t *req, int status)
 {
     fconn_t *c = req->data;
-    (void)status;
-    conn_close(c); /* everything the apiserver sent is written */
+    if (c->closing)
+        return;
+    c->net_shut = true;
+    if (status < 0 || c->net_eof)
+        conn_close(c);
+    else
+        update_timer(c);
 }
 
 static void on_plain_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -365,9 +397,11 @@ static void on_plain_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     fconn_t *c = s->data;
     if (n == 0 || c->closing)
         return;
-    if (n == UV_EOF) { /* the apiserver is done: close_notify, then the TCP FIN */
+    /* ECONNRESET: it closed with bytes of ours unread (an early 413 or 431); what it wrote
+     * before was read first, so this ends the answer as EOF does */
+    if (n == UV_EOF || n == UV_ECONNRESET) { /* the apiserver is done: close_notify, FIN */
         c->plain_eof = true;
-        update_reads(c);
+        plain_dead(c);
         mbedtls_ssl_close_notify(&c->ssl);
         flush_net(c);
         if (c->closing)
@@ -404,7 +438,7 @@ static void update_reads(fconn_t *c)
     if (c->closing)
         return;
     bool plain_blocked = c->handed && uv_stream_get_write_queue_size((uv_stream_t *)&c->plain) > 0;
-    bool net_want = !c->net_eof && !c->plain_eof && !plain_blocked;
+    bool net_want = !c->net_eof && (c->discard || !plain_blocked);
     if (net_want != c->net_reading) {
         c->net_reading = net_want;
         if (net_want)
@@ -475,7 +509,7 @@ static void drive(fconn_t *c)
         update_timer(c);
     }
     unsigned char buf[NET_CHUNK];
-    while (!c->closing && !c->net_eof &&
+    while (!c->closing && !c->net_eof && !c->discard &&
            uv_stream_get_write_queue_size((uv_stream_t *)&c->plain) == 0) {
         int rc = mbedtls_ssl_read(&c->ssl, buf, sizeof(buf));
         if (rc > 0) {

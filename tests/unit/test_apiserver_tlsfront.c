@@ -577,6 +577,42 @@ static void close_both_ways(void **state)
     wait_conns(f, 0);
 }
 
+/* The apiserver answers and closes while the client is still sending (431, 413): the rest of
+ * what the client sends is taken and dropped, and the answer reaches it. */
+static void answer_survives_close_while_client_sends(void **state)
+{
+    fixture_t *f = *state;
+    front_start(f, 1, 16, 10000);
+    client_t c;
+    int plain;
+    client_connect(f, &c, &f->cli, &plain);
+    const size_t total = 8u << 20;
+    char *data = pattern(total, 9);
+    size_t sent = client_write(&c, data, total, 200);
+    assert_true(sent < total);
+    char buf[4096];
+    plain_read(plain, buf, sizeof(buf));
+    assert_memory_equal(buf, data, sizeof(buf));
+    plain_write(plain, "answer", 6, 0);
+    close(plain);
+    while (sent < total) {
+        size_t n = client_write(&c, data + sent, total - sent, 5000);
+        if (n == 0)
+            fail_msg("the client's writes stalled at %zu of %zu bytes", sent, total);
+        sent += n;
+    }
+    client_read(&c, buf, 6);
+    assert_memory_equal(buf, "answer", 6);
+    int rc;
+    while ((rc = mbedtls_ssl_read(&c.ssl, (unsigned char *)buf, sizeof(buf))) ==
+           MBEDTLS_ERR_SSL_WANT_READ)
+        wait_fd(c.fd, POLLIN);
+    assert_int_equal(rc, MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY);
+    free(data);
+    client_free(&c);
+    wait_conns(f, 0);
+}
+
 /* A client that never finishes its handshake loses its slot after the handshake timeout. */
 static void handshake_timeout(void **state)
 {
@@ -633,6 +669,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(backpressure_apiserver_to_client, setup, teardown),
         cmocka_unit_test_setup_teardown(half_close_from_client, setup, teardown),
         cmocka_unit_test_setup_teardown(close_both_ways, setup, teardown),
+        cmocka_unit_test_setup_teardown(answer_survives_close_while_client_sends, setup, teardown),
         cmocka_unit_test_setup_teardown(handshake_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(connection_cap, setup, teardown),
     };
