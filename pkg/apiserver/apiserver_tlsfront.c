@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -640,6 +641,7 @@ static void on_async(uv_async_t *h)
 static void thread_main(void *arg)
 {
     front_thread_t *t = arg;
+    prctl(PR_SET_NAME, "apiserver-tls"); /* its name in /proc/PID/task/N/stat */
     uv_run(&t->loop, UV_RUN_DEFAULT);
 }
 
