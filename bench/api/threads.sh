@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/api/threads.sh: the bench/api phases (create, get, list, list-gzip with 24 clients;
 # watch with 1,000 watchers) against one server, with the server's CPU per phase: in total,
-# per operation, and per thread (utime+stime of /proc/PID/task/*/stat, by thread name: the
-# apiserver's loop is the process's main thread, "apiserver-tls" the TLS front threads).
+# per operation, and per thread (utime+stime of /proc/PID/task/*/stat: "loop" is the process's
+# main thread, the apiserver's loop; "apiserver-tls" the TLS front threads; "other" the rest).
 # Compare the TLS placements back to back:
 #   SERVER_ARGS="--apiserver-tls-threads 0" bench/api/threads.sh   # TLS on the loop
 #   SERVER_ARGS="--apiserver-tls-threads 1" bench/api/threads.sh
@@ -41,7 +41,7 @@ phase() { # name ops args...
     awk -v name="$name" -v ops="$ops" -v hz="$(getconf CLK_TCK)" -v pid="$PID" '
         NR == FNR { before[$1] = $3; next }
         { d = $3 - before[$1]; total += d
-          key = ($1 == pid) ? "loop(main)" : $2; by[key] += d }
+          key = ($1 == pid) ? "loop" : ($2 == "apiserver-tls") ? $2 : "other"; by[key] += d }
         END { printf "%s server_cpu_s=%.2f cpu_us_per_op=%.0f threads:", name, total / hz,
                   total / hz * 1e6 / ops
               for (k in by) if (by[k] > 0) printf " %s=%.2fs", k, by[k] / hz
