@@ -69,11 +69,13 @@ SERVER_PID=
 # pods it is given for real, which belongs in tests that isolate the host (test_pods.sh sets
 # E2E_KUBELET=1 to keep it).
 start_server() {
-    local agent=(--disable-agent)
+    local agent=(--disable-agent) extra=()
     [[ -n ${E2E_KUBELET:-} ]] && agent=()
+    # E2E_SERVER_ARGS: extra flags for every server (e.g. --apiserver-tls-threads 0)
+    read -r -a extra <<<"${E2E_SERVER_ARGS:-}"
     "$KUBELING_BIN" server --data-dir "$DATA" --https-listen-port 0 --bind-address 127.0.0.1 \
         --write-kubeconfig "$E2E_TMP/kubeling.yaml" --write-kubeconfig-mode 0640 \
-        "${agent[@]}" --tls-san e2e.example.test "$@" >>"$E2E_TMP/server.log" 2>&1 &
+        "${agent[@]}" --tls-san e2e.example.test "${extra[@]}" "$@" >>"$E2E_TMP/server.log" 2>&1 &
     SERVER_PID=$!
     E2E_CLEANUPS+=("kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null")
     local i n
