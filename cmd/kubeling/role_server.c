@@ -282,16 +282,17 @@ static int run_server(const kubeling_globals_t *g, const util_strv_t *args)
     if (r == 0) {
         apiserver_opts_t o;
         apiserver_opts_default(&o);
-        /* connections (each an fd) up to the default, leaving room for the store, the
-         * kubelet's containers' logs and the in-process clients */
-        rlim_t nofile = raise_nofile();
-        if (nofile < (rlim_t)o.max_connections + 1024)
-            o.max_connections = nofile > 1280 ? (unsigned)(nofile - 1024) : 256;
+        /* connections (each an fd; three with the TLS front: the socket and a socketpair) up
+         * to the default, leaving room for the store, the kubelet's containers' logs and the
+         * in-process clients */
+        rlim_t nofile = raise_nofile(), per = opt_tls_threads ? 3 : 1;
+        if (nofile < (rlim_t)o.max_connections * per + 1024)
+            o.max_connections = nofile > 1024 + 256 * per ? (unsigned)((nofile - 1024) / per) : 256;
         o.loop = &s.loop;
         o.store = s.store;
         o.data_dir = g->data_dir;
         o.port = (int)opt_port;
-        o.tls_threads = (unsigned)opt_tls_threads;
+        o.tls_threads = (unsigned)opt_tls_threads; /* also counted in max_connections above */
         if (opt_bind_address)
             o.bind_address = opt_bind_address;
         o.service_cidr = opt_service_cidr;
