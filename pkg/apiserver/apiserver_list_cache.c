@@ -139,6 +139,19 @@ apiserver_list_entry_t *apiserver_list_cache_get(apiserver_t *a, const char *pre
     return NULL;
 }
 
+bool apiserver_list_cache_known_empty(apiserver_t *a, const char *prefix)
+{
+    int64_t rev = 0;
+    const apiserver_list_entry_t *e = apiserver_list_cache_get(a, prefix, 0, &rev);
+    return e && e->count == 0;
+}
+
+void apiserver_list_cache_put_empty(apiserver_t *a, const char *prefix, int64_t rev)
+{
+    util_buf_t none = {0};
+    apiserver_list_cache_put(a, prefix, &none, 0, rev);
+}
+
 const store_kv_t *apiserver_list_cache_object(apiserver_t *a, const char *key, size_t key_len)
 {
     struct apiserver_list_cache *lc = state(a);

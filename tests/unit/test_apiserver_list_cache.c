@@ -254,6 +254,29 @@ static void test_list_cache_evicts_the_least_recently_used(void **state)
     assert_non_null(apiserver_list_cache_get(&f->a, "/registry/core/pods/ns39/", 0, &rev));
 }
 
+static void test_list_cache_known_empty(void **state)
+{
+    fixture_t *f = *state;
+    const char *prefix = "/registry/core/resourcequotas/ns1/";
+    assert_false(apiserver_list_cache_known_empty(&f->a, prefix)); /* starts the watch */
+    int64_t r1 = put(f, "/registry/core/resourcequotas/ns10/q", STORE_OP_CREATE);
+    apiserver_list_cache_put_empty(&f->a, prefix, r1);
+    assert_true(apiserver_list_cache_known_empty(&f->a, prefix));
+    /* a list of the prefix answers the empty entry too */
+    int64_t rev = 0;
+    apiserver_list_entry_t *e = apiserver_list_cache_get(&f->a, prefix, 0, &rev);
+    assert_non_null(e);
+    assert_int_equal(e->count, 0);
+    assert_int_equal(e->items.len, 0);
+    /* a write under it: no longer known */
+    put(f, "/registry/core/resourcequotas/ns1/q", STORE_OP_CREATE);
+    assert_false(apiserver_list_cache_known_empty(&f->a, prefix));
+    /* a non-empty entry is not empty */
+    int64_t r3 = put(f, "/registry/core/limitranges/ns1/l", STORE_OP_CREATE);
+    cache_put(f, "/registry/core/limitranges/ns1/", "{}", r3);
+    assert_false(apiserver_list_cache_known_empty(&f->a, "/registry/core/limitranges/ns1/"));
+}
+
 /* ---- objects kept for gets ------------------------------------------------------------------ */
 
 static store_kv_t *read_key(fixture_t *f, const char *key)
@@ -384,6 +407,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_list_cache_evicts_the_least_recently_used, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_list_cache_known_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_cache_dropped_by_a_newer_write_to_its_key, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_get_cache_keeps_a_read_newer_than_an_undelivered_event,
