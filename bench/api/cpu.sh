@@ -9,7 +9,8 @@
 # part on the main thread (the libuv loop: the apiserver, and today the controllers too), in
 # microseconds, with the client's figures and the load average.
 # Usage: bench/api/cpu.sh [BIN...]   Env: ROUNDS (3), CLIENTS (24), CREATE_N (5000),
-# GET_N (20000), LIST_N (1000), WATCHERS (300), WATCH_N (200), SERVER_ARGS.
+# GET_N (20000), LIST_N (1000), WATCHERS (300), WATCH_N (200), SERVER_ARGS, PHASES (the phases
+# to report, default "create get list-gzip watch"; create always runs: the others need pods).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BENCH=build/bench/bench/api/api_bench
@@ -18,6 +19,7 @@ BENCH=build/bench/bench/api/api_bench
 SERVER_ARGS=${SERVER_ARGS:-}
 ROUNDS=${ROUNDS:-3} CLIENTS=${CLIENTS:-24} CREATE_N=${CREATE_N:-5000} GET_N=${GET_N:-20000}
 LIST_N=${LIST_N:-1000} WATCHERS=${WATCHERS:-300} WATCH_N=${WATCH_N:-200}
+PHASES=" ${PHASES:-create get list-gzip watch} "
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 BINS=("$@")
 if [[ ${#BINS[@]} -eq 0 ]]; then
@@ -68,8 +70,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
         rm -rf "$WORK/data"
         bench_api_server "$WORK/data"
         phase create "$CREATE_N" create "$KUBECONFIG" "$CLIENTS" "$CREATE_N"
-        phase get "$GET_N" get "$KUBECONFIG" "$CLIENTS" "$GET_N"
-        phase list-gzip "$LIST_N" list-gzip "$KUBECONFIG" "$CLIENTS" "$LIST_N"
+        [[ $PHASES != *" get "* ]] || phase get "$GET_N" get "$KUBECONFIG" "$CLIENTS" "$GET_N"
+        [[ $PHASES != *" list-gzip "* ]] ||
+            phase list-gzip "$LIST_N" list-gzip "$KUBECONFIG" "$CLIENTS" "$LIST_N"
+        if [[ $PHASES != *" watch "* ]]; then
+            stop_server
+            continue
+        fi
         # watch: counted from "streams open" (the TLS handshakes of the streams excluded)
         before=
         while IFS= read -r l; do
