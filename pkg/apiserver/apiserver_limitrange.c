@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "apiserver_crd.h"
+#include "apiserver_list_cache.h"
 #include "apiserver_object.h"
 #include "apiserver_registry.h"
 
@@ -69,10 +70,18 @@ static size_t read_ranges(apiserver_t *a, const char *ns, cJSON **out)
     size_t elen = store_prefix_end(prefix, strlen(prefix), end);
     store_list_t l = {0};
     size_t n = 0;
-    if (store_range(a->opts.store, prefix, strlen(prefix), end, elen, 0, MAX_RANGES, &l, NULL) == 0)
-        for (size_t i = 0; i < l.n; i++)
-            if ((out[n] = cJSON_ParseWithLength(l.kvs[i]->value, l.kvs[i]->value_len)))
-                n++;
+    if (apiserver_list_cache_known_empty(a, prefix))
+        return 0;
+    if (store_range(a->opts.store, prefix, strlen(prefix), end, elen, 0, MAX_RANGES, &l, NULL) <
+        0) {
+        store_list_free(&l);
+        return 0;
+    }
+    for (size_t i = 0; i < l.n; i++)
+        if ((out[n] = cJSON_ParseWithLength(l.kvs[i]->value, l.kvs[i]->value_len)))
+            n++;
+    if (l.n == 0)
+        apiserver_list_cache_put_empty(a, prefix, l.rev);
     store_list_free(&l);
     return n;
 }

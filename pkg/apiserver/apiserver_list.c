@@ -32,16 +32,24 @@ void apiserver_reg_handle_get(apiserver_conn_t *c, const apiserver_target_t *t)
 {
     char key[1024];
     apiserver_registry_key(t->res, t->ns, t->name, key, sizeof(key));
+    size_t key_len = strlen(key);
+    apiserver_t *srv = c->srv;
+    const store_kv_t *kept = apiserver_list_cache_object(srv, key, key_len);
+    if (kept) {
+        apiserver_reg_respond_kv(c, t, kept);
+        return;
+    }
     store_kv_t *kv = NULL;
     cleanup_error util_error_t err = NULL;
-    int r = store_get(c->srv->opts.store, key, strlen(key), 0, &kv, NULL, &err);
+    int r = store_get(srv->opts.store, key, key_len, 0, &kv, NULL, &err);
     if (r == -ENOENT)
         apiserver_status_not_found(c, t->res, t->name);
     else if (r < 0)
         apiserver_status_store_error(c, r, err ? err->msg : NULL);
     else
         apiserver_reg_respond_kv(c, t, kv);
-    free(kv);
+    if (kv)
+        apiserver_list_cache_keep_object(srv, kv);
 }
 
 /* Creates obj (taken): names, defaults and server-set metadata, then the write. Shared by POST

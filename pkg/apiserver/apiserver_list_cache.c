@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apiserver_get_cache.h"
 #include "store/store.h"
 
 #define LIST_CACHE_ENTRIES   32
@@ -25,6 +26,7 @@ struct apiserver_list_cache {
     size_t n;
     size_t bytes;
     uint64_t tick;
+    apiserver_get_cache_t *gets; /* objects read by gets, kept exact by the same watch */
 };
 
 static struct apiserver_list_cache *state(apiserver_t *a)
@@ -54,6 +56,7 @@ static void drop_all(struct apiserver_list_cache *lc)
 {
     while (lc->n)
         drop(lc, lc->n - 1);
+    apiserver_get_cache_clear(lc->gets);
 }
 
 /* A write at rev to key: entries of a prefix of key read before rev are stale. */
@@ -85,8 +88,10 @@ static void take_events(store_watcher_t *w, void *ud)
             drop_all(lc);
             break;
         }
-        if (ev->type != STORE_EVENT_PROGRESS)
+        if (ev->type != STORE_EVENT_PROGRESS) {
             invalidate(lc, &ev->kv, ev->rev);
+            apiserver_get_cache_written(lc->gets, ev->kv.key, ev->kv.key_len, ev->rev);
+        }
         store_event_unref(ev);
     }
 }
@@ -132,6 +137,44 @@ apiserver_list_entry_t *apiserver_list_cache_get(apiserver_t *a, const char *pre
         return e;
     }
     return NULL;
+}
+
+bool apiserver_list_cache_known_empty(apiserver_t *a, const char *prefix)
+{
+    int64_t rev = 0;
+    const apiserver_list_entry_t *e = apiserver_list_cache_get(a, prefix, 0, &rev);
+    return e && e->count == 0;
+}
+
+void apiserver_list_cache_put_empty(apiserver_t *a, const char *prefix, int64_t rev)
+{
+    util_buf_t none = {0};
+    apiserver_list_cache_put(a, prefix, &none, 0, rev);
+}
+
+const store_kv_t *apiserver_list_cache_object(apiserver_t *a, const char *key, size_t key_len)
+{
+    struct apiserver_list_cache *lc = state(a);
+    store_watcher_t *w = watch_start(a) < 0 ? NULL : lc->watcher;
+    if (!w)
+        return NULL;
+    take_events(w, a); /* may end the watch (cut off): then nothing is kept */
+    return lc->watcher ? apiserver_get_cache_find(lc->gets, key, key_len) : NULL;
+}
+
+void apiserver_list_cache_keep_object(apiserver_t *a, store_kv_t *kv)
+{
+    struct apiserver_list_cache *lc = state(a);
+    static const char watched[] = "/registry/";
+    /* only while the watch runs, and only keys it covers: it is what drops stale entries */
+    if (!lc->watcher || kv->key_len < sizeof(watched) - 1 ||
+        memcmp(kv->key, watched, sizeof(watched) - 1)) {
+        free(kv);
+        return;
+    }
+    if (!lc->gets)
+        lc->gets = apiserver_get_cache_new();
+    apiserver_get_cache_put(lc->gets, kv);
 }
 
 static void evict_for(struct apiserver_list_cache *lc, size_t need)
@@ -204,6 +247,7 @@ void apiserver_list_cache_free(apiserver_t *a)
         return;
     apiserver_list_cache_stop(a);
     drop_all(lc);
+    apiserver_get_cache_free(lc->gets);
     free(lc);
     a->list_cache = NULL;
 }

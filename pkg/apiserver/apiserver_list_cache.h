@@ -10,6 +10,7 @@
 
 #include "apiserver_gzip.h"
 #include "apiserver_internal.h"
+#include "store/store.h"
 
 typedef struct apiserver_list_entry {
     char *prefix; /* the store prefix listed, e.g. "/registry/core/pods/default/" */
@@ -32,6 +33,19 @@ void apiserver_list_cache_put(apiserver_t *a, const char *prefix, util_buf_t *it
                               int64_t rev);
 /* The entry's items compressed (made on first use), or NULL if compression failed. */
 const apiserver_gzip_part_t *apiserver_list_cache_gzip(apiserver_t *a, apiserver_list_entry_t *e);
+
+/* True when the cache knows that nothing is stored under prefix (a whole list of it, empty, and
+ * no write under it since): admission's look-ups of LimitRanges and ResourceQuotas in the
+ * namespace of every create, which are mostly empty. Starts the watch, like a get. */
+bool apiserver_list_cache_known_empty(apiserver_t *a, const char *prefix);
+/* A read of the whole of prefix at rev found nothing: kept as an empty list. */
+void apiserver_list_cache_put_empty(apiserver_t *a, const char *prefix, int64_t rev);
+
+/* The latest stored value of key if a get kept it and no write has touched the key since (see
+ * apiserver_get_cache.h), else NULL; valid until the next call into the list cache. */
+const store_kv_t *apiserver_list_cache_object(apiserver_t *a, const char *key, size_t key_len);
+/* Keeps kv (taken), the latest value of its key as a get just read it from the store. */
+void apiserver_list_cache_keep_object(apiserver_t *a, store_kv_t *kv);
 
 /* apiserver_stop: the store watch goes; apiserver release: the entries go. */
 void apiserver_list_cache_stop(apiserver_t *a);

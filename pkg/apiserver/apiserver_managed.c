@@ -29,9 +29,19 @@ typedef struct fwalk {
 
 static size_t fwalk_push(fwalk_t *w, const char *name)
 {
-    size_t old = w->len;
-    int n = snprintf(w->path + old, sizeof(w->path) - old, "%s%s", old ? "." : "", name);
-    w->len = n > 0 && (size_t)n < sizeof(w->path) - old ? old + (size_t)n : strlen(w->path);
+    /* What snprintf("%s%s") did, without its format parsing (every member of every create):
+     * a path too long for the buffer is cut at its end. */
+    size_t old = w->len, room = sizeof(w->path) - 1 - old, n = 0;
+    if (old && room) {
+        w->path[old] = '.';
+        n = 1;
+    }
+    size_t len = strlen(name);
+    if (len > room - n)
+        len = room - n;
+    memcpy(w->path + old + n, name, len);
+    w->len = old + n + len;
+    w->path[w->len] = '\0';
     return old;
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apiserver_list_cache.h"
 #include "apiserver_object.h"
 #include "apiserver_registry.h"
 
@@ -56,10 +57,27 @@ static cJSON *read_namespace(apiserver_t *a, const char *name, int64_t *rev)
     return obj;
 }
 
+/* The namespace as a get reads it: from the objects the list cache keeps when it holds it (the
+ * namespace of every create, read once per change instead of once per create). */
+static cJSON *read_namespace_kept(apiserver_t *a, const char *name)
+{
+    char key[512];
+    apiserver_registry_key(ns_resource(), "", name, key, sizeof(key));
+    size_t key_len = strlen(key);
+    const store_kv_t *kept = apiserver_list_cache_object(a, key, key_len);
+    if (kept)
+        return cJSON_ParseWithLength(kept->value, kept->value_len);
+    store_kv_t *kv = NULL;
+    if (store_get(a->opts.store, key, key_len, 0, &kv, NULL, NULL) < 0)
+        return NULL;
+    cJSON *obj = cJSON_ParseWithLength(kv->value, kv->value_len);
+    apiserver_list_cache_keep_object(a, kv);
+    return obj;
+}
+
 int apiserver_namespace_state(apiserver_t *a, const char *ns)
 {
-    int64_t rev;
-    cJSON *obj = read_namespace(a, ns, &rev);
+    cJSON *obj = read_namespace_kept(a, ns);
     if (!obj)
         return -ENOENT;
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");

@@ -87,6 +87,10 @@ static cJSON *global_default(apiserver_t *a, const char *except)
     if (store_range(a->opts.store, prefix, strlen(prefix), end, elen, 0, MAX_CLASSES, &l, &err) < 0)
         return NULL;
     for (size_t i = 0; i < l.n && !found; i++) {
+        /* Stored objects are printed by cJSON, which writes a member's name as it is: a class
+         * whose text lacks the name is not the default, and is not parsed (every pod create). */
+        if (!memmem(l.kvs[i]->value, l.kvs[i]->value_len, "globalDefault", 13))
+            continue;
         cJSON *pc = cJSON_ParseWithLength(l.kvs[i]->value, l.kvs[i]->value_len);
         const char *n =
             apiserver_obj_string(cJSON_GetObjectItemCaseSensitive(pc, "metadata"), "name");

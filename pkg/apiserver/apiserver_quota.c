@@ -20,6 +20,7 @@
 
 #include "apiserver_convert.h"
 #include "apiserver_crd.h"
+#include "apiserver_list_cache.h"
 #include "apiserver_object.h"
 #include "apiserver_registry.h"
 
@@ -97,8 +98,12 @@ static size_t read_quotas(apiserver_t *a, const char *ns, store_list_t *l)
     apiserver_registry_prefix(quota_resource(), ns, prefix, sizeof(prefix));
     size_t elen = store_prefix_end(prefix, strlen(prefix), end);
     memset(l, 0, sizeof(*l));
+    if (apiserver_list_cache_known_empty(a, prefix))
+        return 0;
     if (store_range(a->opts.store, prefix, strlen(prefix), end, elen, 0, MAX_QUOTAS, l, NULL) < 0)
         return 0;
+    if (l->n == 0)
+        apiserver_list_cache_put_empty(a, prefix, l->rev);
     return l->n;
 }
 

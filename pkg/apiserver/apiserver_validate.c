@@ -81,7 +81,8 @@ static void walk_member(const k8s_field_t *f, const cJSON *v, util_buf_t *path,
     const cJSON *e;
     cJSON_ArrayForEach(e, v)
     {
-        util_buf_printf(path, ".%s", e->string);
+        util_buf_append(path, ".", 1);
+        util_buf_puts(path, e->string);
         if (f->list)
             walk_list(f, e, path, problems);
         else
@@ -119,7 +120,9 @@ static void walk_object(const k8s_kind_t *t, const cJSON *obj, util_buf_t *path,
             continue;
         }
         size_t base = path->len;
-        util_buf_printf(path, "%s%s", base ? "." : "", m->string);
+        if (base)
+            util_buf_append(path, ".", 1);
+        util_buf_puts(path, m->string);
         walk_member(f, m, path, problems);
         path->len = base;
         if (path->data)

@@ -17,6 +17,7 @@ enum {
     /* reader statements (loop thread) */
     RS_META,
     RS_GET,
+    RS_GET_NOW,
     RS_GET_AT,
     RS_RANGE,
     RS_RANGE_AT,

@@ -1,6 +1,8 @@
 /* test_apiserver_list_cache: gzip responses (Accept-Encoding, members assembled around a
- * pre-compressed part) and the list cache (kept until a newer write touches its prefix). */
+ * pre-compressed part), the list cache (kept until a newer write touches its prefix) and the
+ * objects kept for gets (until a newer write touches their key). */
 #include "unit.h"
+#include "apiserver/apiserver_get_cache.h"
 #include "apiserver/apiserver_gzip.h"
 #include "apiserver/apiserver_internal.h"
 #include "apiserver/apiserver_list_cache.h"
@@ -252,6 +254,148 @@ static void test_list_cache_evicts_the_least_recently_used(void **state)
     assert_non_null(apiserver_list_cache_get(&f->a, "/registry/core/pods/ns39/", 0, &rev));
 }
 
+static void test_list_cache_known_empty(void **state)
+{
+    fixture_t *f = *state;
+    const char *prefix = "/registry/core/resourcequotas/ns1/";
+    assert_false(apiserver_list_cache_known_empty(&f->a, prefix)); /* starts the watch */
+    int64_t r1 = put(f, "/registry/core/resourcequotas/ns10/q", STORE_OP_CREATE);
+    apiserver_list_cache_put_empty(&f->a, prefix, r1);
+    assert_true(apiserver_list_cache_known_empty(&f->a, prefix));
+    /* a list of the prefix answers the empty entry too */
+    int64_t rev = 0;
+    apiserver_list_entry_t *e = apiserver_list_cache_get(&f->a, prefix, 0, &rev);
+    assert_non_null(e);
+    assert_int_equal(e->count, 0);
+    assert_int_equal(e->items.len, 0);
+    /* a write under it: no longer known */
+    put(f, "/registry/core/resourcequotas/ns1/q", STORE_OP_CREATE);
+    assert_false(apiserver_list_cache_known_empty(&f->a, prefix));
+    /* a non-empty entry is not empty */
+    int64_t r3 = put(f, "/registry/core/limitranges/ns1/l", STORE_OP_CREATE);
+    cache_put(f, "/registry/core/limitranges/ns1/", "{}", r3);
+    assert_false(apiserver_list_cache_known_empty(&f->a, "/registry/core/limitranges/ns1/"));
+}
+
+/* ---- objects kept for gets ------------------------------------------------------------------ */
+
+static store_kv_t *read_key(fixture_t *f, const char *key)
+{
+    store_kv_t *kv = NULL;
+    assert_int_equal(store_get(f->s, key, strlen(key), 0, &kv, NULL, NULL), 0);
+    return kv;
+}
+
+static void test_get_cache_dropped_by_a_newer_write_to_its_key(void **state)
+{
+    fixture_t *f = *state;
+    const char *key = "/registry/core/pods/ns1/a";
+    assert_null(apiserver_list_cache_object(&f->a, key, strlen(key))); /* starts the watch */
+    int64_t r1 = put(f, key, STORE_OP_CREATE);
+    apiserver_list_cache_keep_object(&f->a, read_key(f, key));
+    const store_kv_t *kv = apiserver_list_cache_object(&f->a, key, strlen(key));
+    assert_non_null(kv);
+    assert_int_equal(kv->mod_rev, r1);
+    assert_string_equal(kv->value, "{}");
+    /* writes to other keys, even ones it is a prefix of, keep it */
+    put(f, "/registry/core/pods/ns1/ab", STORE_OP_CREATE);
+    put(f, "/registry/core/pods/ns1/", STORE_OP_CREATE);
+    assert_non_null(apiserver_list_cache_object(&f->a, key, strlen(key)));
+    /* an update drops it; the next read is kept again */
+    int64_t r2 = put(f, key, STORE_OP_PUT);
+    assert_null(apiserver_list_cache_object(&f->a, key, strlen(key)));
+    apiserver_list_cache_keep_object(&f->a, read_key(f, key));
+    kv = apiserver_list_cache_object(&f->a, key, strlen(key));
+    assert_non_null(kv);
+    assert_int_equal(kv->mod_rev, r2);
+    /* a delete drops it */
+    put(f, key, STORE_OP_DELETE);
+    assert_null(apiserver_list_cache_object(&f->a, key, strlen(key)));
+    /* keys the watch does not cover are not kept */
+    const char *other = "/other/x";
+    put(f, other, STORE_OP_CREATE);
+    apiserver_list_cache_keep_object(&f->a, read_key(f, other));
+    assert_null(apiserver_list_cache_object(&f->a, other, strlen(other)));
+}
+
+static void test_get_cache_keeps_a_read_newer_than_an_undelivered_event(void **state)
+{
+    fixture_t *f = *state;
+    const char *key = "/registry/core/pods/n/a";
+    assert_null(apiserver_list_cache_object(&f->a, key, strlen(key)));
+    put(f, key, STORE_OP_CREATE);
+    /* an update whose event is not delivered yet when the key is read */
+    store_op_t op = {.type = STORE_OP_PUT,
+                     .key = key,
+                     .key_len = strlen(key),
+                     .value = "{\"b\":2}",
+                     .value_len = 7};
+    store_txn_result_t res;
+    assert_int_equal(store_txn_sync(f->s, &op, 1, &res, NULL), 0);
+    int64_t r2 = res.rev;
+    store_txn_result_free(&res);
+    apiserver_list_cache_keep_object(&f->a, read_key(f, key)); /* read at r2 */
+    for (int i = 0; i < 3; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT); /* its event arrives: not newer than the entry */
+    const store_kv_t *kv = apiserver_list_cache_object(&f->a, key, strlen(key));
+    assert_non_null(kv);
+    assert_int_equal(kv->mod_rev, r2);
+    assert_string_equal(kv->value, "{\"b\":2}");
+}
+
+static store_kv_t *kv_of(const char *key, size_t value_len, int64_t rev)
+{
+    size_t kl = strlen(key);
+    store_kv_t *kv = calloc(1, sizeof(*kv) + kl + value_len + 2);
+    char *k = (char *)(kv + 1), *v = k + kl + 1;
+    memcpy(k, key, kl + 1);
+    memset(v, 'x', value_len);
+    v[value_len] = '\0';
+    *kv = (store_kv_t){k, kl, v, value_len, rev, rev, 0};
+    return kv;
+}
+
+static void test_get_cache_bounds(void **state)
+{
+    (void)state;
+    apiserver_get_cache_t *gc = apiserver_get_cache_new();
+    char key[64];
+    for (int i = 0; i < GET_CACHE_ENTRIES + 100; i++) {
+        snprintf(key, sizeof(key), "/registry/k%d", i);
+        apiserver_get_cache_put(gc, kv_of(key, 10, i + 1));
+        assert_non_null(apiserver_get_cache_find(gc, "/registry/k0", 12)); /* used all along */
+    }
+    assert_int_equal(apiserver_get_cache_count(gc), GET_CACHE_ENTRIES);
+    assert_non_null(apiserver_get_cache_find(gc, "/registry/k0", 12));
+    assert_null(apiserver_get_cache_find(gc, "/registry/k1", 12)); /* the oldest unused */
+    snprintf(key, sizeof(key), "/registry/k%d", GET_CACHE_ENTRIES + 99);
+    assert_non_null(apiserver_get_cache_find(gc, key, strlen(key)));
+    /* an older read does not replace a newer entry; a newer one does */
+    apiserver_get_cache_put(gc, kv_of("/registry/k0", 3, 0));
+    assert_int_equal(apiserver_get_cache_find(gc, "/registry/k0", 12)->value_len, 10);
+    apiserver_get_cache_put(gc, kv_of("/registry/k0", 3, 1000000));
+    assert_int_equal(apiserver_get_cache_find(gc, "/registry/k0", 12)->value_len, 3);
+    /* a write at the entry's own revision keeps it, a newer one drops it */
+    apiserver_get_cache_written(gc, "/registry/k0", 12, 1000000);
+    assert_non_null(apiserver_get_cache_find(gc, "/registry/k0", 12));
+    apiserver_get_cache_written(gc, "/registry/k0", 12, 1000001);
+    assert_null(apiserver_get_cache_find(gc, "/registry/k0", 12));
+    /* bytes: large objects are not kept, and the total stays under the bound */
+    apiserver_get_cache_put(gc, kv_of("/registry/big", GET_CACHE_BYTES / 4, 1));
+    assert_null(apiserver_get_cache_find(gc, "/registry/big", 13));
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof(key), "/registry/m%d", i);
+        apiserver_get_cache_put(gc, kv_of(key, GET_CACHE_BYTES / 10, 1));
+    }
+    assert_true(apiserver_get_cache_count(gc) < 10);
+    assert_non_null(apiserver_get_cache_find(gc, "/registry/m19", 13));
+    assert_null(apiserver_get_cache_find(gc, "/registry/m0", 12));
+    apiserver_get_cache_clear(gc);
+    assert_int_equal(apiserver_get_cache_count(gc), 0);
+    assert_null(apiserver_get_cache_find(gc, "/registry/m19", 13));
+    apiserver_get_cache_free(gc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +407,12 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_list_cache_evicts_the_least_recently_used, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_list_cache_known_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_cache_dropped_by_a_newer_write_to_its_key, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_get_cache_keeps_a_read_newer_than_an_undelivered_event,
+                                        setup, teardown),
+        cmocka_unit_test(test_get_cache_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
