@@ -31,6 +31,7 @@ us_per() { awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.0
 
 one() {
     local name=$1 t0 t1 t2 lc lg
+    # shellcheck disable=SC2034 # bench_api_server runs BIN
     BIN=$2
     rm -rf "$WORK/data"
     bench_api_server "$WORK/data"
