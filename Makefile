@@ -60,7 +60,8 @@ else ifeq ($(FLAVOR),static)
   CC := $(CC_$(ARCH))
   OPT := -Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables
   LDFLAGS_FLAVOR := -static -s -Wl,--gc-sections -Wl,--build-id=sha1
-  LDLIBS_SYS := -lpthread -lm
+  # mimalloc replaces musl's malloc in the release build only (docs/third_party.md)
+  LDLIBS_SYS := build/sysroot-$(ARCH)/lib/libmimalloc.a -lpthread -lm
 else
   $(error unknown FLAVOR $(FLAVOR))
 endif

@@ -15,7 +15,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ARCH="${1:?usage: build.sh ARCH OUT-LINK}"
 OUT_LINK="${2:?usage: build.sh ARCH OUT-LINK}"
 CACHE="${KUBELING_CACHE:-$HOME/.cache/kubeling}"
-RECIPES=(zlib cjson llhttp libuv mbedtls sqlite3 k8s-schema k8s-proto)
+RECIPES=(zlib cjson llhttp libuv mbedtls sqlite3 mimalloc k8s-schema k8s-proto)
 
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"

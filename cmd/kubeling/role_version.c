@@ -35,6 +35,10 @@ static const util_flag_t version_flags[] = {
     {0},
 };
 
+/* mimalloc is linked into the static release build only (docs/third_party.md): a weak reference
+ * is NULL in the other builds, where glibc's malloc serves. */
+int mi_version(void) __attribute__((weak));
+
 typedef struct {
     const char *name;
     const char *version;
@@ -51,7 +55,7 @@ static const char *libc_description(char *buf, size_t len)
 }
 
 /* Versions come from the libraries themselves at run time, so they prove what is linked. */
-static size_t collect(lib_version_t *libs, char *mbed, char *llh, size_t n)
+static size_t collect(lib_version_t *libs, char *mbed, char *llh, char *mi, size_t n)
 {
     mbedtls_version_get_string(mbed);
     snprintf(llh, n, "%d.%d.%d", LLHTTP_VERSION_MAJOR, LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH);
@@ -62,6 +66,11 @@ static size_t collect(lib_version_t *libs, char *mbed, char *llh, size_t n)
     libs[i++] = (lib_version_t){"cjson", cJSON_Version()};
     libs[i++] = (lib_version_t){"llhttp", llh};
     libs[i++] = (lib_version_t){"zlib", zlibVersion()};
+    if (mi_version) { /* 209 is 2.0.9 */
+        int v = mi_version();
+        snprintf(mi, n, "%d.%d.%d", v / 100, v / 10 % 10, v % 10);
+        libs[i++] = (lib_version_t){"mimalloc", mi};
+    }
     return i;
 }
 
@@ -69,9 +78,9 @@ static int run_version(const kubeling_globals_t *g, const util_strv_t *args)
 {
     (void)g;
     (void)args;
-    char mbed[32], llh[32], libc[64];
+    char mbed[32], llh[32], mi[32], libc[64];
     lib_version_t libs[8];
-    size_t n = collect(libs, mbed, llh, sizeof(llh));
+    size_t n = collect(libs, mbed, llh, mi, sizeof(llh));
     /* llhttp is header-versioned; reference a symbol so the version reported is linked. */
     llhttp_settings_t settings;
     llhttp_settings_init(&settings);

@@ -19,7 +19,7 @@ version_lists_every_library() {
 version_json_is_valid_json() {
     run_cmd "$E2E_TMP/j" "$K" version -o json
     expect_rc 0 "version -o json"
-    /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert set(d["libraries"])=={"sqlite","mbedtls","libuv","cjson","llhttp","zlib"}, d' "$E2E_TMP/j" ||
+    /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert set(d["libraries"])-{"mimalloc"}=={"sqlite","mbedtls","libuv","cjson","llhttp","zlib"}, d; assert ("mimalloc" in d["libraries"])==(d["libc"]=="musl"), d' "$E2E_TMP/j" ||
         fail "bad json: $(cat "$E2E_TMP/j")"
 }
 
