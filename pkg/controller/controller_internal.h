@@ -43,7 +43,8 @@ struct controller_manager {
     ctrl_jobs_t *jobs;
     ctrl_cronjobs_t *cronjobs;
     ctrl_pending_t *pending;
-    ctrl_podidx_t *podidx; /* the pod informer's pods by controller, while it runs */
+    ctrl_podidx_t *podidx;            /* the pod informer's pods by controller, while it runs */
+    struct ctrl_rs_batch *rs_batches; /* ReplicaSets' create bursts in flight */
     uv_timer_t timer;
     /* leader election */
     char *id;

@@ -139,7 +139,14 @@ void ctrl_rs_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod,
 
 /* ---- writes ---------------------------------------------------------------------------------- */
 
-typedef struct batch {
+/* A burst of creates in slow-start batches. Upstream's sync blocks in slowStartBatch until the
+ * burst is over, so the pod events of the burst fold into one sync after it; here the creates
+ * are asynchronous, and a ReplicaSet with a burst in flight is not synced (a sync could not
+ * create or delete: its expectations are pending) until the burst's end queues it again,
+ * instead of recounting its pods and writing its status after every few pod events. */
+typedef struct ctrl_rs_batch {
+    controller_manager_t *m;
+    struct ctrl_rs_batch *next; /* m->rs_batches */
     const rs_kind_t *k;
     char *key; /* the ReplicaSet */
     cJSON *rs; /* a copy, for events */
@@ -148,9 +155,22 @@ typedef struct batch {
     bool failed;
 } batch_t;
 
+static bool bursting(const controller_manager_t *m, const rs_kind_t *k, const char *key)
+{
+    for (const batch_t *b = m->rs_batches; b; b = b->next)
+        if (b->k == k && !strcmp(b->key, key))
+            return true;
+    return false;
+}
+
 static void batch_free(void *p)
 {
     batch_t *b = p;
+    for (batch_t **pp = &b->m->rs_batches; *pp; pp = &(*pp)->next)
+        if (*pp == b) {
+            *pp = b->next;
+            break;
+        }
     free(b->key);
     cJSON_Delete(b->rs);
     cJSON_Delete(b->pod);
@@ -413,8 +433,8 @@ static void update_status(controller_manager_t *m, const rs_kind_t *k, const cJS
 static int sync_kind(controller_manager_t *m, const rs_kind_t *k, const char *key)
 {
     const char *slash = strchr(key, '/');
-    if (!slash)
-        return 0;
+    if (!slash || bursting(m, k, key))
+        return 0; /* a burst in flight: its end queues the key */
     char ns[256];
     snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
     const cJSON *rs = client_informer_get(m->inf[k->inf], ns, slash + 1);
@@ -448,9 +468,15 @@ static int sync_kind(controller_manager_t *m, const rs_kind_t *k, const char *ke
         int n = (int)(-diff > BURST_REPLICAS ? BURST_REPLICAS : -diff);
         controller_expect_creations(expect_of(m, k), key, n, now);
         batch_t *b = util_xcalloc(1, sizeof(*b));
-        *b = (batch_t){
-            k,    util_xstrdup(key), cJSON_Duplicate(rs, true), pod_from_template(k, rs), n, 0, 1,
-            false};
+        *b = (batch_t){.m = m,
+                       .next = m->rs_batches,
+                       .k = k,
+                       .key = util_xstrdup(key),
+                       .rs = cJSON_Duplicate(rs, true),
+                       .pod = pod_from_template(k, rs),
+                       .remaining = n,
+                       .size = 1};
+        m->rs_batches = b;
         util_log_v(1, "replicaset %s: too few replicas: need %lld, creating %d", key,
                    (long long)want, n);
         batch_issue(m, b);
