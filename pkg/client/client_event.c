@@ -14,6 +14,7 @@
 #define RECORDER_ENTRIES  1024 /* correlated events remembered (upstream's LRU: 4096) */
 #define SPAM_BURST        25.0
 #define SPAM_REFILL_S     300.0
+#define RECORDER_HASH     2048 /* hash slots of the two tables (RECORDER_ENTRIES each at most) */
 
 static const client_resource_t EVENTS = {"", "v1", "events", true};
 
@@ -83,7 +84,8 @@ cJSON *client_event_build(const client_event_spec_t *e)
 /* ---- the recorder --------------------------------------------------------------------------- */
 
 typedef struct rec_entry {
-    struct rec_entry *next;
+    struct rec_entry *next, *prev; /* the list, newest first */
+    struct rec_entry *hnext;       /* in its hash slot */
     client_recorder_t *r;
     char *key, *ns, *name; /* the event's key, where it is written */
     cJSON *ev;             /* the event as first built: written again when it expired */
@@ -93,7 +95,8 @@ typedef struct rec_entry {
 } rec_entry_t;
 
 typedef struct rec_bucket {
-    struct rec_bucket *next;
+    struct rec_bucket *next, *prev; /* the list, newest first */
+    struct rec_bucket *hnext;       /* in its hash slot */
     char *key;
     double tokens;
     uint64_t last_ms;
@@ -102,9 +105,11 @@ typedef struct rec_bucket {
 struct client_recorder {
     client_t *c;
     char *component, *host;
-    rec_entry_t *entries; /* newest first */
+    /* both kept newest first, found through hash tables (a node's kubelet has one recorder
+     * for every pod: without the tables each event compared its key with up to 1024 others) */
+    rec_entry_t *entries, *entries_tail, *ehash[RECORDER_HASH];
     size_t nentries;
-    rec_bucket_t *buckets;
+    rec_bucket_t *buckets, *buckets_tail, *bhash[RECORDER_HASH];
     size_t nbuckets;
     uint64_t written, dropped;
 };
@@ -117,6 +122,46 @@ client_recorder_t *client_recorder_new(client_t *c, const char *component, const
     r->host = util_xstrdup(host ? host : "");
     return r;
 }
+
+static size_t slot_of(const char *key)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *key; key++)
+        h = (h ^ (unsigned char)*key) * 1099511628211ULL;
+    return (size_t)(h % RECORDER_HASH);
+}
+
+/* Doubly linked lists with head and tail, and hash chains, for both kinds of records. */
+#define LIST_UNLINK(head, tail, x)       \
+    do {                                 \
+        if ((x)->prev)                   \
+            (x)->prev->next = (x)->next; \
+        else                             \
+            (head) = (x)->next;          \
+        if ((x)->next)                   \
+            (x)->next->prev = (x)->prev; \
+        else                             \
+            (tail) = (x)->prev;          \
+        (x)->next = (x)->prev = NULL;    \
+    } while (0)
+#define LIST_PUSH(head, tail, x) \
+    do {                         \
+        (x)->prev = NULL;        \
+        (x)->next = (head);      \
+        if (head)                \
+            (head)->prev = (x);  \
+        else                     \
+            (tail) = (x);        \
+        (head) = (x);            \
+    } while (0)
+#define HASH_UNLINK(table, type, x)                                                \
+    do {                                                                           \
+        for (type **pp_ = &(table)[slot_of((x)->key)]; *pp_; pp_ = &(*pp_)->hnext) \
+            if (*pp_ == (x)) {                                                     \
+                *pp_ = (x)->hnext;                                                 \
+                break;                                                             \
+            }                                                                      \
+    } while (0)
 
 static void entry_free(rec_entry_t *e)
 {
@@ -132,14 +177,12 @@ void client_recorder_free(client_recorder_t *r)
 {
     if (!r)
         return;
-    while (r->entries) {
-        rec_entry_t *e = r->entries;
-        r->entries = e->next;
+    for (rec_entry_t *e = r->entries, *next; e; e = next) {
+        next = e->next;
         entry_free(e);
     }
-    while (r->buckets) {
-        rec_bucket_t *b = r->buckets;
-        r->buckets = b->next;
+    for (rec_bucket_t *b = r->buckets, *next; b; b = next) {
+        next = b->next;
         free(b->key);
         free(b);
     }
@@ -159,26 +202,26 @@ void client_recorder_counts(const client_recorder_t *r, uint64_t *ret_written,
 static bool spam_allow(client_recorder_t *r, const char *key)
 {
     uint64_t now = uv_hrtime() / 1000000;
-    rec_bucket_t *b = r->buckets;
-    for (; b; b = b->next)
-        if (!strcmp(b->key, key))
-            break;
+    size_t h = slot_of(key);
+    rec_bucket_t *b = r->bhash[h];
+    while (b && strcmp(b->key, key))
+        b = b->hnext;
     if (!b) {
         if (r->nbuckets >= RECORDER_ENTRIES) { /* forget the oldest (the list's tail) */
-            rec_bucket_t **pp = &r->buckets;
-            while ((*pp)->next)
-                pp = &(*pp)->next;
-            free((*pp)->key);
-            free(*pp);
-            *pp = NULL;
+            rec_bucket_t *old = r->buckets_tail;
+            LIST_UNLINK(r->buckets, r->buckets_tail, old);
+            HASH_UNLINK(r->bhash, rec_bucket_t, old);
+            free(old->key);
+            free(old);
             r->nbuckets--;
         }
         b = util_xcalloc(1, sizeof(*b));
         b->key = util_xstrdup(key);
         b->tokens = SPAM_BURST;
         b->last_ms = now;
-        b->next = r->buckets;
-        r->buckets = b;
+        LIST_PUSH(r->buckets, r->buckets_tail, b);
+        b->hnext = r->bhash[h];
+        r->bhash[h] = b;
         r->nbuckets++;
     }
     b->tokens += (double)(now - b->last_ms) / 1000.0 / SPAM_REFILL_S;
@@ -238,26 +281,24 @@ static void entry_send(rec_entry_t *e)
 
 static rec_entry_t *entry_find(client_recorder_t *r, const char *key)
 {
-    for (rec_entry_t **pp = &r->entries; *pp; pp = &(*pp)->next)
-        if (!strcmp((*pp)->key, key)) {
-            rec_entry_t *e = *pp; /* move to the front: the list is kept newest first */
-            *pp = e->next;
-            e->next = r->entries;
-            r->entries = e;
-            return e;
-        }
-    return NULL;
+    rec_entry_t *e = r->ehash[slot_of(key)];
+    while (e && strcmp(e->key, key))
+        e = e->hnext;
+    if (e) { /* move to the front: the list is kept newest first */
+        LIST_UNLINK(r->entries, r->entries_tail, e);
+        LIST_PUSH(r->entries, r->entries_tail, e);
+    }
+    return e;
 }
 
 static void entries_trim(client_recorder_t *r)
 {
     if (r->nentries < RECORDER_ENTRIES)
         return;
-    rec_entry_t **pp = &r->entries;
-    while ((*pp)->next)
-        pp = &(*pp)->next;
-    entry_free(*pp);
-    *pp = NULL;
+    rec_entry_t *old = r->entries_tail;
+    LIST_UNLINK(r->entries, r->entries_tail, old);
+    HASH_UNLINK(r->ehash, rec_entry_t, old);
+    entry_free(old);
     r->nentries--;
 }
 
@@ -304,8 +345,10 @@ void client_recorder_eventf(client_recorder_t *r, const client_event_ref_t *obj,
                                  .name = e->name,
                                  .namespace_ = e->ns};
         e->ev = client_event_build(&s);
-        e->next = r->entries;
-        r->entries = e;
+        LIST_PUSH(r->entries, r->entries_tail, e);
+        size_t h = slot_of(e->key);
+        e->hnext = r->ehash[h];
+        r->ehash[h] = e;
         r->nentries++;
     }
     e->count++;

@@ -109,11 +109,16 @@ static void cache_put(client_informer_t *inf, cJSON *obj)
         free(key);
         e->gen = inf->gen;
         cJSON *old = e->obj;
-        bool same = !strcmp(rv_of(old), rv_of(obj)) && rv_of(obj)[0];
+        if (!strcmp(rv_of(old), rv_of(obj)) && rv_of(obj)[0]) {
+            /* unchanged (a relist): the cached object stays, so what the handlers were given
+             * (and may have indexed) remains valid until the next event for this key */
+            cJSON_Delete(obj);
+            return;
+        }
         e->obj = obj;
-        if (!same && inf->h.on_update)
+        if (inf->h.on_update)
             inf->h.on_update(inf->ud, old, obj);
-        else if (!same && inf->h.on_event)
+        else if (inf->h.on_event)
             inf->h.on_event(inf->ud, old, obj, false);
         cJSON_Delete(old);
         return;

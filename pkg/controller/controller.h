@@ -78,6 +78,10 @@ bool controller_pod_ready(const cJSON *pod);
 bool controller_pod_available(const cJSON *pod, int64_t min_ready_s, int64_t now_s);
 /* Not terminal (Succeeded/Failed) and no deletionTimestamp. */
 bool controller_pod_active(const cJSON *pod);
+/* The Ready condition's lastTransitionTime in seconds; -1 when absent or malformed. */
+int64_t controller_pod_ready_time(const cJSON *pod);
+/* Every label of want (a JSON map) is in labels with the same string value. */
+bool controller_labels_cover(const cJSON *labels, const cJSON *want);
 /* upstream's ActivePods ordering: < 0 when a is less valuable (deleted first): unassigned before
  * assigned, Pending < Unknown < Running, not ready before ready, ready for less time first,
  * more restarts first, newer first. */

@@ -23,6 +23,7 @@ typedef struct ctrl_jobs ctrl_jobs_t;         /* the Job controller's per-job me
 typedef struct ctrl_cronjobs ctrl_cronjobs_t; /* the CronJob controller's */
 
 typedef struct ctrl_pending ctrl_pending_t; /* a write in flight, freed at stop if unanswered */
+typedef struct ctrl_podidx ctrl_podidx_t;   /* pods by controller UID (controller_podindex.c) */
 
 typedef struct ctrl_inf_ctx {
     struct controller_manager *m;
@@ -42,6 +43,8 @@ struct controller_manager {
     ctrl_jobs_t *jobs;
     ctrl_cronjobs_t *cronjobs;
     ctrl_pending_t *pending;
+    ctrl_podidx_t *podidx;            /* the pod informer's pods by controller, while it runs */
+    struct ctrl_rs_batch *rs_batches; /* ReplicaSets' create bursts in flight */
     uv_timer_t timer;
     /* leader election */
     char *id;
@@ -96,6 +99,31 @@ int ctrl_rs_sync(controller_manager_t *m, const char *key);
 /* The same for ReplicationControllers (a map selector, kind v1 ReplicationController). */
 int ctrl_rc_sync(controller_manager_t *m, const char *key);
 void ctrl_rs_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod, bool deleted);
+
+/* The pod index (controller_podindex.c): the pod informer's pods by controller UID (orphans by
+ * namespace), each with what the ReplicaSet controller reads of it. Fed every pod informer event
+ * before the controllers. */
+typedef struct ctrl_pod_facts {
+    const cJSON *pod;           /* the informer's object: valid until the next pod event */
+    const char *ns;             /* metadata.namespace */
+    const cJSON *labels;        /* metadata.labels (NULL: none) */
+    bool controlled;            /* has a controller reference */
+    const char *controller_uid; /* its uid (NULL: none) */
+    bool deleting;              /* deletionTimestamp set */
+    bool active;                /* controller_pod_active */
+    bool ready;                 /* controller_pod_ready */
+    int64_t ready_time;         /* controller_pod_ready_time */
+} ctrl_pod_facts_t;
+void ctrl_pod_facts(const cJSON *pod, ctrl_pod_facts_t *f);
+ctrl_podidx_t *ctrl_podidx_new(void);
+void ctrl_podidx_free(ctrl_podidx_t *x);
+void ctrl_podidx_update(ctrl_podidx_t *x, const cJSON *pod, bool deleted);
+/* Calls fn for the cached pods whose controller reference has UID uid and for the orphans (no
+ * controller reference) of namespace ns: a superset of what a controller with that UID in ns may
+ * own or adopt. x NULL: every pod of the informer pods. fn must not change the cache. */
+void ctrl_podidx_foreach(const ctrl_podidx_t *x, const client_informer_t *pods, const char *ns,
+                         const char *uid, void (*fn)(void *ud, const ctrl_pod_facts_t *f),
+                         void *ud);
 /* Deployment controller (controller_deployment.c). */
 int ctrl_deploy_sync(controller_manager_t *m, const char *key);
 void ctrl_deploy_on_rs(controller_manager_t *m, const cJSON *old, const cJSON *rs, bool deleted);

@@ -214,6 +214,12 @@ static void collect(void *ud, const cJSON *pod)
     v->pods[v->n++] = pod;
 }
 
+/* collect over the pod index: the pods whose controller reference has the Job's UID */
+static void collect_indexed(void *ud, const ctrl_pod_facts_t *f)
+{
+    collect(ud, f->pod);
+}
+
 /* What the sync decided, written as one status patch. */
 typedef struct job_calc {
     int64_t active, ready, succeeded, failed, completions, parallelism;
@@ -659,6 +665,11 @@ static void release_owned(void *ud, const cJSON *pod)
         ctrl_job_release_pod(r->m, pod);
 }
 
+static void release_owned_indexed(void *ud, const ctrl_pod_facts_t *f)
+{
+    release_owned(ud, f->pod);
+}
+
 int ctrl_job_sync(controller_manager_t *m, const char *key)
 {
     const char *slash = strchr(key, '/');
@@ -680,11 +691,11 @@ int ctrl_job_sync(controller_manager_t *m, const char *key)
     if (ctrl_deleting(job) || ctrl_job_finished(job)) {
         /* nothing more starts; pods are no longer tracked */
         release_ctx_t r = {m, ns, uid};
-        client_informer_foreach(m->inf[CTRL_INF_PODS], release_owned, &r);
+        ctrl_podidx_foreach(m->podidx, m->inf[CTRL_INF_PODS], NULL, uid, release_owned_indexed, &r);
         return ctrl_deleting(job) ? 0 : ctrl_job_ttl(m, job);
     }
     job_view_t v = {.m = m, .job = job, .ns = ns, .uid = uid, .key = key};
-    client_informer_foreach(m->inf[CTRL_INF_PODS], collect, &v);
+    ctrl_podidx_foreach(m->podidx, m->inf[CTRL_INF_PODS], NULL, uid, collect_indexed, &v);
     int rc = sync_job(&v, st);
     free(v.pods);
     return rc;

@@ -58,13 +58,18 @@ bool controller_pod_ready(const cJSON *pod)
     return s && !strcmp(s, "True");
 }
 
+int64_t controller_pod_ready_time(const cJSON *pod)
+{
+    return controller_parse_time(jstr(ready_condition(pod), "lastTransitionTime"));
+}
+
 bool controller_pod_available(const cJSON *pod, int64_t min_ready_s, int64_t now_s)
 {
     if (!controller_pod_ready(pod))
         return false;
     if (min_ready_s <= 0)
         return true;
-    int64_t t = controller_parse_time(jstr(ready_condition(pod), "lastTransitionTime"));
+    int64_t t = controller_pod_ready_time(pod);
     return t >= 0 && t + min_ready_s <= now_s;
 }
 
@@ -141,9 +146,9 @@ const cJSON *controller_owner_ref(const cJSON *obj)
     return NULL;
 }
 
-static bool fully_labeled(const cJSON *pod, const cJSON *want)
+bool controller_labels_cover(const cJSON *have, const cJSON *want)
 {
-    const cJSON *have = jget(jget(pod, "metadata"), "labels"), *l;
+    const cJSON *l;
     cJSON_ArrayForEach(l, want)
     {
         const char *v = jstr(have, l->string);
@@ -161,7 +166,7 @@ void controller_rs_counts(const cJSON *const *pods, size_t n, const cJSON *templ
         if (!controller_pod_active(pods[i]))
             continue;
         ret->replicas++;
-        if (fully_labeled(pods[i], template_labels))
+        if (controller_labels_cover(jget(jget(pods[i], "metadata"), "labels"), template_labels))
             ret->fully_labeled++;
         if (controller_pod_ready(pods[i]))
             ret->ready++;

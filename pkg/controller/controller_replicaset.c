@@ -139,7 +139,14 @@ void ctrl_rs_on_pod(controller_manager_t *m, const cJSON *old, const cJSON *pod,
 
 /* ---- writes ---------------------------------------------------------------------------------- */
 
-typedef struct batch {
+/* A burst of creates in slow-start batches. Upstream's sync blocks in slowStartBatch until the
+ * burst is over, so the pod events of the burst fold into one sync after it; here the creates
+ * are asynchronous, and a ReplicaSet with a burst in flight is not synced (a sync could not
+ * create or delete: its expectations are pending) until the burst's end queues it again,
+ * instead of recounting its pods and writing its status after every few pod events. */
+typedef struct ctrl_rs_batch {
+    controller_manager_t *m;
+    struct ctrl_rs_batch *next; /* m->rs_batches */
     const rs_kind_t *k;
     char *key; /* the ReplicaSet */
     cJSON *rs; /* a copy, for events */
@@ -148,9 +155,22 @@ typedef struct batch {
     bool failed;
 } batch_t;
 
+static bool bursting(const controller_manager_t *m, const rs_kind_t *k, const char *key)
+{
+    for (const batch_t *b = m->rs_batches; b; b = b->next)
+        if (b->k == k && !strcmp(b->key, key))
+            return true;
+    return false;
+}
+
 static void batch_free(void *p)
 {
     batch_t *b = p;
+    for (batch_t **pp = &b->m->rs_batches; *pp; pp = &(*pp)->next)
+        if (*pp == b) {
+            *pp = b->next;
+            break;
+        }
     free(b->key);
     cJSON_Delete(b->rs);
     cJSON_Delete(b->pod);
@@ -322,40 +342,38 @@ typedef struct collect {
     const cJSON *rs;
     const char *ns, *uid;
     labels_selector_t *sel;
-    const cJSON **owned;
+    ctrl_pod_facts_t *owned;
     size_t n, cap;
     controller_manager_t *m;
     bool rs_deleting;
 } collect_t;
 
-static void collect_pod(void *ud, const cJSON *pod)
+/* Called for the pods the index files under the ReplicaSet's UID and its namespace's orphans;
+ * decides from the pod's facts (controller_podindex.c), as upstream's ClaimPods does. */
+static void collect_pod(void *ud, const ctrl_pod_facts_t *f)
 {
     collect_t *c = ud;
-    const cJSON *meta = ctrl_get(pod, "metadata");
-    const char *ns = ctrl_str(meta, "namespace");
-    if (!ns || strcmp(ns, c->ns))
+    if (!f->ns || strcmp(f->ns, c->ns))
         return;
-    const cJSON *ref = controller_owner_ref(pod);
-    bool matches = labels_selector_matches_object(c->sel, pod);
-    if (ref) {
-        const char *ruid = ctrl_str(ref, "uid");
-        if (!ruid || strcmp(ruid, c->uid))
+    bool matches = labels_selector_matches(c->sel, f->labels);
+    if (f->controlled) {
+        if (!f->controller_uid || strcmp(f->controller_uid, c->uid))
             return;
         if (!matches) {
-            if (!deleting(pod))
-                set_owner(c->m, c->k, c->rs, pod, false);
+            if (!f->deleting)
+                set_owner(c->m, c->k, c->rs, f->pod, false);
             return;
         }
     } else {
-        if (!matches || c->rs_deleting || deleting(pod) || !controller_pod_active(pod))
+        if (!matches || c->rs_deleting || f->deleting || !f->active)
             return;
-        set_owner(c->m, c->k, c->rs, pod, true);
+        set_owner(c->m, c->k, c->rs, f->pod, true);
     }
     if (c->n == c->cap) {
         c->cap = c->cap ? c->cap * 2 : 16;
         c->owned = util_xrealloc(c->owned, c->cap * sizeof(*c->owned));
     }
-    c->owned[c->n++] = pod;
+    c->owned[c->n++] = *f;
 }
 
 static int cmp_pods(const void *a, const void *b)
@@ -363,15 +381,34 @@ static int cmp_pods(const void *a, const void *b)
     return controller_pod_compare(*(const cJSON *const *)a, *(const cJSON *const *)b);
 }
 
+/* controller_rs_counts over the pods' facts. */
+static void rs_counts(const ctrl_pod_facts_t *pods, size_t n, const cJSON *template_labels,
+                      int64_t min_ready_s, int64_t now_s, controller_rs_counts_t *ret)
+{
+    *ret = (controller_rs_counts_t){0};
+    for (size_t i = 0; i < n; i++) {
+        const ctrl_pod_facts_t *f = &pods[i];
+        if (!f->active)
+            continue;
+        ret->replicas++;
+        if (controller_labels_cover(f->labels, template_labels))
+            ret->fully_labeled++;
+        if (!f->ready)
+            continue;
+        ret->ready++;
+        if (min_ready_s <= 0 || (f->ready_time >= 0 && f->ready_time + min_ready_s <= now_s))
+            ret->available++;
+    }
+}
+
 static void update_status(controller_manager_t *m, const rs_kind_t *k, const cJSON *rs,
-                          const cJSON *const *pods, size_t n, int64_t *requeue_ms)
+                          const ctrl_pod_facts_t *pods, size_t n, int64_t *requeue_ms)
 {
     const cJSON *spec = ctrl_get(rs, "spec"), *st = ctrl_get(rs, "status");
     int64_t min_ready = ctrl_int(spec, "minReadySeconds", 0), now = time(NULL);
     controller_rs_counts_t c;
-    controller_rs_counts(pods, n,
-                         ctrl_get(ctrl_get(ctrl_get(spec, "template"), "metadata"), "labels"),
-                         min_ready, now, &c);
+    rs_counts(pods, n, ctrl_get(ctrl_get(ctrl_get(spec, "template"), "metadata"), "labels"),
+              min_ready, now, &c);
     int64_t gen = ctrl_int(ctrl_get(rs, "metadata"), "generation", 0);
     if (min_ready > 0 && c.available < c.ready)
         *requeue_ms = min_ready * 1000;
@@ -396,8 +433,8 @@ static void update_status(controller_manager_t *m, const rs_kind_t *k, const cJS
 static int sync_kind(controller_manager_t *m, const rs_kind_t *k, const char *key)
 {
     const char *slash = strchr(key, '/');
-    if (!slash)
-        return 0;
+    if (!slash || bursting(m, k, key))
+        return 0; /* a burst in flight: its end queues the key */
     char ns[256];
     snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
     const cJSON *rs = client_informer_get(m->inf[k->inf], ns, slash + 1);
@@ -420,33 +457,42 @@ static int sync_kind(controller_manager_t *m, const rs_kind_t *k, const char *ke
     }
     uint64_t now = ctrl_now(m);
     bool satisfied = controller_expect_satisfied(expect_of(m, k), key, now);
-    client_informer_foreach(m->inf[CTRL_INF_PODS], collect_pod, &c);
+    ctrl_podidx_foreach(m->podidx, m->inf[CTRL_INF_PODS], ns, c.uid, collect_pod, &c);
     /* active pods only count */
     size_t nact = 0;
     for (size_t i = 0; i < c.n; i++)
-        if (controller_pod_active(c.owned[i]))
+        if (c.owned[i].active)
             c.owned[nact++] = c.owned[i];
     int64_t want = ctrl_int(spec, "replicas", 1), diff = (int64_t)nact - want;
     if (satisfied && !c.rs_deleting && diff < 0) {
         int n = (int)(-diff > BURST_REPLICAS ? BURST_REPLICAS : -diff);
         controller_expect_creations(expect_of(m, k), key, n, now);
         batch_t *b = util_xcalloc(1, sizeof(*b));
-        *b = (batch_t){
-            k,    util_xstrdup(key), cJSON_Duplicate(rs, true), pod_from_template(k, rs), n, 0, 1,
-            false};
+        *b = (batch_t){.m = m,
+                       .next = m->rs_batches,
+                       .k = k,
+                       .key = util_xstrdup(key),
+                       .rs = cJSON_Duplicate(rs, true),
+                       .pod = pod_from_template(k, rs),
+                       .remaining = n,
+                       .size = 1};
+        m->rs_batches = b;
         util_log_v(1, "replicaset %s: too few replicas: need %lld, creating %d", key,
                    (long long)want, n);
         batch_issue(m, b);
     } else if (satisfied && !c.rs_deleting && diff > 0) {
         int n = (int)(diff > BURST_REPLICAS ? BURST_REPLICAS : diff);
-        qsort(c.owned, nact, sizeof(*c.owned), cmp_pods);
+        const cJSON **ranked = util_xcalloc(nact, sizeof(*ranked));
+        for (size_t i = 0; i < nact; i++)
+            ranked[i] = c.owned[i].pod;
+        qsort(ranked, nact, sizeof(*ranked), cmp_pods);
         const char **uids = util_xcalloc((size_t)n, sizeof(*uids));
         for (int i = 0; i < n; i++)
-            uids[i] = ctrl_str(ctrl_get(c.owned[i], "metadata"), "uid");
+            uids[i] = ctrl_str(ctrl_get(ranked[i], "metadata"), "uid");
         controller_expect_deletions(expect_of(m, k), key, uids, (size_t)n, now);
         free(uids);
         for (int i = 0; i < n; i++) {
-            const cJSON *pm = ctrl_get(c.owned[i], "metadata");
+            const cJSON *pm = ctrl_get(ranked[i], "metadata");
             del_ctx_t *d = util_xcalloc(1, sizeof(*d));
             d->k = k;
             d->key = util_xstrdup(key);
@@ -457,6 +503,7 @@ static int sync_kind(controller_manager_t *m, const rs_kind_t *k, const char *ke
             ctrl_pending_sent(
                 p, client_delete(m->client, &CLIENT_RES_PODS, ns, d->name, ctrl_pending_cb, p));
         }
+        free(ranked);
     }
     int64_t requeue = 0;
     update_status(m, k, rs, c.owned, nact, &requeue);

@@ -260,6 +260,7 @@ static void deliver(void *ud, const cJSON *old, const cJSON *obj, bool deleted)
     controller_manager_t *m = c->m;
     switch (c->kind) {
     case CTRL_INF_PODS:
+        ctrl_podidx_update(m->podidx, obj, deleted);
         ctrl_rs_on_pod(m, old, obj, deleted);
         ctrl_ep_on_pod(m, old, obj, deleted);
         ctrl_nl_on_pod(m, old, obj, deleted);
@@ -316,6 +317,7 @@ static int start_informers(controller_manager_t *m, util_error_t *err)
         &CLIENT_RES_PODS,   &CONTROLLER_RES_RS,   &CONTROLLER_RES_DEPLOY,
         &CONTROLLER_RES_RC, &CONTROLLER_RES_JOBS, &CONTROLLER_RES_CRONJOBS};
     int rc = 0;
+    m->podidx = ctrl_podidx_new();
     for (int i = 0; i < CTRL_INF_COUNT && rc == 0; i++) {
         m->ctx[i] = (ctrl_inf_ctx_t){m, i};
         client_informer_opts_t io = {.resource = res[i],
@@ -346,6 +348,8 @@ static void stop_informers(controller_manager_t *m)
         m->inf[i] = NULL;
         m->synced[i] = false;
     }
+    ctrl_podidx_free(m->podidx);
+    m->podidx = NULL;
     ctrl_ep_stop(m);
     ctrl_nl_stop(m);
     ctrl_sets_stop(m);
