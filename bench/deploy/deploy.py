@@ -6,7 +6,8 @@ server's VmRSS sampled every 0.5 s during the run (peak), once all are Running (
 after the Deployment is deleted and its pods are gone. With CPU_CGROUPS (colon-separated cgroup
 directories: the server's, with its shims, and the kubelet's cgroup root, with the containers),
 the CPU they used from the apply to all Running and for the deletion, per pod: a figure that
-does not depend on the machine's load."""
+does not depend on the machine's load. Also the server's CPU per thread name from the apply to
+all Running, in % of one core (a thread near 100% is the bound)."""
 import os
 import subprocess
 import sys
@@ -55,6 +56,34 @@ def cpu_ns():
     return user, system
 
 
+def thread_cpu():
+    """{(name, tid): CPU seconds} of the server's threads (utime + stime, /proc/PID/task/*/stat)."""
+    out, tck = {}, os.sysconf("SC_CLK_TCK")
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            st = open("/proc/%d/task/%s/stat" % (pid, tid)).read()
+        except OSError:
+            continue
+        f = st[st.rindex(")") + 2:].split()
+        out[(st[st.index("(") + 1:st.rindex(")")], tid)] = (int(f[11]) + int(f[12])) / tck
+    return out
+
+
+def threads_line(what, before, after, secs):
+    """The CPU of each thread name (summed over its threads) in % of one core over secs."""
+    by = {}
+    for k, v in after.items():
+        c, cnt = by.get(k[0], (0.0, 0))
+        by[k[0]] = (c + v - before.get(k, 0.0), cnt + 1)
+    parts = ["%s%s %.0f%%" % (name, " x%d" % cnt if cnt > 1 else "", c * 100 / secs)
+             for name, (c, cnt) in sorted(by.items(), key=lambda x: -x[1][0]) if c > 0]
+    return "threads %s (%% of one core over %.1f s): %s" % (what, secs, ", ".join(parts))
+
+
 def cpu_line(what, before, after, pods):
     u, s = (after[0] - before[0]) / 1e9, (after[1] - before[1]) / 1e9
     return "CPU %s: %.1f s user + %.1f s system = %.1f ms per pod" % (what, u, s, (u + s) * 1000 / pods)
@@ -98,13 +127,13 @@ t = threading.Thread(target=watcher, daemon=True)
 t.start()
 ready.wait(5.0)
 threading.Thread(target=sampler, daemon=True).start()
-cpu0 = cpu_ns()
+cpu0, thr0 = cpu_ns(), thread_cpu()
 start = time.monotonic()
 subprocess.run([kubectl, "--kubeconfig", kcfg, "apply", "-f", "-"], input=manifest.encode(),
                check=True, stdout=subprocess.DEVNULL)
 applied = time.monotonic()
 t.join(1200)
-cpu1 = cpu_ns()
+cpu1, thr1 = cpu_ns(), thread_cpu()
 stop_sampling.set()
 if len(running) < n:
     print("only %d of %d pods Running after %.0f s" % (len(running), n, time.monotonic() - start))
@@ -119,6 +148,7 @@ for what, d in (("created (watch ADDED)", added), ("bound (spec.nodeName)", boun
     print("%-22s 50%% after %.2f s, all %d after %.2f s" % (what, v[len(v) // 2], len(v), v[-1]))
 if os.environ.get("CPU_CGROUPS"):
     print(cpu_line("apply -> all Running", cpu0, cpu1, n))
+print(threads_line("apply -> all Running", thr0, thr1, total))
 print("load average at the end: %s" % open("/proc/loadavg").read().strip())
 time.sleep(5)
 rss_running = rss_kib()

@@ -1,5 +1,6 @@
-/* role_server: the control plane role (apiserver over the embedded store and, unless
- * --disable-agent, the kubelet of this machine; scheduler and controllers land later). */
+/* role_server: the control plane role: the apiserver over the embedded store on the main loop;
+ * unless disabled, the scheduler and the controller manager on a loop and thread of their own, and
+ * the kubelet of this machine on another (docs/architecture.md, "Threads"). */
 #include "roles.h"
 
 #include <errno.h>
@@ -87,9 +88,16 @@ typedef struct server {
     uv_signal_t sigint, sigterm;
     store_t *store;
     apiserver_t *api;
+    /* Each group of components runs on a loop and thread of its own (util_loop_thread_t): the
+     * kubelet on one, the scheduler and the controller manager on another. The pointers below are
+     * written and read on those threads only (start and stop run there). */
+    util_loop_thread_t *kubelet_thread, *control_thread;
     kubelet_t *kubelet;
     scheduler_runner_t *scheduler;
     controller_manager_t *controllers;
+    const kubelet_opts_t *kubelet_opts; /* while kubelet_thread starts */
+    const client_config_t *control_api; /* while control_thread starts */
+    uint64_t node_monitor_grace;
     int signal;
 } server_t;
 
@@ -100,12 +108,11 @@ static void on_signal(uv_signal_t *h, int signum)
         return;
     s->signal = signum;
     util_log_info("server: %s received, shutting down", strsignal(signum));
-    kubelet_stop(s->kubelet);
-    s->kubelet = NULL;
-    scheduler_runner_stop(s->scheduler);
-    s->scheduler = NULL;
-    controller_manager_stop(s->controllers);
-    s->controllers = NULL;
+    /* the components first, their threads joined, while the apiserver they talk to still is */
+    util_loop_thread_stop(s->kubelet_thread);
+    s->kubelet_thread = NULL;
+    util_loop_thread_stop(s->control_thread);
+    s->control_thread = NULL;
     apiserver_stop(s->api);
     s->api = NULL;
     store_close(s->store);
@@ -144,9 +151,25 @@ static void use_inproc(server_t *s, client_config_t *api, const char *user, cons
     api->connect_ud = id;
 }
 
-/* The node of this machine, in-process on the same loop. It reaches the apiserver in-process as
- * system:node:<name> (group system:nodes), the identity of the certificate from the cluster CA
- * written to <data-dir>/agent/kubelet.kubeconfig (as k3s does). */
+/* On the kubelet's thread. */
+static int kubelet_thread_start(uv_loop_t *loop, void *ud, util_error_t *err)
+{
+    server_t *s = ud;
+    kubelet_opts_t o = *s->kubelet_opts;
+    o.loop = loop;
+    return kubelet_start(&o, &s->kubelet, err);
+}
+
+static void kubelet_thread_stop(void *ud)
+{
+    server_t *s = ud;
+    kubelet_stop(s->kubelet);
+    s->kubelet = NULL;
+}
+
+/* The node of this machine, in-process on a loop and thread of its own. It reaches the apiserver
+ * in-process as system:node:<name> (group system:nodes), the identity of the certificate from the
+ * cluster CA written to <data-dir>/agent/kubelet.kubeconfig (as k3s does). */
 static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
 {
     char name[256], dir[4096], path[4096];
@@ -164,7 +187,6 @@ static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
         .serving_cert = crt,
         .serving_key = key,
         .client_ca = ca,
-        .loop = &s->loop,
         .data_dir = data_dir,
         .self_pod_cidr = opt_disable_controller_manager || !opt_allocate_node_cidrs,
         .control_plane = true,
@@ -199,12 +221,15 @@ static int start_kubelet(server_t *s, const char *data_dir, util_error_t *err)
     snprintf(user, sizeof(user), "system:node:%s", name);
     use_inproc(s, &api, user, "system:nodes");
     o.api = &api;
-    r = kubelet_start(&o, &s->kubelet, err);
+    s->kubelet_opts = &o; /* read by kubelet_thread_start before this returns */
+    r = util_loop_thread_start("kubelet", kubelet_thread_start, kubelet_thread_stop, s,
+                               &s->kubelet_thread, err);
+    s->kubelet_opts = NULL;
     client_config_free(&api);
     return r;
 }
 
-/* Components in-process on the same loop (scheduler, controller manager) reach the apiserver
+/* Components in-process (scheduler, controller manager) reach the apiserver
  * in-process as the admin credential's identity, system:admin (group system:masters); a
  * system:kube-scheduler or system:kube-controller-manager identity comes with RBAC. */
 static int load_admin_config(const char *data_dir, client_config_t *api, util_error_t *err)
@@ -215,39 +240,62 @@ static int load_admin_config(const char *data_dir, client_config_t *api, util_er
     return client_config_load(path, api, err);
 }
 
-static int start_scheduler(server_t *s, const char *data_dir, util_error_t *err)
+/* On the control thread: the scheduler (unless disabled), then the controller manager (unless
+ * disabled). On a failure, what started is stopped here: the thread's loop then drains. */
+static int control_thread_start(uv_loop_t *loop, void *ud, util_error_t *err)
 {
-    client_config_t api = {0};
-    int r = load_admin_config(data_dir, &api, err);
-    if (r == 0)
-        use_inproc(s, &api, "system:admin", "system:masters");
-    if (r == 0)
-        r = scheduler_runner_start(&s->loop, &api, &s->scheduler, err);
-    client_config_free(&api);
+    server_t *s = ud;
+    int r = 0;
+    if (!opt_disable_scheduler)
+        r = scheduler_runner_start(loop, s->control_api, &s->scheduler, err);
+    if (r == 0 && !opt_disable_controller_manager) {
+        r = controller_manager_start(loop, s->control_api, &s->controllers, err);
+        if (r == 0) {
+            controller_manager_set_node_monitor_grace(s->controllers, s->node_monitor_grace);
+            controller_manager_set_pod_gc_threshold(s->controllers,
+                                                    opt_terminated_pod_gc_threshold);
+            r = controller_manager_set_node_ipam(s->controllers, opt_allocate_node_cidrs,
+                                                 role_node.cluster_cidr,
+                                                 (int)role_node.node_cidr_mask_size, err);
+        }
+    }
+    if (r < 0) {
+        controller_manager_stop(s->controllers);
+        s->controllers = NULL;
+        scheduler_runner_stop(s->scheduler);
+        s->scheduler = NULL;
+    }
     return r;
 }
 
-static int start_controllers(server_t *s, const char *data_dir, util_error_t *err)
+static void control_thread_stop(void *ud)
 {
+    server_t *s = ud;
+    scheduler_runner_stop(s->scheduler);
+    s->scheduler = NULL;
+    controller_manager_stop(s->controllers);
+    s->controllers = NULL;
+}
+
+/* The scheduler and the controller manager share one credential, one in-process identity and
+ * one thread. */
+static int start_control(server_t *s, const char *data_dir, util_error_t *err)
+{
+    if (opt_disable_scheduler && opt_disable_controller_manager)
+        return 0;
+    if (opt_node_monitor_grace &&
+        controller_parse_duration_ms(opt_node_monitor_grace, &s->node_monitor_grace) < 0)
+        return util_error_make(err, EINVAL, "--node-monitor-grace-period: bad duration \"%s\"",
+                               opt_node_monitor_grace);
     client_config_t api = {0};
     int r = load_admin_config(data_dir, &api, err);
-    if (r == 0)
+    if (r == 0) {
         use_inproc(s, &api, "system:admin", "system:masters");
-    if (r == 0)
-        r = controller_manager_start(&s->loop, &api, &s->controllers, err);
-    uint64_t grace = 0;
-    if (r == 0 && opt_node_monitor_grace &&
-        controller_parse_duration_ms(opt_node_monitor_grace, &grace) < 0)
-        r = util_error_make(err, EINVAL, "--node-monitor-grace-period: bad duration \"%s\"",
-                            opt_node_monitor_grace);
-    if (r == 0)
-        controller_manager_set_node_monitor_grace(s->controllers, grace);
-    if (r == 0)
-        controller_manager_set_pod_gc_threshold(s->controllers, opt_terminated_pod_gc_threshold);
-    if (r == 0)
-        r = controller_manager_set_node_ipam(s->controllers, opt_allocate_node_cidrs,
-                                             role_node.cluster_cidr,
-                                             (int)role_node.node_cidr_mask_size, err);
+        s->control_api = &api; /* read by control_thread_start before this returns */
+        r = util_loop_thread_start("control", control_thread_start, control_thread_stop, s,
+                                   &s->control_thread, err);
+        s->control_api = NULL;
+    }
     client_config_free(&api);
     return r;
 }
@@ -320,8 +368,7 @@ static int run_server(const kubeling_globals_t *g, const util_strv_t *args)
     uv_signal_start(&s.sigterm, on_signal, SIGTERM);
     util_log_info("server: kubeling %s ready; admin kubeconfig: %s/server/admin.kubeconfig",
                   KUBELING_VERSION, g->data_dir);
-    if ((!opt_disable_scheduler && start_scheduler(&s, g->data_dir, &err) < 0) ||
-        (!opt_disable_controller_manager && start_controllers(&s, g->data_dir, &err) < 0) ||
+    if (start_control(&s, g->data_dir, &err) < 0 ||
         (!opt_disable_agent && start_kubelet(&s, g->data_dir, &err) < 0)) {
         char buf[512];
         fprintf(stderr, "kubeling server: %s\n", util_error_text(err, buf, sizeof(buf)));

@@ -87,10 +87,10 @@ void apiserver_obj_uuid(char out[37])
 {
     unsigned char b[16];
     if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) { /* never expected; stay unique */
-        static uint64_t counter;
-        uint64_t t = (uint64_t)time(NULL) ^ ++counter;
+        static _Atomic uint64_t counter;                    /* callers on several threads */
+        uint64_t c = ++counter, t = (uint64_t)time(NULL) ^ c;
         memcpy(b, &t, sizeof(t));
-        memcpy(b + 8, &counter, sizeof(counter));
+        memcpy(b + 8, &c, sizeof(c));
     }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);

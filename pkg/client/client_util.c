@@ -195,11 +195,23 @@ void client_backoff_reset(client_backoff_t *b)
     b->cur_ms = 0;
 }
 
+/* xorshift64 per thread: rand() is not thread-safe in musl and clients run on several loops. */
+static uint64_t jitter_random(void)
+{
+    static _Thread_local uint64_t x;
+    if (!x)
+        x = (uint64_t)(uintptr_t)&x ^ 0x9e3779b97f4a7c15ull;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+}
+
 uint64_t client_backoff_next(client_backoff_t *b)
 {
     b->cur_ms = b->cur_ms ? b->cur_ms * 2 : b->min_ms;
     if (b->cur_ms > b->max_ms)
         b->cur_ms = b->max_ms;
-    uint64_t jitter = b->cur_ms / 5 ? (uint64_t)rand() % (b->cur_ms / 5 + 1) : 0;
+    uint64_t jitter = b->cur_ms / 5 ? jitter_random() % (b->cur_ms / 5 + 1) : 0;
     return b->cur_ms + jitter;
 }

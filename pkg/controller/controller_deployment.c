@@ -477,7 +477,8 @@ static bool scaling_event(const rs_list_t *all, int64_t want)
     return false;
 }
 
-static int64_t sort_sign; /* qsort has no context: 1 newer first (scaling up), -1 older first */
+static _Thread_local int64_t
+    sort_sign; /* qsort has no context: 1 newer first (scaling up), -1 older first */
 
 static int cmp_size(const void *a, const void *b)
 {
@@ -549,7 +550,7 @@ int ctrl_deploy_sync(controller_manager_t *m, const char *key)
         return 0;
     }
     const cJSON *meta = ctrl_get(d, "metadata"), *spec = ctrl_get(d, "spec");
-    static rs_list_t all; /* large: not on the stack; syncs do not nest */
+    static _Thread_local rs_list_t all; /* 4 KiB: not on the stack; syncs do not nest */
     all = (rs_list_t){.ns = ns, .uid = ctrl_str(meta, "uid")};
     if (!all.uid || ctrl_get(meta, "deletionTimestamp")) {
         free(ek);

@@ -15,7 +15,7 @@
 #define MAX_SYMLINK 40  /* like the kernel's limit on nested links */
 
 bool images__force_manual_walk;
-static bool no_openat2;
+static _Atomic bool no_openat2; /* layers unpack on several worker threads */
 
 int images_clean_entry_path(const char *name, char *buf, size_t len, util_error_t *err)
 {

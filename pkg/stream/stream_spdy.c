@@ -3,6 +3,7 @@
 #include "stream/stream.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -113,10 +114,10 @@ static const char dict_tail[] =
 static unsigned char dict[1536];
 static size_t dict_len;
 
+static pthread_once_t dict_once = PTHREAD_ONCE_INIT; /* the kubelet's and apiserver's threads */
+
 static void dict_build(void)
 {
-    if (dict_len)
-        return; /* idempotent; racing builders write the same bytes */
     size_t n = 0;
     for (size_t i = 0; i < UTIL_ARRAY_SIZE(dict_words); i++) {
         size_t l = strlen(dict_words[i]);
@@ -133,7 +134,7 @@ static void dict_build(void)
 
 const unsigned char *stream_spdy_dictionary(size_t *ret_len)
 {
-    dict_build();
+    pthread_once(&dict_once, dict_build);
     *ret_len = dict_len;
     return dict;
 }

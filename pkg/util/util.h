@@ -204,4 +204,26 @@ int util_config_parse(const char *text, size_t len, util_config_cb cb, void *use
 /* Loads path into the flag set; "file:line: problem" errors. */
 int util_config_load(util_flagset_t *fs, const char *path, util_error_t *err);
 
+/* ------------------------------------------------------------------------------------------ */
+/* A libuv loop on a thread of its own (util_loop_thread.c), for in-process components that
+ * would otherwise share one loop and so one core. start runs ON the new thread, before its loop
+ * runs (a component must create its uv handles on its own loop's thread); util_loop_thread_start
+ * returns its result once it has run (so start may read the caller's stack). stop runs on the
+ * thread too, when util_loop_thread_stop asks: it closes the component's handles; the loop then
+ * drains (close callbacks, pending work) and the thread ends. */
+
+struct uv_loop_s;
+typedef struct util_loop_thread util_loop_thread_t;
+typedef int (*util_loop_thread_start_fn)(struct uv_loop_s *loop, void *ud, util_error_t *err);
+typedef void (*util_loop_thread_stop_fn)(void *ud);
+
+/* name: the thread's name (/proc/PID/task/TID/comm, 15 characters kept). On a start failure the
+ * loop has drained and the thread is joined before this returns its error. */
+int util_loop_thread_start(const char *name, util_loop_thread_start_fn start,
+                           util_loop_thread_stop_fn stop, void *ud, util_loop_thread_t **ret,
+                           util_error_t *err);
+/* Runs stop on the thread, waits until its loop has drained, joins it and frees t. NULL: no-op.
+ * Blocks the caller for as long as the component takes to close. */
+void util_loop_thread_stop(util_loop_thread_t *t);
+
 #endif
