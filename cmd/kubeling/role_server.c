@@ -21,7 +21,7 @@ static bool opt_disable_agent;
 static bool opt_disable_scheduler;
 static bool opt_disable_controller_manager;
 static long opt_port = 6443;
-static long opt_tls_threads = 1;
+static long opt_tls_threads = 0;
 static char *opt_bind_address;
 static util_strv_t opt_tls_sans;
 static char *opt_service_cidr;
@@ -63,7 +63,7 @@ static const util_flag_t server_flags[] = {
     {"https-listen-port", 0, UTIL_FLAG_INT, &opt_port, "PORT",
      "HTTPS port of the apiserver (0: any free port)", 0, 65535, NULL},
     {"apiserver-tls-threads", 0, UTIL_FLAG_INT, &opt_tls_threads, "N",
-     "threads doing the apiserver's TLS (0: on its loop; default 1)", 0, 16, NULL},
+     "threads doing the apiserver's TLS (default 0: on its loop)", 0, 16, NULL},
     {"bind-address", 0, UTIL_FLAG_STRING, &opt_bind_address, "IP",
      "address the apiserver listens on (default 0.0.0.0)", 0, 0, NULL},
     {"tls-san", 0, UTIL_FLAG_STRINGS, &opt_tls_sans, "NAME",

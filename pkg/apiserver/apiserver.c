@@ -33,7 +33,7 @@ void apiserver_opts_default(apiserver_opts_t *o)
         .header_timeout_ms = 10 * 1000,
         .body_timeout_ms = 60 * 1000,
         .idle_timeout_ms = 90 * 1000,
-        .tls_threads = 1,
+        .tls_threads = 0,
     };
 }
 
