@@ -220,6 +220,7 @@ static void status_done(controller_manager_t *m, void *ud, client_result_t *res)
                    res->st.message ? res->st.message : "");
         controller_queue_add_rate_limited(m->cjq, w->key, ctrl_now(m));
     } else {
+        controller_queue_forget(m->cjq, w->key);
         controller_queue_add(m->cjq, w->key, ctrl_now(m));
     }
     write_free(w);
@@ -326,28 +327,26 @@ static cJSON *job_for(const cJSON *cj, int64_t t, const controller_tz_t *tz, cha
     return job;
 }
 
-/* The Job was created (or existed): it joins status.active and lastScheduleTime moves. */
+/* The Job was created: it joins status.active and lastScheduleTime moves. The status is
+ * written against the CronJob this sync read (its resourceVersion), never a newer cached one:
+ * w->active is that sync's view, and pairing it with a newer resourceVersion could drop what a
+ * write in between added. A conflict queues the key; the next sync finds the Job recently
+ * created and lists it. AlreadyExists (a sync that read an older CronJob, before the status
+ * write listing this Job) writes nothing, as upstream: the write that created it did. */
 static void job_created(controller_manager_t *m, void *ud, client_result_t *res)
 {
     cj_write_t *w = ud;
     inflight_done(m, w->key);
-    const char *slash = strchr(w->key, '/');
-    char ns[256];
-    snprintf(ns, sizeof(ns), "%.*s", (int)(slash - w->key), w->key);
-    const cJSON *cj = client_informer_get(m->inf[CTRL_INF_CRONJOBS], ns, slash + 1);
-    if (!ok(res) && res->status != 409) {
-        event(m, w->cj, "Warning", "FailedCreate", "Error creating job: %s",
-              res->st.message ? res->st.message : "request failed");
+    if (!ok(res)) { /* retried with back-off (a Job of that name that is not ours stays) */
+        if (res->status != 409)
+            event(m, w->cj, "Warning", "FailedCreate", "Error creating job: %s",
+                  res->st.message ? res->st.message : "request failed");
         controller_queue_add_rate_limited(m->cjq, w->key, ctrl_now(m));
         write_free(w);
         return;
     }
-    if (ok(res))
-        event(m, w->cj, "Normal", "SuccessfulCreate", "Created job %s", w->name);
-    if (!cj) {
-        write_free(w);
-        return;
-    }
+    event(m, w->cj, "Normal", "SuccessfulCreate", "Created job %s", w->name);
+    const cJSON *cj = w->cj;
     cJSON *status = cJSON_CreateObject();
     cJSON *active = w->active;
     w->active = NULL;
@@ -359,7 +358,7 @@ static void job_created(controller_manager_t *m, void *ud, client_result_t *res)
         const char *n = ctrl_str(a, "name");
         present |= n && !strcmp(n, w->name);
     }
-    if (ok(res) && uid && !present) {
+    if (uid && !present) {
         cJSON_AddItemToArray(active, job_ref(res->body));
         created_add(m, uid);
     }
@@ -464,7 +463,11 @@ static void reconcile_active(cj_sync_t *s, const cj_jobs_t *jobs)
         const cJSON *j = jobs->v[i];
         const char *type = finished_type(j);
         bool found = active_has(s->active, uid_of(j));
-        if (!found && !type) {
+        if (!found && !type && recently_created(s->m, uid_of(j))) {
+            /* ours, but the status write that listed it lost a conflict (or this sync reads a
+             * cached CronJob older than that write): it is active */
+            cJSON_AddItemToArray(s->active, job_ref(j));
+        } else if (!found && !type) {
             event(s->m, s->cj, "Warning", "UnexpectedJob",
                   "Saw a job that the controller did not create or forgot: %s", name_of(j));
         } else if (found && type) {
