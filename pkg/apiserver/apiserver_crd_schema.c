@@ -127,6 +127,77 @@ static char *posix_pattern(const char *re)
     return util_buf_steal(&b);
 }
 
+/* The regex library expands counted repetitions by copying the repeated part, so a short
+ * pattern can ask for gigabytes ("(a{1000}){1000}", or stacked "a+++..." inside a "{4}"). As RE2,
+ * which upstream validates patterns with, refuse nested repetition operators ("a++", "a{2}*")
+ * and repeat counts over 1000, and bound the expanded size. */
+#define PATTERN_MAX_REPEAT   1000
+#define PATTERN_MAX_EXPANDED 20000.0
+
+static bool pattern_size_ok(const char *re)
+{
+    size_t n = strlen(re), depth = 0;
+    double *sum = util_xcalloc(n + 2, sizeof(*sum)); /* per open group: its size so far */
+    double last = 0;                                 /* size of the atom a repetition applies to */
+    bool after_rep = false, ok = true;
+    for (const char *p = re; *p && ok; p++) {
+        double times = 0; /* a repetition: the atom's size is multiplied by this */
+        if (*p == '*' || *p == '+' || *p == '?') {
+            times = 2;
+        } else if (*p == '{' && p[1] >= '0' && p[1] <= '9') {
+            char *end;
+            unsigned long lo = strtoul(p + 1, &end, 10), hi = lo;
+            if (*end == ',' && end[1] >= '0' && end[1] <= '9')
+                hi = strtoul(end + 1, &end, 10);
+            else if (*end == ',') /* "{n,}": n copies and a star */
+                hi = lo + 1, end++;
+            if (*end != '}' || lo > PATTERN_MAX_REPEAT || hi > PATTERN_MAX_REPEAT) {
+                ok = false;
+                break;
+            }
+            times = hi > 1 ? (double)hi : 1;
+            p = end;
+        }
+        if (times > 0) {
+            if (after_rep) {
+                ok = false;
+                break;
+            }
+            sum[depth] += last * (times - 1);
+            last *= times;
+            after_rep = true;
+        } else {
+            after_rep = false;
+            if (*p == '(') {
+                sum[++depth] = 0;
+                continue;
+            }
+            if (*p == ')' && depth > 0) {
+                last = sum[depth--];
+            } else if (*p == '|') {
+                continue;
+            } else {
+                if (*p == '\\' && p[1])
+                    p++;
+                else if (*p == '[') { /* a bracket expression is one atom: "[]a]", "[[:space:]]" */
+                    const char *q = p + 1 + (p[1] == '^');
+                    q += *q == ']';
+                    while (*q && *q != ']') {
+                        const char *cls = q[0] == '[' && q[1] == ':' ? strstr(q + 2, ":]") : NULL;
+                        q = cls ? cls + 2 : q + 1;
+                    }
+                    p = *q ? q : p;
+                }
+                last = 1;
+            }
+            sum[depth] += last;
+        }
+        ok = sum[depth] <= PATTERN_MAX_EXPANDED;
+    }
+    free(sum);
+    return ok;
+}
+
 static bool compile_pattern(const char *re, regex_t *out)
 {
     if (strlen(re) > 4096)
@@ -134,6 +205,10 @@ static bool compile_pattern(const char *re, regex_t *out)
     char *posix = posix_pattern(re);
     if (!posix)
         return false;
+    if (!pattern_size_ok(posix)) {
+        free(posix);
+        return false;
+    }
     int rc = regcomp(out, posix, REG_EXTENDED | REG_NOSUB);
     free(posix);
     return rc == 0;

@@ -164,6 +164,53 @@ static void test_defaults_fill_absent_fields(void **state)
     cJSON_Delete(schema);
 }
 
+/* Patterns whose expansion would take the regex compiler gigabytes are refused at the schema
+ * check, as RE2 (upstream) refuses them: nested repetition operators, counts over 1000, and
+ * nested counted repetitions; everyday patterns still pass. */
+static void test_schema_check_bounds_pattern_expansion(void **state)
+{
+    (void)state;
+    static const char *const refused[] = {
+        "a++",
+        "a*+",
+        "(ab){2}*",
+        "a{1001}",
+        "a{2,1001}",
+        "(a{1000}){1000}",
+        "((a{100}){100}){100}",
+        "^(\\\\d+|\\\\*i(/\\\\d+)?(\\\\smet+++++++++rics+(\\\\d+|\\\\*)(/\\\\d+)?){4}$"};
+    static const char *const accepted[] = {"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+                                           "^\\\\d{3}-\\\\d{4}$",
+                                           "[a-z]{1,63}\\\\.[a-z]{1,63}",
+                                           "^(a|b)*c+d?$",
+                                           "[]a]{2}",
+                                           "[[:alpha:]]{5,}",
+                                           "a{1000}"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(*refused); i++) {
+        util_strv_t p = {0};
+        char buf[512];
+        snprintf(buf, sizeof(buf), "{\"type\":\"string\",\"pattern\":\"%s\"}", refused[i]);
+        cJSON *s = J(buf);
+        apiserver_crd_schema_check(s, "x", collect, &p);
+        if (p.n != 1)
+            fail_msg("pattern %s: %zu problems", refused[i], p.n);
+        assert_non_null(strstr(p.v[0], "x.pattern: Invalid value"));
+        cJSON_Delete(s);
+        util_strv_clear(&p);
+    }
+    for (size_t i = 0; i < sizeof(accepted) / sizeof(*accepted); i++) {
+        util_strv_t p = {0};
+        char buf[512];
+        snprintf(buf, sizeof(buf), "{\"type\":\"string\",\"pattern\":\"%s\"}", accepted[i]);
+        cJSON *s = J(buf);
+        apiserver_crd_schema_check(s, "x", collect, &p);
+        if (p.n != 0)
+            fail_msg("pattern %s: %s", accepted[i], p.v[0]);
+        cJSON_Delete(s);
+        util_strv_clear(&p);
+    }
+}
+
 static void test_schema_check_refuses_bad_and_huge_schemas(void **state)
 {
     (void)state;
@@ -439,6 +486,7 @@ int main(void)
         cmocka_unit_test(test_valid_object_has_no_problems),
         cmocka_unit_test(test_type_errors_use_upstream_words),
         cmocka_unit_test(test_bounds_lengths_enum_pattern_required),
+        cmocka_unit_test(test_schema_check_bounds_pattern_expansion),
         cmocka_unit_test(test_pruning_drops_undeclared_fields),
         cmocka_unit_test(test_defaults_fill_absent_fields),
         cmocka_unit_test(test_schema_check_refuses_bad_and_huge_schemas),
