@@ -77,3 +77,17 @@ bench_api_server() {
         [[ $tries -lt 1000 ]] || { cat "$WORK/server.log" >&2; echo "server not ready" >&2; exit 1; }
     done
 }
+
+# bench_stop_server: SIGTERM to the server in PID (if any), wait for it, clear PID.
+bench_stop_server() {
+    [[ -n ${PID:-} ]] || return 0
+    kill -TERM "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+    PID=
+}
+
+# bench_ticks FILE: utime + stime (fields 14 and 15, after the command name) of a /proc stat
+# file, e.g. the server's /proc/$PID/stat or one thread's /proc/$PID/task/TID/stat.
+bench_ticks() {
+    sed 's/^.*) //' "$1" | awk '{print $12 + $13}'
+}

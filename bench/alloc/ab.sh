@@ -19,14 +19,7 @@ SERVER_ARGS=${SERVER_ARGS:-}
 
 WORK=$(mktemp -d /tmp/klbench-alloc.XXXXXX)
 PID=
-stop_server() {
-    [[ -n $PID ]] || return 0
-    kill -TERM "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
-    PID=
-}
-trap 'stop_server; rm -rf "$WORK"' EXIT
-ticks() { sed 's/^.*) //' "/proc/$PID/stat" | awk '{print $12 + $13}'; }
+trap 'bench_stop_server; rm -rf "$WORK"' EXIT
 us_per() { awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.0f", t * 1e6 / hz / n}'; }
 
 one() {
@@ -35,16 +28,16 @@ one() {
     BIN=$2
     rm -rf "$WORK/data"
     bench_api_server "$WORK/data"
-    t0=$(ticks)
+    t0=$(bench_ticks "/proc/$PID/stat")
     lc=$("$BENCH" create "$KUBECONFIG" "$CLIENTS" "$CREATE_N")
-    t1=$(ticks)
+    t1=$(bench_ticks "/proc/$PID/stat")
     lg=$("$BENCH" get "$KUBECONFIG" "$CLIENTS" "$GET_N")
-    t2=$(ticks)
+    t2=$(bench_ticks "/proc/$PID/stat")
     echo "$name create_cpu_us=$(us_per $((t1 - t0)) "$CREATE_N") get_cpu_us=$(us_per $((t2 - t1)) "$GET_N")" \
         "rss_kib=$(awk '/^VmRSS:/{print $2}' "/proc/$PID/status") loadavg=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
     echo "  $name $lc"
     echo "  $name $lg"
-    stop_server
+    bench_stop_server
 }
 
 echo "# A=$A ($(stat -c %s "$A") bytes) B=$B ($(stat -c %s "$B") bytes)"

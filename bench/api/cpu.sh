@@ -29,20 +29,10 @@ fi
 
 WORK=$(mktemp -d /tmp/klbench-cpu.XXXXXX)
 PID=
-stop_server() {
-    [[ -n $PID ]] || return 0
-    kill -TERM "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
-    PID=
-}
-trap 'stop_server; rm -rf "$WORK"' EXIT
+trap 'bench_stop_server; rm -rf "$WORK"' EXIT
 TCK=$(getconf CLK_TCK)
 
-# ticks FILE: utime + stime (fields 14 and 15) of a /proc stat file.
-ticks() {
-    sed 's/^.*) //' "$1" | awk '{print $12 + $13}'
-}
-snap() { echo "$(ticks "/proc/$PID/stat") $(ticks "/proc/$PID/task/$PID/stat")"; }
+snap() { echo "$(bench_ticks "/proc/$PID/stat") $(bench_ticks "/proc/$PID/task/$PID/stat")"; }
 
 # report NAME OPS BEFORE AFTER CLIENT_LINE
 report() {
@@ -74,7 +64,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         [[ $PHASES != *" list-gzip "* ]] ||
             phase list-gzip "$LIST_N" list-gzip "$KUBECONFIG" "$CLIENTS" "$LIST_N"
         if [[ $PHASES != *" watch "* ]]; then
-            stop_server
+            bench_stop_server
             continue
         fi
         # watch: counted from "streams open" (the TLS handshakes of the streams excluded)
@@ -85,6 +75,6 @@ for ((round = 1; round <= ROUNDS; round++)); do
         done < <("$BENCH" watch "$KUBECONFIG" "$WATCHERS" "$WATCH_N" "$PID" 2>&1)
         after=$(snap)
         report watch $((WATCHERS * WATCH_N)) "${before:-$after}" "$after" "$last"
-        stop_server
+        bench_stop_server
     done
 done

@@ -24,10 +24,9 @@ bench_api_server "$data"
 "$BENCH" create "$KUBECONFIG" 4 "$IDLE_OBJECTS" >/dev/null
 sleep "$SETTLE"
 rss=$(awk '/^VmRSS:/{print $2}' "/proc/$PID/status")
-ticks() { sed 's/^.*) //' "/proc/$PID/stat" | awk '{print $12 + $13}'; }
-t0=$(ticks)
+t0=$(bench_ticks "/proc/$PID/stat")
 sleep 10
-t1=$(ticks)
+t1=$(bench_ticks "/proc/$PID/stat")
 echo "idle objects=$IDLE_OBJECTS rss_kib=$rss rss_mib=$(awk -v r="$rss" 'BEGIN{printf "%.1f", r/1024}')" \
     "cpu_ticks_10s=$((t1 - t0)) clk_tck=$(getconf CLK_TCK) loadavg=\"$(cut -d' ' -f1-3 /proc/loadavg)\"" \
     "server=$BIN args=\"$SERVER_ARGS\""

@@ -21,18 +21,8 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true # 1000 watch streams need more tha
 
 WORK=$(mktemp -d /tmp/klbench-api.XXXXXX)
 PID=
-stop_server() {
-    [[ -n $PID ]] || return 0
-    kill -TERM "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
-    PID=
-}
-trap 'stop_server; rm -rf "$WORK"' EXIT
+trap 'bench_stop_server; rm -rf "$WORK"' EXIT
 
-# cpu_ticks: utime + stime of the server (fields 14 and 15 of /proc/PID/stat, after the comm).
-cpu_ticks() {
-    sed 's/^.*) //' "/proc/$PID/stat" | awk '{print $12 + $13}'
-}
 
 rss_kib() {
     awk '/^VmRSS:/{print $2}' "/proc/$PID/status"
@@ -52,13 +42,13 @@ bench_api_server "$WORK/data"
 "$BENCH" list-gzip "$KUBECONFIG" 1 $((LIST_N / 5))
 echo "# server rss_kib=$(rss_kib) after the runs above"
 "$BENCH" watch "$KUBECONFIG" "$WATCHERS" "$WATCH_N" "$PID"
-stop_server
+bench_stop_server
 
 # Idle: a fresh server holding IDLE_OBJECTS pods and no clients.
 bench_api_server "$WORK/idle"
 "$BENCH" create "$KUBECONFIG" 4 "$IDLE_OBJECTS" >/dev/null
 sleep 5
-rss=$(rss_kib) t0=$(cpu_ticks)
+rss=$(rss_kib) t0=$(bench_ticks "/proc/$PID/stat")
 sleep 10
-t1=$(cpu_ticks)
+t1=$(bench_ticks "/proc/$PID/stat")
 echo "idle objects=$IDLE_OBJECTS rss_kib=$rss cpu_ticks_10s=$((t1 - t0)) clk_tck=$(getconf CLK_TCK)"

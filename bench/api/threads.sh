@@ -21,7 +21,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 WORK=$(mktemp -d /tmp/klbench-threads.XXXXXX)
 PID=
-trap '[[ -n $PID ]] && { kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; }; rm -rf "$WORK"' EXIT
+trap 'bench_stop_server; rm -rf "$WORK"' EXIT
 
 # "tid name ticks" per thread of the server
 snapshot() {
